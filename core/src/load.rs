@@ -1,0 +1,321 @@
+//! Loading an input file: detect bridge.yaml or compose by content, parse with positions, import
+//! compose, validate. The single entry point the CLI and tests use.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use crate::codes;
+use crate::compose::{self, ImportOptions};
+use crate::de::{State, from_node};
+use crate::diag::{Diagnostic, Diagnostics};
+use crate::model::App;
+use crate::node::{self, Limits, Node};
+use crate::source::{SourceFile, Sources, Span};
+use crate::validate::{self, Locate, ValidApp};
+
+/// The two input formats.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Format {
+    /// A bridge.yaml (top-level `bridge:` key).
+    Bridge,
+    /// A compose file.
+    Compose,
+}
+
+/// Options for loading.
+#[derive(Debug, Clone, Default)]
+pub struct LoadOptions {
+    /// Variables for compose interpolation; None means the process environment.
+    pub env: Option<HashMap<String, String>>,
+    /// Extra env files (`--env-file`); when empty, `.env` beside the file is read if present.
+    pub env_files: Vec<PathBuf>,
+    /// Active compose profiles.
+    pub profiles: Vec<String>,
+    /// Parser limits.
+    pub limits: Limits,
+    /// Skip validation (import only).
+    pub skip_validation: bool,
+}
+
+/// The result of a load.
+#[derive(Debug, Clone)]
+pub struct Loaded {
+    /// The detected format, when the file parsed at all.
+    pub format: Option<Format>,
+    /// The app as read (before validation), when it could be built.
+    pub app: Option<App>,
+    /// The validated app, when there were no errors.
+    pub valid: Option<ValidApp>,
+    /// Everything found, sorted by position.
+    pub diagnostics: Diagnostics,
+    /// The files read, for quoting lines in diagnostics.
+    pub sources: Sources,
+}
+
+/// Load a file from disk.
+pub fn load_file(path: &Path, opts: &LoadOptions) -> Loaded {
+    let name: Arc<str> = path.display().to_string().into();
+    match std::fs::read_to_string(path) {
+        Ok(text) => {
+            let base = path.parent().map(Path::to_path_buf).unwrap_or_default();
+            load_str(&name, &text, &base, opts)
+        }
+        Err(e) => Loaded {
+            format: None,
+            app: None,
+            valid: None,
+            diagnostics: Diagnostics(vec![
+                Diagnostic::error(codes::READ_FAILED, format!("cannot read the file: {e}"))
+                    .with_file(name),
+            ]),
+            sources: Sources::default(),
+        },
+    }
+}
+
+/// Detect the format of a parsed document.
+pub fn detect(root: &Node) -> Result<Format, Diagnostic> {
+    let Some(map) = root.as_map() else {
+        return Err(Diagnostic::error(
+            codes::UNKNOWN_FORMAT,
+            format!(
+                "expected a mapping at the top of the file, found {}",
+                root.describe()
+            ),
+        )
+        .with_span(root.span)
+        .with_hint("a bridge.yaml starts with `bridge: v1`; a compose file with `services:`"));
+    };
+    if root.get("bridge").is_some() {
+        return Ok(Format::Bridge);
+    }
+    const COMPOSE_TOP: [&str; 7] = [
+        "services", "networks", "volumes", "secrets", "configs", "version", "include",
+    ];
+    if map.iter().any(|(k, _)| {
+        k.as_str()
+            .is_some_and(|k| COMPOSE_TOP.contains(&k) || k.starts_with("x-"))
+    }) || map.is_empty()
+    {
+        return Ok(Format::Compose);
+    }
+    Err(Diagnostic::error(
+        codes::UNKNOWN_FORMAT,
+        "this is neither a bridge.yaml nor a compose file",
+    )
+    .with_span(root.span)
+    .with_hint("a bridge.yaml starts with `bridge: v1`; a compose file has `services:`"))
+}
+
+struct TreeLocator<'a> {
+    root: &'a Node,
+    file: Arc<str>,
+}
+
+impl Locate for TreeLocator<'_> {
+    fn locate(&self, path: &str) -> Option<(Arc<str>, Span)> {
+        let n = self.root.locate(path);
+        // A mapping or sequence value starts on the next line; its key is the better place.
+        let span = match (&n.kind, self.root.locate_key(path)) {
+            (node::NodeKind::Map(_) | node::NodeKind::Seq(_), Some(k)) => k.span,
+            _ => n.span,
+        };
+        Some((self.file.clone(), span))
+    }
+}
+
+struct MapLocator<'a> {
+    map: &'a compose::SourceMap,
+    file: Arc<str>,
+}
+
+impl Locate for MapLocator<'_> {
+    fn locate(&self, path: &str) -> Option<(Arc<str>, Span)> {
+        self.map.locate(path).map(|s| (self.file.clone(), s))
+    }
+}
+
+/// Load from text; `name` is shown in diagnostics and `base_dir` resolves relative paths.
+pub fn load_str(name: &Arc<str>, text: &str, base_dir: &Path, opts: &LoadOptions) -> Loaded {
+    let mut sources = Sources::default();
+    sources.add(SourceFile::new(name.clone(), text));
+    let mut out = Loaded {
+        format: None,
+        app: None,
+        valid: None,
+        diagnostics: Diagnostics::new(),
+        sources,
+    };
+    let root = match node::load(text, &opts.limits) {
+        Ok(r) => r,
+        Err(e) => {
+            out.diagnostics.push(
+                Diagnostic::error(e.code, e.message)
+                    .with_file(name.clone())
+                    .with_span(e.span)
+                    .with_hint_opt(e.hint),
+            );
+            return out;
+        }
+    };
+    let format = match detect(&root) {
+        Ok(f) => f,
+        Err(d) => {
+            out.diagnostics.push(d.with_file(name.clone()));
+            return out;
+        }
+    };
+    out.format = Some(format);
+    let mut diags = Diagnostics::new();
+    let mut source_map = compose::SourceMap::default();
+    let (app, format_is_bridge) = match format {
+        Format::Bridge => {
+            let st = State::new(true);
+            let r: Result<App, _> = from_node(&root, &st);
+            diags.extend(st.take_diagnostics());
+            let app = match r {
+                Ok(a) => Some(a),
+                Err(e) => {
+                    diags.push(e.into_diagnostic());
+                    None
+                }
+            };
+            (app, true)
+        }
+        Format::Compose => {
+            let env = compose_env(base_dir, opts, name, &mut out.sources, &mut diags);
+            let iopts = ImportOptions {
+                env,
+                profiles: opts.profiles.clone(),
+                default_name: default_project_name(base_dir),
+            };
+            let imported = compose::import(&root, name, base_dir, &iopts, &mut out.sources);
+            diags.extend(imported.diagnostics);
+            source_map = imported.source_map;
+            (imported.app, false)
+        }
+    };
+    let tree_locator = TreeLocator {
+        root: &root,
+        file: name.clone(),
+    };
+    let map_locator = MapLocator {
+        map: &source_map,
+        file: name.clone(),
+    };
+    let locator: &dyn Locate = if format_is_bridge {
+        &tree_locator
+    } else {
+        &map_locator
+    };
+    for d in diags.0.iter_mut() {
+        if d.file.is_none() {
+            d.file = Some(name.clone());
+        }
+    }
+    out.diagnostics.extend(diags);
+    if let Some(app) = &app
+        && !out.diagnostics.has_errors()
+        && !opts.skip_validation
+    {
+        match validate::validate(app.clone(), locator) {
+            Ok((v, ds)) => {
+                out.diagnostics.extend(ds);
+                out.valid = Some(v);
+            }
+            Err(ds) => out.diagnostics.extend(ds),
+        }
+    }
+    out.app = app;
+    out.diagnostics.sort();
+    out
+}
+
+/// The interpolation environment: process env (or the given map), which wins over `.env`
+/// beside the file or the `--env-file`s, as in docker compose.
+fn compose_env(
+    base_dir: &Path,
+    opts: &LoadOptions,
+    _name: &Arc<str>,
+    sources: &mut Sources,
+    diags: &mut Diagnostics,
+) -> HashMap<String, String> {
+    let process: HashMap<String, String> = match &opts.env {
+        Some(e) => e.clone(),
+        None => std::env::vars().collect(),
+    };
+    let files: Vec<(PathBuf, bool)> = if opts.env_files.is_empty() {
+        vec![(base_dir.join(".env"), false)]
+    } else {
+        opts.env_files.iter().map(|p| (p.clone(), true)).collect()
+    };
+    let mut from_files: HashMap<String, String> = HashMap::new();
+    for (path, required) in files {
+        let shown: Arc<str> = path.display().to_string().into();
+        let text = match std::fs::read_to_string(&path) {
+            Ok(t) => t,
+            Err(e) => {
+                if required {
+                    diags.push(
+                        Diagnostic::error(
+                            codes::ENV_FILE,
+                            format!("cannot read the env file: {e}"),
+                        )
+                        .with_file(shown),
+                    );
+                }
+                continue;
+            }
+        };
+        sources.add(SourceFile::new(shown.clone(), text.as_str()));
+        let lookup = |k: &str| {
+            process
+                .get(k)
+                .cloned()
+                .or_else(|| from_files.get(k).cloned())
+        };
+        match compose::envfile::parse_env_file(&text, &lookup) {
+            Ok(vars) => {
+                for (k, v) in vars {
+                    let v = v.or_else(|| process.get(&k).cloned()).unwrap_or_default();
+                    from_files.insert(k, v);
+                }
+            }
+            Err(e) => diags.push(
+                Diagnostic::error(codes::ENV_FILE, e.message.clone())
+                    .with_file(shown)
+                    .with_span(Span::point(
+                        u32::try_from(e.line).unwrap_or(u32::MAX),
+                        u32::try_from(e.column).unwrap_or(u32::MAX),
+                    )),
+            ),
+        }
+    }
+    let mut env = from_files;
+    env.extend(process);
+    env
+}
+
+/// Compose's default project name: the directory name, lower-cased, reduced to `[a-z0-9_-]`.
+pub fn default_project_name(base_dir: &Path) -> String {
+    let dir = std::fs::canonicalize(base_dir).unwrap_or_else(|_| base_dir.to_path_buf());
+    let raw = dir
+        .file_name()
+        .map(|s| s.to_string_lossy().to_string())
+        .unwrap_or_default();
+    let mut s: String = raw
+        .to_lowercase()
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' {
+                c
+            } else {
+                '-'
+            }
+        })
+        .collect();
+    s = s.trim_matches('-').to_string();
+    if s.is_empty() { "app".into() } else { s }
+}
