@@ -1,10 +1,21 @@
-//! The `bridge` command line.
-use bridge_core::render::{Color, render_all};
-fn main() {
-    let p = std::env::args().nth(1).unwrap_or_default();
-    let l = bridge_core::load_file(std::path::Path::new(&p), &Default::default());
-    print!("{}", render_all(&l.diagnostics.0, &l.sources, Color::Never));
-    if let Some(a) = &l.app {
-        print!("{}", bridge_core::emit::to_yaml(a).unwrap_or_default());
+//! The `bridge` command line: one neutral application definition, deployed to ECS, GCE,
+//! OpenStack Heat or Docker Swarm. Exit codes: 0 ok, 1 invalid input, 2 operational failure,
+//! 3 plan has changes (with `--detailed-exitcode`).
+
+mod cli;
+mod output;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+fn main() -> ExitCode {
+    let args = cli::Cli::parse();
+    match cli::run(args) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(output::EXIT_OPERATIONAL)
+        }
     }
 }

@@ -149,3 +149,14 @@ pub fn lookup(code: &str) -> &'static str {
         .find(|c| *c == code)
         .unwrap_or(INVALID_VALUE)
 }
+
+/// Every code with its meaning, the compose key catalogue included, sorted by code.
+pub fn all_with_compose() -> Vec<(String, String)> {
+    let mut v: Vec<(String, String)> = ALL
+        .iter()
+        .map(|(c, m)| (c.to_string(), m.to_string()))
+        .collect();
+    v.extend(crate::compose::keys::explain());
+    v.sort();
+    v
+}

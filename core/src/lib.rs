@@ -10,6 +10,7 @@ pub mod load;
 pub mod model;
 pub mod node;
 pub mod render;
+pub mod schema;
 pub mod shell;
 pub mod source;
 pub mod units;

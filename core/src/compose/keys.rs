@@ -5,3 +5,8 @@
 pub fn codes() -> impl Iterator<Item = &'static str> {
     std::iter::empty()
 }
+
+/// Each catalogue code with its meaning, for `bridge explain`.
+pub fn explain() -> Vec<(String, String)> {
+    Vec::new()
+}
