@@ -122,7 +122,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
                     let (s, v) = app
                         .map(|a| (a.services.len(), a.vms.len()))
                         .unwrap_or_default();
-                    eprintln!("{}: valid ({s} services, {v} vms)", file.display());
+                    eprintln!("{}: valid ({}, {})", file.display(), plural(s, "service"), plural(v, "vm"));
                 }
             }
             Ok(ExitCode::from(if failed { EXIT_INVALID } else { EXIT_OK }))
@@ -273,4 +273,8 @@ fn write_file(path: &Path, text: &str) -> Result<()> {
     std::fs::write(&tmp, text).with_context(|| format!("cannot write {}", tmp.display()))?;
     std::fs::rename(&tmp, path).with_context(|| format!("cannot write {}", path.display()))?;
     Ok(())
+}
+
+fn plural(n: usize, word: &str) -> String {
+    if n == 1 { format!("1 {word}") } else { format!("{n} {word}s") }
 }
