@@ -70,7 +70,10 @@ fn reset_peak() {
 
 fn measure(label: &str, name: &str, text: &str, runs: usize) {
     let name: Arc<str> = name.into();
-    let opts = LoadOptions { env: Some(Default::default()), ..LoadOptions::default() };
+    let opts = LoadOptions {
+        env: Some(Default::default()),
+        ..LoadOptions::default()
+    };
     let mut times = Vec::new();
     let mut peak = 0;
     let mut services = 0;
@@ -85,7 +88,11 @@ fn measure(label: &str, name: &str, text: &str, runs: usize) {
             "bench input must be valid: {:?}",
             loaded.diagnostics.iter().take(3).collect::<Vec<_>>()
         );
-        services = loaded.valid.as_ref().map(|v| v.app().services.len()).unwrap_or(0);
+        services = loaded
+            .valid
+            .as_ref()
+            .map(|v| v.app().services.len())
+            .unwrap_or(0);
         drop(loaded);
         // After the reset VmHWM equals the resident size then; what it grew by is the parse's peak.
         peak = peak.max(peak_rss_kib().unwrap_or(0).saturating_sub(before));
@@ -107,12 +114,24 @@ fn main() {
         .skip(1)
         .filter_map(|a| a.parse().ok())
         .collect();
-    let sizes = if sizes.is_empty() { vec![1_000, 10_000] } else { sizes };
+    let sizes = if sizes.is_empty() {
+        vec![1_000, 10_000]
+    } else {
+        sizes
+    };
     for n in sizes {
         let text = compose(n);
-        measure("compose parse+import+validate", "bench-compose.yaml", &text, 7);
+        measure(
+            "compose parse+import+validate",
+            "bench-compose.yaml",
+            &text,
+            7,
+        );
         let name: Arc<str> = "gen.yaml".into();
-        let opts = LoadOptions { env: Some(Default::default()), ..LoadOptions::default() };
+        let opts = LoadOptions {
+            env: Some(Default::default()),
+            ..LoadOptions::default()
+        };
         let app = load_str(&name, &text, Path::new("."), &opts).app;
         if let Some(app) = app {
             let yaml = bridge_core::emit::to_yaml(&app).unwrap_or_default();

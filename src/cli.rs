@@ -122,7 +122,12 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
                     let (s, v) = app
                         .map(|a| (a.services.len(), a.vms.len()))
                         .unwrap_or_default();
-                    eprintln!("{}: valid ({}, {})", file.display(), plural(s, "service"), plural(v, "vm"));
+                    eprintln!(
+                        "{}: valid ({}, {})",
+                        file.display(),
+                        plural(s, "service"),
+                        plural(v, "vm")
+                    );
                 }
             }
             Ok(ExitCode::from(if failed { EXIT_INVALID } else { EXIT_OK }))
@@ -276,5 +281,9 @@ fn write_file(path: &Path, text: &str) -> Result<()> {
 }
 
 fn plural(n: usize, word: &str) -> String {
-    if n == 1 { format!("1 {word}") } else { format!("{n} {word}s") }
+    if n == 1 {
+        format!("1 {word}")
+    } else {
+        format!("{n} {word}s")
+    }
 }

@@ -35,24 +35,45 @@ fn validate_ok_exits_zero() {
 fn validate_bad_input_exits_one_with_compiler_style_message() {
     let d = tmpdir("bad");
     let f = d.join("app.yaml");
-    std::fs::write(&f, "bridge: v1\nname: x\nservices:\n  web:\n    image: a\n    portz: [80]\n").unwrap_or_else(|e| panic!("{e}"));
+    std::fs::write(
+        &f,
+        "bridge: v1\nname: x\nservices:\n  web:\n    image: a\n    portz: [80]\n",
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
     let out = bridge(&["validate", "-f", f.to_str().unwrap_or_default()]);
     assert_eq!(out.status.code(), Some(1));
     let err = text(&out.stderr);
-    assert!(err.contains("error[E010]: services.web.portz: unknown field `portz`"), "{err}");
+    assert!(
+        err.contains("error[E010]: services.web.portz: unknown field `portz`"),
+        "{err}"
+    );
     assert!(err.contains(&format!("--> {}:6:5", f.display())), "{err}");
     assert!(err.contains("^^^^^ did you mean `ports`?"), "{err}");
-    assert!(!err.contains("\x1b["), "no colour when not a terminal: {err}");
+    assert!(
+        !err.contains("\x1b["),
+        "no colour when not a terminal: {err}"
+    );
 }
 
 #[test]
 fn validate_json_output_is_one_document() {
     let d = tmpdir("json");
     let f = d.join("app.yaml");
-    std::fs::write(&f, "bridge: v1\nname: x\nservices:\n  web:\n    image: a\n    ports: ['99999:80']\n").unwrap_or_else(|e| panic!("{e}"));
-    let out = bridge(&["--output", "json", "validate", "-f", f.to_str().unwrap_or_default()]);
+    std::fs::write(
+        &f,
+        "bridge: v1\nname: x\nservices:\n  web:\n    image: a\n    ports: ['99999:80']\n",
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    let out = bridge(&[
+        "--output",
+        "json",
+        "validate",
+        "-f",
+        f.to_str().unwrap_or_default(),
+    ]);
     assert_eq!(out.status.code(), Some(1));
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {}", text(&out.stdout)));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}", text(&out.stdout)));
     assert_eq!(v["valid"], false);
     assert_eq!(v["format"], "bridge");
     assert_eq!(v["diagnostics"][0]["code"], "E016");
@@ -65,17 +86,29 @@ fn validate_json_output_is_one_document() {
 fn missing_file_is_reported_not_panicked() {
     let out = bridge(&["validate", "-f", "does/not/exist.yaml"]);
     assert_eq!(out.status.code(), Some(1));
-    assert!(text(&out.stderr).contains("error[E005]"), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("error[E005]"),
+        "{}",
+        text(&out.stderr)
+    );
 }
 
 #[test]
 fn import_writes_a_bridge_yaml_that_validates() {
     let d = tmpdir("import");
     let out_file = d.join("bridge.yaml");
-    let out = bridge(&["import", "examples/08-compose-voting/compose.yaml", "-o", out_file.to_str().unwrap_or_default()]);
+    let out = bridge(&[
+        "import",
+        "examples/08-compose-voting/compose.yaml",
+        "-o",
+        out_file.to_str().unwrap_or_default(),
+    ]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     let written = std::fs::read_to_string(&out_file).unwrap_or_else(|e| panic!("{e}"));
-    assert!(written.starts_with("# bridge.yaml imported from compose.yaml"), "{written}");
+    assert!(
+        written.starts_with("# bridge.yaml imported from compose.yaml"),
+        "{written}"
+    );
     assert!(written.contains("bridge: v1"), "{written}");
     let again = bridge(&["validate", "-f", out_file.to_str().unwrap_or_default()]);
     assert_eq!(again.status.code(), Some(0), "{}", text(&again.stderr));
@@ -85,8 +118,10 @@ fn import_writes_a_bridge_yaml_that_validates() {
 fn schema_command_matches_committed_file() {
     let out = bridge(&["schema"]);
     assert_eq!(out.status.code(), Some(0));
-    let committed = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("schema/bridge.schema.json"))
-        .unwrap_or_else(|e| panic!("{e}"));
+    let committed = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("schema/bridge.schema.json"),
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(text(&out.stdout), committed);
 }
 
@@ -95,7 +130,10 @@ fn completions_for_every_shell() {
     for shell in ["bash", "zsh", "fish", "elvish", "powershell"] {
         let out = bridge(&["completions", shell]);
         assert_eq!(out.status.code(), Some(0), "{shell}");
-        assert!(text(&out.stdout).contains("validate"), "{shell} completion lacks subcommands");
+        assert!(
+            text(&out.stdout).contains("validate"),
+            "{shell} completion lacks subcommands"
+        );
     }
 }
 

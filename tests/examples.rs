@@ -24,11 +24,23 @@ fn examples() -> Vec<PathBuf> {
 #[test]
 fn every_example_is_valid() {
     let files = examples();
-    assert!(files.len() >= 8, "expected at least 8 examples, found {}", files.len());
-    let opts = LoadOptions { env: Some(Default::default()), ..LoadOptions::default() };
+    assert!(
+        files.len() >= 8,
+        "expected at least 8 examples, found {}",
+        files.len()
+    );
+    let opts = LoadOptions {
+        env: Some(Default::default()),
+        ..LoadOptions::default()
+    };
     for f in files {
         let loaded = load_file(&f, &opts);
-        let errors: Vec<String> = loaded.diagnostics.iter().filter(|d| d.is_error()).map(|d| d.to_string()).collect();
+        let errors: Vec<String> = loaded
+            .diagnostics
+            .iter()
+            .filter(|d| d.is_error())
+            .map(|d| d.to_string())
+            .collect();
         assert!(errors.is_empty(), "{}:\n{}", f.display(), errors.join("\n"));
         assert!(loaded.valid.is_some(), "{} did not validate", f.display());
     }

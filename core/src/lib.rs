@@ -6,6 +6,7 @@ pub mod compose;
 pub mod de;
 pub mod diag;
 pub mod emit;
+pub mod hash;
 pub mod load;
 pub mod model;
 pub mod node;

@@ -226,8 +226,7 @@ impl Node {
         let p = if parent.is_empty() {
             self
         } else {
-            let n = self.locate(parent);
-            n
+            self.locate(parent)
         };
         p.entry(last).map(|(k, _)| k)
     }

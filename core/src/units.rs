@@ -108,7 +108,7 @@ impl fmt::Display for ByteSize {
             return f.write_str("0B");
         }
         for (name, m) in UNITS_IEC.iter().chain(UNITS_SI.iter()) {
-            if self.0 % m == 0 {
+            if self.0.is_multiple_of(*m) {
                 return write!(f, "{}{}", self.0 / m, name);
             }
         }
@@ -224,7 +224,7 @@ impl fmt::Display for Cpus {
 
 impl Serialize for Cpus {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        if self.0 % 1000 == 0 {
+        if self.0.is_multiple_of(1000) {
             s.serialize_u64(self.0 / 1000)
         } else {
             s.serialize_f64(self.as_f64())

@@ -3,6 +3,9 @@
 //! sorted maps, so output is byte-stable and golden-testable. The ECS, GCE, Heat and Swarm
 //! translators implement [`Translator`]; each lives in its own module.
 
+pub mod ledger;
+pub mod swarm;
+
 use bridge_core::model::ProviderKind;
 use bridge_core::{Diagnostics, ValidApp};
 use serde::Serialize;

@@ -1,0 +1,47 @@
+//! The fidelity ledger a translator fills as it goes: every neutral field the app sets gets a
+//! line saying whether the target carries it, approximates it, or cannot express it.
+
+use crate::{Fidelity, LedgerEntry};
+
+/// Collects ledger entries; one per field path (a later entry for the same path replaces an
+/// earlier one, so a translator may refine a verdict).
+#[derive(Debug, Default)]
+pub struct Ledger {
+    entries: Vec<LedgerEntry>,
+}
+
+impl Ledger {
+    /// The field is carried with the same meaning.
+    pub fn mapped(&mut self, field: impl Into<String>) {
+        self.put(field.into(), Fidelity::Mapped, String::new());
+    }
+
+    /// The field is carried with a close but different meaning.
+    pub fn approximated(&mut self, field: impl Into<String>, reason: impl Into<String>) {
+        self.put(field.into(), Fidelity::Approximated, reason.into());
+    }
+
+    /// The field cannot be expressed on the target.
+    pub fn dropped(&mut self, field: impl Into<String>, reason: impl Into<String>) {
+        self.put(field.into(), Fidelity::Dropped, reason.into());
+    }
+
+    fn put(&mut self, field: String, fidelity: Fidelity, reason: String) {
+        if let Some(e) = self.entries.iter_mut().find(|e| e.field == field) {
+            e.fidelity = fidelity;
+            e.reason = reason;
+        } else {
+            self.entries.push(LedgerEntry {
+                field,
+                fidelity,
+                reason,
+            });
+        }
+    }
+
+    /// The entries, sorted by field.
+    pub fn into_entries(mut self) -> Vec<LedgerEntry> {
+        self.entries.sort_by(|a, b| a.field.cmp(&b.field));
+        self.entries
+    }
+}

@@ -1,0 +1,737 @@
+//! One neutral service as a Swarm ServiceSpec, with a ledger line for every field it sets.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+use bollard_stubs::models as api;
+use bollard_stubs::models::{
+    EndpointPortConfig, EndpointPortConfigProtocolEnum, EndpointPortConfigPublishModeEnum,
+    EndpointSpec, EndpointSpecModeEnum, GenericResourcesInner,
+    GenericResourcesInnerDiscreteResourceSpec, HealthConfig, Limit, MountTmpfsOptions, MountType,
+    NetworkAttachmentConfig, Platform, ResourceObject, ResourcesUlimits, ServiceSpec,
+    ServiceSpecMode, ServiceSpecModeReplicated, ServiceSpecRollbackConfig,
+    ServiceSpecRollbackConfigFailureActionEnum, ServiceSpecRollbackConfigOrderEnum,
+    ServiceSpecUpdateConfig, ServiceSpecUpdateConfigFailureActionEnum,
+    ServiceSpecUpdateConfigOrderEnum, TaskSpec, TaskSpecContainerSpec,
+    TaskSpecContainerSpecConfigs, TaskSpecContainerSpecDnsConfig, TaskSpecContainerSpecFile,
+    TaskSpecContainerSpecSecrets, TaskSpecLogDriver, TaskSpecPlacement,
+    TaskSpecPlacementPreferences, TaskSpecPlacementSpread, TaskSpecResources,
+    TaskSpecRestartPolicy, TaskSpecRestartPolicyConditionEnum,
+};
+use bridge_core::Diagnostics;
+use bridge_core::diag::Diagnostic;
+use bridge_core::model::*;
+use bridge_core::units::Duration;
+
+use super::{LABEL_SPEC_HASH, SwarmService, labels, scoped};
+use crate::ledger::Ledger;
+
+fn ns(d: &Duration) -> i64 {
+    i64::try_from(d.0).unwrap_or(i64::MAX)
+}
+
+fn int(n: u64) -> i64 {
+    i64::try_from(n).unwrap_or(i64::MAX)
+}
+
+/// Services in dependency order (depends_on and links first), ties broken by name.
+pub fn order(app: &App) -> Vec<String> {
+    let mut deps: BTreeMap<&str, BTreeSet<&str>> = BTreeMap::new();
+    for (n, s) in &app.services {
+        let e = deps.entry(n.as_str()).or_default();
+        for d in &s.depends_on {
+            if app.services.contains_key(&d.service) {
+                e.insert(d.service.as_str());
+            }
+        }
+        for l in &s.links {
+            if app.services.contains_key(&l.service) {
+                e.insert(l.service.as_str());
+            }
+        }
+    }
+    let mut done: BTreeSet<&str> = BTreeSet::new();
+    let mut out = Vec::new();
+    while done.len() < deps.len() {
+        let ready: Vec<&str> = deps
+            .iter()
+            .filter(|(n, ds)| !done.contains(*n) && ds.iter().all(|d| done.contains(d)))
+            .map(|(n, _)| *n)
+            .collect();
+        if ready.is_empty() {
+            // A cycle (validation rejects these); keep the rest in name order.
+            out.extend(
+                deps.keys()
+                    .filter(|n| !done.contains(*n))
+                    .map(|n| n.to_string()),
+            );
+            break;
+        }
+        for n in ready {
+            done.insert(n);
+            out.push(n.to_string());
+        }
+    }
+    out
+}
+
+/// Build one service.
+pub fn build(
+    app: &App,
+    name: &str,
+    s: &Service,
+    ledger: &mut Ledger,
+    diags: &mut Diagnostics,
+) -> SwarmService {
+    let p = |f: &str| format!("services.{name}.{f}");
+    let mut c = TaskSpecContainerSpec {
+        image: Some(s.image.clone()),
+        ..TaskSpecContainerSpec::default()
+    };
+    ledger.mapped(p("image"));
+
+    // Swarm's Command replaces the image ENTRYPOINT and Args replaces CMD.
+    if let Some(e) = &s.entrypoint {
+        c.command = Some(e.0.clone());
+        ledger.mapped(p("entrypoint"));
+    }
+    if let Some(cmd) = &s.command {
+        c.args = Some(cmd.0.clone());
+        ledger.mapped(p("command"));
+    }
+
+    let mut env: Vec<String> = s.env.0.iter().map(|(k, v)| format!("{k}={v}")).collect();
+    if !s.env.is_empty() {
+        if s.env
+            .0
+            .values()
+            .any(|v| v.contains("${vms.") || v.contains("${services."))
+        {
+            ledger.approximated(
+                p("env"),
+                "address references are resolved by bridge at deploy time",
+            );
+        } else {
+            ledger.mapped(p("env"));
+        }
+    }
+
+    let mut secrets = Vec::new();
+    for (i, r) in s.secrets.iter().enumerate() {
+        let sec_name = app
+            .secrets
+            .get(&r.name)
+            .and_then(|d| d.name.clone())
+            .unwrap_or_else(|| scoped(&app.name, &r.name));
+        let file = match (&r.env, &r.file) {
+            (Some(var), _) => {
+                let path = format!("/run/secrets/{}", r.name);
+                env.push(format!("{var}_FILE={path}"));
+                ledger.approximated(
+                    format!("services.{name}.secrets[{i}].env"),
+                    format!("swarm has no secret environment variables: mounted at {path} and {var}_FILE points to it; the image must read the file"),
+                );
+                diags.push(
+                    Diagnostic::warning(
+                        "T101",
+                        format!(
+                            "secret `{}` is a file on swarm, not the variable {var}",
+                            r.name
+                        ),
+                    )
+                    .with_path(format!("services.{name}.secrets[{i}]"))
+                    .with_hint(format!(
+                        "make the image read {var}_FILE, or use the file form"
+                    )),
+                );
+                path
+            }
+            (None, Some(f)) => {
+                ledger.mapped(format!("services.{name}.secrets[{i}].file"));
+                f.clone()
+            }
+            (None, None) => r.name.clone(),
+        };
+        ledger.mapped(format!("services.{name}.secrets[{i}].name"));
+        for (f, set) in [
+            ("uid", r.uid.is_some()),
+            ("gid", r.gid.is_some()),
+            ("mode", r.mode.is_some()),
+        ] {
+            if set {
+                ledger.mapped(format!("services.{name}.secrets[{i}].{f}"));
+            }
+        }
+        secrets.push(TaskSpecContainerSpecSecrets {
+            file: Some(TaskSpecContainerSpecFile {
+                name: Some(file),
+                uid: Some(r.uid.clone().unwrap_or_else(|| "0".into())),
+                gid: Some(r.gid.clone().unwrap_or_else(|| "0".into())),
+                mode: Some(r.mode.unwrap_or(0o444)),
+            }),
+            secret_name: Some(sec_name),
+            secret_id: None,
+        });
+    }
+    if !secrets.is_empty() {
+        c.secrets = Some(secrets);
+    }
+    let mut configs = Vec::new();
+    for (i, r) in s.configs.iter().enumerate() {
+        let cfg_name = app
+            .configs
+            .get(&r.name)
+            .and_then(|d| d.name.clone())
+            .unwrap_or_else(|| scoped(&app.name, &r.name));
+        configs.push(TaskSpecContainerSpecConfigs {
+            file: Some(api::TaskSpecContainerSpecFile1 {
+                name: Some(r.file.clone().unwrap_or_else(|| format!("/{}", r.name))),
+                uid: Some(r.uid.clone().unwrap_or_else(|| "0".into())),
+                gid: Some(r.gid.clone().unwrap_or_else(|| "0".into())),
+                mode: Some(r.mode.unwrap_or(0o444)),
+            }),
+            config_name: Some(cfg_name),
+            ..TaskSpecContainerSpecConfigs::default()
+        });
+        ledger.mapped(format!("services.{name}.configs[{i}]"));
+    }
+    if !configs.is_empty() {
+        c.configs = Some(configs);
+    }
+    if !env.is_empty() {
+        env.sort();
+        c.env = Some(env);
+    }
+
+    // Mounts, with shm_size as a tmpfs on /dev/shm.
+    let mut mounts = Vec::new();
+    for (i, m) in s.volumes.iter().enumerate() {
+        let (typ, source) = match m.kind {
+            MountKind::Volume => (
+                MountType::VOLUME,
+                m.source.as_ref().map(|v| {
+                    app.volumes
+                        .get(v)
+                        .and_then(|d| d.name.clone())
+                        .unwrap_or_else(|| scoped(&app.name, v))
+                }),
+            ),
+            MountKind::Bind => {
+                ledger.approximated(
+                    format!("services.{name}.volumes[{i}]"),
+                    "a bind mount needs the path on every node that may run the task",
+                );
+                (MountType::BIND, m.source.clone())
+            }
+            MountKind::Tmpfs => (MountType::TMPFS, None),
+        };
+        if m.kind != MountKind::Bind {
+            ledger.mapped(format!("services.{name}.volumes[{i}]"));
+        }
+        mounts.push(api::Mount {
+            target: Some(m.target.clone()),
+            source,
+            typ: Some(typ),
+            read_only: m.read_only.then_some(true),
+            tmpfs_options: m.size.map(|sz| MountTmpfsOptions {
+                size_bytes: Some(int(sz.0)),
+                ..MountTmpfsOptions::default()
+            }),
+            ..api::Mount::default()
+        });
+    }
+    if let Some(shm) = s.shm_size {
+        mounts.push(api::Mount {
+            target: Some("/dev/shm".into()),
+            typ: Some(MountType::TMPFS),
+            tmpfs_options: Some(MountTmpfsOptions {
+                size_bytes: Some(int(shm.0)),
+                ..MountTmpfsOptions::default()
+            }),
+            ..api::Mount::default()
+        });
+        ledger.approximated(
+            p("shm_size"),
+            "swarm services have no shm size: a tmpfs of that size is mounted on /dev/shm",
+        );
+    }
+    if !mounts.is_empty() {
+        c.mounts = Some(mounts);
+    }
+
+    if let Some(h) = &s.health {
+        c.health_check = Some(HealthConfig {
+            test: Some(h.test.0.clone()),
+            interval: h.interval.as_ref().map(ns),
+            timeout: h.timeout.as_ref().map(ns),
+            retries: h.retries.map(i64::from),
+            start_period: h.start_period.as_ref().map(ns),
+            start_interval: h.start_interval.as_ref().map(ns),
+        });
+        ledger.mapped(p("health"));
+        if h.start_interval.is_some() {
+            ledger.approximated(
+                p("health.start_interval"),
+                "engines before API 1.44 ignore start_interval",
+            );
+        }
+    }
+
+    macro_rules! simple {
+        ($field:ident, $target:expr) => {
+            if let Some(v) = &s.$field {
+                $target = Some(v.clone());
+                ledger.mapped(p(stringify!($field)));
+            }
+        };
+    }
+    simple!(user, c.user);
+    simple!(working_dir, c.dir);
+    simple!(hostname, c.hostname);
+    simple!(stop_signal, c.stop_signal);
+    if let Some(g) = &s.stop_grace_period {
+        c.stop_grace_period = Some(ns(g));
+        ledger.mapped(p("stop_grace_period"));
+    }
+    if s.domainname.is_some() {
+        ledger.dropped(p("domainname"), "swarm services cannot set a domain name");
+        diags.push(
+            Diagnostic::warning(
+                "T102",
+                "swarm cannot set a container domain name; it is left out",
+            )
+            .with_path(p("domainname")),
+        );
+    }
+    for (flag, set, target) in [
+        ("init", s.init, &mut c.init),
+        ("read_only", s.read_only, &mut c.read_only),
+        ("tty", s.tty, &mut c.tty),
+        ("stdin_open", s.stdin_open, &mut c.open_stdin),
+    ] {
+        if set {
+            *target = Some(true);
+            ledger.mapped(p(flag));
+        }
+    }
+    if s.privileged {
+        ledger.dropped(
+            p("privileged"),
+            "swarm services cannot run privileged containers",
+        );
+        diags.push(
+            Diagnostic::warning(
+                "T103",
+                "swarm services cannot run privileged; the container runs unprivileged",
+            )
+            .with_path(p("privileged"))
+            .with_hint("grant the capabilities it needs with cap_add instead"),
+        );
+    }
+    let list = |v: &Vec<String>| (!v.is_empty()).then(|| v.clone());
+    c.capability_add = list(&s.cap_add);
+    c.capability_drop = list(&s.cap_drop);
+    c.groups = list(&s.group_add);
+    for (f, v) in [
+        ("cap_add", &s.cap_add),
+        ("cap_drop", &s.cap_drop),
+        ("group_add", &s.group_add),
+    ] {
+        if !v.is_empty() {
+            ledger.mapped(p(f));
+        }
+    }
+    if !s.dns.is_empty() || !s.dns_search.is_empty() || !s.dns_opt.is_empty() {
+        c.dns_config = Some(TaskSpecContainerSpecDnsConfig {
+            nameservers: list(&s.dns),
+            search: list(&s.dns_search),
+            options: list(&s.dns_opt),
+        });
+        for (f, v) in [
+            ("dns", &s.dns),
+            ("dns_search", &s.dns_search),
+            ("dns_opt", &s.dns_opt),
+        ] {
+            if !v.is_empty() {
+                ledger.mapped(p(f));
+            }
+        }
+    }
+    if !s.extra_hosts.is_empty() {
+        c.hosts = Some(
+            s.extra_hosts
+                .iter()
+                .map(|(h, ip)| format!("{ip} {h}"))
+                .collect(),
+        );
+        ledger.mapped(p("extra_hosts"));
+    }
+    if !s.sysctls.is_empty() {
+        c.sysctls = Some(s.sysctls.clone().into_iter().collect());
+        ledger.mapped(p("sysctls"));
+    }
+    if !s.ulimits.is_empty() {
+        c.ulimits = Some(
+            s.ulimits
+                .iter()
+                .map(|(n, u)| ResourcesUlimits {
+                    name: Some(n.clone()),
+                    soft: Some(u.soft),
+                    hard: Some(u.hard),
+                })
+                .collect(),
+        );
+        ledger.mapped(p("ulimits"));
+    }
+    if !s.devices.is_empty() {
+        ledger.dropped(p("devices"), "swarm services cannot map host devices");
+        diags.push(
+            Diagnostic::warning(
+                "T104",
+                "swarm services cannot map host devices; they are left out",
+            )
+            .with_path(p("devices")),
+        );
+    }
+    if !s.labels.is_empty() {
+        c.labels = Some(s.labels.clone().into_iter().collect());
+        ledger.mapped(p("labels"));
+    }
+
+    // Resources.
+    let r = &s.resources;
+    let mut res = TaskSpecResources::default();
+    if r.cpus.is_some() || r.memory.is_some() || r.pids.is_some() {
+        res.limits = Some(Limit {
+            nano_cpus: r.cpus.map(|c| int(c.nano())),
+            memory_bytes: r.memory.map(|m| int(m.0)),
+            pids: r.pids.map(i64::from),
+        });
+    }
+    if r.reserve_cpus.is_some() || r.reserve_memory.is_some() || r.gpus.is_some() {
+        res.reservations = Some(ResourceObject {
+            nano_cpus: r.reserve_cpus.map(|c| int(c.nano())),
+            memory_bytes: r.reserve_memory.map(|m| int(m.0)),
+            generic_resources: r.gpus.map(|g| {
+                vec![GenericResourcesInner {
+                    discrete_resource_spec: Some(GenericResourcesInnerDiscreteResourceSpec {
+                        kind: Some("gpu".into()),
+                        value: Some(i64::from(g)),
+                    }),
+                    named_resource_spec: None,
+                }]
+            }),
+        });
+    }
+    for (f, set) in [
+        ("resources.cpus", r.cpus.is_some()),
+        ("resources.memory", r.memory.is_some()),
+        ("resources.reserve_cpus", r.reserve_cpus.is_some()),
+        ("resources.reserve_memory", r.reserve_memory.is_some()),
+        ("resources.pids", r.pids.is_some()),
+    ] {
+        if set {
+            ledger.mapped(p(f));
+        }
+    }
+    if r.gpus.is_some() {
+        ledger.approximated(
+            p("resources.gpus"),
+            "a generic resource `gpu`: nodes must advertise it in their engine configuration",
+        );
+    }
+
+    let restart = TaskSpecRestartPolicy {
+        condition: Some(match s.restart {
+            RestartPolicy::Always => TaskSpecRestartPolicyConditionEnum::ANY,
+            RestartPolicy::OnFailure => TaskSpecRestartPolicyConditionEnum::ON_FAILURE,
+            RestartPolicy::Never => TaskSpecRestartPolicyConditionEnum::NONE,
+        }),
+        delay: s.restart_delay.as_ref().map(ns),
+        max_attempts: s.restart_max_attempts.map(i64::from),
+        window: s.restart_window.as_ref().map(ns),
+    };
+    ledger.mapped(p("restart"));
+    for (f, set) in [
+        ("restart_delay", s.restart_delay.is_some()),
+        ("restart_max_attempts", s.restart_max_attempts.is_some()),
+        ("restart_window", s.restart_window.is_some()),
+    ] {
+        if set {
+            ledger.mapped(p(f));
+        }
+    }
+
+    // Placement: constraints, spread, max per host, platform, and the group pin.
+    let mut constraints = s.placement.constraints.clone();
+    if !constraints.is_empty() {
+        ledger.mapped(p("placement.constraints"));
+    }
+    if let Some(g) = &s.group {
+        constraints.push(format!("node.labels.bridge.group.{}.{g} == true", app.name));
+        ledger.approximated(
+            p("group"),
+            "swarm has no pods: the group's services are pinned to one node by a node label bridge sets; they do not share a network namespace",
+        );
+    }
+    let preferences = s.placement.spread.as_ref().and_then(|sp| {
+        let descriptor = match sp.as_str() {
+            "host" => None,
+            "zone" => Some("node.labels.zone".to_string()),
+            other => Some(other.to_string()),
+        };
+        ledger.mapped(p("placement.spread"));
+        descriptor.map(|d| {
+            vec![TaskSpecPlacementPreferences {
+                spread: Some(TaskSpecPlacementSpread {
+                    spread_descriptor: Some(d),
+                }),
+            }]
+        })
+    });
+    let platforms = s.platform.as_ref().map(|pl| {
+        ledger.mapped(p("platform"));
+        let mut parts = pl.splitn(3, '/');
+        let os = parts.next().map(str::to_string);
+        let arch = parts.next().map(str::to_string);
+        vec![Platform {
+            os,
+            architecture: arch,
+        }]
+    });
+    if s.placement.max_per_host.is_some() {
+        ledger.mapped(p("placement.max_per_host"));
+    }
+    let placement = TaskSpecPlacement {
+        constraints: (!constraints.is_empty()).then_some(constraints),
+        preferences,
+        max_replicas: s.placement.max_per_host.map(i64::from),
+        platforms,
+    };
+
+    // Networks and aliases (links become aliases of the linked service, set on that service).
+    let mut aliases: BTreeSet<String> = s.aliases.iter().cloned().collect();
+    if !s.aliases.is_empty() {
+        ledger.mapped(p("aliases"));
+    }
+    for (other_name, other) in &app.services {
+        for l in &other.links {
+            if l.service == name
+                && let Some(a) = &l.alias
+            {
+                aliases.insert(a.clone());
+            }
+        }
+        let _ = other_name;
+    }
+    if !s.links.is_empty() {
+        ledger.approximated(p("links"), "a link alias becomes a network alias of the linked service, visible to every service on the network");
+    }
+    let net_names: Vec<String> = if s.networks.is_empty() {
+        vec!["default".into()]
+    } else {
+        s.networks.clone()
+    };
+    if !s.networks.is_empty() {
+        ledger.mapped(p("networks"));
+    }
+    let networks: Vec<NetworkAttachmentConfig> = net_names
+        .iter()
+        .map(|n| NetworkAttachmentConfig {
+            target: Some(
+                app.networks
+                    .get(n)
+                    .and_then(|d| d.name.clone())
+                    .unwrap_or_else(|| scoped(&app.name, n)),
+            ),
+            aliases: Some(
+                std::iter::once(name.to_string())
+                    .chain(aliases.iter().cloned())
+                    .collect(),
+            ),
+            driver_opts: None,
+        })
+        .collect();
+
+    let log_driver = s.logging.as_ref().map(|l| {
+        ledger.mapped(p("logging"));
+        TaskSpecLogDriver {
+            name: l.driver.clone(),
+            options: (!l.options.is_empty()).then(|| l.options.clone().into_iter().collect()),
+        }
+    });
+
+    let task = TaskSpec {
+        container_spec: Some(c),
+        resources: (res != TaskSpecResources::default()).then_some(res),
+        restart_policy: Some(restart),
+        placement: Some(placement),
+        networks: Some(networks),
+        log_driver,
+        ..TaskSpec::default()
+    };
+
+    let mode = match s.mode {
+        ServiceMode::Replicated => {
+            ledger.mapped(p("replicas"));
+            ServiceSpecMode {
+                replicated: Some(ServiceSpecModeReplicated {
+                    replicas: Some(i64::from(s.replicas)),
+                }),
+                ..ServiceSpecMode::default()
+            }
+        }
+        ServiceMode::Global => {
+            ledger.mapped(p("mode"));
+            ServiceSpecMode {
+                global: Some(HashMap::new()),
+                ..ServiceSpecMode::default()
+            }
+        }
+    };
+
+    let ports: Vec<EndpointPortConfig> = s
+        .ports
+        .iter()
+        .enumerate()
+        .map(|(idx, pt)| {
+            ledger.mapped(format!("services.{name}.ports[{idx}]"));
+            if pt.host_ip.is_some() {
+                ledger.dropped(
+                    format!("services.{name}.ports[{idx}].host_ip"),
+                    "swarm publishes on every address of the node",
+                );
+                diags.push(
+                    Diagnostic::warning(
+                        "T105",
+                        "swarm publishes ports on every address; the host address is left out",
+                    )
+                    .with_path(format!("services.{name}.ports[{idx}]")),
+                );
+            }
+            if pt.app_protocol.is_some() {
+                ledger.dropped(
+                    format!("services.{name}.ports[{idx}].app_protocol"),
+                    "swarm's endpoint has no application protocol",
+                );
+            }
+            EndpointPortConfig {
+                name: pt.name.clone(),
+                protocol: Some(match pt.protocol {
+                    Protocol::Tcp => EndpointPortConfigProtocolEnum::TCP,
+                    Protocol::Udp => EndpointPortConfigProtocolEnum::UDP,
+                    Protocol::Sctp => EndpointPortConfigProtocolEnum::SCTP,
+                }),
+                target_port: Some(i64::from(pt.container)),
+                published_port: pt.published.map(i64::from),
+                publish_mode: Some(match pt.mode {
+                    PortMode::Ingress => EndpointPortConfigPublishModeEnum::INGRESS,
+                    PortMode::Host => EndpointPortConfigPublishModeEnum::HOST,
+                }),
+            }
+        })
+        .collect();
+    if !s.expose.is_empty() {
+        ledger.mapped(p("expose"));
+    }
+
+    let update = |u: &UpdatePolicy, which: &str, ledger: &mut Ledger| {
+        ledger.mapped(p(which));
+        (
+            u.parallelism.map(i64::from),
+            u.delay.as_ref().map(ns),
+            u.failure_action,
+            u.monitor.as_ref().map(ns),
+            u.max_failure_ratio,
+            u.order,
+        )
+    };
+    let update_config = s.update.as_ref().map(|u| {
+        let (par, delay, fa, monitor, ratio, order) = update(u, "update", ledger);
+        ServiceSpecUpdateConfig {
+            parallelism: par,
+            delay,
+            failure_action: fa.map(|f| match f {
+                FailureAction::Pause => ServiceSpecUpdateConfigFailureActionEnum::PAUSE,
+                FailureAction::Continue => ServiceSpecUpdateConfigFailureActionEnum::CONTINUE,
+                FailureAction::Rollback => ServiceSpecUpdateConfigFailureActionEnum::ROLLBACK,
+            }),
+            monitor,
+            max_failure_ratio: ratio,
+            order: order.map(|o| match o {
+                UpdateOrder::StopFirst => ServiceSpecUpdateConfigOrderEnum::STOP_FIRST,
+                UpdateOrder::StartFirst => ServiceSpecUpdateConfigOrderEnum::START_FIRST,
+            }),
+        }
+    });
+    let rollback_config = s.rollback.as_ref().map(|u| {
+        let (par, delay, fa, monitor, ratio, order) = update(u, "rollback", ledger);
+        ServiceSpecRollbackConfig {
+            parallelism: par,
+            delay,
+            failure_action: fa.map(|f| match f {
+                FailureAction::Pause | FailureAction::Rollback => {
+                    ServiceSpecRollbackConfigFailureActionEnum::PAUSE
+                }
+                FailureAction::Continue => ServiceSpecRollbackConfigFailureActionEnum::CONTINUE,
+            }),
+            monitor,
+            max_failure_ratio: ratio,
+            order: order.map(|o| match o {
+                UpdateOrder::StopFirst => ServiceSpecRollbackConfigOrderEnum::STOP_FIRST,
+                UpdateOrder::StartFirst => ServiceSpecRollbackConfigOrderEnum::START_FIRST,
+            }),
+        }
+    });
+
+    if !s.depends_on.is_empty() {
+        ledger.approximated(
+            p("depends_on"),
+            "swarm has no start order: bridge creates dependencies first and waits for them (for health with condition healthy); swarm's own restarts ignore it",
+        );
+    }
+    if s.pull_policy.is_some() {
+        ledger.approximated(
+            p("pull_policy"),
+            "swarm resolves the image digest at deploy; nodes pull when the digest is missing",
+        );
+    }
+    if s.provider.is_some() {
+        ledger.mapped(p("provider"));
+    }
+
+    let mut spec = ServiceSpec {
+        name: Some(scoped(&app.name, name)),
+        labels: None,
+        task_template: Some(task),
+        mode: Some(mode),
+        update_config,
+        rollback_config,
+        networks: None,
+        endpoint_spec: Some(EndpointSpec {
+            mode: Some(EndpointSpecModeEnum::VIP),
+            ports: (!ports.is_empty()).then_some(ports),
+        }),
+    };
+    let mut l = labels(&app.name, &format!("service/{name}"));
+    l.extend(s.labels.clone());
+    let hash = bridge_core::hash::spec_hash(&(&spec, &l));
+    l.insert(LABEL_SPEC_HASH.to_string(), hash);
+    spec.labels = Some(l);
+
+    let after = s
+        .depends_on
+        .iter()
+        .map(|d| {
+            (
+                d.service.clone(),
+                d.condition == DependencyCondition::Healthy,
+            )
+        })
+        .chain(s.links.iter().map(|l| (l.service.clone(), false)))
+        .collect();
+    SwarmService {
+        component: name.to_string(),
+        spec,
+        after,
+    }
+}
