@@ -3,6 +3,7 @@
 //! sorted maps, so output is byte-stable and golden-testable. The ECS, GCE, Heat and Swarm
 //! translators implement [`Translator`]; each lives in its own module.
 
+pub mod cloudinit;
 pub mod ledger;
 pub mod swarm;
 

@@ -1,0 +1,409 @@
+//! cloud-init for container-VMs (GCE and Heat): per container a POSIX `sh` script that `exec`s
+//! `docker run` with every value quoted by [`bridge_core::shell::quote`], and a systemd unit that
+//! runs it. User values never reach systemd's own parser (which expands `$` and `%`): the unit only
+//! names the script. `write_files` content is YAML-quoted by the serializer.
+
+use std::collections::BTreeMap;
+
+use bridge_core::model::{App, DependencyCondition, MountKind, PortMode, RestartPolicy, Service};
+use bridge_core::shell;
+use serde::Serialize;
+
+use crate::ledger::Ledger;
+
+/// Where secrets are put on the VM before the containers start (tmpfs, root only).
+pub const SECRETS_DIR: &str = "/run/bridge/secrets";
+/// Where the scripts live.
+pub const SCRIPTS_DIR: &str = "/etc/bridge";
+
+/// The container name on the VM.
+pub fn container_name(app: &str, svc: &str) -> String {
+    format!("{app}-{svc}")
+}
+
+/// The docker network on the VM.
+pub fn network_name(app: &str) -> String {
+    format!("{app}-net")
+}
+
+/// The argv of `docker run` for one service (without the leading `docker`).
+pub fn docker_run_args(app: &App, name: &str, s: &Service, ledger: &mut Ledger) -> Vec<String> {
+    let p = |f: &str| format!("services.{name}.{f}");
+    let mut a: Vec<String> = vec!["run".into(), "--rm".into(), "--name".into(), container_name(&app.name, name)];
+    a.extend(["--network".into(), network_name(&app.name), "--network-alias".into(), name.to_string()]);
+    for al in &s.aliases {
+        a.extend(["--network-alias".into(), al.clone()]);
+    }
+    if !s.aliases.is_empty() {
+        ledger.mapped(p("aliases"));
+    }
+    // Links: the alias is added where the linked container runs; here only ordering.
+    for (other, o) in &app.services {
+        for l in &o.links {
+            if l.service == name
+                && let Some(al) = &l.alias
+            {
+                a.extend(["--network-alias".into(), al.clone()]);
+            }
+        }
+        let _ = other;
+    }
+    if !s.links.is_empty() {
+        ledger.approximated(p("links"), "a link alias becomes a network alias of the linked container on the host's docker network");
+    }
+    for (k, v) in &s.env.0 {
+        a.extend(["--env".into(), format!("{k}={v}")]);
+    }
+    if !s.env.is_empty() {
+        ledger.mapped(p("env"));
+    }
+    for (i, r) in s.secrets.iter().enumerate() {
+        match &r.env {
+            Some(_) => {
+                a.extend(["--env-file".into(), format!("{SECRETS_DIR}/{}.env", r.name)]);
+                ledger.mapped(format!("services.{name}.secrets[{i}].env"));
+            }
+            None => {
+                let target = r.file.clone().unwrap_or_else(|| format!("/run/secrets/{}", r.name));
+                a.extend(["--volume".into(), format!("{SECRETS_DIR}/{}:{target}:ro", r.name)]);
+                ledger.mapped(format!("services.{name}.secrets[{i}].file"));
+            }
+        }
+        ledger.mapped(format!("services.{name}.secrets[{i}].name"));
+        if r.uid.is_some() || r.gid.is_some() || r.mode.is_some() {
+            ledger.mapped(format!("services.{name}.secrets[{i}].mode"));
+        }
+    }
+    for (i, c) in s.configs.iter().enumerate() {
+        let target = c.file.clone().unwrap_or_else(|| format!("/{}", c.name));
+        a.extend(["--volume".into(), format!("{SCRIPTS_DIR}/configs/{}:{target}:ro", c.name)]);
+        ledger.mapped(format!("services.{name}.configs[{i}]"));
+    }
+    for (i, pt) in s.ports.iter().enumerate() {
+        let mut spec = String::new();
+        if let Some(ip) = &pt.host_ip {
+            if ip.contains(':') {
+                spec.push_str(&format!("[{ip}]:"));
+            } else {
+                spec.push_str(&format!("{ip}:"));
+            }
+        }
+        if let Some(pb) = pt.published {
+            spec.push_str(&format!("{pb}:"));
+        } else if pt.host_ip.is_some() {
+            spec.push(':');
+        }
+        spec.push_str(&format!("{}/{}", pt.container, pt.protocol.as_str()));
+        a.extend(["--publish".into(), spec]);
+        ledger.mapped(format!("services.{name}.ports[{i}]"));
+        if pt.mode == PortMode::Ingress && pt.published.is_some() {
+            ledger.approximated(
+                format!("services.{name}.ports[{i}].mode"),
+                "published on each VM running a replica; put a load balancer in front for one address",
+            );
+        }
+    }
+    if !s.expose.is_empty() {
+        for e in &s.expose {
+            a.extend(["--expose".into(), e.to_string()]);
+        }
+        ledger.mapped(p("expose"));
+    }
+    for (i, m) in s.volumes.iter().enumerate() {
+        match m.kind {
+            MountKind::Tmpfs => {
+                let mut spec = format!("type=tmpfs,destination={}", m.target);
+                if let Some(sz) = m.size {
+                    spec.push_str(&format!(",tmpfs-size={}", sz.0));
+                }
+                a.extend(["--mount".into(), spec]);
+            }
+            MountKind::Volume | MountKind::Bind => {
+                let src = match (&m.source, m.kind) {
+                    (Some(v), MountKind::Volume) => format!("{}-{v}", app.name),
+                    (Some(path), _) => path.clone(),
+                    (None, _) => String::new(),
+                };
+                let mut spec = if src.is_empty() { m.target.clone() } else { format!("{src}:{}", m.target) };
+                if m.read_only {
+                    spec.push_str(":ro");
+                }
+                a.extend(["--volume".into(), spec]);
+            }
+        }
+        ledger.mapped(format!("services.{name}.volumes[{i}]"));
+    }
+    let r = &s.resources;
+    if let Some(c) = r.cpus {
+        a.extend(["--cpus".into(), c.to_string()]);
+        ledger.mapped(p("resources.cpus"));
+    }
+    if let Some(m) = r.memory {
+        a.extend(["--memory".into(), m.0.to_string()]);
+        ledger.mapped(p("resources.memory"));
+    }
+    if let Some(m) = r.reserve_memory {
+        a.extend(["--memory-reservation".into(), m.0.to_string()]);
+        ledger.mapped(p("resources.reserve_memory"));
+    }
+    if r.reserve_cpus.is_some() {
+        ledger.approximated(p("resources.reserve_cpus"), "used to size and pack the VMs; docker has no cpu reservation");
+    }
+    if let Some(n) = r.pids {
+        a.extend(["--pids-limit".into(), n.to_string()]);
+        ledger.mapped(p("resources.pids"));
+    }
+    if let Some(g) = r.gpus {
+        a.extend(["--gpus".into(), g.to_string()]);
+        ledger.mapped(p("resources.gpus"));
+    }
+    if let Some(h) = &s.health {
+        if h.test.is_none() {
+            a.push("--no-healthcheck".into());
+        } else {
+            let cmd = match h.test.0.first().map(String::as_str) {
+                Some("CMD-SHELL") => h.test.0.get(1).cloned().unwrap_or_default(),
+                // docker run takes one string run by a shell: quote each word.
+                _ => shell::join(&h.test.0[1.min(h.test.0.len())..]),
+            };
+            a.extend(["--health-cmd".into(), cmd]);
+        }
+        for (flag, d) in [
+            ("--health-interval", h.interval),
+            ("--health-timeout", h.timeout),
+            ("--health-start-period", h.start_period),
+            ("--health-start-interval", h.start_interval),
+        ] {
+            if let Some(d) = d {
+                a.extend([flag.into(), d.to_string()]);
+            }
+        }
+        if let Some(n) = h.retries {
+            a.extend(["--health-retries".into(), n.to_string()]);
+        }
+        ledger.mapped(p("health"));
+    }
+    let opt = |a: &mut Vec<String>, ledger: &mut Ledger, flag: &str, field: &str, v: &Option<String>| {
+        if let Some(v) = v {
+            a.extend([flag.to_string(), v.clone()]);
+            ledger.mapped(p(field));
+        }
+    };
+    opt(&mut a, ledger, "--user", "user", &s.user);
+    opt(&mut a, ledger, "--workdir", "working_dir", &s.working_dir);
+    opt(&mut a, ledger, "--hostname", "hostname", &s.hostname);
+    opt(&mut a, ledger, "--domainname", "domainname", &s.domainname);
+    opt(&mut a, ledger, "--stop-signal", "stop_signal", &s.stop_signal);
+    opt(&mut a, ledger, "--platform", "platform", &s.platform);
+    if let Some(g) = s.stop_grace_period {
+        a.extend(["--stop-timeout".into(), g.secs_ceil().to_string()]);
+        ledger.mapped(p("stop_grace_period"));
+    }
+    for (flag, field, on) in [
+        ("--init", "init", s.init),
+        ("--read-only", "read_only", s.read_only),
+        ("--privileged", "privileged", s.privileged),
+        ("--tty", "tty", s.tty),
+        ("--interactive", "stdin_open", s.stdin_open),
+    ] {
+        if on {
+            a.push(flag.into());
+            ledger.mapped(p(field));
+        }
+    }
+    for (flag, field, list) in [
+        ("--cap-add", "cap_add", &s.cap_add),
+        ("--cap-drop", "cap_drop", &s.cap_drop),
+        ("--group-add", "group_add", &s.group_add),
+        ("--dns", "dns", &s.dns),
+        ("--dns-search", "dns_search", &s.dns_search),
+        ("--dns-option", "dns_opt", &s.dns_opt),
+        ("--device", "devices", &s.devices),
+    ] {
+        for v in list {
+            a.extend([flag.into(), v.clone()]);
+        }
+        if !list.is_empty() {
+            ledger.mapped(p(field));
+        }
+    }
+    for (h, ip) in &s.extra_hosts {
+        a.extend(["--add-host".into(), format!("{h}:{ip}")]);
+    }
+    if !s.extra_hosts.is_empty() {
+        ledger.mapped(p("extra_hosts"));
+    }
+    for (k, v) in &s.sysctls {
+        a.extend(["--sysctl".into(), format!("{k}={v}")]);
+    }
+    if !s.sysctls.is_empty() {
+        ledger.mapped(p("sysctls"));
+    }
+    for (k, u) in &s.ulimits {
+        a.extend(["--ulimit".into(), format!("{k}={}:{}", u.soft, u.hard)]);
+    }
+    if !s.ulimits.is_empty() {
+        ledger.mapped(p("ulimits"));
+    }
+    if let Some(sz) = s.shm_size {
+        a.extend(["--shm-size".into(), sz.0.to_string()]);
+        ledger.mapped(p("shm_size"));
+    }
+    if let Some(l) = &s.logging {
+        if let Some(d) = &l.driver {
+            a.extend(["--log-driver".into(), d.clone()]);
+        }
+        for (k, v) in &l.options {
+            a.extend(["--log-opt".into(), format!("{k}={v}")]);
+        }
+        ledger.mapped(p("logging"));
+    }
+    if let Some(pp) = s.pull_policy {
+        let v = match pp {
+            bridge_core::model::PullPolicy::Always => "always",
+            bridge_core::model::PullPolicy::Missing => "missing",
+            bridge_core::model::PullPolicy::Never => "never",
+        };
+        a.extend(["--pull".into(), v.into()]);
+        ledger.mapped(p("pull_policy"));
+    }
+    let mut labels: BTreeMap<String, String> = s.labels.clone();
+    labels.insert("bridge.app".into(), app.name.clone());
+    labels.insert("bridge.component".into(), format!("service/{name}"));
+    for (k, v) in &labels {
+        a.extend(["--label".into(), format!("{k}={v}")]);
+    }
+    if !s.labels.is_empty() {
+        ledger.mapped(p("labels"));
+    }
+    // docker run --entrypoint takes one word; the rest of the entrypoint goes before the args.
+    let mut tail: Vec<String> = Vec::new();
+    if let Some(e) = &s.entrypoint {
+        if let Some((first, rest)) = e.0.split_first() {
+            a.extend(["--entrypoint".into(), first.clone()]);
+            tail.extend(rest.iter().cloned());
+        } else {
+            a.extend(["--entrypoint".into(), String::new()]);
+        }
+        ledger.mapped(p("entrypoint"));
+    }
+    a.push(s.image.clone());
+    ledger.mapped(p("image"));
+    a.extend(tail);
+    if let Some(c) = &s.command {
+        a.extend(c.0.iter().cloned());
+        ledger.mapped(p("command"));
+    }
+    a
+}
+
+/// The `sh` script that runs one container in the foreground (systemd supervises it).
+pub fn run_script(args: &[String]) -> String {
+    format!("#!/bin/sh\n# written by bridge: runs one container in the foreground\nexec docker {}\n", shell::join(args))
+}
+
+/// The systemd unit for one container. Only names (DNS labels) appear here.
+pub fn unit(app: &App, name: &str, s: &Service, ledger: &mut Ledger) -> String {
+    let restart = match s.restart {
+        RestartPolicy::Always => "always",
+        RestartPolicy::OnFailure => "on-failure",
+        RestartPolicy::Never => "no",
+    };
+    ledger.mapped(format!("services.{name}.restart"));
+    let mut after = vec!["docker.service".to_string(), "bridge-setup.service".to_string()];
+    let mut wants = Vec::new();
+    for d in &s.depends_on {
+        after.push(format!("{}-{}.service", app.name, d.service));
+        wants.push(format!("{}-{}.service", app.name, d.service));
+    }
+    if !s.depends_on.is_empty() {
+        if s.depends_on.iter().any(|d| d.condition != DependencyCondition::Started) {
+            ledger.approximated(
+                format!("services.{name}.depends_on"),
+                "ordered by systemd on the same VM; health and completion conditions are waited for by bridge at deploy time only",
+            );
+        } else {
+            ledger.mapped(format!("services.{name}.depends_on"));
+        }
+    }
+    let mut u = String::new();
+    u.push_str(&format!("[Unit]\nDescription=bridge {} {}\n", app.name, name));
+    u.push_str(&format!("After={}\nRequires=docker.service\n", after.join(" ")));
+    if !wants.is_empty() {
+        u.push_str(&format!("Wants={}\n", wants.join(" ")));
+    }
+    if let (Some(n), Some(w)) = (s.restart_max_attempts, s.restart_window) {
+        u.push_str(&format!("StartLimitBurst={n}\nStartLimitIntervalSec={}\n", w.secs_ceil()));
+        ledger.mapped(format!("services.{name}.restart_max_attempts"));
+        ledger.mapped(format!("services.{name}.restart_window"));
+    } else if let Some(n) = s.restart_max_attempts {
+        u.push_str(&format!("StartLimitBurst={n}\nStartLimitIntervalSec=0\n"));
+        ledger.approximated(format!("services.{name}.restart_max_attempts"), "systemd counts attempts without a window");
+    }
+    u.push_str("\n[Service]\n");
+    u.push_str(&format!("ExecStartPre=-/usr/bin/docker rm -f {}\n", container_name(&app.name, name)));
+    u.push_str(&format!("ExecStart=/bin/sh {SCRIPTS_DIR}/{name}.sh\n"));
+    u.push_str(&format!("ExecStop=/usr/bin/docker stop {}\n", container_name(&app.name, name)));
+    u.push_str(&format!("Restart={restart}\n"));
+    if let Some(d) = s.restart_delay {
+        u.push_str(&format!("RestartSec={}\n", d.secs_ceil().max(1)));
+        ledger.mapped(format!("services.{name}.restart_delay"));
+    }
+    u.push_str("\n[Install]\nWantedBy=multi-user.target\n");
+    u
+}
+
+/// One file for cloud-init's `write_files`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct WriteFile {
+    /// Absolute path on the VM.
+    pub path: String,
+    /// Octal permissions, e.g. `0755`.
+    pub permissions: String,
+    /// The content.
+    pub content: String,
+}
+
+/// The `#cloud-config` document for a host running the given services: docker network, one
+/// script and one unit per container, then start them. `extra` files (secrets fetched at boot,
+/// configs) come first.
+pub fn cloud_config(app: &App, services: &[&str], extra: Vec<WriteFile>, ledger: &mut Ledger) -> String {
+    #[derive(Serialize)]
+    struct Doc {
+        write_files: Vec<WriteFile>,
+        runcmd: Vec<Vec<String>>,
+    }
+    let mut files = extra;
+    let mut runcmd: Vec<Vec<String>> = vec![
+        vec!["systemctl".into(), "enable".into(), "--now".into(), "docker".into()],
+        vec!["sh".into(), "-c".into(), format!("docker network inspect {0} >/dev/null 2>&1 || docker network create {0}", network_name(&app.name))],
+    ];
+    let mut volumes: Vec<String> = Vec::new();
+    for name in services {
+        let Some(s) = app.services.get(*name) else { continue };
+        for m in &s.volumes {
+            if let (MountKind::Volume, Some(v)) = (m.kind, &m.source) {
+                volumes.push(format!("{}-{v}", app.name));
+            }
+        }
+        let args = docker_run_args(app, name, s, ledger);
+        files.push(WriteFile { path: format!("{SCRIPTS_DIR}/{name}.sh"), permissions: "0755".into(), content: run_script(&args) });
+        files.push(WriteFile {
+            path: format!("/etc/systemd/system/{}-{name}.service", app.name),
+            permissions: "0644".into(),
+            content: unit(app, name, s, ledger),
+        });
+    }
+    volumes.sort();
+    volumes.dedup();
+    for v in volumes {
+        runcmd.push(vec!["docker".into(), "volume".into(), "create".into(), v]);
+    }
+    runcmd.push(vec!["systemctl".into(), "daemon-reload".into()]);
+    for name in services {
+        runcmd.push(vec!["systemctl".into(), "enable".into(), "--now".into(), format!("{}-{name}.service", app.name)]);
+    }
+    let doc = Doc { write_files: files, runcmd };
+    let body = serde_saphyr::to_string(&doc).unwrap_or_default();
+    format!("#cloud-config\n{body}")
+}
