@@ -140,6 +140,25 @@ impl Checker<'_> {
         self.out.push(d);
     }
 
+    /// Where a path stands, for ordering things as they appear in the file.
+    fn position(&self, path: &str) -> (u32, u32) {
+        self.loc
+            .locate(path)
+            .map(|(_, s)| (s.line, s.col))
+            .unwrap_or((u32::MAX, u32::MAX))
+    }
+
+    /// Push `d` at `path`, its span narrowed to `range` of `value` when the value's text can
+    /// be found in the file exactly.
+    fn at_part(&mut self, path: &str, value: &str, range: std::ops::Range<usize>, d: Diagnostic) {
+        let mut d = d.with_path(path);
+        if let Some((file, span)) = self.loc.locate(path) {
+            let span = narrow(span, value, range).unwrap_or(span);
+            d = d.with_file(file).with_span(span);
+        }
+        self.out.push(d);
+    }
+
     /// The line a path stands on, for messages naming a second place.
     fn line_of(&self, path: &str) -> Option<u32> {
         self.loc
@@ -167,7 +186,9 @@ impl Checker<'_> {
         self.groups();
         self.cycles();
         self.host_ports();
-        self.unused();
+        if !self.app.services.is_empty() || !self.app.vms.is_empty() {
+            self.unused();
+        }
     }
 
     // -----------------------------------------------------------------------------------------
@@ -651,7 +672,7 @@ impl Checker<'_> {
                 &format!("{rb}.reserve_cpus"),
                 Diagnostic::error(
                     codes::RESERVATION_OVER_LIMIT,
-                    format!("reserves {res} CPUs, more than its limit of {limit}"),
+                    format!("`reserve_cpus` ({res}) is more than the `cpus` limit ({limit})"),
                 )
                 .with_hint(format!("lower `reserve_cpus` to at most {limit}")),
             );
@@ -663,7 +684,7 @@ impl Checker<'_> {
                 &format!("{rb}.reserve_memory"),
                 Diagnostic::error(
                     codes::RESERVATION_OVER_LIMIT,
-                    format!("reserves {res} of memory, more than its limit of {limit}"),
+                    format!("`reserve_memory` ({res}) is more than the `memory` limit ({limit})"),
                 )
                 .with_hint(format!("lower `reserve_memory` to at most {limit}")),
             );
@@ -857,10 +878,12 @@ impl Checker<'_> {
 
     /// Check the `${...}` references in a value.
     fn references(&mut self, path: &str, value: &str) {
-        for r in scan_references(value) {
+        for (r, range) in scan_references(value) {
             match r {
-                Ref::Unclosed => self.at(
+                Ref::Unclosed => self.at_part(
                     path,
+                    value,
+                    range,
                     Diagnostic::error(codes::BAD_REFERENCE, "`${` is not closed by `}`")
                         .with_hint("write `$${` for a literal `${`"),
                 ),
@@ -881,8 +904,10 @@ impl Checker<'_> {
                     };
                     if !exists {
                         if other_exists {
-                            self.at(
+                            self.at_part(
                                 path,
+                                value,
+                                range,
                                 Diagnostic::error(
                                     codes::DANGLING_REF,
                                     format!("refers to `{name}`, which is not a {}", wanted.word()),
@@ -898,8 +923,10 @@ impl Checker<'_> {
                 }
                 Ref::Other(inner) => {
                     let hint = reference_hint(inner);
-                    self.at(
+                    self.at_part(
                         path,
+                        value,
+                        range,
                         Diagnostic::error(
                             codes::BAD_REFERENCE,
                             format!("`${{{inner}}}` is not a reference bridge understands"),
@@ -1059,7 +1086,8 @@ impl Checker<'_> {
                 members.entry(g.as_str()).or_default().push(name);
             }
         }
-        for (g, names) in members {
+        for (g, mut names) in members {
+            names.sort_by_key(|n| self.position(&format!("services.{n}")));
             let Some((&first, rest)) = names.split_first() else {
                 continue;
             };
@@ -1184,6 +1212,8 @@ impl Checker<'_> {
                 &v.ports,
             );
         }
+        // The first in the file is the owner; later ones are reported.
+        uses.sort_by_key(|u| self.position(&u.path));
         for (j, b) in uses.iter().enumerate() {
             let clash = uses[..j].iter().find(|a| {
                 a.provider == b.provider
@@ -1401,8 +1431,8 @@ enum Ref<'a> {
     Unclosed,
 }
 
-/// The `${...}` references in `s`; `$${` is a literal `${`.
-fn scan_references(s: &str) -> Vec<Ref<'_>> {
+/// The `${...}` references in `s` with their byte ranges; `$${` is a literal `${`.
+fn scan_references(s: &str) -> Vec<(Ref<'_>, std::ops::Range<usize>)> {
     let mut out = Vec::new();
     let mut i = 0;
     while let Some(off) = s[i..].find('$') {
@@ -1418,12 +1448,12 @@ fn scan_references(s: &str) -> Vec<Ref<'_>> {
         }
         let body = &s[at + 2..];
         let Some(end) = body.find('}') else {
-            out.push(Ref::Unclosed);
+            out.push((Ref::Unclosed, at..at + 2));
             break;
         };
         let inner = &body[..end];
         let parts: Vec<&str> = inner.split('.').collect();
-        out.push(match parts.as_slice() {
+        let r = match parts.as_slice() {
             ["vms", name, "address"] if !name.is_empty() => Ref::Address {
                 kind: RefKind::Vms,
                 name,
@@ -1433,10 +1463,56 @@ fn scan_references(s: &str) -> Vec<Ref<'_>> {
                 name,
             },
             _ => Ref::Other(inner),
-        });
+        };
+        out.push((r, at..at + 2 + end + 1));
         i = at + 2 + end + 1;
     }
     out
+}
+
+/// The span of bytes `range` of `value`, when `span` (the whole value's) shows the value's text
+/// verbatim: a plain or simply quoted one-line scalar, or a literal block (`|`) scalar.
+fn narrow(span: Span, value: &str, range: std::ops::Range<usize>) -> Option<Span> {
+    let before = value.get(..range.start)?;
+    let part = value.get(range.clone())?;
+    let part = part.split('\n').next().unwrap_or(part);
+    let width = u32::try_from(part.chars().count()).ok()?;
+    let chars = |s: &str| u32::try_from(s.chars().count()).ok();
+    let (line, col) = if !value.contains('\n') {
+        if span.line != span.end_line {
+            return None;
+        }
+        let shown = span.end_col.checked_sub(span.col)?;
+        let n = chars(value)?;
+        let offset = if shown == n {
+            0
+        } else if shown == n + 2 && !value.contains(['"', '\\', '\'']) {
+            1
+        } else {
+            return None;
+        };
+        (span.line, span.col + offset + chars(before)?)
+    } else {
+        let newlines = u32::try_from(value.matches('\n').count()).ok()?;
+        let lines = span.end_line.checked_sub(span.line)?;
+        let literal = if value.ends_with('\n') {
+            lines == newlines
+        } else {
+            lines == newlines + 1
+        };
+        if !literal {
+            return None;
+        }
+        let k = u32::try_from(before.matches('\n').count()).ok()?;
+        let line_start = before.rfind('\n').map_or(0, |i| i + 1);
+        (span.line + k, span.col + chars(&before[line_start..])?)
+    };
+    Some(Span {
+        line,
+        col,
+        end_line: line,
+        end_col: col + width.max(1),
+    })
 }
 
 fn reference_hint(inner: &str) -> String {
@@ -1893,14 +1969,17 @@ mod tests {
         assert_eq!(
             scan_references("a${vms.db.address}b${x}"),
             vec![
-                Ref::Address {
-                    kind: RefKind::Vms,
-                    name: "db"
-                },
-                Ref::Other("x")
+                (
+                    Ref::Address {
+                        kind: RefKind::Vms,
+                        name: "db"
+                    },
+                    1..18
+                ),
+                (Ref::Other("x"), 19..23)
             ]
         );
-        assert_eq!(scan_references("${a"), vec![Ref::Unclosed]);
+        assert_eq!(scan_references("${a"), vec![(Ref::Unclosed, 0..2)]);
         assert_eq!(
             reference_hint("vm.db.address"),
             "did you mean `${vms.db.address}`?"
@@ -1918,12 +1997,12 @@ mod tests {
             .filter(|(c, _)| *c == codes::DUPLICATE_HOST_PORT)
             .map(|(_, p)| p)
             .collect();
-        // api sorts before web, so api's ports are the first owners.
+        // The first in the file owns the port; later ones are reported.
         assert_eq!(
             dups,
             [
-                "services.web.ports[0]",
                 "services.web.ports[1]",
+                "services.api.ports[0]",
                 "vms.db.ports[0]"
             ],
             "{f:?}"
