@@ -283,6 +283,9 @@ impl Checker<'_> {
                 Kind::Service if self.app.vms.contains_key(name) => Some(format!(
                     "`{name}` is a VM; a service reaches it through `${{vms.{name}.address}}` in `env`"
                 )),
+                Kind::Group if candidates.is_empty() => Some(format!(
+                    "declare it under the top-level `groups:`, e.g. `groups: {{{name}: {{}}}}`"
+                )),
                 _ if candidates.is_empty() => Some(format!(
                     "define it under the top-level `{}:`",
                     kind.section()
@@ -880,13 +883,17 @@ impl Checker<'_> {
     fn references(&mut self, path: &str, value: &str) {
         for (r, range) in scan_references(value) {
             match r {
-                Ref::Unclosed => self.at_part(
-                    path,
-                    value,
-                    range,
-                    Diagnostic::error(codes::BAD_REFERENCE, "`${` is not closed by `}`")
-                        .with_hint("write `$${` for a literal `${`"),
-                ),
+                Ref::Unclosed => {
+                    let rest = value.get(range.end..).unwrap_or_default();
+                    let hint = unclosed_hint(rest);
+                    self.at_part(
+                        path,
+                        value,
+                        range,
+                        Diagnostic::error(codes::BAD_REFERENCE, "`${` is not closed by `}`")
+                            .with_hint(hint),
+                    );
+                }
                 Ref::Address { kind, name } => {
                     let (exists, other_exists, wanted, other) = match kind {
                         RefKind::Vms => (
@@ -922,7 +929,7 @@ impl Checker<'_> {
                     }
                 }
                 Ref::Other(inner) => {
-                    let hint = reference_hint(inner);
+                    let hint = reference_hint(inner, path.ends_with(".user_data"));
                     self.at_part(
                         path,
                         value,
@@ -1101,10 +1108,10 @@ impl Checker<'_> {
                 let clash = if a.provider != b.provider {
                     Some((
                         "provider",
-                        format!(
-                            "{}",
-                            a.provider.map(|p| p.as_str()).unwrap_or("the default")
-                        ),
+                        a.provider
+                            .map(|p| p.as_str())
+                            .unwrap_or("the default")
+                            .to_string(),
                         b.provider
                             .map(|p| p.as_str())
                             .unwrap_or("the default")
@@ -1515,7 +1522,23 @@ fn narrow(span: Span, value: &str, range: std::ops::Range<usize>) -> Option<Span
     })
 }
 
-fn reference_hint(inner: &str) -> String {
+/// A hint for an unclosed `${` followed by `rest`.
+fn unclosed_hint(rest: &str) -> String {
+    for kind in ["vms.", "services."] {
+        if let Some(after) = rest.strip_prefix(kind)
+            && let Some((name, _)) = after.split_once(".address")
+            && !name.is_empty()
+            && !name.contains(['.', ' '])
+        {
+            return format!("close it: `${{{kind}{name}.address}}`");
+        }
+    }
+    "close it with `}`, or write `$${` for a literal `${`".into()
+}
+
+/// A hint for `${inner}`, which is not a known reference; `in_user_data` for cloud-init text,
+/// where a shell variable is the likely intent.
+fn reference_hint(inner: &str, in_user_data: bool) -> String {
     let parts: Vec<&str> = inner.split('.').collect();
     match parts.as_slice() {
         [kind, name, attr] => {
@@ -1533,7 +1556,22 @@ fn reference_hint(inner: &str) -> String {
         }
         _ => {}
     }
-    "bridge.yaml is not interpolated: write `${vms.NAME.address}` or `${services.NAME.address}`, use a secret with `env:` for a value from the deploying environment, or `$${` for a literal `${`".into()
+    // `VAR`, `VAR:-default`, `VAR?err`: an environment variable.
+    let var: String = inner
+        .chars()
+        .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+        .collect();
+    if in_user_data {
+        return format!(
+            "write `$${{{inner}}}` to hand `${{{inner}}}` to the script as it is; bridge only resolves `${{vms.NAME.address}}` and `${{services.NAME.address}}`"
+        );
+    }
+    if !var.is_empty() {
+        return format!(
+            "bridge.yaml is not interpolated: write `${{services.NAME.address}}` or `${{vms.NAME.address}}` for an address, a secret with `env: {var}` for a value from the deploying environment, or `$${{{inner}}}` for the text itself"
+        );
+    }
+    "the only references are `${vms.NAME.address}` and `${services.NAME.address}`; write `$${` for a literal `${`".into()
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1981,9 +2019,47 @@ mod tests {
         );
         assert_eq!(scan_references("${a"), vec![(Ref::Unclosed, 0..2)]);
         assert_eq!(
-            reference_hint("vm.db.address"),
+            unclosed_hint("services.api.address:80"),
+            "close it: `${services.api.address}`"
+        );
+        assert!(reference_hint("HOME", true).starts_with("write `$${HOME}`"));
+        assert!(reference_hint("DB:-x", false).contains("`env: DB`"));
+        assert_eq!(
+            reference_hint("vm.db.address", false),
             "did you mean `${vms.db.address}`?"
         );
+    }
+
+    #[test]
+    fn narrow_finds_the_reference_only_when_the_text_is_verbatim() {
+        let one = |line, col, end_col| Span {
+            line,
+            col,
+            end_line: line,
+            end_col,
+        };
+        // plain
+        assert_eq!(narrow(one(3, 10, 16), "p ${z}", 2..6), Some(one(3, 12, 16)));
+        // quoted
+        assert_eq!(narrow(one(3, 10, 18), "q ${y}", 2..6), Some(one(3, 13, 17)));
+        // quoted with escapes: unknown
+        assert_eq!(narrow(one(3, 10, 20), "q\\ ${y}", 3..7), None);
+        // literal block: second line
+        let block = Span {
+            line: 8,
+            col: 9,
+            end_line: 10,
+            end_col: 7,
+        };
+        assert_eq!(narrow(block, "line1\n${x}\n", 6..10), Some(one(9, 9, 13)));
+        // folded block: lines do not match
+        let folded = Span {
+            line: 8,
+            col: 9,
+            end_line: 11,
+            end_col: 7,
+        };
+        assert_eq!(narrow(folded, "a ${x}\nb\n", 2..6), None);
     }
 
     #[test]
