@@ -49,6 +49,12 @@ pub const SECRET_SOURCE: &str = "E027";
 pub const CONFLICT: &str = "E028";
 /// The app defines nothing to run.
 pub const EMPTY_APP: &str = "E029";
+/// `condition: healthy` on a dependency that has no health check.
+pub const NO_HEALTH_CHECK: &str = "E030";
+/// A secret, config, volume or network that is defined but never used.
+pub const UNUSED: &str = "W020";
+/// A field that has no effect together with the others given.
+pub const NO_EFFECT: &str = "W021";
 /// A compose `build:` without `image:`.
 pub const BUILD_WITHOUT_IMAGE: &str = "E101";
 /// `${VAR?err}` with VAR unset.
@@ -114,6 +120,18 @@ pub const ALL: &[(&str, &str)] = &[
     (SECRET_SOURCE, "a secret without exactly one source"),
     (CONFLICT, "fields that contradict each other"),
     (EMPTY_APP, "the app defines nothing to run"),
+    (
+        NO_HEALTH_CHECK,
+        "`condition: healthy` on a dependency without a health check",
+    ),
+    (
+        UNUSED,
+        "a secret, config, volume or network defined but never used",
+    ),
+    (
+        NO_EFFECT,
+        "a field that has no effect with the others given",
+    ),
     (BUILD_WITHOUT_IMAGE, "a compose `build:` without `image:`"),
     (REQUIRED_VARIABLE, "`${VAR?err}` with VAR unset"),
     (INTERPOLATION, "malformed `${...}` interpolation"),
