@@ -177,7 +177,13 @@ pub fn load_str(name: &Arc<str>, text: &str, base_dir: &Path, opts: &LoadOptions
             diags.extend(st.take_diagnostics());
             let app = match r {
                 Ok(a) => Some(a),
-                Err(e) => {
+                Err(mut e) => {
+                    // A missing field is best shown at the key of the mapping that lacks it.
+                    if e.code == codes::MISSING_FIELD
+                        && let Some(k) = e.path.as_deref().and_then(|p| root.locate_key(p))
+                    {
+                        e.span = Some(k.span);
+                    }
                     diags.push(e.into_diagnostic());
                     None
                 }

@@ -416,9 +416,17 @@ impl Loader<'_> {
                 Some(Err(e)) => {
                     let m = e.marker();
                     let clamp = |v: usize| u32::try_from(v).unwrap_or(u32::MAX);
+                    let mut col = clamp(m.col()).saturating_add(1);
+                    if e.info().contains("tab") {
+                        // Point at the tab itself rather than the character after it.
+                        let line = text.split('\n').nth(m.line().saturating_sub(1)).unwrap_or("");
+                        if let Some(i) = line.chars().position(|c| c == '\t') {
+                            col = clamp(i).saturating_add(1);
+                        }
+                    }
                     return Err(LoadError {
                         message: format!("invalid YAML: {}", e.info()),
-                        span: Span::point(clamp(m.line()), clamp(m.col()).saturating_add(1)),
+                        span: Span::point(clamp(m.line()), col),
                         code: crate::codes::YAML_SYNTAX,
                         hint: yaml_hint(e.info()),
                     });
@@ -713,6 +721,10 @@ fn yaml_hint(info: &str) -> Option<String> {
         Some("YAML indentation must use spaces, not tabs".into())
     } else if info.contains("mapping values are not allowed") {
         Some("a value holding `: ` must be quoted, or a key is indented wrongly".into())
+    } else if info.contains("unknown anchor") {
+        Some("an alias `*name` needs an anchor `&name` defined earlier in the file".into())
+    } else if info.contains("quoted scalar") {
+        Some("a quoted value is not closed: check for a missing closing quote".into())
     } else if info.contains("did not find expected") {
         Some("check the indentation and the closing brackets or quotes above this line".into())
     } else {

@@ -1211,14 +1211,7 @@ impl Checker<'_> {
                 &s.ports,
             );
         }
-        for (name, v) in &app.vms {
-            add(
-                v.provider,
-                format!("VM `{name}`"),
-                &format!("vms.{name}"),
-                &v.ports,
-            );
-        }
+        // VMs are machines of their own: their ports never clash with another's.
         // The first in the file is the owner; later ones are reported.
         uses.sort_by_key(|u| self.position(&u.path));
         for (j, b) in uses.iter().enumerate() {
@@ -2078,8 +2071,7 @@ mod tests {
             dups,
             [
                 "services.web.ports[1]",
-                "services.api.ports[0]",
-                "vms.db.ports[0]"
+                "services.api.ports[0]"
             ],
             "{f:?}"
         );

@@ -132,20 +132,30 @@ impl<'de> Deserialize<'de> for Env {
             }
             fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Env, A::Error> {
                 let mut out = BTreeMap::new();
-                while let Some(item) = seq.next_element::<String>()? {
-                    let Some((k, v)) = item.split_once('=') else {
-                        return Err(coded_error(
-                            codes::INVALID_VALUE,
-                            &format!("`{item}` is not KEY=value"),
-                            Some("write `KEY=value`"),
-                        ));
-                    };
-                    out.insert(k.to_string(), v.to_string());
+                while let Some(EnvItem(k, v)) = seq.next_element::<EnvItem>()? {
+                    out.insert(k, v);
                 }
                 Ok(Env(out))
             }
         }
         d.deserialize_any(V)
+    }
+}
+
+/// One `KEY=value` list item, checked where it stands so errors point at it.
+struct EnvItem(String, String);
+
+impl<'de> Deserialize<'de> for EnvItem {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let item = String::deserialize(d)?;
+        match item.split_once('=') {
+            Some((k, v)) => Ok(EnvItem(k.to_string(), v.to_string())),
+            None => Err(coded_error(
+                codes::INVALID_VALUE,
+                &format!("`{item}` is not KEY=value"),
+                Some("write `KEY=value`; a bare `KEY` (take it from the environment) is compose-only: in bridge.yaml use a secret with `env:`"),
+            )),
+        }
     }
 }
 

@@ -28,12 +28,26 @@ fn is_default<T: Default + PartialEq>(t: &T) -> bool {
 }
 
 /// The format version of a bridge.yaml.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, JsonSchema, Default)]
 pub enum Version {
     /// The first and current version.
     #[default]
     #[serde(rename = "v1")]
     V1,
+}
+
+impl<'de> Deserialize<'de> for Version {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let v = String::deserialize(d)?;
+        match v.as_str() {
+            "v1" => Ok(Version::V1),
+            other => Err(crate::de::coded_error(
+                crate::codes::BAD_VERSION,
+                &format!("unsupported bridge.yaml version `{other}`"),
+                Some("this bridge reads `bridge: v1`"),
+            )),
+        }
+    }
 }
 
 /// A whole application.
