@@ -35,7 +35,8 @@ pub struct Names {
 }
 
 impl Names {
-    fn service(&self, n: &str) -> String {
+    /// The neutral name of a compose service name (unchanged when unknown).
+    pub fn service(&self, n: &str) -> String {
         self.services
             .get(n)
             .cloned()
