@@ -279,9 +279,24 @@ impl Cx {
         self.unit(node, path, codes::BAD_DURATION, "a duration")
     }
 
-    /// A byte size (`512m`, `1GiB`, or a number of bytes).
+    /// A byte size as docker reads it (`512m`, `1gb`, `1GiB`: every unit is binary), or a
+    /// number of bytes.
     pub fn bytes(&mut self, node: &Node, path: &str) -> Option<ByteSize> {
-        self.unit(node, path, codes::BAD_UNIT, "a size")
+        if node.is_null() {
+            return None;
+        }
+        let Some(s) = node.as_str() else {
+            self.wrong_type(node, path, "a size");
+            return None;
+        };
+        match docker_bytes(s) {
+            Ok(b) => Some(b),
+            Err(e) => {
+                self.error(codes::BAD_UNIT, path, node.span, e).hint =
+                    Some("write a number with an optional unit: b, k, m, g, t (binary, as docker)".into());
+                None
+            }
+        }
     }
 
     /// A cpu count (`0.5`).
@@ -370,6 +385,35 @@ impl Cx {
     }
 }
 
+/// Docker's `RAMInBytes`: `<number>[ ][kmgtp][i][b]`, any case, every unit binary.
+pub fn docker_bytes(s: &str) -> Result<ByteSize, String> {
+    let t = s.trim();
+    let split = t
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(t.len());
+    let (num, unit) = (&t[..split], t[split..].trim_start().to_ascii_lowercase());
+    let n: f64 = num
+        .parse()
+        .map_err(|_| format!("`{s}` is not a size"))?;
+    let mut u = unit.as_str();
+    u = u.strip_suffix('b').unwrap_or(u);
+    u = u.strip_suffix('i').unwrap_or(u);
+    let mult: u64 = match u {
+        "" => 1,
+        "k" => 1 << 10,
+        "m" => 1 << 20,
+        "g" => 1 << 30,
+        "t" => 1 << 40,
+        "p" => 1 << 50,
+        _ => return Err(format!("unknown size unit in `{s}` (b, k, m, g, t, p)")),
+    };
+    let v = n * mult as f64;
+    if !v.is_finite() || v >= u64::MAX as f64 {
+        return Err(format!("`{s}` is too large"));
+    }
+    Ok(ByteSize(v as u64))
+}
+
 /// One item of a `list_or_dict`.
 #[derive(Debug, Clone)]
 pub struct Entry {
@@ -390,7 +434,7 @@ pub fn join(path: &str, key: &str) -> String {
     }
 }
 
-/// True when the node holds nothing worth reporting: null, `false`, `0`, an empty string,
+/// True when the node holds nothing worth reporting: null, `false`, an empty string,
 /// list or mapping.
 pub fn is_empty_value(node: &Node) -> bool {
     match &node.kind {
@@ -400,7 +444,7 @@ pub fn is_empty_value(node: &Node) -> bool {
             s.text.is_empty()
                 || matches!(
                     node.resolve(),
-                    Some(Resolved::Null | Resolved::Bool(false) | Resolved::Int(0))
+                    Some(Resolved::Null | Resolved::Bool(false))
                 )
         }
     }

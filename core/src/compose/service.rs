@@ -84,7 +84,7 @@ struct Legacy {
     cpu_quota: Option<(i64, Span)>,
     cpu_period: Option<(i64, Span)>,
     scale: Option<(u32, Span)>,
-    restart: Option<(RestartPolicy, Option<u32>, Span)>,
+    restart: Option<(RestartPolicy, Option<u32>, Span, bool)>,
     gpus: Option<(u32, Span)>,
 }
 
@@ -233,7 +233,7 @@ pub fn convert(
             }
             "restart" => {
                 if let Some(r) = cx.opt_string(v, &kp) {
-                    legacy.restart = restart(cx, &r, &kp, span).map(|(a, b)| (a, b, span));
+                    legacy.restart = restart(cx, &r, &kp, span).map(|(a, b, c)| (a, b, span, c));
                 }
             }
             "deploy" => deploy(cx, v, &kp, &np, &mut s, &mut dset, &mut deploy_labels),
@@ -445,19 +445,33 @@ impl Cx {
 }
 
 fn cpus_any(cx: &mut Cx, v: &Node, path: &str) -> Option<Cpus> {
-    match v.resolve() {
-        Some(Resolved::Int(i)) if i >= 0 => Some(Cpus(i.unsigned_abs().saturating_mul(1000))),
-        Some(Resolved::Float(f)) if f >= 0.0 => {
-            let c = Cpus((f * 1000.0).round() as u64);
-            if c.0 == 0 && f > 0.0 {
-                cx.invalid(v, path, format!("{f} cpus is below the smallest step of 0.001"));
+    let f = match v.resolve() {
+        Some(Resolved::Null) => return None,
+        Some(Resolved::Int(i)) => i as f64,
+        Some(Resolved::Float(f)) => f,
+        Some(Resolved::Str(s)) => match s.trim().parse::<f64>() {
+            Ok(f) => f,
+            Err(_) => {
+                cx.error(codes::BAD_UNIT, path, v.span, format!("`{s}` is not a cpu count"));
                 return None;
             }
-            Some(c)
+        },
+        _ => {
+            cx.wrong_type(v, path, "a cpu count");
+            return None;
         }
-        Some(Resolved::Null) => None,
-        _ => cx.cpus(v, path),
+    };
+    if !f.is_finite() || f < 0.0 {
+        cx.error(codes::BAD_UNIT, path, v.span, format!("`{f}` is not a cpu count"));
+        return None;
     }
+    let milli = f * 1000.0;
+    if milli.fract() != 0.0 {
+        let c = Cpus((milli.ceil() as u64).max(1));
+        cx.approx(path, v.span, format!("{f} cpus is rounded up to {c}: cpus are counted in thousandths"));
+        return Some(c);
+    }
+    Some(Cpus(milli as u64))
 }
 
 fn command(cx: &mut Cx, v: &Node, path: &str) -> Option<Command> {
@@ -598,6 +612,9 @@ fn port_range(t: &str) -> Result<(u16, u16), String> {
         match x.trim().parse::<u32>() {
             Ok(n) if (1..=65535).contains(&n) => Ok(n as u16),
             Ok(n) => Err(format!("port {n} is out of range (1-65535)")),
+            Err(_) if x.trim().is_empty() => {
+                Err("an empty port number (is a variable unset?)".to_string())
+            }
             Err(_) => Err(format!("`{x}` is not a port number")),
         }
     };
@@ -1417,21 +1434,20 @@ fn health(cx: &mut Cx, v: &Node, path: &str) -> Option<Health> {
     Some(h)
 }
 
-fn restart(cx: &mut Cx, r: &str, path: &str, span: Span) -> Option<(RestartPolicy, Option<u32>)> {
+/// The policy, the attempts, and whether it is `unless-stopped` (approximated when used).
+fn restart(
+    cx: &mut Cx,
+    r: &str,
+    path: &str,
+    span: Span,
+) -> Option<(RestartPolicy, Option<u32>, bool)> {
     match r {
-        "no" | "false" | "" => Some((RestartPolicy::Never, None)),
-        "always" => Some((RestartPolicy::Always, None)),
-        "unless-stopped" => {
-            cx.approx(
-                path,
-                span,
-                "`unless-stopped` becomes `always`: a deployed service has no manual stop that survives a restart of its host",
-            );
-            Some((RestartPolicy::Always, None))
-        }
-        "on-failure" => Some((RestartPolicy::OnFailure, None)),
+        "no" | "false" | "" => Some((RestartPolicy::Never, None, false)),
+        "always" => Some((RestartPolicy::Always, None, false)),
+        "unless-stopped" => Some((RestartPolicy::Always, None, true)),
+        "on-failure" => Some((RestartPolicy::OnFailure, None, false)),
         o => match o.strip_prefix("on-failure:").map(|n| n.parse::<u32>()) {
-            Some(Ok(n)) => Some((RestartPolicy::OnFailure, Some(n))),
+            Some(Ok(n)) => Some((RestartPolicy::OnFailure, Some(n), false)),
             _ => {
                 cx.error(codes::INVALID_VALUE, path, span, format!("unknown restart policy `{o}`"))
                     .hint = Some("one of: no, always, on-failure[:N], unless-stopped".into());
@@ -1871,8 +1887,15 @@ fn reconcile(cx: &mut Cx, p: &str, s: &mut Service, l: Legacy, d: &DeploySet) {
             );
         }
     }
-    if let Some((r, max, span)) = l.restart {
+    if let Some((r, max, span, unless_stopped)) = l.restart {
         if !d.restart {
+            if unless_stopped {
+                cx.approx(
+                    &format!("{p}.restart"),
+                    span,
+                    "`unless-stopped` becomes `always`: a deployed service has no manual stop that survives a restart of its host",
+                );
+            }
             s.restart = r;
             if max.is_some() {
                 s.restart_max_attempts = max;
@@ -1882,9 +1905,21 @@ fn reconcile(cx: &mut Cx, p: &str, s: &mut Service, l: Legacy, d: &DeploySet) {
             cx.approx(
                 &format!("{p}.restart"),
                 span,
-                "`restart` differs from `deploy.restart_policy`; deploy wins",
+                format!(
+                    "`restart` ({}) differs from `deploy.restart_policy` ({}); deploy wins",
+                    policy_name(r),
+                    policy_name(s.restart)
+                ),
             );
         }
+    }
+}
+
+fn policy_name(r: RestartPolicy) -> &'static str {
+    match r {
+        RestartPolicy::Always => "always",
+        RestartPolicy::OnFailure => "on-failure",
+        RestartPolicy::Never => "never",
     }
 }
 
