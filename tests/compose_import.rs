@@ -41,7 +41,10 @@ fn render(l: &Loaded) -> String {
             .as_deref()
             .map(|f| f.replace(&root, ""))
             .unwrap_or_default();
-        let at = d.span.map(|s| format!("{}:{}", s.line, s.col)).unwrap_or_default();
+        let at = d
+            .span
+            .map(|s| format!("{}:{}", s.line, s.col))
+            .unwrap_or_default();
         out.push_str(&format!(
             "{}[{}] {file}:{at} {}: {}",
             d.severity, d.code, d.path, d.message
@@ -140,13 +143,19 @@ fn short_and_long_forms() {
     let web = svc(&l, "web");
     assert_eq!(web.ports.len(), 8, "ranges are expanded");
     assert_eq!(web.expose, vec![3000, 4000, 4001, 5000]);
-    assert_eq!(web.env.0.get("FROM_HOST").map(String::as_str), Some("host-value"));
+    assert_eq!(
+        web.env.0.get("FROM_HOST").map(String::as_str),
+        Some("host-value")
+    );
     assert!(!web.env.0.contains_key("NOT_IN_HOST"));
     assert_eq!(web.resources.gpus, Some(2));
     assert_eq!(web.secrets[1].mode, Some(0o440));
     assert_eq!(web.secrets[1].file.as_deref(), Some("/run/secrets/api.key"));
     let db = svc(&l, "db");
-    assert_eq!(db.resources.cpus.map(|c| c.to_string()).as_deref(), Some("1.5"));
+    assert_eq!(
+        db.resources.cpus.map(|c| c.to_string()).as_deref(),
+        Some("1.5")
+    );
     assert_eq!(svc(&l, "cache").replicas, 2);
 }
 
@@ -168,14 +177,21 @@ fn extends_same_file_and_other_file() {
     let web = svc(&l, "web");
     assert_eq!(web.image, "acme/base:1");
     assert_eq!(
-        web.env.0.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>(),
+        web.env
+            .0
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect::<Vec<_>>(),
         ["A=1", "B=20", "C=30"]
     );
     assert_eq!(web.ports.len(), 2);
     assert_eq!(web.command.as_ref().map(|c| c.0.len()), Some(2));
     let remote = svc(&l, "remote");
     assert_eq!(remote.image, "acme/worker:2");
-    assert_eq!(remote.env.0.get("QUEUE").map(String::as_str), Some("default"));
+    assert_eq!(
+        remote.env.0.get("QUEUE").map(String::as_str),
+        Some("default")
+    );
     assert_eq!(remote.labels.len(), 2);
     assert_eq!(remote.volumes[0].source.as_deref(), Some("./common/data"));
 }
@@ -245,8 +261,8 @@ fn unsupported_keys_are_reported_with_their_own_codes() {
         "reported.yaml",
         &[],
         &[
-            "C003", "C011", "C018", "C024", "C053", "C059", "C076", "C101", "C102", "C111",
-            "C115", "C130", "C201", "C221", "E010", "W102", "W104",
+            "C003", "C011", "C018", "C024", "C053", "C059", "C076", "C101", "C102", "C111", "C115",
+            "C130", "C201", "C221", "E010", "W102", "W104",
         ],
     );
 }

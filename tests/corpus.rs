@@ -28,10 +28,7 @@ fn files(dir: &Path, out: &mut Vec<PathBuf>) {
         let p = e.path();
         if p.is_dir() {
             files(&p, out);
-        } else if matches!(
-            p.extension().and_then(|x| x.to_str()),
-            Some("yml" | "yaml")
-        ) {
+        } else if matches!(p.extension().and_then(|x| x.to_str()), Some("yml" | "yaml")) {
             out.push(p);
         }
     }
@@ -69,11 +66,7 @@ fn corpus_golden() {
     let mut lines = String::new();
     let mut problems = Vec::new();
     for f in &all {
-        let rel = f
-            .strip_prefix(&dir)
-            .unwrap_or(f)
-            .display()
-            .to_string();
+        let rel = f.strip_prefix(&dir).unwrap_or(f).display().to_string();
         let loaded = match catch_unwind(AssertUnwindSafe(|| load_file(f, &opts))) {
             Ok(l) => l,
             Err(_) => {
@@ -94,10 +87,11 @@ fn corpus_golden() {
             }
             "imported"
         } else {
-            if !errors
-                .iter()
-                .any(|d| d.file.is_some() && d.span.is_some() && (!d.path.is_empty() || WHOLE_FILE.contains(&d.code)))
-            {
+            if !errors.iter().any(|d| {
+                d.file.is_some()
+                    && d.span.is_some()
+                    && (!d.path.is_empty() || WHOLE_FILE.contains(&d.code))
+            }) {
                 problems.push(format!(
                     "{rel}: rejected without an error naming file, line and field: {}",
                     errors

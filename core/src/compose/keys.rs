@@ -281,12 +281,7 @@ pub const SERVICE_KEYS: &[KeyInfo] = &[
         A,
         "`service:x` becomes a group; `host` and `bridge` are not carried; `none` is refused",
     ),
-    k(
-        "networks",
-        "C057",
-        M,
-        "mapped to `networks` and `aliases`",
-    ),
+    k("networks", "C057", M, "mapped to `networks` and `aliases`"),
     k(
         "oom_kill_disable",
         "C058",

@@ -121,7 +121,10 @@ pub fn dictify(node: &Node, seps: &[char]) -> Node {
                 }),
             },
         };
-        match out.iter_mut().find(|(ek, _): &&mut (Node, Node)| ek.as_str() == Some(k)) {
+        match out
+            .iter_mut()
+            .find(|(ek, _): &&mut (Node, Node)| ek.as_str() == Some(k))
+        {
             Some(e) => e.1 = val,
             None => out.push((key, val)),
         }
@@ -245,8 +248,12 @@ mod tests {
 
     #[test]
     fn compose_merge_rules() {
-        let base = n("image: a\ncommand: [x, y]\nenvironment: [A=1, B=2]\nports: ['80:80']\nvolumes: ['d:/data', '/tmp']\nlabels: {l: 1}\ndepends_on: [db]\n");
-        let over = n("image: b\ncommand: [z]\nenvironment: {B: 3, C: 4}\nports: ['80:80', '443:443']\nvolumes: ['e:/data:ro']\nlabels: [m=2]\ndepends_on: {cache: {condition: service_healthy}}\n");
+        let base = n(
+            "image: a\ncommand: [x, y]\nenvironment: [A=1, B=2]\nports: ['80:80']\nvolumes: ['d:/data', '/tmp']\nlabels: {l: 1}\ndepends_on: [db]\n",
+        );
+        let over = n(
+            "image: b\ncommand: [z]\nenvironment: {B: 3, C: 4}\nports: ['80:80', '443:443']\nvolumes: ['e:/data:ro']\nlabels: [m=2]\ndepends_on: {cache: {condition: service_healthy}}\n",
+        );
         let m = merge("", &base, &over);
         assert_eq!(
             text(&m),
@@ -256,7 +263,9 @@ mod tests {
 
     #[test]
     fn nested_mappings_merge() {
-        let base = n("deploy: {resources: {limits: {cpus: '1', memory: 1g}}}\nhealthcheck: {test: [CMD, a], interval: 5s}");
+        let base = n(
+            "deploy: {resources: {limits: {cpus: '1', memory: 1g}}}\nhealthcheck: {test: [CMD, a], interval: 5s}",
+        );
         let over = n("deploy: {resources: {limits: {cpus: '2'}}}\nhealthcheck: {test: [CMD, b]}");
         assert_eq!(
             text(&merge("", &base, &over)),

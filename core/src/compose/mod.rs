@@ -73,8 +73,7 @@ pub struct Imported {
 }
 
 const TOP_LEVEL: &[&str] = &[
-    "version", "name", "include", "services", "models", "networks", "volumes", "secrets",
-    "configs",
+    "version", "name", "include", "services", "models", "networks", "volumes", "secrets", "configs",
 ];
 
 /// Import a parsed compose file. `base_dir` resolves `env_file`, `extends.file` and relative
@@ -161,7 +160,11 @@ pub fn import(
     }
 
     let empty = Node::empty_map(Span::default());
-    let section = |k: &str| root.get(k).filter(|n| n.as_map().is_some()).unwrap_or(&empty);
+    let section = |k: &str| {
+        root.get(k)
+            .filter(|n| n.as_map().is_some())
+            .unwrap_or(&empty)
+    };
     let services = section("services");
 
     // Names.
@@ -210,7 +213,13 @@ pub fn import(
         let Some(node) = ext.resolve(&mut cx, "", sname, &mut stack, 0) else {
             continue;
         };
-        cx.at(format!("services.{}", names.services.get(sname).map_or(sname, |s| s)), k.span);
+        cx.at(
+            format!(
+                "services.{}",
+                names.services.get(sname).map_or(sname, |s| s)
+            ),
+            k.span,
+        );
         let profiles = node
             .get("profiles")
             .map(|p| cx.strings(p, &join(&path, "profiles")))
@@ -260,7 +269,9 @@ pub fn import(
     let secrets = top_secrets(&mut cx, section("secrets"), &names.secrets);
     let configs = top_configs(&mut cx, section("configs"), &names.configs);
     let mut networks = top_networks(&mut cx, section("networks"), &names.networks);
-    if out.values().any(|s| s.networks.iter().any(|n| n == "default"))
+    if out
+        .values()
+        .any(|s| s.networks.iter().any(|n| n == "default"))
         && !networks.contains_key("default")
     {
         networks.insert("default".into(), Network::default());
@@ -362,9 +373,8 @@ pub fn interpolate_tree(
                 }
                 Err(e @ interp::InterpError::Required { .. }) => {
                     push(
-                        Diagnostic::error(codes::REQUIRED_VARIABLE, e.to_string()).with_hint(
-                            "set it in the environment or in .env (or pass --env-file)",
-                        ),
+                        Diagnostic::error(codes::REQUIRED_VARIABLE, e.to_string())
+                            .with_hint("set it in the environment or in .env (or pass --env-file)"),
                     );
                 }
                 Err(e) => {
@@ -395,12 +405,7 @@ pub fn normalise(name: &str) -> String {
     if t.is_empty() { s } else { t.to_string() }
 }
 
-fn normalise_names(
-    cx: &mut Cx,
-    section: &Node,
-    path: &str,
-    what: &str,
-) -> HashMap<String, String> {
+fn normalise_names(cx: &mut Cx, section: &Node, path: &str, what: &str) -> HashMap<String, String> {
     let mut out = HashMap::new();
     let mut seen: HashMap<String, (String, Span)> = HashMap::new();
     for (k, _) in section.as_map().unwrap_or_default() {
@@ -413,7 +418,9 @@ fn normalise_names(
                 k.span,
                 format!("{what} `{name}` and {what} `{other}` are both deployed as `{norm}`"),
             )
-            .hint = Some(format!("rename one of them; {what} names become dns labels"));
+            .hint = Some(format!(
+                "rename one of them; {what} names become dns labels"
+            ));
             continue;
         }
         if norm != name {
@@ -508,7 +515,10 @@ impl Extends<'_> {
                 codes::EXTENDS,
                 &ep,
                 espan,
-                format!("`extends` forms a cycle: {} -> {base_name}", chain.join(" -> ")),
+                format!(
+                    "`extends` forms a cycle: {} -> {base_name}",
+                    chain.join(" -> ")
+                ),
             );
             return None;
         }
@@ -530,8 +540,7 @@ impl Extends<'_> {
             .with_span(espan);
             if let Some(doc) = self.docs.get(&target_doc)
                 && let Some(m) = doc.services.as_map()
-                && let Some(s) =
-                    did_you_mean(&base_name, m.iter().filter_map(|(k, _)| k.as_str()))
+                && let Some(s) = did_you_mean(&base_name, m.iter().filter_map(|(k, _)| k.as_str()))
             {
                 d.hint = Some(format!("did you mean `{s}`?"));
             }
@@ -572,7 +581,8 @@ impl Extends<'_> {
             }
         };
         let shown: Arc<str> = key.into();
-        self.sources.add(SourceFile::new(shown.clone(), text.as_str()));
+        self.sources
+            .add(SourceFile::new(shown.clone(), text.as_str()));
         let mut root = match crate::node::load(&text, &Limits::default()) {
             Ok(r) => r,
             Err(e) => {
@@ -592,13 +602,7 @@ impl Extends<'_> {
             .cloned()
             .unwrap_or_else(|| Node::empty_map(Span::default()));
         let dir = full.parent().map(Path::to_path_buf).unwrap_or_default();
-        self.docs.insert(
-            key.to_string(),
-            Doc {
-                dir,
-                services,
-            },
-        );
+        self.docs.insert(key.to_string(), Doc { dir, services });
         true
     }
 }
@@ -675,7 +679,9 @@ fn settle(
         .collect();
     // Dependencies and links on services left out by profiles.
     for (orig, nname, _) in pending {
-        let Some(s) = out.get_mut(nname) else { continue };
+        let Some(s) = out.get_mut(nname) else {
+            continue;
+        };
         let before = s.depends_on.len();
         let dropped: Vec<String> = s
             .depends_on
@@ -683,7 +689,8 @@ fn settle(
             .filter(|d| inactive_neutral.contains(&d.service))
             .map(|d| d.service.clone())
             .collect();
-        s.depends_on.retain(|d| !inactive_neutral.contains(&d.service));
+        s.depends_on
+            .retain(|d| !inactive_neutral.contains(&d.service));
         s.links.retain(|l| !inactive_neutral.contains(&l.service));
         if s.depends_on.len() != before {
             cx.warn(
@@ -741,7 +748,9 @@ fn settle(
                 );
                 continue;
             };
-            let Some(s) = out.get_mut(nname) else { continue };
+            let Some(s) = out.get_mut(nname) else {
+                continue;
+            };
             let mut copied = Vec::new();
             for mut m in src {
                 if m.kind == MountKind::Tmpfs || s.volumes.iter().any(|x| x.target == m.target) {
@@ -768,7 +777,10 @@ fn settle(
     // network_mode.
     let owner_of = |pend: &[(String, String, Pending)], mode: &str| -> Option<String> {
         if let Some(x) = mode.strip_prefix("service:") {
-            return pend.iter().find(|(o, _, _)| o == x).map(|(o, _, _)| o.clone());
+            return pend
+                .iter()
+                .find(|(o, _, _)| o == x)
+                .map(|(o, _, _)| o.clone());
         }
         let c = mode.strip_prefix("container:")?;
         pend.iter()
@@ -776,7 +788,9 @@ fn settle(
             .map(|(o, _, _)| o.clone())
     };
     for (orig, nname, pend) in pending {
-        let Some((mode, span)) = &pend.network_mode else { continue };
+        let Some((mode, span)) = &pend.network_mode else {
+            continue;
+        };
         let path = format!("services.{orig}.network_mode");
         match mode.as_str() {
             "bridge" | "default" | "" => {
@@ -786,10 +800,8 @@ fn settle(
             }
             "host" => {
                 if let Some(info) = keys::entry("network_mode.host") {
-                    cx.report(info, &path, *span).message = format!(
-                        "`network_mode: host` is not carried: {}",
-                        info.reason
-                    );
+                    cx.report(info, &path, *span).message =
+                        format!("`network_mode: host` is not carried: {}", info.reason);
                 }
             }
             "none" => {
@@ -905,7 +917,9 @@ fn top_volumes(
     let mut out = BTreeMap::new();
     for (k, v) in section.as_map().unwrap_or_default() {
         let Some(orig) = k.as_str() else { continue };
-        let Some(norm) = names.get(orig) else { continue };
+        let Some(norm) = names.get(orig) else {
+            continue;
+        };
         let path = format!("volumes.{orig}");
         let mut vol = Volume::default();
         let fields = ["name", "driver", "driver_opts", "external", "labels"];
@@ -934,7 +948,9 @@ fn top_secrets(
     let mut out = BTreeMap::new();
     for (k, v) in section.as_map().unwrap_or_default() {
         let Some(orig) = k.as_str() else { continue };
-        let Some(norm) = names.get(orig) else { continue };
+        let Some(norm) = names.get(orig) else {
+            continue;
+        };
         let path = format!("secrets.{orig}");
         let mut sec = Secret::default();
         let fields = [
@@ -972,7 +988,9 @@ fn top_configs(
     let mut out = BTreeMap::new();
     for (k, v) in section.as_map().unwrap_or_default() {
         let Some(orig) = k.as_str() else { continue };
-        let Some(norm) = names.get(orig) else { continue };
+        let Some(norm) = names.get(orig) else {
+            continue;
+        };
         let path = format!("configs.{orig}");
         let mut c = Config::default();
         let fields = [
@@ -1010,7 +1028,9 @@ fn top_networks(
     let mut out = BTreeMap::new();
     for (k, v) in section.as_map().unwrap_or_default() {
         let Some(orig) = k.as_str() else { continue };
-        let Some(norm) = names.get(orig) else { continue };
+        let Some(norm) = names.get(orig) else {
+            continue;
+        };
         let path = format!("networks.{orig}");
         let mut n = Network::default();
         let fields = [

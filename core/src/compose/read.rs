@@ -292,8 +292,10 @@ impl Cx {
         match docker_bytes(s) {
             Ok(b) => Some(b),
             Err(e) => {
-                self.error(codes::BAD_UNIT, path, node.span, e).hint =
-                    Some("write a number with an optional unit: b, k, m, g, t (binary, as docker)".into());
+                self.error(codes::BAD_UNIT, path, node.span, e).hint = Some(
+                    "write a number with an optional unit: b, k, m, g, t (binary, as docker)"
+                        .into(),
+                );
                 None
             }
         }
@@ -392,9 +394,7 @@ pub fn docker_bytes(s: &str) -> Result<ByteSize, String> {
         .find(|c: char| !(c.is_ascii_digit() || c == '.'))
         .unwrap_or(t.len());
     let (num, unit) = (&t[..split], t[split..].trim_start().to_ascii_lowercase());
-    let n: f64 = num
-        .parse()
-        .map_err(|_| format!("`{s}` is not a size"))?;
+    let n: f64 = num.parse().map_err(|_| format!("`{s}` is not a size"))?;
     let mut u = unit.as_str();
     u = u.strip_suffix('b').unwrap_or(u);
     u = u.strip_suffix('i').unwrap_or(u);
@@ -442,10 +442,7 @@ pub fn is_empty_value(node: &Node) -> bool {
         NodeKind::Map(m) => m.is_empty(),
         NodeKind::Scalar(s) => {
             s.text.is_empty()
-                || matches!(
-                    node.resolve(),
-                    Some(Resolved::Null | Resolved::Bool(false))
-                )
+                || matches!(node.resolve(), Some(Resolved::Null | Resolved::Bool(false)))
         }
     }
 }
@@ -475,17 +472,25 @@ mod tests {
     }
 
     #[test]
+    fn docker_sizes_are_binary() {
+        let b = |s: &str| docker_bytes(s).map(|b| b.0);
+        assert_eq!(b("512m"), Ok(512 << 20));
+        assert_eq!(b("1gb"), Ok(1 << 30));
+        assert_eq!(b("10000Mb"), Ok(10000 << 20));
+        assert_eq!(b("1.5GiB"), Ok(3 << 29));
+        assert_eq!(b("100"), Ok(100));
+        assert!(b("lots").is_err());
+        assert!(b("1x").is_err());
+    }
+
+    #[test]
     fn unknown_keys_get_a_suggestion() {
         let mut cx = Cx::default();
-        let e = cx.entries(&n("{imgae: x, x-foo: 1, command: y}"), "services.web", &[
-            "image", "command",
-        ]);
+        let node = n("{imgae: x, x-foo: 1, command: y}");
+        let e = cx.entries(&node, "services.web", &["image", "command"]);
         assert_eq!(e.len(), 1);
         assert_eq!(cx.diags.0[0].code, codes::UNKNOWN_FIELD);
         assert_eq!(cx.diags.0[0].path, "services.web.imgae");
-        assert_eq!(
-            cx.diags.0[0].hint.as_deref(),
-            Some("did you mean `image`?")
-        );
+        assert_eq!(cx.diags.0[0].hint.as_deref(), Some("did you mean `image`?"));
     }
 }

@@ -452,7 +452,12 @@ fn cpus_any(cx: &mut Cx, v: &Node, path: &str) -> Option<Cpus> {
         Some(Resolved::Str(s)) => match s.trim().parse::<f64>() {
             Ok(f) => f,
             Err(_) => {
-                cx.error(codes::BAD_UNIT, path, v.span, format!("`{s}` is not a cpu count"));
+                cx.error(
+                    codes::BAD_UNIT,
+                    path,
+                    v.span,
+                    format!("`{s}` is not a cpu count"),
+                );
                 return None;
             }
         },
@@ -462,13 +467,22 @@ fn cpus_any(cx: &mut Cx, v: &Node, path: &str) -> Option<Cpus> {
         }
     };
     if !f.is_finite() || f < 0.0 {
-        cx.error(codes::BAD_UNIT, path, v.span, format!("`{f}` is not a cpu count"));
+        cx.error(
+            codes::BAD_UNIT,
+            path,
+            v.span,
+            format!("`{f}` is not a cpu count"),
+        );
         return None;
     }
     let milli = f * 1000.0;
     if milli.fract() != 0.0 {
         let c = Cpus((milli.ceil() as u64).max(1));
-        cx.approx(path, v.span, format!("{f} cpus is rounded up to {c}: cpus are counted in thousandths"));
+        cx.approx(
+            path,
+            v.span,
+            format!("{f} cpus is rounded up to {c}: cpus are counted in thousandths"),
+        );
         return Some(c);
     }
     Some(Cpus(milli as u64))
@@ -536,7 +550,12 @@ fn env_file(
                 match file {
                     Some(f) => (f, required),
                     None => {
-                        cx.error(codes::MISSING_FIELD, &ip, it.span, "missing required field `path`");
+                        cx.error(
+                            codes::MISSING_FIELD,
+                            &ip,
+                            it.span,
+                            "missing required field `path`",
+                        );
                         continue;
                     }
                 }
@@ -579,7 +598,8 @@ fn read_env_file(
         }
     };
     let shown: Arc<str> = full.display().to_string().into();
-    env.sources.add(SourceFile::new(shown.clone(), text.as_str()));
+    env.sources
+        .add(SourceFile::new(shown.clone(), text.as_str()));
     let vars = env.vars;
     let lookup = |k: &str| vars.get(k).cloned();
     match super::envfile::parse_env_file(&text, &lookup) {
@@ -673,7 +693,7 @@ pub fn parse_port(s: &str) -> Result<(Vec<Port>, bool), String> {
         }
     };
     let (published, container) = match rest.split_once(':') {
-        Some((p, c)) if p.is_empty() => (None, port_range(c)?),
+        Some(("", c)) => (None, port_range(c)?),
         Some((p, c)) => (Some(port_range(p)?), port_range(c)?),
         None => (None, port_range(rest)?),
     };
@@ -777,7 +797,12 @@ fn port_long(cx: &mut Cx, it: &Node, ip: &str) -> Option<Vec<Port>> {
                     Some("udp") => Protocol::Udp,
                     Some("sctp") => Protocol::Sctp,
                     Some(o) => {
-                        cx.error(codes::BAD_PORT, &kp, val.span, format!("unknown protocol `{o}` (tcp, udp or sctp)"));
+                        cx.error(
+                            codes::BAD_PORT,
+                            &kp,
+                            val.span,
+                            format!("unknown protocol `{o}` (tcp, udp or sctp)"),
+                        );
                         return None;
                     }
                 }
@@ -787,8 +812,8 @@ fn port_long(cx: &mut Cx, it: &Node, ip: &str) -> Option<Vec<Port>> {
                     None | Some("ingress") => PortMode::Ingress,
                     Some("host") => PortMode::Host,
                     Some(o) => {
-                        cx.invalid(val, &kp, format!("unknown port mode `{o}`")).hint =
-                            Some("one of: ingress, host".into());
+                        cx.invalid(val, &kp, format!("unknown port mode `{o}`"))
+                            .hint = Some("one of: ingress, host".into());
                         return None;
                     }
                 }
@@ -796,7 +821,12 @@ fn port_long(cx: &mut Cx, it: &Node, ip: &str) -> Option<Vec<Port>> {
         }
     }
     let Some((t, tnode)) = target else {
-        cx.error(codes::MISSING_FIELD, ip, it.span, "missing required field `target`");
+        cx.error(
+            codes::MISSING_FIELD,
+            ip,
+            it.span,
+            "missing required field `target`",
+        );
         return None;
     };
     let c = match port_range(&t) {
@@ -821,7 +851,12 @@ fn port_long(cx: &mut Cx, it: &Node, ip: &str) -> Option<Vec<Port>> {
                 vec![Some(a)]
             }
             Ok(_) => {
-                cx.error(codes::BAD_PORT, ip, it.span, "the published and target ranges differ in length");
+                cx.error(
+                    codes::BAD_PORT,
+                    ip,
+                    it.span,
+                    "the published and target ranges differ in length",
+                );
                 return None;
             }
             Err(e) => {
@@ -851,7 +886,9 @@ fn expose(cx: &mut Cx, v: &Node, path: &str, out: &mut Vec<u16>) {
     };
     for (i, it) in items.iter().enumerate() {
         let ip = format!("{path}[{i}]");
-        let Some(t) = cx.string(it, &ip) else { continue };
+        let Some(t) = cx.string(it, &ip) else {
+            continue;
+        };
         let (body, proto) = match t.split_once('/') {
             Some((b, p)) => (b, Some(p)),
             None => (t.as_str(), None),
@@ -860,8 +897,9 @@ fn expose(cx: &mut Cx, v: &Node, path: &str, out: &mut Vec<u16>) {
             && p != "tcp"
             && let Some(info) = keys::entry("expose.protocol")
         {
-            cx.report(info, &ip, it.span).message =
-                format!("`{t}`: exposed ports carry no protocol; bridge exposes port {body} without `/{p}`");
+            cx.report(info, &ip, it.span).message = format!(
+                "`{t}`: exposed ports carry no protocol; bridge exposes port {body} without `/{p}`"
+            );
         }
         match port_range(body) {
             Ok((a, b)) => {
@@ -955,7 +993,12 @@ fn mount_short(cx: &mut Cx, s: &str, ip: &str, span: Span) -> Option<Mount> {
         [a, b] => (None, a.clone(), Some(b.clone())),
         [a, b, c] => (Some(a.clone()), b.clone(), Some(c.clone())),
         _ => {
-            cx.error(codes::BAD_MOUNT, ip, span, format!("`{s}` is not `source:target[:mode]`"));
+            cx.error(
+                codes::BAD_MOUNT,
+                ip,
+                span,
+                format!("`{s}` is not `source:target[:mode]`"),
+            );
             return None;
         }
     };
@@ -1087,7 +1130,12 @@ fn mount_long(cx: &mut Cx, it: &Node, ip: &str) -> Option<Mount> {
         }
     }
     let Some(target) = target else {
-        cx.error(codes::MISSING_FIELD, ip, it.span, "missing required field `target`");
+        cx.error(
+            codes::MISSING_FIELD,
+            ip,
+            it.span,
+            "missing required field `target`",
+        );
         return None;
     };
     m.target = target;
@@ -1109,7 +1157,12 @@ fn mount_long(cx: &mut Cx, it: &Node, ip: &str) -> Option<Mount> {
         }
     };
     if m.kind == MountKind::Bind && m.source.is_none() {
-        cx.error(codes::BAD_MOUNT, ip, it.span, "a bind mount needs a `source` path");
+        cx.error(
+            codes::BAD_MOUNT,
+            ip,
+            it.span,
+            "a bind mount needs a `source` path",
+        );
         return None;
     }
     if m.kind == MountKind::Tmpfs {
@@ -1203,7 +1256,8 @@ fn refs(
             NodeKind::Map(_) => {
                 let mut r = ConfigRef::default();
                 let mut source = None;
-                for (k, _, val) in cx.entries(it, &ip, &["source", "target", "uid", "gid", "mode"]) {
+                for (k, _, val) in cx.entries(it, &ip, &["source", "target", "uid", "gid", "mode"])
+                {
                     let kp = join(&ip, k);
                     match k {
                         "source" => source = cx.string(val, &kp),
@@ -1222,7 +1276,12 @@ fn refs(
                     }
                 }
                 let Some(src) = source else {
-                    cx.error(codes::MISSING_FIELD, &ip, it.span, "missing required field `source`");
+                    cx.error(
+                        codes::MISSING_FIELD,
+                        &ip,
+                        it.span,
+                        "missing required field `source`",
+                    );
                     continue;
                 };
                 if r.file.as_deref() == Some(&format!("{default_dir}{src}")) {
@@ -1449,8 +1508,13 @@ fn restart(
         o => match o.strip_prefix("on-failure:").map(|n| n.parse::<u32>()) {
             Some(Ok(n)) => Some((RestartPolicy::OnFailure, Some(n), false)),
             _ => {
-                cx.error(codes::INVALID_VALUE, path, span, format!("unknown restart policy `{o}`"))
-                    .hint = Some("one of: no, always, on-failure[:N], unless-stopped".into());
+                cx.error(
+                    codes::INVALID_VALUE,
+                    path,
+                    span,
+                    format!("unknown restart policy `{o}`"),
+                )
+                .hint = Some("one of: no, always, on-failure[:N], unless-stopped".into());
                 None
             }
         },
@@ -1487,8 +1551,8 @@ fn update_policy(cx: &mut Cx, v: &Node, path: &str, rollback: bool) -> UpdatePol
                         None
                     }
                     Some(o) => {
-                        cx.invalid(val, &kp, format!("unknown failure action `{o}`")).hint =
-                            Some("one of: pause, continue, rollback".into());
+                        cx.invalid(val, &kp, format!("unknown failure action `{o}`"))
+                            .hint = Some("one of: pause, continue, rollback".into());
                         None
                     }
                 }
@@ -1548,12 +1612,17 @@ fn deploy(
                     if let Some(info) = keys::entry("deploy.mode") {
                         cx.report(info, &kp, val.span).message = format!(
                             "`{m}` runs to completion once; it becomes a {} service that is never restarted",
-                            if m == "global-job" { "global" } else { "replicated" }
+                            if m == "global-job" {
+                                "global"
+                            } else {
+                                "replicated"
+                            }
                         );
                     }
                 }
                 Some(o) => {
-                    cx.invalid(val, &kp, format!("unknown deploy mode `{o}`")).hint =
+                    cx.invalid(val, &kp, format!("unknown deploy mode `{o}`"))
+                        .hint =
                         Some("one of: replicated, global, replicated-job, global-job".into());
                 }
             },
@@ -1585,7 +1654,9 @@ fn deploy(
                 cx.at(join(np, "rollback"), kn.span);
             }
             "restart_policy" => {
-                for (rk, _, rv) in cx.entries(val, &kp, &["condition", "delay", "max_attempts", "window"]) {
+                for (rk, _, rv) in
+                    cx.entries(val, &kp, &["condition", "delay", "max_attempts", "window"])
+                {
                     let rp = join(&kp, rk);
                     match rk {
                         "condition" => match cx.opt_string(rv, &rp).as_deref() {
@@ -1594,8 +1665,8 @@ fn deploy(
                             Some("on-failure") => s.restart = RestartPolicy::OnFailure,
                             Some("any") => s.restart = RestartPolicy::Always,
                             Some(o) => {
-                                cx.invalid(rv, &rp, format!("unknown restart condition `{o}`")).hint =
-                                    Some("one of: none, on-failure, any".into());
+                                cx.invalid(rv, &rp, format!("unknown restart condition `{o}`"))
+                                    .hint = Some("one of: none, on-failure, any".into());
                                 continue;
                             }
                         },
@@ -1814,7 +1885,11 @@ fn reconcile(cx: &mut Cx, p: &str, s: &mut Service, l: Legacy, d: &DeploySet) {
         && q > 0
     {
         let period = l.cpu_period.map_or(100_000, |(p, _)| p).max(1);
-        let c = Cpus(u64::try_from(q.saturating_mul(1000) / period).unwrap_or(0).max(1));
+        let c = Cpus(
+            u64::try_from(q.saturating_mul(1000) / period)
+                .unwrap_or(0)
+                .max(1),
+        );
         cx.approx(
             &format!("{p}.cpu_quota"),
             qspan,
@@ -1860,8 +1935,22 @@ fn reconcile(cx: &mut Cx, p: &str, s: &mut Service, l: Legacy, d: &DeploySet) {
         Some((c, key, sp)) => (key, Some((c, sp))),
         None => ("cpus", None),
     };
-    fill!(d.cpus, s.resources.cpus, cpus_v, cpus_key, "resources.cpus", |c: &Cpus| c.to_string());
-    fill!(d.memory, s.resources.memory, l.memory, "mem_limit", "resources.memory", |b: &ByteSize| b.to_string());
+    fill!(
+        d.cpus,
+        s.resources.cpus,
+        cpus_v,
+        cpus_key,
+        "resources.cpus",
+        |c: &Cpus| c.to_string()
+    );
+    fill!(
+        d.memory,
+        s.resources.memory,
+        l.memory,
+        "mem_limit",
+        "resources.memory",
+        |b: &ByteSize| b.to_string()
+    );
     fill!(
         d.reserve_memory,
         s.resources.reserve_memory,
@@ -1870,8 +1959,22 @@ fn reconcile(cx: &mut Cx, p: &str, s: &mut Service, l: Legacy, d: &DeploySet) {
         "resources.reserve_memory",
         |b: &ByteSize| b.to_string()
     );
-    fill!(d.pids, s.resources.pids, l.pids, "pids_limit", "resources.pids", |n: &u32| n.to_string());
-    fill!(d.gpus, s.resources.gpus, l.gpus, "gpus", "resources.gpus", |n: &u32| n.to_string());
+    fill!(
+        d.pids,
+        s.resources.pids,
+        l.pids,
+        "pids_limit",
+        "resources.pids",
+        |n: &u32| n.to_string()
+    );
+    fill!(
+        d.gpus,
+        s.resources.gpus,
+        l.gpus,
+        "gpus",
+        "resources.gpus",
+        |n: &u32| n.to_string()
+    );
     if let Some((n, span)) = l.scale {
         if !d.replicas {
             s.replicas = n;
@@ -1958,14 +2061,20 @@ fn extra_hosts(cx: &mut Cx, v: &Node, path: &str, out: &mut BTreeMap<String, Str
         NodeKind::Seq(items) => {
             for (i, it) in items.iter().enumerate() {
                 let ip = format!("{path}[{i}]");
-                let Some(t) = cx.string(it, &ip) else { continue };
+                let Some(t) = cx.string(it, &ip) else {
+                    continue;
+                };
                 let split = t.split_once('=').or_else(|| t.split_once(':'));
                 match split {
                     Some((h, a)) if !h.is_empty() && !a.is_empty() => {
                         out.insert(h.trim().to_string(), strip(a));
                     }
                     _ => {
-                        cx.invalid(it, &ip, format!("`{t}` is not `host:address` or `host=address`"));
+                        cx.invalid(
+                            it,
+                            &ip,
+                            format!("`{t}` is not `host:address` or `host=address`"),
+                        );
                     }
                 }
             }
@@ -2005,7 +2114,12 @@ fn ulimits(cx: &mut Cx, v: &Node, path: &str, out: &mut BTreeMap<String, Ulimit>
                     Ulimit { soft: s, hard: h }
                 }
                 _ => {
-                    cx.error(codes::MISSING_FIELD, &kp, val.span, "a ulimit needs both `soft` and `hard`");
+                    cx.error(
+                        codes::MISSING_FIELD,
+                        &kp,
+                        val.span,
+                        "a ulimit needs both `soft` and `hard`",
+                    );
                     continue;
                 }
             }
@@ -2042,7 +2156,12 @@ fn devices(cx: &mut Cx, v: &Node, path: &str, out: &mut Vec<String>) {
                     }
                 }
                 let Some(src) = src else {
-                    cx.error(codes::MISSING_FIELD, &ip, it.span, "missing required field `source`");
+                    cx.error(
+                        codes::MISSING_FIELD,
+                        &ip,
+                        it.span,
+                        "missing required field `source`",
+                    );
                     continue;
                 };
                 let mut d = src.clone();
@@ -2097,13 +2216,17 @@ fn pull_policy(cx: &mut Cx, v: &Node, path: &str) -> Option<PullPolicy> {
             cx.approx(
                 path,
                 v.span,
-                format!("`pull_policy: {o}` becomes `always`: periodic refresh has no neutral field"),
+                format!(
+                    "`pull_policy: {o}` becomes `always`: periodic refresh has no neutral field"
+                ),
             );
             Some(PullPolicy::Always)
         }
         o => {
-            cx.invalid(v, path, format!("unknown pull policy `{o}`")).hint =
-                Some("one of: always, never, missing, build, daily, weekly, every_<duration>".into());
+            cx.invalid(v, path, format!("unknown pull policy `{o}`"))
+                .hint = Some(
+                "one of: always, never, missing, build, daily, weekly, every_<duration>".into(),
+            );
             None
         }
     }
@@ -2116,7 +2239,11 @@ mod tests {
     #[test]
     fn short_ports() {
         let one = |s: &str| match parse_port(s) {
-            Ok((p, _)) => p.iter().map(ToString::to_string).collect::<Vec<_>>().join(" "),
+            Ok((p, _)) => p
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join(" "),
             Err(e) => format!("error: {e}"),
         };
         assert_eq!(one("80"), "80");
@@ -2145,13 +2272,19 @@ mod tests {
         let sp = Span::default();
         let m = |cx: &mut Cx, s: &str| mount_short(cx, s, "v", sp);
         let a = m(&mut cx, "data:/var/lib:ro").unwrap_or_else(|| panic!("none"));
-        assert_eq!((a.kind, a.source.as_deref(), a.read_only), (MountKind::Volume, Some("data"), true));
+        assert_eq!(
+            (a.kind, a.source.as_deref(), a.read_only),
+            (MountKind::Volume, Some("data"), true)
+        );
         let b = m(&mut cx, "./site:/srv").unwrap_or_else(|| panic!("none"));
         assert_eq!(b.kind, MountKind::Bind);
         let c = m(&mut cx, "/anon").unwrap_or_else(|| panic!("none"));
         assert_eq!((c.kind, c.source), (MountKind::Volume, None));
         let d = m(&mut cx, "C:\\data:/data").unwrap_or_else(|| panic!("none"));
-        assert_eq!((d.kind, d.source.as_deref()), (MountKind::Bind, Some("C:\\data")));
+        assert_eq!(
+            (d.kind, d.source.as_deref()),
+            (MountKind::Bind, Some("C:\\data"))
+        );
         assert!(cx.diags.is_empty());
         let e = m(&mut cx, "/x:/y:z");
         assert!(e.is_some());
@@ -2162,7 +2295,10 @@ mod tests {
     #[test]
     fn modes_are_octal_like_compose() {
         let mut cx = Cx::default();
-        let n = |s: &str| crate::node::load(s, &crate::node::Limits::default()).unwrap_or_else(|e| panic!("{e:?}"));
+        let n = |s: &str| {
+            crate::node::load(s, &crate::node::Limits::default())
+                .unwrap_or_else(|e| panic!("{e:?}"))
+        };
         assert_eq!(file_mode(&mut cx, &n("0440"), "m"), Some(0o440));
         assert_eq!(file_mode(&mut cx, &n("'0440'"), "m"), Some(0o440));
         assert_eq!(file_mode(&mut cx, &n("288"), "m"), Some(288));
