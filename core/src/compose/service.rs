@@ -626,6 +626,9 @@ fn read_env_file(
 // ---------------------------------------------------------------------------------------------
 // ports and expose
 
+/// The most ports one range may expand to.
+const MAX_RANGE: u16 = 1024;
+
 /// A port number or range `a-b`.
 fn port_range(t: &str) -> Result<(u16, u16), String> {
     let one = |x: &str| -> Result<u16, String> {
@@ -643,6 +646,11 @@ fn port_range(t: &str) -> Result<(u16, u16), String> {
             let (a, b) = (one(a)?, one(b)?);
             if b < a {
                 return Err(format!("the range `{t}` ends before it starts"));
+            }
+            if b - a >= MAX_RANGE {
+                return Err(format!(
+                    "the range `{t}` has more than {MAX_RANGE} ports; bridge expands ranges into single ports"
+                ));
             }
             Ok((a, b))
         }
@@ -2257,6 +2265,7 @@ mod tests {
         assert!(one("0:80").starts_with("error"));
         assert!(one("70000").starts_with("error"));
         assert!(one("80/xyz").starts_with("error"));
+        assert!(one("1-65535").starts_with("error"));
         match parse_port("9000-9010:80") {
             Ok((p, narrowed)) => {
                 assert!(narrowed);
