@@ -10,11 +10,7 @@ use bridge_core::{LoadOptions, load_file};
 
 /// Compose cases that yield nothing while the compose importer is a stub. Once the importer
 /// lands they produce diagnostics: then take them off this list and bless their goldens.
-const PENDING_COMPOSE: &[&str] = &[
-    "50-compose-build-without-image",
-    "51-compose-unset-required-variable",
-    "52-compose-depends-on-undefined",
-];
+const PENDING_COMPOSE: &[&str] = &[];
 
 fn cases() -> Vec<PathBuf> {
     let mut v: Vec<PathBuf> = std::fs::read_dir("tests/bad")

@@ -82,6 +82,9 @@ pub const OBSOLETE_VERSION: &str = "W104";
 /// A top-level compose attribute that bridge does not map.
 pub const TOP_LEVEL_DROPPED: &str = "W105";
 
+/// A compose file in the legacy v1 format (services at the top level).
+pub const COMPOSE_V1: &str = "W106";
+
 /// Every code above with its meaning, for `bridge explain` and the docs.
 pub const ALL: &[(&str, &str)] = &[
     (YAML_SYNTAX, "broken YAML or JSON"),

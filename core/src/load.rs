@@ -109,6 +109,24 @@ pub fn detect(root: &Node) -> Result<Format, Diagnostic> {
     .with_hint("a bridge.yaml starts with `bridge: v1`; a compose file has `services:`"))
 }
 
+/// A v1 compose file has no `services:`: every top-level entry is a service (a mapping with
+/// `image` or `build`). Returns the same document under `services:`, spans kept.
+fn wrap_compose_v1(root: &Node) -> Option<Node> {
+    let map = root.as_map()?;
+    if map.is_empty() || root.get("bridge").is_some() || root.get("services").is_some() {
+        return None;
+    }
+    let looks_like_service = |v: &Node| v.get("image").is_some() || v.get("build").is_some();
+    if !map.iter().all(|(k, v)| k.as_str().is_some_and(|k| k.starts_with("x-")) || looks_like_service(v)) {
+        return None;
+    }
+    let key = Node::str("services", root.span);
+    Some(Node {
+        span: root.span,
+        kind: node::NodeKind::Map(vec![(key, root.clone())]),
+    })
+}
+
 struct TreeLocator<'a> {
     root: &'a Node,
     file: Arc<str>,
@@ -129,11 +147,14 @@ impl Locate for TreeLocator<'_> {
 struct MapLocator<'a> {
     map: &'a compose::SourceMap,
     file: Arc<str>,
+    /// Where the document starts: the place for findings about the whole app.
+    root: Span,
 }
 
 impl Locate for MapLocator<'_> {
     fn locate(&self, path: &str) -> Option<(Arc<str>, Span)> {
-        self.map.locate(path).map(|s| (self.file.clone(), s))
+        let file = self.map.file.clone().unwrap_or_else(|| self.file.clone());
+        Some((file, self.map.locate(path).unwrap_or(self.root)))
     }
 }
 
@@ -160,6 +181,16 @@ pub fn load_str(name: &Arc<str>, text: &str, base_dir: &Path, opts: &LoadOptions
             return out;
         }
     };
+    let mut root = root;
+    if let Some(wrapped) = wrap_compose_v1(&root) {
+        out.diagnostics.push(
+            Diagnostic::warning(codes::COMPOSE_V1, "legacy compose file format v1: services stand at the top level")
+                .with_file(name.clone())
+                .with_span(root.span)
+                .with_hint("read as if under `services:`; move them there (Compose Specification) to silence this"),
+        );
+        root = wrapped;
+    }
     let format = match detect(&root) {
         Ok(f) => f,
         Err(d) => {
@@ -210,6 +241,7 @@ pub fn load_str(name: &Arc<str>, text: &str, base_dir: &Path, opts: &LoadOptions
     let map_locator = MapLocator {
         map: &source_map,
         file: name.clone(),
+        root: root.span,
     };
     let locator: &dyn Locate = if format_is_bridge {
         &tree_locator

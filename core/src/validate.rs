@@ -170,7 +170,7 @@ impl Checker<'_> {
     fn run(&mut self) {
         if self.app.services.is_empty() && self.app.vms.is_empty() {
             self.at(
-                "",
+                "services",
                 Diagnostic::error(codes::EMPTY_APP, "the app defines no services and no VMs")
                     .with_hint("add a service under `services:` or a VM under `vms:`"),
             );
@@ -1598,9 +1598,7 @@ fn parse_constraint(c: &str) -> Result<(&str, &str, &str), String> {
     {
         return Err(format!("`{attr}` is not an attribute"));
     }
-    if value.contains(char::is_whitespace) {
-        return Err(format!("the value `{value}` holds a space"));
-    }
+    // Values may hold spaces (`engine.labels.operatingsystem == ubuntu 14.04` is valid on Swarm).
     Ok((attr, op, value))
 }
 
@@ -2196,8 +2194,8 @@ mod tests {
 
     #[test]
     fn empty_app() {
-        has(&app(""), codes::EMPTY_APP, "");
-        has(&app("volumes: {a: {}}\n"), codes::EMPTY_APP, "");
+        has(&app(""), codes::EMPTY_APP, "services");
+        has(&app("volumes: {a: {}}\n"), codes::EMPTY_APP, "services");
     }
 
     #[test]

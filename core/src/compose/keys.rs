@@ -577,6 +577,18 @@ pub const SUB_KEYS: &[KeyInfo] = &[
         "the container gets its own network namespace; publish the ports it listens on",
     ),
     k(
+        "volume_driver",
+        "C160",
+        D,
+        "a legacy key: set `driver` on the top-level volume instead",
+    ),
+    k(
+        "net",
+        "C161",
+        A,
+        "the compose v1 name of `network_mode`, read as such",
+    ),
+    k(
         "healthcheck.test",
         "C152",
         A,

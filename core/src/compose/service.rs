@@ -101,7 +101,10 @@ struct DeploySet {
 }
 
 fn key_names() -> Vec<&'static str> {
-    keys::SERVICE_KEYS.iter().map(|e| e.key).collect()
+    let mut k: Vec<&'static str> = keys::SERVICE_KEYS.iter().map(|e| e.key).collect();
+    // Legacy keys that compose-go still reads but the current schema no longer lists.
+    k.extend(["volume_driver", "net"]);
+    k
 }
 
 /// Convert one (extends-resolved, active) service.
@@ -270,6 +273,22 @@ pub fn convert(
             "networks" => networks(cx, env.names, v, &kp, &np, &mut s),
             "network_mode" => {
                 pend.network_mode = cx.opt_string(v, &kp).map(|m| (m, span));
+            }
+            "net" => {
+                // Compose file format v1's name for network_mode.
+                if let Some(info) = keys::entry("net") {
+                    cx.report(info, &kp, kspan);
+                }
+                if pend.network_mode.is_none() {
+                    pend.network_mode = cx.opt_string(v, &kp).map(|m| (m, span));
+                }
+            }
+            "volume_driver" => {
+                if let Some(info) = keys::entry("volume_driver")
+                    && !is_empty_value(v)
+                {
+                    cx.report(info, &kp, kspan);
+                }
             }
             "volumes_from" => {
                 let items = cx.strings(v, &kp);
