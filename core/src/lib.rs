@@ -9,6 +9,7 @@ pub mod emit;
 pub mod load;
 pub mod model;
 pub mod node;
+pub mod placement;
 pub mod plan;
 pub mod render;
 pub mod schema;
