@@ -711,9 +711,10 @@ pub fn place_catalogue(
     }
     let mut errors = Vec::new();
     // What each size offers to replicated units: size - overhead - its global units.
-    let globals: Vec<usize> = (0..units.len())
+    let mut globals: Vec<usize> = (0..units.len())
         .filter(|&i| units[i].replicas == Replicas::Global)
         .collect();
+    globals.sort_by(|&a, &b| units[a].key.cmp(&units[b].key));
     let offers: Vec<Option<Demand>> = catalogue
         .iter()
         .map(|t| {
@@ -1050,4 +1051,488 @@ fn pack(
         }
     }
     Packed { hosts, unplaced }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{Group, Resources, Service};
+    use proptest::prelude::*;
+
+    const GIB: u64 = 1024 * MIB;
+
+    fn app(yaml: &str) -> App {
+        match serde_saphyr::from_str::<App>(yaml) {
+            Ok(a) => a,
+            Err(e) => panic!("test app does not parse: {e}"),
+        }
+    }
+
+    fn no_overhead() -> Options {
+        Options {
+            overhead: Demand::default(),
+            ..Options::default()
+        }
+    }
+
+    fn host(cpus: u64, gib: u64) -> HostType {
+        HostType::new(
+            format!("{cpus}x{gib}"),
+            Cpus(cpus * 1000),
+            ByteSize(gib * GIB),
+            1,
+        )
+    }
+
+    fn solve(a: &App, h: &HostType, opts: &Options) -> Placement {
+        let us = match units(a, opts) {
+            Ok(u) => u,
+            Err(e) => panic!("units: {e:?}"),
+        };
+        match place(&us, h, opts) {
+            Ok(p) => p,
+            Err(e) => panic!("place: {e:?}"),
+        }
+    }
+
+    /// Each host as `name[zone]: unit#replica unit#replica`.
+    fn layout(p: &Placement) -> Vec<String> {
+        p.hosts
+            .iter()
+            .map(|h| {
+                let slots: Vec<String> = h
+                    .units
+                    .iter()
+                    .map(|s| format!("{}#{}", s.unit.name, s.replica))
+                    .collect();
+                match &h.zone {
+                    Some(z) => format!("{}[{z}]: {}", h.name, slots.join(" ")),
+                    None => format!("{}: {}", h.name, slots.join(" ")),
+                }
+            })
+            .collect()
+    }
+
+    #[test]
+    fn first_fit_decreasing_by_hand() {
+        // Host 4 cpu; order by share: b (3), a (2, 2), c (1, 1).
+        let a = app(r#"
+bridge: v1
+name: t
+services:
+  a: {image: x, replicas: 2, resources: {cpus: 2, memory: 1GiB}}
+  b: {image: x, resources: {cpus: 3, memory: 1GiB}}
+  c: {image: x, replicas: 2, resources: {cpus: 1, memory: 1GiB}}
+"#);
+        let p = solve(&a, &host(4, 16), &no_overhead());
+        assert_eq!(layout(&p), ["h0: b#0 c#0", "h1: a#0 a#1", "h2: c#1"]);
+        assert_eq!(p.lower_bound, 3);
+        assert_eq!(p.hosts_used, 3);
+        assert_eq!(p.hosts[0].used, Demand::new(Cpus(4000), ByteSize(2 * GIB)));
+        assert_eq!(
+            p.bound_report().to_string(),
+            "3 hosts used, lower bound 3 (optimal)"
+        );
+    }
+
+    #[test]
+    fn memory_can_be_the_binding_dimension() {
+        // 1 cpu, 4GiB host: memory decides. x (3GiB) first, then y (2GiB) twice, z (1GiB).
+        let a = app(r#"
+bridge: v1
+name: t
+services:
+  x: {image: x, resources: {cpus: 0.1, memory: 3GiB}}
+  y: {image: x, replicas: 2, resources: {cpus: 0.1, memory: 2GiB}}
+  z: {image: x, resources: {cpus: 0.1, memory: 1GiB}}
+"#);
+        let p = solve(&a, &host(1, 4), &no_overhead());
+        assert_eq!(layout(&p), ["h0: x#0 z#0", "h1: y#0 y#1"]);
+        assert_eq!(p.lower_bound, 2);
+    }
+
+    #[test]
+    fn reservations_then_limits_then_defaults() {
+        let a = app(r#"
+bridge: v1
+name: t
+services:
+  r: {image: x, resources: {cpus: 2, memory: 2GiB, reserve_cpus: 0.5, reserve_memory: 512MiB}}
+  l: {image: x, resources: {cpus: 1.5, reserve_memory: 1GiB}}
+  d: {image: x}
+"#);
+        let us = units(&a, &Options::default()).unwrap_or_default();
+        let demand: Vec<(String, Demand)> =
+            us.iter().map(|u| (u.key.name.clone(), u.demand)).collect();
+        assert_eq!(
+            demand,
+            [
+                ("d".to_string(), Demand::new(Cpus(250), ByteSize(256 * MIB))),
+                ("l".to_string(), Demand::new(Cpus(1500), ByteSize(GIB))),
+                ("r".to_string(), Demand::new(Cpus(500), ByteSize(512 * MIB))),
+            ]
+        );
+    }
+
+    #[test]
+    fn group_is_one_unit_on_one_host() {
+        // The sidecar example: 0.5 + 0.1 + 0.25 (default) cpu, 512 + 64 + 256 MiB per replica.
+        let a = app(r#"
+bridge: v1
+name: blog
+services:
+  app: {image: x, group: blog, replicas: 2, resources: {cpus: 0.5, memory: 512MiB}}
+  log-shipper: {image: x, group: blog, replicas: 2, resources: {cpus: 0.1, memory: 64MiB}}
+  proxy: {image: x, group: blog, replicas: 2}
+  solo: {image: x, resources: {cpus: 0.05, memory: 64MiB}}
+groups:
+  blog: {}
+"#);
+        let us = units(&a, &Options::default()).unwrap_or_default();
+        assert_eq!(us.len(), 2);
+        assert_eq!(us[0].key.kind, UnitKind::Group);
+        assert_eq!(us[0].services, ["app", "log-shipper", "proxy"]);
+        assert_eq!(us[0].demand, Demand::new(Cpus(850), ByteSize(832 * MIB)));
+        // 1 cpu host less 0.1 overhead: one replica of the group per host; solo fits beside it.
+        let p = solve(&a, &host(1, 2), &Options::default());
+        assert_eq!(layout(&p), ["h0: blog#0 solo#0", "h1: blog#1"]);
+        assert_eq!(
+            p.hosts[0].capacity,
+            Demand::new(Cpus(900), ByteSize(1792 * MIB))
+        );
+    }
+
+    #[test]
+    fn group_with_different_replicas_is_an_error() {
+        let a = app(r#"
+bridge: v1
+name: t
+services:
+  web: {image: x, group: g, replicas: 2}
+  side: {image: x, group: g, replicas: 3}
+  agent: {image: x, group: h, mode: global}
+  other: {image: x, group: h}
+"#);
+        let errs = units(&a, &Options::default()).err().unwrap_or_default();
+        assert_eq!(errs.len(), 2);
+        assert_eq!(
+            errs[0].to_string(),
+            "services of group `g` must run the same number of replicas, but side has 3, web has 2"
+        );
+        assert_eq!(
+            errs[1].to_string(),
+            "services of group `h` must run the same number of replicas, but agent is global, other has 1"
+        );
+        let d = errs[0].to_diagnostic();
+        assert_eq!(
+            (d.code, d.path.as_str()),
+            (codes::GROUP_REPLICAS, "groups.g")
+        );
+    }
+
+    #[test]
+    fn max_per_host_is_a_hard_limit() {
+        let a = app(r#"
+bridge: v1
+name: t
+services:
+  w: {image: x, replicas: 5, resources: {cpus: 0.1, memory: 64MiB}, placement: {max_per_host: 2}}
+"#);
+        let p = solve(&a, &host(16, 64), &no_overhead());
+        assert_eq!(layout(&p), ["h0: w#0 w#1", "h1: w#2 w#3", "h2: w#4"]);
+        // The lower bound counts resources only.
+        assert_eq!(p.lower_bound, 1);
+        assert_eq!(
+            p.bound_report().to_string(),
+            "3 hosts used, lower bound 1 (2 above, 300%)"
+        );
+    }
+
+    #[test]
+    fn spread_host_puts_replicas_on_distinct_hosts() {
+        let a = app(r#"
+bridge: v1
+name: t
+services:
+  api: {image: x, replicas: 3, resources: {cpus: 0.5, memory: 64MiB}, placement: {spread: host}}
+  tiny: {image: x, replicas: 3, resources: {cpus: 0.1, memory: 64MiB}}
+"#);
+        let p = solve(&a, &host(16, 64), &no_overhead());
+        assert_eq!(
+            layout(&p),
+            ["h0: api#0 tiny#0 tiny#1 tiny#2", "h1: api#1", "h2: api#2"]
+        );
+    }
+
+    #[test]
+    fn spread_host_with_max_per_host_evens_out() {
+        // Two per host allowed; spread takes the host holding fewest, so h0 and h1 alternate,
+        // where plain first fit would fill h0 to the limit first.
+        let yaml = r#"
+bridge: v1
+name: t
+services:
+  big1: {image: x, resources: {cpus: 10, memory: 64MiB}}
+  big2: {image: x, resources: {cpus: 10, memory: 64MiB}}
+  api: {image: x, replicas: 4, resources: {cpus: 1, memory: 64MiB}, placement: {SPREAD max_per_host: 2}}
+"#;
+        let spread = app(&yaml.replace("SPREAD", "spread: host,"));
+        let p = solve(&spread, &host(16, 64), &no_overhead());
+        assert_eq!(
+            layout(&p),
+            ["h0: big1#0 api#0 api#2", "h1: big2#0 api#1 api#3"]
+        );
+        let plain = app(&yaml.replace("SPREAD", ""));
+        let p = solve(&plain, &host(16, 64), &no_overhead());
+        assert_eq!(
+            layout(&p),
+            ["h0: big1#0 api#0 api#1", "h1: big2#0 api#2 api#3"]
+        );
+    }
+
+    #[test]
+    fn spread_zone_alternates_zones() {
+        let a = app(r#"
+bridge: v1
+name: t
+services:
+  q: {image: x, replicas: 4, resources: {cpus: 0.5, memory: 64MiB}, placement: {spread: zone}}
+  s: {image: x, replicas: 2, resources: {cpus: 0.1, memory: 64MiB}}
+"#);
+        let opts = Options {
+            zones: vec!["a".into(), "b".into()],
+            ..no_overhead()
+        };
+        let p = solve(&a, &host(16, 64), &opts);
+        assert_eq!(layout(&p), ["h0[a]: q#0 q#2 s#0 s#1", "h1[b]: q#1 q#3"]);
+    }
+
+    #[test]
+    fn example_06_zone_spread_max_per_host_and_constraint() {
+        let a = app(include_str!(
+            "../../examples/06-replicas-placement/bridge.yaml"
+        ));
+        let opts = Options {
+            zones: vec!["a".into(), "b".into(), "c".into()],
+            ..Options::default()
+        };
+        // 0.5 cpu reserved per replica: three fit on 1.9 cpu, but at most two per host.
+        let h = host(2, 8).with_label("tier", "search");
+        let p = solve(&a, &h, &opts);
+        assert_eq!(
+            layout(&p),
+            [
+                "h0[a]: query#0 query#3",
+                "h1[b]: query#1 query#4",
+                "h2[c]: query#2 query#5"
+            ]
+        );
+        assert_eq!(p.lower_bound, 2);
+        // Without the label the constraint cannot hold.
+        let us = units(&a, &opts).unwrap_or_default();
+        let errs = place(&us, &host(2, 8), &opts).err().unwrap_or_default();
+        assert_eq!(errs.len(), 1);
+        assert_eq!(
+            errs[0].to_string(),
+            "service `query` has constraints no host size satisfies: `node.labels.tier == search`"
+        );
+        assert_eq!(errs[0].code(), codes::UNSATISFIABLE_CONSTRAINT);
+        assert_eq!(errs[0].path(), "services.query.placement");
+    }
+
+    #[test]
+    fn constraints_pick_the_labelled_size() {
+        let a = app(r#"
+bridge: v1
+name: t
+services:
+  db: {image: x, resources: {cpus: 1, memory: 1GiB}, placement: {constraints: ["node.labels.disk == ssd"]}}
+  web: {image: x, replicas: 2, resources: {cpus: 1, memory: 1GiB}, placement: {constraints: ["node.labels.disk != ssd"]}}
+  any: {image: x, resources: {cpus: 1, memory: 1GiB}}
+"#);
+        let catalogue = [
+            HostType::new("plain", Cpus(4000), ByteSize(8 * GIB), 10),
+            HostType::new("fast", Cpus(4000), ByteSize(8 * GIB), 5).with_label("disk", "ssd"),
+        ];
+        let us = units(&a, &no_overhead()).unwrap_or_default();
+        let p = match place_catalogue(&us, &catalogue, &no_overhead()) {
+            Ok(p) => p,
+            Err(e) => panic!("{e:?}"),
+        };
+        // `any` may go on either and goes where it is cheaper; `web` must avoid ssd.
+        assert_eq!(layout(&p), ["h0: web#0 web#1", "h1: any#0 db#0"]);
+        let sizes: Vec<&str> = p.hosts.iter().map(|h| h.size.as_str()).collect();
+        assert_eq!(sizes, ["plain", "fast"]);
+        assert_eq!(p.cost, 15);
+    }
+
+    #[test]
+    fn constraint_syntax_and_spread_errors() {
+        let a = app(r#"
+bridge: v1
+name: t
+services:
+  w:
+    image: x
+    placement: {spread: node.labels.rack, constraints: ["node.role == worker", "node.labels.ok = 1"], max_per_host: 0}
+"#);
+        let errs = units(&a, &Options::default()).err().unwrap_or_default();
+        let got: Vec<(String, String)> = errs.iter().map(|e| (e.path(), e.to_string())).collect();
+        assert_eq!(
+            got,
+            [
+                (
+                    "services.w.placement.spread".to_string(),
+                    "the placement solver spreads over `host` or `zone`, not `node.labels.rack`: every host of a size carries the same labels".to_string()
+                ),
+                (
+                    "services.w.placement.constraints[0]".to_string(),
+                    "`node.role` is not a node label; the placement solver matches `node.labels.KEY` only".to_string()
+                ),
+                (
+                    "services.w.placement.constraints[1]".to_string(),
+                    "`node.labels.ok = 1` has no `==` or `!=`".to_string()
+                ),
+                (
+                    "services.w.placement.max_per_host".to_string(),
+                    "max_per_host is 0, so no replica can run anywhere".to_string()
+                ),
+            ]
+        );
+        assert!(
+            errs.iter()
+                .all(|e| e.code() == codes::UNSUPPORTED_PLACEMENT)
+        );
+        assert_eq!(
+            Constraint::parse(" node.labels.zone=='eu' "),
+            Ok(Constraint {
+                label: "zone".into(),
+                op: Op::Eq,
+                value: "eu".into()
+            })
+        );
+    }
+
+    #[test]
+    fn unit_larger_than_any_host_is_an_error() {
+        let a = app(r#"
+bridge: v1
+name: t
+services:
+  huge: {image: x, group: g, resources: {cpus: 6, memory: 1GiB}}
+  side: {image: x, group: g, resources: {cpus: 1, memory: 1GiB}}
+  ok: {image: x}
+"#);
+        let catalogue = [host(2, 8), host(4, 16)];
+        let us = units(&a, &Options::default()).unwrap_or_default();
+        let errs = place_catalogue(&us, &catalogue, &Options::default())
+            .err()
+            .unwrap_or_default();
+        assert_eq!(errs.len(), 1);
+        assert_eq!(
+            errs[0].to_string(),
+            "group `g` needs 7 cpu and 2GiB per replica, more than the largest host (4x16) offers: 3.9 cpu and 16128MiB"
+        );
+        let d = errs[0].to_diagnostic();
+        assert_eq!(
+            (d.code, d.path.as_str()),
+            (codes::UNIT_TOO_LARGE, "groups.g")
+        );
+        assert!(d.hint.is_some());
+        assert_eq!(
+            place_catalogue(&us, &[], &Options::default()),
+            Err(vec![PlacementError::NoHostTypes])
+        );
+    }
+
+    #[test]
+    fn global_units_run_on_every_host() {
+        let a = app(r#"
+bridge: v1
+name: t
+services:
+  agent: {image: x, mode: global, resources: {cpus: 0.5, memory: 128MiB}}
+  web: {image: x, replicas: 3, resources: {cpus: 1.5, memory: 1GiB}}
+"#);
+        // 4 cpu less 0.5 for the agent: two web replicas per host.
+        let p = solve(&a, &host(4, 16), &no_overhead());
+        assert_eq!(layout(&p), ["h0: web#0 web#1 agent#0", "h1: web#2 agent#1"]);
+        assert_eq!(
+            p.hosts[0].used,
+            Demand::new(Cpus(3500), ByteSize(2 * GIB + 128 * MIB))
+        );
+        assert_eq!(p.lower_bound, 2);
+        // Global units alone still get a host.
+        let only = app(r#"
+bridge: v1
+name: t
+services:
+  agent: {image: x, mode: global}
+"#);
+        let p = solve(&only, &host(4, 16), &no_overhead());
+        assert_eq!(layout(&p), ["h0: agent#0"]);
+        // A global unit that does not fit beside the overhead is an error.
+        let errs = place(
+            &units(&only, &Options::default()).unwrap_or_default(),
+            &HostType::new("nano", Cpus(300), ByteSize(512 * MIB), 1),
+            &Options::default(),
+        )
+        .err()
+        .unwrap_or_default();
+        assert_eq!(errs.len(), 1);
+        assert_eq!(errs[0].code(), codes::UNIT_TOO_LARGE);
+    }
+
+    #[test]
+    fn catalogue_picks_the_cheapest_pool() {
+        let a = app(r#"
+bridge: v1
+name: t
+services:
+  w: {image: x, replicas: 8, resources: {cpus: 1, memory: 1GiB}}
+"#);
+        let us = units(&a, &no_overhead()).unwrap_or_default();
+        let small = HostType::new("small", Cpus(2000), ByteSize(8 * GIB), 10);
+        let large = HostType::new("large", Cpus(8000), ByteSize(32 * GIB), 30);
+        let p = place_catalogue(&us, &[small.clone(), large.clone()], &no_overhead());
+        let p = p.unwrap_or_else(|e| panic!("{e:?}"));
+        assert_eq!(
+            (p.hosts_used, p.cost, p.hosts[0].size.as_str()),
+            (1, 30, "large")
+        );
+        let pricey = HostType { cost: 50, ..large };
+        let p = place_catalogue(&us, &[small, pricey], &no_overhead());
+        let p = p.unwrap_or_else(|e| panic!("{e:?}"));
+        assert_eq!(
+            (p.hosts_used, p.cost, p.hosts[0].size.as_str()),
+            (4, 40, "small")
+        );
+    }
+
+    #[test]
+    fn max_hosts_leaves_replicas_unplaceable() {
+        let a = app(r#"
+bridge: v1
+name: t
+services:
+  w: {image: x, replicas: 3, resources: {cpus: 3, memory: 1GiB}}
+"#);
+        let opts = Options {
+            max_hosts: Some(2),
+            ..no_overhead()
+        };
+        let p = solve(&a, &host(4, 16), &opts);
+        assert_eq!(layout(&p), ["h0: w#0", "h1: w#1"]);
+        assert_eq!(
+            p.unplaceable,
+            [Unplaced {
+                unit: UnitKey {
+                    kind: UnitKind::Service,
+                    name: "w".into()
+                },
+                replica: 2,
+                reason: "no room left within max_hosts".into()
+            }]
+        );
+    }
 }
