@@ -1056,7 +1056,7 @@ fn pack(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::{Group, Resources, Service};
+    use crate::model::{Resources, Service, Version};
     use proptest::prelude::*;
 
     const GIB: u64 = 1024 * MIB;
@@ -1534,5 +1534,262 @@ services:
                 reason: "no room left within max_hosts".into()
             }]
         );
+    }
+
+    /// One random service: group (0..3 or none), cpus (thousandths), memory (MiB), whether the
+    /// numbers are reservations, replicas, global, spread (0 none, 1 host, 2 zone), max_per_host.
+    type Gen = (Option<u8>, u64, u64, bool, u32, bool, u8, Option<u32>);
+
+    fn gen_service() -> impl Strategy<Value = Gen> {
+        (
+            prop::option::of(0u8..3),
+            1u64..=2000,
+            1u64..=2048,
+            any::<bool>(),
+            0u32..5,
+            prop::bool::weighted(0.1),
+            0u8..3,
+            prop::option::weighted(0.3, 1u32..=3),
+        )
+    }
+
+    /// An app from random services; `rules` false drops spread and max_per_host.
+    fn gen_app(svcs: &[Gen], group_replicas: &[u32; 3], rules: bool) -> App {
+        let mut services = BTreeMap::new();
+        for (i, &(group, cpus, mib, reserve, replicas, global, spread, mph)) in
+            svcs.iter().enumerate()
+        {
+            let (cpus, memory) = (Some(Cpus(cpus)), Some(ByteSize(mib * MIB)));
+            let resources = if reserve {
+                Resources {
+                    reserve_cpus: cpus,
+                    reserve_memory: memory,
+                    ..Resources::default()
+                }
+            } else {
+                Resources {
+                    cpus,
+                    memory,
+                    ..Resources::default()
+                }
+            };
+            let mut svc = Service {
+                image: "x".into(),
+                resources,
+                replicas,
+                ..Service::default()
+            };
+            match group {
+                Some(g) => {
+                    svc.group = Some(format!("g{g}"));
+                    svc.replicas = group_replicas[usize::from(g)];
+                }
+                None if global => svc.mode = ServiceMode::Global,
+                None => {}
+            }
+            if rules {
+                svc.placement.spread = match spread {
+                    1 => Some("host".into()),
+                    2 => Some("zone".into()),
+                    _ => None,
+                };
+                svc.placement.max_per_host = mph;
+            }
+            services.insert(format!("s{i}"), svc);
+        }
+        App {
+            bridge: Version::V1,
+            name: "p".into(),
+            services,
+            vms: BTreeMap::new(),
+            volumes: BTreeMap::new(),
+            secrets: BTreeMap::new(),
+            configs: BTreeMap::new(),
+            networks: BTreeMap::new(),
+            groups: BTreeMap::new(),
+            providers: Default::default(),
+        }
+    }
+
+    /// Everything a placement must satisfy, whatever the input.
+    fn check_invariants(
+        app: &App,
+        us: &[Unit],
+        p: &Placement,
+        catalogue: &[HostType],
+        opts: &Options,
+    ) {
+        // Co-location: every service is in exactly one unit, a group's unit holds all of it.
+        let mut seen: Vec<&str> = us
+            .iter()
+            .flat_map(|u| u.services.iter().map(String::as_str))
+            .collect();
+        seen.sort_unstable();
+        let all: Vec<&str> = app.services.keys().map(String::as_str).collect();
+        assert_eq!(seen, all);
+        for u in us {
+            if u.key.kind == UnitKind::Group {
+                let members: Vec<&str> = app
+                    .services
+                    .iter()
+                    .filter(|(_, s)| s.group.as_deref() == Some(u.key.name.as_str()))
+                    .map(|(n, _)| n.as_str())
+                    .collect();
+                assert_eq!(u.services, members);
+            }
+        }
+        assert_eq!(p.hosts_used, p.hosts.len());
+        assert!(p.unplaceable.is_empty());
+        let by_key: BTreeMap<&UnitKey, &Unit> = us.iter().map(|u| (&u.key, u)).collect();
+        let mut replicas: BTreeMap<&UnitKey, Vec<u32>> = BTreeMap::new();
+        let mut cost = 0u64;
+        for (n, h) in p.hosts.iter().enumerate() {
+            assert_eq!(h.name, format!("h{n}"));
+            let size = catalogue.iter().find(|t| t.name == h.size);
+            let Some(size) = size else {
+                panic!("unknown size {}", h.size)
+            };
+            cost += size.cost;
+            assert_eq!(Some(h.capacity), size.size().checked_sub(opts.overhead));
+            let mut used = Demand::default();
+            let mut per_unit: BTreeMap<&UnitKey, u32> = BTreeMap::new();
+            for s in &h.units {
+                let Some(u) = by_key.get(&s.unit) else {
+                    panic!("unknown unit {}", s.unit)
+                };
+                used = used.add(u.demand);
+                *per_unit.entry(&s.unit).or_default() += 1;
+                replicas.entry(&s.unit).or_default().push(s.replica);
+                if u.spread_zone && !opts.zones.is_empty() && u.replicas != Replicas::Global {
+                    let want = &opts.zones[s.replica as usize % opts.zones.len()];
+                    assert_eq!(h.zone.as_ref(), Some(want), "{} on {}", s.unit, h.name);
+                }
+            }
+            assert_eq!(h.used, used);
+            assert!(h.used.fits_in(h.capacity), "{} over capacity", h.name);
+            for (k, c) in per_unit {
+                let u = by_key[k];
+                if u.replicas == Replicas::Global {
+                    assert_eq!(c, 1, "global {k} twice on {}", h.name);
+                } else if let Some(l) = u.per_host_limit() {
+                    assert!(c <= l, "{k}: {c} on {} above {l}", h.name);
+                }
+            }
+        }
+        assert_eq!(p.cost, cost);
+        // Every replica exactly once; global units once per host.
+        for u in us {
+            let mut got = replicas.remove(&u.key).unwrap_or_default();
+            got.sort_unstable();
+            let n = match u.replicas {
+                Replicas::Count(n) => n,
+                Replicas::Global => u32::try_from(p.hosts_used).unwrap_or(u32::MAX),
+            };
+            assert_eq!(got, (0..n).collect::<Vec<_>>(), "replicas of {}", u.key);
+        }
+        assert!(p.hosts_used >= p.lower_bound);
+    }
+
+    fn has_rules(us: &[Unit]) -> bool {
+        us.iter()
+            .any(|u| u.spread_host || u.spread_zone || u.max_per_host.is_some())
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(256))]
+
+        #[test]
+        fn one_size_invariants(
+            svcs in prop::collection::vec(gen_service(), 1..14),
+            group_replicas in prop::array::uniform3(0u32..5),
+            rules in any::<bool>(),
+            cpus in 4u64..=32,
+            gib in 4u64..=64,
+            zones in 0usize..4,
+        ) {
+            let app = gen_app(&svcs, &group_replicas, rules);
+            let opts = Options {
+                zones: (0..zones).map(|z| format!("z{z}")).collect(),
+                ..Options::default()
+            };
+            let us = units(&app, &opts);
+            prop_assert!(us.is_ok(), "{us:?}");
+            let us = us.unwrap_or_default();
+            let size = host(cpus, gib);
+            let p = match place(&us, &size, &opts) {
+                Ok(p) => p,
+                Err(errs) => {
+                    // Only size can fail here: check the unit really does not fit.
+                    for e in errs {
+                        let PlacementError::TooLarge { needs, offers, .. } = e else {
+                            panic!("unexpected {e}");
+                        };
+                        prop_assert!(!needs.fits_in(offers) || offers == Demand::default());
+                    }
+                    return Ok(());
+                }
+            };
+            check_invariants(&app, &us, &p, std::slice::from_ref(&size), &opts);
+
+            // First fit keeps at most one host half empty in both dimensions, so without spread
+            // or max_per_host (h - 1) <= 2 * (cpu share + memory share), and h <= 4 * lb + 1.
+            if !has_rules(&us) {
+                let globals = us.iter().filter(|u| u.replicas == Replicas::Global)
+                    .fold(Demand::default(), |a, u| a.add(u.demand));
+                let cap = size.size().checked_sub(opts.overhead).and_then(|c| c.checked_sub(globals));
+                let Some(cap) = cap else { panic!("placed on a host without room") };
+                let (c, m) = (u128::from(cap.cpus.0), u128::from(cap.memory.0));
+                let (mut sc, mut sm) = (0u128, 0u128);
+                for u in &us {
+                    if let Replicas::Count(n) = u.replicas {
+                        sc += u128::from(u.demand.cpus.0) * u128::from(n);
+                        sm += u128::from(u.demand.memory.0) * u128::from(n);
+                    }
+                }
+                let h = p.hosts_used as u128;
+                prop_assert!(h.saturating_sub(1) * c * m <= 2 * (sc * m + sm * c),
+                    "{} hosts for cpu {sc}/{c}, memory {sm}/{m}", p.hosts_used);
+                prop_assert!(p.hosts_used <= 4 * p.lower_bound + 1);
+            }
+
+            // Deterministic, and independent of the order units are given in.
+            prop_assert_eq!(place(&us, &size, &opts), Ok(p.clone()));
+            let mut rev = us.clone();
+            rev.reverse();
+            prop_assert_eq!(place(&rev, &size, &opts), Ok(p));
+        }
+
+        #[test]
+        fn catalogue_invariants(
+            svcs in prop::collection::vec(gen_service(), 1..14),
+            group_replicas in prop::array::uniform3(0u32..5),
+            rules in any::<bool>(),
+            sizes in prop::collection::vec((2u64..=32, 2u64..=64, 1u64..100), 1..4),
+        ) {
+            let app = gen_app(&svcs, &group_replicas, rules);
+            let opts = Options { zones: vec!["a".into(), "b".into()], ..Options::default() };
+            let us = units(&app, &opts).unwrap_or_default();
+            let catalogue: Vec<HostType> = sizes
+                .iter()
+                .enumerate()
+                .map(|(i, &(c, g, cost))| HostType {
+                    name: format!("t{i}"),
+                    ..HostType::new("", Cpus(c * 1000), ByteSize(g * GIB), cost)
+                })
+                .collect();
+            let Ok(p) = place_catalogue(&us, &catalogue, &opts) else { return Ok(()) };
+            check_invariants(&app, &us, &p, &catalogue, &opts);
+            prop_assert_eq!(place_catalogue(&us, &catalogue, &opts), Ok(p.clone()));
+            // With no constraints, when every size can take the whole workload the catalogue
+            // answer costs exactly what the cheapest single size does.
+            let alone: Vec<Option<u64>> = catalogue
+                .iter()
+                .map(|t| place(&us, t, &opts).ok().map(|q| q.cost))
+                .collect();
+            if alone.iter().all(Option::is_some) {
+                let best = alone.iter().flatten().min().copied();
+                prop_assert_eq!(Some(p.cost), best);
+            }
+        }
     }
 }
