@@ -54,7 +54,7 @@
 //! capacity that pool's hosts offer; [`Placement::lower_bound`] is the sum over pools. No placement
 //! on the chosen sizes can use fewer hosts. First fit also keeps at most one host filled to half or
 //! less in both dimensions (a later host's first replica did not fit there, so it fills more than
-//! half of one dimension), hence without spread or `max_per_host` rules a pool uses fewer than
+//! half of one dimension), hence without spread or `max_per_host` rules a pool uses at most
 //! `2 * (cpu share + memory share) + 1 <= 4 * lower bound + 1` hosts.
 //!
 //! # Cost
