@@ -81,6 +81,16 @@ pub const PROFILE_INACTIVE: &str = "W103";
 pub const OBSOLETE_VERSION: &str = "W104";
 /// A top-level compose attribute that bridge does not map.
 pub const TOP_LEVEL_DROPPED: &str = "W105";
+/// Services of one group with different replica counts or modes.
+pub const GROUP_REPLICAS: &str = "E201";
+/// Placement constraints that no host size satisfies.
+pub const UNSATISFIABLE_CONSTRAINT: &str = "E202";
+/// A unit larger than every host size it may run on.
+pub const UNIT_TOO_LARGE: &str = "E203";
+/// No host sizes to place containers on.
+pub const NO_HOST_TYPES: &str = "E204";
+/// A spread, constraint or max_per_host the placement solver cannot honour.
+pub const UNSUPPORTED_PLACEMENT: &str = "E205";
 
 /// A compose file in the legacy v1 format (services at the top level).
 pub const COMPOSE_V1: &str = "W106";
@@ -159,6 +169,23 @@ pub const ALL: &[(&str, &str)] = &[
     (
         TOP_LEVEL_DROPPED,
         "a top-level compose attribute that bridge does not map",
+    ),
+    (
+        GROUP_REPLICAS,
+        "services of one group with different replica counts or modes",
+    ),
+    (
+        UNSATISFIABLE_CONSTRAINT,
+        "placement constraints that no host size satisfies",
+    ),
+    (
+        UNIT_TOO_LARGE,
+        "a unit larger than every host size it may run on",
+    ),
+    (NO_HOST_TYPES, "no host sizes to place containers on"),
+    (
+        UNSUPPORTED_PLACEMENT,
+        "a spread, constraint or max_per_host the solver cannot honour",
     ),
 ];
 

@@ -10,6 +10,7 @@ pub mod hash;
 pub mod load;
 pub mod model;
 pub mod node;
+pub mod placement;
 pub mod plan;
 pub mod render;
 pub mod schema;
