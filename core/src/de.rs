@@ -154,21 +154,36 @@ fn describe_unexpected(u: &de::Unexpected<'_>) -> String {
 const COMPOSE_SPELLINGS: &[(&str, &str)] = &[
     ("environment", "bridge.yaml calls it `env`"),
     ("healthcheck", "bridge.yaml calls it `health`"),
-    ("deploy", "bridge.yaml has `replicas`, `mode`, `resources`, `placement`, `update`, `rollback` and `restart` on the service itself"),
+    (
+        "deploy",
+        "bridge.yaml has `replicas`, `mode`, `resources`, `placement`, `update`, `rollback` and `restart` on the service itself",
+    ),
     ("mem_limit", "bridge.yaml has `resources: {memory: ...}`"),
-    ("mem_reservation", "bridge.yaml has `resources: {reserve_memory: ...}`"),
+    (
+        "mem_reservation",
+        "bridge.yaml has `resources: {reserve_memory: ...}`",
+    ),
     ("cpus", "bridge.yaml has `resources: {cpus: ...}`"),
-    ("env_file", "bridge.yaml holds variables in `env`; `bridge import` inlines compose env files"),
-    ("build", "bridge deploys images: set `image` to the image your CI builds and pushes"),
-    ("container_name", "names are `<app>-<service>` on every target, so replicas do not clash"),
+    (
+        "env_file",
+        "bridge.yaml holds variables in `env`; `bridge import` inlines compose env files",
+    ),
+    (
+        "build",
+        "bridge deploys images: set `image` to the image your CI builds and pushes",
+    ),
+    (
+        "container_name",
+        "names are `<app>-<service>` on every target, so replicas do not clash",
+    ),
     ("scale", "bridge.yaml calls it `replicas`"),
 ];
 
 fn field_hint(field: &str, expected: &[&str]) -> Option<String> {
-    if let Some((_, h)) = COMPOSE_SPELLINGS.iter().find(|(k, _)| *k == field) {
-        if !expected.contains(&field) {
-            return Some(h.to_string());
-        }
+    if let Some((_, h)) = COMPOSE_SPELLINGS.iter().find(|(k, _)| *k == field)
+        && !expected.contains(&field)
+    {
+        return Some(h.to_string());
     }
     match did_you_mean(field, expected.iter().copied()) {
         Some(s) => Some(format!("did you mean `{s}`?")),
@@ -302,7 +317,11 @@ macro_rules! de_int {
             let n = <$ty>::try_from(i).map_err(|_| {
                 self.locate(DeError::coded(
                     codes::INVALID_VALUE,
-                    format!("{i} is out of range: expected a whole number from {} to {}", <$ty>::MIN, <$ty>::MAX),
+                    format!(
+                        "{i} is out of range: expected a whole number from {} to {}",
+                        <$ty>::MIN,
+                        <$ty>::MAX
+                    ),
                     None,
                 ))
             })?;

@@ -117,7 +117,10 @@ fn wrap_compose_v1(root: &Node) -> Option<Node> {
         return None;
     }
     let looks_like_service = |v: &Node| v.get("image").is_some() || v.get("build").is_some();
-    if !map.iter().all(|(k, v)| k.as_str().is_some_and(|k| k.starts_with("x-")) || looks_like_service(v)) {
+    if !map
+        .iter()
+        .all(|(k, v)| k.as_str().is_some_and(|k| k.starts_with("x-")) || looks_like_service(v))
+    {
         return None;
     }
     let key = Node::str("services", root.span);

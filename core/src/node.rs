@@ -419,7 +419,10 @@ impl Loader<'_> {
                     let mut col = clamp(m.col()).saturating_add(1);
                     if e.info().contains("tab") {
                         // Point at the tab itself rather than the character after it.
-                        let line = text.split('\n').nth(m.line().saturating_sub(1)).unwrap_or("");
+                        let line = text
+                            .split('\n')
+                            .nth(m.line().saturating_sub(1))
+                            .unwrap_or("");
                         if let Some(i) = line.chars().position(|c| c == '\t') {
                             col = clamp(i).saturating_add(1);
                         }

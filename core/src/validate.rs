@@ -2067,10 +2067,7 @@ mod tests {
         // The first in the file owns the port; later ones are reported.
         assert_eq!(
             dups,
-            [
-                "services.web.ports[1]",
-                "services.api.ports[0]"
-            ],
+            ["services.web.ports[1]", "services.api.ports[0]"],
             "{f:?}"
         );
     }

@@ -29,8 +29,18 @@ pub fn network_name(app: &str) -> String {
 /// The argv of `docker run` for one service (without the leading `docker`).
 pub fn docker_run_args(app: &App, name: &str, s: &Service, ledger: &mut Ledger) -> Vec<String> {
     let p = |f: &str| format!("services.{name}.{f}");
-    let mut a: Vec<String> = vec!["run".into(), "--rm".into(), "--name".into(), container_name(&app.name, name)];
-    a.extend(["--network".into(), network_name(&app.name), "--network-alias".into(), name.to_string()]);
+    let mut a: Vec<String> = vec![
+        "run".into(),
+        "--rm".into(),
+        "--name".into(),
+        container_name(&app.name, name),
+    ];
+    a.extend([
+        "--network".into(),
+        network_name(&app.name),
+        "--network-alias".into(),
+        name.to_string(),
+    ]);
     for al in &s.aliases {
         a.extend(["--network-alias".into(), al.clone()]);
     }
@@ -64,8 +74,14 @@ pub fn docker_run_args(app: &App, name: &str, s: &Service, ledger: &mut Ledger) 
                 ledger.mapped(format!("services.{name}.secrets[{i}].env"));
             }
             None => {
-                let target = r.file.clone().unwrap_or_else(|| format!("/run/secrets/{}", r.name));
-                a.extend(["--volume".into(), format!("{SECRETS_DIR}/{}:{target}:ro", r.name)]);
+                let target = r
+                    .file
+                    .clone()
+                    .unwrap_or_else(|| format!("/run/secrets/{}", r.name));
+                a.extend([
+                    "--volume".into(),
+                    format!("{SECRETS_DIR}/{}:{target}:ro", r.name),
+                ]);
                 ledger.mapped(format!("services.{name}.secrets[{i}].file"));
             }
         }
@@ -76,7 +92,10 @@ pub fn docker_run_args(app: &App, name: &str, s: &Service, ledger: &mut Ledger) 
     }
     for (i, c) in s.configs.iter().enumerate() {
         let target = c.file.clone().unwrap_or_else(|| format!("/{}", c.name));
-        a.extend(["--volume".into(), format!("{SCRIPTS_DIR}/configs/{}:{target}:ro", c.name)]);
+        a.extend([
+            "--volume".into(),
+            format!("{SCRIPTS_DIR}/configs/{}:{target}:ro", c.name),
+        ]);
         ledger.mapped(format!("services.{name}.configs[{i}]"));
     }
     for (i, pt) in s.ports.iter().enumerate() {
@@ -124,7 +143,11 @@ pub fn docker_run_args(app: &App, name: &str, s: &Service, ledger: &mut Ledger) 
                     (Some(path), _) => path.clone(),
                     (None, _) => String::new(),
                 };
-                let mut spec = if src.is_empty() { m.target.clone() } else { format!("{src}:{}", m.target) };
+                let mut spec = if src.is_empty() {
+                    m.target.clone()
+                } else {
+                    format!("{src}:{}", m.target)
+                };
                 if m.read_only {
                     spec.push_str(":ro");
                 }
@@ -147,7 +170,10 @@ pub fn docker_run_args(app: &App, name: &str, s: &Service, ledger: &mut Ledger) 
         ledger.mapped(p("resources.reserve_memory"));
     }
     if r.reserve_cpus.is_some() {
-        ledger.approximated(p("resources.reserve_cpus"), "used to size and pack the VMs; docker has no cpu reservation");
+        ledger.approximated(
+            p("resources.reserve_cpus"),
+            "used to size and pack the VMs; docker has no cpu reservation",
+        );
     }
     if let Some(n) = r.pids {
         a.extend(["--pids-limit".into(), n.to_string()]);
@@ -183,17 +209,24 @@ pub fn docker_run_args(app: &App, name: &str, s: &Service, ledger: &mut Ledger) 
         }
         ledger.mapped(p("health"));
     }
-    let opt = |a: &mut Vec<String>, ledger: &mut Ledger, flag: &str, field: &str, v: &Option<String>| {
-        if let Some(v) = v {
-            a.extend([flag.to_string(), v.clone()]);
-            ledger.mapped(p(field));
-        }
-    };
+    let opt =
+        |a: &mut Vec<String>, ledger: &mut Ledger, flag: &str, field: &str, v: &Option<String>| {
+            if let Some(v) = v {
+                a.extend([flag.to_string(), v.clone()]);
+                ledger.mapped(p(field));
+            }
+        };
     opt(&mut a, ledger, "--user", "user", &s.user);
     opt(&mut a, ledger, "--workdir", "working_dir", &s.working_dir);
     opt(&mut a, ledger, "--hostname", "hostname", &s.hostname);
     opt(&mut a, ledger, "--domainname", "domainname", &s.domainname);
-    opt(&mut a, ledger, "--stop-signal", "stop_signal", &s.stop_signal);
+    opt(
+        &mut a,
+        ledger,
+        "--stop-signal",
+        "stop_signal",
+        &s.stop_signal,
+    );
     opt(&mut a, ledger, "--platform", "platform", &s.platform);
     if let Some(g) = s.stop_grace_period {
         a.extend(["--stop-timeout".into(), g.secs_ceil().to_string()]);
@@ -299,7 +332,10 @@ pub fn docker_run_args(app: &App, name: &str, s: &Service, ledger: &mut Ledger) 
 
 /// The `sh` script that runs one container in the foreground (systemd supervises it).
 pub fn run_script(args: &[String]) -> String {
-    format!("#!/bin/sh\n# written by bridge: runs one container in the foreground\nexec docker {}\n", shell::join(args))
+    format!(
+        "#!/bin/sh\n# written by bridge: runs one container in the foreground\nexec docker {}\n",
+        shell::join(args)
+    )
 }
 
 /// The systemd unit for one container. Only names (DNS labels) appear here.
@@ -310,14 +346,20 @@ pub fn unit(app: &App, name: &str, s: &Service, ledger: &mut Ledger) -> String {
         RestartPolicy::Never => "no",
     };
     ledger.mapped(format!("services.{name}.restart"));
-    let mut after = vec!["docker.service".to_string(), "bridge-setup.service".to_string()];
+    let mut after = vec![
+        "docker.service".to_string(),
+        "bridge-setup.service".to_string(),
+    ];
     let mut wants = Vec::new();
     for d in &s.depends_on {
         after.push(format!("{}-{}.service", app.name, d.service));
         wants.push(format!("{}-{}.service", app.name, d.service));
     }
     if !s.depends_on.is_empty() {
-        if s.depends_on.iter().any(|d| d.condition != DependencyCondition::Started) {
+        if s.depends_on
+            .iter()
+            .any(|d| d.condition != DependencyCondition::Started)
+        {
             ledger.approximated(
                 format!("services.{name}.depends_on"),
                 "ordered by systemd on the same VM; health and completion conditions are waited for by bridge at deploy time only",
@@ -327,23 +369,41 @@ pub fn unit(app: &App, name: &str, s: &Service, ledger: &mut Ledger) -> String {
         }
     }
     let mut u = String::new();
-    u.push_str(&format!("[Unit]\nDescription=bridge {} {}\n", app.name, name));
-    u.push_str(&format!("After={}\nRequires=docker.service\n", after.join(" ")));
+    u.push_str(&format!(
+        "[Unit]\nDescription=bridge {} {}\n",
+        app.name, name
+    ));
+    u.push_str(&format!(
+        "After={}\nRequires=docker.service\n",
+        after.join(" ")
+    ));
     if !wants.is_empty() {
         u.push_str(&format!("Wants={}\n", wants.join(" ")));
     }
     if let (Some(n), Some(w)) = (s.restart_max_attempts, s.restart_window) {
-        u.push_str(&format!("StartLimitBurst={n}\nStartLimitIntervalSec={}\n", w.secs_ceil()));
+        u.push_str(&format!(
+            "StartLimitBurst={n}\nStartLimitIntervalSec={}\n",
+            w.secs_ceil()
+        ));
         ledger.mapped(format!("services.{name}.restart_max_attempts"));
         ledger.mapped(format!("services.{name}.restart_window"));
     } else if let Some(n) = s.restart_max_attempts {
         u.push_str(&format!("StartLimitBurst={n}\nStartLimitIntervalSec=0\n"));
-        ledger.approximated(format!("services.{name}.restart_max_attempts"), "systemd counts attempts without a window");
+        ledger.approximated(
+            format!("services.{name}.restart_max_attempts"),
+            "systemd counts attempts without a window",
+        );
     }
     u.push_str("\n[Service]\n");
-    u.push_str(&format!("ExecStartPre=-/usr/bin/docker rm -f {}\n", container_name(&app.name, name)));
+    u.push_str(&format!(
+        "ExecStartPre=-/usr/bin/docker rm -f {}\n",
+        container_name(&app.name, name)
+    ));
     u.push_str(&format!("ExecStart=/bin/sh {SCRIPTS_DIR}/{name}.sh\n"));
-    u.push_str(&format!("ExecStop=/usr/bin/docker stop {}\n", container_name(&app.name, name)));
+    u.push_str(&format!(
+        "ExecStop=/usr/bin/docker stop {}\n",
+        container_name(&app.name, name)
+    ));
     u.push_str(&format!("Restart={restart}\n"));
     if let Some(d) = s.restart_delay {
         u.push_str(&format!("RestartSec={}\n", d.secs_ceil().max(1)));
@@ -367,7 +427,12 @@ pub struct WriteFile {
 /// The `#cloud-config` document for a host running the given services: docker network, one
 /// script and one unit per container, then start them. `extra` files (secrets fetched at boot,
 /// configs) come first.
-pub fn cloud_config(app: &App, services: &[&str], extra: Vec<WriteFile>, ledger: &mut Ledger) -> String {
+pub fn cloud_config(
+    app: &App,
+    services: &[&str],
+    extra: Vec<WriteFile>,
+    ledger: &mut Ledger,
+) -> String {
     #[derive(Serialize)]
     struct Doc {
         write_files: Vec<WriteFile>,
@@ -375,19 +440,37 @@ pub fn cloud_config(app: &App, services: &[&str], extra: Vec<WriteFile>, ledger:
     }
     let mut files = extra;
     let mut runcmd: Vec<Vec<String>> = vec![
-        vec!["systemctl".into(), "enable".into(), "--now".into(), "docker".into()],
-        vec!["sh".into(), "-c".into(), format!("docker network inspect {0} >/dev/null 2>&1 || docker network create {0}", network_name(&app.name))],
+        vec![
+            "systemctl".into(),
+            "enable".into(),
+            "--now".into(),
+            "docker".into(),
+        ],
+        vec![
+            "sh".into(),
+            "-c".into(),
+            format!(
+                "docker network inspect {0} >/dev/null 2>&1 || docker network create {0}",
+                network_name(&app.name)
+            ),
+        ],
     ];
     let mut volumes: Vec<String> = Vec::new();
     for name in services {
-        let Some(s) = app.services.get(*name) else { continue };
+        let Some(s) = app.services.get(*name) else {
+            continue;
+        };
         for m in &s.volumes {
             if let (MountKind::Volume, Some(v)) = (m.kind, &m.source) {
                 volumes.push(format!("{}-{v}", app.name));
             }
         }
         let args = docker_run_args(app, name, s, ledger);
-        files.push(WriteFile { path: format!("{SCRIPTS_DIR}/{name}.sh"), permissions: "0755".into(), content: run_script(&args) });
+        files.push(WriteFile {
+            path: format!("{SCRIPTS_DIR}/{name}.sh"),
+            permissions: "0755".into(),
+            content: run_script(&args),
+        });
         files.push(WriteFile {
             path: format!("/etc/systemd/system/{}-{name}.service", app.name),
             permissions: "0644".into(),
@@ -401,9 +484,17 @@ pub fn cloud_config(app: &App, services: &[&str], extra: Vec<WriteFile>, ledger:
     }
     runcmd.push(vec!["systemctl".into(), "daemon-reload".into()]);
     for name in services {
-        runcmd.push(vec!["systemctl".into(), "enable".into(), "--now".into(), format!("{}-{name}.service", app.name)]);
+        runcmd.push(vec![
+            "systemctl".into(),
+            "enable".into(),
+            "--now".into(),
+            format!("{}-{name}.service", app.name),
+        ]);
     }
-    let doc = Doc { write_files: files, runcmd };
+    let doc = Doc {
+        write_files: files,
+        runcmd,
+    };
     let body = serde_saphyr::to_string(&doc).unwrap_or_default();
     format!("#cloud-config\n{body}")
 }

@@ -691,6 +691,26 @@ pub fn codes() -> impl Iterator<Item = &'static str> {
         .map(|e| e.code)
 }
 
+/// Each catalogue code with its meaning, for `bridge explain`: `compose key <key>: <treatment>: <reason>`.
+pub fn explain() -> Vec<(String, String)> {
+    SERVICE_KEYS
+        .iter()
+        .chain(SUB_KEYS)
+        .chain(TOP_KEYS)
+        .map(|e| {
+            (
+                e.code.to_string(),
+                format!(
+                    "compose key `{}`: {}: {}",
+                    e.key,
+                    e.treatment.as_str(),
+                    e.reason
+                ),
+            )
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -718,9 +738,4 @@ mod tests {
             assert_eq!(crate::codes::lookup(c), c);
         }
     }
-}
-
-/// Each catalogue code with its meaning, for `bridge explain`.
-pub fn explain() -> Vec<(String, String)> {
-    Vec::new()
 }

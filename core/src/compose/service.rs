@@ -464,47 +464,55 @@ impl Cx {
 }
 
 fn cpus_any(cx: &mut Cx, v: &Node, path: &str) -> Option<Cpus> {
-    let f = match v.resolve() {
+    let text = match v.resolve() {
         Some(Resolved::Null) => return None,
-        Some(Resolved::Int(i)) => i as f64,
-        Some(Resolved::Float(f)) => f,
-        Some(Resolved::Str(s)) => match s.trim().parse::<f64>() {
-            Ok(f) => f,
-            Err(_) => {
-                cx.error(
-                    codes::BAD_UNIT,
-                    path,
-                    v.span,
-                    format!("`{s}` is not a cpu count"),
-                );
-                return None;
-            }
-        },
+        Some(Resolved::Int(_) | Resolved::Float(_) | Resolved::Str(_)) => {
+            v.as_str().unwrap_or("").trim().to_string()
+        }
         _ => {
             cx.wrong_type(v, path, "a cpu count");
             return None;
         }
     };
-    if !f.is_finite() || f < 0.0 {
-        cx.error(
-            codes::BAD_UNIT,
-            path,
-            v.span,
-            format!("`{f}` is not a cpu count"),
-        );
-        return None;
-    }
-    let milli = f * 1000.0;
-    if milli.fract() != 0.0 {
-        let c = Cpus((milli.ceil() as u64).max(1));
-        cx.approx(
-            path,
-            v.span,
-            format!("{f} cpus is rounded up to {c}: cpus are counted in thousandths"),
-        );
+    // Exact decimal arithmetic on the text as written: floats would turn 2.047 into 2.048.
+    if let Ok(c) = text.parse::<Cpus>() {
         return Some(c);
     }
-    Some(Cpus(milli as u64))
+    let (int, frac) = text.split_once('.').unwrap_or((text.as_str(), ""));
+    let digits_ok = !int.is_empty() || !frac.is_empty();
+    if digits_ok
+        && int.bytes().all(|b| b.is_ascii_digit())
+        && frac.bytes().all(|b| b.is_ascii_digit())
+        && frac.len() > 3
+        && let Ok(whole) = if int.is_empty() {
+            Ok(0)
+        } else {
+            int.parse::<u64>()
+        }
+        && let Ok(milli) = frac[..3].parse::<u64>()
+    {
+        let rest_nonzero = frac[3..].bytes().any(|b| b != b'0');
+        let total = whole
+            .saturating_mul(1000)
+            .saturating_add(milli)
+            .saturating_add(u64::from(rest_nonzero));
+        let c = Cpus(total.max(1));
+        if rest_nonzero {
+            cx.approx(
+                path,
+                v.span,
+                format!("{text} cpus is rounded up to {c}: cpus are counted in thousandths"),
+            );
+        }
+        return Some(c);
+    }
+    cx.error(
+        codes::BAD_UNIT,
+        path,
+        v.span,
+        format!("`{text}` is not a cpu count"),
+    );
+    None
 }
 
 fn command(cx: &mut Cx, v: &Node, path: &str) -> Option<Command> {

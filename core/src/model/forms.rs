@@ -153,7 +153,9 @@ impl<'de> Deserialize<'de> for EnvItem {
             None => Err(coded_error(
                 codes::INVALID_VALUE,
                 &format!("`{item}` is not KEY=value"),
-                Some("write `KEY=value`; a bare `KEY` (take it from the environment) is compose-only: in bridge.yaml use a secret with `env:`"),
+                Some(
+                    "write `KEY=value`; a bare `KEY` (take it from the environment) is compose-only: in bridge.yaml use a secret with `env:`",
+                ),
             )),
         }
     }
