@@ -9,7 +9,9 @@ use anyhow::{Context, Result};
 use clap::{CommandFactory, Parser, Subcommand};
 
 use bridge_core::emit;
+use bridge_core::model::ProviderKind;
 use bridge_core::{LoadOptions, Loaded, load_file};
+use bridge_translators::{Fidelity, Translation};
 
 use crate::output::{self, ColorChoice, EXIT_INVALID, EXIT_OK, OutputFormat};
 
@@ -75,6 +77,44 @@ pub enum Command {
         #[command(flatten)]
         input: InputArgs,
     },
+    /// Translate an app to provider artifacts (task definitions, instance bodies, Heat
+    /// templates, Swarm specs) that the provider's own tools accept.
+    Render {
+        /// The bridge.yaml or compose file.
+        #[arg(
+            short = 'f',
+            long = "file",
+            value_name = "FILE",
+            default_value = "bridge.yaml"
+        )]
+        file: PathBuf,
+        /// The target, or `all`.
+        #[arg(short = 'p', long = "provider", value_enum, default_value_t = Target::All)]
+        provider: Target,
+        /// Write the artifacts under this directory (default: print them).
+        #[arg(short = 'o', long = "out", value_name = "DIR")]
+        out: Option<PathBuf>,
+        /// Shared input options.
+        #[command(flatten)]
+        input: InputArgs,
+    },
+    /// Show, per field and target, whether it is mapped, approximated or dropped, and why.
+    Fidelity {
+        /// The bridge.yaml or compose file.
+        #[arg(
+            short = 'f',
+            long = "file",
+            value_name = "FILE",
+            default_value = "bridge.yaml"
+        )]
+        file: PathBuf,
+        /// The target, or `all`.
+        #[arg(short = 'p', long = "provider", value_enum, default_value_t = Target::All)]
+        provider: Target,
+        /// Shared input options.
+        #[command(flatten)]
+        input: InputArgs,
+    },
     /// Print the JSON Schema of bridge.yaml.
     Schema {
         /// Write to a file instead of stdout.
@@ -91,6 +131,33 @@ pub enum Command {
         /// A code such as E016 or C003; all codes when omitted.
         code: Option<String>,
     },
+}
+
+/// A provider on the command line, or all of them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Target {
+    /// AWS ECS and EC2.
+    Aws,
+    /// Google Compute Engine.
+    Gce,
+    /// OpenStack Heat.
+    Openstack,
+    /// Docker Swarm.
+    Swarm,
+    /// Every target.
+    All,
+}
+
+impl Target {
+    fn kinds(self) -> Vec<ProviderKind> {
+        match self {
+            Target::Aws => vec![ProviderKind::Aws],
+            Target::Gce => vec![ProviderKind::Gce],
+            Target::Openstack => vec![ProviderKind::Openstack],
+            Target::Swarm => vec![ProviderKind::Swarm],
+            Target::All => ProviderKind::ALL.to_vec(),
+        }
+    }
 }
 
 /// Run the parsed command line.
@@ -175,6 +242,17 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
             }
             Ok(ExitCode::from(EXIT_OK))
         }
+        Command::Render {
+            file,
+            provider,
+            out,
+            input,
+        } => render(&file, provider, out.as_deref(), &input, json, color),
+        Command::Fidelity {
+            file,
+            provider,
+            input,
+        } => fidelity(&file, provider, &input, json, color),
         Command::Schema { out } => {
             let text = bridge_core::schema::json_schema();
             match out {
@@ -286,4 +364,162 @@ fn plural(n: usize, word: &str) -> String {
     } else {
         format!("{n} {word}s")
     }
+}
+
+/// Translate for each selected target; targets without a translator yet are reported, not
+/// silently skipped.
+fn translate_all(
+    valid: &bridge_core::ValidApp,
+    target: Target,
+) -> Vec<(ProviderKind, Option<Translation>)> {
+    target
+        .kinds()
+        .into_iter()
+        .map(|k| {
+            (
+                k,
+                bridge_translators::for_provider(k).map(|t| t.translate(valid)),
+            )
+        })
+        .collect()
+}
+
+fn render(
+    file: &Path,
+    target: Target,
+    out: Option<&Path>,
+    input: &InputArgs,
+    json: bool,
+    color: bridge_core::render::Color,
+) -> Result<ExitCode> {
+    let loaded = load(file, input, false);
+    let Some(valid) = loaded.valid.as_ref() else {
+        return report_failure(&loaded, json, color);
+    };
+    let mut diags = loaded.diagnostics.clone();
+    let mut results = Vec::new();
+    let mut missing = Vec::new();
+    for (kind, t) in translate_all(valid, target) {
+        match t {
+            Some(t) => {
+                for d in t.diagnostics.iter() {
+                    let mut d = d.clone();
+                    d.message = format!("{}: {}", kind.as_str(), d.message);
+                    diags.push(d);
+                }
+                results.push((kind, t));
+            }
+            None => missing.push(kind),
+        }
+    }
+    if let Some(dir) = out {
+        for (_, t) in &results {
+            for a in &t.artifacts {
+                let path = dir.join(&a.path);
+                if let Some(parent) = path.parent() {
+                    std::fs::create_dir_all(parent)
+                        .with_context(|| format!("cannot create {}", parent.display()))?;
+                }
+                write_file(&path, &a.content)?;
+            }
+        }
+    }
+    let failed = diags.has_errors();
+    if json {
+        let targets: Vec<_> = results
+            .iter()
+            .map(|(k, t)| serde_json::json!({"provider": k.as_str(), "artifacts": t.artifacts, "ledger": t.ledger}))
+            .collect();
+        print_json(&serde_json::json!({
+            "file": file.display().to_string(),
+            "out": out.map(|o| o.display().to_string()),
+            "targets": targets,
+            "not_available": missing.iter().map(|k| k.as_str()).collect::<Vec<_>>(),
+            "diagnostics": diags,
+            "summary": output::summary(&diags.0),
+        }))?;
+    } else {
+        output::print_diagnostics(&diags, &loaded.sources, color);
+        for (kind, t) in &results {
+            match out {
+                Some(dir) => eprintln!(
+                    "{}: wrote {} files under {}",
+                    kind.as_str(),
+                    t.artifacts.len(),
+                    dir.display()
+                ),
+                None => {
+                    for a in &t.artifacts {
+                        println!("--- {} ---", a.path);
+                        print!("{}", a.content);
+                    }
+                }
+            }
+        }
+        for k in &missing {
+            eprintln!("{}: no translator yet", k.as_str());
+        }
+    }
+    let code = if failed || (!missing.is_empty() && target != Target::All) {
+        EXIT_INVALID
+    } else {
+        EXIT_OK
+    };
+    Ok(ExitCode::from(code))
+}
+
+fn fidelity(
+    file: &Path,
+    target: Target,
+    input: &InputArgs,
+    json: bool,
+    color: bridge_core::render::Color,
+) -> Result<ExitCode> {
+    let loaded = load(file, input, false);
+    let Some(valid) = loaded.valid.as_ref() else {
+        return report_failure(&loaded, json, color);
+    };
+    let results = translate_all(valid, target);
+    if json {
+        let v: Vec<_> = results
+            .iter()
+            .map(|(k, t)| match t {
+                Some(t) => serde_json::json!({"provider": k.as_str(), "ledger": t.ledger}),
+                None => serde_json::json!({"provider": k.as_str(), "ledger": null, "note": "no translator yet"}),
+            })
+            .collect();
+        print_json(&serde_json::Value::Array(v))?;
+        return Ok(ExitCode::from(EXIT_OK));
+    }
+    for (k, t) in &results {
+        println!("== {}", k.as_str());
+        let Some(t) = t else {
+            println!("   no translator yet");
+            continue;
+        };
+        let (mut m, mut a, mut d) = (0, 0, 0);
+        for e in &t.ledger {
+            let word = match e.fidelity {
+                Fidelity::Mapped => {
+                    m += 1;
+                    "mapped"
+                }
+                Fidelity::Approximated => {
+                    a += 1;
+                    "approximated"
+                }
+                Fidelity::Dropped => {
+                    d += 1;
+                    "dropped"
+                }
+            };
+            if e.reason.is_empty() {
+                println!("   {word:<12} {}", e.field);
+            } else {
+                println!("   {word:<12} {}: {}", e.field, e.reason);
+            }
+        }
+        println!("   {m} mapped, {a} approximated, {d} dropped");
+    }
+    Ok(ExitCode::from(EXIT_OK))
 }

@@ -61,3 +61,11 @@ pub trait Translator {
     /// Translate the app.
     fn translate(&self, app: &ValidApp) -> Translation;
 }
+
+/// The translator for a target, when one exists.
+pub fn for_provider(kind: ProviderKind) -> Option<Box<dyn Translator>> {
+    match kind {
+        ProviderKind::Swarm => Some(Box::new(swarm::Swarm)),
+        _ => None,
+    }
+}

@@ -205,8 +205,8 @@ pub fn build(app: &App) -> (SwarmApp, Ledger, Diagnostics) {
         l.extend(net.labels.clone());
         with_hash(&req, &mut l);
         req.labels = Some(l);
-        for f in ["internal", "name", "driver", "driver_opts", "labels"] {
-            ledger.mapped(format!("networks.{n}.{f}"));
+        if app.networks.contains_key(n) {
+            ledger.mapped(format!("networks.{n}"));
         }
         out.networks.push(req);
     }
@@ -227,9 +227,7 @@ pub fn build(app: &App) -> (SwarmApp, Ledger, Diagnostics) {
         l.extend(vol.labels.clone());
         with_hash(&req, &mut l);
         req.labels = Some(l);
-        for f in ["name", "driver", "driver_opts", "labels"] {
-            ledger.mapped(format!("volumes.{v}.{f}"));
-        }
+        ledger.mapped(format!("volumes.{v}"));
         if vol.size.is_some() {
             ledger.approximated(
                 format!("volumes.{v}.size"),
@@ -257,9 +255,7 @@ pub fn build(app: &App) -> (SwarmApp, Ledger, Diagnostics) {
         // The hash covers the source, never the value.
         with_hash(&(&spec, &source), &mut l);
         spec.labels = Some(l);
-        for f in ["env", "file", "external", "name"] {
-            ledger.mapped(format!("secrets.{s}.{f}"));
-        }
+        ledger.mapped(format!("secrets.{s}"));
         out.secrets.push(Sourced { spec, source });
     }
 
@@ -283,9 +279,7 @@ pub fn build(app: &App) -> (SwarmApp, Ledger, Diagnostics) {
         let mut l = labels(name, &format!("config/{c}"));
         with_hash(&(&spec, &source), &mut l);
         spec.labels = Some(l);
-        for f in ["file", "content", "env", "external", "name"] {
-            ledger.mapped(format!("configs.{c}.{f}"));
-        }
+        ledger.mapped(format!("configs.{c}"));
         out.configs.push(Sourced { spec, source });
     }
 
