@@ -283,8 +283,10 @@ def _check_metadata(md, out: list) -> None:
                 try:
                     doc = yaml.safe_load(v)
                 except yaml.YAMLError as e:
-                    out.append("%s.value: user-data is not valid YAML: %s"
-                               % (p, str(e).replace("\n", " ")))
+                    mark = getattr(e, "problem_mark", None)
+                    where = "line %d, column %d: " % (mark.line + 1, mark.column + 1) if mark else ""
+                    problem = getattr(e, "problem", None) or str(e).replace("\n", " ")
+                    out.append("%s.value: user-data is not valid YAML: %s%s" % (p, where, problem))
                 else:
                     if doc is not None and not isinstance(doc, dict):
                         out.append("%s.value: cloud-config must be a YAML mapping, got %s"
