@@ -248,7 +248,9 @@ fn names_become_dns_labels_and_references_follow() {
     assert_eq!(web.depends_on[0].service, "api-svc");
     assert_eq!(web.links[0].service, "api-svc");
     assert_eq!(web.volumes[0].source.as_deref(), Some("static-files"));
-    assert_eq!(web.secrets[0].name, "tls-key");
+    // Secret names keep `_`; the rename (upper case) keeps the path the app reads.
+    assert_eq!(web.secrets[0].name, "tls_key");
+    assert_eq!(web.secrets[0].file.as_deref(), Some("/run/secrets/tls_KEY"));
     assert_eq!(web.networks, ["front-net"]);
     let app = l.app.as_ref().unwrap_or_else(|| panic!("no app"));
     assert_eq!(app.name, "my-shop");

@@ -39,3 +39,25 @@ fn compose_cpus_are_read_as_exact_decimals() {
         "rounding is reported"
     );
 }
+
+/// Found reviewing the voting-app import: renaming secret `db_password` to `db-password` moved
+/// its file to /run/secrets/db-password while the app reads /run/secrets/db_password. Secret
+/// names keep `_` now, and any rename keeps the path the app reads.
+#[test]
+fn renamed_secrets_keep_the_path_the_app_reads() {
+    let l = load(
+        "services:\n  db:\n    image: postgres\n    secrets: [db_password, My_Key, {source: Other, uid: '0'}]\nsecrets:\n  db_password: {environment: PW}\n  My_Key: {file: ./k}\n  Other: {file: ./o}\n",
+    );
+    let app = l
+        .valid
+        .unwrap_or_else(|| panic!("{:?}", l.diagnostics))
+        .into_app();
+    let refs = &app.services["db"].secrets;
+    assert_eq!(refs[0].name, "db_password");
+    assert_eq!(refs[0].file, None, "unchanged name, default path");
+    assert_eq!(refs[1].name, "my_key");
+    assert_eq!(refs[1].file.as_deref(), Some("/run/secrets/My_Key"));
+    assert_eq!(refs[2].name, "other");
+    assert_eq!(refs[2].file.as_deref(), Some("/run/secrets/Other"));
+    assert!(app.secrets.contains_key("db_password") && app.secrets.contains_key("my_key"));
+}

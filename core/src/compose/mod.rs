@@ -393,10 +393,16 @@ pub fn interpolate_tree(
 
 /// A compose name as a DNS label: lower case, `_` and `.` become `-`, outer `-` trimmed.
 pub fn normalise(name: &str) -> String {
+    normalise_keeping(name, false)
+}
+
+/// Like [`normalise`]; with `keep_underscore`, `_` stays (secret and config names may hold it).
+pub fn normalise_keeping(name: &str, keep_underscore: bool) -> String {
     let s: String = name
         .trim()
         .chars()
         .map(|c| match c {
+            '_' if keep_underscore => '_',
             '_' | '.' | ' ' => '-',
             c => c.to_ascii_lowercase(),
         })
@@ -408,9 +414,11 @@ pub fn normalise(name: &str) -> String {
 fn normalise_names(cx: &mut Cx, section: &Node, path: &str, what: &str) -> HashMap<String, String> {
     let mut out = HashMap::new();
     let mut seen: HashMap<String, (String, Span)> = HashMap::new();
+    // Secret and config names are never DNS names on any target: `_` may stay.
+    let keep_underscore = matches!(what, "secret" | "config");
     for (k, _) in section.as_map().unwrap_or_default() {
         let Some(name) = k.as_str() else { continue };
-        let norm = normalise(name);
+        let norm = normalise_keeping(name, keep_underscore);
         if let Some((other, _)) = seen.get(&norm) {
             cx.error(
                 codes::CONFLICT,
@@ -427,7 +435,14 @@ fn normalise_names(cx: &mut Cx, section: &Node, path: &str, what: &str) -> HashM
             cx.approx(
                 &join(path, name),
                 k.span,
-                format!("{what} `{name}` is deployed as `{norm}` (names must be dns labels)"),
+                format!(
+                    "{what} `{name}` is deployed as `{norm}` (names must be {})",
+                    if keep_underscore {
+                        "lower-case letters, digits, `-` and `_`"
+                    } else {
+                        "dns labels"
+                    }
+                ),
             );
         }
         seen.insert(norm.clone(), (name.to_string(), k.span));

@@ -1279,9 +1279,13 @@ fn refs(
         match &it.kind {
             NodeKind::Scalar(_) => {
                 if let Some(n) = cx.string(it, &ip) {
+                    let name = Names::of(names, &n);
+                    // A renamed secret or config keeps the path the app reads it from.
+                    let file = (name != n).then(|| format!("{default_dir}{n}"));
                     out.push((
                         ConfigRef {
-                            name: Names::of(names, &n),
+                            name,
+                            file,
                             ..ConfigRef::default()
                         },
                         it.span,
@@ -1319,10 +1323,16 @@ fn refs(
                     );
                     continue;
                 };
-                if r.file.as_deref() == Some(&format!("{default_dir}{src}")) {
-                    r.file = None;
-                }
                 r.name = Names::of(names, &src);
+                let default_target = format!("{default_dir}{src}");
+                if r.name == src {
+                    if r.file.as_deref() == Some(default_target.as_str()) {
+                        r.file = None;
+                    }
+                } else if r.file.is_none() {
+                    // A renamed secret or config keeps the path the app reads it from.
+                    r.file = Some(default_target);
+                }
                 out.push((r, it.span));
             }
             NodeKind::Seq(_) => cx.wrong_type(it, &ip, "a name or {source, target}"),
