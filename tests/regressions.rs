@@ -61,3 +61,21 @@ fn renamed_secrets_keep_the_path_the_app_reads() {
     assert_eq!(refs[2].file.as_deref(), Some("/run/secrets/Other"));
     assert!(app.secrets.contains_key("db_password") && app.secrets.contains_key("my_key"));
 }
+
+/// Found with the secret-path bug: a service renamed from `db_1` to `db-1` would no longer answer
+/// to `db_1`, which the other containers of a compose app use. The compose name stays an alias.
+#[test]
+fn renamed_services_keep_their_compose_name_as_an_alias() {
+    let l = load(
+        "services:\n  db_1:\n    image: postgres\n  Web:\n    image: nginx\n    environment: {DB: db_1}\n",
+    );
+    let app = l
+        .valid
+        .unwrap_or_else(|| panic!("{:?}", l.diagnostics))
+        .into_app();
+    assert_eq!(app.services["db-1"].aliases, ["db_1"]);
+    assert!(
+        app.services["web"].aliases.is_empty(),
+        "a change of case alone needs no alias (DNS ignores case)"
+    );
+}

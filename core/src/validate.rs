@@ -424,7 +424,7 @@ impl Checker<'_> {
             }
         }
         for (i, alias) in s.aliases.iter().enumerate() {
-            if let Some(problem) = hostname_problem(alias) {
+            if let Some(problem) = alias_problem(alias) {
                 self.at(
                     &format!("{base}.aliases[{i}]"),
                     Diagnostic::error(codes::BAD_NAME, format!("alias `{alias}` {problem}"))
@@ -1389,6 +1389,26 @@ fn hostname_problem(name: &str) -> Option<String> {
         return Some("is longer than 253 characters".into());
     }
     name.split('.').find_map(dns_label_problem)
+}
+
+/// Network aliases are resolved by the container runtimes' DNS, which also answers names with
+/// `_` (as compose's `db_1`) and is case-insensitive: letters, digits, `-`, `_` and dots.
+fn alias_problem(name: &str) -> Option<String> {
+    if name.is_empty() || name.len() > 253 {
+        return Some("must be 1 to 253 characters".into());
+    }
+    if let Some(bad) = name
+        .chars()
+        .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.')))
+    {
+        return Some(format!(
+            "holds `{bad}`; an alias holds letters, digits, `-`, `_` and `.`"
+        ));
+    }
+    if name.split('.').any(str::is_empty) {
+        return Some("has an empty part between dots".into());
+    }
+    None
 }
 
 /// A corrected name for the hint.

@@ -438,6 +438,11 @@ pub fn convert(
         )
         .hint = Some("build and push the image in CI before deploying".into());
     }
+    // Other containers reach a renamed service by its compose name: keep it as an alias.
+    // DNS is case-insensitive, so only a rename beyond case needs it.
+    if nname != orig.to_ascii_lowercase() && !s.aliases.iter().any(|a| a == orig) {
+        s.aliases.push(orig.to_string());
+    }
     (nname, s, pend)
 }
 
