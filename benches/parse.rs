@@ -30,9 +30,7 @@ fn compose(n: usize) -> String {
       - \"{port}:8080\"
     volumes:
       - data{v}:/var/lib/svc
-    depends_on:
-      - svc{up}
-    healthcheck:
+{deps}    healthcheck:
       test: [\"CMD\", \"wget\", \"-q\", \"-O-\", \"http://localhost:8080/health\"]
       interval: 10s
       timeout: 3s
@@ -46,6 +44,11 @@ fn compose(n: usize) -> String {
       team: t{t}
 ",
             up = if i == 0 { 1 } else { i - 1 },
+            deps = if i == 0 {
+                String::new()
+            } else {
+                format!("    depends_on:\n      - svc{}\n", i - 1)
+            },
             port = 10000 + i,
             v = i % 100,
             t = i % 10,
@@ -109,6 +112,37 @@ fn measure(label: &str, name: &str, text: &str, runs: usize) {
     );
 }
 
+/// Time each phase once: YAML load, load without validation, full load.
+fn phases(text: &str) {
+    let t = Instant::now();
+    let root = bridge_core::node::load(text, &bridge_core::node::Limits::default());
+    let load_ms = t.elapsed().as_secs_f64() * 1000.0;
+    drop(root);
+    let name: Arc<str> = "phases.yaml".into();
+    let opts = LoadOptions {
+        env: Some(Default::default()),
+        skip_validation: true,
+        ..LoadOptions::default()
+    };
+    let t = Instant::now();
+    let l = load_str(&name, text, Path::new("."), &opts);
+    let import_ms = t.elapsed().as_secs_f64() * 1000.0;
+    drop(l);
+    let opts = LoadOptions {
+        env: Some(Default::default()),
+        ..LoadOptions::default()
+    };
+    let t = Instant::now();
+    let l = load_str(&name, text, Path::new("."), &opts);
+    let all_ms = t.elapsed().as_secs_f64() * 1000.0;
+    drop(l);
+    println!(
+        "  phases: yaml {load_ms:.1} ms, +import/deserialise {:.1} ms, +validate {:.1} ms",
+        import_ms - load_ms,
+        all_ms - import_ms
+    );
+}
+
 fn main() {
     let sizes: Vec<usize> = std::env::args()
         .skip(1)
@@ -121,6 +155,9 @@ fn main() {
     };
     for n in sizes {
         let text = compose(n);
+        if std::env::var_os("PHASES").is_some() {
+            phases(&text);
+        }
         measure(
             "compose parse+import+validate",
             "bench-compose.yaml",

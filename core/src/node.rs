@@ -369,8 +369,14 @@ enum Frame {
         pending_key: Option<Node>,
         merges: Vec<Node>,
         anchor: usize,
+        /// Key -> position, built once a mapping grows past [`INDEX_FROM`] entries so that
+        /// duplicate detection stays linear for a 10,000-service file.
+        index: Option<HashMap<String, usize>>,
     },
 }
+
+/// Mappings smaller than this are searched by a scan; larger ones get a hash index.
+const INDEX_FROM: usize = 16;
 
 /// Load exactly one YAML document (JSON is YAML too). An empty file is a null node.
 pub fn load(text: &str, limits: &Limits) -> Result<Node, LoadError> {
@@ -516,6 +522,7 @@ impl Loader<'_> {
                         pending_key: None,
                         merges: Vec::new(),
                         anchor,
+                        index: None,
                     });
                 }
                 Event::SequenceEnd => {
@@ -639,6 +646,7 @@ impl Loader<'_> {
                 entries,
                 pending_key,
                 merges,
+                index,
                 ..
             }) => match pending_key.take() {
                 None => {
@@ -665,8 +673,11 @@ impl Loader<'_> {
                         merges.push(node);
                         return Ok(());
                     }
-                    if let Some((prev, _)) = entries.iter().find(|(k, _)| k.as_str() == Some(ktext))
-                    {
+                    let prev = match index {
+                        Some(ix) => ix.get(ktext).and_then(|i| entries.get(*i)),
+                        None => entries.iter().find(|(k, _)| k.as_str() == Some(ktext)),
+                    };
+                    if let Some((prev, _)) = prev {
                         return Err(LoadError {
                             message: format!(
                                 "duplicate key `{ktext}` (first defined at line {})",
@@ -677,7 +688,25 @@ impl Loader<'_> {
                             hint: Some("remove one of the two; YAML keeps neither reliably".into()),
                         });
                     }
+                    let text = ktext.to_string();
                     entries.push((key, node));
+                    match index {
+                        Some(ix) => {
+                            ix.insert(text, entries.len() - 1);
+                        }
+                        None if entries.len() >= INDEX_FROM => {
+                            *index = Some(
+                                entries
+                                    .iter()
+                                    .enumerate()
+                                    .filter_map(|(i, (k, _))| {
+                                        k.as_str().map(|t| (t.to_string(), i))
+                                    })
+                                    .collect(),
+                            );
+                        }
+                        None => {}
+                    }
                     Ok(())
                 }
             },

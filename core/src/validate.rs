@@ -4,7 +4,7 @@
 //! Every check runs, so one pass reports every problem; each diagnostic carries a stable code,
 //! the field path and the position found through [`Locate`].
 
-use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::sync::Arc;
 
 use crate::codes;
@@ -1650,71 +1650,72 @@ fn dependency_graph(app: &App) -> Graph<'_> {
 }
 
 /// Strongly connected components (Tarjan), each sorted, in order of their smallest name.
+/// Iterative, so a dependency chain of any length cannot overflow the stack.
 fn strongly_connected(g: &Graph<'_>) -> Vec<Vec<String>> {
-    struct T<'g, 'a> {
-        g: &'g Graph<'a>,
-        index: BTreeMap<&'g str, usize>,
-        low: BTreeMap<&'g str, usize>,
-        on: BTreeSet<&'g str>,
-        stack: Vec<&'g str>,
-        next: usize,
-        out: Vec<Vec<String>>,
-    }
-    impl<'g> T<'g, '_> {
-        fn visit(&mut self, v: &'g str) {
-            self.index.insert(v, self.next);
-            self.low.insert(v, self.next);
-            self.next += 1;
-            self.stack.push(v);
-            self.on.insert(v);
-            let g = self.g;
-            if let Some(edges) = g.get(v) {
-                for (w, _) in edges {
-                    let w = w.as_str();
-                    if !self.index.contains_key(w) {
-                        self.visit(w);
-                        let lw = self.low.get(w).copied().unwrap_or(usize::MAX);
-                        if let Some(lv) = self.low.get_mut(v) {
-                            *lv = (*lv).min(lw);
-                        }
-                    } else if self.on.contains(w) {
-                        let iw = self.index.get(w).copied().unwrap_or(usize::MAX);
-                        if let Some(lv) = self.low.get_mut(v) {
-                            *lv = (*lv).min(iw);
-                        }
-                    }
+    let names: Vec<&str> = g.keys().copied().collect();
+    let id: HashMap<&str, usize> = names.iter().enumerate().map(|(i, n)| (*n, i)).collect();
+    let adj: Vec<Vec<usize>> = names
+        .iter()
+        .map(|n| {
+            g.get(n)
+                .map(|es| {
+                    es.iter()
+                        .filter_map(|(t, _)| id.get(t.as_str()).copied())
+                        .collect()
+                })
+                .unwrap_or_default()
+        })
+        .collect();
+    let n = names.len();
+    let (mut index, mut low) = (vec![usize::MAX; n], vec![0usize; n]);
+    let mut on = vec![false; n];
+    let mut stack: Vec<usize> = Vec::new();
+    let mut next = 0;
+    let mut out: Vec<Vec<String>> = Vec::new();
+    for root in 0..n {
+        if index[root] != usize::MAX {
+            continue;
+        }
+        // (vertex, position in its edge list)
+        let mut work: Vec<(usize, usize)> = vec![(root, 0)];
+        index[root] = next;
+        low[root] = next;
+        next += 1;
+        stack.push(root);
+        on[root] = true;
+        while let Some(&mut (v, ref mut pos)) = work.last_mut() {
+            if let Some(&w) = adj[v].get(*pos) {
+                *pos += 1;
+                if index[w] == usize::MAX {
+                    index[w] = next;
+                    low[w] = next;
+                    next += 1;
+                    stack.push(w);
+                    on[w] = true;
+                    work.push((w, 0));
+                } else if on[w] {
+                    low[v] = low[v].min(index[w]);
                 }
+                continue;
             }
-            if self.low.get(v) == self.index.get(v) {
+            work.pop();
+            if let Some(&(parent, _)) = work.last() {
+                low[parent] = low[parent].min(low[v]);
+            }
+            if low[v] == index[v] {
                 let mut comp = Vec::new();
-                while let Some(w) = self.stack.pop() {
-                    self.on.remove(w);
-                    comp.push(w.to_string());
+                while let Some(w) = stack.pop() {
+                    on[w] = false;
+                    comp.push(names[w].to_string());
                     if w == v {
                         break;
                     }
                 }
                 comp.sort();
-                self.out.push(comp);
+                out.push(comp);
             }
         }
     }
-    let mut t = T {
-        g,
-        index: BTreeMap::new(),
-        low: BTreeMap::new(),
-        on: BTreeSet::new(),
-        stack: Vec::new(),
-        next: 0,
-        out: Vec::new(),
-    };
-    // Keys of g are references into g itself, so they live as long as the borrow of g.
-    for v in g.keys() {
-        if !t.index.contains_key(v) {
-            t.visit(v);
-        }
-    }
-    let mut out = t.out;
     out.sort();
     out
 }
@@ -1760,24 +1761,38 @@ fn shortest_cycle(g: &Graph<'_>, scc: &[String]) -> Option<Vec<String>> {
 
 /// Dependencies first; ties in name order. Assumes no cycles (any left over are appended).
 fn topological_order(app: &App) -> Vec<String> {
+    // Kahn's algorithm, always taking the smallest ready name: linear in the graph (times a
+    // log for the ordered set), where rescanning for the next ready service was quadratic.
     let g = dependency_graph(app);
-    let mut waiting: BTreeMap<&str, BTreeSet<&str>> = BTreeMap::new();
+    let mut remaining: BTreeMap<&str, usize> = BTreeMap::new();
+    let mut dependents: HashMap<&str, Vec<&str>> = HashMap::new();
     for (v, edges) in &g {
-        waiting.insert(v, edges.iter().map(|(t, _)| t.as_str()).collect());
+        let deps: BTreeSet<&str> = edges.iter().map(|(t, _)| t.as_str()).collect();
+        remaining.insert(v, deps.len());
+        for d in deps {
+            dependents.entry(d).or_default().push(v);
+        }
     }
-    let mut done: BTreeSet<&str> = BTreeSet::new();
-    let mut out = Vec::new();
-    loop {
-        let ready = waiting
-            .iter()
-            .find(|(_, deps)| deps.iter().all(|d| done.contains(d)))
-            .map(|(v, _)| *v);
-        let Some(v) = ready else { break };
-        waiting.remove(v);
-        done.insert(v);
+    let mut ready: BTreeSet<&str> = remaining
+        .iter()
+        .filter(|(_, n)| **n == 0)
+        .map(|(v, _)| *v)
+        .collect();
+    let mut out = Vec::with_capacity(g.len());
+    while let Some(v) = ready.pop_first() {
+        remaining.remove(v);
         out.push(v.to_string());
+        for w in dependents.get(v).map(Vec::as_slice).unwrap_or_default() {
+            if let Some(n) = remaining.get_mut(w) {
+                *n = n.saturating_sub(1);
+                if *n == 0 {
+                    ready.insert(w);
+                }
+            }
+        }
     }
-    out.extend(waiting.keys().map(|v| v.to_string()));
+    // Services on a cycle (validation reports those) follow in name order.
+    out.extend(remaining.keys().map(|v| v.to_string()));
     out
 }
 

@@ -1,6 +1,8 @@
 //! The fidelity ledger a translator fills as it goes: every neutral field the app sets gets a
 //! line saying whether the target carries it, approximates it, or cannot express it.
 
+use std::collections::HashMap;
+
 use crate::{Fidelity, LedgerEntry};
 
 /// Collects ledger entries; one per field path (a later entry for the same path replaces an
@@ -8,6 +10,8 @@ use crate::{Fidelity, LedgerEntry};
 #[derive(Debug, Default)]
 pub struct Ledger {
     entries: Vec<LedgerEntry>,
+    /// Field -> position in `entries`, so a 10,000-service app stays linear.
+    index: HashMap<String, usize>,
 }
 
 impl Ledger {
@@ -27,10 +31,15 @@ impl Ledger {
     }
 
     fn put(&mut self, field: String, fidelity: Fidelity, reason: String) {
-        if let Some(e) = self.entries.iter_mut().find(|e| e.field == field) {
+        if let Some(e) = self
+            .index
+            .get(&field)
+            .and_then(|i| self.entries.get_mut(*i))
+        {
             e.fidelity = fidelity;
             e.reason = reason;
         } else {
+            self.index.insert(field.clone(), self.entries.len());
             self.entries.push(LedgerEntry {
                 field,
                 fidelity,

@@ -105,7 +105,14 @@ pub fn import(
     }
     let mut root = root.clone();
     let mut unset_seen = BTreeSet::new();
-    interpolate_tree(&mut root, "", &opts.env, &mut cx, &mut unset_seen, None);
+    interpolate_tree(
+        &mut root,
+        &mut String::new(),
+        &opts.env,
+        &mut cx,
+        &mut unset_seen,
+        None,
+    );
 
     let mut name: Option<(String, Span)> = None;
     for (key, knode, v) in cx.entries(&root, "", &[]) {
@@ -183,14 +190,22 @@ pub fn import(
         unset_seen: &mut unset_seen,
         docs: HashMap::new(),
     };
-    ext.docs.insert(
-        String::new(),
-        Doc {
-            dir: base_dir.to_path_buf(),
-            services: services.clone(),
-        },
-    );
-    let mut resolved: Vec<(String, Node)> = Vec::new();
+    // The main document is only needed by `extends`; most files have none.
+    let any_extends = services
+        .as_map()
+        .unwrap_or_default()
+        .iter()
+        .any(|(_, v)| v.get("extends").is_some());
+    if any_extends {
+        ext.docs.insert(
+            String::new(),
+            Doc {
+                dir: base_dir.to_path_buf(),
+                services: services.clone(),
+            },
+        );
+    }
+    let mut resolved: Vec<(String, std::borrow::Cow<'_, Node>)> = Vec::new();
     let mut inactive: BTreeSet<String> = BTreeSet::new();
     for (k, v) in services.as_map().unwrap_or_default() {
         let Some(sname) = k.as_str() else { continue };
@@ -209,9 +224,15 @@ pub fn import(
             }
             continue;
         }
-        let mut stack = Vec::new();
-        let Some(node) = ext.resolve(&mut cx, "", sname, &mut stack, 0) else {
-            continue;
+        // A service without `extends` is used as it stands: no lookup, no copy.
+        let node = if v.get("extends").is_none() {
+            std::borrow::Cow::Borrowed(v)
+        } else {
+            let mut stack = Vec::new();
+            let Some(node) = ext.resolve(&mut cx, "", sname, &mut stack, 0) else {
+                continue;
+            };
+            std::borrow::Cow::Owned(node)
         };
         cx.at(
             format!(
@@ -318,7 +339,7 @@ pub fn import(
 /// once each (W101), `${VAR?msg}` with VAR unset is E102, malformed references E103.
 pub fn interpolate_tree(
     node: &mut Node,
-    path: &str,
+    path: &mut String,
     vars: &HashMap<String, String>,
     cx: &mut Cx,
     unset_seen: &mut BTreeSet<String>,
@@ -326,15 +347,26 @@ pub fn interpolate_tree(
 ) {
     let span = node.span;
     match &mut node.kind {
+        // The path is one buffer grown and cut back as the walk goes: no string per node.
         NodeKind::Map(m) => {
             for (k, v) in m.iter_mut() {
-                let p = join(path, k.as_str().unwrap_or_default());
-                interpolate_tree(v, &p, vars, cx, unset_seen, file);
+                let len = path.len();
+                if !path.is_empty() {
+                    path.push('.');
+                }
+                path.push_str(k.as_str().unwrap_or_default());
+                interpolate_tree(v, path, vars, cx, unset_seen, file);
+                path.truncate(len);
             }
         }
         NodeKind::Seq(items) => {
             for (i, v) in items.iter_mut().enumerate() {
-                interpolate_tree(v, &format!("{path}[{i}]"), vars, cx, unset_seen, file);
+                let len = path.len();
+                path.push('[');
+                path.push_str(&i.to_string());
+                path.push(']');
+                interpolate_tree(v, path, vars, cx, unset_seen, file);
+                path.truncate(len);
             }
         }
         NodeKind::Scalar(s) => {
@@ -344,6 +376,7 @@ pub fn interpolate_tree(
             let lookup = |k: &str| vars.get(k).cloned();
             let mut unset = Vec::new();
             let result = interp::interpolate(&s.text, &lookup, &mut unset);
+            let path: &str = path;
             let mut push = |d: Diagnostic| {
                 let d = d.with_path(path).with_span(span);
                 cx.diags.push(match file {
@@ -611,7 +644,14 @@ impl Extends<'_> {
                 return false;
             }
         };
-        interpolate_tree(&mut root, "", self.vars, cx, self.unset_seen, Some(&shown));
+        interpolate_tree(
+            &mut root,
+            &mut String::new(),
+            self.vars,
+            cx,
+            self.unset_seen,
+            Some(&shown),
+        );
         let services = root
             .get("services")
             .cloned()
