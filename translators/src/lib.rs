@@ -5,6 +5,7 @@
 
 pub mod cloudinit;
 pub mod ledger;
+pub mod ecs;
 pub mod swarm;
 
 use bridge_core::model::ProviderKind;
