@@ -78,7 +78,13 @@ fn inputs() -> Vec<(String, PathBuf)> {
         for n in ["bridge.yaml", "compose.yaml"] {
             let f = d.join(n);
             if f.exists() {
-                out.push((format!("examples/{}", d.file_name().unwrap_or_default().to_string_lossy()), f));
+                out.push((
+                    format!(
+                        "examples/{}",
+                        d.file_name().unwrap_or_default().to_string_lossy()
+                    ),
+                    f,
+                ));
             }
         }
     }
@@ -130,7 +136,11 @@ fn run_validator(args: &[String]) -> String {
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
-    assert!(out.status.success(), "validator failed ({}):\n{text}", out.status);
+    assert!(
+        out.status.success(),
+        "validator failed ({}):\n{text}",
+        out.status
+    );
     text
 }
 
@@ -155,21 +165,31 @@ sys.exit(1 if bad else 0)
 fn ecs_artifacts_validate() {
     let v = validators();
     let script = v.join("ecs_validate.py");
-    assert!(script.exists(), "the ECS validator is missing at {}", script.display());
+    assert!(
+        script.exists(),
+        "the ECS validator is missing at {}",
+        script.display()
+    );
     let tmp = std::env::temp_dir().join(format!("bridge-ecs-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&tmp);
     let (mut tds, mut svcs, mut vms) = (Vec::new(), Vec::new(), Vec::new());
     let mut translated = 0;
     for (label, f) in inputs() {
         let Some(app) = load(&f) else {
-            assert!(!label.starts_with("examples") && label != "kitchen-sink", "{label} did not load");
+            assert!(
+                !label.starts_with("examples") && label != "kitchen-sink",
+                "{label} did not load"
+            );
             continue;
         };
         translated += 1;
         let t = Ecs::default().translate(&app);
         // Byte-stable.
         let again = Ecs::default().translate(&app);
-        assert_eq!(t.artifacts, again.artifacts, "{label}: output differs between runs");
+        assert_eq!(
+            t.artifacts, again.artifacts,
+            "{label}: output differs between runs"
+        );
         for s in app.app().services.keys() {
             let field = format!("services.{s}.image");
             let on_aws = app.app().services[s]
@@ -203,8 +223,20 @@ fn ecs_artifacts_validate() {
     }
     let mut args = vec!["-c".into(), EC2_CHECK.into(), v.display().to_string()];
     args.extend(vms.iter().cloned());
-    run_validator(&args);
-    let _ = std::fs::remove_dir_all(&tmp);
+    let report = run_validator(&args);
+    assert!(report.trim().is_empty(), "{report}");
+    eprintln!(
+        "validated {} task definitions, {} services, {} instances from {translated} inputs",
+        tds.len(),
+        svcs.len(),
+        vms.len()
+    );
+    // BRIDGE_KEEP=1 keeps the rendered files for inspection.
+    if std::env::var_os("BRIDGE_KEEP").is_none() {
+        let _ = std::fs::remove_dir_all(&tmp);
+    } else {
+        eprintln!("artifacts kept in {}", tmp.display());
+    }
 }
 
 /// Paths of every field the kitchen sink sets, from its serialised form (defaults are skipped
@@ -212,7 +244,11 @@ fn ecs_artifacts_validate() {
 fn set_fields(v: &serde_json::Value, path: &str, depth: usize, out: &mut Vec<String>) {
     if let serde_json::Value::Object(m) = v {
         for (k, x) in m {
-            let p = if path.is_empty() { k.clone() } else { format!("{path}.{k}") };
+            let p = if path.is_empty() {
+                k.clone()
+            } else {
+                format!("{path}.{k}")
+            };
             if depth == 0 {
                 set_fields(x, &p, depth + 1, out);
             } else {
@@ -233,7 +269,11 @@ fn kitchen_sink_ledger_covers_every_field() {
         .filter(|d| d.is_error())
         .map(|d| d.to_string())
         .collect();
-    assert!(errors.is_empty(), "kitchen sink errors on ECS:\n{}", errors.join("\n"));
+    assert!(
+        errors.is_empty(),
+        "kitchen sink errors on ECS:\n{}",
+        errors.join("\n")
+    );
     let v = serde_json::to_value(app.app()).unwrap_or_default();
     let mut missing = Vec::new();
     let covered = |p: &str| {
@@ -245,7 +285,9 @@ fn kitchen_sink_ledger_covers_every_field() {
     };
     // services.X.field, vms.X.field, volumes.X.field, secrets.X.field, configs.X.field,
     // networks.X.field, groups.X(.field), providers.aws.field.
-    for top in ["services", "vms", "volumes", "secrets", "configs", "networks", "groups"] {
+    for top in [
+        "services", "vms", "volumes", "secrets", "configs", "networks", "groups",
+    ] {
         let Some(serde_json::Value::Object(items)) = v.get(top) else {
             panic!("the kitchen sink sets no {top}");
         };
@@ -272,19 +314,71 @@ fn kitchen_sink_ledger_covers_every_field() {
             }
         }
     }
-    assert!(missing.is_empty(), "no ledger line for:\n{}", missing.join("\n"));
+    assert!(
+        missing.is_empty(),
+        "no ledger line for:\n{}",
+        missing.join("\n")
+    );
     // Every service field of the model is set by the kitchen sink somewhere.
     let schema_fields = [
-        "image", "command", "entrypoint", "env", "secrets", "configs", "ports", "expose",
-        "volumes", "depends_on", "links", "replicas", "mode", "resources", "health", "restart",
-        "restart_max_attempts", "restart_delay", "restart_window", "update", "rollback", "group",
-        "placement", "provider", "labels", "networks", "aliases", "user", "working_dir",
-        "hostname", "domainname", "stop_signal", "stop_grace_period", "init", "read_only",
-        "privileged", "tty", "stdin_open", "cap_add", "cap_drop", "group_add", "dns",
-        "dns_search", "dns_opt", "extra_hosts", "sysctls", "ulimits", "shm_size", "devices",
-        "logging", "platform", "pull_policy",
+        "image",
+        "command",
+        "entrypoint",
+        "env",
+        "secrets",
+        "configs",
+        "ports",
+        "expose",
+        "volumes",
+        "depends_on",
+        "links",
+        "replicas",
+        "mode",
+        "resources",
+        "health",
+        "restart",
+        "restart_max_attempts",
+        "restart_delay",
+        "restart_window",
+        "update",
+        "rollback",
+        "group",
+        "placement",
+        "provider",
+        "labels",
+        "networks",
+        "aliases",
+        "user",
+        "working_dir",
+        "hostname",
+        "domainname",
+        "stop_signal",
+        "stop_grace_period",
+        "init",
+        "read_only",
+        "privileged",
+        "tty",
+        "stdin_open",
+        "cap_add",
+        "cap_drop",
+        "group_add",
+        "dns",
+        "dns_search",
+        "dns_opt",
+        "extra_hosts",
+        "sysctls",
+        "ulimits",
+        "shm_size",
+        "devices",
+        "logging",
+        "platform",
+        "pull_policy",
     ];
-    let services = v.get("services").and_then(|s| s.as_object()).cloned().unwrap_or_default();
+    let services = v
+        .get("services")
+        .and_then(|s| s.as_object())
+        .cloned()
+        .unwrap_or_default();
     for f in schema_fields {
         assert!(
             services.values().any(|s| s.get(f).is_some()),
@@ -308,8 +402,16 @@ fn secrets_never_rendered() {
             .into_iter()
             .flatten()
         {
-            for s in c.get("secrets").and_then(|s| s.as_array()).into_iter().flatten() {
-                let vf = s.get("valueFrom").and_then(|x| x.as_str()).unwrap_or_default();
+            for s in c
+                .get("secrets")
+                .and_then(|s| s.as_array())
+                .into_iter()
+                .flatten()
+            {
+                let vf = s
+                    .get("valueFrom")
+                    .and_then(|x| x.as_str())
+                    .unwrap_or_default();
                 assert!(vf.starts_with("arn:aws:"), "{}: {vf}", a.path);
             }
         }

@@ -4,8 +4,8 @@
 //! translators implement [`Translator`]; each lives in its own module.
 
 pub mod cloudinit;
-pub mod ledger;
 pub mod ecs;
+pub mod ledger;
 pub mod swarm;
 
 use bridge_core::model::ProviderKind;

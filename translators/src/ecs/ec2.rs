@@ -28,7 +28,13 @@ pub struct InstanceType {
     pub burstable: bool,
 }
 
-const fn it(name: &'static str, vcpus: u64, memory_gib: u64, cost: u64, burstable: bool) -> InstanceType {
+const fn it(
+    name: &'static str,
+    vcpus: u64,
+    memory_gib: u64,
+    cost: u64,
+    burstable: bool,
+) -> InstanceType {
     InstanceType {
         name,
         vcpus,
@@ -225,8 +231,7 @@ pub(crate) fn instance(
         );
     }
     if pl.max_per_host.is_some() {
-        cx.ledger
-            .mapped(p("placement.max_per_host"));
+        cx.ledger.mapped(p("placement.max_per_host"));
     }
     let component = format!("instance/{name}");
     let mut body = api::RunInstances {
@@ -274,6 +279,25 @@ pub(crate) fn capacity(
     let mut app = cx.app.clone();
     app.services.retain(|_, s| on_aws(s.provider));
     app.vms.clear();
+    // Rules ECS expresses but the solver does not know (reported by the service builder) are
+    // left out of the sizing.
+    let keep = |pl: &mut bridge_core::model::Placement| {
+        pl.constraints
+            .retain(|c| placement::Constraint::parse(c).is_ok());
+        if pl
+            .spread
+            .as_deref()
+            .is_some_and(|s| s != "host" && s != "zone")
+        {
+            pl.spread = None;
+        }
+    };
+    for s in app.services.values_mut() {
+        keep(&mut s.placement);
+    }
+    for g in app.groups.values_mut() {
+        keep(&mut g.placement);
+    }
     let opts = PlaceOptions::default();
     let units = match placement::units(&app, &opts) {
         Ok(u) => u,
@@ -293,7 +317,11 @@ pub(crate) fn capacity(
                     format!("bridge does not know the size of the instance type `{n}`"),
                     Some(&format!(
                         "use one of {}",
-                        catalogue.iter().map(|t| t.name).collect::<Vec<_>>().join(", ")
+                        catalogue
+                            .iter()
+                            .map(|t| t.name)
+                            .collect::<Vec<_>>()
+                            .join(", ")
                     )),
                 );
                 return None;

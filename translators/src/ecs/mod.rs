@@ -71,28 +71,62 @@ pub const CODES: &[(&str, &str)] = &[
         "a secret wanted as a file is injected as an environment variable",
     ),
     ("T202", "ECS has no per-container stop signal"),
-    ("T203", "ECS restarts tasks its own way: the restart policy is approximated"),
+    (
+        "T203",
+        "ECS restarts tasks its own way: the restart policy is approximated",
+    ),
     ("T204", "a field awsvpc network mode does not allow"),
     ("T205", "a field Fargate does not support"),
     ("T206", "mode global needs the EC2 launch type"),
     ("T207", "a group is larger than the largest Fargate task"),
-    ("T208", "a health check value is outside ECS's range and was clamped"),
-    ("T209", "stop_grace_period is above ECS's 120 seconds and was clamped"),
+    (
+        "T208",
+        "a health check value is outside ECS's range and was clamped",
+    ),
+    (
+        "T209",
+        "stop_grace_period is above ECS's 120 seconds and was clamped",
+    ),
     ("T210", "a bind mount cannot be expressed"),
     ("T211", "a link or dependency reaches outside the task"),
     ("T212", "a VM image has no AMI in providers.aws.images"),
-    ("T213", "a VM is larger than every instance type bridge knows"),
-    ("T214", "a placement constraint or spread ECS cannot express"),
+    (
+        "T213",
+        "a VM is larger than every instance type bridge knows",
+    ),
+    (
+        "T214",
+        "a placement constraint or spread ECS cannot express",
+    ),
     ("T215", "a field ECS cannot express"),
-    ("T216", "a port is published differently from what the app asked"),
-    ("T217", "a log driver ECS does not support on this launch type"),
-    ("T218", "awsvpc without subnets: the driver uses the default VPC"),
+    (
+        "T216",
+        "a port is published differently from what the app asked",
+    ),
+    (
+        "T217",
+        "a log driver ECS does not support on this launch type",
+    ),
+    (
+        "T218",
+        "awsvpc without subnets: the driver uses the default VPC",
+    ),
     ("T219", "no region for awslogs: the driver's region is used"),
     ("T220", "services of one group ask for different platforms"),
-    ("T221", "a container others wait to complete is made non-essential"),
+    (
+        "T221",
+        "a container others wait to complete is made non-essential",
+    ),
     ("T222", "a Fargate task or instance type larger than asked"),
-    ("T223", "a named volume is not shared storage on this launch type"),
+    (
+        "T223",
+        "a named volume is not shared storage on this launch type",
+    ),
     ("T224", "two task definitions would share one family name"),
+    (
+        "T225",
+        "a task needs an execution role (secrets, or awslogs on Fargate) and none is given",
+    ),
 ];
 
 /// The network mode of task definitions on the EC2 launch type.
@@ -133,6 +167,9 @@ pub struct TaskDefinition {
     pub services: Vec<String>,
     /// True when every service has `restart: never`: run once with RunTask, no ECS service.
     pub one_shot: bool,
+    /// The task reads secrets or logs to awslogs on Fargate but the options name no execution
+    /// role: the driver must supply one (the account's `ecsTaskExecutionRole`).
+    pub needs_execution_role: bool,
     /// The request body.
     pub body: api::RegisterTaskDefinition,
 }
@@ -346,7 +383,13 @@ impl Ctx<'_> {
             .push(Diagnostic::new(Severity::Note, code, message).with_path(path));
     }
     /// The field is dropped, with a warning.
-    pub fn drop_warn(&mut self, code: &'static str, path: String, reason: &str, hint: Option<&str>) {
+    pub fn drop_warn(
+        &mut self,
+        code: &'static str,
+        path: String,
+        reason: &str,
+        hint: Option<&str>,
+    ) {
         self.ledger.dropped(path.clone(), reason);
         self.warn(code, path, reason.to_string(), hint);
     }
@@ -379,7 +422,8 @@ pub fn build(valid: &ValidApp, opts: &Options) -> (EcsApp, Ledger, Diagnostics) 
         cx.warn(
             "T219",
             "providers.aws.region".into(),
-            "no region is given: awslogs is left to send logs to the region the driver deploys to".into(),
+            "no region is given: awslogs is left to send logs to the region the driver deploys to"
+                .into(),
             Some("set providers.aws.region"),
         );
     }
@@ -399,7 +443,10 @@ pub fn build(valid: &ValidApp, opts: &Options) -> (EcsApp, Ledger, Diagnostics) 
     for (g, members) in &groups {
         if members.len() == 1
             && members[0] != *g
-            && app.services.get(g).is_some_and(|s| s.group.is_none() && on_aws(s.provider))
+            && app
+                .services
+                .get(g)
+                .is_some_and(|s| s.group.is_none() && on_aws(s.provider))
         {
             cx.error(
                 "T224",
@@ -567,10 +614,8 @@ fn ledger_unsupported_top(cx: &mut Ctx<'_>) {
             ("name", cfg.name.is_some()),
         ] {
             if set {
-                cx.ledger.dropped(
-                    format!("configs.{c}.{f}"),
-                    "ECS has no config files",
-                );
+                cx.ledger
+                    .dropped(format!("configs.{c}.{f}"), "ECS has no config files");
             }
         }
     }
@@ -582,6 +627,9 @@ fn ledger_unsupported_top(cx: &mut Ctx<'_>) {
     }
     for (v, vol) in &app.volumes {
         let p = format!("volumes.{v}");
+        if *vol == Default::default() {
+            cx.ledger.mapped(p.clone());
+        }
         let efs = app
             .providers
             .aws

@@ -147,12 +147,7 @@ pub(crate) fn build(
         for (i, con) in pl.constraints.iter().enumerate() {
             let p = format!("{path}.constraints[{i}]");
             if cx.fargate {
-                cx.drop_warn(
-                    "T205",
-                    p,
-                    "Fargate takes no placement constraints",
-                    None,
-                );
+                cx.drop_warn("T205", p, "Fargate takes no placement constraints", None);
                 continue;
             }
             match constraint(con) {
@@ -177,7 +172,8 @@ pub(crate) fn build(
         if let Some(m) = pl.max_per_host {
             let p = format!("{path}.max_per_host");
             if cx.fargate {
-                cx.ledger.dropped(p, "Fargate tasks run on no host of yours");
+                cx.ledger
+                    .dropped(p, "Fargate tasks run on no host of yours");
             } else if m == 1 {
                 distinct = true;
                 cx.ledger.mapped(p);
@@ -346,7 +342,11 @@ fn deployment(
     if !daemon {
         let n = u64::from(replicas.max(1));
         let par = u64::from(u.parallelism.unwrap_or(0));
-        let step = if par == 0 { 100 } else { (par * 100).div_ceil(n).min(100) };
+        let step = if par == 0 {
+            100
+        } else {
+            (par * 100).div_ceil(n).min(100)
+        };
         match u.order {
             Some(UpdateOrder::StartFirst) => {
                 d.minimum_healthy_percent = Some(100);
@@ -407,7 +407,10 @@ fn ledger_update(cx: &mut Ctx<'_>, p: &str, u: &UpdatePolicy) {
             "ECS's circuit breaker uses its own failure threshold",
         );
     }
-    for (f, set) in [("delay", u.delay.is_some()), ("monitor", u.monitor.is_some())] {
+    for (f, set) in [
+        ("delay", u.delay.is_some()),
+        ("monitor", u.monitor.is_some()),
+    ] {
         if set {
             cx.drop_warn(
                 "T215",

@@ -161,7 +161,10 @@ pub(crate) fn build(
             cx.warn(
                 "T221",
                 path,
-                format!("`{}` is made non-essential because other containers wait for it to complete", c.name),
+                format!(
+                    "`{}` is made non-essential because other containers wait for it to complete",
+                    c.name
+                ),
                 Some("set `restart: never` on a service others wait to complete"),
             );
         }
@@ -173,11 +176,9 @@ pub(crate) fn build(
             }
         }
     }
-    let one_shot = members.iter().all(|m| {
-        app.services
-            .get(m)
-            .is_none_or(|s| runs_once(s.restart))
-    });
+    let one_shot = members
+        .iter()
+        .all(|m| app.services.get(m).is_none_or(|s| runs_once(s.restart)));
 
     // Platform: one per task.
     let platforms: BTreeSet<&str> = members
@@ -276,6 +277,22 @@ pub(crate) fn build(
         }
     }
 
+    let needs_execution_role = aws.execution_role_arn.is_none()
+        && containers.iter().any(|c| {
+            !c.secrets.is_empty()
+                || (cx.fargate
+                    && c.log_configuration
+                        .as_ref()
+                        .is_some_and(|l| l.log_driver == "awslogs"))
+        });
+    if needs_execution_role {
+        cx.warn(
+            "T225",
+            "providers.aws.execution_role_arn".into(),
+            format!("the task of `{g}` reads secrets or sends logs to CloudWatch from Fargate, which needs an execution role, and none is given: the driver uses the account's ecsTaskExecutionRole"),
+            Some("set providers.aws.execution_role_arn"),
+        );
+    }
     let network_mode = if cx.awsvpc { "awsvpc" } else { "bridge" };
     let mut body = api::RegisterTaskDefinition {
         family: format!("{}-{g}", app.name),
@@ -296,6 +313,7 @@ pub(crate) fn build(
         group: g.to_string(),
         services: members.to_vec(),
         one_shot,
+        needs_execution_role,
         body,
     }
 }
@@ -375,7 +393,9 @@ fn container(
                 "T211",
                 path,
                 "a link reaches only containers of the same task (group)",
-                Some("put both services in one group, or reach the other through its published port"),
+                Some(
+                    "put both services in one group, or reach the other through its published port",
+                ),
             );
         } else if cx.awsvpc {
             cx.ledger.approximated(
@@ -479,7 +499,8 @@ fn container(
             cx.warn(
                 "T203",
                 p("restart"),
-                "ECS has no on-failure restart: the service replaces the task after any exit".into(),
+                "ECS has no on-failure restart: the service replaces the task after any exit"
+                    .into(),
                 Some("use `restart: always`, or `never` for a one-shot task"),
             );
         }
@@ -493,7 +514,8 @@ fn container(
         cx.warn(
             "T203",
             p("restart_max_attempts"),
-            "ECS has no restart limit: failed tasks are replaced until the service is changed".into(),
+            "ECS has no restart limit: failed tasks are replaced until the service is changed"
+                .into(),
             None,
         );
     }
@@ -759,7 +781,13 @@ fn linux(c: &mut ContainerDefinition) -> &mut api::LinuxParameters {
     c.linux_parameters.get_or_insert_with(Default::default)
 }
 
-fn secrets(cx: &mut Ctx<'_>, aws: &AwsOptions, name: &str, s: &Service, c: &mut ContainerDefinition) {
+fn secrets(
+    cx: &mut Ctx<'_>,
+    aws: &AwsOptions,
+    name: &str,
+    s: &Service,
+    c: &mut ContainerDefinition,
+) {
     for (i, r) in s.secrets.iter().enumerate() {
         let path = format!("services.{name}.secrets[{i}]");
         let Some(arn) = aws.secrets.get(&r.name) else {
@@ -789,15 +817,22 @@ fn secrets(cx: &mut Ctx<'_>, aws: &AwsOptions, name: &str, s: &Service, c: &mut 
                 let reason = format!(
                     "ECS injects secrets only as environment variables: this one is the variable {v}, not a file"
                 );
-                cx.ledger.approximated(format!("{path}.name"), reason.clone());
+                cx.ledger
+                    .approximated(format!("{path}.name"), reason.clone());
                 if r.file.is_some() {
-                    cx.ledger.approximated(format!("{path}.file"), reason.clone());
+                    cx.ledger
+                        .approximated(format!("{path}.file"), reason.clone());
                 }
                 cx.warn(
                     "T201",
                     path.clone(),
-                    format!("secret `{}` is the environment variable {v} on ECS, not a file", r.name),
-                    Some(&format!("make the image read {v}, or give the secret with `env:`")),
+                    format!(
+                        "secret `{}` is the environment variable {v} on ECS, not a file",
+                        r.name
+                    ),
+                    Some(&format!(
+                        "make the image read {v}, or give the secret with `env:`"
+                    )),
                 );
                 v
             }
@@ -994,7 +1029,9 @@ fn mounts(
                         "T223",
                         path.clone(),
                         why,
-                        Some(&format!("add `providers.aws.efs.{src}: fs-...` for persistent storage")),
+                        Some(&format!(
+                            "add `providers.aws.efs.{src}: fs-...` for persistent storage"
+                        )),
                     );
                     api::Volume {
                         name: vname.clone(),
@@ -1108,10 +1145,8 @@ fn mounts(
                             mib_ceil(sz).max(1)
                         }
                         None => {
-                            cx.ledger.approximated(
-                                path.clone(),
-                                "ECS needs a tmpfs size: 64 MiB",
-                            );
+                            cx.ledger
+                                .approximated(path.clone(), "ECS needs a tmpfs size: 64 MiB");
                             64
                         }
                     };
@@ -1175,7 +1210,12 @@ fn resources(cx: &mut Ctx<'_>, name: &str, s: &Service, c: &mut ContainerDefinit
     }
     if let Some(g) = r.gpus {
         if cx.fargate {
-            cx.drop_warn("T205", p("gpus"), "Fargate has no GPUs", Some("use the EC2 launch type with GPU instances"));
+            cx.drop_warn(
+                "T205",
+                p("gpus"),
+                "Fargate has no GPUs",
+                Some("use the EC2 launch type with GPU instances"),
+            );
         } else {
             c.resource_requirements.push(api::ResourceRequirement {
                 kind: "GPU".into(),
@@ -1277,7 +1317,13 @@ fn capabilities(cx: &mut Ctx<'_>, name: &str, s: &Service, c: &mut ContainerDefi
     }
 }
 
-fn logging(cx: &mut Ctx<'_>, aws: &AwsOptions, name: &str, s: &Service, c: &mut ContainerDefinition) {
+fn logging(
+    cx: &mut Ctx<'_>,
+    aws: &AwsOptions,
+    name: &str,
+    s: &Service,
+    c: &mut ContainerDefinition,
+) {
     let app = cx.app;
     let mut defaults = BTreeMap::from([
         (
