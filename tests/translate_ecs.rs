@@ -210,6 +210,25 @@ fn ecs_artifacts_validate() {
             }
         }
     }
+    // The kitchen sink again on Fargate (awsvpc, task sizes, what Fargate cannot do left out).
+    let f = root().join("tests/fixtures/kitchen-sink/bridge.yaml");
+    let mut sink = load(&f)
+        .unwrap_or_else(|| panic!("{} does not validate", f.display()))
+        .into_app();
+    if let Some(aws) = sink.providers.aws.as_mut() {
+        aws.launch_type = bridge_core::model::LaunchType::Fargate;
+    }
+    let sink = bridge_core::validate::validate(sink, &bridge_core::validate::NoLocation)
+        .unwrap_or_else(|d| panic!("fargate kitchen sink: {d:?}"))
+        .0;
+    let t = Ecs::default().translate(&sink);
+    for (path, p) in write(&tmp, "kitchen-sink-fargate", &t) {
+        if path.starts_with("aws/task-definitions/") {
+            tds.push(p.display().to_string());
+        } else if path.starts_with("aws/services/") {
+            svcs.push(p.display().to_string());
+        }
+    }
     assert!(translated >= 20, "only {translated} inputs translated");
     assert!(!tds.is_empty() && !svcs.is_empty() && !vms.is_empty());
     let s = script.display().to_string();

@@ -53,8 +53,7 @@ use serde::Serialize;
 pub use ec2::{CATALOGUE, InstanceType, instance_type_for};
 pub use task::{FARGATE_SIZES, fargate_size};
 
-use crate::ledger::Ledger;
-use crate::{Artifact, Translation, Translator};
+use crate::{Artifact, Fidelity, LedgerEntry, Translation, Translator};
 
 /// Tag keys bridge owns on every resource it creates.
 pub const TAG_APP: &str = "bridge.app";
@@ -277,7 +276,7 @@ impl Translator for Ecs {
         let (ecs, ledger, diagnostics) = build(app, &self.options);
         Translation {
             artifacts: artifacts(&ecs),
-            ledger: ledger.into_entries(),
+            ledger,
             diagnostics,
         }
     }
@@ -354,6 +353,37 @@ fn group_of(name: &str, s: &bridge_core::model::Service) -> String {
     s.group.clone().unwrap_or_else(|| name.to_string())
 }
 
+/// The fidelity ledger, keyed by field path so a large app stays `O(n log n)` (a later verdict
+/// for a path replaces an earlier one, as in [`crate::ledger::Ledger`]).
+#[derive(Debug, Default)]
+pub(crate) struct Ledger(BTreeMap<String, (Fidelity, String)>);
+
+impl Ledger {
+    pub fn mapped(&mut self, field: impl Into<String>) {
+        self.0
+            .insert(field.into(), (Fidelity::Mapped, String::new()));
+    }
+    pub fn approximated(&mut self, field: impl Into<String>, reason: impl Into<String>) {
+        self.0
+            .insert(field.into(), (Fidelity::Approximated, reason.into()));
+    }
+    pub fn dropped(&mut self, field: impl Into<String>, reason: impl Into<String>) {
+        self.0
+            .insert(field.into(), (Fidelity::Dropped, reason.into()));
+    }
+    /// The entries, sorted by field.
+    pub fn into_entries(self) -> Vec<LedgerEntry> {
+        self.0
+            .into_iter()
+            .map(|(field, (fidelity, reason))| LedgerEntry {
+                field,
+                fidelity,
+                reason,
+            })
+            .collect()
+    }
+}
+
 /// Context shared by the builders.
 pub(crate) struct Ctx<'a> {
     pub app: &'a App,
@@ -398,8 +428,8 @@ impl Ctx<'_> {
     }
 }
 
-/// Build the ECS objects, the ledger and diagnostics for an app.
-pub fn build(valid: &ValidApp, opts: &Options) -> (EcsApp, Ledger, Diagnostics) {
+/// Build the ECS objects, the ledger (sorted by field) and diagnostics for an app.
+pub fn build(valid: &ValidApp, opts: &Options) -> (EcsApp, Vec<LedgerEntry>, Diagnostics) {
     let app = valid.app();
     let aws = app.providers.aws.clone().unwrap_or_default();
     let fargate = aws.launch_type == LaunchType::Fargate;
@@ -534,7 +564,7 @@ pub fn build(valid: &ValidApp, opts: &Options) -> (EcsApp, Ledger, Diagnostics) 
     if !fargate && !groups.is_empty() {
         out.capacity = ec2::capacity(&mut cx, &aws, &opts.catalogue, &cluster);
     }
-    (out, cx.ledger, cx.diags)
+    (out, cx.ledger.into_entries(), cx.diags)
 }
 
 /// Ledger lines for `providers.aws`.

@@ -8,32 +8,34 @@ use bridge_core::model::{AwsOptions, FailureAction, ServiceMode, UpdateOrder, Up
 use super::api::{self, PlacementConstraint, PlacementStrategy};
 use super::{Ctx, EcsService, hash_tag, on_aws, tags};
 
-/// Services in dependency order (`after` first), ties by name; a cycle keeps name order.
-pub(crate) fn order(mut services: Vec<EcsService>) -> Vec<EcsService> {
-    services.sort_by(|a, b| a.group.cmp(&b.group));
-    let mut done: BTreeSet<String> = BTreeSet::new();
-    let mut out = Vec::with_capacity(services.len());
+/// Services in dependency order (`after` first), ties by name; a cycle keeps name order. Each
+/// round takes every service whose dependencies are done, so the cost is rounds x n log n.
+pub(crate) fn order(services: Vec<EcsService>) -> Vec<EcsService> {
     let known: BTreeSet<String> = services.iter().map(|s| s.group.clone()).collect();
-    while !services.is_empty() {
-        let ready: Vec<usize> = (0..services.len())
-            .filter(|&i| {
-                services[i]
-                    .after
+    let mut left: BTreeMap<String, EcsService> =
+        services.into_iter().map(|s| (s.group.clone(), s)).collect();
+    let mut done: BTreeSet<String> = BTreeSet::new();
+    let mut out = Vec::with_capacity(left.len());
+    while !left.is_empty() {
+        let ready: Vec<String> = left
+            .iter()
+            .filter(|(_, s)| {
+                s.after
                     .iter()
                     .all(|a| done.contains(a) || !known.contains(a))
             })
+            .map(|(g, _)| g.clone())
             .collect();
         if ready.is_empty() {
-            out.append(&mut services);
+            out.extend(left.into_values());
             break;
         }
-        for &i in ready.iter().rev() {
-            let s = services.remove(i);
-            done.insert(s.group.clone());
-            out.push(s);
+        for g in ready {
+            if let Some(s) = left.remove(&g) {
+                done.insert(g);
+                out.push(s);
+            }
         }
-        let n = out.len() - ready.len();
-        out[n..].sort_by(|a, b| a.group.cmp(&b.group));
     }
     out
 }

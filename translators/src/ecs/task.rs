@@ -119,7 +119,7 @@ const LOG_DRIVERS_FARGATE: &[&str] = &["awslogs", "splunk", "awsfirelens"];
 fn clamp_secs(d: &Duration, lo: u64, hi: u64) -> (u64, bool) {
     let s = d.secs_ceil();
     let c = s.clamp(lo, hi);
-    (c, c != s || d.0 % 1_000_000_000 != 0)
+    (c, c != s || !d.0.is_multiple_of(1_000_000_000))
 }
 
 /// The task definition of group `g` with services `members` (in start order).
