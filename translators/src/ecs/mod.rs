@@ -1,0 +1,716 @@
+//! AWS ECS: one task definition per group (co-located services; a service without a group is its
+//! own group), one ECS service per long-running group, one RunInstances body per VM and, on the
+//! EC2 launch type, the size of the container-instance pool from the placement solver. Every
+//! request body is in the API's exact shape (botocore's models) and tagged `bridge.app`,
+//! `bridge.component` and `bridge.spec-hash`.
+//!
+//! # Choices
+//!
+//! - **Network mode.** Fargate needs `awsvpc`. On EC2 bridge uses `bridge` by default: links,
+//!   host names, DNS settings and extra hosts work there, `hostPort` keeps the published port,
+//!   and many tasks share one instance. `awsvpc` on EC2 gives each task an elastic network
+//!   interface and instances hold only a few (a t3.medium three, so two tasks), which would break
+//!   the placement solver's cpu/memory packing; [`Options::ec2_network_mode`] selects it anyway.
+//! - **Secrets.** ECS injects secrets only as environment variables read from the ARN in
+//!   `providers.aws.secrets.<name>`. A secret the app wants as a file is injected as the variable
+//!   named after the secret in upper case (`api_key` -> `API_KEY`); the ledger says so. The value
+//!   source (`secrets.<name>.env|file`) is what the driver writes behind that ARN; it is never
+//!   rendered ([`EcsApp::secrets`]).
+//! - **One-shot groups.** A group whose services all have `restart: never` gets a task definition
+//!   but no ECS service (a service would restart it forever): the driver runs it once with
+//!   `RunTask` ([`TaskDefinition::one_shot`]).
+//! - **Essential.** A container is essential unless its restart policy is `never`, or another
+//!   container of the task waits for it to complete (ECS forbids COMPLETE/SUCCESS on essential
+//!   containers). A task with no essential container left marks its containers that nothing
+//!   waits on essential.
+//! - **Fargate size.** The smallest (cheapest at Fargate's per-vCPU and per-GB prices) valid task
+//!   cpu/memory pair that holds the sum of the containers' demands (reservation, else limit, else
+//!   the placement solver's default demand); a pair above what the app asked for is reported as
+//!   an approximation. More than 16 vCPU or 120 GiB is an error.
+//! - **Subnets.** With `awsvpc` and no `providers.aws.subnets`, the service has no
+//!   `networkConfiguration` and [`EcsService::default_subnets`] tells the driver to use the default
+//!   VPC's subnets.
+//! - **Logs.** `awslogs` to `providers.aws.log_group` (default `/bridge/<app>`), stream prefix the
+//!   app; the driver creates the log group. A service's own log driver is kept when ECS supports it
+//!   on the launch type.
+//! - **VMs.** `UserData` is the base64 of `user_data` as written: `${vms.x.address}` references
+//!   stay in it for the driver to resolve before it calls RunInstances, as it does for environment
+//!   values. The root disk's device name is `/dev/xvda`; the driver replaces it with the AMI's
+//!   root device name.
+
+pub mod api;
+mod ec2;
+mod service;
+mod task;
+
+use std::collections::BTreeMap;
+
+use bridge_core::diag::{Diagnostic, Severity};
+use bridge_core::model::{App, LaunchType, ProviderKind, RestartPolicy};
+use bridge_core::{Diagnostics, ValidApp};
+use serde::Serialize;
+
+pub use ec2::{CATALOGUE, InstanceType, instance_type_for};
+pub use task::{FARGATE_SIZES, fargate_size};
+
+use crate::{Artifact, Fidelity, LedgerEntry, Translation, Translator};
+
+/// Tag keys bridge owns on every resource it creates.
+pub const TAG_APP: &str = "bridge.app";
+/// The component: `task-definition/web`, `service/web`, `instance/db`.
+pub const TAG_COMPONENT: &str = "bridge.component";
+/// Hash of the rendered spec without this tag, for drift detection.
+pub const TAG_SPEC_HASH: &str = "bridge.spec-hash";
+
+/// The ECS translator's diagnostic codes and what they mean.
+pub const CODES: &[(&str, &str)] = &[
+    ("T200", "a secret has no ARN in providers.aws.secrets"),
+    (
+        "T201",
+        "a secret wanted as a file is injected as an environment variable",
+    ),
+    ("T202", "ECS has no per-container stop signal"),
+    (
+        "T203",
+        "ECS restarts tasks its own way: the restart policy is approximated",
+    ),
+    ("T204", "a field awsvpc network mode does not allow"),
+    ("T205", "a field Fargate does not support"),
+    ("T206", "mode global needs the EC2 launch type"),
+    ("T207", "a group is larger than the largest Fargate task"),
+    (
+        "T208",
+        "a health check value is outside ECS's range and was clamped",
+    ),
+    (
+        "T209",
+        "stop_grace_period is above ECS's 120 seconds and was clamped",
+    ),
+    ("T210", "a bind mount cannot be expressed"),
+    ("T211", "a link or dependency reaches outside the task"),
+    ("T212", "a VM image has no AMI in providers.aws.images"),
+    (
+        "T213",
+        "a VM is larger than every instance type bridge knows",
+    ),
+    (
+        "T214",
+        "a placement constraint or spread ECS cannot express",
+    ),
+    ("T215", "a field ECS cannot express"),
+    (
+        "T216",
+        "a port is published differently from what the app asked",
+    ),
+    (
+        "T217",
+        "a log driver ECS does not support on this launch type",
+    ),
+    (
+        "T218",
+        "awsvpc without subnets: the driver uses the default VPC",
+    ),
+    ("T219", "no region for awslogs: the driver's region is used"),
+    ("T220", "services of one group ask for different platforms"),
+    (
+        "T221",
+        "a container others wait to complete is made non-essential",
+    ),
+    ("T222", "a Fargate task or instance type larger than asked"),
+    (
+        "T223",
+        "a named volume is not shared storage on this launch type",
+    ),
+    ("T224", "two task definitions would share one family name"),
+    (
+        "T225",
+        "a task needs an execution role (secrets, or awslogs on Fargate) and none is given",
+    ),
+];
+
+/// The network mode of task definitions on the EC2 launch type.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum NetworkMode {
+    /// Docker's bridge network (the default on EC2).
+    #[default]
+    Bridge,
+    /// One elastic network interface per task.
+    Awsvpc,
+}
+
+/// Translator settings beyond the app's own `providers.aws`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Options {
+    /// Network mode on the EC2 launch type (Fargate is always awsvpc).
+    pub ec2_network_mode: NetworkMode,
+    /// Instance types for VMs and the container-instance pool.
+    pub catalogue: Vec<InstanceType>,
+}
+
+impl Default for Options {
+    fn default() -> Options {
+        Options {
+            ec2_network_mode: NetworkMode::Bridge,
+            catalogue: CATALOGUE.to_vec(),
+        }
+    }
+}
+
+/// One task definition.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct TaskDefinition {
+    /// The group (or ungrouped service) name.
+    pub group: String,
+    /// The neutral services in it, in start order.
+    pub services: Vec<String>,
+    /// True when every service has `restart: never`: run once with RunTask, no ECS service.
+    pub one_shot: bool,
+    /// The task reads secrets or logs to awslogs on Fargate but the options name no execution
+    /// role: the driver must supply one (the account's `ecsTaskExecutionRole`).
+    pub needs_execution_role: bool,
+    /// The request body.
+    pub body: api::RegisterTaskDefinition,
+}
+
+/// One ECS service.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct EcsService {
+    /// The group (or ungrouped service) name.
+    pub group: String,
+    /// Groups whose services this one waits for (created first).
+    pub after: Vec<String>,
+    /// awsvpc without subnets in the options: the driver fills in the default VPC's subnets.
+    pub default_subnets: bool,
+    /// The request body.
+    pub body: api::CreateService,
+}
+
+/// One VM.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Instance {
+    /// The neutral VM name.
+    pub vm: String,
+    /// Ports the driver opens in the app's security group (RunInstances has none).
+    pub ports: Vec<bridge_core::model::Port>,
+    /// The request body.
+    pub body: api::RunInstances,
+}
+
+/// Where a secret's value comes from; the driver writes it behind the ARN.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SecretSource {
+    /// The neutral secret name.
+    pub name: String,
+    /// The ARN ECS reads.
+    pub arn: String,
+    /// `env:VAR`, `file:PATH` or `external` (the ARN holds the value already).
+    pub source: String,
+}
+
+/// One pool of EC2 container instances.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Pool {
+    /// The instance type.
+    pub instance_type: String,
+    /// How many instances.
+    pub count: usize,
+    /// Container-instance attributes the driver sets (from `node.labels` constraints).
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub attributes: BTreeMap<String, String>,
+}
+
+/// The size of the EC2 container-instance pool (EC2 launch type only).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Capacity {
+    /// The ECS cluster.
+    pub cluster: String,
+    /// Pools by instance type.
+    pub pools: Vec<Pool>,
+    /// Instances in all.
+    pub instances: usize,
+    /// No placement on these types uses fewer.
+    pub lower_bound: usize,
+    /// `5 hosts used, lower bound 4 (...)`.
+    pub report: String,
+    /// The AMI, when `providers.aws.ami` sets one (else the driver uses the ECS-optimised AMI).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub image_id: Option<String>,
+    /// The instance profile.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub instance_profile: Option<String>,
+}
+
+/// Everything the AWS driver creates for one app.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct EcsApp {
+    /// The app name.
+    pub app: String,
+    /// The ECS cluster.
+    pub cluster: String,
+    /// Task definitions, in group order.
+    pub task_definitions: Vec<TaskDefinition>,
+    /// ECS services, dependencies first.
+    pub services: Vec<EcsService>,
+    /// VMs.
+    pub instances: Vec<Instance>,
+    /// The container-instance pool (EC2 launch type with at least one group).
+    pub capacity: Option<Capacity>,
+    /// Secret value sources for the driver.
+    pub secrets: Vec<SecretSource>,
+}
+
+/// The ECS translator.
+#[derive(Debug, Clone, Default)]
+pub struct Ecs {
+    /// Settings.
+    pub options: Options,
+}
+
+impl Translator for Ecs {
+    fn target(&self) -> ProviderKind {
+        ProviderKind::Aws
+    }
+
+    fn translate(&self, app: &ValidApp) -> Translation {
+        let (ecs, ledger, diagnostics) = build(app, &self.options);
+        Translation {
+            artifacts: artifacts(&ecs),
+            ledger,
+            diagnostics,
+        }
+    }
+}
+
+/// Pretty, key-sorted JSON with a final newline.
+fn pretty<T: Serialize>(v: &T) -> String {
+    let v = serde_json::to_value(v).unwrap_or(serde_json::Value::Null);
+    let mut s = serde_json::to_string_pretty(&v).unwrap_or_default();
+    s.push('\n');
+    s
+}
+
+/// The files: `aws/task-definitions/<family>.json`, `aws/services/<name>.json`,
+/// `aws/instances/<vm>.json`, `aws/capacity.json`.
+pub fn artifacts(ecs: &EcsApp) -> Vec<Artifact> {
+    let mut out = Vec::new();
+    for t in &ecs.task_definitions {
+        out.push(Artifact {
+            path: format!("aws/task-definitions/{}.json", t.body.family),
+            content: pretty(&t.body),
+        });
+    }
+    for s in &ecs.services {
+        out.push(Artifact {
+            path: format!("aws/services/{}.json", s.body.service_name),
+            content: pretty(&s.body),
+        });
+    }
+    for i in &ecs.instances {
+        out.push(Artifact {
+            path: format!("aws/instances/{}.json", i.vm),
+            content: pretty(&i.body),
+        });
+    }
+    if let Some(c) = &ecs.capacity {
+        out.push(Artifact {
+            path: "aws/capacity.json".into(),
+            content: pretty(c),
+        });
+    }
+    out
+}
+
+/// The bridge tags of a component, without the hash.
+fn tags(app: &str, component: &str) -> Vec<api::Tag> {
+    vec![
+        api::Tag {
+            key: TAG_APP.into(),
+            value: app.into(),
+        },
+        api::Tag {
+            key: TAG_COMPONENT.into(),
+            value: component.into(),
+        },
+    ]
+}
+
+/// The spec hash tag of a body rendered without it.
+fn hash_tag<T: Serialize>(body: &T) -> api::Tag {
+    api::Tag {
+        key: TAG_SPEC_HASH.into(),
+        value: bridge_core::hash::spec_hash(body),
+    }
+}
+
+/// True when the service or VM runs on AWS in this app.
+fn on_aws(p: Option<ProviderKind>) -> bool {
+    p.is_none_or(|p| p == ProviderKind::Aws)
+}
+
+/// A service's or VM's group: its `group`, else its own name.
+fn group_of(name: &str, s: &bridge_core::model::Service) -> String {
+    s.group.clone().unwrap_or_else(|| name.to_string())
+}
+
+/// The fidelity ledger, keyed by field path so a large app stays `O(n log n)` (a later verdict
+/// for a path replaces an earlier one, as in [`crate::ledger::Ledger`]).
+#[derive(Debug, Default)]
+pub(crate) struct Ledger(BTreeMap<String, (Fidelity, String)>);
+
+impl Ledger {
+    pub fn mapped(&mut self, field: impl Into<String>) {
+        self.0
+            .insert(field.into(), (Fidelity::Mapped, String::new()));
+    }
+    pub fn approximated(&mut self, field: impl Into<String>, reason: impl Into<String>) {
+        self.0
+            .insert(field.into(), (Fidelity::Approximated, reason.into()));
+    }
+    pub fn dropped(&mut self, field: impl Into<String>, reason: impl Into<String>) {
+        self.0
+            .insert(field.into(), (Fidelity::Dropped, reason.into()));
+    }
+    /// The entries, sorted by field.
+    pub fn into_entries(self) -> Vec<LedgerEntry> {
+        self.0
+            .into_iter()
+            .map(|(field, (fidelity, reason))| LedgerEntry {
+                field,
+                fidelity,
+                reason,
+            })
+            .collect()
+    }
+}
+
+/// Context shared by the builders.
+pub(crate) struct Ctx<'a> {
+    pub app: &'a App,
+    pub fargate: bool,
+    pub awsvpc: bool,
+    pub ledger: Ledger,
+    pub diags: Diagnostics,
+}
+
+impl Ctx<'_> {
+    pub fn warn(&mut self, code: &'static str, path: String, message: String, hint: Option<&str>) {
+        self.diags.push(
+            Diagnostic::warning(code, message)
+                .with_path(path)
+                .with_hint_opt(hint.map(str::to_string)),
+        );
+    }
+    pub fn error(&mut self, code: &'static str, path: String, message: String, hint: Option<&str>) {
+        self.diags.push(
+            Diagnostic::error(code, message)
+                .with_path(path)
+                .with_hint_opt(hint.map(str::to_string)),
+        );
+    }
+    pub fn note(&mut self, code: &'static str, path: String, message: String) {
+        self.diags
+            .push(Diagnostic::new(Severity::Note, code, message).with_path(path));
+    }
+    /// The field is dropped, with a warning.
+    pub fn drop_warn(
+        &mut self,
+        code: &'static str,
+        path: String,
+        reason: &str,
+        hint: Option<&str>,
+    ) {
+        self.ledger.dropped(path.clone(), reason);
+        self.warn(code, path, reason.to_string(), hint);
+    }
+    pub fn launch(&self) -> &'static str {
+        if self.fargate { "FARGATE" } else { "EC2" }
+    }
+}
+
+/// Build the ECS objects, the ledger (sorted by field) and diagnostics for an app.
+pub fn build(valid: &ValidApp, opts: &Options) -> (EcsApp, Vec<LedgerEntry>, Diagnostics) {
+    let app = valid.app();
+    let aws = app.providers.aws.clone().unwrap_or_default();
+    let fargate = aws.launch_type == LaunchType::Fargate;
+    let awsvpc = fargate || opts.ec2_network_mode == NetworkMode::Awsvpc;
+    let mut cx = Ctx {
+        app,
+        fargate,
+        awsvpc,
+        ledger: Ledger::default(),
+        diags: Diagnostics::new(),
+    };
+    let cluster = aws.cluster.clone().unwrap_or_else(|| app.name.clone());
+    let mut out = EcsApp {
+        app: app.name.clone(),
+        cluster: cluster.clone(),
+        ..EcsApp::default()
+    };
+    ledger_options(&mut cx);
+    if aws.region.is_none() && app.services.values().any(|s| on_aws(s.provider)) {
+        cx.warn(
+            "T219",
+            "providers.aws.region".into(),
+            "no region is given: awslogs is left to send logs to the region the driver deploys to"
+                .into(),
+            Some("set providers.aws.region"),
+        );
+    }
+
+    // Groups in name order; services within a group in start order.
+    let mut groups: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for name in valid.service_order() {
+        if let Some(s) = app.services.get(name)
+            && on_aws(s.provider)
+        {
+            groups
+                .entry(group_of(name, s))
+                .or_default()
+                .push(name.clone());
+        }
+    }
+    for (g, members) in &groups {
+        if members.len() == 1
+            && members[0] != *g
+            && app
+                .services
+                .get(g)
+                .is_some_and(|s| s.group.is_none() && on_aws(s.provider))
+        {
+            cx.error(
+                "T224",
+                format!("groups.{g}"),
+                format!("group `{g}` and the ungrouped service `{g}` would both be the task family `{}-{g}`", app.name),
+                Some("rename the group or the service"),
+            );
+        }
+    }
+    for (g, members) in &groups {
+        let td = task::build(&mut cx, &aws, g, members);
+        // One-shot groups are run once by the driver (RunTask with count = replicas); the
+        // service is still built so its fields are ledgered and checked.
+        if let Some(svc) = service::build(&mut cx, &aws, &cluster, g, members, &groups)
+            && !td.one_shot
+        {
+            out.services.push(svc);
+        }
+        out.task_definitions.push(td);
+    }
+    out.services = service::order(out.services);
+
+    for (name, sec) in &app.secrets {
+        let p = format!("secrets.{name}");
+        let Some(arn) = aws.secrets.get(name) else {
+            for (f, set) in [
+                ("env", sec.env.is_some()),
+                ("file", sec.file.is_some()),
+                ("external", sec.external),
+                ("name", sec.name.is_some()),
+            ] {
+                if set {
+                    cx.ledger.dropped(
+                        format!("{p}.{f}"),
+                        "ECS reads secrets from an ARN; this secret has none in providers.aws.secrets",
+                    );
+                }
+            }
+            continue;
+        };
+        let source = if sec.external {
+            "external".to_string()
+        } else if let Some(e) = &sec.env {
+            format!("env:{e}")
+        } else if let Some(f) = &sec.file {
+            format!("file:{f}")
+        } else {
+            "external".to_string()
+        };
+        for (f, set) in [("env", sec.env.is_some()), ("file", sec.file.is_some())] {
+            if set {
+                cx.ledger.approximated(
+                    format!("{p}.{f}"),
+                    "ECS reads the value from the ARN in providers.aws.secrets; the driver writes this source's value there",
+                );
+            }
+        }
+        if sec.external {
+            cx.ledger.mapped(format!("{p}.external"));
+        }
+        if sec.name.is_some() {
+            cx.ledger.approximated(
+                format!("{p}.name"),
+                "ECS names the secret by its ARN in providers.aws.secrets",
+            );
+        }
+        out.secrets.push(SecretSource {
+            name: name.clone(),
+            arn: arn.clone(),
+            source,
+        });
+    }
+
+    ledger_unsupported_top(&mut cx);
+
+    for (v, vm) in &app.vms {
+        if !on_aws(vm.provider) {
+            continue;
+        }
+        if let Some(i) = ec2::instance(&mut cx, &aws, &opts.catalogue, v, vm) {
+            out.instances.push(i);
+        }
+    }
+
+    if !fargate && !groups.is_empty() {
+        out.capacity = ec2::capacity(&mut cx, &aws, &opts.catalogue, &cluster);
+    }
+    (out, cx.ledger.into_entries(), cx.diags)
+}
+
+/// Ledger lines for `providers.aws`.
+fn ledger_options(cx: &mut Ctx<'_>) {
+    let Some(aws) = &cx.app.providers.aws else {
+        return;
+    };
+    let p = |f: &str| format!("providers.aws.{f}");
+    let mut set = Vec::new();
+    for (f, on) in [
+        ("region", aws.region.is_some()),
+        ("cluster", aws.cluster.is_some()),
+        ("launch_type", aws.launch_type != LaunchType::default()),
+        ("instance_type", aws.instance_type.is_some()),
+        ("ami", aws.ami.is_some()),
+        ("subnets", !aws.subnets.is_empty()),
+        ("security_groups", !aws.security_groups.is_empty()),
+        ("instance_profile", aws.instance_profile.is_some()),
+        ("assign_public_ip", aws.assign_public_ip),
+        ("execution_role_arn", aws.execution_role_arn.is_some()),
+        ("task_role_arn", aws.task_role_arn.is_some()),
+        ("secrets", !aws.secrets.is_empty()),
+        ("efs", !aws.efs.is_empty()),
+        ("images", !aws.images.is_empty()),
+        ("log_group", aws.log_group.is_some()),
+    ] {
+        if on {
+            set.push(f);
+        }
+    }
+    for f in set {
+        cx.ledger.mapped(p(f));
+    }
+    if aws.assign_public_ip && !cx.awsvpc {
+        cx.ledger.dropped(
+            p("assign_public_ip"),
+            "tasks in bridge network mode use their container instance's address",
+        );
+    }
+}
+
+/// Ledger lines for top-level fields ECS has no object for.
+fn ledger_unsupported_top(cx: &mut Ctx<'_>) {
+    let app = cx.app;
+    for (n, net) in &app.networks {
+        let p = format!("networks.{n}");
+        for (f, set) in [
+            ("internal", net.internal),
+            ("external", net.external),
+            ("name", net.name.is_some()),
+            ("driver", net.driver.is_some()),
+            ("driver_opts", !net.driver_opts.is_empty()),
+            ("labels", !net.labels.is_empty()),
+        ] {
+            if set {
+                cx.ledger.dropped(
+                    format!("{p}.{f}"),
+                    "ECS has no user-defined networks: tasks share the VPC of providers.aws.subnets, and security groups decide who reaches whom",
+                );
+            }
+        }
+        if net.internal {
+            cx.warn(
+                "T215",
+                format!("{p}.internal"),
+                format!("ECS has no internal networks; `{n}` is not isolated"),
+                Some("use subnets without an internet route and security groups in providers.aws"),
+            );
+        }
+    }
+    for (c, cfg) in &app.configs {
+        for (f, set) in [
+            ("file", cfg.file.is_some()),
+            ("content", cfg.content.is_some()),
+            ("env", cfg.env.is_some()),
+            ("external", cfg.external),
+            ("name", cfg.name.is_some()),
+        ] {
+            if set {
+                cx.ledger
+                    .dropped(format!("configs.{c}.{f}"), "ECS has no config files");
+            }
+        }
+    }
+    for (g, grp) in &app.groups {
+        // Group placement is ledgered by the service builder; an empty group is mapped here.
+        if grp.placement == Default::default() {
+            cx.ledger.mapped(format!("groups.{g}"));
+        }
+    }
+    for (v, vol) in &app.volumes {
+        let p = format!("volumes.{v}");
+        if *vol == Default::default() {
+            cx.ledger.mapped(p.clone());
+        }
+        let efs = app
+            .providers
+            .aws
+            .as_ref()
+            .is_some_and(|a| a.efs.contains_key(v));
+        if vol.size.is_some() {
+            cx.ledger.approximated(
+                format!("{p}.size"),
+                if efs {
+                    "EFS grows as needed; it takes no size"
+                } else {
+                    "docker volumes grow as needed; they take no size"
+                },
+            );
+        }
+        for (f, set) in [
+            ("driver", vol.driver.is_some()),
+            ("driver_opts", !vol.driver_opts.is_empty()),
+            ("labels", !vol.labels.is_empty()),
+        ] {
+            if set {
+                if efs || cx.fargate {
+                    cx.ledger.dropped(
+                        format!("{p}.{f}"),
+                        "an EFS or Fargate task volume has no docker driver, options or labels",
+                    );
+                } else {
+                    cx.ledger.mapped(format!("{p}.{f}"));
+                }
+            }
+        }
+        if vol.external {
+            cx.ledger.mapped(format!("{p}.external"));
+        }
+        if vol.name.is_some() {
+            if efs {
+                cx.ledger.approximated(
+                    format!("{p}.name"),
+                    "the EFS file system in providers.aws.efs names the storage",
+                );
+            } else {
+                cx.ledger.mapped(format!("{p}.name"));
+            }
+        }
+    }
+}
+
+/// True when a restart policy means the container runs once.
+fn runs_once(r: RestartPolicy) -> bool {
+    r == RestartPolicy::Never
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,428 @@
+//! One long-running group as a CreateService body: desired count or daemon scheduling, placement
+//! strategy and constraints, rolling-update settings and awsvpc networking.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use bridge_core::model::{AwsOptions, FailureAction, ServiceMode, UpdateOrder, UpdatePolicy};
+
+use super::api::{self, PlacementConstraint, PlacementStrategy};
+use super::{Ctx, EcsService, hash_tag, on_aws, tags};
+
+/// Services in dependency order (`after` first), ties by name; a cycle keeps name order. Each
+/// round takes every service whose dependencies are done, so the cost is rounds x n log n.
+pub(crate) fn order(services: Vec<EcsService>) -> Vec<EcsService> {
+    let known: BTreeSet<String> = services.iter().map(|s| s.group.clone()).collect();
+    let mut left: BTreeMap<String, EcsService> =
+        services.into_iter().map(|s| (s.group.clone(), s)).collect();
+    let mut done: BTreeSet<String> = BTreeSet::new();
+    let mut out = Vec::with_capacity(left.len());
+    while !left.is_empty() {
+        let ready: Vec<String> = left
+            .iter()
+            .filter(|(_, s)| {
+                s.after
+                    .iter()
+                    .all(|a| done.contains(a) || !known.contains(a))
+            })
+            .map(|(g, _)| g.clone())
+            .collect();
+        if ready.is_empty() {
+            out.extend(left.into_values());
+            break;
+        }
+        for g in ready {
+            if let Some(s) = left.remove(&g) {
+                done.insert(g);
+                out.push(s);
+            }
+        }
+    }
+    out
+}
+
+/// The ECS service for group `g`, or None when it cannot run as one (reported).
+pub(crate) fn build(
+    cx: &mut Ctx<'_>,
+    aws: &AwsOptions,
+    cluster: &str,
+    g: &str,
+    members: &[String],
+    groups: &BTreeMap<String, Vec<String>>,
+) -> Option<EcsService> {
+    let app = cx.app;
+    let svcs: Vec<(&String, &bridge_core::model::Service)> = members
+        .iter()
+        .filter_map(|m| app.services.get(m).map(|s| (m, s)))
+        .collect();
+    let (_, first) = svcs.first()?;
+    let global = svcs.iter().any(|(_, s)| s.mode == ServiceMode::Global);
+    let replicas = first.replicas;
+    for (m, s) in &svcs {
+        if s.mode == ServiceMode::Global {
+            if cx.fargate {
+                cx.ledger.dropped(
+                    format!("services.{m}.mode"),
+                    "Fargate has no hosts to run one task on each",
+                );
+                cx.error(
+                    "T206",
+                    format!("services.{m}.mode"),
+                    "mode global needs hosts: Fargate cannot run one task per host".into(),
+                    Some("set providers.aws.launch_type: ec2, or use replicas"),
+                );
+            } else {
+                cx.ledger.mapped(format!("services.{m}.mode"));
+            }
+        }
+        if s.replicas != 1 || s.mode == ServiceMode::Replicated {
+            if global {
+                cx.ledger.dropped(
+                    format!("services.{m}.replicas"),
+                    "a daemon service runs one task per instance",
+                );
+            } else {
+                cx.ledger.mapped(format!("services.{m}.replicas"));
+            }
+        }
+    }
+    let daemon = global && !cx.fargate;
+
+    // Placement: every member's and the group's own.
+    let mut strategies: Vec<PlacementStrategy> = Vec::new();
+    let mut constraints: Vec<PlacementConstraint> = Vec::new();
+    let mut distinct = false;
+    let mut placements: Vec<(String, &bridge_core::model::Placement)> = svcs
+        .iter()
+        .map(|(m, s)| (format!("services.{m}.placement"), &s.placement))
+        .collect();
+    if let Some(gp) = app.groups.get(g) {
+        placements.push((format!("groups.{g}.placement"), &gp.placement));
+    }
+    for (path, pl) in placements {
+        if let Some(sp) = &pl.spread {
+            let p = format!("{path}.spread");
+            if cx.fargate {
+                if sp == "zone" {
+                    cx.ledger.approximated(
+                        p,
+                        "Fargate spreads tasks over the availability zones of the service's subnets by itself",
+                    );
+                } else {
+                    cx.drop_warn(
+                        "T205",
+                        p,
+                        "Fargate has no hosts or attributes to spread over",
+                        None,
+                    );
+                }
+            } else {
+                let field = match sp.as_str() {
+                    "zone" => Some("attribute:ecs.availability-zone".to_string()),
+                    "host" => {
+                        distinct = true;
+                        Some("instanceId".to_string())
+                    }
+                    other => other
+                        .strip_prefix("node.labels.")
+                        .map(|l| format!("attribute:{l}")),
+                };
+                match field {
+                    Some(f) => {
+                        let s = PlacementStrategy {
+                            kind: "spread".into(),
+                            field: f,
+                        };
+                        if !strategies.contains(&s) {
+                            strategies.push(s);
+                        }
+                        cx.ledger.mapped(p);
+                    }
+                    None => cx.drop_warn(
+                        "T214",
+                        p,
+                        "ECS spreads over zone, host or an instance attribute (node.labels.KEY)",
+                        None,
+                    ),
+                }
+            }
+        }
+        for (i, con) in pl.constraints.iter().enumerate() {
+            let p = format!("{path}.constraints[{i}]");
+            if cx.fargate {
+                cx.drop_warn("T205", p, "Fargate takes no placement constraints", None);
+                continue;
+            }
+            match constraint(con) {
+                Some(expr) => {
+                    let c = PlacementConstraint {
+                        kind: "memberOf".into(),
+                        expression: Some(expr),
+                    };
+                    if !constraints.contains(&c) {
+                        constraints.push(c);
+                    }
+                    cx.ledger.mapped(p);
+                }
+                None => cx.drop_warn(
+                    "T214",
+                    p,
+                    "ECS matches instance attributes: only `node.labels.KEY == VALUE` and `!=` translate",
+                    Some("label the instances with an attribute and write node.labels.KEY == VALUE"),
+                ),
+            }
+        }
+        if let Some(m) = pl.max_per_host {
+            let p = format!("{path}.max_per_host");
+            if cx.fargate {
+                cx.ledger
+                    .dropped(p, "Fargate tasks run on no host of yours");
+            } else if m == 1 {
+                distinct = true;
+                cx.ledger.mapped(p);
+            } else {
+                cx.ledger.approximated(
+                    p.clone(),
+                    "ECS has no per-host limit above one: tasks are spread over instances, and the pool is sized with the limit",
+                );
+                let s = PlacementStrategy {
+                    kind: "spread".into(),
+                    field: "instanceId".into(),
+                };
+                if !strategies.contains(&s) {
+                    strategies.push(s);
+                }
+            }
+        }
+    }
+    if !cx.fargate {
+        if distinct {
+            constraints.push(PlacementConstraint {
+                kind: "distinctInstance".into(),
+                expression: None,
+            });
+        }
+        if strategies.is_empty() && !daemon {
+            strategies.push(PlacementStrategy {
+                kind: "binpack".into(),
+                field: "memory".into(),
+            });
+        }
+    }
+    if daemon {
+        // Daemon services take no placement strategy.
+        strategies.clear();
+    }
+
+    let deployment = deployment(cx, &svcs, replicas, daemon);
+
+    let network_configuration = if cx.awsvpc && !aws.subnets.is_empty() {
+        Some(api::NetworkConfiguration {
+            awsvpc_configuration: api::AwsVpcConfiguration {
+                subnets: aws.subnets.clone(),
+                security_groups: aws.security_groups.clone(),
+                assign_public_ip: if aws.assign_public_ip && cx.fargate {
+                    "ENABLED".into()
+                } else {
+                    "DISABLED".into()
+                },
+            },
+        })
+    } else {
+        None
+    };
+    let default_subnets = cx.awsvpc && aws.subnets.is_empty();
+    if default_subnets {
+        cx.warn(
+            "T218",
+            "providers.aws.subnets".into(),
+            format!("group `{g}` uses awsvpc but no subnets are given: the driver uses the default VPC's subnets"),
+            Some("set providers.aws.subnets (and security_groups)"),
+        );
+    }
+
+    // Groups this one waits for.
+    let mut after: BTreeSet<String> = BTreeSet::new();
+    for (_, s) in &svcs {
+        for dep in s
+            .depends_on
+            .iter()
+            .map(|d| &d.service)
+            .chain(s.links.iter().map(|l| &l.service))
+        {
+            if members.contains(dep) {
+                continue;
+            }
+            if let Some(other) = app.services.get(dep)
+                && on_aws(other.provider)
+            {
+                let og = super::group_of(dep, other);
+                if groups.contains_key(&og) {
+                    after.insert(og);
+                }
+            }
+        }
+    }
+
+    let mut body = api::CreateService {
+        cluster: cluster.to_string(),
+        service_name: format!("{}-{g}", app.name),
+        task_definition: format!("{}-{g}", app.name),
+        desired_count: (!daemon).then_some(replicas),
+        launch_type: cx.launch().into(),
+        scheduling_strategy: if daemon { "DAEMON" } else { "REPLICA" }.into(),
+        deployment_configuration: deployment,
+        placement_constraints: constraints,
+        placement_strategy: strategies,
+        network_configuration,
+        enable_execute_command: false,
+        propagate_tags: "TASK_DEFINITION".into(),
+        tags: tags(&app.name, &format!("service/{g}")),
+    };
+    let h = hash_tag(&body);
+    body.tags.push(h);
+    Some(EcsService {
+        group: g.to_string(),
+        after: after.into_iter().collect(),
+        default_subnets,
+        body,
+    })
+}
+
+/// `node.labels.K == V` as `attribute:K == V` (and `!=`).
+pub fn constraint(c: &str) -> Option<String> {
+    let (lhs, op, rhs) = if let Some((l, r)) = c.split_once("==") {
+        (l, "==", r)
+    } else if let Some((l, r)) = c.split_once("!=") {
+        (l, "!=", r)
+    } else {
+        return None;
+    };
+    let key = lhs.trim().strip_prefix("node.labels.")?;
+    let value = rhs.trim().trim_matches(|ch| ch == '"' || ch == '\'');
+    if key.is_empty() || value.is_empty() {
+        return None;
+    }
+    let value = if value.contains(char::is_whitespace) {
+        format!("'{value}'")
+    } else {
+        value.to_string()
+    };
+    Some(format!("attribute:{key} {op} {value}"))
+}
+
+fn deployment(
+    cx: &mut Ctx<'_>,
+    svcs: &[(&String, &bridge_core::model::Service)],
+    replicas: u32,
+    daemon: bool,
+) -> Option<api::DeploymentConfiguration> {
+    let mut chosen: Option<&UpdatePolicy> = None;
+    for (m, s) in svcs {
+        if let Some(u) = &s.update {
+            let p = format!("services.{m}.update");
+            match chosen {
+                None => {
+                    chosen = Some(u);
+                    ledger_update(cx, &p, u);
+                }
+                Some(c) if c == u => ledger_update(cx, &p, u),
+                Some(_) => cx.ledger.approximated(
+                    p,
+                    "the group's task is updated as one: the first service's update policy is used",
+                ),
+            }
+        }
+        if s.rollback.is_some() {
+            cx.ledger.approximated(
+                format!("services.{m}.rollback"),
+                "ECS rolls back with the deployment's own settings and circuit breaker",
+            );
+        }
+    }
+    let u = chosen?;
+    let mut d = api::DeploymentConfiguration::default();
+    if !daemon {
+        let n = u64::from(replicas.max(1));
+        let par = u64::from(u.parallelism.unwrap_or(0));
+        let step = if par == 0 {
+            100
+        } else {
+            (par * 100).div_ceil(n).min(100)
+        };
+        match u.order {
+            Some(UpdateOrder::StartFirst) => {
+                d.minimum_healthy_percent = Some(100);
+                d.maximum_percent = Some(100 + step);
+            }
+            _ => {
+                let healthy = if par == 0 || par >= n {
+                    0
+                } else {
+                    ((n - par) * 100) / n
+                };
+                d.minimum_healthy_percent = Some(healthy);
+                d.maximum_percent = Some(100);
+            }
+        }
+    }
+    d.deployment_circuit_breaker = match u.failure_action {
+        Some(FailureAction::Rollback) => Some(api::DeploymentCircuitBreaker {
+            enable: true,
+            rollback: true,
+        }),
+        Some(FailureAction::Pause) => Some(api::DeploymentCircuitBreaker {
+            enable: true,
+            rollback: false,
+        }),
+        Some(FailureAction::Continue) => Some(api::DeploymentCircuitBreaker {
+            enable: false,
+            rollback: false,
+        }),
+        None => None,
+    };
+    Some(d)
+}
+
+fn ledger_update(cx: &mut Ctx<'_>, p: &str, u: &UpdatePolicy) {
+    if u.parallelism.is_some() {
+        cx.ledger.approximated(
+            format!("{p}.parallelism"),
+            "ECS rolls by percentages of the desired count: minimumHealthyPercent and maximumPercent are derived from it",
+        );
+    }
+    if u.order.is_some() {
+        cx.ledger.mapped(format!("{p}.order"));
+    }
+    match u.failure_action {
+        Some(FailureAction::Rollback) | Some(FailureAction::Continue) => {
+            cx.ledger.mapped(format!("{p}.failure_action"));
+        }
+        Some(FailureAction::Pause) => cx.ledger.approximated(
+            format!("{p}.failure_action"),
+            "the circuit breaker stops the failed deployment without rolling back; ECS cannot resume it",
+        ),
+        None => {}
+    }
+    if u.max_failure_ratio.is_some() {
+        cx.ledger.approximated(
+            format!("{p}.max_failure_ratio"),
+            "ECS's circuit breaker uses its own failure threshold",
+        );
+    }
+    for (f, set) in [
+        ("delay", u.delay.is_some()),
+        ("monitor", u.monitor.is_some()),
+    ] {
+        if set {
+            cx.drop_warn(
+                "T215",
+                format!("{p}.{f}"),
+                "ECS rolling updates take no delay or monitor period",
+                None,
+            );
+        }
+    }
+    if u == &UpdatePolicy::default() {
+        cx.ledger.mapped(p.to_string());
+    }
+}

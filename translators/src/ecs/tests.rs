@@ -1,0 +1,588 @@
+//! Unit tests of the ECS mapping rules.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use bridge_core::{LoadOptions, ValidApp, load_str};
+use serde_json::Value;
+
+use super::*;
+
+fn app(yaml: &str) -> ValidApp {
+    let name: Arc<str> = "test.yaml".into();
+    let opts = LoadOptions {
+        env: Some(Default::default()),
+        ..LoadOptions::default()
+    };
+    let l = load_str(&name, yaml, Path::new("."), &opts);
+    match l.valid {
+        Some(v) => v,
+        None => panic!("invalid test app: {:?}", l.diagnostics),
+    }
+}
+
+fn run(yaml: &str) -> (EcsApp, Vec<crate::LedgerEntry>, Diagnostics) {
+    build(&app(yaml), &Options::default())
+}
+
+fn json<T: Serialize>(v: &T) -> Value {
+    serde_json::to_value(v).unwrap_or(Value::Null)
+}
+
+fn codes(d: &Diagnostics) -> Vec<&'static str> {
+    d.iter().map(|x| x.code).collect()
+}
+
+fn has(d: &Diagnostics, code: &str, path: &str) -> bool {
+    d.iter().any(|x| x.code == code && x.path == path)
+}
+
+fn fidelity(l: &[crate::LedgerEntry], field: &str) -> Option<crate::Fidelity> {
+    l.iter().find(|e| e.field == field).map(|e| e.fidelity)
+}
+
+const FARGATE: &str =
+    "providers:\n  aws: {region: us-east-1, launch_type: fargate, subnets: [subnet-1]}\n";
+
+#[test]
+fn fargate_size_table() {
+    // (cpu units, MiB) asked -> chosen.
+    let cases = [
+        ((0, 0), Some((256, 512))),
+        ((256, 512), Some((256, 512))),
+        ((256, 513), Some((256, 1024))),
+        ((256, 2048), Some((256, 2048))),
+        ((256, 2049), Some((512, 3072))),
+        ((257, 512), Some((512, 1024))),
+        ((1024, 3000), Some((1024, 3072))),
+        ((2048, 16000), Some((2048, 16384))),
+        ((256, 17000), Some((4096, 17408))),
+        ((4096, 30721), Some((8192, 32768))),
+        ((8192, 16385), Some((8192, 20480))),
+        ((16384, 122880), Some((16384, 122880))),
+        ((16385, 1024), None),
+        ((256, 122881), None),
+    ];
+    for ((c, m), want) in cases {
+        assert_eq!(fargate_size(c, m), want, "asked {c} units, {m} MiB");
+    }
+    // Every answer is a valid pair that fits.
+    for c in (0..=16384).step_by(128) {
+        for m in (0..=122880).step_by(2048) {
+            if let Some((tc, tm)) = fargate_size(c, m) {
+                assert!(tc >= c && tm >= m);
+                assert!(FARGATE_SIZES.iter().any(|&(fc, lo, hi, step)| fc == tc
+                    && tm >= lo
+                    && tm <= hi
+                    && (tm - lo) % step == 0));
+            }
+        }
+    }
+}
+
+#[test]
+fn fargate_task_size_from_the_group_and_rounding_reported() {
+    let (e, l, d) = run(&format!(
+        "bridge: v1\nname: a\nservices:\n  web:\n    image: x\n    group: g\n    resources: {{cpus: 0.3, memory: 600MiB}}\n  side:\n    image: y\n    group: g\n    resources: {{cpus: 0.2, memory: 100MiB}}\ngroups: {{g: {{}}}}\n{FARGATE}"
+    ));
+    let td = &e.task_definitions[0].body;
+    // 0.3 -> 308 units, 0.2 -> 205 units: 513 units, 700 MiB -> 1024 units / 2048 MiB.
+    assert_eq!(td.cpu.as_deref(), Some("1024"));
+    assert_eq!(td.memory.as_deref(), Some("2048"));
+    assert_eq!(td.network_mode, "awsvpc");
+    assert_eq!(
+        fidelity(&l, "services.web.resources"),
+        Some(crate::Fidelity::Approximated)
+    );
+    assert!(has(&d, "T222", "groups.g"));
+}
+
+#[test]
+fn too_big_for_fargate_is_an_error() {
+    let (_, _, d) = run(&format!(
+        "bridge: v1\nname: a\nservices:\n  big:\n    image: x\n    resources: {{cpus: 17, memory: 8GiB}}\ngroups: {{g: {{}}}}\n{FARGATE}"
+    ));
+    assert!(has(&d, "T207", "services.big.resources"), "{:?}", codes(&d));
+    assert!(d.has_errors());
+    let (_, _, d) = run(&format!(
+        "bridge: v1\nname: a\nservices:\n  a:\n    image: x\n    group: g\n    resources: {{cpus: 2, memory: 100GiB}}\n  b:\n    image: x\n    group: g\n    resources: {{cpus: 2, memory: 30GiB}}\ngroups: {{g: {{}}}}\n{FARGATE}"
+    ));
+    assert!(has(&d, "T207", "groups.g"), "{:?}", codes(&d));
+}
+
+#[test]
+fn secret_arns_present_and_missing() {
+    let yaml = "bridge: v1\nname: a\nservices:\n  api:\n    image: x\n    secrets:\n      - {name: pw, env: DB_PASSWORD}\n      - api_key\n      - token\nsecrets:\n  pw: {env: PW}\n  api_key: {file: ./k}\n  token: {env: TOKEN}\nproviders:\n  aws:\n    secrets:\n      pw: arn:aws:secretsmanager:us-east-1:123456789012:secret:pw\n      api_key: arn:aws:ssm:us-east-1:123456789012:parameter/key\n";
+    let (e, l, d) = run(yaml);
+    let c = &e.task_definitions[0].body.container_definitions[0];
+    let s = json(&c.secrets);
+    assert_eq!(
+        s,
+        serde_json::json!([
+            {"name": "API_KEY", "valueFrom": "arn:aws:ssm:us-east-1:123456789012:parameter/key"},
+            {"name": "DB_PASSWORD", "valueFrom": "arn:aws:secretsmanager:us-east-1:123456789012:secret:pw"},
+        ])
+    );
+    // The file secret is an approximation with a warning; the missing ARN an error with a hint.
+    assert!(has(&d, "T201", "services.api.secrets[1]"));
+    let missing = d
+        .iter()
+        .find(|x| x.code == "T200")
+        .unwrap_or_else(|| panic!("no T200: {:?}", codes(&d)));
+    assert_eq!(missing.path, "services.api.secrets[2]");
+    assert!(missing.is_error());
+    assert!(
+        missing
+            .hint
+            .as_deref()
+            .is_some_and(|h| h.contains("providers.aws.secrets.token"))
+    );
+    assert_eq!(
+        fidelity(&l, "services.api.secrets[0].env"),
+        Some(crate::Fidelity::Mapped)
+    );
+    assert_eq!(
+        fidelity(&l, "services.api.secrets[1].name"),
+        Some(crate::Fidelity::Approximated)
+    );
+    // The driver learns where values come from; no value is anywhere.
+    assert_eq!(e.secrets.len(), 2);
+    assert_eq!(e.secrets[1].source, "env:PW");
+    assert!(e.task_definitions[0].needs_execution_role);
+    assert!(has(&d, "T225", "providers.aws.execution_role_arn"));
+}
+
+#[test]
+fn links_in_bridge_mode() {
+    let (e, l, d) = run(
+        "bridge: v1\nname: a\nservices:\n  proxy:\n    image: nginx\n    group: g\n    links: ['app:backend', other]\n  app:\n    image: x\n    group: g\n  other:\n    image: y\ngroups: {g: {}}\n",
+    );
+    let td = e
+        .task_definitions
+        .iter()
+        .find(|t| t.group == "g")
+        .unwrap_or_else(|| panic!("no task for g"));
+    assert_eq!(td.body.network_mode, "bridge");
+    let proxy = td
+        .body
+        .container_definitions
+        .iter()
+        .find(|c| c.name == "proxy")
+        .unwrap_or_else(|| panic!("no proxy"));
+    assert_eq!(proxy.links, vec!["app:backend".to_string()]);
+    assert_eq!(
+        fidelity(&l, "services.proxy.links[0]"),
+        Some(crate::Fidelity::Mapped)
+    );
+    // A link to another task cannot be a docker link.
+    assert!(has(&d, "T211", "services.proxy.links[1]"));
+    assert_eq!(
+        fidelity(&l, "services.proxy.links[1]"),
+        Some(crate::Fidelity::Dropped)
+    );
+    // Containers start in dependency order: app before proxy.
+    let names: Vec<&str> = td
+        .body
+        .container_definitions
+        .iter()
+        .map(|c| c.name.as_str())
+        .collect();
+    assert_eq!(names, ["app", "proxy"]);
+    // The service of g is created after the one it links to.
+    let order: Vec<&str> = e.services.iter().map(|s| s.group.as_str()).collect();
+    assert_eq!(order, ["other", "g"]);
+}
+
+#[test]
+fn awsvpc_restrictions() {
+    let (e, l, d) = run(&format!(
+        "bridge: v1\nname: a\nservices:\n  web:\n    image: x\n    group: g\n    hostname: web\n    dns: [1.1.1.1]\n    dns_search: [corp]\n    extra_hosts: {{db: 10.0.0.5}}\n    links: [app]\n    privileged: true\n    ports: ['80:8000', '9000']\n  app:\n    image: y\n    group: g\ngroups: {{g: {{}}}}\n{FARGATE}"
+    ));
+    let c = &e.task_definitions[0].body.container_definitions;
+    let web = c
+        .iter()
+        .find(|c| c.name == "web")
+        .unwrap_or_else(|| panic!("no web"));
+    let v = json(web);
+    for k in [
+        "hostname",
+        "dnsServers",
+        "dnsSearchDomains",
+        "extraHosts",
+        "links",
+        "privileged",
+    ] {
+        assert!(v.get(k).is_none(), "{k} is set with awsvpc: {v}");
+    }
+    for f in ["hostname", "dns", "dns_search", "extra_hosts"] {
+        assert!(
+            has(&d, "T204", &format!("services.web.{f}")),
+            "{f}: {:?}",
+            codes(&d)
+        );
+        assert_eq!(
+            fidelity(&l, &format!("services.web.{f}")),
+            Some(crate::Fidelity::Dropped)
+        );
+    }
+    assert!(has(&d, "T204", "services.web.links[0]"));
+    assert!(has(&d, "T205", "services.web.privileged"));
+    // hostPort is the container port; a different published port is reported.
+    assert_eq!(
+        json(&web.port_mappings),
+        serde_json::json!([
+            {"containerPort": 8000, "hostPort": 8000, "protocol": "tcp"},
+            {"containerPort": 9000, "hostPort": 9000, "protocol": "tcp"},
+        ])
+    );
+    assert!(has(&d, "T216", "services.web.ports[0]"));
+    // awsvpc networking from the options.
+    let svc = json(&e.services[0].body);
+    assert_eq!(
+        svc["networkConfiguration"]["awsvpcConfiguration"]["subnets"],
+        serde_json::json!(["subnet-1"])
+    );
+    assert!(svc.get("placementStrategy").is_none());
+}
+
+#[test]
+fn depends_on_conditions() {
+    let (e, l, d) = run(
+        "bridge: v1\nname: a\nservices:\n  web:\n    image: x\n    group: g\n    depends_on:\n      - {service: db, condition: healthy}\n      - {service: migrate, condition: completed_successfully}\n      - {service: log, condition: started}\n      - {service: init, condition: completed_successfully}\n      - other\n  db:\n    image: x\n    group: g\n    health: {test: 'pg_isready'}\n  migrate:\n    image: x\n    group: g\n    restart: never\n  log:\n    image: x\n    group: g\n  init:\n    image: x\n    group: g\n  other:\n    image: x\ngroups: {g: {}}\n",
+    );
+    let td = e
+        .task_definitions
+        .iter()
+        .find(|t| t.group == "g")
+        .unwrap_or_else(|| panic!("no g"));
+    let c = |n: &str| {
+        td.body
+            .container_definitions
+            .iter()
+            .find(|c| c.name == n)
+            .unwrap_or_else(|| panic!("no {n}"))
+    };
+    assert_eq!(
+        json(&c("web").depends_on),
+        serde_json::json!([
+            {"containerName": "db", "condition": "HEALTHY"},
+            {"containerName": "migrate", "condition": "SUCCESS"},
+            {"containerName": "log", "condition": "START"},
+            {"containerName": "init", "condition": "SUCCESS"},
+        ])
+    );
+    // `restart: never` is non-essential; `init` is waited on to complete, so it is made
+    // non-essential with a warning.
+    assert!(!c("migrate").essential);
+    assert!(!c("init").essential);
+    assert!(c("web").essential && c("db").essential);
+    assert!(has(&d, "T221", "services.init.restart"));
+    // The dependency on another task is approximated: the driver orders the services.
+    assert_eq!(
+        fidelity(&l, "services.web.depends_on[4]"),
+        Some(crate::Fidelity::Approximated)
+    );
+    let g = e
+        .services
+        .iter()
+        .find(|s| s.group == "g")
+        .unwrap_or_else(|| panic!("no g service"));
+    assert_eq!(g.after, vec!["other".to_string()]);
+}
+
+#[test]
+fn one_shot_group_has_no_service() {
+    let (e, _, _) = run(
+        "bridge: v1\nname: a\nservices:\n  job:\n    image: x\n    restart: never\n  web:\n    image: y\n",
+    );
+    assert_eq!(e.task_definitions.len(), 2);
+    let job = e
+        .task_definitions
+        .iter()
+        .find(|t| t.group == "job")
+        .unwrap_or_else(|| panic!("no job"));
+    assert!(job.one_shot);
+    // The lone container of a one-shot task stays essential: its exit ends the task.
+    assert!(job.body.container_definitions[0].essential);
+    let names: Vec<&str> = e.services.iter().map(|s| s.group.as_str()).collect();
+    assert_eq!(names, ["web"]);
+}
+
+#[test]
+fn health_check_clamping() {
+    let (e, l, d) = run(
+        "bridge: v1\nname: a\nservices:\n  web:\n    image: x\n    health: {test: [CMD, 'true'], interval: 1s, timeout: 200s, retries: 20, start_period: 10m, start_interval: 1s}\n  ok:\n    image: x\n    health: {test: [CMD, 'true'], interval: 30s, timeout: 1500ms, retries: 3, start_period: 0s}\n",
+    );
+    let hc = |n: &str| {
+        let t = e
+            .task_definitions
+            .iter()
+            .find(|t| t.group == n)
+            .unwrap_or_else(|| panic!("no {n}"));
+        json(&t.body.container_definitions[0].health_check)
+    };
+    assert_eq!(
+        hc("web"),
+        serde_json::json!({"command": ["CMD", "true"], "interval": 5, "timeout": 120, "retries": 10, "startPeriod": 300})
+    );
+    for f in ["interval", "timeout", "retries", "start_period"] {
+        assert!(has(&d, "T208", &format!("services.web.health.{f}")), "{f}");
+        assert_eq!(
+            fidelity(&l, &format!("services.web.health.{f}")),
+            Some(crate::Fidelity::Approximated)
+        );
+    }
+    assert!(has(&d, "T215", "services.web.health.start_interval"));
+    // 1500ms rounds up to 2s, inside the range: approximated, no warning.
+    assert_eq!(
+        hc("ok"),
+        serde_json::json!({"command": ["CMD", "true"], "interval": 30, "timeout": 2, "retries": 3, "startPeriod": 0})
+    );
+    assert!(!d.iter().any(|x| x.path.starts_with("services.ok")));
+    assert_eq!(
+        fidelity(&l, "services.ok.health.timeout"),
+        Some(crate::Fidelity::Approximated)
+    );
+    assert_eq!(
+        fidelity(&l, "services.ok.health.interval"),
+        Some(crate::Fidelity::Mapped)
+    );
+}
+
+#[test]
+fn placement_and_deployment() {
+    let (e, l, d) = run(
+        "bridge: v1\nname: a\nservices:\n  q:\n    image: x\n    replicas: 4\n    placement: {spread: host, constraints: ['node.labels.tier == search', 'node.labels.ssd != false', 'node.role == manager']}\n    update: {parallelism: 1, failure_action: rollback}\n  d:\n    image: x\n    mode: global\n",
+    );
+    let q = json(
+        &e.services
+            .iter()
+            .find(|s| s.group == "q")
+            .unwrap_or_else(|| panic!("no q"))
+            .body,
+    );
+    assert_eq!(
+        q["placementConstraints"],
+        serde_json::json!([
+            {"type": "memberOf", "expression": "attribute:tier == search"},
+            {"type": "memberOf", "expression": "attribute:ssd != false"},
+            {"type": "distinctInstance"},
+        ])
+    );
+    assert_eq!(
+        q["placementStrategy"],
+        serde_json::json!([{"type": "spread", "field": "instanceId"}])
+    );
+    assert!(has(&d, "T214", "services.q.placement.constraints[2]"));
+    // Stop-first (the default order), one of four at a time: 75% stay healthy.
+    assert_eq!(
+        q["deploymentConfiguration"],
+        serde_json::json!({"deploymentCircuitBreaker": {"enable": true, "rollback": true}, "maximumPercent": 100, "minimumHealthyPercent": 75})
+    );
+    assert_eq!(q["desiredCount"], 4);
+    let dd = json(
+        &e.services
+            .iter()
+            .find(|s| s.group == "d")
+            .unwrap_or_else(|| panic!("no d"))
+            .body,
+    );
+    assert_eq!(dd["schedulingStrategy"], "DAEMON");
+    assert!(dd.get("desiredCount").is_none());
+    assert_eq!(
+        fidelity(&l, "services.q.update.parallelism"),
+        Some(crate::Fidelity::Approximated)
+    );
+    // The pool is sized with instance attributes the constraints need.
+    let cap = e.capacity.unwrap_or_else(|| panic!("no capacity"));
+    assert!(
+        cap.pools
+            .iter()
+            .any(|p| p.attributes.get("tier").map(String::as_str) == Some("search"))
+    );
+    assert!(
+        cap.instances >= 4,
+        "spread host needs four instances: {cap:?}"
+    );
+}
+
+#[test]
+fn global_on_fargate_is_an_error() {
+    let (_, _, d) = run(&format!(
+        "bridge: v1\nname: a\nservices:\n  d:\n    image: x\n    mode: global\ngroups: {{g: {{}}}}\n{FARGATE}"
+    ));
+    assert!(has(&d, "T206", "services.d.mode"));
+    assert!(d.has_errors());
+}
+
+#[test]
+fn stop_signal_and_grace() {
+    let (e, l, d) = run(
+        "bridge: v1\nname: a\nservices:\n  w:\n    image: x\n    stop_signal: SIGQUIT\n    stop_grace_period: 5m\n",
+    );
+    assert!(has(&d, "T202", "services.w.stop_signal"));
+    assert!(has(&d, "T209", "services.w.stop_grace_period"));
+    assert_eq!(
+        fidelity(&l, "services.w.stop_signal"),
+        Some(crate::Fidelity::Dropped)
+    );
+    assert_eq!(
+        e.task_definitions[0].body.container_definitions[0].stop_timeout,
+        Some(120)
+    );
+}
+
+#[test]
+fn vms_need_an_ami_and_get_the_cheapest_fitting_type() {
+    let (e, l, d) = run(
+        "bridge: v1\nname: a\nvms:\n  db:\n    image: ubuntu\n    cpus: 3\n    memory: 5GiB\n    disk: 10GiB\n    user_data: 'echo ${vms.db2.address}'\n  db2:\n    image: debian\n    cpus: 1\n    memory: 1GiB\nproviders:\n  aws:\n    images: {ubuntu: ami-1}\n",
+    );
+    assert!(has(&d, "T212", "vms.db2.image"));
+    assert_eq!(e.instances.len(), 1);
+    let b = json(&e.instances[0].body);
+    assert_eq!(b["InstanceType"], "t3.xlarge");
+    assert_eq!(b["ImageId"], "ami-1");
+    assert_eq!(b["BlockDeviceMappings"][0]["Ebs"]["VolumeSize"], 10);
+    assert_eq!(
+        b["UserData"],
+        crate::swarm::base64(b"echo ${vms.db2.address}")
+    );
+    assert_eq!(
+        fidelity(&l, "vms.db.user_data"),
+        Some(crate::Fidelity::Approximated)
+    );
+    assert_eq!(
+        fidelity(&l, "vms.db.cpus"),
+        Some(crate::Fidelity::Approximated)
+    );
+    assert!(e.capacity.is_none(), "no containers, no pool");
+}
+
+#[test]
+fn hybrid_services_are_skipped() {
+    let (e, l, _) = run(
+        "bridge: v1\nname: a\nservices:\n  web:\n    image: x\n  other:\n    image: y\n    provider: gce\n",
+    );
+    assert_eq!(e.task_definitions.len(), 1);
+    assert!(!l.iter().any(|x| x.field.starts_with("services.other")));
+}
+
+#[test]
+fn tags_and_hash() {
+    let yaml = "bridge: v1\nname: a\nservices:\n  web:\n    image: x:1\n";
+    let (e1, _, _) = run(yaml);
+    let (e2, _, _) = run(yaml);
+    assert_eq!(artifacts(&e1), artifacts(&e2));
+    let t = &e1.task_definitions[0].body.tags;
+    assert_eq!(t[0].key, TAG_APP);
+    assert_eq!(t[1].value, "task-definition/web");
+    assert_eq!(t[2].key, TAG_SPEC_HASH);
+    // The hash is over the body without it.
+    let mut b = e1.task_definitions[0].body.clone();
+    b.tags.pop();
+    assert_eq!(t[2].value, bridge_core::hash::spec_hash(&b));
+    let (e3, _, _) = run("bridge: v1\nname: a\nservices:\n  web:\n    image: x:2\n");
+    assert_ne!(e3.task_definitions[0].body.tags[2].value, t[2].value);
+    let paths: Vec<String> = artifacts(&e1).into_iter().map(|a| a.path).collect();
+    assert_eq!(
+        paths,
+        [
+            "aws/task-definitions/a-web.json",
+            "aws/services/a-web.json",
+            "aws/capacity.json"
+        ]
+    );
+}
+
+#[test]
+fn volumes_by_launch_type() {
+    let base = "bridge: v1\nname: a\nservices:\n  db:\n    image: x\n    volumes: ['data:/d', 'efs:/e', '/srv/x:/x', {type: tmpfs, target: /t, size: 8MiB}]\nvolumes:\n  data: {}\n  efs: {}\n";
+    let (e, _, d) = run(&format!(
+        "{base}providers:\n  aws:\n    efs: {{efs: fs-1}}\n"
+    ));
+    let td = json(&e.task_definitions[0].body);
+    assert_eq!(
+        td["volumes"][0]["dockerVolumeConfiguration"]["scope"],
+        "shared"
+    );
+    assert_eq!(
+        td["volumes"][1]["efsVolumeConfiguration"]["fileSystemId"],
+        "fs-1"
+    );
+    assert_eq!(td["volumes"][2]["host"]["sourcePath"], "/srv/x");
+    assert_eq!(
+        td["containerDefinitions"][0]["linuxParameters"]["tmpfs"][0]["size"],
+        8
+    );
+    assert!(has(&d, "T223", "services.db.volumes[0]"));
+    let (e, _, d) = run(&format!(
+        "{base}providers:\n  aws:\n    launch_type: fargate\n    efs: {{efs: fs-1}}\n"
+    ));
+    let td = json(&e.task_definitions[0].body);
+    assert!(has(&d, "T210", "services.db.volumes[2]"));
+    assert!(has(&d, "T205", "services.db.volumes[3]"));
+    assert!(td["volumes"].as_array().is_some_and(|v| {
+        v.iter()
+            .all(|v| v.get("host").is_none() && v.get("dockerVolumeConfiguration").is_none())
+    }));
+}
+
+#[test]
+fn codes_are_in_range_and_used_ones_listed() {
+    for (c, m) in CODES {
+        let n: u32 = c[1..].parse().unwrap_or(0);
+        assert!((200..300).contains(&n) && c.starts_with('T'), "{c}");
+        assert!(!m.is_empty() && !m.ends_with('.'));
+    }
+    let src = [
+        include_str!("mod.rs"),
+        include_str!("task.rs"),
+        include_str!("service.rs"),
+        include_str!("ec2.rs"),
+    ]
+    .concat();
+    for i in 200..300 {
+        let code = format!("\"T{i}\"");
+        if src.matches(&code).count() > 1 {
+            assert!(
+                CODES.iter().any(|(c, _)| format!("\"{c}\"") == code),
+                "{code} is not listed"
+            );
+        }
+    }
+}
+
+/// Render time for a large app: `cargo test -p bridge-translators --release ecs::tests::large -- --ignored --nocapture`.
+#[test]
+#[ignore]
+fn large_app_render_time() {
+    let n: usize = std::env::var("BRIDGE_N")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(10_000);
+    let mut y = String::from("bridge: v1\nname: big\nservices:\n");
+    if std::env::var_os("BRIDGE_FARGATE").is_some() {
+        y = String::from(
+            "bridge: v1\nname: big\nproviders: {aws: {launch_type: fargate}}\nservices:\n",
+        );
+    }
+    for i in 0..n {
+        y.push_str(&format!(
+            "  s{i}:\n    image: x:{i}\n    ports: ['{}:80']\n    resources: {{cpus: 0.{}, memory: {}MiB}}\n    env: {{A: '{i}'}}\n",
+            10_000 + i,
+            1 + i % 9,
+            64 + i % 2000
+        ));
+    }
+    let a = app(&y);
+    let t0 = std::time::Instant::now();
+    let (e, _, _) = build(&a, &Options::default());
+    let files = artifacts(&e);
+    let el = t0.elapsed();
+    eprintln!(
+        "{n} services: {} artifacts, {:?} (pool: {:?})",
+        files.len(),
+        el,
+        e.capacity.map(|c| c.report)
+    );
+}
