@@ -787,7 +787,7 @@ fn top_level(b: &mut Builder<'_>) {
     for (g, grp) in &groups {
         b.ledger.mapped(format!("groups.{g}"));
         let p = &grp.placement;
-        if p.spread.is_some() {
+        if p.spread.as_deref().is_some_and(|sp| sp == "host" || sp == "zone") {
             b.ledger.mapped(format!("groups.{g}.placement.spread"));
         }
         if p.max_per_host.is_some() {

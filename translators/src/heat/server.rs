@@ -88,7 +88,44 @@ pub(crate) fn build_all(b: &mut Builder<'_>, order: &[String]) {
         zones: b.opts.zones.clone(),
         ..placement::Options::default()
     };
-    let mut units = match placement::units(&b.app, &popts) {
+    // Heat applies no node-label constraints and spreads over hosts or zones only (see the
+    // ledger): the solver packs without them.
+    let mut papp = b.app.clone();
+    for s in papp.services.values_mut() {
+        s.placement.constraints.clear();
+    }
+    for g in papp.groups.values_mut() {
+        g.placement.constraints.clear();
+    }
+    let spreads: Vec<(String, String)> = papp
+        .services
+        .iter()
+        .filter_map(|(n, s)| s.placement.spread.clone().map(|sp| (format!("services.{n}"), sp)))
+        .chain(papp.groups.iter().filter_map(|(n, g)| {
+            g.placement.spread.clone().map(|sp| (format!("groups.{n}"), sp))
+        }))
+        .filter(|(_, sp)| sp != "host" && sp != "zone")
+        .collect();
+    for (path, sp) in spreads {
+        let field = format!("{path}.placement.spread");
+        b.ledger.dropped(field.clone(), "openstack hosts carry no node labels to spread over");
+        b.diags.push(
+            Diagnostic::warning("T405", format!("spread over `{sp}` is not applied on openstack"))
+                .with_path(field)
+                .with_hint("write `spread: host` or `spread: zone`"),
+        );
+    }
+    for s in papp.services.values_mut() {
+        if s.placement.spread.as_deref().is_some_and(|sp| sp != "host" && sp != "zone") {
+            s.placement.spread = None;
+        }
+    }
+    for g in papp.groups.values_mut() {
+        if g.placement.spread.as_deref().is_some_and(|sp| sp != "host" && sp != "zone") {
+            g.placement.spread = None;
+        }
+    }
+    let mut units = match placement::units(&papp, &popts) {
         Ok(u) => u,
         Err(errs) => {
             b.diags.extend(placement::to_diagnostics(&errs).0);
@@ -96,8 +133,7 @@ pub(crate) fn build_all(b: &mut Builder<'_>, order: &[String]) {
         }
     };
     for u in &mut units {
-        // Flavors carry no node labels (see the ledger); one replica per server.
-        u.constraints.clear();
+        // One replica per server (container names and published ports are per server).
         u.max_per_host = Some(1);
     }
     let cat = catalogue(b);
@@ -813,7 +849,7 @@ fn service_ledger(b: &mut Builder<'_>) {
         if s.provider.is_some() {
             b.ledger.mapped(p("provider"));
         }
-        if s.placement.spread.is_some() {
+        if s.placement.spread.as_deref().is_some_and(|sp| sp == "host" || sp == "zone") {
             if b.opts.zones.is_empty() && s.placement.spread.as_deref() == Some("zone") {
                 b.ledger.approximated(
                     p("placement.spread"),

@@ -113,8 +113,6 @@ pub(crate) fn build_all(b: &mut Builder<'_>) {
                 props["block_device_mapping_v2"] = json!([{
                     "boot_index": 0,
                     "image": {"get_param": image_param},
-                    "source_type": "image",
-                    "destination_type": "volume",
                     "volume_size": gb,
                     "delete_on_termination": true,
                 }]);
