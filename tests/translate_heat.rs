@@ -117,8 +117,16 @@ const APP_ERRORS: &[&str] = &["T400", "T401", "T402"];
 fn every_template_passes_heat_validation() {
     let py = python();
     let script = validators().join("heat_validate.py");
-    assert!(py.exists(), "python missing at {} (run tests/run-peers-setup.sh or set BRIDGE_PYTHON)", py.display());
-    assert!(script.exists(), "validator missing at {} (set BRIDGE_VALIDATORS)", script.display());
+    assert!(
+        py.exists(),
+        "python missing at {} (run tests/run-peers-setup.sh or set BRIDGE_PYTHON)",
+        py.display()
+    );
+    assert!(
+        script.exists(),
+        "validator missing at {} (set BRIDGE_VALIDATORS)",
+        script.display()
+    );
     let dir = std::env::temp_dir().join(format!("bridge-heat-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     let mut templates = Vec::new();
@@ -160,7 +168,9 @@ fn every_template_passes_heat_validation() {
                 t.diagnostics
                     .iter()
                     .filter(|d| d.is_error())
-                    .all(|d| APP_ERRORS.contains(&d.code) || d.code.starts_with('P') || !d.code.starts_with('T')),
+                    .all(|d| APP_ERRORS.contains(&d.code)
+                        || d.code.starts_with('P')
+                        || !d.code.starts_with('T')),
                 "{name}: translator errors:\n{}",
                 errors.join("\n")
             );
@@ -215,7 +225,10 @@ fn ledger_names_every_service(name: &str, app: &ValidApp, t: &Translation) {
             continue;
         }
         let f = format!("services.{s}.image");
-        assert!(fields.contains(f.as_str()), "{name}: no ledger entry for {f}");
+        assert!(
+            fields.contains(f.as_str()),
+            "{name}: no ledger entry for {f}"
+        );
     }
 }
 
@@ -224,7 +237,14 @@ fn the_ledger_names_every_field_of_the_kitchen_sink() {
     let app = kitchen_sink();
     for (mode, opts, zun) in [
         ("docker", HeatOptions::default(), false),
-        ("neutron off", HeatOptions { neutron: false, ..HeatOptions::default() }, false),
+        (
+            "neutron off",
+            HeatOptions {
+                neutron: false,
+                ..HeatOptions::default()
+            },
+            false,
+        ),
         ("zun", HeatOptions::default(), true),
     ] {
         let app = if zun {
@@ -249,12 +269,21 @@ fn the_ledger_names_every_field_of_the_kitchen_sink() {
                 missing.push(*f);
             }
         }
-        assert!(missing.is_empty(), "{mode}: no ledger entry for {missing:?}");
+        assert!(
+            missing.is_empty(),
+            "{mode}: no ledger entry for {missing:?}"
+        );
         // Every dropped field is also a warning with a hint.
         for e in t.ledger.iter().filter(|e| e.fidelity == Fidelity::Dropped) {
-            assert!(!e.reason.is_empty(), "{mode}: {} dropped without a reason", e.field);
             assert!(
-                t.diagnostics.iter().any(|d| e.field.starts_with(&d.path) && d.hint.is_some()),
+                !e.reason.is_empty(),
+                "{mode}: {} dropped without a reason",
+                e.field
+            );
+            assert!(
+                t.diagnostics
+                    .iter()
+                    .any(|d| e.field.starts_with(&d.path) && d.hint.is_some()),
                 "{mode}: {} dropped without a warning",
                 e.field
             );
@@ -405,7 +434,10 @@ fn yes_and_1_10_reach_the_container_as_strings() {
     let dir = std::env::temp_dir().join(format!("bridge-heat-yes-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("{e}"));
     let mut paths = Vec::new();
-    for (mode, extra) in [("docker", ""), ("zun", "providers:\n  openstack: {containers: zun}\n")] {
+    for (mode, extra) in [
+        ("docker", ""),
+        ("zun", "providers:\n  openstack: {containers: zun}\n"),
+    ] {
         let f = dir.join(format!("{mode}.bridge.yaml"));
         std::fs::write(
             &f,
@@ -443,9 +475,77 @@ print('FLAG=yes' in run, 'VERSION_PIN=1.10' in run, 'OFF=off' in run, "NUL='~'" 
         String::from_utf8_lossy(&out.stderr)
     );
     assert_eq!(
-        stdout,
-        "'yes' '1.10' 'off' '~'\nTrue True True True\n",
+        stdout, "'yes' '1.10' 'off' '~'\nTrue True True True\n",
         "as heat and cloud-init read them"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// A secret value with quotes, newlines, `#`, `: `, a backslash, non-ASCII text and something
+/// that looks like a placeholder reaches the server's file byte for byte: the template is
+/// resolved the way Heat resolves it (`get_param`, `list_join` JSON-encoding a map item,
+/// `str_replace_strict`), then read as cloud-init reads it.
+#[test]
+fn a_hostile_secret_value_is_data_in_the_cloud_config() {
+    let py = python();
+    assert!(py.exists(), "python missing at {}", py.display());
+    let dir = std::env::temp_dir().join(format!("bridge-heat-secret-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("{e}"));
+    let f = dir.join("bridge.yaml");
+    std::fs::write(
+        &f,
+        "bridge: v1\nname: s\nservices:\n  api:\n    image: a\n    secrets: [{name: pw, env: PW}, key]\nsecrets:\n  pw: {env: X}\n  key: {file: ./k}\n",
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    let app = load(&f).unwrap_or_else(|| panic!("invalid app"));
+    let t = Heat::default().translate(&app);
+    let out = dir.join("s.yaml");
+    std::fs::write(&out, &t.artifacts[0].content).unwrap_or_else(|e| panic!("{e}"));
+    let script = r#"
+import sys, json, yaml
+from heat.common import template_format
+tpl = yaml.load(open(sys.argv[1]).read(), Loader=template_format.yaml_loader)
+values = {'secret_pw': 'a"b\'c\n# d: e\\f é BRIDGE0_1Z\n- x', 'secret_key': '-----BEGIN KEY-----\nline: two\n-----END KEY-----\n'}
+def resolve(v):
+    if isinstance(v, dict) and len(v) == 1:
+        (k, a), = v.items()
+        if k == 'get_param':
+            return values[a]
+        if k == 'list_join':
+            d, items = a[0], resolve(a[1])
+            return d.join(i if isinstance(i, str) else json.dumps(i, sort_keys=True) for i in items)
+    if isinstance(v, dict):
+        return {k: resolve(x) for k, x in v.items()}
+    if isinstance(v, list):
+        return [resolve(x) for x in v]
+    return v
+server = [r for r in tpl['resources'].values() if r['type'] == 'OS::Nova::Server'][0]
+sr = server['properties']['user_data']['str_replace_strict']
+text = sr['template']
+params = {k: resolve(v) for k, v in sr['params'].items()}
+for k in sorted(params, key=len, reverse=True):
+    assert k in text, k
+    text = text.replace(k, params[k])
+cc = yaml.safe_load(text)
+files = {f['path']: f for f in cc['write_files']}
+env = files['/var/lib/bridge/secrets/pw.env']
+key = files['/var/lib/bridge/secrets/key']
+assert env['content'] == 'PW=' + values['secret_pw'] + '\n', env
+assert key['content'] == values['secret_key'], key
+assert env['permissions'] == '0400' and key['permissions'] == '0444'
+print('ok')
+"#;
+    let res = Command::new(&py)
+        .arg("-c")
+        .arg(script)
+        .arg(&out)
+        .output()
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(
+        res.status.success(),
+        "{}\n{}",
+        String::from_utf8_lossy(&res.stdout),
+        String::from_utf8_lossy(&res.stderr)
     );
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -49,7 +49,10 @@ pub const CODES: &[(&str, &str)] = &[
         "T400",
         "a vm's image has no entry in providers.openstack.images",
     ),
-    ("T401", "no flavor of the catalogue is large enough for a vm"),
+    (
+        "T401",
+        "no flavor of the catalogue is large enough for a vm",
+    ),
     ("T402", "a named volume is needed on more than one server"),
     (
         "T403",
@@ -90,7 +93,10 @@ pub const CODES: &[(&str, &str)] = &[
         "a placeholder could not be made unique in the user data",
     ),
     ("T414", "a vm field OpenStack cannot express"),
-    ("T415", "an app network is approximated by a per-server docker network"),
+    (
+        "T415",
+        "an app network is approximated by a per-server docker network",
+    ),
 ];
 
 /// A flavor the solver may choose: name, vCPUs, RAM.
@@ -341,6 +347,8 @@ pub(crate) struct Builder<'a> {
     pub bound: Option<String>,
     /// Service name to the pools running it (resource, is a resource group).
     pub hosts_of: BTreeMap<String, Vec<(String, bool)>>,
+    /// The placeholder prefix (see `server::token_prefix`).
+    pub token_prefix: String,
     /// The app-wide security group letting the app's servers reach each other.
     pub internal_sg: Option<String>,
 }
@@ -551,6 +559,28 @@ impl Builder<'_> {
     }
 }
 
+trait WithoutServices {
+    /// A copy of the app without its services (they are cloned one by one where needed).
+    fn clone_without_services(&self) -> App;
+}
+
+impl WithoutServices for App {
+    fn clone_without_services(&self) -> App {
+        App {
+            bridge: self.bridge,
+            name: self.name.clone(),
+            services: BTreeMap::new(),
+            vms: self.vms.clone(),
+            volumes: self.volumes.clone(),
+            secrets: self.secrets.clone(),
+            configs: self.configs.clone(),
+            networks: self.networks.clone(),
+            groups: self.groups.clone(),
+            providers: self.providers.clone(),
+        }
+    }
+}
+
 /// `get_attr first_address` of a server, or of every member of a resource group joined by `,`.
 pub(crate) fn address_of(res: &str, group: bool) -> Value {
     if group {
@@ -587,6 +617,7 @@ pub fn build(valid: &ValidApp, opts: &HeatOptions) -> (HeatStack, Ledger, Diagno
         hosts: Vec::new(),
         bound: None,
         hosts_of: BTreeMap::new(),
+        token_prefix: server::token_prefix(full),
         internal_sg: None,
     };
     b.ledger.mapped("name");
@@ -787,7 +818,10 @@ fn top_level(b: &mut Builder<'_>) {
     for (g, grp) in &groups {
         b.ledger.mapped(format!("groups.{g}"));
         let p = &grp.placement;
-        if p.spread.as_deref().is_some_and(|sp| sp == "host" || sp == "zone") {
+        if p.spread
+            .as_deref()
+            .is_some_and(|sp| sp == "host" || sp == "zone")
+        {
             b.ledger.mapped(format!("groups.{g}.placement.spread"));
         }
         if p.max_per_host.is_some() {

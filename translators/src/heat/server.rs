@@ -19,7 +19,10 @@ use bridge_core::model::{App, MountKind, Service, ServiceMode};
 use bridge_core::placement::{self, HostType, UnitKey};
 use serde_json::{Value, json};
 
-use super::{Builder, DEFAULT_HOST_IMAGE, DEFAULT_VOLUME_GB, HOST_IMAGE_KEY, HostPool, ident};
+use super::{
+    Builder, DEFAULT_HOST_IMAGE, DEFAULT_VOLUME_GB, HOST_IMAGE_KEY, HostPool, WithoutServices,
+    ident,
+};
 use crate::cloudinit::{self, HostExtras, SCRIPTS_DIR, WriteFile};
 
 /// Secrets are stored here on the server's disk (root only) and copied to the tmpfs
@@ -100,28 +103,50 @@ pub(crate) fn build_all(b: &mut Builder<'_>, order: &[String]) {
     let spreads: Vec<(String, String)> = papp
         .services
         .iter()
-        .filter_map(|(n, s)| s.placement.spread.clone().map(|sp| (format!("services.{n}"), sp)))
+        .filter_map(|(n, s)| {
+            s.placement
+                .spread
+                .clone()
+                .map(|sp| (format!("services.{n}"), sp))
+        })
         .chain(papp.groups.iter().filter_map(|(n, g)| {
-            g.placement.spread.clone().map(|sp| (format!("groups.{n}"), sp))
+            g.placement
+                .spread
+                .clone()
+                .map(|sp| (format!("groups.{n}"), sp))
         }))
         .filter(|(_, sp)| sp != "host" && sp != "zone")
         .collect();
     for (path, sp) in spreads {
         let field = format!("{path}.placement.spread");
-        b.ledger.dropped(field.clone(), "openstack hosts carry no node labels to spread over");
+        b.ledger.dropped(
+            field.clone(),
+            "openstack hosts carry no node labels to spread over",
+        );
         b.diags.push(
-            Diagnostic::warning("T405", format!("spread over `{sp}` is not applied on openstack"))
-                .with_path(field)
-                .with_hint("write `spread: host` or `spread: zone`"),
+            Diagnostic::warning(
+                "T405",
+                format!("spread over `{sp}` is not applied on openstack"),
+            )
+            .with_path(field)
+            .with_hint("write `spread: host` or `spread: zone`"),
         );
     }
     for s in papp.services.values_mut() {
-        if s.placement.spread.as_deref().is_some_and(|sp| sp != "host" && sp != "zone") {
+        if s.placement
+            .spread
+            .as_deref()
+            .is_some_and(|sp| sp != "host" && sp != "zone")
+        {
             s.placement.spread = None;
         }
     }
     for g in papp.groups.values_mut() {
-        if g.placement.spread.as_deref().is_some_and(|sp| sp != "host" && sp != "zone") {
+        if g.placement
+            .spread
+            .as_deref()
+            .is_some_and(|sp| sp != "host" && sp != "zone")
+        {
             g.placement.spread = None;
         }
     }
@@ -354,7 +379,9 @@ pub(crate) fn volume_resources(b: &mut Builder<'_>, users: &BTreeMap<String, usi
                         format!("volume `{v}`: `{f}` has no cinder equivalent and is not applied"),
                     )
                     .with_path(format!("volumes.{v}.{f}"))
-                    .with_hint("remove it for openstack, or choose the cinder volume type in the cloud"),
+                    .with_hint(
+                        "remove it for openstack, or choose the cinder volume type in the cloud",
+                    ),
                 );
             }
         }
@@ -417,14 +444,20 @@ struct Tokens {
     params: BTreeMap<String, Value>,
 }
 
+/// The token prefix for an app: `BRIDGE<salt>_` with the smallest salt that occurs nowhere in
+/// the app's own text (computed once per translation).
+pub(crate) fn token_prefix(app: &App) -> String {
+    let text = serde_json::to_string(app).unwrap_or_default();
+    let salt = (0..)
+        .find(|i| !text.contains(&format!("BRIDGE{i}_")))
+        .unwrap_or(0);
+    format!("BRIDGE{salt}_")
+}
+
 impl Tokens {
-    fn new(app: &App) -> Tokens {
-        let text = serde_json::to_string(app).unwrap_or_default();
-        let salt = (0..)
-            .find(|i| !text.contains(&format!("BRIDGE{i}_")))
-            .unwrap_or(0);
+    fn new(prefix: &str) -> Tokens {
         Tokens {
-            prefix: format!("BRIDGE{salt}_"),
+            prefix: prefix.to_string(),
             n: 0,
             params: BTreeMap::new(),
         }
@@ -471,7 +504,9 @@ fn resolve_refs(
                     // Same server: the container's name on the server's docker network.
                     Some((*name).to_string())
                 }
-                ["services", name, "address"] => Some(service_address(b, tokens, from, name, field)),
+                ["services", name, "address"] => {
+                    Some(service_address(b, tokens, from, name, field))
+                }
                 _ => None,
             };
             if let Some(r) = replaced {
@@ -539,10 +574,15 @@ fn service_address(
 fn host(b: &mut Builder<'_>, p: &Plan) {
     let app_name = b.app.name.clone();
     let here: BTreeSet<String> = p.services.iter().cloned().collect();
-    let mut tokens = Tokens::new(b.full);
-    // The pool's services with their references resolved.
-    let mut app = b.app.clone();
-    app.services.retain(|n, _| here.contains(n));
+    let mut tokens = Tokens::new(&b.token_prefix);
+    // The pool's services (only: cloning the whole app per pool is quadratic) with their
+    // references resolved.
+    let mut app = b.app.clone_without_services();
+    for n in &p.services {
+        if let Some(s) = b.app.services.get(n) {
+            app.services.insert(n.clone(), s.clone());
+        }
+    }
     let names: Vec<String> = app.services.keys().cloned().collect();
     for n in &names {
         let env: Vec<(String, String)> = app.services[n]
@@ -649,7 +689,9 @@ fn host(b: &mut Builder<'_>, p: &Plan) {
             extras.file_placeholders.push(t);
         }
     }
-    extras.before_containers.push(vec!["systemctl".into(), "daemon-reload".into()]);
+    extras
+        .before_containers
+        .push(vec!["systemctl".into(), "daemon-reload".into()]);
     extras.before_containers.push(vec![
         "systemctl".into(),
         "enable".into(),
@@ -693,9 +735,15 @@ fn host(b: &mut Builder<'_>, p: &Plan) {
                 b.diags.push(
                     Diagnostic::error(
                         "T413",
-                        format!("placeholder `{t}` did not survive rendering the user data of `{}`", p.res),
+                        format!(
+                            "placeholder `{t}` did not survive rendering the user data of `{}`",
+                            p.res
+                        ),
                     )
-                    .with_path(format!("services.{}", p.services.first().cloned().unwrap_or_default()))
+                    .with_path(format!(
+                        "services.{}",
+                        p.services.first().cloned().unwrap_or_default()
+                    ))
                     .with_hint("report this as a bridge bug"),
                 );
             }
@@ -710,10 +758,10 @@ fn host(b: &mut Builder<'_>, p: &Plan) {
             continue;
         };
         for pt in &svc.ports {
-            if let (Some(pb), false) = (pt.published, loopback(pt.host_ip.as_deref())) {
-                if seen.insert((pt.protocol, pb)) {
-                    rules.push(port_rule(pt.protocol.as_str(), pb));
-                }
+            if let (Some(pb), false) = (pt.published, loopback(pt.host_ip.as_deref()))
+                && seen.insert((pt.protocol, pb))
+            {
+                rules.push(port_rule(pt.protocol.as_str(), pb));
             }
         }
     }
@@ -730,12 +778,11 @@ fn host(b: &mut Builder<'_>, p: &Plan) {
         &flavor_param,
         json!({"type": "string", "default": p.size, "description": "flavor chosen by the bridge placement solver"}),
     );
-    let image = b
-        .os
-        .images
-        .get(HOST_IMAGE_KEY)
-        .cloned()
-        .unwrap_or_else(|| DEFAULT_HOST_IMAGE.to_string());
+    let image =
+        b.os.images
+            .get(HOST_IMAGE_KEY)
+            .cloned()
+            .unwrap_or_else(|| DEFAULT_HOST_IMAGE.to_string());
     b.param(
         "container_host_image",
         json!({"type": "string", "default": image, "description": "image of the container hosts (cloud-init and a package manager with docker)"}),
@@ -849,7 +896,11 @@ fn service_ledger(b: &mut Builder<'_>) {
         if s.provider.is_some() {
             b.ledger.mapped(p("provider"));
         }
-        if s.placement.spread.as_deref().is_some_and(|sp| sp == "host" || sp == "zone") {
+        if s.placement
+            .spread
+            .as_deref()
+            .is_some_and(|sp| sp == "host" || sp == "zone")
+        {
             if b.opts.zones.is_empty() && s.placement.spread.as_deref() == Some("zone") {
                 b.ledger.approximated(
                     p("placement.spread"),

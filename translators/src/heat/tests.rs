@@ -58,7 +58,10 @@ fn codes(t: &Translation) -> Vec<&'static str> {
 }
 
 fn fidelity(t: &Translation, field: &str) -> Option<Fidelity> {
-    t.ledger.iter().find(|e| e.field == field).map(|e| e.fidelity)
+    t.ledger
+        .iter()
+        .find(|e| e.field == field)
+        .map(|e| e.fidelity)
 }
 
 /// The cloud-config text of a server or of a resource group's member.
@@ -91,8 +94,16 @@ fn one_server_per_host_runs_its_containers() {
         assert_eq!(p["user_data_format"], "RAW");
         assert_eq!(p["image"]["get_param"], "container_host_image");
         assert_eq!(p["metadata"][TAG_APP], "shop");
-        assert!(p["metadata"][TAG_COMPONENT].as_str().unwrap_or("").starts_with("host/"));
-        assert_eq!(p["metadata"][TAG_SPEC_HASH].as_str().map(str::len), Some(16));
+        assert!(
+            p["metadata"][TAG_COMPONENT]
+                .as_str()
+                .unwrap_or("")
+                .starts_with("host/")
+        );
+        assert_eq!(
+            p["metadata"][TAG_SPEC_HASH].as_str().map(str::len),
+            Some(16)
+        );
         let ud = user_data(r);
         assert!(ud.starts_with("#cloud-config\n"));
         assert!(ud.contains("docker.io"), "installs docker: {ud}");
@@ -102,7 +113,10 @@ fn one_server_per_host_runs_its_containers() {
     }
     // Flavor: 5 cpus need m1.xlarge (8 vcpus), and two do not fit on one; the parameter
     // defaults to it.
-    assert_eq!(s.template["parameters"]["flavor_m1_xlarge"]["default"], "m1.xlarge");
+    assert_eq!(
+        s.template["parameters"]["flavor_m1_xlarge"]["default"],
+        "m1.xlarge"
+    );
     assert!(s.bound.as_deref().unwrap_or("").contains("lower bound"));
     assert!(t.artifacts.iter().any(|a| a.path == "openstack/shop.yaml"));
     assert_eq!(fidelity(&t, "services.web.image"), Some(Fidelity::Mapped));
@@ -119,12 +133,20 @@ fn identical_hosts_of_a_replicated_service_are_one_resource_group() {
     assert_eq!(rg["properties"]["count"], 3);
     let def = &rg["properties"]["resource_def"];
     assert_eq!(def["type"], "OS::Nova::Server");
-    assert!(def["properties"]["name"].as_str().unwrap_or("").contains("%index%"));
+    assert!(
+        def["properties"]["name"]
+            .as_str()
+            .unwrap_or("")
+            .contains("%index%")
+    );
     assert_eq!(rg["update_policy"]["rolling_update"]["max_batch_size"], 2);
     assert_eq!(rg["update_policy"]["rolling_update"]["pause_time"], 10);
     assert!(of_type(&s, "OS::Nova::Server").is_empty());
     assert_eq!(s.hosts[0].count, 3);
-    assert_eq!(fidelity(&t, "services.query.replicas"), Some(Fidelity::Mapped));
+    assert_eq!(
+        fidelity(&t, "services.query.replicas"),
+        Some(Fidelity::Mapped)
+    );
 }
 
 #[test]
@@ -139,21 +161,39 @@ fn published_ports_become_security_group_rules_on_their_hosts() {
         .find(|(n, _)| n.as_str() != "sg_internal")
         .copied()
         .unwrap_or_else(|| panic!("no port group"));
-    let rules = sg["properties"]["rules"].as_array().cloned().unwrap_or_default();
+    let rules = sg["properties"]["rules"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
     assert_eq!(rules.len(), 2, "{rules:?}");
     assert!(rules.iter().any(|r| r["protocol"] == "tcp"
         && r["port_range_min"] == 80
         && r["port_range_max"] == 80
         && r["remote_ip_prefix"] == "0.0.0.0/0"));
-    assert!(rules.iter().any(|r| r["protocol"] == "udp" && r["port_range_min"] == 53));
+    assert!(
+        rules
+            .iter()
+            .any(|r| r["protocol"] == "udp" && r["port_range_min"] == 53)
+    );
     let server = of_type(&s, "OS::Nova::Server")[0].1;
     let attached = server["properties"]["security_groups"].to_string();
     assert!(attached.contains(sg_name.as_str()) && attached.contains("sg_internal"));
-    assert!(sg["properties"]["description"].as_str().unwrap_or("").contains("bridge.spec-hash="));
+    assert!(
+        sg["properties"]["description"]
+            .as_str()
+            .unwrap_or("")
+            .contains("bridge.spec-hash=")
+    );
     // The unpublished port is reported, not silently left closed.
     assert!(codes(&t).contains(&"T407"));
-    assert_eq!(fidelity(&t, "services.web.ports[3]"), Some(Fidelity::Approximated));
-    assert_eq!(fidelity(&t, "services.web.ports[0]"), Some(Fidelity::Mapped));
+    assert_eq!(
+        fidelity(&t, "services.web.ports[3]"),
+        Some(Fidelity::Approximated)
+    );
+    assert_eq!(
+        fidelity(&t, "services.web.ports[0]"),
+        Some(Fidelity::Mapped)
+    );
 }
 
 #[test]
@@ -164,10 +204,16 @@ fn named_volume_is_a_cinder_volume_attached_to_its_server() {
     let vol = res(&s, "volume_pgdata");
     assert_eq!(vol["type"], "OS::Cinder::Volume");
     assert_eq!(vol["properties"]["size"], 20);
-    assert_eq!(vol["properties"]["metadata"][TAG_COMPONENT], "volume/pgdata");
+    assert_eq!(
+        vol["properties"]["metadata"][TAG_COMPONENT],
+        "volume/pgdata"
+    );
     let att = of_type(&s, "OS::Cinder::VolumeAttachment");
     assert_eq!(att.len(), 1);
-    assert_eq!(att[0].1["properties"]["volume_id"]["get_resource"], "volume_pgdata");
+    assert_eq!(
+        att[0].1["properties"]["volume_id"]["get_resource"],
+        "volume_pgdata"
+    );
     let server = att[0].1["properties"]["instance_uuid"]["get_resource"]
         .as_str()
         .unwrap_or_default();
@@ -177,7 +223,11 @@ fn named_volume_is_a_cinder_volume_attached_to_its_server() {
     assert!(ud.contains("/var/lib/bridge/volumes/pgdata"));
     // The volume id reaches the cloud-init through str_replace.
     let params = &r["properties"]["user_data"]["str_replace_strict"]["params"];
-    assert!(params.to_string().contains("\"get_resource\":\"volume_pgdata\""));
+    assert!(
+        params
+            .to_string()
+            .contains("\"get_resource\":\"volume_pgdata\"")
+    );
     assert_eq!(fidelity(&t, "volumes.pgdata.size"), Some(Fidelity::Mapped));
     // Default size.
     let (s, _) = stack(
@@ -220,8 +270,15 @@ fn secrets_are_hidden_parameters_and_never_values() {
     assert!(params.contains("/var/lib/bridge/secrets/api_key"));
     // Every placeholder stands as a whole write_files item in the template.
     let template = ud["template"].as_str().unwrap_or_default();
-    for token in ud["params"].as_object().map(|m| m.keys().cloned().collect::<Vec<_>>()).unwrap_or_default() {
-        assert!(template.contains(&format!("- {token}\n")), "{token} in\n{template}");
+    for token in ud["params"]
+        .as_object()
+        .map(|m| m.keys().cloned().collect::<Vec<_>>())
+        .unwrap_or_default()
+    {
+        assert!(
+            template.contains(&format!("- {token}\n")),
+            "{token} in\n{template}"
+        );
     }
     // parameters.example.yaml names them without values.
     let ex = t
@@ -291,7 +348,11 @@ fn zun_mode_emits_containers() {
     assert_eq!(c["workdir"], "/srv");
     assert_eq!(c["labels"]["tier"], "front");
     assert_eq!(c["labels"][TAG_COMPONENT], "service/web");
-    assert!(c["security_groups"].to_string().contains("sg_container_web"));
+    assert!(
+        c["security_groups"]
+            .to_string()
+            .contains("sg_container_web")
+    );
     let db = &res(&s, "container_db")["properties"];
     assert_eq!(db["environment"]["PGPASSWORD"]["get_param"], "secret_pw");
     assert_eq!(db["mounts"][0]["volume_id"]["get_resource"], "volume_pg");
@@ -299,7 +360,10 @@ fn zun_mode_emits_containers() {
     // A volume used by two replicas is an error; stop_signal is reported as dropped.
     assert!(codes(&t).contains(&"T402"));
     assert!(codes(&t).contains(&"T410"));
-    assert_eq!(fidelity(&t, "services.web.stop_signal"), Some(Fidelity::Dropped));
+    assert_eq!(
+        fidelity(&t, "services.web.stop_signal"),
+        Some(Fidelity::Dropped)
+    );
 }
 
 #[test]
@@ -324,8 +388,14 @@ fn neutron_off_emits_no_neutron_resources() {
         .find(|d| d.code == "T404")
         .unwrap_or_else(|| panic!("no T404"));
     assert!(d.message.contains("security groups"));
-    assert_eq!(fidelity(&t, "services.web.ports[0]"), Some(Fidelity::Approximated));
-    assert_eq!(fidelity(&t, "vms.db.ports[0]"), Some(Fidelity::Approximated));
+    assert_eq!(
+        fidelity(&t, "services.web.ports[0]"),
+        Some(Fidelity::Approximated)
+    );
+    assert_eq!(
+        fidelity(&t, "vms.db.ports[0]"),
+        Some(Fidelity::Approximated)
+    );
 }
 
 #[test]
@@ -336,9 +406,15 @@ fn vms_are_servers_with_image_flavor_disk_and_user_data() {
     let vm = res(&s, "vm_db");
     assert_eq!(vm["type"], "OS::Nova::Server");
     let p = &vm["properties"];
-    assert_eq!(s.template["parameters"]["vm_db_image"]["default"], "Ubuntu 24.04");
+    assert_eq!(
+        s.template["parameters"]["vm_db_image"]["default"],
+        "Ubuntu 24.04"
+    );
     // 2 cpus and 3GiB: m1.medium (2 vcpus, 4096 MiB) is the smallest that holds it.
-    assert_eq!(s.template["parameters"]["vm_db_flavor"]["default"], "m1.medium");
+    assert_eq!(
+        s.template["parameters"]["vm_db_flavor"]["default"],
+        "m1.medium"
+    );
     let bdm = &p["block_device_mapping_v2"][0];
     assert_eq!(bdm["volume_size"], 40);
     assert_eq!(bdm["boot_index"], 0);
@@ -353,8 +429,14 @@ fn vms_are_servers_with_image_flavor_disk_and_user_data() {
     assert!(p["security_groups"].to_string().contains("sg_vm_db"));
     assert_eq!(fidelity(&t, "vms.db.memory"), Some(Fidelity::Approximated));
     // A missing image mapping is an error with a hint.
-    let (_, t) = stack("bridge: v1\nname: l\nvms:\n  db:\n    image: centos\n    cpus: 1\n    memory: 1GiB\n");
-    let d = t.diagnostics.iter().find(|d| d.code == "T400").unwrap_or_else(|| panic!("no T400"));
+    let (_, t) = stack(
+        "bridge: v1\nname: l\nvms:\n  db:\n    image: centos\n    cpus: 1\n    memory: 1GiB\n",
+    );
+    let d = t
+        .diagnostics
+        .iter()
+        .find(|d| d.code == "T400")
+        .unwrap_or_else(|| panic!("no T400"));
     assert!(d.is_error() && d.hint.as_deref().unwrap_or("").contains("images"));
 }
 
@@ -380,9 +462,16 @@ fn outputs_give_addresses_and_vm_references_are_wired() {
         .collect();
     assert_eq!(wired.len(), 2, "{params:?}");
     let template = ud["template"].as_str().unwrap_or_default();
-    assert!(template.contains("LIT=${vms.db.address}"), "the escaped reference is literal text");
+    assert!(
+        template.contains("LIT=${vms.db.address}"),
+        "the escaped reference is literal text"
+    );
     assert!(!template.contains("DB_HOST=${vms"));
-    assert!(t.diagnostics.iter().all(|d| !d.is_error()), "{:?}", t.diagnostics);
+    assert!(
+        t.diagnostics.iter().all(|d| !d.is_error()),
+        "{:?}",
+        t.diagnostics
+    );
 }
 
 #[test]
@@ -427,4 +516,28 @@ fn every_code_is_documented_once() {
         assert!(c.starts_with("T4") && c.len() == 4, "{c}");
         assert!(!m.is_empty() && seen.insert(*c));
     }
+}
+
+/// Render time for a large app (run with `--ignored --nocapture`, preferably `--release`).
+#[test]
+#[ignore]
+fn render_time_10k_services() {
+    let mut y = String::from("bridge: v1\nname: big\nservices:\n");
+    for i in 0..10_000 {
+        y.push_str(&format!(
+            "  s{i}:\n    image: img:{i}\n    env: {{A: b}}\n    ports: [\"{}:80\"]\n    resources: {{cpus: 0.{}, memory: {}MiB}}\n",
+            1024 + (i % 60000),
+            1 + i % 9,
+            64 + (i % 16) * 64
+        ));
+    }
+    let app = valid(&y);
+    let start = std::time::Instant::now();
+    let t = Heat::default().translate(&app);
+    let took = start.elapsed();
+    let bytes: usize = t.artifacts.iter().map(|a| a.content.len()).sum();
+    eprintln!(
+        "10k services: {took:?}, {bytes} bytes, {} ledger entries",
+        t.ledger.len()
+    );
 }

@@ -41,7 +41,8 @@ pub(crate) fn build_all(b: &mut Builder<'_>) {
                         vm.image
                     )),
                 );
-                b.ledger.dropped(p("image"), "no entry in providers.openstack.images");
+                b.ledger
+                    .dropped(p("image"), "no entry in providers.openstack.images");
                 vm.image.clone()
             }
         };
@@ -55,7 +56,10 @@ pub(crate) fn build_all(b: &mut Builder<'_>) {
                     } else {
                         b.ledger.approximated(
                             p(field),
-                            format!("the smallest flavor that holds it: {} ({} vcpus, {} MiB)", f.name, f.vcpus, f.ram_mib),
+                            format!(
+                                "the smallest flavor that holds it: {} ({} vcpus, {} MiB)",
+                                f.name, f.vcpus, f.ram_mib
+                            ),
                         );
                     }
                 }

@@ -95,7 +95,8 @@ fn container(b: &mut Builder<'_>, name: &str, s: &Service) {
                     format!("services.{name}.secrets[{i}].env"),
                     "a hidden heat parameter passed as a zun environment variable: readable through zun's api by the project",
                 );
-                b.ledger.mapped(format!("services.{name}.secrets[{i}].name"));
+                b.ledger
+                    .mapped(format!("services.{name}.secrets[{i}].name"));
             }
             _ => drop(
                 b,
@@ -127,7 +128,12 @@ fn container(b: &mut Builder<'_>, name: &str, s: &Service) {
         ("resources.gpus", r.gpus.is_some()),
     ] {
         if set {
-            drop(b, name, f, "zun's container resource has only cpu and memory limits");
+            drop(
+                b,
+                name,
+                f,
+                "zun's container resource has only cpu and memory limits",
+            );
         }
     }
     let restart = match s.restart {
@@ -144,7 +150,12 @@ fn container(b: &mut Builder<'_>, name: &str, s: &Service) {
     props.insert("restart_policy".into(), json!(restart));
     b.ledger.mapped(p("restart"));
     if s.restart_max_attempts.is_some() && s.restart != RestartPolicy::OnFailure {
-        drop(b, name, "restart_max_attempts", "zun counts attempts only with on-failure");
+        drop(
+            b,
+            name,
+            "restart_max_attempts",
+            "zun counts attempts only with on-failure",
+        );
     }
     for (f, set) in [
         ("restart_delay", s.restart_delay.is_some()),
@@ -272,7 +283,12 @@ fn container(b: &mut Builder<'_>, name: &str, s: &Service) {
         b.ledger.mapped(p("replicas"));
     }
     if s.mode == ServiceMode::Global {
-        drop(b, name, "mode", "zun has no hosts to run one replica on each; one container runs");
+        drop(
+            b,
+            name,
+            "mode",
+            "zun has no hosts to run one replica on each; one container runs",
+        );
     }
     if s.provider.is_some() {
         b.ledger.mapped(p("provider"));
@@ -353,9 +369,14 @@ fn env_value(b: &mut Builder<'_>, res: &str, svc: &str, key: &str, v: &str) -> V
     }
     if params.keys().any(|t| v.contains(t.as_str())) {
         b.diags.push(
-            Diagnostic::error("T413", format!("service `{svc}`: env `{key}` holds text that looks like a bridge placeholder"))
-                .with_path(field)
-                .with_hint("remove `@@` from the value"),
+            Diagnostic::error(
+                "T413",
+                format!(
+                    "service `{svc}`: env `{key}` holds text that looks like a bridge placeholder"
+                ),
+            )
+            .with_path(field)
+            .with_hint("remove `@@` from the value"),
         );
     }
     json!({"str_replace_strict": {"template": out, "params": params}})
@@ -400,6 +421,11 @@ fn unsupported(b: &mut Builder<'_>, name: &str, s: &Service) {
         }
     }
     if s.platform.is_some() {
-        drop(b, name, "platform", "heat's OS::Zun::Container has no such property");
+        drop(
+            b,
+            name,
+            "platform",
+            "heat's OS::Zun::Container has no such property",
+        );
     }
 }
