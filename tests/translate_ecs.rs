@@ -90,7 +90,7 @@ fn inputs() -> Vec<(String, PathBuf)> {
     }
     out.push((
         "kitchen-sink".into(),
-        root().join("tests/fixtures/kitchen-sink/bridge.yaml"),
+        root().join("tests/fixtures/kitchen-sink/ecs.yaml"),
     ));
     let c = corpus();
     assert!(
@@ -211,7 +211,7 @@ fn ecs_artifacts_validate() {
         }
     }
     // The kitchen sink again on Fargate (awsvpc, task sizes, what Fargate cannot do left out).
-    let f = root().join("tests/fixtures/kitchen-sink/bridge.yaml");
+    let f = root().join("tests/fixtures/kitchen-sink/ecs.yaml");
     let mut sink = load(&f)
         .unwrap_or_else(|| panic!("{} does not validate", f.display()))
         .into_app();
@@ -279,7 +279,7 @@ fn set_fields(v: &serde_json::Value, path: &str, depth: usize, out: &mut Vec<Str
 
 #[test]
 fn kitchen_sink_ledger_covers_every_field() {
-    let f = root().join("tests/fixtures/kitchen-sink/bridge.yaml");
+    let f = root().join("tests/fixtures/kitchen-sink/ecs.yaml");
     let app = load(&f).unwrap_or_else(|| panic!("{} does not validate", f.display()));
     let t = Ecs::default().translate(&app);
     let errors: Vec<String> = t
@@ -410,7 +410,7 @@ fn kitchen_sink_ledger_covers_every_field() {
 fn secrets_never_rendered() {
     // The kitchen sink's secrets come from env and files; neither the variable names' values nor
     // file contents can appear, and every secret is an ARN reference.
-    let f = root().join("tests/fixtures/kitchen-sink/bridge.yaml");
+    let f = root().join("tests/fixtures/kitchen-sink/ecs.yaml");
     let app = load(&f).unwrap_or_else(|| panic!("{} does not validate", f.display()));
     let t = Ecs::default().translate(&app);
     for a in &t.artifacts {

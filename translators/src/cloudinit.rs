@@ -424,6 +424,23 @@ pub struct WriteFile {
     pub content: String,
 }
 
+/// Extra cloud-config for a host beyond its containers (Heat uses it; everything is optional and
+/// an empty [`HostExtras`] renders exactly what [`cloud_config`] renders).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct HostExtras {
+    /// Files for `write_files`, before the containers' own files.
+    pub files: Vec<WriteFile>,
+    /// Plain scalars placed as whole `write_files` items after `files`: placeholders that a
+    /// template engine replaces with a JSON-encoded item (Heat's `str_replace` + `list_join`),
+    /// so values only known at deploy time are quoted by the engine, never by string pasting.
+    pub file_placeholders: Vec<String>,
+    /// Packages to install before the containers start (e.g. `docker.io` on a generic image).
+    pub packages: Vec<String>,
+    /// `runcmd` entries (argv lists) run after docker and its network are up and before the
+    /// docker volumes are created and the containers start (mounting block devices, for example).
+    pub before_containers: Vec<Vec<String>>,
+}
+
 /// The `#cloud-config` document for a host running the given services: docker network, one
 /// script and one unit per container, then start them. `extra` files (secrets fetched at boot,
 /// configs) come first.
@@ -433,12 +450,45 @@ pub fn cloud_config(
     extra: Vec<WriteFile>,
     ledger: &mut Ledger,
 ) -> String {
+    cloud_config_with(
+        app,
+        services,
+        HostExtras {
+            files: extra,
+            ..HostExtras::default()
+        },
+        ledger,
+    )
+}
+
+/// [`cloud_config`] with [`HostExtras`]: packages, placeholder items and
+/// commands that run before the containers.
+pub fn cloud_config_with(
+    app: &App,
+    services: &[&str],
+    extras: HostExtras,
+    ledger: &mut Ledger,
+) -> String {
+    #[derive(Serialize)]
+    #[serde(untagged)]
+    enum FileItem {
+        File(WriteFile),
+        Placeholder(String),
+    }
     #[derive(Serialize)]
     struct Doc {
-        write_files: Vec<WriteFile>,
+        #[serde(skip_serializing_if = "Vec::is_empty")]
+        packages: Vec<String>,
+        write_files: Vec<FileItem>,
         runcmd: Vec<Vec<String>>,
     }
-    let mut files = extra;
+    let mut files: Vec<FileItem> = extras.files.into_iter().map(FileItem::File).collect();
+    files.extend(
+        extras
+            .file_placeholders
+            .into_iter()
+            .map(FileItem::Placeholder),
+    );
     let mut runcmd: Vec<Vec<String>> = vec![
         vec![
             "systemctl".into(),
@@ -466,17 +516,18 @@ pub fn cloud_config(
             }
         }
         let args = docker_run_args(app, name, s, ledger);
-        files.push(WriteFile {
+        files.push(FileItem::File(WriteFile {
             path: format!("{SCRIPTS_DIR}/{name}.sh"),
             permissions: "0755".into(),
             content: run_script(&args),
-        });
-        files.push(WriteFile {
+        }));
+        files.push(FileItem::File(WriteFile {
             path: format!("/etc/systemd/system/{}-{name}.service", app.name),
             permissions: "0644".into(),
             content: unit(app, name, s, ledger),
-        });
+        }));
     }
+    runcmd.extend(extras.before_containers);
     volumes.sort();
     volumes.dedup();
     for v in volumes {
@@ -492,6 +543,7 @@ pub fn cloud_config(
         ]);
     }
     let doc = Doc {
+        packages: extras.packages,
         write_files: files,
         runcmd,
     };

@@ -1,0 +1,1036 @@
+//! Container hosts: the solver's hosts as `OS::Nova::Server`s (or a `OS::Heat::ResourceGroup` of
+//! identical ones), their cloud-init, security groups, and the Cinder volumes they mount.
+//!
+//! # Servers or resource groups
+//!
+//! The solver's packing is what runs: every solver host is one server running exactly the
+//! replicas the solver put on it. A replicated unit whose replicas landed on hosts that are
+//! identical (same flavor, zone and co-located units, hence the same cloud-init) becomes one
+//! `OS::Heat::ResourceGroup` with `count` = the number of such hosts, so scaling a group is a
+//! count change Heat applies in place, and `update.parallelism`/`delay` become its rolling update
+//! policy; every other host is a plain `OS::Nova::Server`. A host with a Cinder volume is always a
+//! plain server (a volume attaches to one server). Each unit runs at most one replica per server
+//! (`max_per_host: 1` is imposed): container names and published ports are per server.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use bridge_core::diag::Diagnostic;
+use bridge_core::model::{App, MountKind, Service, ServiceMode};
+use bridge_core::placement::{self, HostType, UnitKey};
+use serde_json::{Value, json};
+
+use super::{
+    Builder, DEFAULT_HOST_IMAGE, DEFAULT_VOLUME_GB, HOST_IMAGE_KEY, HostPool, WithoutServices,
+    ident,
+};
+use crate::cloudinit::{self, HostExtras, SCRIPTS_DIR, WriteFile};
+
+/// Secrets are stored here on the server's disk (root only) and copied to the tmpfs
+/// [`crate::cloudinit::SECRETS_DIR`] on every boot, since cloud-init writes files once per instance.
+pub const SECRETS_STORE: &str = "/var/lib/bridge/secrets";
+/// Where Cinder volumes are mounted on the server.
+pub const VOLUMES_DIR: &str = "/var/lib/bridge/volumes";
+
+const SETUP_SCRIPT: &str = "#!/bin/sh\n# written by bridge: runs on every boot before the containers start\nset -eu\nmkdir -p /run/bridge\nmkdir -p -m 0700 /run/bridge/secrets\nif [ -d /var/lib/bridge/secrets ]; then\n  find /var/lib/bridge/secrets -maxdepth 1 -type f -exec cp -p {} /run/bridge/secrets/ \\;\nfi\n";
+
+const SETUP_UNIT: &str = "[Unit]\nDescription=bridge setup: secrets on tmpfs\nAfter=local-fs.target\n\n[Service]\nType=oneshot\nRemainAfterExit=yes\nExecStart=/bin/sh /etc/bridge/setup.sh\n\n[Install]\nWantedBy=multi-user.target\n";
+
+/// Waits for a Cinder volume (by id) to be attached, formats it when blank, mounts it through
+/// fstab and makes it a docker volume. Arguments: volume id, mount dir, docker volume name.
+const MOUNT_SCRIPT: &str = r#"#!/bin/sh
+# written by bridge: mounts a cinder volume and makes it a docker volume
+set -eu
+id="$1"; dir="$2"; vol="$3"
+short=$(printf %s "$id" | cut -c1-20)
+i=0
+dev=""
+while [ -z "$dev" ]; do
+  for d in /dev/disk/by-id/*"$short"*; do
+    [ -e "$d" ] && dev="$d" && break
+  done
+  [ -n "$dev" ] && break
+  i=$((i + 1))
+  if [ "$i" -ge 900 ]; then echo "bridge: volume $id is not attached" >&2; exit 1; fi
+  sleep 1
+done
+blkid "$dev" >/dev/null 2>&1 || mkfs.ext4 -q "$dev"
+mkdir -p "$dir"
+uuid=$(blkid -s UUID -o value "$dev")
+grep -q "UUID=$uuid " /etc/fstab || echo "UUID=$uuid $dir ext4 defaults,nofail 0 2" >> /etc/fstab
+mountpoint -q "$dir" || mount "$dir"
+docker volume inspect "$vol" >/dev/null 2>&1 || docker volume create --driver local --opt type=none --opt o=bind --opt device="$dir" "$vol" >/dev/null
+"#;
+
+/// The flavor catalogue for container hosts.
+fn catalogue(b: &mut Builder<'_>) -> Vec<HostType> {
+    let Some(name) = b.os.flavor.clone() else {
+        return b.opts.flavors.iter().map(|f| f.host_type()).collect();
+    };
+    if let Some(f) = b.opts.flavors.iter().find(|f| f.name == name) {
+        return vec![f.host_type()];
+    }
+    let assumed = super::Flavor::new(name.clone(), 2, 4096);
+    b.diags.push(
+        Diagnostic::warning(
+            "T403",
+            format!("flavor `{name}` is not in the flavor catalogue: hosts are packed as if it had 2 vcpus and 4096 MiB"),
+        )
+        .with_path("providers.openstack.flavor")
+        .with_hint("use a flavor of the catalogue (m1.small, m1.medium, m1.large, m1.xlarge) or let the driver pass the cloud's flavors"),
+    );
+    vec![assumed.host_type()]
+}
+
+/// All container hosts of the app.
+pub(crate) fn build_all(b: &mut Builder<'_>, order: &[String]) {
+    if b.app.services.is_empty() {
+        return;
+    }
+    service_ledger(b);
+    let popts = placement::Options {
+        zones: b.opts.zones.clone(),
+        ..placement::Options::default()
+    };
+    // Heat applies no node-label constraints and spreads over hosts or zones only (see the
+    // ledger): the solver packs without them.
+    let mut papp = b.app.clone();
+    for s in papp.services.values_mut() {
+        s.placement.constraints.clear();
+    }
+    for g in papp.groups.values_mut() {
+        g.placement.constraints.clear();
+    }
+    let spreads: Vec<(String, String)> = papp
+        .services
+        .iter()
+        .filter_map(|(n, s)| {
+            s.placement
+                .spread
+                .clone()
+                .map(|sp| (format!("services.{n}"), sp))
+        })
+        .chain(papp.groups.iter().filter_map(|(n, g)| {
+            g.placement
+                .spread
+                .clone()
+                .map(|sp| (format!("groups.{n}"), sp))
+        }))
+        .filter(|(_, sp)| sp != "host" && sp != "zone")
+        .collect();
+    for (path, sp) in spreads {
+        let field = format!("{path}.placement.spread");
+        b.ledger.dropped(
+            field.clone(),
+            "openstack hosts carry no node labels to spread over",
+        );
+        b.diags.push(
+            Diagnostic::warning(
+                "T405",
+                format!("spread over `{sp}` is not applied on openstack"),
+            )
+            .with_path(field)
+            .with_hint("write `spread: host` or `spread: zone`"),
+        );
+    }
+    for s in papp.services.values_mut() {
+        if s.placement
+            .spread
+            .as_deref()
+            .is_some_and(|sp| sp != "host" && sp != "zone")
+        {
+            s.placement.spread = None;
+        }
+    }
+    for g in papp.groups.values_mut() {
+        if g.placement
+            .spread
+            .as_deref()
+            .is_some_and(|sp| sp != "host" && sp != "zone")
+        {
+            g.placement.spread = None;
+        }
+    }
+    let mut units = match placement::units(&papp, &popts) {
+        Ok(u) => u,
+        Err(errs) => {
+            b.diags.extend(placement::to_diagnostics(&errs).0);
+            return;
+        }
+    };
+    for u in &mut units {
+        // One replica per server (container names and published ports are per server).
+        u.max_per_host = Some(1);
+    }
+    let cat = catalogue(b);
+    let placed = match placement::place_catalogue(&units, &cat, &popts) {
+        Ok(p) => p,
+        Err(errs) => {
+            b.diags.extend(placement::to_diagnostics(&errs).0);
+            return;
+        }
+    };
+    b.bound = Some(placed.bound_report().to_string());
+    let unit_services: BTreeMap<UnitKey, Vec<String>> = units
+        .iter()
+        .map(|u| (u.key.clone(), u.services.clone()))
+        .collect();
+    // Pools of identical hosts, in the solver's host order.
+    type Sig = (String, Option<String>, Vec<UnitKey>);
+    let mut pools: Vec<(Sig, usize)> = Vec::new();
+    for h in &placed.hosts {
+        let mut keys: Vec<UnitKey> = h.units.iter().map(|s| s.unit.clone()).collect();
+        keys.sort();
+        keys.dedup();
+        let sig = (h.size.clone(), h.zone.clone(), keys);
+        match pools.iter_mut().find(|(s, _)| *s == sig) {
+            Some((_, n)) => *n += 1,
+            None => pools.push((sig, 1)),
+        }
+    }
+    // Services per pool, in dependency order.
+    let rank: BTreeMap<&str, usize> = order
+        .iter()
+        .enumerate()
+        .map(|(i, s)| (s.as_str(), i))
+        .collect();
+    let mut plans: Vec<Plan> = Vec::new();
+    for ((size, zone, keys), count) in pools {
+        let mut services: Vec<String> = keys
+            .iter()
+            .flat_map(|k| unit_services.get(k).cloned().unwrap_or_default())
+            .collect();
+        services.sort_by_key(|s| rank.get(s.as_str()).copied().unwrap_or(usize::MAX));
+        services.dedup();
+        let first = keys.first().map(|k| k.name.clone()).unwrap_or_default();
+        let base = if keys.len() > 1 {
+            format!("host_{first}_plus{}", keys.len() - 1)
+        } else {
+            format!("host_{first}")
+        };
+        plans.push(Plan {
+            res: String::new(),
+            base,
+            size,
+            zone,
+            count,
+            services,
+        });
+    }
+    // Stable, distinct resource names.
+    let mut taken = BTreeSet::new();
+    for p in &mut plans {
+        let base = ident(&p.base);
+        let mut name = base.clone();
+        let mut i = 2;
+        while taken.contains(&name) || b.resources.contains_key(&name) {
+            name = format!("{base}_{i}");
+            i += 1;
+        }
+        taken.insert(name.clone());
+        p.res = name;
+    }
+    volumes(b, &plans);
+    cross_host_names(b, &plans);
+    for p in &plans {
+        for s in &p.services {
+            b.hosts_of
+                .entry(s.clone())
+                .or_default()
+                .push((p.res.clone(), p.count > 1));
+        }
+    }
+    for p in &plans {
+        host(b, p);
+    }
+    refine_ledger(b);
+    b.hosts = plans
+        .iter()
+        .map(|p| HostPool {
+            resource: p.res.clone(),
+            flavor: p.size.clone(),
+            count: p.count,
+            services: p.services.clone(),
+            zone: p.zone.clone(),
+        })
+        .collect();
+}
+
+/// One pool of identical hosts.
+struct Plan {
+    res: String,
+    base: String,
+    size: String,
+    zone: Option<String>,
+    count: usize,
+    services: Vec<String>,
+}
+
+/// The named volumes a service mounts.
+fn named_volumes(s: &Service) -> impl Iterator<Item = &str> {
+    s.volumes.iter().filter_map(|m| match (m.kind, &m.source) {
+        (MountKind::Volume, Some(v)) => Some(v.as_str()),
+        _ => None,
+    })
+}
+
+/// Cinder volumes: one per named volume used here (or used nowhere), checked to be needed on one
+/// server only.
+fn volumes(b: &mut Builder<'_>, plans: &[Plan]) {
+    let mut users: BTreeMap<String, usize> = BTreeMap::new();
+    for p in plans {
+        let mut here = BTreeSet::new();
+        for s in &p.services {
+            if let Some(svc) = b.app.services.get(s) {
+                here.extend(named_volumes(svc).map(str::to_string));
+            }
+        }
+        for v in here {
+            *users.entry(v).or_default() += p.count;
+        }
+    }
+    volume_resources(b, &users);
+}
+
+/// Create the Cinder volumes for `users` (volume -> servers needing it) and the unused ones.
+pub(crate) fn volume_resources(b: &mut Builder<'_>, users: &BTreeMap<String, usize>) {
+    let used_elsewhere: BTreeSet<String> = b
+        .full
+        .services
+        .values()
+        .flat_map(|s| named_volumes(s).map(str::to_string))
+        .collect();
+    let vols = b.full.volumes.clone();
+    for (v, vol) in &vols {
+        let servers = users.get(v).copied().unwrap_or(0);
+        if servers == 0 && used_elsewhere.contains(v) {
+            // Used only by services on other providers.
+            continue;
+        }
+        if servers > 1 {
+            let users: Vec<String> = b
+                .app
+                .services
+                .iter()
+                .filter(|(_, s)| named_volumes(s).any(|x| x == v))
+                .map(|(n, _)| format!("`{n}`"))
+                .collect();
+            b.diags.push(
+                Diagnostic::error(
+                    "T402",
+                    format!(
+                        "volume `{v}` is needed on {servers} servers ({}), but a cinder volume attaches to one server",
+                        users.join(", ")
+                    ),
+                )
+                .with_path(format!("volumes.{v}"))
+                .with_hint("run the services that use it with replicas: 1 in one group, or use a shared file system (a bind mount of an NFS path)"),
+            );
+        }
+        if vol.external {
+            let p = format!("volume_{}", ident(v));
+            let name = vol.name.clone().unwrap_or_else(|| v.clone());
+            b.required_param(
+                &p,
+                false,
+                super::ValueSource::Volume(name),
+                format!("volumes.{v}"),
+            );
+            b.ledger.mapped(format!("volumes.{v}.external"));
+            if vol.name.is_some() {
+                b.ledger.mapped(format!("volumes.{v}.name"));
+            }
+            b.volume_ids.insert(v.clone(), json!({"get_param": p}));
+            continue;
+        }
+        let gb = vol
+            .size
+            .map_or(DEFAULT_VOLUME_GB, |s| s.0.div_ceil(1 << 30).max(1));
+        match vol.size {
+            Some(s) if s.0 % (1 << 30) != 0 => b.ledger.approximated(
+                format!("volumes.{v}.size"),
+                format!("cinder sizes are whole GiB: rounded up to {gb}"),
+            ),
+            Some(_) => b.ledger.mapped(format!("volumes.{v}.size")),
+            None => {}
+        }
+        let res = b.fresh(&format!("volume_{v}"));
+        let mut meta = b.tags(&format!("volume/{v}"));
+        for (k, val) in &vol.labels {
+            meta.entry(k.clone()).or_insert_with(|| val.clone());
+        }
+        if !vol.labels.is_empty() {
+            b.ledger.mapped(format!("volumes.{v}.labels"));
+        }
+        if vol.name.is_some() {
+            b.ledger.mapped(format!("volumes.{v}.name"));
+        }
+        for (f, set) in [
+            ("driver", vol.driver.is_some()),
+            ("driver_opts", !vol.driver_opts.is_empty()),
+        ] {
+            if set {
+                b.ledger.dropped(
+                    format!("volumes.{v}.{f}"),
+                    "cinder volumes have no docker volume driver; the volume is an ext4 file system on a cinder block device",
+                );
+                b.diags.push(
+                    Diagnostic::warning(
+                        "T408",
+                        format!("volume `{v}`: `{f}` has no cinder equivalent and is not applied"),
+                    )
+                    .with_path(format!("volumes.{v}.{f}"))
+                    .with_hint(
+                        "remove it for openstack, or choose the cinder volume type in the cloud",
+                    ),
+                );
+            }
+        }
+        b.add_resource(
+            &res,
+            json!({
+                "type": "OS::Cinder::Volume",
+                "properties": {
+                    "name": vol.name.clone().unwrap_or_else(|| format!("{}-{v}", b.app.name)),
+                    "size": gb,
+                    "metadata": meta,
+                }
+            }),
+            &["properties", "metadata"],
+        );
+        b.volume_ids.insert(v.clone(), json!({"get_resource": res}));
+    }
+}
+
+/// Warn about services that name a service running on another server (depends_on, links).
+fn cross_host_names(b: &mut Builder<'_>, plans: &[Plan]) {
+    let mut warned = BTreeSet::new();
+    for p in plans {
+        let here: BTreeSet<&str> = p.services.iter().map(String::as_str).collect();
+        for s in &p.services {
+            let Some(svc) = b.app.services.get(s) else {
+                continue;
+            };
+            let named: Vec<String> = svc
+                .depends_on
+                .iter()
+                .map(|d| d.service.clone())
+                .chain(svc.links.iter().map(|l| l.service.clone()))
+                .collect();
+            for other in named {
+                if here.contains(other.as_str())
+                    || !b.app.services.contains_key(&other)
+                    || !warned.insert((s.clone(), other.clone()))
+                {
+                    continue;
+                }
+                b.diags.push(
+                    Diagnostic::warning(
+                        "T411",
+                        format!("service `{s}` names `{other}`, which the placement put on another server: the name does not resolve there"),
+                    )
+                    .with_path(format!("services.{s}"))
+                    .with_hint(format!("put `{s}` and `{other}` in one group, or reach it through `${{services.{other}.address}}` and a published port")),
+                );
+            }
+        }
+    }
+}
+
+/// Tokens that `str_replace` swaps for values: `BRIDGE<salt>_<n>Z`, with a salt such that the
+/// prefix occurs nowhere in the app's own text.
+struct Tokens {
+    prefix: String,
+    n: usize,
+    params: BTreeMap<String, Value>,
+}
+
+/// The token prefix for an app: `BRIDGE<salt>_` with the smallest salt that occurs nowhere in
+/// the app's own text (computed once per translation).
+pub(crate) fn token_prefix(app: &App) -> String {
+    let text = serde_json::to_string(app).unwrap_or_default();
+    let salt = (0..)
+        .find(|i| !text.contains(&format!("BRIDGE{i}_")))
+        .unwrap_or(0);
+    format!("BRIDGE{salt}_")
+}
+
+impl Tokens {
+    fn new(prefix: &str) -> Tokens {
+        Tokens {
+            prefix: prefix.to_string(),
+            n: 0,
+            params: BTreeMap::new(),
+        }
+    }
+
+    fn add(&mut self, value: Value) -> String {
+        self.n += 1;
+        let t = format!("{}{}Z", self.prefix, self.n);
+        self.params.insert(t.clone(), value);
+        t
+    }
+}
+
+/// Replace the `${vms.X.address}` and `${services.X.address}` references of `value` with tokens
+/// (wired to the address) and turn `$${` into `${`.
+fn resolve_refs(
+    b: &mut Builder<'_>,
+    tokens: &mut Tokens,
+    from: &str,
+    here: &BTreeSet<String>,
+    field: &str,
+    value: &str,
+) -> String {
+    let mut out = String::with_capacity(value.len());
+    let mut rest = value;
+    while let Some(at) = rest.find('$') {
+        out.push_str(&rest[..at]);
+        let tail = &rest[at..];
+        if let Some(t) = tail.strip_prefix("$${") {
+            out.push_str("${");
+            rest = t;
+            continue;
+        }
+        if let Some(body) = tail.strip_prefix("${")
+            && let Some(end) = body.find('}')
+        {
+            let parts: Vec<&str> = body[..end].split('.').collect();
+            let replaced = match parts.as_slice() {
+                ["vms", name, "address"] => {
+                    let v = b.vm_address(from, name, field);
+                    Some(tokens.add(v))
+                }
+                ["services", name, "address"] if here.contains(*name) => {
+                    // Same server: the container's name on the server's docker network.
+                    Some((*name).to_string())
+                }
+                ["services", name, "address"] => {
+                    Some(service_address(b, tokens, from, name, field))
+                }
+                _ => None,
+            };
+            if let Some(r) = replaced {
+                out.push_str(&r);
+                rest = &body[end + 1..];
+                continue;
+            }
+        }
+        out.push('$');
+        rest = &tail[1..];
+    }
+    out.push_str(rest);
+    out
+}
+
+/// The address of a service on another server (or provider), as a token.
+fn service_address(
+    b: &mut Builder<'_>,
+    tokens: &mut Tokens,
+    from: &str,
+    name: &str,
+    field: &str,
+) -> String {
+    let target = b
+        .hosts_of
+        .get(name)
+        .cloned()
+        .filter(|pools| pools.iter().all(|(res, _)| !b.would_cycle(from, res)));
+    let v = match target {
+        Some(pools) if pools.len() == 1 => {
+            let (res, group) = &pools[0];
+            b.deps.insert((from.to_string(), res.clone()));
+            super::address_of(res, *group)
+        }
+        Some(pools) => {
+            let mut lists: Vec<Value> = vec![json!(",")];
+            for (res, group) in &pools {
+                b.deps.insert((from.to_string(), res.clone()));
+                lists.push(if *group {
+                    json!({"get_attr": [res, "first_address"]})
+                } else {
+                    json!([{"get_attr": [res, "first_address"]}])
+                });
+            }
+            json!({ "list_join": lists })
+        }
+        None => {
+            if b.hosts_of.contains_key(name) {
+                b.diags.push(
+                    Diagnostic::warning(
+                        "T412",
+                        format!("`${{services.{name}.address}}` would make a dependency cycle between servers"),
+                    )
+                    .with_path(field.to_string())
+                    .with_hint("the driver supplies the address as a parameter; or put both services in one group"),
+                );
+            }
+            b.service_address_param(name)
+        }
+    };
+    tokens.add(v)
+}
+
+/// One pool: server or resource group, its security group, volume attachments, output.
+fn host(b: &mut Builder<'_>, p: &Plan) {
+    let app_name = b.app.name.clone();
+    let here: BTreeSet<String> = p.services.iter().cloned().collect();
+    let mut tokens = Tokens::new(&b.token_prefix);
+    // The pool's services (only: cloning the whole app per pool is quadratic) with their
+    // references resolved.
+    let mut app = b.app.clone_without_services();
+    for n in &p.services {
+        if let Some(s) = b.app.services.get(n) {
+            app.services.insert(n.clone(), s.clone());
+        }
+    }
+    let names: Vec<String> = app.services.keys().cloned().collect();
+    for n in &names {
+        let env: Vec<(String, String)> = app.services[n]
+            .env
+            .0
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        let mut resolved = BTreeMap::new();
+        for (k, v) in env {
+            let field = format!("services.{n}.env.{k}");
+            resolved.insert(k, resolve_refs(b, &mut tokens, &p.res, &here, &field, &v));
+        }
+        if let Some(s) = app.services.get_mut(n) {
+            s.env.0 = resolved;
+        }
+    }
+    let mut extras = HostExtras::default();
+    if b.opts.install_docker {
+        extras.packages.push("docker.io".into());
+    }
+    extras.files.push(WriteFile {
+        path: format!("{SCRIPTS_DIR}/setup.sh"),
+        permissions: "0755".into(),
+        content: SETUP_SCRIPT.into(),
+    });
+    extras.files.push(WriteFile {
+        path: "/etc/systemd/system/bridge-setup.service".into(),
+        permissions: "0644".into(),
+        content: SETUP_UNIT.into(),
+    });
+    // Secrets: one file per secret used as a file, one env file per secret used as env.
+    let mut env_names: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    let mut file_modes: BTreeMap<String, Option<u32>> = BTreeMap::new();
+    let mut config_modes: BTreeMap<String, Option<u32>> = BTreeMap::new();
+    for s in app.services.values() {
+        for r in &s.secrets {
+            match &r.env {
+                Some(e) => {
+                    env_names
+                        .entry(r.name.clone())
+                        .or_default()
+                        .insert(e.clone());
+                }
+                None => {
+                    let m = file_modes.entry(r.name.clone()).or_insert(r.mode);
+                    if m.is_none() {
+                        *m = r.mode;
+                    }
+                }
+            }
+        }
+        for c in &s.configs {
+            let m = config_modes.entry(c.name.clone()).or_insert(c.mode);
+            if m.is_none() {
+                *m = c.mode;
+            }
+        }
+    }
+    for (name, mode) in &file_modes {
+        let Some(param) = b.secret_params.get(name).cloned() else {
+            continue;
+        };
+        let item = json!({"list_join": ["", [{
+            "path": format!("{SECRETS_STORE}/{name}"),
+            "permissions": format!("{:04o}", mode.unwrap_or(0o444)),
+            "content": {"get_param": param},
+        }]]});
+        let t = tokens.add(item);
+        extras.file_placeholders.push(t);
+    }
+    for (name, envs) in &env_names {
+        let Some(param) = b.secret_params.get(name).cloned() else {
+            continue;
+        };
+        let mut parts: Vec<Value> = Vec::new();
+        for e in envs {
+            parts.push(json!(format!("{e}=")));
+            parts.push(json!({"get_param": param}));
+            parts.push(json!("\n"));
+        }
+        let item = json!({"list_join": ["", [{
+            "path": format!("{SECRETS_STORE}/{name}.env"),
+            "permissions": "0400",
+            "content": {"list_join": ["", parts]},
+        }]]});
+        let t = tokens.add(item);
+        extras.file_placeholders.push(t);
+    }
+    for (name, mode) in &config_modes {
+        let path = format!("{SCRIPTS_DIR}/configs/{name}");
+        let permissions = format!("{:04o}", mode.unwrap_or(0o444));
+        if let Some(content) = b.full.configs.get(name).and_then(|c| c.content.clone()) {
+            extras.files.push(WriteFile {
+                path,
+                permissions,
+                content,
+            });
+        } else if let Some(param) = b.config_params.get(name).cloned() {
+            let item = json!({"list_join": ["", [{
+                "path": path, "permissions": permissions, "content": {"get_param": param},
+            }]]});
+            let t = tokens.add(item);
+            extras.file_placeholders.push(t);
+        }
+    }
+    extras
+        .before_containers
+        .push(vec!["systemctl".into(), "daemon-reload".into()]);
+    extras.before_containers.push(vec![
+        "systemctl".into(),
+        "enable".into(),
+        "--now".into(),
+        "bridge-setup.service".into(),
+    ]);
+    // Cinder volumes used here.
+    let mut vols: BTreeSet<String> = BTreeSet::new();
+    for s in app.services.values() {
+        vols.extend(named_volumes(s).map(str::to_string));
+    }
+    let mut attach: Vec<(String, Value)> = Vec::new();
+    if !vols.is_empty() {
+        extras.files.push(WriteFile {
+            path: format!("{SCRIPTS_DIR}/mount-volume.sh"),
+            permissions: "0755".into(),
+            content: MOUNT_SCRIPT.into(),
+        });
+    }
+    for v in &vols {
+        let Some(id) = b.volume_ids.get(v).cloned() else {
+            continue;
+        };
+        let t = tokens.add(id.clone());
+        extras.before_containers.push(vec![
+            "sh".into(),
+            format!("{SCRIPTS_DIR}/mount-volume.sh"),
+            t,
+            format!("{VOLUMES_DIR}/{v}"),
+            format!("{app_name}-{v}"),
+        ]);
+        attach.push((v.clone(), id));
+    }
+    let service_refs: Vec<&str> = p.services.iter().map(String::as_str).collect();
+    let text = cloudinit::cloud_config_with(&app, &service_refs, extras, &mut b.ledger);
+    let user_data = if tokens.params.is_empty() {
+        json!(text)
+    } else {
+        for t in tokens.params.keys() {
+            if text.matches(t.as_str()).count() == 0 {
+                b.diags.push(
+                    Diagnostic::error(
+                        "T413",
+                        format!(
+                            "placeholder `{t}` did not survive rendering the user data of `{}`",
+                            p.res
+                        ),
+                    )
+                    .with_path(format!(
+                        "services.{}",
+                        p.services.first().cloned().unwrap_or_default()
+                    ))
+                    .with_hint("report this as a bridge bug"),
+                );
+            }
+        }
+        json!({"str_replace_strict": {"template": text, "params": tokens.params}})
+    };
+    // Security group for the published ports of this pool.
+    let mut rules: Vec<Value> = Vec::new();
+    let mut seen = BTreeSet::new();
+    for s in &p.services {
+        let Some(svc) = b.app.services.get(s) else {
+            continue;
+        };
+        for pt in &svc.ports {
+            if let (Some(pb), false) = (pt.published, loopback(pt.host_ip.as_deref()))
+                && seen.insert((pt.protocol, pb))
+            {
+                rules.push(port_rule(pt.protocol.as_str(), pb));
+            }
+        }
+    }
+    let component = format!("host/{}", p.res.trim_start_matches("host_"));
+    let mut sgs: Vec<Value> = Vec::new();
+    if let Some(sg) = b.internal_security_group() {
+        sgs.push(json!({"get_resource": sg}));
+    }
+    if let Some(sg) = b.port_security_group(&p.res, &component, rules) {
+        sgs.push(json!({"get_resource": sg}));
+    }
+    let flavor_param = format!("flavor_{}", ident(&p.size));
+    b.param(
+        &flavor_param,
+        json!({"type": "string", "default": p.size, "description": "flavor chosen by the bridge placement solver"}),
+    );
+    let image =
+        b.os.images
+            .get(HOST_IMAGE_KEY)
+            .cloned()
+            .unwrap_or_else(|| DEFAULT_HOST_IMAGE.to_string());
+    b.param(
+        "container_host_image",
+        json!({"type": "string", "default": image, "description": "image of the container hosts (cloud-init and a package manager with docker)"}),
+    );
+    let server_name = if p.count > 1 {
+        format!("{app_name}-{}-%index%", p.base.trim_start_matches("host_"))
+    } else {
+        format!("{app_name}-{}", p.base.trim_start_matches("host_"))
+    };
+    let mut props = json!({
+        "name": server_name.replace('_', "-"),
+        "image": {"get_param": "container_host_image"},
+        "flavor": {"get_param": flavor_param},
+        "metadata": b.tags(&component),
+        "user_data_format": "RAW",
+        "user_data": user_data,
+    });
+    if let Some(n) = b.networks() {
+        props["networks"] = n;
+    }
+    if let Some(k) = b.key_name() {
+        props["key_name"] = k;
+    }
+    if !sgs.is_empty() {
+        props["security_groups"] = json!(sgs);
+    }
+    if let Some(z) = &p.zone {
+        props["availability_zone"] = json!(z);
+    }
+    let mut server = json!({"type": "OS::Nova::Server", "properties": props});
+    let hash = bridge_core::hash::spec_hash(&server);
+    server["properties"]["metadata"][super::TAG_SPEC_HASH] = json!(hash);
+    if p.count > 1 {
+        let mut rg = json!({
+            "type": "OS::Heat::ResourceGroup",
+            "properties": {"count": p.count, "resource_def": server},
+        });
+        if let Some(u) = p
+            .services
+            .iter()
+            .filter_map(|s| b.app.services.get(s))
+            .find_map(|s| s.update.clone())
+        {
+            let mut rolling = serde_json::Map::new();
+            if let Some(n) = u.parallelism {
+                rolling.insert("max_batch_size".into(), json!(n.max(1)));
+            }
+            if let Some(d) = u.delay {
+                rolling.insert("pause_time".into(), json!(d.secs_ceil()));
+            }
+            if !rolling.is_empty() {
+                rg["update_policy"] = json!({"rolling_update": rolling});
+            }
+        }
+        b.resources.insert(p.res.clone(), rg);
+    } else {
+        b.resources.insert(p.res.clone(), server);
+    }
+    for (v, id) in attach {
+        let res = b.fresh(&format!("attach_{v}"));
+        b.resources.insert(
+            res,
+            json!({
+                "type": "OS::Cinder::VolumeAttachment",
+                "properties": {"instance_uuid": {"get_resource": p.res}, "volume_id": id},
+            }),
+        );
+    }
+    b.outputs.insert(
+        format!("{}_address", p.res),
+        json!({
+            "description": format!("address of the servers running {}", p.services.join(", ")),
+            "value": super::address_of(&p.res, p.count > 1),
+        }),
+    );
+}
+
+/// An ingress rule for one published port from anywhere.
+pub(crate) fn port_rule(protocol: &str, port: u16) -> Value {
+    json!({
+        "direction": "ingress",
+        "protocol": protocol,
+        "port_range_min": port,
+        "port_range_max": port,
+        "remote_ip_prefix": "0.0.0.0/0",
+    })
+}
+
+/// Ledger lines for service fields the cloud-init does not cover (placement, replicas, updates).
+fn service_ledger(b: &mut Builder<'_>) {
+    let services: Vec<(String, Service)> = b
+        .app
+        .services
+        .iter()
+        .map(|(n, s)| (n.clone(), s.clone()))
+        .collect();
+    for (n, s) in &services {
+        let p = |f: &str| format!("services.{n}.{f}");
+        if s.replicas != 1 {
+            b.ledger.mapped(p("replicas"));
+        }
+        if s.mode == ServiceMode::Global {
+            b.ledger.approximated(
+                p("mode"),
+                "one replica on every container host of the app (bridge sizes the pool)",
+            );
+        }
+        if s.group.is_some() {
+            b.ledger.mapped(p("group"));
+        }
+        if s.provider.is_some() {
+            b.ledger.mapped(p("provider"));
+        }
+        if s.placement
+            .spread
+            .as_deref()
+            .is_some_and(|sp| sp == "host" || sp == "zone")
+        {
+            if b.opts.zones.is_empty() && s.placement.spread.as_deref() == Some("zone") {
+                b.ledger.approximated(
+                    p("placement.spread"),
+                    "no availability zones were given: replicas are spread over servers only",
+                );
+            } else {
+                b.ledger.mapped(p("placement.spread"));
+            }
+        }
+        if s.placement.max_per_host.is_some() {
+            b.ledger.approximated(
+                p("placement.max_per_host"),
+                "each server runs at most one replica of a service (container names and published ports are per server)",
+            );
+        }
+        if !s.placement.constraints.is_empty() {
+            b.ledger.dropped(
+                p("placement.constraints"),
+                "flavors carry no node labels: bridge chooses the flavor",
+            );
+            b.diags.push(
+                Diagnostic::warning(
+                    "T405",
+                    format!("service `{n}`: placement constraints are not applied on openstack"),
+                )
+                .with_path(p("placement.constraints"))
+                .with_hint("pin a flavor with providers.openstack.flavor instead"),
+            );
+        }
+        if !s.networks.is_empty() {
+            b.ledger.approximated(
+                p("networks"),
+                "one docker network per server for the containers on it",
+            );
+        }
+        for (which, pol) in [("update", &s.update), ("rollback", &s.rollback)] {
+            let Some(pol) = pol else { continue };
+            if which == "update" && (pol.parallelism.is_some() || pol.delay.is_some()) {
+                b.ledger.approximated(
+                    p(which),
+                    "parallelism and delay become the resource group's rolling update (max_batch_size, pause_time); the rest is heat's stack update",
+                );
+            } else {
+                b.ledger.dropped(
+                    p(which),
+                    "heat replaces servers on a stack update and rolls the whole stack back on failure; there is no per-service policy",
+                );
+            }
+            if pol.failure_action.is_some()
+                || pol.monitor.is_some()
+                || pol.max_failure_ratio.is_some()
+                || pol.order.is_some()
+                || which == "rollback"
+            {
+                b.diags.push(
+                    Diagnostic::warning(
+                        "T409",
+                        format!("service `{n}`: {which} failure_action, monitor, max_failure_ratio and order have no heat equivalent"),
+                    )
+                    .with_path(p(which))
+                    .with_hint("heat rolls back the whole stack when the driver deploys with rollback enabled"),
+                );
+            }
+        }
+    }
+}
+
+/// A host address that only the server itself can reach.
+fn loopback(ip: Option<&str>) -> bool {
+    ip.is_some_and(|ip| ip.starts_with("127.") || ip == "::1")
+}
+
+/// Ledger lines that refine what the cloud-init marked (it runs once per pool and marks ports,
+/// mounts and secret modes mapped): run after every pool is built.
+fn refine_ledger(b: &mut Builder<'_>) {
+    let services: Vec<(String, Service)> = b
+        .app
+        .services
+        .iter()
+        .map(|(n, s)| (n.clone(), s.clone()))
+        .collect();
+    for (n, s) in &services {
+        for (i, pt) in s.ports.iter().enumerate() {
+            let field = format!("services.{n}.ports[{i}]");
+            match pt.published {
+                Some(_) if loopback(pt.host_ip.as_deref()) => {}
+                Some(_) if !b.opts.neutron => b.ledger.approximated(
+                    field,
+                    "published with docker on the server; without neutron no security group opens it",
+                ),
+                Some(_) => {}
+                None => {
+                    b.ledger.approximated(
+                        field.clone(),
+                        "docker publishes it on an ephemeral host port; no security group rule opens it",
+                    );
+                    b.diags.push(
+                        Diagnostic::warning(
+                            "T407",
+                            format!("service `{n}`: container port {} has no published port, so no security group rule opens it", pt.container),
+                        )
+                        .with_path(field)
+                        .with_hint(format!("write `{0}:{0}` to publish it on a fixed port", pt.container)),
+                    );
+                }
+            }
+        }
+        for (i, m) in s.volumes.iter().enumerate() {
+            if m.kind == MountKind::Bind {
+                b.ledger.approximated(
+                    format!("services.{n}.volumes[{i}]"),
+                    "the host path must exist on the server; bridge does not copy files there",
+                );
+                b.diags.push(
+                    Diagnostic::warning(
+                        "T406",
+                        format!("service `{n}`: bind mount of `{}` needs that path on the server", m.source.clone().unwrap_or_default()),
+                    )
+                    .with_path(format!("services.{n}.volumes[{i}]"))
+                    .with_hint("use a config or a named volume (a cinder volume) for files the container needs"),
+                );
+            }
+        }
+        for (i, r) in s.secrets.iter().enumerate() {
+            if r.uid.is_some() || r.gid.is_some() {
+                b.ledger.approximated(
+                    format!("services.{n}.secrets[{i}].mode"),
+                    "the mode is applied; the file is owned by root (readable through the mode)",
+                );
+            }
+        }
+    }
+}
