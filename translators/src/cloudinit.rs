@@ -26,8 +26,28 @@ pub fn network_name(app: &str) -> String {
     format!("{app}-net")
 }
 
+/// What differs from host to host in the generated docker commands. The default is plain docker:
+/// every named volume is a docker volume.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct HostOptions {
+    /// Named volumes kept in a host directory (say, a disk the host mounts) instead of a docker
+    /// volume: volume name to the absolute host path, bound into the container.
+    pub volume_paths: BTreeMap<String, String>,
+}
+
 /// The argv of `docker run` for one service (without the leading `docker`).
 pub fn docker_run_args(app: &App, name: &str, s: &Service, ledger: &mut Ledger) -> Vec<String> {
+    docker_run_args_on(app, name, s, &HostOptions::default(), ledger)
+}
+
+/// [`docker_run_args`] with per-host settings (named volumes bound from host paths).
+pub fn docker_run_args_on(
+    app: &App,
+    name: &str,
+    s: &Service,
+    host: &HostOptions,
+    ledger: &mut Ledger,
+) -> Vec<String> {
     let p = |f: &str| format!("services.{name}.{f}");
     let mut a: Vec<String> = vec![
         "run".into(),
@@ -139,7 +159,10 @@ pub fn docker_run_args(app: &App, name: &str, s: &Service, ledger: &mut Ledger) 
             }
             MountKind::Volume | MountKind::Bind => {
                 let src = match (&m.source, m.kind) {
-                    (Some(v), MountKind::Volume) => format!("{}-{v}", app.name),
+                    (Some(v), MountKind::Volume) => match host.volume_paths.get(v) {
+                        Some(path) => path.clone(),
+                        None => format!("{}-{v}", app.name),
+                    },
                     (Some(path), _) => path.clone(),
                     (None, _) => String::new(),
                 };
@@ -433,6 +456,18 @@ pub fn cloud_config(
     extra: Vec<WriteFile>,
     ledger: &mut Ledger,
 ) -> String {
+    cloud_config_on(app, services, extra, &HostOptions::default(), ledger)
+}
+
+/// [`cloud_config`] with per-host settings: named volumes in `host.volume_paths` are bound from
+/// that host path and get no `docker volume create`.
+pub fn cloud_config_on(
+    app: &App,
+    services: &[&str],
+    extra: Vec<WriteFile>,
+    host: &HostOptions,
+    ledger: &mut Ledger,
+) -> String {
     #[derive(Serialize)]
     struct Doc {
         write_files: Vec<WriteFile>,
@@ -461,11 +496,13 @@ pub fn cloud_config(
             continue;
         };
         for m in &s.volumes {
-            if let (MountKind::Volume, Some(v)) = (m.kind, &m.source) {
+            if let (MountKind::Volume, Some(v)) = (m.kind, &m.source)
+                && !host.volume_paths.contains_key(v)
+            {
                 volumes.push(format!("{}-{v}", app.name));
             }
         }
-        let args = docker_run_args(app, name, s, ledger);
+        let args = docker_run_args_on(app, name, s, host, ledger);
         files.push(WriteFile {
             path: format!("{SCRIPTS_DIR}/{name}.sh"),
             permissions: "0755".into(),

@@ -4,6 +4,7 @@
 //! translators implement [`Translator`]; each lives in its own module.
 
 pub mod cloudinit;
+pub mod gce;
 pub mod ledger;
 pub mod swarm;
 
