@@ -1436,15 +1436,14 @@ fn vm(c: &mut Ctx<'_>, out: &mut GceApp, name: &str) {
     if v.provider.is_some() {
         c.ledger.mapped(p("provider"));
     }
+    // A VM is one machine per replica: spread over hosts and max_per_host hold trivially.
+    placement_ledger(c, &p("placement"), &v.placement, v.replicas);
     if !v.placement.constraints.is_empty() {
         c.dropped(
             p("placement.constraints"),
             "a VM is its own machine: there are no host labels to match",
             None,
         );
-    }
-    if v.placement.spread.is_some() || v.placement.max_per_host.is_some() {
-        placement_ledger(c, &p("placement"), &v.placement, v.replicas);
     }
     let mut labels: BTreeMap<String, String> = BTreeMap::new();
     if !v.labels.is_empty() {
