@@ -1535,3 +1535,281 @@ fn vm(c: &mut Ctx<'_>, out: &mut GceApp, name: &str) {
         });
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bridge_core::LoadOptions;
+    use std::sync::Arc;
+
+    fn valid(yaml: &str) -> ValidApp {
+        let name: Arc<str> = "test.yaml".into();
+        let opts = LoadOptions {
+            env: Some(Default::default()),
+            ..LoadOptions::default()
+        };
+        let l = bridge_core::load_str(&name, yaml, std::path::Path::new("."), &opts);
+        match l.valid {
+            Some(v) => v,
+            None => panic!("invalid test app: {:?}", l.diagnostics),
+        }
+    }
+
+    fn run(yaml: &str) -> (GceApp, Vec<crate::LedgerEntry>, Diagnostics) {
+        let (g, l, d) = build(&valid(yaml));
+        (g, l.into_entries(), d)
+    }
+
+    fn codes(d: &Diagnostics) -> Vec<&'static str> {
+        d.iter().map(|d| d.code).collect()
+    }
+
+    fn user_data(r: &Resource) -> Option<String> {
+        meta(r, "user-data")
+    }
+
+    fn meta(r: &Resource, key: &str) -> Option<String> {
+        r.body["metadata"]["items"]
+            .as_array()?
+            .iter()
+            .find(|i| i["key"] == key)
+            .and_then(|i| i["value"].as_str())
+            .map(str::to_string)
+    }
+
+    fn fidelity(l: &[crate::LedgerEntry], f: &str) -> Option<crate::Fidelity> {
+        l.iter().find(|e| e.field == f).map(|e| e.fidelity)
+    }
+
+    #[test]
+    fn hosts_become_instances() {
+        let (g, l, d) = run(
+            "bridge: v1\nname: shop\nservices:\n  web:\n    image: nginx\n    replicas: 3\n    resources: {cpus: 1, memory: 1GiB}\n    ports: ['80:80']\n  api:\n    image: api\n    group: back\n  worker:\n    image: worker\n    group: back\ngroups:\n  back: {}\nproviders:\n  gce: {zone: europe-west4-a}\n",
+        );
+        assert!(!d.has_errors(), "{d:?}");
+        // One instance per host of the solver's assignment, named after it; one replica of a
+        // unit per VM, so three web replicas need three hosts.
+        let n = g.instances.len();
+        assert!(n >= 3, "{}", g.placement);
+        for (i, r) in g.instances.iter().enumerate() {
+            assert_eq!(r.name, format!("shop-h{i}"));
+            assert!(g.placement.contains(&format!("shop-h{i} e2-")));
+        }
+        assert!(g.placement.contains(&format!("{n} hosts used, lower bound")));
+        let mut webs = 0;
+        let mut backs = 0;
+        for r in &g.instances {
+            let b = &r.body;
+            assert!(
+                b["machineType"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .starts_with("zones/europe-west4-a/machineTypes/e2-")
+            );
+            assert_eq!(b["disks"][0]["initializeParams"]["sourceImage"], COS_IMAGE);
+            assert_eq!(b["scheduling"]["onHostMaintenance"], "MIGRATE");
+            assert_eq!(b["scheduling"]["automaticRestart"], true);
+            assert_eq!(b["labels"]["bridge-app"], "shop");
+            assert_eq!(b["labels"]["bridge-component"], r.component.as_str());
+            assert_eq!(b["serviceAccounts"][0]["email"], "default");
+            assert_eq!(b["networkInterfaces"][0]["network"], "global/networks/default");
+            // The hash is over the body without itself.
+            let mut unsealed = b.clone();
+            let hash = unsealed["labels"]
+                .as_object_mut()
+                .and_then(|m| m.remove(LABEL_SPEC_HASH))
+                .unwrap_or_default();
+            if let Some(l) = unsealed["disks"][0]["initializeParams"]["labels"].as_object_mut() {
+                l.remove(LABEL_SPEC_HASH);
+            }
+            assert_eq!(hash, bridge_core::hash::spec_hash(&unsealed));
+            let ud = user_data(r).unwrap_or_default();
+            assert!(ud.starts_with("#cloud-config\n"));
+            let tags: Vec<&str> = b["tags"]["items"]
+                .as_array()
+                .map(|a| a.iter().filter_map(|t| t.as_str()).collect())
+                .unwrap_or_default();
+            if ud.contains("/etc/bridge/web.sh") {
+                webs += 1;
+                assert!(tags.contains(&"shop-web"));
+                // Published port: external address.
+                assert!(b["networkInterfaces"][0]["accessConfigs"].is_array());
+            }
+            if ud.contains("/etc/bridge/api.sh") {
+                backs += 1;
+                // The group runs together.
+                assert!(ud.contains("/etc/bridge/worker.sh"));
+                assert!(tags.contains(&"shop-api") && tags.contains(&"shop-worker"));
+            }
+            if !ud.contains("/etc/bridge/web.sh") {
+                assert!(b["networkInterfaces"][0].get("accessConfigs").is_none());
+            }
+        }
+        assert_eq!((webs, backs), (3, 1));
+        assert_eq!(fidelity(&l, "services.web.replicas"), Some(crate::Fidelity::Mapped));
+        // No zone warning: the zone is set. No secrets: no setup unit.
+        assert!(!codes(&d).contains(&"T300"));
+        assert!(g.instances.iter().all(|r| !user_data(r)
+            .unwrap_or_default()
+            .contains("bridge-setup.service\n  permissions")));
+    }
+
+    #[test]
+    fn catalogue_or_one_machine_type_and_constraint_labels() {
+        let app = "bridge: v1\nname: s\nservices:\n  big:\n    image: x\n    resources: {cpus: 3, memory: 2GiB}\n  q:\n    image: q\n    placement: {constraints: ['node.labels.tier == search']}\n";
+        let (g, _, d) = run(app);
+        assert!(codes(&d).contains(&"T300"), "no zone: a warning");
+        let types: Vec<String> = g
+            .instances
+            .iter()
+            .map(|r| r.body["machineType"].as_str().unwrap_or_default().to_string())
+            .collect();
+        assert!(types.iter().any(|t| t.ends_with("/e2-standard-4") || t.ends_with("/e2-highcpu-4")), "{types:?}");
+        // The constrained unit's host carries the label the constraint asks for.
+        let q = g
+            .instances
+            .iter()
+            .find(|r| user_data(r).unwrap_or_default().contains("/etc/bridge/q.sh"))
+            .unwrap_or_else(|| panic!("no host runs q"));
+        assert_eq!(q.body["labels"]["tier"], "search");
+        assert!(g.placement.contains("labels tier=search"));
+        let (g, l, d) = run(&format!("{app}providers:\n  gce: {{machine_type: n2-standard-8}}\n"));
+        assert!(!d.has_errors());
+        assert!(g.instances.iter().all(|r| r.body["machineType"] == "zones/us-central1-a/machineTypes/n2-standard-8"));
+        assert_eq!(fidelity(&l, "providers.gce.machine_type"), Some(crate::Fidelity::Mapped));
+        let (_, _, d) = run(&format!("{app}providers:\n  gce: {{machine_type: z9-mystery-1}}\n"));
+        assert!(codes(&d).contains(&"T304"));
+    }
+
+    #[test]
+    fn volumes_become_attached_disks() {
+        let (g, l, d) = run(
+            "bridge: v1\nname: notes\nservices:\n  db:\n    image: postgres\n    volumes: ['pgdata:/var/lib/postgresql/data', {type: tmpfs, target: /tmp}]\nvolumes:\n  pgdata: {size: 20GiB, labels: {Tier: Hot.Data}}\nproviders:\n  gce: {zone: us-east1-b}\n",
+        );
+        assert!(!d.has_errors(), "{d:?}");
+        assert_eq!(g.disks.len(), 1);
+        let disk = &g.disks[0].body;
+        assert_eq!(disk["name"], "notes-pgdata");
+        assert_eq!(disk["sizeGb"], "20");
+        assert_eq!(disk["type"], "zones/us-east1-b/diskTypes/pd-balanced");
+        assert_eq!(disk["labels"]["tier"], "hot_data");
+        assert_eq!(disk["labels"]["bridge-component"], "volume-pgdata");
+        assert!(disk["labels"]["bridge-spec-hash"].is_string());
+        assert_eq!(fidelity(&l, "volumes.pgdata.labels"), Some(crate::Fidelity::Approximated));
+        let host = &g.instances[0];
+        let att = &host.body["disks"][1];
+        assert_eq!(att["source"], "zones/us-east1-b/disks/notes-pgdata");
+        assert_eq!(att["deviceName"], "notes-pgdata");
+        assert_eq!(att["autoDelete"], false);
+        let ud = user_data(host).unwrap_or_default();
+        // Formatted when blank, mounted, then bound into the container; no docker volume.
+        assert!(ud.contains("mkfs.ext4"));
+        assert!(ud.contains("mount -o discard,defaults \"$dev\" /mnt/disks/pgdata"));
+        assert!(ud.contains("--volume /mnt/disks/pgdata:/var/lib/postgresql/data"));
+        assert!(!ud.contains("docker volume create") && !ud.contains("- volume\n"));
+        assert!(ud.contains("Requires=bridge-setup.service"));
+        // Default size 10GiB.
+        let (g, _, _) = run("bridge: v1\nname: n\nservices:\n  db:\n    image: p\n    volumes: ['d:/d']\nvolumes:\n  d: {}\n");
+        assert_eq!(g.disks[0].body["sizeGb"], "10");
+        // Replicas on several VMs cannot share one read-write disk.
+        let (_, _, d) = run("bridge: v1\nname: n\nservices:\n  db:\n    image: p\n    replicas: 2\n    volumes: ['d:/d']\nvolumes:\n  d: {}\n");
+        let e = d.iter().find(|x| x.code == "T302").unwrap_or_else(|| panic!("no T302: {d:?}"));
+        assert!(e.is_error() && e.path == "volumes.d" && e.hint.is_some());
+        // An external volume is attached, not created.
+        let (g, _, _) = run("bridge: v1\nname: n\nservices:\n  db:\n    image: p\n    volumes: ['d:/d']\nvolumes:\n  d: {external: true, name: old-disk}\n");
+        assert!(g.disks.is_empty());
+        assert_eq!(g.instances[0].body["disks"][1]["source"], "zones/us-central1-a/disks/old-disk");
+    }
+
+    #[test]
+    fn published_ports_become_firewall_rules() {
+        let (g, l, _) = run(
+            "bridge: v1\nname: shop\nservices:\n  web:\n    image: nginx\n    ports: ['80:8000', '127.0.0.1:9000:9000', {container: 53, published: 5353, protocol: udp}, '7000']\nvms:\n  db:\n    image: ubuntu\n    cpus: 2\n    memory: 4GiB\n    ports: [5432, '8080:8080']\nproviders:\n  gce: {network: prod, images: {ubuntu: projects/ubuntu-os-cloud/global/images/family/ubuntu-2404-lts-amd64}}\n",
+        );
+        let names: Vec<&str> = g.firewalls.iter().map(|r| r.name.as_str()).collect();
+        assert_eq!(
+            names,
+            ["shop-db-tcp-5432", "shop-db-tcp-8080", "shop-web-tcp-80", "shop-web-udp-5353"]
+        );
+        let web = &g.firewalls[2].body;
+        assert_eq!(web["sourceRanges"][0], "0.0.0.0/0");
+        assert_eq!(web["targetTags"][0], "shop-web");
+        assert_eq!(web["allowed"][0]["IPProtocol"], "tcp");
+        assert_eq!(web["allowed"][0]["ports"][0], "80");
+        assert_eq!(web["network"], "global/networks/prod");
+        assert!(web["description"].as_str().unwrap_or_default().contains("bridge.spec-hash="));
+        // A VM port that is not published is open to the app's instances only.
+        let db = &g.firewalls[0].body;
+        assert_eq!(db["sourceTags"][0], "shop");
+        assert!(db.get("sourceRanges").is_none());
+        // An ephemeral host port gets no rule, and says so.
+        assert_eq!(fidelity(&l, "services.web.ports[3]"), Some(crate::Fidelity::Approximated));
+        let vm = g.instances.iter().find(|r| r.name == "shop-db").unwrap_or_else(|| panic!("no vm"));
+        assert_eq!(vm.body["machineType"], "zones/us-central1-a/machineTypes/e2-standard-2");
+        assert!(vm.body["networkInterfaces"][0]["accessConfigs"].is_array());
+    }
+
+    #[test]
+    fn vms_need_an_image_mapping() {
+        let (g, _, d) = run("bridge: v1\nname: a\nvms:\n  db:\n    image: ubuntu\n    cpus: 1\n    memory: 1GiB\n");
+        let e = d.iter().find(|x| x.code == "T301").unwrap_or_else(|| panic!("{d:?}"));
+        assert!(e.is_error() && e.path == "vms.db.image" && e.hint.is_some());
+        assert!(g.instances.is_empty());
+        let (_, _, d) = run("bridge: v1\nname: a\nvms:\n  db:\n    image: u\n    cpus: 64\n    memory: 1GiB\nproviders:\n  gce: {images: {u: debian-12}}\n");
+        assert!(codes(&d).contains(&"T303"));
+    }
+
+    #[test]
+    fn container_declaration_option() {
+        let app = "bridge: v1\nname: a\nservices:\n  web:\n    image: nginx:1\n    command: [nginx, -g, 'daemon off;']\n    env: {A: '1'}\n    ports: ['80:80']\n  api:\n    image: api\n    group: g\n    user: '1000'\n  side:\n    image: side\n    group: g\ngroups:\n  g: {}\n";
+        let (g, l, d) = run(&format!("{app}providers:\n  gce: {{container_declaration: true}}\n"));
+        let web = g
+            .instances
+            .iter()
+            .find(|r| r.body["description"].as_str().unwrap_or_default().ends_with(": web"))
+            .unwrap_or_else(|| panic!("no web host"));
+        let decl = meta(web, "gce-container-declaration").unwrap_or_else(|| panic!("no declaration"));
+        assert!(user_data(web).is_none());
+        let v: serde_json::Value = serde_saphyr::from_str(&decl).unwrap_or_default();
+        assert_eq!(v["spec"]["containers"][0]["image"], "nginx:1");
+        assert_eq!(v["spec"]["containers"][0]["args"][2], "daemon off;");
+        assert_eq!(v["spec"]["restartPolicy"], "Always");
+        // Deprecated upstream: a warning; the group keeps cloud-init with a note.
+        assert!(d.iter().any(|x| x.code == "T305" && x.severity == bridge_core::Severity::Warning));
+        assert!(d.iter().any(|x| x.code == "T306" && x.severity == bridge_core::Severity::Note));
+        let grp = g.instances.iter().find(|r| r.name != web.name).unwrap_or_else(|| panic!("no group host"));
+        assert!(user_data(grp).is_some());
+        assert_eq!(fidelity(&l, "services.web.ports[0]"), Some(crate::Fidelity::Approximated));
+        assert_eq!(fidelity(&l, "services.web.command"), Some(crate::Fidelity::Mapped));
+        // Without the option: cloud-init everywhere, no warning.
+        let (g, _, d) = run(app);
+        assert!(g.instances.iter().all(|r| user_data(r).is_some()));
+        assert!(!codes(&d).contains(&"T305"));
+    }
+
+    #[test]
+    fn secrets_are_fetched_never_rendered() {
+        let (g, l, _) = run(
+            "bridge: v1\nname: api\nservices:\n  api:\n    image: api\n    secrets: [{name: db_password, env: DB_PASSWORD}, api_key]\nsecrets:\n  db_password: {env: API_DB_PASSWORD}\n  api_key: {file: ./key.txt}\nproviders:\n  gce: {project: p1}\n",
+        );
+        let ud = user_data(&g.instances[0]).unwrap_or_default();
+        assert!(ud.contains("https://secretmanager.googleapis.com/v1/projects/$project/secrets/$1/versions/latest:access"));
+        assert!(ud.contains("project=p1"));
+        assert!(ud.contains("fetch api-db_password"));
+        assert!(ud.contains("--env-file /run/bridge/secrets/db_password.env"));
+        assert!(ud.contains("/run/bridge/secrets/api_key:/run/secrets/api_key:ro"));
+        assert!(!ud.contains("API_DB_PASSWORD") && !ud.contains("key.txt"));
+        assert_eq!(g.secret_ids.get("secrets.api_key").map(String::as_str), Some("api-api_key"));
+        assert_eq!(fidelity(&l, "secrets.db_password.env"), Some(crate::Fidelity::Mapped));
+    }
+
+    #[test]
+    fn hybrid_apps_skip_other_providers() {
+        let (g, l, _) = run(
+            "bridge: v1\nname: h\nservices:\n  a:\n    image: a\n    provider: aws\n  b:\n    image: b\nvms:\n  v:\n    image: u\n    cpus: 1\n    memory: 1GiB\n    provider: openstack\n",
+        );
+        assert_eq!(g.instances.len(), 1);
+        assert!(fidelity(&l, "services.a.image").is_none());
+        assert!(fidelity(&l, "services.b.image").is_some());
+    }
+}
