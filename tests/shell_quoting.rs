@@ -89,9 +89,7 @@ fn files(doc: &Node) -> BTreeMap<String, String> {
     items
         .iter()
         .map(|i| {
-            let get = |k: &str| {
-                text(i.get(k).unwrap_or_else(|| panic!("no {k}"))).to_string()
-            };
+            let get = |k: &str| text(i.get(k).unwrap_or_else(|| panic!("no {k}"))).to_string();
             (get("path"), get("content"))
         })
         .collect()
@@ -130,7 +128,10 @@ fn nasty_values_reach_docker_as_exact_words() {
         .lines()
         .filter(|l| l.starts_with("ExecStart"))
         .collect();
-    assert!(exec.contains(&"ExecStart=/bin/sh /etc/bridge/web.sh"), "{exec:?}");
+    assert!(
+        exec.contains(&"ExecStart=/bin/sh /etc/bridge/web.sh"),
+        "{exec:?}"
+    );
     let name_ok = |w: &str| {
         w.chars()
             .all(|c| c.is_ascii_alphanumeric() || "/-._=:".contains(c))

@@ -66,7 +66,10 @@ fn inputs() -> Vec<(PathBuf, bool)> {
     }
     ex.sort();
     out.extend(ex.into_iter().map(|p| (p, false)));
-    out.push((root().join("tests/fixtures/kitchen-sink/bridge.yaml"), false));
+    out.push((
+        root().join("tests/fixtures/kitchen-sink/bridge.yaml"),
+        false,
+    ));
     let mut corpus = Vec::new();
     yaml_files(&corpus_dir(), &mut corpus);
     corpus.sort();
@@ -179,8 +182,7 @@ fn gce_artifacts_validate_and_ledger_is_complete() {
         let out = dir.join(format!("{i:03}"));
         for a in &t.artifacts {
             let p = out.join(&a.path);
-            std::fs::create_dir_all(p.parent().unwrap_or(&out))
-                .unwrap_or_else(|e| panic!("{e}"));
+            std::fs::create_dir_all(p.parent().unwrap_or(&out)).unwrap_or_else(|e| panic!("{e}"));
             std::fs::write(&p, &a.content).unwrap_or_else(|e| panic!("{e}"));
             let kind = if a.path.starts_with("gce/instances/") {
                 "Instance"

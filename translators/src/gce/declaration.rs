@@ -20,12 +20,21 @@ pub fn unsupported(s: &Service) -> Vec<&'static str> {
     no(!s.secrets.is_empty(), "secrets");
     no(!s.configs.is_empty(), "configs");
     no(s.health.is_some(), "health");
-    no(s.resources.cpus.is_some() || s.resources.memory.is_some(), "resources");
-    no(s.resources.pids.is_some() || s.resources.gpus.is_some(), "resources");
+    no(
+        s.resources.cpus.is_some() || s.resources.memory.is_some(),
+        "resources",
+    );
+    no(
+        s.resources.pids.is_some() || s.resources.gpus.is_some(),
+        "resources",
+    );
     no(s.user.is_some(), "user");
     no(s.working_dir.is_some(), "working_dir");
     no(s.hostname.is_some() || s.domainname.is_some(), "hostname");
-    no(s.stop_signal.is_some() || s.stop_grace_period.is_some(), "stop_signal");
+    no(
+        s.stop_signal.is_some() || s.stop_grace_period.is_some(),
+        "stop_signal",
+    );
     no(s.init || s.read_only, "init");
     no(!s.cap_add.is_empty() || !s.cap_drop.is_empty(), "cap_add");
     no(!s.group_add.is_empty(), "group_add");
@@ -37,7 +46,10 @@ pub fn unsupported(s: &Service) -> Vec<&'static str> {
     no(!s.sysctls.is_empty() || !s.ulimits.is_empty(), "sysctls");
     no(s.shm_size.is_some() || !s.devices.is_empty(), "devices");
     no(s.logging.is_some(), "logging");
-    no(s.platform.is_some() || s.pull_policy.is_some(), "pull_policy");
+    no(
+        s.platform.is_some() || s.pull_policy.is_some(),
+        "pull_policy",
+    );
     no(!s.labels.is_empty(), "labels");
     no(!s.aliases.is_empty() || !s.links.is_empty(), "links");
     no(

@@ -88,7 +88,10 @@ pub const CODES: &[(&str, &str)] = &[
         "T304",
         "providers.gce.machine_type is not a machine type bridge knows the size of",
     ),
-    ("T305", "the container declaration's agent is deprecated upstream"),
+    (
+        "T305",
+        "the container declaration's agent is deprecated upstream",
+    ),
     (
         "T306",
         "a host keeps cloud-init although container_declaration is set",
@@ -528,7 +531,9 @@ pub fn build(valid: &ValidApp) -> (GceApp, Ledger, Diagnostics) {
                             r.name, r.component
                         ),
                     )
-                    .with_hint("rename one of them; GCE names are lowercase and at most 63 characters"),
+                    .with_hint(
+                        "rename one of them; GCE names are lowercase and at most 63 characters",
+                    ),
                 );
             }
         }
@@ -689,7 +694,10 @@ fn host_files(c: &mut Ctx<'_>, svcs: &[String], st: &mut setup::Setup) -> Vec<Wr
                         "T310",
                         format!("services.{svc}.secrets[{i}]"),
                         msg,
-                        Some("use one variable name for the secret in every service of a group".into()),
+                        Some(
+                            "use one variable name for the secret in every service of a group"
+                                .into(),
+                        ),
                     );
                     continue;
                 }
@@ -1149,9 +1157,12 @@ fn service_ledger(c: &mut Ctx<'_>, name: &str, s: &Service) {
                 );
             }
             (MountKind::Bind, Some(src))
-                if !["/var/", "/home/", "/mnt/", "/tmp", "/run/", "/etc/", "/dev/", "/proc/", "/sys/"]
-                    .iter()
-                    .any(|pre| src.starts_with(pre)) =>
+                if ![
+                    "/var/", "/home/", "/mnt/", "/tmp", "/run/", "/etc/", "/dev/", "/proc/",
+                    "/sys/",
+                ]
+                .iter()
+                .any(|pre| src.starts_with(pre)) =>
             {
                 c.warn(
                     "T313",
@@ -1165,7 +1176,12 @@ fn service_ledger(c: &mut Ctx<'_>, name: &str, s: &Service) {
     }
 }
 
-fn placement_ledger(c: &mut Ctx<'_>, base: &str, pl: &bridge_core::model::Placement, replicas: u32) {
+fn placement_ledger(
+    c: &mut Ctx<'_>,
+    base: &str,
+    pl: &bridge_core::model::Placement,
+    replicas: u32,
+) {
     if let Some(sp) = &pl.spread {
         if sp == "zone" {
             c.ledger.approximated(
@@ -1595,7 +1611,10 @@ mod tests {
             assert_eq!(r.name, format!("shop-h{i}"));
             assert!(g.placement.contains(&format!("shop-h{i} e2-")));
         }
-        assert!(g.placement.contains(&format!("{n} hosts used, lower bound")));
+        assert!(
+            g.placement
+                .contains(&format!("{n} hosts used, lower bound"))
+        );
         let mut webs = 0;
         let mut backs = 0;
         for r in &g.instances {
@@ -1612,7 +1631,10 @@ mod tests {
             assert_eq!(b["labels"]["bridge-app"], "shop");
             assert_eq!(b["labels"]["bridge-component"], r.component.as_str());
             assert_eq!(b["serviceAccounts"][0]["email"], "default");
-            assert_eq!(b["networkInterfaces"][0]["network"], "global/networks/default");
+            assert_eq!(
+                b["networkInterfaces"][0]["network"],
+                "global/networks/default"
+            );
             // The hash is over the body without itself.
             let mut unsealed = b.clone();
             let hash = unsealed["labels"]
@@ -1646,12 +1668,17 @@ mod tests {
             }
         }
         assert_eq!((webs, backs), (3, 1));
-        assert_eq!(fidelity(&l, "services.web.replicas"), Some(crate::Fidelity::Mapped));
+        assert_eq!(
+            fidelity(&l, "services.web.replicas"),
+            Some(crate::Fidelity::Mapped)
+        );
         // No zone warning: the zone is set. No secrets: no setup unit.
         assert!(!codes(&d).contains(&"T300"));
-        assert!(g.instances.iter().all(|r| !user_data(r)
-            .unwrap_or_default()
-            .contains("bridge-setup.service\n  permissions")));
+        assert!(g.instances.iter().all(|r| {
+            !user_data(r)
+                .unwrap_or_default()
+                .contains("bridge-setup.service\n  permissions")
+        }));
     }
 
     #[test]
@@ -1662,22 +1689,47 @@ mod tests {
         let types: Vec<String> = g
             .instances
             .iter()
-            .map(|r| r.body["machineType"].as_str().unwrap_or_default().to_string())
+            .map(|r| {
+                r.body["machineType"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_string()
+            })
             .collect();
-        assert!(types.iter().any(|t| t.ends_with("/e2-standard-4") || t.ends_with("/e2-highcpu-4")), "{types:?}");
+        assert!(
+            types
+                .iter()
+                .any(|t| t.ends_with("/e2-standard-4") || t.ends_with("/e2-highcpu-4")),
+            "{types:?}"
+        );
         // The constrained unit's host carries the label the constraint asks for.
         let q = g
             .instances
             .iter()
-            .find(|r| user_data(r).unwrap_or_default().contains("/etc/bridge/q.sh"))
+            .find(|r| {
+                user_data(r)
+                    .unwrap_or_default()
+                    .contains("/etc/bridge/q.sh")
+            })
             .unwrap_or_else(|| panic!("no host runs q"));
         assert_eq!(q.body["labels"]["tier"], "search");
         assert!(g.placement.contains("labels tier=search"));
-        let (g, l, d) = run(&format!("{app}providers:\n  gce: {{machine_type: n2-standard-8}}\n"));
+        let (g, l, d) = run(&format!(
+            "{app}providers:\n  gce: {{machine_type: n2-standard-8}}\n"
+        ));
         assert!(!d.has_errors());
-        assert!(g.instances.iter().all(|r| r.body["machineType"] == "zones/us-central1-a/machineTypes/n2-standard-8"));
-        assert_eq!(fidelity(&l, "providers.gce.machine_type"), Some(crate::Fidelity::Mapped));
-        let (_, _, d) = run(&format!("{app}providers:\n  gce: {{machine_type: z9-mystery-1}}\n"));
+        assert!(
+            g.instances
+                .iter()
+                .all(|r| r.body["machineType"] == "zones/us-central1-a/machineTypes/n2-standard-8")
+        );
+        assert_eq!(
+            fidelity(&l, "providers.gce.machine_type"),
+            Some(crate::Fidelity::Mapped)
+        );
+        let (_, _, d) = run(&format!(
+            "{app}providers:\n  gce: {{machine_type: z9-mystery-1}}\n"
+        ));
         assert!(codes(&d).contains(&"T304"));
     }
 
@@ -1695,7 +1747,10 @@ mod tests {
         assert_eq!(disk["labels"]["tier"], "hot_data");
         assert_eq!(disk["labels"]["bridge-component"], "volume-pgdata");
         assert!(disk["labels"]["bridge-spec-hash"].is_string());
-        assert_eq!(fidelity(&l, "volumes.pgdata.labels"), Some(crate::Fidelity::Approximated));
+        assert_eq!(
+            fidelity(&l, "volumes.pgdata.labels"),
+            Some(crate::Fidelity::Approximated)
+        );
         let host = &g.instances[0];
         let att = &host.body["disks"][1];
         assert_eq!(att["source"], "zones/us-east1-b/disks/notes-pgdata");
@@ -1709,16 +1764,28 @@ mod tests {
         assert!(!ud.contains("docker volume create") && !ud.contains("- volume\n"));
         assert!(ud.contains("Requires=bridge-setup.service"));
         // Default size 10GiB.
-        let (g, _, _) = run("bridge: v1\nname: n\nservices:\n  db:\n    image: p\n    volumes: ['d:/d']\nvolumes:\n  d: {}\n");
+        let (g, _, _) = run(
+            "bridge: v1\nname: n\nservices:\n  db:\n    image: p\n    volumes: ['d:/d']\nvolumes:\n  d: {}\n",
+        );
         assert_eq!(g.disks[0].body["sizeGb"], "10");
         // Replicas on several VMs cannot share one read-write disk.
-        let (_, _, d) = run("bridge: v1\nname: n\nservices:\n  db:\n    image: p\n    replicas: 2\n    volumes: ['d:/d']\nvolumes:\n  d: {}\n");
-        let e = d.iter().find(|x| x.code == "T302").unwrap_or_else(|| panic!("no T302: {d:?}"));
+        let (_, _, d) = run(
+            "bridge: v1\nname: n\nservices:\n  db:\n    image: p\n    replicas: 2\n    volumes: ['d:/d']\nvolumes:\n  d: {}\n",
+        );
+        let e = d
+            .iter()
+            .find(|x| x.code == "T302")
+            .unwrap_or_else(|| panic!("no T302: {d:?}"));
         assert!(e.is_error() && e.path == "volumes.d" && e.hint.is_some());
         // An external volume is attached, not created.
-        let (g, _, _) = run("bridge: v1\nname: n\nservices:\n  db:\n    image: p\n    volumes: ['d:/d']\nvolumes:\n  d: {external: true, name: old-disk}\n");
+        let (g, _, _) = run(
+            "bridge: v1\nname: n\nservices:\n  db:\n    image: p\n    volumes: ['d:/d']\nvolumes:\n  d: {external: true, name: old-disk}\n",
+        );
         assert!(g.disks.is_empty());
-        assert_eq!(g.instances[0].body["disks"][1]["source"], "zones/us-central1-a/disks/old-disk");
+        assert_eq!(
+            g.instances[0].body["disks"][1]["source"],
+            "zones/us-central1-a/disks/old-disk"
+        );
     }
 
     #[test]
@@ -1729,7 +1796,12 @@ mod tests {
         let names: Vec<&str> = g.firewalls.iter().map(|r| r.name.as_str()).collect();
         assert_eq!(
             names,
-            ["shop-db-tcp-5432", "shop-db-tcp-8080", "shop-web-tcp-80", "shop-web-udp-5353"]
+            [
+                "shop-db-tcp-5432",
+                "shop-db-tcp-8080",
+                "shop-web-tcp-80",
+                "shop-web-udp-5353"
+            ]
         );
         let web = &g.firewalls[2].body;
         assert_eq!(web["sourceRanges"][0], "0.0.0.0/0");
@@ -1737,50 +1809,96 @@ mod tests {
         assert_eq!(web["allowed"][0]["IPProtocol"], "tcp");
         assert_eq!(web["allowed"][0]["ports"][0], "80");
         assert_eq!(web["network"], "global/networks/prod");
-        assert!(web["description"].as_str().unwrap_or_default().contains("bridge.spec-hash="));
+        assert!(
+            web["description"]
+                .as_str()
+                .unwrap_or_default()
+                .contains("bridge.spec-hash=")
+        );
         // A VM port that is not published is open to the app's instances only.
         let db = &g.firewalls[0].body;
         assert_eq!(db["sourceTags"][0], "shop");
         assert!(db.get("sourceRanges").is_none());
         // An ephemeral host port gets no rule, and says so.
-        assert_eq!(fidelity(&l, "services.web.ports[3]"), Some(crate::Fidelity::Approximated));
-        let vm = g.instances.iter().find(|r| r.name == "shop-db").unwrap_or_else(|| panic!("no vm"));
-        assert_eq!(vm.body["machineType"], "zones/us-central1-a/machineTypes/e2-standard-2");
+        assert_eq!(
+            fidelity(&l, "services.web.ports[3]"),
+            Some(crate::Fidelity::Approximated)
+        );
+        let vm = g
+            .instances
+            .iter()
+            .find(|r| r.name == "shop-db")
+            .unwrap_or_else(|| panic!("no vm"));
+        assert_eq!(
+            vm.body["machineType"],
+            "zones/us-central1-a/machineTypes/e2-standard-2"
+        );
         assert!(vm.body["networkInterfaces"][0]["accessConfigs"].is_array());
     }
 
     #[test]
     fn vms_need_an_image_mapping() {
-        let (g, _, d) = run("bridge: v1\nname: a\nvms:\n  db:\n    image: ubuntu\n    cpus: 1\n    memory: 1GiB\n");
-        let e = d.iter().find(|x| x.code == "T301").unwrap_or_else(|| panic!("{d:?}"));
+        let (g, _, d) = run(
+            "bridge: v1\nname: a\nvms:\n  db:\n    image: ubuntu\n    cpus: 1\n    memory: 1GiB\n",
+        );
+        let e = d
+            .iter()
+            .find(|x| x.code == "T301")
+            .unwrap_or_else(|| panic!("{d:?}"));
         assert!(e.is_error() && e.path == "vms.db.image" && e.hint.is_some());
         assert!(g.instances.is_empty());
-        let (_, _, d) = run("bridge: v1\nname: a\nvms:\n  db:\n    image: u\n    cpus: 64\n    memory: 1GiB\nproviders:\n  gce: {images: {u: debian-12}}\n");
+        let (_, _, d) = run(
+            "bridge: v1\nname: a\nvms:\n  db:\n    image: u\n    cpus: 64\n    memory: 1GiB\nproviders:\n  gce: {images: {u: debian-12}}\n",
+        );
         assert!(codes(&d).contains(&"T303"));
     }
 
     #[test]
     fn container_declaration_option() {
         let app = "bridge: v1\nname: a\nservices:\n  web:\n    image: nginx:1\n    command: [nginx, -g, 'daemon off;']\n    env: {A: '1'}\n    ports: ['80:80']\n  api:\n    image: api\n    group: g\n    user: '1000'\n  side:\n    image: side\n    group: g\ngroups:\n  g: {}\n";
-        let (g, l, d) = run(&format!("{app}providers:\n  gce: {{container_declaration: true}}\n"));
+        let (g, l, d) = run(&format!(
+            "{app}providers:\n  gce: {{container_declaration: true}}\n"
+        ));
         let web = g
             .instances
             .iter()
-            .find(|r| r.body["description"].as_str().unwrap_or_default().ends_with(": web"))
+            .find(|r| {
+                r.body["description"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .ends_with(": web")
+            })
             .unwrap_or_else(|| panic!("no web host"));
-        let decl = meta(web, "gce-container-declaration").unwrap_or_else(|| panic!("no declaration"));
+        let decl =
+            meta(web, "gce-container-declaration").unwrap_or_else(|| panic!("no declaration"));
         assert!(user_data(web).is_none());
         let v: serde_json::Value = serde_saphyr::from_str(&decl).unwrap_or_default();
         assert_eq!(v["spec"]["containers"][0]["image"], "nginx:1");
         assert_eq!(v["spec"]["containers"][0]["args"][2], "daemon off;");
         assert_eq!(v["spec"]["restartPolicy"], "Always");
         // Deprecated upstream: a warning; the group keeps cloud-init with a note.
-        assert!(d.iter().any(|x| x.code == "T305" && x.severity == bridge_core::Severity::Warning));
-        assert!(d.iter().any(|x| x.code == "T306" && x.severity == bridge_core::Severity::Note));
-        let grp = g.instances.iter().find(|r| r.name != web.name).unwrap_or_else(|| panic!("no group host"));
+        assert!(
+            d.iter()
+                .any(|x| x.code == "T305" && x.severity == bridge_core::Severity::Warning)
+        );
+        assert!(
+            d.iter()
+                .any(|x| x.code == "T306" && x.severity == bridge_core::Severity::Note)
+        );
+        let grp = g
+            .instances
+            .iter()
+            .find(|r| r.name != web.name)
+            .unwrap_or_else(|| panic!("no group host"));
         assert!(user_data(grp).is_some());
-        assert_eq!(fidelity(&l, "services.web.ports[0]"), Some(crate::Fidelity::Approximated));
-        assert_eq!(fidelity(&l, "services.web.command"), Some(crate::Fidelity::Mapped));
+        assert_eq!(
+            fidelity(&l, "services.web.ports[0]"),
+            Some(crate::Fidelity::Approximated)
+        );
+        assert_eq!(
+            fidelity(&l, "services.web.command"),
+            Some(crate::Fidelity::Mapped)
+        );
         // Without the option: cloud-init everywhere, no warning.
         let (g, _, d) = run(app);
         assert!(g.instances.iter().all(|r| user_data(r).is_some()));
@@ -1799,8 +1917,14 @@ mod tests {
         assert!(ud.contains("--env-file /run/bridge/secrets/db_password.env"));
         assert!(ud.contains("/run/bridge/secrets/api_key:/run/secrets/api_key:ro"));
         assert!(!ud.contains("API_DB_PASSWORD") && !ud.contains("key.txt"));
-        assert_eq!(g.secret_ids.get("secrets.api_key").map(String::as_str), Some("api-api_key"));
-        assert_eq!(fidelity(&l, "secrets.db_password.env"), Some(crate::Fidelity::Mapped));
+        assert_eq!(
+            g.secret_ids.get("secrets.api_key").map(String::as_str),
+            Some("api-api_key")
+        );
+        assert_eq!(
+            fidelity(&l, "secrets.db_password.env"),
+            Some(crate::Fidelity::Mapped)
+        );
     }
 
     #[test]

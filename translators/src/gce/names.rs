@@ -105,7 +105,15 @@ mod tests {
         assert_eq!(resource_name("1app-web"), "b-1app-web");
         assert_eq!(resource_name("web-"), "web-0");
         assert_eq!(resource_name("a.b.c"), "a-b-c");
-        for raw in ["x", "-", "", "9", "ünïcode", &"a".repeat(200), &"a-".repeat(40)] {
+        for raw in [
+            "x",
+            "-",
+            "",
+            "9",
+            "ünïcode",
+            &"a".repeat(200),
+            &"a-".repeat(40),
+        ] {
             let n = resource_name(raw);
             assert!(valid_name(&n), "{raw:?} -> {n:?}");
         }

@@ -85,7 +85,9 @@ fn q(s: &str) -> String {
 
 fn owner_lines(out: &mut String, path: &str, uid: &Option<String>, gid: &Option<String>) {
     match (uid, gid) {
-        (Some(u), Some(g)) => out.push_str(&format!("chown {} {}\n", q(&format!("{u}:{g}")), q(path))),
+        (Some(u), Some(g)) => {
+            out.push_str(&format!("chown {} {}\n", q(&format!("{u}:{g}")), q(path)))
+        }
         (Some(u), None) => out.push_str(&format!("chown {} {}\n", q(u), q(path))),
         (None, Some(g)) => out.push_str(&format!("chgrp {} {}\n", q(g), q(path))),
         (None, None) => {}
@@ -226,9 +228,13 @@ mod tests {
         assert!(t.contains("mount -o discard,defaults \"$dev\" /mnt/disks/data"));
         assert!(t.contains("project=my-proj\n"));
         assert!(t.contains("fetch shop-db_password\n"));
-        assert!(t.contains("printf '%s=%s\\n' DB_PASSWORD \"$val\" > /run/bridge/secrets/db_password.env.tmp"));
+        assert!(t.contains(
+            "printf '%s=%s\\n' DB_PASSWORD \"$val\" > /run/bridge/secrets/db_password.env.tmp"
+        ));
         assert!(t.contains("chmod 0400 /run/bridge/secrets/db_password.env.tmp"));
-        assert!(t.contains("chmod 0440 /run/bridge/secrets/key.tmp\nchown 1000:1000 /run/bridge/secrets/key.tmp\n"));
+        assert!(t.contains(
+            "chmod 0440 /run/bridge/secrets/key.tmp\nchown 1000:1000 /run/bridge/secrets/key.tmp\n"
+        ));
         assert!(t.find("mkfs.ext4").unwrap_or(usize::MAX) < t.find("fetch shop-key").unwrap_or(0));
         // No project: read from the metadata server.
         let t = script(&Setup {
