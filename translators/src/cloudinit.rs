@@ -33,6 +33,22 @@ pub struct HostOptions {
     /// Named volumes kept in a host directory (say, a disk the host mounts) instead of a docker
     /// volume: volume name to the absolute host path, bound into the container.
     pub volume_paths: BTreeMap<String, String>,
+    /// [`link_aliases`] of the app, computed once by a caller that renders many services (the
+    /// scan is over every service); None computes it per call.
+    pub link_aliases: Option<BTreeMap<String, Vec<String>>>,
+}
+
+/// Per linked service, the aliases other services link to it by, in service then link order.
+pub fn link_aliases(app: &App) -> BTreeMap<String, Vec<String>> {
+    let mut out: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for o in app.services.values() {
+        for l in &o.links {
+            if let Some(al) = &l.alias {
+                out.entry(l.service.clone()).or_default().push(al.clone());
+            }
+        }
+    }
+    out
 }
 
 /// The argv of `docker run` for one service (without the leading `docker`).
@@ -68,15 +84,17 @@ pub fn docker_run_args_on(
         ledger.mapped(p("aliases"));
     }
     // Links: the alias is added where the linked container runs; here only ordering.
-    for (other, o) in &app.services {
-        for l in &o.links {
-            if l.service == name
-                && let Some(al) = &l.alias
-            {
+    match &host.link_aliases {
+        Some(map) => {
+            for al in map.get(name).map(Vec::as_slice).unwrap_or_default() {
                 a.extend(["--network-alias".into(), al.clone()]);
             }
         }
-        let _ = other;
+        None => {
+            for al in link_aliases(app).remove(name).unwrap_or_default() {
+                a.extend(["--network-alias".into(), al]);
+            }
+        }
     }
     if !s.links.is_empty() {
         ledger.approximated(p("links"), "a link alias becomes a network alias of the linked container on the host's docker network");

@@ -612,6 +612,12 @@ fn place(c: &mut Ctx<'_>, out: &mut GceApp) -> Vec<(Host, BTreeMap<String, Strin
         p.bound_report(),
         p.cost
     );
+    let rank: BTreeMap<&str, usize> = c
+        .order
+        .iter()
+        .enumerate()
+        .map(|(i, n)| (n.as_str(), i))
+        .collect();
     let mut hosts = Vec::new();
     for h in &p.hosts {
         let (ty, set) = split_size(&h.size);
@@ -648,12 +654,8 @@ fn place(c: &mut Ctx<'_>, out: &mut GceApp) -> Vec<(Host, BTreeMap<String, Strin
             h.capacity,
             slots.join(", ")
         ));
-        let ordered: Vec<String> = c
-            .order
-            .iter()
-            .filter(|n| svcs.contains(*n))
-            .cloned()
-            .collect();
+        let mut ordered: Vec<String> = svcs.into_iter().collect();
+        ordered.sort_by_key(|n| rank.get(n.as_str()).copied().unwrap_or(usize::MAX));
         hosts.push((h.clone(), labels, ordered));
     }
     for u in &p.unplaceable {
@@ -823,6 +825,7 @@ fn hosts_to_instances(
 
     let mut declared: BTreeMap<String, bool> = BTreeMap::new();
     let mut any_declared = false;
+    let aliases = cloudinit::link_aliases(app);
     for (h, host_labels, svcs) in hosts {
         let name = instance(h);
         let component = format!("host-{}", h.name);
@@ -832,7 +835,10 @@ fn hosts_to_instances(
             ..setup::Setup::default()
         };
         let mut attached = Vec::new();
-        let mut host_opts = HostOptions::default();
+        let mut host_opts = HostOptions {
+            link_aliases: Some(aliases.clone()),
+            ..HostOptions::default()
+        };
         let mut devices = BTreeMap::new();
         let used: BTreeSet<&String> = svcs
             .iter()
@@ -1924,6 +1930,37 @@ mod tests {
         assert_eq!(
             fidelity(&l, "secrets.db_password.env"),
             Some(crate::Fidelity::Mapped)
+        );
+    }
+
+    #[test]
+    fn link_aliases_and_cross_vm_dependencies() {
+        let (g, _, d) = run(
+            "bridge: v1\nname: b\nservices:\n  app:\n    image: a\n    group: g\n  proxy:\n    image: p\n    group: g\n    links: ['app:backend']\n  other:\n    image: o\n    depends_on: [app]\ngroups:\n  g: {}\n",
+        );
+        let grp = g
+            .instances
+            .iter()
+            .find(|r| {
+                user_data(r)
+                    .unwrap_or_default()
+                    .contains("/etc/bridge/app.sh")
+            })
+            .unwrap_or_else(|| panic!("no group host"));
+        let ud = user_data(grp).unwrap_or_default();
+        assert!(
+            ud.contains("--network-alias app --network-alias backend"),
+            "{ud}"
+        );
+        // `other` runs on another VM: the name `app` does not resolve there.
+        let w = d
+            .iter()
+            .find(|x| x.code == "T308")
+            .unwrap_or_else(|| panic!("{d:?}"));
+        assert_eq!(w.path, "services.other.depends_on");
+        assert!(
+            !d.iter()
+                .any(|x| x.code == "T308" && x.path.starts_with("services.proxy"))
         );
     }
 
