@@ -26,8 +26,44 @@ pub fn network_name(app: &str) -> String {
     format!("{app}-net")
 }
 
+/// What differs from host to host in the generated docker commands. The default is plain docker:
+/// every named volume is a docker volume.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct HostOptions {
+    /// Named volumes kept in a host directory (say, a disk the host mounts) instead of a docker
+    /// volume: volume name to the absolute host path, bound into the container.
+    pub volume_paths: BTreeMap<String, String>,
+    /// [`link_aliases`] of the app, computed once by a caller that renders many services (the
+    /// scan is over every service); None computes it per call.
+    pub link_aliases: Option<BTreeMap<String, Vec<String>>>,
+}
+
+/// Per linked service, the aliases other services link to it by, in service then link order.
+pub fn link_aliases(app: &App) -> BTreeMap<String, Vec<String>> {
+    let mut out: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for o in app.services.values() {
+        for l in &o.links {
+            if let Some(al) = &l.alias {
+                out.entry(l.service.clone()).or_default().push(al.clone());
+            }
+        }
+    }
+    out
+}
+
 /// The argv of `docker run` for one service (without the leading `docker`).
 pub fn docker_run_args(app: &App, name: &str, s: &Service, ledger: &mut Ledger) -> Vec<String> {
+    docker_run_args_on(app, name, s, &HostOptions::default(), ledger)
+}
+
+/// [`docker_run_args`] with per-host settings (named volumes bound from host paths).
+pub fn docker_run_args_on(
+    app: &App,
+    name: &str,
+    s: &Service,
+    host: &HostOptions,
+    ledger: &mut Ledger,
+) -> Vec<String> {
     let p = |f: &str| format!("services.{name}.{f}");
     let mut a: Vec<String> = vec![
         "run".into(),
@@ -48,15 +84,17 @@ pub fn docker_run_args(app: &App, name: &str, s: &Service, ledger: &mut Ledger) 
         ledger.mapped(p("aliases"));
     }
     // Links: the alias is added where the linked container runs; here only ordering.
-    for (other, o) in &app.services {
-        for l in &o.links {
-            if l.service == name
-                && let Some(al) = &l.alias
-            {
+    match &host.link_aliases {
+        Some(map) => {
+            for al in map.get(name).map(Vec::as_slice).unwrap_or_default() {
                 a.extend(["--network-alias".into(), al.clone()]);
             }
         }
-        let _ = other;
+        None => {
+            for al in link_aliases(app).remove(name).unwrap_or_default() {
+                a.extend(["--network-alias".into(), al]);
+            }
+        }
     }
     if !s.links.is_empty() {
         ledger.approximated(p("links"), "a link alias becomes a network alias of the linked container on the host's docker network");
@@ -139,7 +177,10 @@ pub fn docker_run_args(app: &App, name: &str, s: &Service, ledger: &mut Ledger) 
             }
             MountKind::Volume | MountKind::Bind => {
                 let src = match (&m.source, m.kind) {
-                    (Some(v), MountKind::Volume) => format!("{}-{v}", app.name),
+                    (Some(v), MountKind::Volume) => match host.volume_paths.get(v) {
+                        Some(path) => path.clone(),
+                        None => format!("{}-{v}", app.name),
+                    },
                     (Some(path), _) => path.clone(),
                     (None, _) => String::new(),
                 };
@@ -450,13 +491,14 @@ pub fn cloud_config(
     extra: Vec<WriteFile>,
     ledger: &mut Ledger,
 ) -> String {
-    cloud_config_with(
+    cloud_config_full(
         app,
         services,
         HostExtras {
             files: extra,
             ..HostExtras::default()
         },
+        &HostOptions::default(),
         ledger,
     )
 }
@@ -467,6 +509,38 @@ pub fn cloud_config_with(
     app: &App,
     services: &[&str],
     extras: HostExtras,
+    ledger: &mut Ledger,
+) -> String {
+    cloud_config_full(app, services, extras, &HostOptions::default(), ledger)
+}
+
+/// [`cloud_config`] with per-host settings: named volumes in `host.volume_paths` are bound from
+/// that host path and get no `docker volume create`.
+pub fn cloud_config_on(
+    app: &App,
+    services: &[&str],
+    extra: Vec<WriteFile>,
+    host: &HostOptions,
+    ledger: &mut Ledger,
+) -> String {
+    cloud_config_full(
+        app,
+        services,
+        HostExtras {
+            files: extra,
+            ..HostExtras::default()
+        },
+        host,
+        ledger,
+    )
+}
+
+/// The general form: [`HostExtras`] and [`HostOptions`] together.
+pub fn cloud_config_full(
+    app: &App,
+    services: &[&str],
+    extras: HostExtras,
+    host: &HostOptions,
     ledger: &mut Ledger,
 ) -> String {
     #[derive(Serialize)]
@@ -511,11 +585,13 @@ pub fn cloud_config_with(
             continue;
         };
         for m in &s.volumes {
-            if let (MountKind::Volume, Some(v)) = (m.kind, &m.source) {
+            if let (MountKind::Volume, Some(v)) = (m.kind, &m.source)
+                && !host.volume_paths.contains_key(v)
+            {
                 volumes.push(format!("{}-{v}", app.name));
             }
         }
-        let args = docker_run_args(app, name, s, ledger);
+        let args = docker_run_args_on(app, name, s, host, ledger);
         files.push(FileItem::File(WriteFile {
             path: format!("{SCRIPTS_DIR}/{name}.sh"),
             permissions: "0755".into(),

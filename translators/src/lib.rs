@@ -5,6 +5,7 @@
 
 pub mod cloudinit;
 pub mod ecs;
+pub mod gce;
 pub mod heat;
 pub mod ledger;
 pub mod swarm;
@@ -66,8 +67,10 @@ pub trait Translator {
 
 /// The translator for a target, when one exists.
 pub fn for_provider(kind: ProviderKind) -> Option<Box<dyn Translator>> {
-    match kind {
-        ProviderKind::Swarm => Some(Box::new(swarm::Swarm)),
-        _ => None,
-    }
+    Some(match kind {
+        ProviderKind::Aws => Box::new(ecs::Ecs::default()),
+        ProviderKind::Gce => Box::new(gce::Gce),
+        ProviderKind::Openstack => Box::new(heat::Heat::default()),
+        ProviderKind::Swarm => Box::new(swarm::Swarm),
+    })
 }
