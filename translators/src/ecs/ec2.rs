@@ -170,6 +170,11 @@ pub(crate) fn instance(
         }
     }
     let (Some(image), Some(ty)) = (image, ty) else {
+        // Every other field of the VM goes with it, and says so.
+        cx.ledger.dropped(
+            format!("vms.{name}"),
+            "the vm is not rendered: it has no AMI or no instance type fits (see the error)",
+        );
         return None;
     };
     if vm.replicas != 1 {

@@ -448,6 +448,14 @@ pub fn build(valid: &ValidApp, opts: &Options) -> (EcsApp, Vec<LedgerEntry>, Dia
         ..EcsApp::default()
     };
     ledger_options(&mut cx);
+    for (g, group) in &app.groups {
+        if group.placement != bridge_core::model::Placement::default() {
+            cx.ledger.approximated(
+                format!("groups.{g}.placement"),
+                "sizes and labels the container-instance pool; ECS places the group's task by its services' own placement",
+            );
+        }
+    }
     if aws.region.is_none() && app.services.values().any(|s| on_aws(s.provider)) {
         cx.warn(
             "T219",

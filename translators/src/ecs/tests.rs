@@ -551,38 +551,3 @@ fn codes_are_in_range_and_used_ones_listed() {
         }
     }
 }
-
-/// Render time for a large app: `cargo test -p bridge-translators --release ecs::tests::large -- --ignored --nocapture`.
-#[test]
-#[ignore]
-fn large_app_render_time() {
-    let n: usize = std::env::var("BRIDGE_N")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(10_000);
-    let mut y = String::from("bridge: v1\nname: big\nservices:\n");
-    if std::env::var_os("BRIDGE_FARGATE").is_some() {
-        y = String::from(
-            "bridge: v1\nname: big\nproviders: {aws: {launch_type: fargate}}\nservices:\n",
-        );
-    }
-    for i in 0..n {
-        y.push_str(&format!(
-            "  s{i}:\n    image: x:{i}\n    ports: ['{}:80']\n    resources: {{cpus: 0.{}, memory: {}MiB}}\n    env: {{A: '{i}'}}\n",
-            10_000 + i,
-            1 + i % 9,
-            64 + i % 2000
-        ));
-    }
-    let a = app(&y);
-    let t0 = std::time::Instant::now();
-    let (e, _, _) = build(&a, &Options::default());
-    let files = artifacts(&e);
-    let el = t0.elapsed();
-    eprintln!(
-        "{n} services: {} artifacts, {:?} (pool: {:?})",
-        files.len(),
-        el,
-        e.capacity.map(|c| c.report)
-    );
-}

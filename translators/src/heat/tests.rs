@@ -517,27 +517,3 @@ fn every_code_is_documented_once() {
         assert!(!m.is_empty() && seen.insert(*c));
     }
 }
-
-/// Render time for a large app (run with `--ignored --nocapture`, preferably `--release`).
-#[test]
-#[ignore]
-fn render_time_10k_services() {
-    let mut y = String::from("bridge: v1\nname: big\nservices:\n");
-    for i in 0..10_000 {
-        y.push_str(&format!(
-            "  s{i}:\n    image: img:{i}\n    env: {{A: b}}\n    ports: [\"{}:80\"]\n    resources: {{cpus: 0.{}, memory: {}MiB}}\n",
-            1024 + (i % 60000),
-            1 + i % 9,
-            64 + (i % 16) * 64
-        ));
-    }
-    let app = valid(&y);
-    let start = std::time::Instant::now();
-    let t = Heat::default().translate(&app);
-    let took = start.elapsed();
-    let bytes: usize = t.artifacts.iter().map(|a| a.content.len()).sum();
-    eprintln!(
-        "10k services: {took:?}, {bytes} bytes, {} ledger entries",
-        t.ledger.len()
-    );
-}

@@ -188,7 +188,8 @@ pub fn build(app: &App) -> (SwarmApp, Ledger, Diagnostics) {
     }
     for (n, net) in &nets {
         if net.external {
-            ledger.mapped(format!("networks.{n}.external"));
+            // Used by name (`name` or the key); bridge neither creates nor removes it.
+            ledger.mapped(format!("networks.{n}"));
             continue;
         }
         let mut req = NetworkCreateRequest {
@@ -213,7 +214,7 @@ pub fn build(app: &App) -> (SwarmApp, Ledger, Diagnostics) {
 
     for (v, vol) in &app.volumes {
         if vol.external {
-            ledger.mapped(format!("volumes.{v}.external"));
+            ledger.mapped(format!("volumes.{v}"));
             continue;
         }
         let mut req = VolumeCreateRequest {
@@ -283,13 +284,20 @@ pub fn build(app: &App) -> (SwarmApp, Ledger, Diagnostics) {
         out.configs.push(Sourced { spec, source });
     }
 
+    let link_aliases = crate::cloudinit::link_aliases(app);
     for svc in service::order(app) {
         if let Some(s) = app.services.get(&svc) {
             if s.provider.is_some_and(|p| p != ProviderKind::Swarm) {
                 continue;
             }
-            out.services
-                .push(service::build(app, &svc, s, &mut ledger, &mut diags));
+            out.services.push(service::build(
+                app,
+                &svc,
+                s,
+                &link_aliases,
+                &mut ledger,
+                &mut diags,
+            ));
         }
     }
 

@@ -33,44 +33,44 @@ fn int(n: u64) -> i64 {
     i64::try_from(n).unwrap_or(i64::MAX)
 }
 
-/// Services in dependency order (depends_on and links first), ties broken by name.
+/// Services in dependency order (depends_on and links first), ties broken by name: Kahn's
+/// algorithm taking the smallest ready name, linear in the graph.
 pub fn order(app: &App) -> Vec<String> {
-    let mut deps: BTreeMap<&str, BTreeSet<&str>> = BTreeMap::new();
+    let mut remaining: BTreeMap<&str, usize> = BTreeMap::new();
+    let mut dependents: HashMap<&str, Vec<&str>> = HashMap::new();
     for (n, s) in &app.services {
-        let e = deps.entry(n.as_str()).or_default();
-        for d in &s.depends_on {
-            if app.services.contains_key(&d.service) {
-                e.insert(d.service.as_str());
-            }
-        }
-        for l in &s.links {
-            if app.services.contains_key(&l.service) {
-                e.insert(l.service.as_str());
-            }
-        }
-    }
-    let mut done: BTreeSet<&str> = BTreeSet::new();
-    let mut out = Vec::new();
-    while done.len() < deps.len() {
-        let ready: Vec<&str> = deps
+        let deps: BTreeSet<&str> = s
+            .depends_on
             .iter()
-            .filter(|(n, ds)| !done.contains(*n) && ds.iter().all(|d| done.contains(d)))
-            .map(|(n, _)| *n)
+            .map(|d| d.service.as_str())
+            .chain(s.links.iter().map(|l| l.service.as_str()))
+            .filter(|d| *d != n && app.services.contains_key(*d))
             .collect();
-        if ready.is_empty() {
-            // A cycle (validation rejects these); keep the rest in name order.
-            out.extend(
-                deps.keys()
-                    .filter(|n| !done.contains(*n))
-                    .map(|n| n.to_string()),
-            );
-            break;
-        }
-        for n in ready {
-            done.insert(n);
-            out.push(n.to_string());
+        remaining.insert(n.as_str(), deps.len());
+        for d in deps {
+            dependents.entry(d).or_default().push(n.as_str());
         }
     }
+    let mut ready: BTreeSet<&str> = remaining
+        .iter()
+        .filter(|(_, c)| **c == 0)
+        .map(|(n, _)| *n)
+        .collect();
+    let mut out = Vec::with_capacity(app.services.len());
+    while let Some(n) = ready.pop_first() {
+        remaining.remove(n);
+        out.push(n.to_string());
+        for w in dependents.get(n).map(Vec::as_slice).unwrap_or_default() {
+            if let Some(c) = remaining.get_mut(w) {
+                *c = c.saturating_sub(1);
+                if *c == 0 {
+                    ready.insert(w);
+                }
+            }
+        }
+    }
+    // A cycle (validation rejects these): the rest in name order.
+    out.extend(remaining.keys().map(|n| n.to_string()));
     out
 }
 
@@ -79,6 +79,7 @@ pub fn build(
     app: &App,
     name: &str,
     s: &Service,
+    link_aliases: &BTreeMap<String, Vec<String>>,
     ledger: &mut Ledger,
     diags: &mut Diagnostics,
 ) -> SwarmService {
@@ -462,9 +463,28 @@ pub fn build(
     }
 
     // Placement: constraints, spread, max per host, platform, and the group pin.
+    // A group's own placement applies to each of its services (the group is one node here).
+    let group_placement = s
+        .group
+        .as_ref()
+        .and_then(|g| app.groups.get(g))
+        .map(|g| &g.placement);
     let mut constraints = s.placement.constraints.clone();
     if !constraints.is_empty() {
         ledger.mapped(p("placement.constraints"));
+    }
+    if let (Some(gp), Some(g)) = (group_placement, &s.group) {
+        for c in &gp.constraints {
+            if !constraints.contains(c) {
+                constraints.push(c.clone());
+            }
+        }
+        if *gp != Placement::default() {
+            ledger.approximated(
+                format!("groups.{g}.placement"),
+                "applied to each service of the group: constraints are added, spread and max_per_host hold per service",
+            );
+        }
     }
     if let Some(g) = &s.group {
         constraints.push(format!("node.labels.bridge.group.{}.{g} == true", app.name));
@@ -473,7 +493,12 @@ pub fn build(
             "swarm has no pods: the group's services are pinned to one node by a node label bridge sets; they do not share a network namespace",
         );
     }
-    let preferences = s.placement.spread.as_ref().and_then(|sp| {
+    let spread = s
+        .placement
+        .spread
+        .as_ref()
+        .or_else(|| group_placement.and_then(|gp| gp.spread.as_ref()));
+    let preferences = spread.and_then(|sp| {
         let descriptor = match sp.as_str() {
             "host" => None,
             "zone" => Some("node.labels.zone".to_string()),
@@ -504,7 +529,11 @@ pub fn build(
     let placement = TaskSpecPlacement {
         constraints: (!constraints.is_empty()).then_some(constraints),
         preferences,
-        max_replicas: s.placement.max_per_host.map(i64::from),
+        max_replicas: s
+            .placement
+            .max_per_host
+            .or_else(|| group_placement.and_then(|gp| gp.max_per_host))
+            .map(i64::from),
         platforms,
     };
 
@@ -513,16 +542,7 @@ pub fn build(
     if !s.aliases.is_empty() {
         ledger.mapped(p("aliases"));
     }
-    for (other_name, other) in &app.services {
-        for l in &other.links {
-            if l.service == name
-                && let Some(a) = &l.alias
-            {
-                aliases.insert(a.clone());
-            }
-        }
-        let _ = other_name;
-    }
+    aliases.extend(link_aliases.get(name).into_iter().flatten().cloned());
     if !s.links.is_empty() {
         ledger.approximated(p("links"), "a link alias becomes a network alias of the linked service, visible to every service on the network");
     }
