@@ -347,7 +347,8 @@ fn walk(path: &str, d: &Value, o: &Value, out: &mut Vec<FieldChange>) {
             if !contains(ov, dv) {
                 let name = friendly(path);
                 let text = match (dv, ov) {
-                    (Value::Number(_) | Value::Bool(_), _) | (Value::String(_), Value::String(_))
+                    (Value::Number(_) | Value::Bool(_), _)
+                    | (Value::String(_), Value::String(_))
                         if !is_sensitive(path) =>
                     {
                         format!("{name} {} -> {}", short(ov), short(dv))
@@ -609,10 +610,13 @@ mod tests {
 
     #[test]
     fn keys_compare_without_case_and_lists_by_content() {
-        let d = json!({"TaskTemplate": {"ContainerSpec": {"HealthCheck": {"Test": ["CMD", "true"]}}}});
-        let o = json!({"TaskTemplate": {"ContainerSpec": {"Healthcheck": {"Test": ["CMD", "true"]}}}});
+        let d =
+            json!({"TaskTemplate": {"ContainerSpec": {"HealthCheck": {"Test": ["CMD", "true"]}}}});
+        let o =
+            json!({"TaskTemplate": {"ContainerSpec": {"Healthcheck": {"Test": ["CMD", "true"]}}}});
         assert!(field_changes(&d, &o).is_empty());
-        let o2 = json!({"TaskTemplate": {"ContainerSpec": {"Healthcheck": {"Test": ["CMD", "false"]}}}});
+        let o2 =
+            json!({"TaskTemplate": {"ContainerSpec": {"Healthcheck": {"Test": ["CMD", "false"]}}}});
         let c = field_changes(&d, &o2);
         assert_eq!(c.len(), 1);
         assert_eq!(c[0].description, "health.Test changed");

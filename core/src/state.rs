@@ -261,14 +261,7 @@ impl Store {
         tx.execute(
             "INSERT OR REPLACE INTO locks (app, user, host, pid, command, since)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-            params![
-                app,
-                actor.user,
-                actor.host,
-                actor.pid,
-                actor.command,
-                now()
-            ],
+            params![app, actor.user, actor.host, actor.pid, actor.command, now()],
         )
         .map_err(db)?;
         // Deployments left `running` by a dead holder were interrupted.
@@ -482,7 +475,9 @@ mod tests {
         let mut s = Store::open(&p).unwrap();
         let dead = other(u32::MAX - 7);
         s.lock("shop", &dead, false).unwrap();
-        let id = s.begin("shop", "swarm", &dead, &serde_json::json!({})).unwrap();
+        let id = s
+            .begin("shop", "swarm", &dead, &serde_json::json!({}))
+            .unwrap();
         let me = Actor::current("deploy");
         let broken = s.lock("shop", &me, false).unwrap();
         assert!(broken.is_some());

@@ -113,10 +113,7 @@ pub async fn apply_plan<D: Driver>(
             forward.entry(s.rank).or_default().push(s);
         }
     }
-    let groups: Vec<Vec<&Step>> = forward
-        .into_values()
-        .chain(deletes.into_values())
-        .collect();
+    let groups: Vec<Vec<&Step>> = forward.into_values().chain(deletes.into_values()).collect();
     let total: usize = groups.iter().map(Vec::len).sum();
     let mut report = ApplyReport::default();
     for group in groups {
@@ -138,7 +135,11 @@ pub async fn apply_plan<D: Driver>(
         }
         if let Some(e) = first_err {
             report.skipped = total - report.applied;
-            tracing::warn!(applied = report.applied, skipped = report.skipped, "apply stopped");
+            tracing::warn!(
+                applied = report.applied,
+                skipped = report.skipped,
+                "apply stopped"
+            );
             return Err(e);
         }
     }

@@ -143,11 +143,8 @@ pub trait Driver: Send + Sync {
     /// Carry out one step. Idempotent: a create of something that exists converges it, a delete
     /// of something absent succeeds, an update re-reads the current version first (optimistic
     /// concurrency) and retries once when it changed meanwhile.
-    fn apply(
-        &self,
-        app: &str,
-        step: &Step,
-    ) -> impl Future<Output = Result<(), DriverError>> + Send;
+    fn apply(&self, app: &str, step: &Step)
+    -> impl Future<Output = Result<(), DriverError>> + Send;
     /// Wait until a resource runs (all its replicas), and is healthy when `healthy` and it has a
     /// health check. Fails fast when its tasks fail for a reason that will not pass by itself.
     fn wait_ready(

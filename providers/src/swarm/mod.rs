@@ -129,7 +129,8 @@ impl SwarmDriver {
     pub async fn connect(base_dir: PathBuf) -> Result<Self, DriverError> {
         let host =
             std::env::var("DOCKER_HOST").unwrap_or_else(|_| "unix:///var/run/docker.sock".into());
-        let docker = Docker::connect_with_defaults().map_err(|e| unreachable_error(&e.to_string()))?;
+        let docker =
+            Docker::connect_with_defaults().map_err(|e| unreachable_error(&e.to_string()))?;
         let docker = docker
             .negotiate_version()
             .await

@@ -16,9 +16,7 @@ use bridge_core::plan::{Action, Current, Step};
 use bridge_translators::swarm::{LABEL_SPEC_HASH, base64, scoped};
 use serde_json::Value;
 
-use super::{
-    SwarmDriver, api, app_filter, component_id, err, filters, rank_of, status_of,
-};
+use super::{SwarmDriver, api, app_filter, component_id, err, filters, rank_of, status_of};
 use crate::{DriverError, ErrorKind};
 
 /// Any serialisable value as JSON (bollard's HashMaps become sorted objects).
@@ -306,11 +304,13 @@ async fn apply_service(
             version: i32::try_from(version).unwrap_or(i32::MAX),
             ..UpdateServiceOptions::default()
         };
-        match d.docker.update_service(&target, spec.clone(), opts, None).await {
+        match d
+            .docker
+            .update_service(&target, spec.clone(), opts, None)
+            .await
+        {
             Ok(_) => return Ok(()),
-            Err(e)
-                if attempts < 3 && e.to_string().contains("update out of sequence") =>
-            {
+            Err(e) if attempts < 3 && e.to_string().contains("update out of sequence") => {
                 tracing::debug!(resource = %r, "service version moved; retrying");
             }
             Err(e) => return Err(api(&r, e)),
@@ -371,8 +371,12 @@ async fn fill_ids(d: &SwarmDriver, r: &str, spec: &mut ServiceSpec) -> Result<()
             .find(|x| x.spec.as_ref().and_then(|s| s.name.as_deref()) == Some(name.as_str()))
             .and_then(|x| x.id)
             .ok_or_else(|| {
-                err(r, ErrorKind::NotFound, format!("secret {name} does not exist"))
-                    .with_hint("create it (docker secret create) or declare it in the app's secrets")
+                err(
+                    r,
+                    ErrorKind::NotFound,
+                    format!("secret {name} does not exist"),
+                )
+                .with_hint("create it (docker secret create) or declare it in the app's secrets")
             })?;
         s.secret_id = Some(id);
     }
@@ -392,8 +396,12 @@ async fn fill_ids(d: &SwarmDriver, r: &str, spec: &mut ServiceSpec) -> Result<()
             .find(|x| x.spec.as_ref().and_then(|s| s.name.as_deref()) == Some(name.as_str()))
             .and_then(|x| x.id)
             .ok_or_else(|| {
-                err(r, ErrorKind::NotFound, format!("config {name} does not exist"))
-                    .with_hint("create it (docker config create) or declare it in the app's configs")
+                err(
+                    r,
+                    ErrorKind::NotFound,
+                    format!("config {name} does not exist"),
+                )
+                .with_hint("create it (docker config create) or declare it in the app's configs")
             })?;
         c.config_id = Some(id);
     }
@@ -475,7 +483,11 @@ async fn edit_node_labels(
             Err(e) => return Err(api("node", e)),
         }
     }
-    Err(err("node", ErrorKind::Conflict, "the node changed three times while bridge labelled it"))
+    Err(err(
+        "node",
+        ErrorKind::Conflict,
+        "the node changed three times while bridge labelled it",
+    ))
 }
 
 /// Delete the observed object; absent is fine. Networks, volumes, secrets and configs still in

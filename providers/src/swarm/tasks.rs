@@ -59,10 +59,7 @@ fn task_errors(s: &Service, tasks: &[Task]) -> Vec<String> {
             matches!(
                 t.status.as_ref().and_then(|s| s.state),
                 Some(TaskState::FAILED | TaskState::REJECTED)
-            ) && t
-                .created_at
-                .as_ref()
-                .is_none_or(|c| c.to_string() >= since)
+            ) && t.created_at.as_ref().is_none_or(|c| c.to_string() >= since)
         })
         .collect();
     failed.sort_by_key(|t| std::cmp::Reverse(t.updated_at.as_ref().map(|d| d.to_string())));
@@ -86,7 +83,10 @@ fn permanent(e: &str, service: &str) -> Option<String> {
             "a published port of {service} is taken on the node: free it, or choose another published port"
         ))
     } else if e.contains("no suitable node") {
-        Some("no node satisfies the placement constraints: check the constraints and node labels".into())
+        Some(
+            "no node satisfies the placement constraints: check the constraints and node labels"
+                .into(),
+        )
     } else {
         None
     }
@@ -158,7 +158,9 @@ pub async fn wait_ready(
         let errors = task_errors(&s, &tasks);
         if let Some(e) = errors.first() {
             if let Some(hint) = permanent(e, &resource.name) {
-                return Err(err(&r, ErrorKind::Unsatisfiable, format!("tasks fail: {e}")).with_hint(hint));
+                return Err(
+                    err(&r, ErrorKind::Unsatisfiable, format!("tasks fail: {e}")).with_hint(hint),
+                );
             }
             last = format!("last task error: {e}");
         }
