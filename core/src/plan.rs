@@ -182,6 +182,9 @@ pub struct Current {
     pub handle: String,
     /// Its apply rank, used to order deletions (higher ranks are deleted first).
     pub rank: u32,
+    /// Dotted paths of fields the provider does not report back (so they cannot be compared;
+    /// a change to them still shows through the spec hash).
+    pub opaque: Vec<String>,
 }
 
 /// One field that differs between the desired and the observed spec.
@@ -242,7 +245,7 @@ pub fn diff(desired: &[Desired], observed: &[Current]) -> Plan {
                 let changes = o
                     .spec
                     .as_ref()
-                    .map(|obs| field_changes(&d.spec, obs))
+                    .map(|obs| field_changes_except(&d.spec, obs, &o.opaque))
                     .unwrap_or_default();
                 let hash_same = o.spec_hash.as_deref() == Some(d.spec_hash.as_str());
                 if hash_same && changes.is_empty() {
@@ -296,12 +299,24 @@ fn delete_step(o: &Current, reason: &str) -> Step {
 /// engine may respell them), fields only the provider sets are ignored, `KEY=value` lists (env)
 /// compare by key and never show values.
 pub fn field_changes(desired: &Value, observed: &Value) -> Vec<FieldChange> {
+    field_changes_except(desired, observed, &[])
+}
+
+/// [`field_changes`], skipping the fields at the `opaque` dotted paths.
+pub fn field_changes_except(
+    desired: &Value,
+    observed: &Value,
+    opaque: &[String],
+) -> Vec<FieldChange> {
     let mut out = Vec::new();
-    walk("", desired, observed, &mut out);
+    walk("", desired, observed, opaque, &mut out);
     out
 }
 
-fn walk(path: &str, d: &Value, o: &Value, out: &mut Vec<FieldChange>) {
+fn walk(path: &str, d: &Value, o: &Value, opaque: &[String], out: &mut Vec<FieldChange>) {
+    if opaque.iter().any(|p| p == path) {
+        return;
+    }
     match (d, o) {
         (Value::Null, _) => {}
         (Value::Object(dm), Value::Object(om)) => {
@@ -316,7 +331,7 @@ fn walk(path: &str, d: &Value, o: &Value, out: &mut Vec<FieldChange>) {
                 } else {
                     format!("{path}.{k}")
                 };
-                walk(&p, dv, ov, out);
+                walk(&p, dv, ov, opaque, out);
             }
         }
         (Value::Array(da), oa) if is_env_list(da) => {
@@ -485,6 +500,7 @@ mod tests {
             spec,
             handle: format!("id-{name}"),
             rank,
+            opaque: Vec::new(),
         }
     }
 
@@ -625,6 +641,15 @@ mod tests {
             &json!({"TaskTemplate": {"ContainerSpec": {"Image": "a:1"}}}),
         );
         assert_eq!(img[0].description, "image a:1 -> a:2");
+    }
+
+    #[test]
+    fn opaque_fields_are_not_compared() {
+        let d = json!({"TaskTemplate": {"ContainerSpec": {"HealthCheck": {"Test": ["CMD", "true"]}, "Image": "a"}}});
+        let o = json!({"TaskTemplate": {"ContainerSpec": {"Image": "a"}}});
+        assert_eq!(field_changes(&d, &o).len(), 1);
+        let opaque = vec!["TaskTemplate.ContainerSpec.HealthCheck".to_string()];
+        assert!(field_changes_except(&d, &o, &opaque).is_empty());
     }
 
     #[test]

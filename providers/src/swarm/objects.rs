@@ -73,6 +73,7 @@ pub async fn observe(d: &SwarmDriver, app: &str) -> Result<Vec<Current>, DriverE
                 spec_hash: hash_of(Some(labels)),
                 spec: None,
                 handle: n.id.clone().unwrap_or_default(),
+                opaque: Vec::new(),
             });
         }
     }
@@ -88,6 +89,7 @@ pub async fn observe(d: &SwarmDriver, app: &str) -> Result<Vec<Current>, DriverE
                 spec_hash: hash_of(Some(&v.labels)),
                 spec: None,
                 handle: v.name.clone(),
+                opaque: Vec::new(),
             });
         }
     }
@@ -100,6 +102,7 @@ pub async fn observe(d: &SwarmDriver, app: &str) -> Result<Vec<Current>, DriverE
                 spec_hash: hash_of(labels),
                 spec: None,
                 handle: s.id.clone().unwrap_or_default(),
+                opaque: Vec::new(),
             });
         }
     }
@@ -112,6 +115,7 @@ pub async fn observe(d: &SwarmDriver, app: &str) -> Result<Vec<Current>, DriverE
                 spec_hash: hash_of(labels),
                 spec: None,
                 handle: c.id.clone().unwrap_or_default(),
+                opaque: Vec::new(),
             });
         }
     }
@@ -126,6 +130,13 @@ pub async fn observe(d: &SwarmDriver, app: &str) -> Result<Vec<Current>, DriverE
             spec_hash: hash_of(spec.labels.as_ref()),
             spec: Some(normalise(spec, &net_names)),
             handle: s.id.clone().unwrap_or_default(),
+            // The engine writes it back as `Healthcheck`, which the API model does not read: a
+            // health change still shows through the spec hash.
+            // The hash label itself is compared as the hash, not as a field.
+            opaque: vec![
+                "TaskTemplate.ContainerSpec.HealthCheck".into(),
+                format!("Labels.{LABEL_SPEC_HASH}"),
+            ],
         });
     }
     tracing::debug!(app, resources = out.len(), "observed");
@@ -512,7 +523,12 @@ async fn delete(d: &SwarmDriver, step: &Step) -> Result<(), DriverError> {
             _ => Ok(()),
         };
         match res {
-            Ok(()) => return Ok(()),
+            Ok(()) => {
+                if step.resource.kind == "network" {
+                    wait_network_gone(d, &handle).await;
+                }
+                return Ok(());
+            }
             Err(e) if status_of(&e) == Some(404) => return Ok(()),
             Err(e) => {
                 let msg = e.to_string();
@@ -526,5 +542,25 @@ async fn delete(d: &SwarmDriver, step: &Step) -> Result<(), DriverError> {
                 return Err(api(&r, e));
             }
         }
+    }
+}
+
+/// A removed swarm network stays listed on the node until the tasks that used it have stopped;
+/// wait (up to 30 s) so a redeploy right after never sees the stale copy.
+async fn wait_network_gone(d: &SwarmDriver, id: &str) {
+    let start = Instant::now();
+    while start.elapsed() < Duration::from_secs(30) {
+        let listed = d
+            .docker
+            .list_networks(Some(ListNetworksOptions {
+                filters: Some(filters(&[("id", id.to_string())])),
+            }))
+            .await
+            .map(|l| !l.is_empty())
+            .unwrap_or(false);
+        if !listed {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
     }
 }

@@ -26,16 +26,6 @@ fn desired_replicas(s: &Service, tasks: &[Task]) -> u64 {
     }
 }
 
-fn has_health(s: &Service) -> bool {
-    s.spec
-        .as_ref()
-        .and_then(|sp| sp.task_template.as_ref())
-        .and_then(|t| t.container_spec.as_ref())
-        .and_then(|c| c.health_check.as_ref())
-        .and_then(|h| h.test.as_ref())
-        .is_some_and(|t| t.first().map(String::as_str) != Some("NONE"))
-}
-
 fn running(tasks: &[Task]) -> Vec<&Task> {
     tasks
         .iter()
@@ -101,10 +91,13 @@ async fn tasks_of(d: &SwarmDriver, name: &str) -> Result<Vec<Task>, DriverError>
         .map_err(|e| api(name, e))
 }
 
-/// Count healthy containers among running tasks (containers on this engine; remote ones count as
-/// healthy when their task runs).
-async fn healthy_count(d: &SwarmDriver, tasks: &[&Task]) -> u64 {
+/// Count healthy containers among running tasks, and those that have a health check at all
+/// (containers on this engine; remote ones count as healthy when their task runs). The engine's
+/// container state is read because the service spec's health check does not round-trip through
+/// the API model.
+async fn healthy_count(d: &SwarmDriver, tasks: &[&Task]) -> (u64, u64) {
     let mut n = 0;
+    let mut checked = 0;
     for t in tasks {
         let Some(cid) = t
             .status
@@ -121,14 +114,27 @@ async fn healthy_count(d: &SwarmDriver, tasks: &[&Task]) -> u64 {
         {
             Ok(c) => {
                 let h = c.state.and_then(|s| s.health).and_then(|h| h.status);
-                if matches!(h, Some(HealthStatusEnum::HEALTHY) | None) {
+                if !matches!(
+                    h,
+                    None | Some(HealthStatusEnum::NONE | HealthStatusEnum::EMPTY)
+                ) {
+                    checked += 1;
+                }
+                if matches!(
+                    h,
+                    Some(
+                        HealthStatusEnum::HEALTHY
+                            | HealthStatusEnum::NONE
+                            | HealthStatusEnum::EMPTY
+                    ) | None
+                ) {
                     n += 1;
                 }
             }
             Err(_) => n += 1,
         }
     }
-    n
+    (n, checked)
 }
 
 /// Wait until the service's tasks run (and are healthy when asked and it has a check).
@@ -165,8 +171,8 @@ pub async fn wait_ready(
             last = format!("last task error: {e}");
         }
         let mut ok = run.len() as u64 >= want;
-        if ok && healthy && has_health(&s) {
-            let h = healthy_count(d, &run).await;
+        if ok && healthy {
+            let (h, _) = healthy_count(d, &run).await;
             ok = h >= want;
             if !ok {
                 last = format!("{h} of {want} healthy");
@@ -213,11 +219,9 @@ pub async fn status(d: &SwarmDriver, app: &str) -> Result<Vec<ComponentStatus>, 
         let tasks = tasks_of(d, &name).await?;
         let want = desired_replicas(&s, &tasks);
         let run = running(&tasks);
-        let health = if has_health(&s) {
-            let h = healthy_count(d, &run).await;
-            if run.is_empty() {
-                "-".to_string()
-            } else if h == run.len() as u64 {
+        let (h, checked) = healthy_count(d, &run).await;
+        let health = if checked > 0 {
+            if h == run.len() as u64 {
                 "healthy".into()
             } else {
                 format!("{h}/{} healthy", run.len())
