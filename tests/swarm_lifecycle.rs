@@ -29,7 +29,8 @@ fn run(dir: &Path, args: &[&str], envs: &[(&str, &str)]) -> Output {
     for (k, v) in envs {
         c.env(k, v);
     }
-    c.output().unwrap_or_else(|e| panic!("bridge {args:?}: {e}"))
+    c.output()
+        .unwrap_or_else(|e| panic!("bridge {args:?}: {e}"))
 }
 
 fn text(o: &Output) -> String {
@@ -70,8 +71,15 @@ fn labelled(app: &str) -> Vec<(String, String, String)> {
             };
             out.push((
                 kind.to_string(),
-                labels["bridge.component"].as_str().unwrap_or_default().to_string(),
-                item["ID"].as_str().or(item["Id"].as_str()).unwrap_or_default().to_string(),
+                labels["bridge.component"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_string(),
+                item["ID"]
+                    .as_str()
+                    .or(item["Id"].as_str())
+                    .unwrap_or_default()
+                    .to_string(),
             ));
         }
     }
@@ -82,7 +90,10 @@ fn labelled(app: &str) -> Vec<(String, String, String)> {
     {
         out.push((
             "volumes".into(),
-            v["Labels"]["bridge.component"].as_str().unwrap_or_default().into(),
+            v["Labels"]["bridge.component"]
+                .as_str()
+                .unwrap_or_default()
+                .into(),
             v["Name"].as_str().unwrap_or_default().into(),
         ));
     }
@@ -232,7 +243,9 @@ fn deploy_example_and_voting_shape_then_noop_change_destroy() {
     let r = call(
         "POST",
         "/services/create",
-        Some(&serde_json::json!({"Name": foreign, "TaskTemplate": {"ContainerSpec": {"Image": TEST_IMAGE, "Args": ["sleep", "600"]}}, "Mode": {"Replicated": {"Replicas": 0}}})),
+        Some(
+            &serde_json::json!({"Name": foreign, "TaskTemplate": {"ContainerSpec": {"Image": TEST_IMAGE, "Args": ["sleep", "600"]}}, "Mode": {"Replicated": {"Replicas": 0}}}),
+        ),
     );
     assert_eq!(r.status, 201, "{}", r.text());
 
@@ -276,7 +289,11 @@ fn deploy_example_and_voting_shape_then_noop_change_destroy() {
     let took = t.elapsed();
     transcript.borrow_mut().push_str(&text(&o));
     assert!(o.status.success(), "{}", text(&o));
-    assert_eq!(proxy.writes(), Vec::<(String, String)>::new(), "no-op deploy wrote");
+    assert_eq!(
+        proxy.writes(),
+        Vec::<(String, String)>::new(),
+        "no-op deploy wrote"
+    );
     assert!(!proxy.calls().is_empty(), "the proxy saw no call at all");
     assert!(took < Duration::from_secs(1), "no-op deploy took {took:?}");
     eprintln!(
@@ -309,7 +326,15 @@ fn deploy_example_and_voting_shape_then_noop_change_destroy() {
 
     // 5. The secret values appear nowhere: outputs, debug logs, state.db, rendered files.
     let render_dir = dir.join("rendered");
-    let o = step(&["render", "-f", "api.yaml", "-p", "swarm", "-o", render_dir.to_str().unwrap_or_default()]);
+    let o = step(&[
+        "render",
+        "-f",
+        "api.yaml",
+        "-p",
+        "swarm",
+        "-o",
+        render_dir.to_str().unwrap_or_default(),
+    ]);
     assert!(o.status.success(), "{}", text(&o));
     let mut haystack = transcript.borrow().clone().into_bytes();
     for entry in walk(&dir) {
@@ -320,18 +345,33 @@ fn deploy_example_and_voting_shape_then_noop_change_destroy() {
     assert!(!hay.contains(SECRET), "the env secret's value leaked");
     // The file secret is in its own file (api_key.txt) only.
     let without_source = hay.replacen(FILE_SECRET, "", 1);
-    assert!(!without_source.contains(FILE_SECRET), "the file secret's value leaked");
+    assert!(
+        !without_source.contains(FILE_SECRET),
+        "the file secret's value leaked"
+    );
     assert!(dir.join(".bridge/state.db").exists());
     let h = step(&["history", "-f", "api.yaml"]);
-    assert!(String::from_utf8_lossy(&h.stdout).contains("deploy"), "{}", text(&h));
+    assert!(
+        String::from_utf8_lossy(&h.stdout).contains("deploy"),
+        "{}",
+        text(&h)
+    );
 
     // 6. Destroy removes everything labelled and nothing else.
     for (f, app) in [("api.yaml", api), ("compose.yaml", vote)] {
         let o = step(&["destroy", "-f", f]);
         assert!(o.status.success(), "{}", text(&o));
-        assert_eq!(labelled(app), Vec::<(String, String, String)>::new(), "{app} left objects");
+        assert_eq!(
+            labelled(app),
+            Vec::<(String, String, String)>::new(),
+            "{app} left objects"
+        );
     }
-    assert_eq!(call("GET", &format!("/services/{foreign}"), None).status, 200, "the foreign service was removed");
+    assert_eq!(
+        call("GET", &format!("/services/{foreign}"), None).status,
+        200,
+        "the foreign service was removed"
+    );
     call("DELETE", &format!("/services/{foreign}"), None);
     // A second destroy finds nothing and succeeds.
     let o = step(&["destroy", "-f", "api.yaml"]);
@@ -378,18 +418,28 @@ fn reconcile_restores_out_of_band_changes_once_and_watching() {
     assert!(o.status.success(), "{}", text(&o));
 
     let drift = || {
-        assert_eq!(call("DELETE", &format!("/services/{app}_web"), None).status, 200);
+        assert_eq!(
+            call("DELETE", &format!("/services/{app}_web"), None).status,
+            200
+        );
         let out = Command::new("docker")
             .args(["service", "scale", "-d", &format!("{app}_cache=0")])
             .output()
             .unwrap_or_else(|e| panic!("docker: {e}"));
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
     };
     drift();
     let o = run(&dir, &["plan"], &[]);
     let plan = String::from_utf8_lossy(&o.stdout).to_string();
     assert!(plan.contains("+ service/web  (missing)"), "{plan}");
-    assert!(plan.contains("~ service/cache  (replicas 0 -> 2)"), "{plan}");
+    assert!(
+        plan.contains("~ service/cache  (replicas 0 -> 2)"),
+        "{plan}"
+    );
     let o = run(&dir, &["reconcile"], &[]);
     assert!(o.status.success(), "{}", text(&o));
     assert_eq!(replicas(&format!("{app}_cache")), 2);
@@ -418,7 +468,10 @@ fn reconcile_restores_out_of_band_changes_once_and_watching() {
     let took = t.elapsed();
     let _ = watcher.kill();
     let _ = watcher.wait();
-    assert!(restored, "--watch did not restore within two intervals ({took:?})");
+    assert!(
+        restored,
+        "--watch did not restore within two intervals ({took:?})"
+    );
     let o = run(&dir, &["destroy"], &[]);
     assert!(o.status.success(), "{}", text(&o));
     assert!(labelled(app).is_empty());
@@ -450,14 +503,23 @@ fn a_second_concurrent_deploy_fails_fast_naming_the_holder() {
     let t = Instant::now();
     let second = run(&dir, &["deploy"], &[]);
     let took = t.elapsed();
-    let out = first.wait_with_output().unwrap_or_else(|e| panic!("wait: {e}"));
-    assert!(out.status.success(), "first deploy: {}", String::from_utf8_lossy(&out.stderr));
+    let out = first
+        .wait_with_output()
+        .unwrap_or_else(|e| panic!("wait: {e}"));
+    assert!(
+        out.status.success(),
+        "first deploy: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert_eq!(second.status.code(), Some(2), "{}", text(&second));
     let err = String::from_utf8_lossy(&second.stderr);
     assert!(err.contains("is locked by"), "{err}");
     assert!(err.contains(&format!("pid {first_pid} ")), "{err}");
     assert!(err.contains("deploy"), "{err}");
-    assert!(took < Duration::from_secs(2), "the second deploy took {took:?}");
+    assert!(
+        took < Duration::from_secs(2),
+        "the second deploy took {took:?}"
+    );
     let o = run(&dir, &["destroy"], &[]);
     assert!(o.status.success(), "{}", text(&o));
     let _ = std::fs::remove_dir_all(&dir);
@@ -470,35 +532,60 @@ fn operational_errors_say_what_to_do() {
     let dir = workdir("errors");
     // Unreachable engine.
     std::fs::write(dir.join("bridge.yaml"), small_app("it-err-a", 18230)).unwrap_or_default();
-    let o = run(&dir, &["deploy"], &[("DOCKER_HOST", "unix:///nonexistent/docker.sock")]);
+    let o = run(
+        &dir,
+        &["deploy"],
+        &[("DOCKER_HOST", "unix:///nonexistent/docker.sock")],
+    );
     assert_eq!(o.status.code(), Some(2), "{}", text(&o));
     let e = String::from_utf8_lossy(&o.stderr);
-    assert!(e.contains("cannot reach the docker engine at unix:///nonexistent/docker.sock"), "{e}");
-    assert!(e.contains("hint: start the Docker Engine, or set DOCKER_HOST"), "{e}");
+    assert!(
+        e.contains("cannot reach the docker engine at unix:///nonexistent/docker.sock"),
+        "{e}"
+    );
+    assert!(
+        e.contains("hint: start the Docker Engine, or set DOCKER_HOST"),
+        "{e}"
+    );
 
     // Image missing on the node.
     let app = "it-err-img";
     cleanup(app);
-    let y = format!("bridge: v1\nname: {app}\nservices:\n  web:\n    image: bridge-test/absent:9\n");
+    let y =
+        format!("bridge: v1\nname: {app}\nservices:\n  web:\n    image: bridge-test/absent:9\n");
     std::fs::write(dir.join("img.yaml"), y).unwrap_or_default();
     let o = run(&dir, &["deploy", "-f", "img.yaml"], &[]);
     assert_eq!(o.status.code(), Some(2), "{}", text(&o));
     let e = String::from_utf8_lossy(&o.stderr);
-    assert!(e.contains("image bridge-test/absent:9 is not on the node"), "{e}");
-    assert!(e.contains("hint: make it available on the node (docker pull bridge-test/absent:9"), "{e}");
+    assert!(
+        e.contains("image bridge-test/absent:9 is not on the node"),
+        "{e}"
+    );
+    assert!(
+        e.contains("hint: make it available on the node (docker pull bridge-test/absent:9"),
+        "{e}"
+    );
     cleanup(app);
 
     // Port already taken on the host.
     let app = "it-err-port";
     cleanup(app);
-    let holder = std::net::TcpListener::bind("0.0.0.0:18231").unwrap_or_else(|e| panic!("bind: {e}"));
+    let holder =
+        std::net::TcpListener::bind("0.0.0.0:18231").unwrap_or_else(|e| panic!("bind: {e}"));
     std::fs::write(dir.join("port.yaml"), small_app(app, 18231)).unwrap_or_default();
-    let o = run(&dir, &["deploy", "-f", "port.yaml", "--wait", "--timeout", "60s"], &[]);
+    let o = run(
+        &dir,
+        &["deploy", "-f", "port.yaml", "--wait", "--timeout", "60s"],
+        &[],
+    );
     drop(holder);
     assert_eq!(o.status.code(), Some(2), "{}", text(&o));
     let e = String::from_utf8_lossy(&o.stderr);
     assert!(e.contains("address already in use"), "{e}");
-    assert!(e.contains("hint: a published port of web is taken on the node"), "{e}");
+    assert!(
+        e.contains("hint: a published port of web is taken on the node"),
+        "{e}"
+    );
     let o = run(&dir, &["destroy", "-f", "port.yaml"], &[]);
     assert!(o.status.success(), "{}", text(&o));
     let _ = std::fs::remove_dir_all(&dir);
@@ -540,13 +627,25 @@ fn kill_9_at_ten_moments_then_redeploy_converges_without_duplicates() {
             assert!(o.status.success(), "{}", text(&o));
         }
     }
-    let o = run(&dir, &["deploy", "-f", "compose.yaml", "--wait", "--timeout", "90s"], &[]);
-    assert!(o.status.success(), "after kills at {moments:?} ms: {}", text(&o));
+    let o = run(
+        &dir,
+        &["deploy", "-f", "compose.yaml", "--wait", "--timeout", "90s"],
+        &[],
+    );
+    assert!(
+        o.status.success(),
+        "after kills at {moments:?} ms: {}",
+        text(&o)
+    );
     let objs = labelled(app);
     let mut comps: Vec<String> = objs.iter().map(|(k, c, _)| format!("{k} {c}")).collect();
     let n = comps.len();
     comps.dedup();
-    assert_eq!(n, comps.len(), "duplicates after kills at {moments:?}: {objs:?}");
+    assert_eq!(
+        n,
+        comps.len(),
+        "duplicates after kills at {moments:?}: {objs:?}"
+    );
     assert_eq!(
         comps,
         vec![
@@ -561,7 +660,11 @@ fn kill_9_at_ten_moments_then_redeploy_converges_without_duplicates() {
         ],
         "orphans or missing objects after kills at {moments:?}"
     );
-    let o = run(&dir, &["plan", "-f", "compose.yaml", "--detailed-exitcode"], &[]);
+    let o = run(
+        &dir,
+        &["plan", "-f", "compose.yaml", "--detailed-exitcode"],
+        &[],
+    );
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
     wait_http(18240, "vote");
     let o = run(&dir, &["destroy", "-f", "compose.yaml"], &[]);

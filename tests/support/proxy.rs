@@ -20,9 +20,11 @@ pub struct Proxy {
 impl Proxy {
     /// Start a proxy on a fresh socket under the temp dir.
     pub fn start(name: &str) -> Proxy {
-        let path = std::env::temp_dir().join(format!("bridge-proxy-{name}-{}.sock", std::process::id()));
+        let path =
+            std::env::temp_dir().join(format!("bridge-proxy-{name}-{}.sock", std::process::id()));
         let _ = std::fs::remove_file(&path);
-        let listener = UnixListener::bind(&path).unwrap_or_else(|e| panic!("bind {}: {e}", path.display()));
+        let listener =
+            UnixListener::bind(&path).unwrap_or_else(|e| panic!("bind {}: {e}", path.display()));
         let calls: Arc<Mutex<Vec<(String, String)>>> = Arc::default();
         let c = calls.clone();
         std::thread::spawn(move || {
