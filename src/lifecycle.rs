@@ -101,7 +101,7 @@ pub enum Op {
 pub fn parse_duration(s: &str) -> Result<Duration, String> {
     s.parse::<bridge_core::units::Duration>()
         .map(|d| Duration::from_nanos(d.0))
-        .map_err(|e| format!("{e}"))
+        .map_err(|e| e.to_string())
 }
 
 fn init_tracing() {

@@ -454,34 +454,44 @@ mod tests {
     #[test]
     fn a_live_holder_blocks_and_is_named() {
         let p = tmp("live");
-        let mut s = Store::open(&p).unwrap();
+        let mut s = Store::open(&p).unwrap_or_else(|e| panic!("{e}"));
         // pid 1 is alive on every Linux host.
-        s.lock("shop", &other(1), false).unwrap();
+        s.lock("shop", &other(1), false)
+            .unwrap_or_else(|e| panic!("{e}"));
         let me = Actor::current("deploy");
-        let err = s.lock("shop", &me, false).unwrap_err().to_string();
+        let err = s
+            .lock("shop", &me, false)
+            .err()
+            .unwrap_or_else(|| panic!("expected an error"))
+            .to_string();
         assert!(err.contains("alice@"), "{err}");
         assert!(err.contains("pid 1 "), "{err}");
         assert!(err.contains("--force-unlock"), "{err}");
         // Forced, it is taken over.
-        let broken = s.lock("shop", &me, true).unwrap();
+        let broken = s.lock("shop", &me, true).unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(broken.map(|b| b.actor.pid), Some(1));
-        s.unlock("shop", &me).unwrap();
-        assert!(s.lock_holder("shop").unwrap().is_none());
+        s.unlock("shop", &me).unwrap_or_else(|e| panic!("{e}"));
+        assert!(
+            s.lock_holder("shop")
+                .unwrap_or_else(|e| panic!("{e}"))
+                .is_none()
+        );
     }
 
     #[test]
     fn a_dead_holder_on_this_host_is_stale() {
         let p = tmp("stale");
-        let mut s = Store::open(&p).unwrap();
+        let mut s = Store::open(&p).unwrap_or_else(|e| panic!("{e}"));
         let dead = other(u32::MAX - 7);
-        s.lock("shop", &dead, false).unwrap();
+        s.lock("shop", &dead, false)
+            .unwrap_or_else(|e| panic!("{e}"));
         let id = s
             .begin("shop", "swarm", &dead, &serde_json::json!({}))
-            .unwrap();
+            .unwrap_or_else(|e| panic!("{e}"));
         let me = Actor::current("deploy");
-        let broken = s.lock("shop", &me, false).unwrap();
+        let broken = s.lock("shop", &me, false).unwrap_or_else(|e| panic!("{e}"));
         assert!(broken.is_some());
-        let h = s.history("shop", 10).unwrap();
+        let h = s.history("shop", 10).unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(h[0].id, id);
         assert_eq!(h[0].result, "interrupted");
     }
@@ -489,13 +499,13 @@ mod tests {
     #[test]
     fn history_and_handles_round_trip() {
         let p = tmp("hist");
-        let mut s = Store::open(&p).unwrap();
+        let mut s = Store::open(&p).unwrap_or_else(|e| panic!("{e}"));
         let me = Actor::current("deploy");
         let id = s
             .begin("shop", "swarm", &me, &serde_json::json!({"steps": []}))
-            .unwrap();
-        s.finish(id, true, None).unwrap();
-        let h = s.history("shop", 10).unwrap();
+            .unwrap_or_else(|e| panic!("{e}"));
+        s.finish(id, true, None).unwrap_or_else(|e| panic!("{e}"));
+        let h = s.history("shop", 10).unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(h.len(), 1);
         assert_eq!(h[0].result, "ok");
         assert!(h[0].finished.is_some());
@@ -504,7 +514,12 @@ mod tests {
             "swarm",
             &[("service/web".into(), "abc".into(), Some("h".into()))],
         )
-        .unwrap();
-        assert_eq!(s.handles("shop", "swarm").unwrap().len(), 1);
+        .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(
+            s.handles("shop", "swarm")
+                .unwrap_or_else(|e| panic!("{e}"))
+                .len(),
+            1
+        );
     }
 }

@@ -49,7 +49,7 @@ fn task_errors(s: &Service, tasks: &[Task]) -> Vec<String> {
             matches!(
                 t.status.as_ref().and_then(|s| s.state),
                 Some(TaskState::FAILED | TaskState::REJECTED)
-            ) && t.created_at.as_ref().is_none_or(|c| c.to_string() >= since)
+            ) && t.created_at.as_ref().is_none_or(|c| *c >= since)
         })
         .collect();
     failed.sort_by_key(|t| std::cmp::Reverse(t.updated_at.as_ref().map(|d| d.to_string())));
