@@ -118,17 +118,22 @@ fn main() {
         let bridge_turn = (round % 2 == 0) == (round / 2 % 2 == 0);
         if bridge_turn {
             let t = Instant::now();
-            let ok = sh(Command::new(&bin).current_dir(&dir).args([
-                "deploy",
-                "-f",
-                "bridge.yaml",
-                "--wait",
-                "--timeout",
-                "180s",
-            ]));
+            let out = Command::new(&bin)
+                .current_dir(&dir)
+                .args(["deploy", "-f", "bridge.yaml", "--wait", "--timeout", "180s"])
+                .output();
             let e = t.elapsed();
-            tb.push(e);
+            let ok = out.as_ref().map(|o| o.status.success()).unwrap_or(false);
             eprintln!("bridge deploy --wait: {e:?} (ok {ok})");
+            if ok {
+                tb.push(e);
+            } else {
+                // A failed run is reported, not averaged.
+                let err = out
+                    .map(|o| String::from_utf8_lossy(&o.stderr).to_string())
+                    .unwrap_or_default();
+                eprintln!("bridge deploy failed: {err}");
+            }
             sh(Command::new(&bin)
                 .current_dir(&dir)
                 .args(["destroy", "-f", "bridge.yaml"]));
