@@ -13,6 +13,7 @@ use bridge_core::model::ProviderKind;
 use bridge_core::{LoadOptions, Loaded, load_file};
 use bridge_translators::{Fidelity, Translation};
 
+use crate::lifecycle::{self, LifecycleArgs, Op, parse_duration};
 use crate::output::{self, ColorChoice, EXIT_INVALID, EXIT_OK, OutputFormat};
 
 /// bridge: one neutral application definition (containers and VMs), translated to AWS ECS, GCE
@@ -130,6 +131,69 @@ pub enum Command {
     Explain {
         /// A code such as E016 or C003; all codes when omitted.
         code: Option<String>,
+    },
+    /// Show what a deploy would change on the provider, and why.
+    Plan {
+        /// The app and provider.
+        #[command(flatten)]
+        args: LifecycleArgs,
+        /// Exit 3 when the plan has changes (0 when there are none).
+        #[arg(long = "detailed-exitcode")]
+        detailed_exitcode: bool,
+    },
+    /// Deploy the app: observe, plan, apply in dependency order.
+    Deploy {
+        /// The app and provider.
+        #[command(flatten)]
+        args: LifecycleArgs,
+        /// Do not ask (creates a local single-node swarm when none is active).
+        #[arg(long)]
+        yes: bool,
+        /// Wait until every service runs (and is healthy where it has a check).
+        #[arg(long)]
+        wait: bool,
+        /// How long to wait for services to run.
+        #[arg(long, value_name = "DURATION", default_value = "5m", value_parser = parse_duration)]
+        timeout: std::time::Duration,
+    },
+    /// Show per component: desired, running, health and the errors of failing tasks.
+    Status {
+        /// The app and provider.
+        #[command(flatten)]
+        args: LifecycleArgs,
+    },
+    /// Remove everything the provider holds labelled for the app.
+    Destroy {
+        /// The app and provider.
+        #[command(flatten)]
+        args: LifecycleArgs,
+        /// How long to wait for objects still in use.
+        #[arg(long, value_name = "DURATION", default_value = "5m", value_parser = parse_duration)]
+        timeout: std::time::Duration,
+    },
+    /// Bring the provider back to the app (recreate deleted, reset drifted), once or in a loop.
+    Reconcile {
+        /// The app and provider.
+        #[command(flatten)]
+        args: LifecycleArgs,
+        /// Keep reconciling every interval.
+        #[arg(long)]
+        watch: bool,
+        /// Time between rounds with --watch.
+        #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = parse_duration)]
+        interval: std::time::Duration,
+        /// How long waits may take.
+        #[arg(long, value_name = "DURATION", default_value = "5m", value_parser = parse_duration)]
+        timeout: std::time::Duration,
+    },
+    /// Show the app's past deployments from the state store.
+    History {
+        /// The app and provider.
+        #[command(flatten)]
+        args: LifecycleArgs,
+        /// How many, newest first.
+        #[arg(long, default_value_t = 20)]
+        limit: usize,
     },
 }
 
@@ -267,6 +331,33 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
             Ok(ExitCode::from(EXIT_OK))
         }
         Command::Explain { code } => explain(code.as_deref(), json),
+        Command::Plan {
+            args,
+            detailed_exitcode,
+        } => lifecycle::run(&args, Op::Plan { detailed_exitcode }, json),
+        Command::Deploy {
+            args,
+            yes,
+            wait,
+            timeout,
+        } => lifecycle::run(&args, Op::Deploy { yes, wait, timeout }, json),
+        Command::Status { args } => lifecycle::run(&args, Op::Status, json),
+        Command::Destroy { args, timeout } => lifecycle::run(&args, Op::Destroy { timeout }, json),
+        Command::Reconcile {
+            args,
+            watch,
+            interval,
+            timeout,
+        } => lifecycle::run(
+            &args,
+            Op::Reconcile {
+                watch,
+                interval,
+                timeout,
+            },
+            json,
+        ),
+        Command::History { args, limit } => lifecycle::run(&args, Op::History { limit }, json),
     }
 }
 

@@ -16,6 +16,7 @@ pub mod render;
 pub mod schema;
 pub mod shell;
 pub mod source;
+pub mod state;
 pub mod units;
 pub mod validate;
 

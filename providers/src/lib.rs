@@ -1,13 +1,49 @@
-//! bridge-providers: one driver per target (Swarm, AWS, GCE, OpenStack) behind one trait. SDK
-//! types never leave this crate. Drivers land with their issues; this is the seam they fill.
+//! bridge-providers: one driver per target (Swarm now; AWS, GCE, OpenStack later) behind one
+//! trait, and the engine that applies a plan through any of them. SDK types never leave this
+//! crate.
+//!
+//! The lifecycle every driver follows: [`Driver::check`] (reachable? initialised?), then
+//! [`Driver::observe`] (what the provider holds under the app's labels), [`bridge_core::plan::diff`]
+//! against [`Driver::desired`], then [`engine::apply_plan`], which calls [`Driver::apply`] step by
+//! step in rank order with bounded parallelism and health gating, and [`Driver::wait_ready`].
+
+pub mod engine;
+#[cfg(feature = "swarm")]
+pub mod swarm;
+
+use std::future::Future;
+use std::time::Duration;
 
 use bridge_core::model::ProviderKind;
-use bridge_core::plan::{ResourceId, Step};
+use bridge_core::plan::{Current, Desired, ResourceId, Step};
+use bridge_core::{Diagnostics, ValidApp};
+use serde::Serialize;
 
-/// A failure talking to a provider: which provider, which resource, and the request id when the
-/// provider gave one.
+/// What kind of failure, so callers can react (exit codes, retries, hints).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum ErrorKind {
+    /// The provider cannot be reached.
+    Unreachable,
+    /// The provider is reachable but not set up (no swarm, no cluster).
+    NotInitialised,
+    /// The resource does not exist.
+    NotFound,
+    /// It exists already, or is in use, or changed meanwhile.
+    Conflict,
+    /// What the app asks for cannot run there (missing image, port taken).
+    Unsatisfiable,
+    /// It did not become ready in time.
+    Timeout,
+    /// Anything else.
+    Other,
+}
+
+/// A failure talking to a provider: which provider, which resource, what to do, and the request
+/// id when the provider gave one.
 #[derive(Debug, thiserror::Error)]
-#[error("{provider}: {resource}: {message}")]
+#[error("{provider}: {resource}: {message}{}", hint.as_ref().map(|h| format!("\n  hint: {h}")).unwrap_or_default())]
 #[non_exhaustive]
 pub struct DriverError {
     /// The provider.
@@ -16,12 +52,41 @@ pub struct DriverError {
     pub resource: String,
     /// What went wrong, lower-case.
     pub message: String,
+    /// What to do about it.
+    pub hint: Option<String>,
+    /// The kind of failure.
+    pub kind: ErrorKind,
     /// The provider's request id.
     pub request_id: Option<String>,
 }
 
+impl DriverError {
+    /// A new error.
+    pub fn new(
+        provider: &'static str,
+        resource: impl Into<String>,
+        kind: ErrorKind,
+        message: impl Into<String>,
+    ) -> Self {
+        DriverError {
+            provider,
+            resource: resource.into(),
+            message: message.into(),
+            hint: None,
+            kind,
+            request_id: None,
+        }
+    }
+
+    /// With a hint saying what to do.
+    pub fn with_hint(mut self, hint: impl Into<String>) -> Self {
+        self.hint = Some(hint.into());
+        self
+    }
+}
+
 /// What a driver can do, declared up front.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
 pub struct Capabilities {
     /// Runs plain VMs.
     pub vms: bool,
@@ -29,30 +94,72 @@ pub struct Capabilities {
     pub groups: bool,
     /// Owns the hosts (bridge provisions container-VMs).
     pub owns_hosts: bool,
+    /// Changes services in place (rolling updates) instead of replacing them.
+    pub in_place_updates: bool,
+    /// Reports task health.
+    pub health: bool,
 }
 
-/// One resource as observed on the provider, found by its `bridge.app` label.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Observed {
-    /// Which resource.
-    pub id: ResourceId,
-    /// The `bridge.spec-hash` label it carries.
-    pub spec_hash: Option<String>,
-    /// The provider's handle (id, ARN, self link).
-    pub handle: String,
+/// Whether the provider is ready to take a deployment.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Readiness {
+    /// Ready.
+    Ready,
+    /// Reachable but not set up; [`Driver::initialise`] would set it up as described.
+    NotInitialised(String),
 }
 
-/// A driver. `apply` is idempotent: applying a step that already took effect does nothing;
-/// `destroy` tolerates absence.
-pub trait Driver {
+/// One component as it runs.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ComponentStatus {
+    /// The resource.
+    pub resource: ResourceId,
+    /// Desired replicas (tasks, instances).
+    pub desired: u64,
+    /// Running replicas.
+    pub running: u64,
+    /// `healthy`, `unhealthy`, `starting` or `-` (no health check).
+    pub health: String,
+    /// Errors of failing tasks, newest first, deduplicated.
+    pub errors: Vec<String>,
+}
+
+/// A driver. Every method documents its idempotency and failure cases.
+pub trait Driver: Send + Sync {
     /// The target.
     fn kind(&self) -> ProviderKind;
     /// What it can do.
     fn capabilities(&self) -> Capabilities;
-    /// Everything the provider holds labelled for `app`.
-    fn observe(&self, app: &str) -> Result<Vec<Observed>, DriverError>;
-    /// Carry out one step; idempotent.
-    fn apply(&self, step: &Step) -> Result<(), DriverError>;
-    /// Remove everything labelled for `app`; absent resources are not an error.
-    fn destroy(&self, app: &str) -> Result<(), DriverError>;
+    /// The desired resources for an app (the translator's output, hashed and ranked), and the
+    /// translator's diagnostics. Pure.
+    fn desired(&self, app: &ValidApp) -> (Vec<Desired>, Diagnostics);
+    /// Is the provider reachable and set up? Reads only.
+    fn check(&self) -> impl Future<Output = Result<Readiness, DriverError>> + Send;
+    /// Set the provider up (e.g. `swarm init` of a local single-node swarm). Idempotent.
+    fn initialise(&self) -> impl Future<Output = Result<(), DriverError>> + Send;
+    /// Everything the provider holds labelled for `app`, normalised for comparison. Reads only.
+    fn observe(&self, app: &str) -> impl Future<Output = Result<Vec<Current>, DriverError>> + Send;
+    /// Carry out one step. Idempotent: a create of something that exists converges it, a delete
+    /// of something absent succeeds, an update re-reads the current version first (optimistic
+    /// concurrency) and retries once when it changed meanwhile.
+    fn apply(&self, app: &str, step: &Step)
+    -> impl Future<Output = Result<(), DriverError>> + Send;
+    /// Wait until a resource runs (all its replicas), and is healthy when `healthy` and it has a
+    /// health check. Fails fast when its tasks fail for a reason that will not pass by itself.
+    fn wait_ready(
+        &self,
+        app: &str,
+        resource: &ResourceId,
+        healthy: bool,
+        timeout: Duration,
+    ) -> impl Future<Output = Result<(), DriverError>> + Send;
+    /// Per component: desired, running, health and the errors of failing tasks. Reads only.
+    fn status(
+        &self,
+        app: &str,
+    ) -> impl Future<Output = Result<Vec<ComponentStatus>, DriverError>> + Send;
+    /// Remove what the driver set up for `app` outside its labelled resources (node labels).
+    /// Called after the labelled resources are deleted; tolerates absence.
+    fn cleanup(&self, app: &str) -> impl Future<Output = Result<(), DriverError>> + Send;
 }

@@ -1,0 +1,123 @@
+//! The driver conformance harness (in the spirit of Nomad's DriverHarness): one lifecycle,
+//! parameterised by driver, that every driver (Swarm now; AWS, OpenStack, GCE later) must pass
+//! against its real peer. It speaks only the `Driver` trait and the core plan types.
+
+#![allow(dead_code)]
+
+use std::time::Duration;
+
+use bridge_core::ValidApp;
+use bridge_core::plan::{Action, diff};
+use bridge_providers::Driver;
+use bridge_providers::engine::{self, ApplyOptions};
+
+fn e(what: &'static str) -> impl Fn(bridge_providers::DriverError) -> String {
+    move |err| format!("{what}: {err}")
+}
+
+fn ids(v: &[bridge_core::plan::Current]) -> Vec<String> {
+    let mut out: Vec<String> = v.iter().map(|c| c.id.to_string()).collect();
+    out.sort();
+    out
+}
+
+/// Run the whole lifecycle for `app` on `driver`; `Err` names the first broken promise.
+pub async fn lifecycle<D: Driver>(driver: &D, app: &ValidApp) -> Result<(), String> {
+    let name = app.app().name.clone();
+    let opts = ApplyOptions {
+        parallelism: 4,
+        timeout: Duration::from_secs(90),
+    };
+    let quiet = |_: &engine::Event| {};
+
+    // Start from nothing; destroy tolerates absence.
+    engine::destroy(driver, &name, &opts, &quiet)
+        .await
+        .map_err(e("initial destroy"))?;
+    engine::destroy(driver, &name, &opts, &quiet)
+        .await
+        .map_err(e("destroy of nothing"))?;
+    if !driver
+        .observe(&name)
+        .await
+        .map_err(e("observe"))?
+        .is_empty()
+    {
+        return Err("observe after destroy is not empty".into());
+    }
+
+    // Plan from nothing: everything is created, in rank order.
+    let (desired, diags) = driver.desired(app);
+    if diags.has_errors() {
+        return Err(format!("translation errors: {diags:?}"));
+    }
+    let plan = engine::plan(driver, &name, &desired)
+        .await
+        .map_err(e("plan"))?;
+    if plan.steps.iter().any(|s| s.action != Action::Create) || plan.steps.len() != desired.len() {
+        return Err(format!("first plan is not all creates:\n{}", plan.render()));
+    }
+    if plan.steps.windows(2).any(|w| w[0].rank > w[1].rank) {
+        return Err("first plan is not in rank order".into());
+    }
+    engine::apply_plan(driver, &name, &plan, &opts, &quiet)
+        .await
+        .map_err(e("apply"))?;
+
+    // Observe finds each desired resource exactly once, and the plan is empty.
+    let observed = driver.observe(&name).await.map_err(e("observe"))?;
+    let mut want: Vec<String> = desired.iter().map(|d| d.id.to_string()).collect();
+    want.sort();
+    if ids(&observed) != want {
+        return Err(format!("observed {:?}, desired {want:?}", ids(&observed)));
+    }
+    let again = diff(&desired, &observed);
+    if !again.is_empty() {
+        return Err(format!(
+            "plan right after apply is not empty:\n{}",
+            again.render()
+        ));
+    }
+
+    // apply is idempotent: the same create steps again change nothing.
+    for s in &plan.steps {
+        driver.apply(&name, s).await.map_err(e("re-apply"))?;
+    }
+    let after = driver.observe(&name).await.map_err(e("observe"))?;
+    if ids(&after) != want {
+        return Err(format!("re-applying creates duplicated: {:?}", ids(&after)));
+    }
+    if !diff(&desired, &after).is_empty() {
+        return Err("re-applying creates changed something".into());
+    }
+
+    // Everything becomes ready, and status says so.
+    engine::wait_all(driver, &name, &plan, &opts, &quiet)
+        .await
+        .map_err(e("wait"))?;
+    let status = driver.status(&name).await.map_err(e("status"))?;
+    let services = desired.iter().filter(|d| d.id.kind == "service").count();
+    if status.len() != services || status.iter().any(|c| c.running < c.desired) {
+        return Err(format!("status after wait: {status:?}"));
+    }
+
+    // Destroy removes everything; a delete of something already gone succeeds.
+    let gone = engine::destroy(driver, &name, &opts, &quiet)
+        .await
+        .map_err(e("destroy"))?;
+    if !driver
+        .observe(&name)
+        .await
+        .map_err(e("observe"))?
+        .is_empty()
+    {
+        return Err("observe after destroy is not empty".into());
+    }
+    for s in gone.steps.iter().take(2) {
+        driver
+            .apply(&name, s)
+            .await
+            .map_err(e("delete of absent"))?;
+    }
+    Ok(())
+}
