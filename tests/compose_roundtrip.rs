@@ -44,7 +44,7 @@ fn svc() -> impl Strategy<Value = Svc> {
         proptest::option::of("v[0-9]"),
         1u32..5,
         proptest::option::of(1u64..4000),
-        proptest::option::of(4u64..4096),
+        proptest::option::of(6u64..4096), // docker refuses limits under 6MiB
         prop_oneof![
             Just(RestartPolicy::Always),
             Just(RestartPolicy::OnFailure),
@@ -119,7 +119,12 @@ fn case(services: &BTreeMap<String, Svc>) -> (String, App) {
             let _ = writeln!(y, "    environment:");
             for (k, v) in &s.env {
                 // Plain (unquoted) where YAML allows, to exercise raw-text reading.
-                let plain = !v.is_empty() && !v.contains(' ') && !v.contains(':');
+                // Plain only where YAML reads it back as this text: starts with a letter or
+                // digit, no `: ` or ` #`, and not a null (`null` would mean "take from the environment").
+                let plain = v.chars().next().is_some_and(|c| c.is_ascii_alphanumeric())
+                    && !v.contains(' ')
+                    && !v.contains(':')
+                    && !matches!(v.as_str(), "null" | "Null" | "NULL");
                 let _ = writeln!(y, "      {k}: {}", if plain { v.clone() } else { q(v) });
             }
             out.env = Env(s.env.clone());

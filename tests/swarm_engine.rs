@@ -279,3 +279,83 @@ fn the_engine_accepts_every_rendered_swarm_object() {
         failures.join("\n")
     );
 }
+
+/// The importable compose files of the acceptance corpus, each under a unique app name.
+fn corpus_apps() -> Vec<(PathBuf, bridge_core::App)> {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/corpus/compose");
+    assert!(root.is_dir(), "the corpus is missing at {}", root.display());
+    let mut files: Vec<PathBuf> = Vec::new();
+    for d in std::fs::read_dir(&root)
+        .unwrap_or_else(|e| panic!("{}: {e}", root.display()))
+        .flatten()
+    {
+        for f in std::fs::read_dir(d.path()).into_iter().flatten().flatten() {
+            files.push(f.path());
+        }
+    }
+    files.sort();
+    let opts = LoadOptions {
+        env: Some(HashMap::new()),
+        ..LoadOptions::default()
+    };
+    files
+        .into_iter()
+        .enumerate()
+        .filter_map(|(i, f)| {
+            let mut app = load_file(&f, &opts).valid?.into_app();
+            app.name = format!("corpus{i}");
+            Some((f, app))
+        })
+        .collect()
+}
+
+#[test]
+fn the_engine_accepts_the_swarm_objects_of_every_importable_corpus_file() {
+    ensure_swarm();
+    ensure_test_image();
+    let apps = corpus_apps();
+    assert!(
+        apps.len() >= 90,
+        "expected at least 90 importable corpus files, found {}",
+        apps.len()
+    );
+    let mut failures = Vec::new();
+    let mut services = 0;
+    for (f, app) in apps {
+        let (s, _ledger, diags) = swarm::build(&app);
+        if diags.has_errors() {
+            // VMs and the like: reported by the translator, nothing to create.
+            continue;
+        }
+        cleanup(&s.app);
+        // External networks exist before the app, as they would for a user: make them here.
+        let external: Vec<String> = app
+            .networks
+            .iter()
+            .filter(|(_, n)| n.external)
+            .map(|(k, n)| n.name.clone().unwrap_or_else(|| k.clone()))
+            .collect();
+        for n in &external {
+            call(
+                "POST",
+                "/networks/create",
+                Some(
+                    &serde_json::json!({"Name": n, "Driver": "overlay", "Attachable": true, "Labels": {"bridge.app": s.app}}),
+                ),
+            );
+        }
+        let errs = create_all(&s);
+        services += s.services.len();
+        cleanup(&s.app);
+        failures.extend(errs.into_iter().map(|e| format!("{}: {e}", f.display())));
+    }
+    assert!(
+        services >= 150,
+        "expected the corpus to hold at least 150 services, found {services}"
+    );
+    assert!(
+        failures.is_empty(),
+        "the engine refused or changed:\n{}",
+        failures.join("\n")
+    );
+}

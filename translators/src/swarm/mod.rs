@@ -17,6 +17,23 @@ use serde::Serialize;
 use crate::ledger::Ledger;
 use crate::{Artifact, Translation, Translator};
 
+/// The diagnostic codes of the Swarm translator.
+pub const CODES: &[(&str, &str)] = &[
+    (
+        "T001",
+        "a vm cannot run on swarm: swarm runs containers only",
+    ),
+    (
+        "T101",
+        "a secret wanted as an environment variable is a file on swarm",
+    ),
+    ("T102", "swarm cannot set a container domain name"),
+    ("T103", "swarm services cannot run privileged"),
+    ("T104", "swarm services cannot map host devices"),
+    ("T105", "swarm publishes ports on every address of the node"),
+    ("T106", "a local network driver becomes overlay"),
+];
+
 /// Label keys bridge owns on every object it creates.
 pub const LABEL_APP: &str = "bridge.app";
 /// The component: `service/web`, `network/default`, ...
@@ -192,9 +209,25 @@ pub fn build(app: &App) -> (SwarmApp, Ledger, Diagnostics) {
             ledger.mapped(format!("networks.{n}"));
             continue;
         }
+        // Services attach only to swarm-scoped networks: compose's local drivers become overlay.
+        let driver = match net.driver.as_deref() {
+            None | Some("overlay") => "overlay".to_string(),
+            Some(local @ ("bridge" | "host" | "macvlan" | "ipvlan" | "none")) => {
+                ledger.approximated(
+                    format!("networks.{n}.driver"),
+                    format!("swarm services attach to swarm-scoped networks only: the `{local}` driver becomes overlay"),
+                );
+                diags.push(
+                    Diagnostic::warning("T106", format!("network `{n}` uses the `{local}` driver, which swarm services cannot attach to; it becomes an overlay network"))
+                        .with_path(format!("networks.{n}.driver")),
+                );
+                "overlay".to_string()
+            }
+            Some(other) => other.to_string(),
+        };
         let mut req = NetworkCreateRequest {
             name: net.name.clone().unwrap_or_else(|| scoped(name, n)),
-            driver: Some(net.driver.clone().unwrap_or_else(|| "overlay".into())),
+            driver: Some(driver),
             attachable: Some(true),
             internal: net.internal.then_some(true),
             options: (!net.driver_opts.is_empty())
