@@ -13,6 +13,9 @@ use bridge_core::{LoadOptions, load_file};
 use bridge_translators::swarm::{self, SwarmApp};
 use support::engine::{TEST_IMAGE, call, ensure_swarm, ensure_test_image};
 
+/// The two sweeps publish the same ports (80, 443...) on one engine: they take turns.
+static ENGINE: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 fn examples() -> Vec<PathBuf> {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples");
     let mut out: Vec<PathBuf> = std::fs::read_dir(&root)
@@ -245,6 +248,9 @@ fn checked_fields() -> bool {
 
 #[test]
 fn the_engine_accepts_every_rendered_swarm_object() {
+    let _turn = ENGINE
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
     ensure_swarm();
     ensure_test_image();
     let opts = LoadOptions {
@@ -311,6 +317,9 @@ fn corpus_apps() -> Vec<(PathBuf, bridge_core::App)> {
 
 #[test]
 fn the_engine_accepts_the_swarm_objects_of_every_importable_corpus_file() {
+    let _turn = ENGINE
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
     ensure_swarm();
     ensure_test_image();
     let apps = corpus_apps();
