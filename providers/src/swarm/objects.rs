@@ -209,6 +209,45 @@ pub async fn apply(d: &SwarmDriver, app: &str, step: &Step) -> Result<(), Driver
         }
         "volume" => {
             let req: VolumeCreateRequest = from_json(step, &after)?;
+            let name = req.name.clone().unwrap_or_default();
+            let made = d
+                .docker
+                .create_volume(req.clone())
+                .await
+                .map_err(|e| api(&r, e))?;
+            if made
+                .labels
+                .contains_key(bridge_translators::swarm::LABEL_APP)
+            {
+                return Ok(());
+            }
+            // Creating a volume that exists returns the old one unchanged. One without bridge's
+            // labels was made implicitly by a task's mount (a killed deploy's leftover): it holds
+            // nothing of the app's yet, so replace it with the labelled one.
+            let start = Instant::now();
+            loop {
+                match d
+                    .docker
+                    .remove_volume(&name, None::<RemoveVolumeOptions>)
+                    .await
+                {
+                    Ok(()) => break,
+                    Err(e) if status_of(&e) == Some(404) => break,
+                    Err(_) if start.elapsed() < Duration::from_secs(30) => {
+                        tokio::time::sleep(Duration::from_millis(300)).await;
+                    }
+                    Err(e) => {
+                        return Err(err(
+                            r.clone(),
+                            ErrorKind::Conflict,
+                            format!("volume {name} exists without bridge's labels and is in use ({e})"),
+                        )
+                        .with_hint(format!(
+                            "remove it with `docker volume rm {name}` once its containers are gone, then deploy again"
+                        )));
+                    }
+                }
+            }
             d.docker
                 .create_volume(req)
                 .await
