@@ -133,13 +133,51 @@ fn wrap_compose_v1(root: &Node) -> Option<Node> {
 struct TreeLocator<'a> {
     root: &'a Node,
     file: Arc<str>,
+    /// `section.name` -> (key node, value node) for the component maps (services, vms...), built
+    /// on first use: a linear scan per lookup made validating 10,000 services quadratic.
+    index: std::sync::OnceLock<HashMap<String, (&'a Node, &'a Node)>>,
+}
+
+impl<'a> TreeLocator<'a> {
+    fn index(&self) -> &HashMap<String, (&'a Node, &'a Node)> {
+        self.index.get_or_init(|| {
+            let mut m = HashMap::new();
+            for (sk, sv) in self.root.as_map().unwrap_or_default() {
+                let Some(section) = sk.as_str() else { continue };
+                for (k, v) in sv.as_map().unwrap_or_default() {
+                    if let Some(name) = k.as_str() {
+                        m.insert(format!("{section}.{name}"), (k, v));
+                    }
+                }
+            }
+            m
+        })
+    }
+
+    /// The node at `path` and the key node of its last step, starting from the indexed
+    /// component when the path names one.
+    fn find(&self, path: &str) -> (&'a Node, Option<&'a Node>) {
+        let mut parts = path.splitn(3, '.');
+        if let (Some(section), Some(name_and_rest)) = (parts.next(), parts.next()) {
+            let name = name_and_rest.split('[').next().unwrap_or(name_and_rest);
+            if let Some((k, v)) = self.index().get(&format!("{section}.{name}")) {
+                let rest = &path[section.len() + 1 + name.len()..];
+                let rest = rest.strip_prefix('.').unwrap_or(rest);
+                if rest.is_empty() {
+                    return (v, Some(k));
+                }
+                return (v.locate(rest), v.locate_key(rest));
+            }
+        }
+        (self.root.locate(path), self.root.locate_key(path))
+    }
 }
 
 impl Locate for TreeLocator<'_> {
     fn locate(&self, path: &str) -> Option<(Arc<str>, Span)> {
-        let n = self.root.locate(path);
+        let (n, key) = self.find(path);
         // A mapping or sequence value starts on the next line; its key is the better place.
-        let span = match (&n.kind, self.root.locate_key(path)) {
+        let span = match (&n.kind, key) {
             (node::NodeKind::Map(_) | node::NodeKind::Seq(_), Some(k)) => k.span,
             _ => n.span,
         };
@@ -240,6 +278,7 @@ pub fn load_str(name: &Arc<str>, text: &str, base_dir: &Path, opts: &LoadOptions
     let tree_locator = TreeLocator {
         root: &root,
         file: name.clone(),
+        index: std::sync::OnceLock::new(),
     };
     let map_locator = MapLocator {
         map: &source_map,
