@@ -9,61 +9,15 @@
 //! `tests/validators`), the corpus from `BRIDGE_CORPUS` (default `../shared/corpus/compose`).
 //! A missing python, validator or corpus fails the test.
 
-use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use bridge_core::{LoadOptions, ValidApp, load_file};
 use bridge_translators::ecs::Ecs;
 use bridge_translators::{Translation, Translator};
 
-fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
-
-fn python() -> PathBuf {
-    match std::env::var_os("BRIDGE_PYTHON") {
-        Some(p) => PathBuf::from(p),
-        None => {
-            let home = std::env::var_os("HOME").unwrap_or_default();
-            Path::new(&home).join(".cache/bridge-venv/bin/python")
-        }
-    }
-}
-
-fn validators() -> PathBuf {
-    match std::env::var_os("BRIDGE_VALIDATORS") {
-        Some(p) => PathBuf::from(p),
-        None => root().join("tests/validators"),
-    }
-}
-
-fn corpus() -> PathBuf {
-    match std::env::var_os("BRIDGE_CORPUS") {
-        Some(p) => PathBuf::from(p),
-        None => root().join("../shared/corpus/compose"),
-    }
-}
-
-fn yaml_files(dir: &Path, out: &mut Vec<PathBuf>) {
-    let rd = std::fs::read_dir(dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display()));
-    for e in rd.flatten() {
-        let p = e.path();
-        if p.is_dir() {
-            yaml_files(&p, out);
-        } else if matches!(p.extension().and_then(|x| x.to_str()), Some("yml" | "yaml")) {
-            out.push(p);
-        }
-    }
-}
-
-fn load(f: &Path) -> Option<ValidApp> {
-    let opts = LoadOptions {
-        env: Some(HashMap::new()),
-        ..LoadOptions::default()
-    };
-    load_file(f, &opts).valid
-}
+#[path = "support/peers.rs"]
+mod peers;
+use peers::{corpus, load, python, root, validators, yaml_files};
 
 fn inputs() -> Vec<(String, PathBuf)> {
     let mut out = Vec::new();

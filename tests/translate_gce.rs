@@ -9,44 +9,17 @@
 //! rendered files and prints where.
 
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Command;
 
+use bridge_core::Severity;
 use bridge_core::model::ProviderKind;
-use bridge_core::{LoadOptions, Severity, ValidApp, load_file};
 use bridge_translators::gce::Gce;
 use bridge_translators::{Translation, Translator};
 
-fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
-
-fn yaml_files(dir: &Path, out: &mut Vec<PathBuf>) {
-    let Ok(rd) = std::fs::read_dir(dir) else {
-        return;
-    };
-    for e in rd.flatten() {
-        let p = e.path();
-        if p.is_dir() {
-            yaml_files(&p, out);
-        } else if matches!(p.extension().and_then(|x| x.to_str()), Some("yml" | "yaml")) {
-            out.push(p);
-        }
-    }
-}
-
-fn corpus_dir() -> PathBuf {
-    if let Some(p) = std::env::var_os("BRIDGE_CORPUS") {
-        return PathBuf::from(p);
-    }
-    for rel in ["../shared/corpus/compose", "../../shared/corpus/compose"] {
-        let p = root().join(rel);
-        if p.is_dir() {
-            return p;
-        }
-    }
-    panic!("the compose corpus is missing (set BRIDGE_CORPUS)")
-}
+#[path = "support/peers.rs"]
+mod peers;
+use peers::{corpus, load, root, yaml_files};
 
 /// The inputs, each with whether it comes from the corpus (whose errors are allowed: they are
 /// real files that may ask for what GCE cannot do).
@@ -67,20 +40,12 @@ fn inputs() -> Vec<(PathBuf, bool)> {
     ex.sort();
     out.extend(ex.into_iter().map(|p| (p, false)));
     out.push((root().join("tests/fixtures/kitchen-sink/gce.yaml"), false));
-    let mut corpus = Vec::new();
-    yaml_files(&corpus_dir(), &mut corpus);
-    corpus.sort();
-    assert!(corpus.len() >= 100, "only {} corpus files", corpus.len());
-    out.extend(corpus.into_iter().map(|p| (p, true)));
+    let mut files = Vec::new();
+    yaml_files(&corpus(), &mut files);
+    files.sort();
+    assert!(files.len() >= 100, "only {} corpus files", files.len());
+    out.extend(files.into_iter().map(|p| (p, true)));
     out
-}
-
-fn load(f: &Path) -> Option<ValidApp> {
-    let opts = LoadOptions {
-        env: Some(HashMap::new()),
-        ..LoadOptions::default()
-    };
-    load_file(f, &opts).valid
 }
 
 fn python() -> PathBuf {

@@ -7,36 +7,16 @@
 //! `<repo>/tests/validators`. A missing python or validator fails the test.
 
 use std::collections::{BTreeSet, HashMap};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Command;
 
 use bridge_core::{LoadOptions, ValidApp, load_file};
 use bridge_translators::heat::{Heat, HeatOptions};
 use bridge_translators::{Fidelity, Translation, Translator};
 
-fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
-
-fn yaml_files(dir: &Path, out: &mut Vec<PathBuf>) {
-    let rd = std::fs::read_dir(dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display()));
-    for e in rd.flatten() {
-        let p = e.path();
-        if p.is_dir() {
-            yaml_files(&p, out);
-        } else if matches!(p.extension().and_then(|x| x.to_str()), Some("yml" | "yaml")) {
-            out.push(p);
-        }
-    }
-}
-
-fn load(path: &Path) -> Option<ValidApp> {
-    let opts = LoadOptions {
-        env: Some(HashMap::new()),
-        ..LoadOptions::default()
-    };
-    load_file(path, &opts).valid
-}
+#[path = "support/peers.rs"]
+mod peers;
+use peers::{load, python, root, validators, yaml_files};
 
 fn kitchen_sink() -> ValidApp {
     let path = root().join("tests/fixtures/kitchen-sink/heat.yaml");
@@ -93,21 +73,6 @@ fn inputs() -> Vec<(String, ValidApp)> {
     assert!(imported > 50, "only {imported} corpus files imported");
     out.push(("kitchen-sink".into(), kitchen_sink()));
     out
-}
-
-fn python() -> PathBuf {
-    match std::env::var_os("BRIDGE_PYTHON") {
-        Some(p) => PathBuf::from(p),
-        None => PathBuf::from(std::env::var_os("HOME").unwrap_or_default())
-            .join(".cache/bridge-venv/bin/python"),
-    }
-}
-
-fn validators() -> PathBuf {
-    match std::env::var_os("BRIDGE_VALIDATORS") {
-        Some(p) => PathBuf::from(p),
-        None => root().join("tests/validators"),
-    }
 }
 
 /// Fields of a translation that are errors of the app on this target (not translator bugs).

@@ -14,9 +14,9 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
+#[path = "support/peers.rs"]
+mod peers;
+use peers::{python, root};
 
 /// `../shared/corpus` beside the clone (CI); from a git worktree under `wt/` it is one level
 /// further up, so the nearest ancestor holding `shared/corpus` is used. `BRIDGE_SHARED` wins.
@@ -34,27 +34,6 @@ fn corpus(sub: &str) -> PathBuf {
         }
     };
     shared.join("corpus").join(sub)
-}
-
-fn python() -> PathBuf {
-    let p = match std::env::var_os("BRIDGE_PYTHON") {
-        Some(p) => PathBuf::from(p),
-        None => {
-            let venv = match std::env::var_os("BRIDGE_VENV") {
-                Some(v) => PathBuf::from(v),
-                None => PathBuf::from(std::env::var_os("HOME").unwrap_or_default())
-                    .join(".cache/bridge-venv"),
-            };
-            venv.join("bin/python")
-        }
-    };
-    assert!(
-        p.exists(),
-        "validator python {} not found: run tests/run-peers-setup.sh first \
-         (it prints the python path; or set BRIDGE_PYTHON)",
-        p.display()
-    );
-    p
 }
 
 fn tmpdir(name: &str) -> PathBuf {
