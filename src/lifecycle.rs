@@ -15,6 +15,7 @@ use bridge_core::plan::{Action, Plan, ResourceId};
 use bridge_core::state::{Actor, Store};
 use bridge_core::{LoadOptions, ValidApp, load_file};
 use bridge_providers::engine::{self, ApplyOptions, Event};
+use bridge_providers::gce::GceDriver;
 use bridge_providers::swarm::SwarmDriver;
 use bridge_providers::{Driver, DriverError, Readiness};
 use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
@@ -30,6 +31,8 @@ pub const EXIT_CHANGES: u8 = 3;
 pub enum DeployProvider {
     /// Docker Swarm (the local engine by default).
     Swarm,
+    /// Google Compute Engine (container-VMs; GOOGLE_APPLICATION_CREDENTIALS).
+    Gce,
 }
 
 /// Options shared by the lifecycle commands.
@@ -200,8 +203,16 @@ async fn run_async(args: &LifecycleArgs, op: Op, json: bool) -> Result<ExitCode>
             Ok(d) => d,
             Err(e) => return Ok(fail(json, &e)),
         },
+        DeployProvider::Gce => match GceDriver::connect(valid.app().providers.gce.as_ref()) {
+            Ok(d) => return finish(lifecycle(&d, args, &valid, &app, op, json).await, json),
+            Err(e) => return Ok(fail(json, &e)),
+        },
     };
-    match lifecycle(&driver, args, &valid, &app, op, json).await {
+    finish(lifecycle(&driver, args, &valid, &app, op, json).await, json)
+}
+
+fn finish(r: Result<ExitCode>, json: bool) -> Result<ExitCode> {
+    match r {
         Ok(code) => Ok(code),
         Err(e) => Ok(fail(json, &e)),
     }

@@ -197,7 +197,8 @@ async fn run_step<D: Driver>(
     }
 }
 
-/// Wait until every service of the plan (those not deleted) runs, in parallel.
+/// Wait until every workload of the plan (those not deleted; services, or what
+/// [`Driver::workload_kinds`] says) runs, in parallel.
 pub async fn wait_all<D: Driver>(
     driver: &D,
     app: &str,
@@ -205,10 +206,11 @@ pub async fn wait_all<D: Driver>(
     opts: &ApplyOptions,
     on: &(dyn Fn(&Event) + Sync),
 ) -> Result<(), DriverError> {
+    let kinds = driver.workload_kinds();
     let services: Vec<&Step> = plan
         .steps
         .iter()
-        .filter(|s| s.action != Action::Delete && s.resource.kind == "service")
+        .filter(|s| s.action != Action::Delete && kinds.contains(&s.resource.kind.as_str()))
         .collect();
     let results: Vec<Result<(), DriverError>> = futures_util::stream::iter(services)
         .map(|s| async move {

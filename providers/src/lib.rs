@@ -8,6 +8,8 @@
 //! step in rank order with bounded parallelism and health gating, and [`Driver::wait_ready`].
 
 pub mod engine;
+#[cfg(feature = "gce")]
+pub mod gce;
 #[cfg(feature = "swarm")]
 pub mod swarm;
 
@@ -131,6 +133,11 @@ pub trait Driver: Send + Sync {
     fn kind(&self) -> ProviderKind;
     /// What it can do.
     fn capabilities(&self) -> Capabilities;
+    /// The resource kinds that run the app's workloads (those `wait_ready` waits for and
+    /// `status` reports). Default: `service`.
+    fn workload_kinds(&self) -> &'static [&'static str] {
+        &["service"]
+    }
     /// The desired resources for an app (the translator's output, hashed and ranked), and the
     /// translator's diagnostics. Pure.
     fn desired(&self, app: &ValidApp) -> (Vec<Desired>, Diagnostics);

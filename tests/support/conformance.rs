@@ -96,7 +96,11 @@ pub async fn lifecycle<D: Driver>(driver: &D, app: &ValidApp) -> Result<(), Stri
         .await
         .map_err(e("wait"))?;
     let status = driver.status(&name).await.map_err(e("status"))?;
-    let services = desired.iter().filter(|d| d.id.kind == "service").count();
+    let kinds = driver.workload_kinds();
+    let services = desired
+        .iter()
+        .filter(|d| kinds.contains(&d.id.kind.as_str()))
+        .count();
     if status.len() != services || status.iter().any(|c| c.running < c.desired) {
         return Err(format!("status after wait: {status:?}"));
     }

@@ -1,0 +1,264 @@
+//! The Google Compute Engine driver: Compute REST v1 over reqwest (rustls), authenticated with
+//! a service-account key (OAuth2 JWT-bearer grant) or the metadata server ([`auth`]). bridge owns
+//! the hosts: every host of the placement solver's assignment is one Container-Optimized OS
+//! instance running its containers from cloud-init, named volumes are persistent disks and
+//! published ports firewall rules (the GCE translator's request bodies, inserted as they are).
+//! Plain instances, not a managed instance group: see the translator's module docs and the README.
+//!
+//! Ownership: instances and disks carry the labels `bridge-app`, `bridge-component` and
+//! `bridge-spec-hash` (normalised to GCE's lowercase label syntax); firewall rules have no labels
+//! in Compute v1, so the same three are in their description. Inserts carry a `requestId` derived
+//! from the resource and its spec hash, so a rerun after a crash reuses it and the API does not
+//! create a second copy. Reconcile replaces a deleted or stopped instance and resets drifted
+//! metadata and labels with the current fingerprint.
+
+mod api;
+mod auth;
+mod objects;
+
+use std::time::Duration;
+
+use bridge_core::diag::Diagnostic;
+use bridge_core::model::{GceOptions, ProviderKind};
+use bridge_core::plan::{Desired, ResourceId, Step};
+use bridge_core::{Diagnostics, ValidApp};
+use bridge_translators::gce::{self as tr, LABEL_SPEC_HASH, label_value};
+use serde_json::Value;
+
+use crate::{Capabilities, ComponentStatus, Driver, DriverError, ErrorKind, Readiness};
+
+pub use api::DEFAULT_ENDPOINT;
+
+const PROVIDER: &str = "gce";
+
+/// Apply ranks: firewall rules and disks exist before the instances that use them.
+const RANK_FIREWALL: u32 = 0;
+const RANK_DISK: u32 = 1;
+const RANK_INSTANCE: u32 = 10;
+
+/// The environment variable that overrides the Compute API base URL.
+pub const ENDPOINT_ENV: &str = "BRIDGE_GCE_ENDPOINT";
+
+fn err(resource: impl Into<String>, kind: ErrorKind, message: impl Into<String>) -> DriverError {
+    DriverError::new(PROVIDER, resource, kind, message)
+}
+
+/// The GCE driver for one project and zone.
+#[derive(Debug)]
+pub struct GceDriver {
+    api: api::Compute,
+    zone: String,
+}
+
+impl GceDriver {
+    /// Find the credentials, the project (`providers.gce.project`, else `GOOGLE_CLOUD_PROJECT`
+    /// or `CLOUDSDK_CORE_PROJECT`, else the key's `project_id`) and the zone
+    /// (`providers.gce.zone`, else the translator's default). Reads the key file; no request yet.
+    pub fn connect(opts: Option<&GceOptions>) -> Result<Self, DriverError> {
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_secs(60))
+            .connect_timeout(Duration::from_secs(10))
+            .build()
+            .map_err(|e| err("-", ErrorKind::Other, format!("cannot set up https: {e}")))?;
+        let tokens = auth::Tokens::discover(http.clone())?;
+        let env = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
+        let project = opts
+            .and_then(|o| o.project.clone())
+            .or_else(|| env("GOOGLE_CLOUD_PROJECT"))
+            .or_else(|| env("CLOUDSDK_CORE_PROJECT"))
+            .or_else(|| tokens.project.clone())
+            .ok_or_else(|| {
+                err("-", ErrorKind::Other, "no GCE project is set")
+                    .with_hint("set providers.gce.project in the app file, or GOOGLE_CLOUD_PROJECT")
+            })?;
+        let zone = opts
+            .and_then(|o| o.zone.clone())
+            .unwrap_or_else(|| tr::DEFAULT_ZONE.to_string());
+        let base = env(ENDPOINT_ENV).unwrap_or_else(|| DEFAULT_ENDPOINT.to_string());
+        tracing::debug!(%project, %zone, %base, principal = %tokens.principal(), "gce driver");
+        Ok(GceDriver {
+            api: api::Compute::new(http, base, tokens, project),
+            zone,
+        })
+    }
+
+    /// The project.
+    pub fn project(&self) -> &str {
+        &self.api.project
+    }
+
+    /// The zone.
+    pub fn zone(&self) -> &str {
+        &self.zone
+    }
+}
+
+impl Driver for GceDriver {
+    fn kind(&self) -> ProviderKind {
+        ProviderKind::Gce
+    }
+
+    fn capabilities(&self) -> Capabilities {
+        Capabilities {
+            vms: true,
+            groups: true,
+            owns_hosts: true,
+            in_place_updates: false,
+            health: false,
+        }
+    }
+
+    fn workload_kinds(&self) -> &'static [&'static str] {
+        &["instance"]
+    }
+
+    fn desired(&self, app: &ValidApp) -> (Vec<Desired>, Diagnostics) {
+        desired(app)
+    }
+
+    async fn check(&self) -> Result<Readiness, DriverError> {
+        let zone = format!("zones/{}", self.zone);
+        match self
+            .api
+            .call(reqwest::Method::GET, &zone, &[], None, "-")
+            .await
+        {
+            Ok(_) => Ok(Readiness::Ready),
+            Err(e) if e.kind == ErrorKind::NotFound => {
+                // Which one is missing: the project or the zone?
+                let project = self
+                    .api
+                    .call(reqwest::Method::GET, "", &[], None, "-")
+                    .await;
+                Err(match project {
+                    Err(p) if p.kind == ErrorKind::NotFound => err(
+                        "-",
+                        ErrorKind::NotFound,
+                        format!("project {} does not exist, or is not visible to these credentials", self.api.project),
+                    )
+                    .with_hint("set providers.gce.project (or GOOGLE_CLOUD_PROJECT) to the project id, not its name or number"),
+                    Err(p) => p,
+                    Ok(_) => err(
+                        "-",
+                        ErrorKind::NotFound,
+                        format!("zone {} does not exist in project {}", self.zone, self.api.project),
+                    )
+                    .with_hint("set providers.gce.zone to a zone such as us-central1-a (gcloud compute zones list)"),
+                })
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    async fn initialise(&self) -> Result<(), DriverError> {
+        Ok(())
+    }
+
+    async fn observe(&self, app: &str) -> Result<Vec<bridge_core::plan::Current>, DriverError> {
+        objects::observe(self, app).await
+    }
+
+    async fn apply(&self, app: &str, step: &Step) -> Result<(), DriverError> {
+        objects::apply(self, app, step).await
+    }
+
+    async fn wait_ready(
+        &self,
+        app: &str,
+        resource: &ResourceId,
+        _healthy: bool,
+        timeout: Duration,
+    ) -> Result<(), DriverError> {
+        objects::wait_ready(self, app, resource, timeout).await
+    }
+
+    async fn status(&self, app: &str) -> Result<Vec<ComponentStatus>, DriverError> {
+        objects::status(self, app).await
+    }
+
+    async fn cleanup(&self, _app: &str) -> Result<(), DriverError> {
+        // Nothing outside the labelled resources (the driver writes no Secret Manager secrets).
+        Ok(())
+    }
+}
+
+/// The `bridge-component` of a translator resource as a resource id.
+fn instance_id(component: &str) -> ResourceId {
+    ResourceId::new("instance", label_value(component))
+}
+
+fn disk_id(component: &str) -> ResourceId {
+    ResourceId::new("disk", label_value(component))
+}
+
+/// The spec hash in a body's labels.
+fn label_hash(body: &Value) -> String {
+    body.pointer(&format!("/labels/{LABEL_SPEC_HASH}"))
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_string()
+}
+
+/// `bridge.app=a bridge.component=c bridge.spec-hash=h` (a firewall description) as a map.
+fn description_fields(d: &str) -> std::collections::BTreeMap<&str, &str> {
+    d.split_whitespace()
+        .filter_map(|kv| kv.split_once('='))
+        .collect()
+}
+
+/// The desired resources of an app on GCE: the translator's request bodies, hashed (the
+/// `bridge-spec-hash` label, or the description of a firewall rule) and ranked. An instance's
+/// spec also says `status: RUNNING` (not sent), so a stopped or terminated instance shows as
+/// drift and is replaced.
+pub fn desired(app: &ValidApp) -> (Vec<Desired>, Diagnostics) {
+    let (g, _ledger, mut diags) = tr::build(app);
+    let mut out = Vec::new();
+    for f in &g.firewalls {
+        let hash = f.body["description"]
+            .as_str()
+            .map(description_fields)
+            .and_then(|m| m.get("bridge.spec-hash").map(|h| h.to_string()))
+            .unwrap_or_default();
+        out.push(Desired {
+            id: ResourceId::new("firewall", f.name.clone()),
+            spec_hash: hash,
+            spec: f.body.clone(),
+            rank: RANK_FIREWALL,
+            in_place: false,
+            depends_on: Vec::new(),
+        });
+    }
+    for d in &g.disks {
+        out.push(Desired {
+            id: disk_id(&d.component),
+            spec_hash: label_hash(&d.body),
+            spec: d.body.clone(),
+            rank: RANK_DISK,
+            in_place: false,
+            depends_on: Vec::new(),
+        });
+    }
+    for i in &g.instances {
+        let mut spec = i.body.clone();
+        spec["status"] = Value::String("RUNNING".into());
+        out.push(Desired {
+            id: instance_id(&i.component),
+            spec_hash: label_hash(&i.body),
+            spec,
+            rank: RANK_INSTANCE,
+            in_place: true,
+            depends_on: Vec::new(),
+        });
+    }
+    for (path, id) in &g.secret_ids {
+        diags.push(
+            Diagnostic::warning(
+                "T316",
+                format!("the GCE driver does not write Secret Manager: the VMs fetch secret {id:?} at boot, which must exist"),
+            )
+            .with_path(path.clone())
+            .with_hint(format!("create it once: printf %s \"$VALUE\" | gcloud secrets create {id} --data-file=-")),
+        );
+    }
+    (out, diags)
+}

@@ -1,0 +1,573 @@
+#!/usr/bin/env python3
+"""A Compute Engine v1 compatible test server (no official emulator exists).
+
+It enforces the rules of the real API that the bridge GCE driver relies on:
+
+- every request body is validated against the JSON Schema generated from the
+  discovery document ``compute.v1.json`` (``tests/validators/gce_validate.py``:
+  unknown and output-only fields rejected, patterns anchored, names, labels,
+  metadata and URLs checked), and rejected in the real API's error shape
+  (400, reason ``invalid``, status ``INVALID_ARGUMENT``);
+- instances, disks and firewalls: insert / get / list (``filter`` on
+  ``labels.KEY=VALUE``, ``name=...``) / delete, instances setMetadata (412
+  ``conditionNotMet`` on a stale or missing fingerprint) and setLabels (same,
+  with ``labelFingerprint``); 404 ``notFound`` and 409 ``alreadyExists`` as
+  the real API; a disk attached to an instance cannot be deleted (400
+  ``resourceInUseByAnotherResource``), an instance needs its disks to exist;
+- long-running operations, zonal and global: PENDING -> RUNNING -> DONE
+  (advancing one step per poll), errors reported inside the operation;
+- ``requestId``: a repeated request id returns the original operation and
+  does nothing (the real API remembers them for an hour);
+- the OAuth2 token endpoint (``POST /token``, JWT-bearer grant): the RS256
+  assertion is verified against the public key of the one service account
+  the server is configured with (``iss``, ``aud`` = the token URL, ``scope``,
+  ``iat``/``exp`` at most an hour apart); tokens live ``--token-ttl``
+  seconds; every Compute call needs a live token it issued (401 otherwise).
+
+Test control (no auth, not part of the real API), under ``/_control/``:
+``revoke`` (all issued tokens become invalid), ``terminate/<zone>/<name>``
+(an instance becomes TERMINATED), ``stats`` (counts of inserts per kind and
+requests per status).
+
+Usage: server.py --project P --zones Z1,Z2 --client-email E --public-key PEM
+[--token-ttl S] [--port N]. Prints ``listening PORT`` once ready.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import hashlib
+import json
+import os
+import re
+import sys
+import threading
+import time
+import urllib.parse
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "validators"))
+import gce_validate  # noqa: E402
+
+BASE = "/compute/v1/"
+PUBLIC = "https://www.googleapis.com/compute/v1/"
+
+
+class ApiError(Exception):
+    def __init__(self, code: int, reason: str, message: str, status: str):
+        super().__init__(message)
+        self.code, self.reason, self.message, self.status = code, reason, message, status
+
+    def body(self) -> dict:
+        return {"error": {"code": self.code, "message": self.message,
+                          "errors": [{"message": self.message, "domain": "global",
+                                      "reason": self.reason}],
+                          "status": self.status}}
+
+
+def invalid(msg: str) -> ApiError:
+    return ApiError(400, "invalid", msg, "INVALID_ARGUMENT")
+
+
+def not_found(path: str) -> ApiError:
+    return ApiError(404, "notFound", "The resource '%s' was not found" % path, "NOT_FOUND")
+
+
+def b64url_decode(s: str) -> bytes:
+    return base64.urlsafe_b64decode(s + "=" * (-len(s) % 4))
+
+
+def schema_errors(def_name: str, obj) -> list[str]:
+    """Validate against a discovery schema that is not an insert body (Metadata, ...)."""
+    import jsonschema
+
+    base = gce_validate.json_schema("Instance")
+    schema = dict(base)
+    schema["$ref"] = "#/$defs/%s" % def_name
+    v = jsonschema.Draft202012Validator(schema)
+    out = []
+    for e in v.iter_errors(obj):
+        out.extend(gce_validate._explain(e))
+    return out
+
+
+class State:
+    def __init__(self, args):
+        self.project = args.project
+        self.zones = set(args.zones.split(","))
+        self.email = args.client_email
+        self.ttl = args.token_ttl
+        from cryptography.hazmat.primitives.serialization import load_pem_public_key
+
+        with open(args.public_key, "rb") as fh:
+            self.public_key = load_pem_public_key(fh.read())
+        self.lock = threading.RLock()
+        self.tokens: dict[str, float] = {}
+        # (scope, collection) -> name -> resource; scope is a zone or "global"
+        self.res: dict[tuple, dict] = {}
+        self.ops: dict[tuple, dict] = {}
+        self.request_ids: dict[str, dict] = {}
+        self.counter = 1000
+        self.stats: dict[str, int] = {}
+
+    def count(self, key: str) -> None:
+        self.stats[key] = self.stats.get(key, 0) + 1
+
+    def next_id(self) -> str:
+        self.counter += 1
+        return str(self.counter)
+
+
+def fingerprint(obj) -> str:
+    return base64.b64encode(hashlib.sha256(json.dumps(obj, sort_keys=True).encode()).digest()[:8]).decode()
+
+
+def full_url(project: str, ref: str) -> str:
+    """A partial resource URL as the API returns it (full, with the project)."""
+    if ref.startswith("https://"):
+        return ref
+    if ref.startswith("projects/"):
+        return PUBLIC + ref
+    return PUBLIC + "projects/%s/%s" % (project, ref)
+
+
+def parse_filter(f: str):
+    """`labels.k=v`, `labels.k = "v"`, `name=x`, joined by AND or spaces in parentheses."""
+    preds = []
+    for m in re.finditer(r'\(?\s*([a-zA-Z0-9_.-]+)\s*(=|!=|eq|ne)\s*"?([^"\s)]*)"?\s*\)?', f):
+        field, op, value = m.groups()
+        preds.append((field, op in ("=", "eq"), value))
+    if f.strip() and not preds:
+        raise invalid("Invalid value for field 'filter': '%s'. Invalid list filter expression." % f)
+
+    def ok(r):
+        for field, eq, value in preds:
+            cur = r
+            for part in field.split("."):
+                cur = cur.get(part) if isinstance(cur, dict) else None
+            if (str(cur) == value if cur is not None else False) != eq:
+                return False
+        return True
+
+    return ok
+
+
+class Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    st: State = None  # type: ignore
+
+    def log_message(self, fmt, *args):  # quiet; errors go to stderr below
+        pass
+
+    def send(self, code: int, body: dict) -> None:
+        data = json.dumps(body).encode()
+        self.send_response(code)
+        self.send_header("Content-Type", "application/json; charset=UTF-8")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+        with self.st.lock:
+            self.st.count("status_%d" % code)
+
+    def read_body(self) -> bytes:
+        n = int(self.headers.get("Content-Length") or 0)
+        return self.rfile.read(n) if n else b""
+
+    def do_GET(self):
+        self.route("GET")
+
+    def do_POST(self):
+        self.route("POST")
+
+    def do_DELETE(self):
+        self.route("DELETE")
+
+    def route(self, method: str) -> None:
+        url = urllib.parse.urlsplit(self.path)
+        query = dict(urllib.parse.parse_qsl(url.query))
+        raw = self.read_body()
+        try:
+            if url.path == "/token" and method == "POST":
+                return self.token(raw)
+            if url.path.startswith("/_control/"):
+                return self.control(url.path[len("/_control/"):])
+            if not url.path.startswith(BASE):
+                raise not_found(url.path)
+            self.auth()
+            body = None
+            if method == "POST":
+                try:
+                    body = json.loads(raw or b"null")
+                except ValueError as e:
+                    raise invalid("Invalid JSON payload received. %s" % e)
+            with self.st.lock:
+                code, out = self.compute(method, url.path[len(BASE):].strip("/").split("/"), query, body)
+            self.send(code, out)
+        except ApiError as e:
+            self.send(e.code, e.body())
+        except Exception as e:  # a bug here must be visible, as a 500
+            import traceback
+
+            traceback.print_exc()
+            self.send(500, ApiError(500, "backendError", "internal error: %s" % e, "INTERNAL").body())
+
+    # --- OAuth2 -------------------------------------------------------------------------------
+
+    def oauth_error(self, error: str, desc: str) -> None:
+        self.send(400, {"error": error, "error_description": desc})
+
+    def token(self, raw: bytes) -> None:
+        form = dict(urllib.parse.parse_qsl(raw.decode()))
+        if form.get("grant_type") != "urn:ietf:params:oauth:grant-type:jwt-bearer":
+            return self.oauth_error("unsupported_grant_type", "Invalid grant_type: %s" % form.get("grant_type"))
+        parts = form.get("assertion", "").split(".")
+        if len(parts) != 3:
+            return self.oauth_error("invalid_request", "Invalid JWT: malformed assertion")
+        try:
+            header = json.loads(b64url_decode(parts[0]))
+            claims = json.loads(b64url_decode(parts[1]))
+            sig = b64url_decode(parts[2])
+        except ValueError:
+            return self.oauth_error("invalid_request", "Invalid JWT: not base64url JSON")
+        if header.get("alg") != "RS256":
+            return self.oauth_error("invalid_grant", "Invalid JWT: alg must be RS256")
+        from cryptography.exceptions import InvalidSignature
+        from cryptography.hazmat.primitives import hashes
+        from cryptography.hazmat.primitives.asymmetric import padding
+
+        try:
+            self.st.public_key.verify(sig, (parts[0] + "." + parts[1]).encode(),
+                                      padding.PKCS1v15(), hashes.SHA256())
+        except InvalidSignature:
+            return self.oauth_error("invalid_grant", "Invalid JWT Signature.")
+        now = time.time()
+        host = self.headers.get("Host", "")
+        if claims.get("iss") != self.st.email:
+            return self.oauth_error("invalid_grant", "Invalid JWT: unknown issuer %r" % claims.get("iss"))
+        if claims.get("aud") != "http://%s/token" % host:
+            return self.oauth_error("invalid_grant", "Invalid JWT: aud must be the token URL")
+        if not claims.get("scope"):
+            return self.oauth_error("invalid_scope", "Invalid JWT: no scope")
+        iat, exp = claims.get("iat"), claims.get("exp")
+        if not isinstance(iat, int) or not isinstance(exp, int) or exp - iat > 3600 or exp <= iat:
+            return self.oauth_error("invalid_grant", "Invalid JWT: iat and exp must be at most an hour apart")
+        if exp < now or iat > now + 60:
+            return self.oauth_error("invalid_grant", "Invalid JWT: Token must be a short-lived token (60 minutes) and in a reasonable timeframe. Check your iat and exp values in the JWT claim.")
+        tok = "ya29.test-" + base64.urlsafe_b64encode(os.urandom(18)).decode()
+        with self.st.lock:
+            self.st.tokens[tok] = now + self.st.ttl
+            self.st.count("tokens_issued")
+        self.send(200, {"access_token": tok, "expires_in": int(self.st.ttl), "token_type": "Bearer"})
+
+    def auth(self) -> None:
+        h = self.headers.get("Authorization", "")
+        tok = h[len("Bearer "):] if h.startswith("Bearer ") else None
+        with self.st.lock:
+            exp = self.st.tokens.get(tok or "")
+            if exp is not None and exp > time.time():
+                return
+            self.st.count("unauthenticated")
+        raise ApiError(401, "authError", "Request had invalid authentication credentials. Expected OAuth 2 access token, login cookie or other valid authentication credential.", "UNAUTHENTICATED")
+
+    # --- control ------------------------------------------------------------------------------
+
+    def control(self, path: str) -> None:
+        st = self.st
+        with st.lock:
+            parts = path.split("/")
+            if parts[0] == "revoke":
+                st.tokens.clear()
+                return self.send(200, {})
+            if parts[0] == "stats":
+                return self.send(200, dict(st.stats))
+            if parts[0] == "terminate" and len(parts) == 3:
+                inst = st.res.get((parts[1], "instances"), {}).get(parts[2])
+                if inst is None:
+                    raise not_found(path)
+                inst["status"] = "TERMINATED"
+                return self.send(200, {})
+        raise not_found(path)
+
+    # --- Compute ------------------------------------------------------------------------------
+
+    def compute(self, method, p, query, body):
+        st = self.st
+        if len(p) < 2 or p[0] != "projects":
+            raise not_found("/".join(p))
+        if p[1] != st.project:
+            raise not_found("projects/%s" % p[1])
+        rest = p[2:]
+        if not rest:
+            if method != "GET":
+                raise ApiError(405, "httpMethodNotAllowed", "method not allowed", "INVALID_ARGUMENT")
+            return 200, {"kind": "compute#project", "name": st.project, "id": "4242",
+                         "selfLink": PUBLIC + "projects/" + st.project}
+        if rest[0] == "zones":
+            if len(rest) < 2 or rest[1] not in st.zones:
+                raise not_found("projects/%s/zones/%s" % (st.project, rest[1] if len(rest) > 1 else ""))
+            scope, rest = rest[1], rest[2:]
+            if not rest:
+                return 200, {"kind": "compute#zone", "name": scope, "status": "UP",
+                             "selfLink": full_url(st.project, "zones/" + scope)}
+        elif rest[0] == "global":
+            scope, rest = "global", rest[1:]
+        else:
+            raise not_found("/".join(p))
+        if not rest:
+            raise not_found("/".join(p))
+        coll = rest[0]
+        allowed = {"instances": scope != "global", "disks": scope != "global",
+                   "firewalls": scope == "global", "operations": True}
+        if not allowed.get(coll):
+            raise not_found("/".join(p))
+        if coll == "operations":
+            return self.operation(scope, rest[1:], method)
+        prefix = ("zones/%s/" % scope if scope != "global" else "global/") + coll
+        items = st.res.setdefault((scope, coll), {})
+        if len(rest) == 1:
+            if method == "GET":
+                ok = parse_filter(query.get("filter", ""))
+                return 200, {"kind": "compute#%sList" % coll[:-1], "items": [r for r in items.values() if ok(r)],
+                             "selfLink": full_url(st.project, prefix)}
+            if method == "POST":
+                return self.insert(scope, coll, prefix, items, body, query)
+        name = rest[1]
+        path = "projects/%s/%s/%s" % (st.project, prefix, name)
+        r = items.get(name)
+        if len(rest) == 2:
+            if r is None:
+                raise not_found(path)
+            if method == "GET":
+                return 200, r
+            if method == "DELETE":
+                return self.delete(scope, coll, items, name, path, query)
+        if len(rest) == 3 and coll == "instances" and method == "POST":
+            if r is None:
+                raise not_found(path)
+            if rest[2] == "setMetadata":
+                return self.set_metadata(scope, r, path, body, query)
+            if rest[2] == "setLabels":
+                return self.set_labels(scope, r, path, body, query)
+        raise not_found("/".join(p))
+
+    def op(self, scope, kind, target, query, error=None):
+        st = self.st
+        rid = query.get("requestId")
+        oid = st.next_id()
+        name = "operation-%s-%s" % (int(time.time() * 1000), oid)
+        where = ("zones/%s" % scope) if scope != "global" else "global"
+        o = {"kind": "compute#operation", "id": oid, "name": name, "operationType": kind,
+             "targetLink": full_url(st.project, target), "status": "PENDING", "progress": 0,
+             "insertTime": time.strftime("%Y-%m-%dT%H:%M:%S.000-00:00", time.gmtime()),
+             "selfLink": full_url(st.project, "%s/operations/%s" % (where, name))}
+        if scope != "global":
+            o["zone"] = full_url(st.project, "zones/" + scope)
+        if error:
+            o["_error"] = error
+        st.ops[(scope, name)] = o
+        if rid:
+            st.request_ids[rid] = o
+        return 200, {k: v for k, v in o.items() if not k.startswith("_")}
+
+    def replay(self, query):
+        rid = query.get("requestId")
+        if rid is None:
+            return None
+        if not re.fullmatch(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}", rid) \
+                or set(rid) <= {"0", "-"}:
+            raise invalid("Invalid value for field 'requestId': '%s'. The request id must be a valid UUID with the exception that zero UUID is not supported (00000000-0000-0000-0000-000000000000)." % rid)
+        o = self.st.request_ids.get(rid)
+        if o is not None:
+            self.st.count("replayed")
+            return 200, {k: v for k, v in o.items() if not k.startswith("_")}
+        return None
+
+    def operation(self, scope, rest, method):
+        st = self.st
+        if len(rest) < 1:
+            raise not_found("operations")
+        o = st.ops.get((scope, rest[0]))
+        if o is None:
+            raise not_found("projects/%s/%s/operations/%s" % (st.project, "zones/" + scope if scope != "global" else "global", rest[0]))
+        if method == "GET" or (len(rest) == 2 and rest[1] == "wait" and method == "POST"):
+            if o["status"] == "PENDING":
+                o["status"] = "RUNNING"
+                o["progress"] = 50
+            elif o["status"] == "RUNNING":
+                o["status"] = "DONE"
+                o["progress"] = 100
+                o["endTime"] = time.strftime("%Y-%m-%dT%H:%M:%S.000-00:00", time.gmtime())
+                if "_error" in o:
+                    code, reason, msg = o["_error"]
+                    o["error"] = {"errors": [{"code": reason, "message": msg}]}
+                    o["httpErrorStatusCode"] = code
+                elif "_then" in o:
+                    o.pop("_then")()
+            return 200, {k: v for k, v in o.items() if not k.startswith("_")}
+        raise not_found("operations")
+
+    def validate(self, kind: str, body) -> None:
+        errs = gce_validate.validate(kind, body) if kind in gce_validate.KINDS else schema_errors(kind, body)
+        if errs:
+            raise invalid("Invalid value in the %s request body: %s" % (kind, "; ".join(errs)))
+
+    def insert(self, scope, coll, prefix, items, body, query):
+        st = self.st
+        again = self.replay(query)
+        if again:
+            return again
+        kind = {"instances": "Instance", "disks": "Disk", "firewalls": "Firewall"}[coll]
+        self.validate(kind, body)
+        name = body.get("name")
+        if not name:
+            raise ApiError(400, "required", "Required field 'resource.name' not specified", "INVALID_ARGUMENT")
+        path = "projects/%s/%s/%s" % (st.project, prefix, name)
+        if name in items:
+            raise ApiError(409, "alreadyExists", "The resource '%s' already exists" % path, "ALREADY_EXISTS")
+        r = json.loads(json.dumps(body))
+        r.update({"kind": "compute#%s" % kind[0].lower() + kind[1:], "id": st.next_id(),
+                  "creationTimestamp": time.strftime("%Y-%m-%dT%H:%M:%S.000-00:00", time.gmtime()),
+                  "selfLink": full_url(st.project, "%s/%s" % (prefix, name))})
+        if "labels" in r or kind != "Firewall":
+            r.setdefault("labels", {})
+            r["labelFingerprint"] = fingerprint(r["labels"])
+        if kind == "Instance":
+            for i, d in enumerate(r.get("disks", [])):
+                src = d.get("source")
+                if src:
+                    dn = src.rsplit("/", 1)[1]
+                    disk = st.res.get((scope, "disks"), {}).get(dn)
+                    if disk is None:
+                        raise not_found("projects/%s/zones/%s/disks/%s" % (st.project, scope, dn))
+                    if disk.get("users"):
+                        raise ApiError(400, "resourceInUseByAnotherResource",
+                                       "The disk resource '%s' is already being used by '%s'"
+                                       % (disk["selfLink"], disk["users"][0]), "INVALID_ARGUMENT")
+                    d["source"] = full_url(st.project, src)
+                else:
+                    d["source"] = full_url(st.project, "zones/%s/disks/%s" % (scope, name if d.get("boot") else "%s-%d" % (name, i)))
+                    d.pop("initializeParams", None)
+                d.setdefault("mode", "READ_WRITE")
+                d.setdefault("type", "PERSISTENT")
+                d["index"] = i
+                d["kind"] = "compute#attachedDisk"
+            r["machineType"] = full_url(st.project, r["machineType"])
+            for n in r.get("networkInterfaces", []):
+                n["network"] = full_url(st.project, n.get("network", "global/networks/default"))
+                if "subnetwork" in n:
+                    n["subnetwork"] = full_url(st.project, n["subnetwork"])
+                n["networkIP"] = "10.128.0.%d" % (int(r["id"]) % 250 + 2)
+                for a in n.get("accessConfigs", []):
+                    a["kind"] = "compute#accessConfig"
+                    a["natIP"] = "203.0.113.%d" % (int(r["id"]) % 250 + 2)
+            md = r.setdefault("metadata", {})
+            md.setdefault("items", [])
+            md["kind"] = "compute#metadata"
+            md["fingerprint"] = fingerprint(md["items"])
+            if "tags" in r:
+                r["tags"]["fingerprint"] = fingerprint(r["tags"].get("items", []))
+            for sa in r.get("serviceAccounts", []):
+                if sa.get("email") == "default":
+                    sa["email"] = "4242-compute@developer.gserviceaccount.com"
+            r["zone"] = full_url(st.project, "zones/" + scope)
+            r["status"] = "PROVISIONING"
+            for d in r.get("disks", []):
+                if not d.get("boot") and d["source"].rsplit("/", 1)[1] in st.res.get((scope, "disks"), {}):
+                    st.res[(scope, "disks")][d["source"].rsplit("/", 1)[1]].setdefault("users", []).append(r["selfLink"])
+        elif kind == "Disk":
+            r["type"] = full_url(st.project, r.get("type", "zones/%s/diskTypes/pd-standard" % scope))
+            r["zone"] = full_url(st.project, "zones/" + scope)
+            r["status"] = "READY"
+        elif kind == "Firewall":
+            r["network"] = full_url(st.project, r.get("network", "global/networks/default"))
+            r.setdefault("direction", "INGRESS")
+            r.setdefault("priority", 1000)
+            r.setdefault("disabled", False)
+        items[name] = r
+        st.count("insert_" + coll)
+        code, o = self.op(scope, "insert", "%s/%s" % (prefix, name), query)
+        if kind == "Instance":
+            st.ops[(scope, o["name"])]["_then"] = lambda: r.update(status="RUNNING") if r.get("status") == "PROVISIONING" else None
+        return code, o
+
+    def delete(self, scope, coll, items, name, path, query):
+        st = self.st
+        again = self.replay(query)
+        if again:
+            return again
+        r = items[name]
+        if coll == "disks" and r.get("users"):
+            raise ApiError(400, "resourceInUseByAnotherResource",
+                           "The disk resource '%s' is already being used by '%s'" % (r["selfLink"], r["users"][0]),
+                           "INVALID_ARGUMENT")
+        del items[name]
+        if coll == "instances":
+            for d in r.get("disks", []):
+                dn = d["source"].rsplit("/", 1)[1]
+                disk = st.res.get((scope, "disks"), {}).get(dn)
+                if disk is not None and r["selfLink"] in disk.get("users", []):
+                    disk["users"].remove(r["selfLink"])
+                    if not disk["users"]:
+                        del disk["users"]
+        st.count("delete_" + coll)
+        prefix = ("zones/%s/" % scope if scope != "global" else "global/") + coll
+        return self.op(scope, "delete", "%s/%s" % (prefix, name), query)
+
+    def set_metadata(self, scope, r, path, body, query):
+        again = self.replay(query)
+        if again:
+            return again
+        self.validate("Metadata", body)
+        fp = body.get("fingerprint")
+        if fp != r["metadata"]["fingerprint"]:
+            raise ApiError(412, "conditionNotMet",
+                           "Supplied fingerprint does not match current metadata fingerprint.",
+                           "FAILED_PRECONDITION")
+        keys = [i.get("key") for i in body.get("items", [])]
+        if len(keys) != len(set(keys)):
+            raise invalid("Invalid value for field 'metadata': duplicate keys")
+        r["metadata"] = {"kind": "compute#metadata", "items": body.get("items", []),
+                         "fingerprint": fingerprint(body.get("items", []))}
+        self.st.count("setMetadata")
+        return self.op(scope, "setMetadata", path.split("/", 2)[2], query)
+
+    def set_labels(self, scope, r, path, body, query):
+        again = self.replay(query)
+        if again:
+            return again
+        self.validate("InstancesSetLabelsRequest", body)
+        gce_errs: list = []
+        gce_validate._check_labels(body.get("labels"), "labels", gce_errs)
+        if gce_errs:
+            raise invalid("; ".join(gce_errs))
+        if body.get("labelFingerprint") != r.get("labelFingerprint"):
+            raise ApiError(412, "conditionNotMet",
+                           "Labels fingerprint either invalid or resource labels have changed",
+                           "FAILED_PRECONDITION")
+        r["labels"] = body.get("labels", {})
+        r["labelFingerprint"] = fingerprint(r["labels"])
+        self.st.count("setLabels")
+        return self.op(scope, "setLabels", path.split("/", 2)[2], query)
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--project", required=True)
+    ap.add_argument("--zones", required=True)
+    ap.add_argument("--client-email", required=True)
+    ap.add_argument("--public-key", required=True)
+    ap.add_argument("--token-ttl", type=float, default=3600)
+    ap.add_argument("--port", type=int, default=0)
+    args = ap.parse_args()
+    Handler.st = State(args)
+    gce_validate.json_schema("Instance")  # build the schema before saying we are ready
+    srv = ThreadingHTTPServer(("127.0.0.1", args.port), Handler)
+    srv.daemon_threads = True
+    print("listening %d" % srv.server_address[1], flush=True)
+    srv.serve_forever()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
