@@ -110,6 +110,8 @@ class State:
         self.request_ids: dict[str, dict] = {}
         self.counter = 1000
         self.stats: dict[str, int] = {}
+        self.disabled = False
+        self.quota = None  # instances per zone, None: unlimited
 
     def count(self, key: str) -> None:
         self.stats[key] = self.stats.get(key, 0) + 1
@@ -243,6 +245,8 @@ class Handler(BaseHTTPRequestHandler):
             return self.oauth_error("invalid_grant", "Invalid JWT Signature.")
         now = time.time()
         host = self.headers.get("Host", "")
+        if self.st.disabled:
+            return self.oauth_error("invalid_grant", "Invalid grant: account not found")
         if claims.get("iss") != self.st.email:
             return self.oauth_error("invalid_grant", "Invalid JWT: unknown issuer %r" % claims.get("iss"))
         if claims.get("aud") != "http://%s/token" % host:
@@ -281,6 +285,22 @@ class Handler(BaseHTTPRequestHandler):
                 return self.send(200, {})
             if parts[0] == "stats":
                 return self.send(200, dict(st.stats))
+            if parts[0] == "disable-key":
+                st.disabled = True
+                st.tokens.clear()
+                return self.send(200, {})
+            if parts[0] == "quota" and len(parts) == 2:
+                st.quota = int(parts[1])
+                return self.send(200, {})
+            if parts[0] == "drift" and len(parts) == 3:
+                inst = st.res.get((parts[1], "instances"), {}).get(parts[2])
+                if inst is None:
+                    raise not_found(path)
+                items = [i for i in inst["metadata"]["items"] if i.get("key") != "startup-script"]
+                items.append({"key": "startup-script", "value": "echo changed by hand"})
+                inst["metadata"]["items"] = items
+                inst["metadata"]["fingerprint"] = fingerprint(items)
+                return self.send(200, {})
             if parts[0] == "terminate" and len(parts) == 3:
                 inst = st.res.get((parts[1], "instances"), {}).get(parts[2])
                 if inst is None:
@@ -484,6 +504,10 @@ class Handler(BaseHTTPRequestHandler):
             r.setdefault("direction", "INGRESS")
             r.setdefault("priority", 1000)
             r.setdefault("disabled", False)
+        if kind == "Instance" and st.quota is not None and len(items) >= st.quota:
+            st.count("quota_refused")
+            return self.op(scope, "insert", "%s/%s" % (prefix, name), query,
+                           error=(403, "QUOTA_EXCEEDED", "Quota 'INSTANCES' exceeded.  Limit: %d.0 in region %s." % (st.quota, scope.rsplit("-", 1)[0])))
         items[name] = r
         st.count("insert_" + coll)
         code, o = self.op(scope, "insert", "%s/%s" % (prefix, name), query)

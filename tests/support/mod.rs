@@ -1,3 +1,4 @@
 pub mod conformance;
 pub mod engine;
+pub mod gce;
 pub mod proxy;

@@ -1,0 +1,67 @@
+//! The driver conformance harness run for the GCE driver against the Compute-compatible test
+//! server (tests/gce_server: every request body checked against the discovery document's schema,
+//! real operations, fingerprints, request ids and OAuth2), for examples/07 (containers and a VM)
+//! retargeted at GCE, and for an app with replicas and a persistent disk.
+
+mod support;
+
+use std::path::Path;
+use std::sync::Arc;
+
+use bridge_core::{LoadOptions, ValidApp, load_str};
+use bridge_providers::gce::GceDriver;
+use support::gce::{Server, example_07_on_gce, replicated_app};
+
+fn valid(yaml: &str) -> ValidApp {
+    let loaded = load_str(
+        &Arc::from("app.yaml"),
+        yaml,
+        Path::new("."),
+        &LoadOptions::default(),
+    );
+    loaded
+        .valid
+        .unwrap_or_else(|| panic!("does not validate: {:?}\n{yaml}", loaded.diagnostics))
+}
+
+fn run(server: &Server, app: &ValidApp) -> Result<(), String> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| format!("runtime: {e}"))?;
+    rt.block_on(async {
+        let driver = GceDriver::with_key(
+            server.key(),
+            &server.endpoint(),
+            app.app().providers.gce.as_ref(),
+        )
+        .map_err(|e| e.to_string())?;
+        support::conformance::lifecycle(&driver, app).await
+    })
+}
+
+#[test]
+fn gce_driver_passes_the_conformance_harness_for_example_07() {
+    let server = Server::start("conf07", 3600.0);
+    let app = valid(&example_07_on_gce());
+    if let Err(e) = run(&server, &app) {
+        panic!("{e}");
+    }
+    eprintln!("server stats: {}", server.control("stats"));
+    // It really went through the API: firewall rules and two instances (host and VM) inserted.
+    assert!(server.stat("insert_instances") >= 2, "{}", server.control("stats"));
+    assert!(server.stat("insert_firewalls") >= 2, "{}", server.control("stats"));
+    assert_eq!(server.stat("status_500"), 0, "the server hit a bug");
+}
+
+#[test]
+fn gce_driver_passes_the_conformance_harness_with_replicas_and_a_disk() {
+    let server = Server::start("confrep", 3600.0);
+    let app = valid(&replicated_app("it-rep"));
+    if let Err(e) = run(&server, &app) {
+        panic!("{e}");
+    }
+    assert_eq!(server.stat("insert_disks"), 1, "{}", server.control("stats"));
+    assert!(server.stat("insert_instances") >= 3, "{}", server.control("stats"));
+    assert_eq!(server.stat("status_500"), 0, "the server hit a bug");
+}

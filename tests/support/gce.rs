@@ -1,0 +1,195 @@
+//! The GCE tests' peer: the Compute-compatible test server (`tests/gce_server/server.py`, in the
+//! validators' venv) on 127.0.0.1 with a free port, and a throwaway RSA key and service-account
+//! JSON made at test time (never committed). The server is killed when the handle drops. A
+//! server that does not start fails the test with its output.
+
+#![allow(dead_code)]
+
+#[path = "peers.rs"]
+mod peers;
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+/// The project the server knows.
+pub const PROJECT: &str = "bridge-it";
+/// The zones it knows.
+pub const ZONE: &str = "us-central1-a";
+/// The service account it trusts.
+pub const EMAIL: &str = "deployer@bridge-it.iam.gserviceaccount.com";
+
+/// A running test server and the key it trusts.
+pub struct Server {
+    child: Child,
+    /// The port on 127.0.0.1.
+    pub port: u16,
+    /// A scratch directory (keys, app files).
+    pub dir: PathBuf,
+}
+
+fn keygen(dir: &std::path::Path, name: &str) {
+    let script = format!(
+        "from cryptography.hazmat.primitives.asymmetric import rsa\n\
+         from cryptography.hazmat.primitives import serialization as s\n\
+         k = rsa.generate_private_key(public_exponent=65537, key_size=2048)\n\
+         open('{name}.pem', 'wb').write(k.private_bytes(s.Encoding.PEM, s.PrivateFormat.PKCS8, s.NoEncryption()))\n\
+         open('{name}.pub', 'wb').write(k.public_key().public_bytes(s.Encoding.PEM, s.PublicFormat.SubjectPublicKeyInfo))\n"
+    );
+    let out = Command::new(peers::python())
+        .arg("-c")
+        .arg(script)
+        .current_dir(dir)
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run the venv's python for keygen: {e}"));
+    assert!(
+        out.status.success(),
+        "keygen failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+impl Server {
+    /// Start a server whose tokens live `token_ttl` seconds.
+    pub fn start(tag: &str, token_ttl: f64) -> Server {
+        let dir = std::env::temp_dir().join(format!("bridge-gce-{tag}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display()));
+        keygen(&dir, "sa");
+        let mut child = Command::new(peers::python())
+            .arg(peers::root().join("tests/gce_server/server.py"))
+            .args(["--project", PROJECT, "--zones", &format!("{ZONE},europe-west1-b")])
+            .args(["--client-email", EMAIL, "--port", "0"])
+            .arg("--public-key")
+            .arg(dir.join("sa.pub"))
+            .args(["--token-ttl", &token_ttl.to_string()])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start the GCE test server: {e}"));
+        let stdout = child.stdout.take();
+        let mut line = String::new();
+        if let Some(out) = stdout {
+            let _ = BufReader::new(out).read_line(&mut line);
+        }
+        let port = line
+            .trim()
+            .strip_prefix("listening ")
+            .and_then(|p| p.parse::<u16>().ok());
+        let Some(port) = port else {
+            let _ = child.kill();
+            let mut err = String::new();
+            if let Some(mut e) = child.stderr.take() {
+                let _ = e.read_to_string(&mut err);
+            }
+            panic!("the GCE test server did not start (said {line:?}): {err}");
+        };
+        let s = Server { child, port, dir };
+        s.write_key("key.json", "sa");
+        s
+    }
+
+    /// The API base URL.
+    pub fn endpoint(&self) -> String {
+        format!("http://127.0.0.1:{}/compute/v1/", self.port)
+    }
+
+    /// Write a service-account key file signed by `<pem>.pem`, pointing at this server's token
+    /// endpoint; returns its path.
+    pub fn write_key(&self, file: &str, pem: &str) -> PathBuf {
+        let key = std::fs::read_to_string(self.dir.join(format!("{pem}.pem")))
+            .unwrap_or_else(|e| panic!("{pem}.pem: {e}"));
+        let json = serde_json::json!({
+            "type": "service_account",
+            "project_id": PROJECT,
+            "private_key_id": "0123456789abcdef",
+            "private_key": key,
+            "client_email": EMAIL,
+            "client_id": "1234567890",
+            "auth_uri": "https://accounts.google.com/o/oauth2/auth",
+            "token_uri": format!("http://127.0.0.1:{}/token", self.port),
+        });
+        let p = self.dir.join(file);
+        std::fs::write(&p, json.to_string()).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
+        p
+    }
+
+    /// A key signed by a key pair the server does not know.
+    pub fn foreign_key(&self) -> PathBuf {
+        keygen(&self.dir, "other");
+        self.write_key("other.json", "other")
+    }
+
+    /// The default key file.
+    pub fn key(&self) -> PathBuf {
+        self.dir.join("key.json")
+    }
+
+    /// POST to a control endpoint (`revoke`, `stats`, `drift/ZONE/NAME`, ...); the JSON answer.
+    pub fn control(&self, path: &str) -> serde_json::Value {
+        let mut s = TcpStream::connect(("127.0.0.1", self.port))
+            .unwrap_or_else(|e| panic!("cannot reach the GCE test server: {e}"));
+        let _ = s.set_read_timeout(Some(Duration::from_secs(10)));
+        let req = format!(
+            "POST /_control/{path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+        );
+        s.write_all(req.as_bytes())
+            .unwrap_or_else(|e| panic!("control {path}: {e}"));
+        let mut resp = String::new();
+        let _ = s.read_to_string(&mut resp);
+        let (head, body) = resp.split_once("\r\n\r\n").unwrap_or((&resp, ""));
+        assert!(head.starts_with("HTTP/1.1 200"), "control {path}: {head}");
+        serde_json::from_str(body).unwrap_or_else(|e| panic!("control {path}: {e}: {body}"))
+    }
+
+    /// A counter from `stats` (0 when absent).
+    pub fn stat(&self, key: &str) -> u64 {
+        self.control("stats")[key].as_u64().unwrap_or(0)
+    }
+
+    /// `bridge` (the binary under test) with this server's key and endpoint in its environment.
+    pub fn bridge(&self) -> Command {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_bridge"));
+        c.env("GOOGLE_APPLICATION_CREDENTIALS", self.key())
+            .env("BRIDGE_GCE_ENDPOINT", self.endpoint())
+            .env_remove("GOOGLE_CLOUD_PROJECT")
+            .env_remove("CLOUDSDK_CORE_PROJECT")
+            .env_remove("GCE_METADATA_HOST")
+            .stdin(Stdio::null());
+        c
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// examples/07-vm-plus-containers retargeted at GCE: its containers and its VM on this server's
+/// project and zone (the example pins them to AWS and OpenStack).
+pub fn example_07_on_gce() -> String {
+    let src = std::fs::read_to_string(peers::root().join("examples/07-vm-plus-containers/bridge.yaml"))
+        .unwrap_or_else(|e| panic!("examples/07: {e}"));
+    let mut out: String = src
+        .lines()
+        .filter(|l| !l.trim_start().starts_with("provider:"))
+        .take_while(|l| !l.starts_with("providers:"))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    out.push_str(&format!(
+        "providers:\n  gce: {{project: {PROJECT}, zone: {ZONE}, images: {{ubuntu-24.04: projects/ubuntu-os-cloud/global/images/family/ubuntu-2404-lts-amd64}}}}\n"
+    ));
+    out
+}
+
+/// An app with a group, replicas, a named volume (a persistent disk) and published ports.
+pub fn replicated_app(name: &str) -> String {
+    format!(
+        "bridge: v1\nname: {name}\nservices:\n  web:\n    image: ghcr.io/acme/web:1.4\n    ports: ['80:8000']\n    replicas: 3\n    resources: {{cpus: 1, memory: 1GiB}}\n  db:\n    image: postgres:16\n    volumes: ['data:/var/lib/postgresql/data']\n    env: {{POSTGRES_DB: app}}\nvolumes: {{data: {{size: 10GiB}}}}\nproviders:\n  gce: {{project: {PROJECT}, zone: {ZONE}, machine_type: e2-standard-2}}\n"
+    )
+}
