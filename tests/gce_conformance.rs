@@ -49,8 +49,16 @@ fn gce_driver_passes_the_conformance_harness_for_example_07() {
     }
     eprintln!("server stats: {}", server.control("stats"));
     // It really went through the API: firewall rules and two instances (host and VM) inserted.
-    assert!(server.stat("insert_instances") >= 2, "{}", server.control("stats"));
-    assert!(server.stat("insert_firewalls") >= 2, "{}", server.control("stats"));
+    assert!(
+        server.stat("insert_instances") >= 2,
+        "{}",
+        server.control("stats")
+    );
+    assert!(
+        server.stat("insert_firewalls") >= 2,
+        "{}",
+        server.control("stats")
+    );
     assert_eq!(server.stat("status_500"), 0, "the server hit a bug");
 }
 
@@ -61,7 +69,16 @@ fn gce_driver_passes_the_conformance_harness_with_replicas_and_a_disk() {
     if let Err(e) = run(&server, &app) {
         panic!("{e}");
     }
-    assert_eq!(server.stat("insert_disks"), 1, "{}", server.control("stats"));
-    assert!(server.stat("insert_instances") >= 3, "{}", server.control("stats"));
+    assert_eq!(
+        server.stat("insert_disks"),
+        1,
+        "{}",
+        server.control("stats")
+    );
+    assert!(
+        server.stat("insert_instances") >= 3,
+        "{}",
+        server.control("stats")
+    );
     assert_eq!(server.stat("status_500"), 0, "the server hit a bug");
 }

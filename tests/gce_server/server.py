@@ -15,7 +15,8 @@ It enforces the rules of the real API that the bridge GCE driver relies on:
   the real API; a disk attached to an instance cannot be deleted (400
   ``resourceInUseByAnotherResource``), an instance needs its disks to exist;
 - long-running operations, zonal and global: PENDING -> RUNNING -> DONE
-  (advancing one step per poll), errors reported inside the operation;
+  over ``--op-seconds`` (by themselves, polled or not), errors reported
+  inside the operation; an instance is PROVISIONING until its insert is DONE;
 - ``requestId``: a repeated request id returns the original operation and
   does nothing (the real API remembers them for an hour);
 - the OAuth2 token endpoint (``POST /token``, JWT-bearer grant): the RS256
@@ -110,6 +111,7 @@ class State:
         self.request_ids: dict[str, dict] = {}
         self.counter = 1000
         self.stats: dict[str, int] = {}
+        self.op_seconds = args.op_seconds
         self.disabled = False
         self.quota = None  # instances per zone, None: unlimited
 
@@ -204,6 +206,7 @@ class Handler(BaseHTTPRequestHandler):
                 except ValueError as e:
                     raise invalid("Invalid JSON payload received. %s" % e)
             with self.st.lock:
+                self.advance()
                 code, out = self.compute(method, url.path[len(BASE):].strip("/").split("/"), query, body)
             self.send(code, out)
         except ApiError as e:
@@ -383,6 +386,7 @@ class Handler(BaseHTTPRequestHandler):
              "selfLink": full_url(st.project, "%s/operations/%s" % (where, name))}
         if scope != "global":
             o["zone"] = full_url(st.project, "zones/" + scope)
+        o["_start"] = time.time()
         if error:
             o["_error"] = error
         st.ops[(scope, name)] = o
@@ -411,21 +415,30 @@ class Handler(BaseHTTPRequestHandler):
         if o is None:
             raise not_found("projects/%s/%s/operations/%s" % (st.project, "zones/" + scope if scope != "global" else "global", rest[0]))
         if method == "GET" or (len(rest) == 2 and rest[1] == "wait" and method == "POST"):
-            if o["status"] == "PENDING":
-                o["status"] = "RUNNING"
-                o["progress"] = 50
-            elif o["status"] == "RUNNING":
-                o["status"] = "DONE"
-                o["progress"] = 100
-                o["endTime"] = time.strftime("%Y-%m-%dT%H:%M:%S.000-00:00", time.gmtime())
-                if "_error" in o:
-                    code, reason, msg = o["_error"]
-                    o["error"] = {"errors": [{"code": reason, "message": msg}]}
-                    o["httpErrorStatusCode"] = code
-                elif "_then" in o:
-                    o.pop("_then")()
             return 200, {k: v for k, v in o.items() if not k.startswith("_")}
         raise not_found("operations")
+
+    def advance(self) -> None:
+        """Operations progress by themselves, as on the real API: PENDING for the first fifth
+        of --op-seconds, then RUNNING, then DONE (the instance becomes RUNNING with it)."""
+        now = time.time()
+        for o in self.st.ops.values():
+            if o["status"] == "DONE":
+                continue
+            age = now - o["_start"]
+            if age < self.st.op_seconds / 5:
+                continue
+            if age < self.st.op_seconds:
+                o["status"], o["progress"] = "RUNNING", 50
+                continue
+            o["status"], o["progress"] = "DONE", 100
+            o["endTime"] = time.strftime("%Y-%m-%dT%H:%M:%S.000-00:00", time.gmtime())
+            if "_error" in o:
+                code, reason, msg = o["_error"]
+                o["error"] = {"errors": [{"code": reason, "message": msg}]}
+                o["httpErrorStatusCode"] = code
+            elif "_then" in o:
+                o.pop("_then")()
 
     def validate(self, kind: str, body) -> None:
         errs = gce_validate.validate(kind, body) if kind in gce_validate.KINDS else schema_errors(kind, body)
@@ -583,6 +596,8 @@ def main() -> int:
     ap.add_argument("--public-key", required=True)
     ap.add_argument("--token-ttl", type=float, default=3600)
     ap.add_argument("--port", type=int, default=0)
+    ap.add_argument("--op-seconds", type=float, default=0.5,
+                    help="how long an operation takes (PENDING, RUNNING, DONE)")
     args = ap.parse_args()
     Handler.st = State(args)
     gce_validate.json_schema("Instance")  # build the schema before saying we are ready

@@ -60,7 +60,12 @@ impl Server {
         keygen(&dir, "sa");
         let mut child = Command::new(peers::python())
             .arg(peers::root().join("tests/gce_server/server.py"))
-            .args(["--project", PROJECT, "--zones", &format!("{ZONE},europe-west1-b")])
+            .args([
+                "--project",
+                PROJECT,
+                "--zones",
+                &format!("{ZONE},europe-west1-b"),
+            ])
             .args(["--client-email", EMAIL, "--port", "0"])
             .arg("--public-key")
             .arg(dir.join("sa.pub"))
@@ -173,8 +178,9 @@ impl Drop for Server {
 /// examples/07-vm-plus-containers retargeted at GCE: its containers and its VM on this server's
 /// project and zone (the example pins them to AWS and OpenStack).
 pub fn example_07_on_gce() -> String {
-    let src = std::fs::read_to_string(peers::root().join("examples/07-vm-plus-containers/bridge.yaml"))
-        .unwrap_or_else(|e| panic!("examples/07: {e}"));
+    let src =
+        std::fs::read_to_string(peers::root().join("examples/07-vm-plus-containers/bridge.yaml"))
+            .unwrap_or_else(|e| panic!("examples/07: {e}"));
     let mut out: String = src
         .lines()
         .filter(|l| !l.trim_start().starts_with("provider:"))

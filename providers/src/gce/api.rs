@@ -190,7 +190,7 @@ pub fn api_error(
             ErrorKind::Other,
             Some(format!("the access token for {principal} was refused even after a fresh one: the key may be revoked or the service account disabled; create a new key")),
         ),
-        (403, r) if r.contains("quota") || r.contains("Quota") || r.contains("rateLimit") => (
+        (403, r) if r.to_ascii_lowercase().contains("quota") || r.contains("rateLimit") => (
             ErrorKind::Unsatisfiable,
             Some(format!("a quota of project {project} is exhausted: request more quota (IAM & Admin > Quotas), use a smaller machine type, or another region")),
         ),

@@ -16,6 +16,7 @@ mod api;
 mod auth;
 mod objects;
 
+use std::path::PathBuf;
 use std::time::Duration;
 
 use bridge_core::diag::Diagnostic;
@@ -55,12 +56,31 @@ impl GceDriver {
     /// or `CLOUDSDK_CORE_PROJECT`, else the key's `project_id`) and the zone
     /// (`providers.gce.zone`, else the translator's default). Reads the key file; no request yet.
     pub fn connect(opts: Option<&GceOptions>) -> Result<Self, DriverError> {
-        let http = reqwest::Client::builder()
-            .timeout(Duration::from_secs(60))
-            .connect_timeout(Duration::from_secs(10))
-            .build()
-            .map_err(|e| err("-", ErrorKind::Other, format!("cannot set up https: {e}")))?;
+        let http = client()?;
         let tokens = auth::Tokens::discover(http.clone())?;
+        let env = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
+        let base = env(ENDPOINT_ENV).unwrap_or_else(|| DEFAULT_ENDPOINT.to_string());
+        Self::build(http, tokens, opts, base)
+    }
+
+    /// Like [`GceDriver::connect`], with the key file and API base given (no environment
+    /// lookups for them): for tests and embedding.
+    pub fn with_key(
+        key_file: PathBuf,
+        endpoint: &str,
+        opts: Option<&GceOptions>,
+    ) -> Result<Self, DriverError> {
+        let http = client()?;
+        let tokens = auth::Tokens::from_key_file(key_file, http.clone())?;
+        Self::build(http, tokens, opts, endpoint.to_string())
+    }
+
+    fn build(
+        http: reqwest::Client,
+        tokens: auth::Tokens,
+        opts: Option<&GceOptions>,
+        base: String,
+    ) -> Result<Self, DriverError> {
         let env = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
         let project = opts
             .and_then(|o| o.project.clone())
@@ -74,7 +94,6 @@ impl GceDriver {
         let zone = opts
             .and_then(|o| o.zone.clone())
             .unwrap_or_else(|| tr::DEFAULT_ZONE.to_string());
-        let base = env(ENDPOINT_ENV).unwrap_or_else(|| DEFAULT_ENDPOINT.to_string());
         tracing::debug!(%project, %zone, %base, principal = %tokens.principal(), "gce driver");
         Ok(GceDriver {
             api: api::Compute::new(http, base, tokens, project),
@@ -180,6 +199,14 @@ impl Driver for GceDriver {
         // Nothing outside the labelled resources (the driver writes no Secret Manager secrets).
         Ok(())
     }
+}
+
+fn client() -> Result<reqwest::Client, DriverError> {
+    reqwest::Client::builder()
+        .timeout(Duration::from_secs(60))
+        .connect_timeout(Duration::from_secs(10))
+        .build()
+        .map_err(|e| err("-", ErrorKind::Other, format!("cannot set up https: {e}")))
 }
 
 /// The `bridge-component` of a translator resource as a resource id.

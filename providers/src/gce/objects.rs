@@ -511,7 +511,7 @@ pub async fn status(d: &GceDriver, app: &str) -> Result<Vec<ComponentStatus>, Dr
             desired: 1,
             running: u64::from(s == "RUNNING"),
             health: "-".into(),
-            errors: if s == "RUNNING" {
+            errors: if UP.contains(&s) {
                 Vec::new()
             } else {
                 vec![format!(

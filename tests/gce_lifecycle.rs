@@ -1,0 +1,356 @@
+//! The GCE driver through the `bridge` binary against the Compute-compatible test server
+//! (tests/gce_server): token refresh mid-deploy, a revoked token, `kill -9` mid-deploy and a
+//! rerun, reconcile after out-of-band changes, destroy, and clear errors with exit 2.
+
+mod support;
+
+use std::path::{Path, PathBuf};
+use std::process::Output;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bridge_core::plan::{Action, Step};
+use bridge_core::{LoadOptions, ValidApp, load_str};
+use bridge_providers::Driver;
+use bridge_providers::gce::GceDriver;
+use support::gce::{PROJECT, Server, ZONE, replicated_app};
+
+fn write_app(server: &Server, name: &str, yaml: &str) -> PathBuf {
+    let p = server.dir.join(format!("{name}.yaml"));
+    std::fs::write(&p, yaml).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
+    p
+}
+
+fn bridge(server: &Server, args: &[&str], file: &Path) -> Output {
+    server
+        .bridge()
+        .args(args)
+        .arg("-f")
+        .arg(file)
+        .args(["-p", "gce", "--state"])
+        .arg(server.dir.join("state.db"))
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run bridge: {e}"))
+}
+
+fn text(o: &Output) -> String {
+    format!(
+        "exit {:?}\nstdout:\n{}\nstderr:\n{}",
+        o.status.code(),
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+fn ok(o: &Output) {
+    assert_eq!(o.status.code(), Some(0), "{}", text(o));
+}
+
+fn valid(yaml: &str) -> ValidApp {
+    let loaded = load_str(
+        &Arc::from("app.yaml"),
+        yaml,
+        Path::new("."),
+        &LoadOptions::default(),
+    );
+    loaded
+        .valid
+        .unwrap_or_else(|| panic!("does not validate: {:?}", loaded.diagnostics))
+}
+
+fn rt() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap_or_else(|e| panic!("runtime: {e}"))
+}
+
+fn driver(server: &Server, app: &ValidApp) -> GceDriver {
+    GceDriver::with_key(
+        server.key(),
+        &server.endpoint(),
+        app.app().providers.gce.as_ref(),
+    )
+    .unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// Instance names per component, as observed.
+fn instances(server: &Server, app: &ValidApp) -> Vec<(String, String)> {
+    let d = driver(server, app);
+    let name = app.app().name.clone();
+    let obs = rt()
+        .block_on(d.observe(&name))
+        .unwrap_or_else(|e| panic!("observe: {e}"));
+    let mut v: Vec<(String, String)> = obs
+        .into_iter()
+        .filter(|c| c.id.kind == "instance")
+        .map(|c| (c.id.name, c.handle))
+        .collect();
+    v.sort();
+    v
+}
+
+fn desired_instances(app: &ValidApp) -> usize {
+    bridge_providers::gce::desired(app)
+        .0
+        .iter()
+        .filter(|d| d.id.kind == "instance")
+        .count()
+}
+
+#[test]
+fn gce_token_refresh_mid_deploy() {
+    // Tokens live one second: a deploy with --wait outlives several.
+    let server = Server::start("refresh", 1.0);
+    let yaml = replicated_app("it-refresh");
+    let f = write_app(&server, "app", &yaml);
+    let t = Instant::now();
+    ok(&bridge(&server, &["deploy", "--yes", "--wait"], &f));
+    let took = t.elapsed();
+    let issued = server.stat("tokens_issued");
+    assert!(
+        issued >= 2 && took > Duration::from_secs(1),
+        "expected the deploy ({took:?}) to need more than one token, got {issued}: {}",
+        server.control("stats")
+    );
+    assert_eq!(
+        instances(&server, &valid(&yaml)).len(),
+        desired_instances(&valid(&yaml))
+    );
+    ok(&bridge(&server, &["destroy"], &f));
+}
+
+#[test]
+fn gce_revoked_token_is_fetched_again_once() {
+    let server = Server::start("revoke", 3600.0);
+    let yaml = replicated_app("it-revoke");
+    let app = valid(&yaml);
+    let d = driver(&server, &app);
+    let rt = rt();
+    rt.block_on(d.status("it-revoke"))
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(server.stat("tokens_issued"), 1);
+    server.control("revoke");
+    rt.block_on(d.status("it-revoke"))
+        .unwrap_or_else(|e| panic!("after revoke: {e}"));
+    assert_eq!(
+        server.stat("tokens_issued"),
+        2,
+        "{}",
+        server.control("stats")
+    );
+    assert_eq!(
+        server.stat("unauthenticated"),
+        1,
+        "{}",
+        server.control("stats")
+    );
+}
+
+#[test]
+fn gce_kill_9_mid_deploy_then_rerun_leaves_no_duplicates() {
+    let server = Server::start("kill", 3600.0);
+    let yaml = replicated_app("it-kill");
+    let app = valid(&yaml);
+    let f = write_app(&server, "app", &yaml);
+    // Kill it twice: while the firewall rule's insert is in flight, then (rerun) while the
+    // instances' inserts are.
+    for counter in ["insert_firewalls", "insert_instances"] {
+        let mut child = server
+            .bridge()
+            .args(["deploy", "--yes", "-p", "gce", "-f"])
+            .arg(&f)
+            .arg("--state")
+            .arg(server.dir.join("state.db"))
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot run bridge: {e}"));
+        let t = Instant::now();
+        while server.stat(counter) == 0 {
+            assert!(
+                t.elapsed() < Duration::from_secs(60),
+                "no {counter} within a minute"
+            );
+            if let Ok(Some(s)) = child.try_wait() {
+                panic!("deploy ended ({s}) before it could be killed");
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        let _ = child.kill(); // SIGKILL
+        let _ = child.wait();
+        // Killed mid-deploy: something is still missing, or not yet running.
+        let st = bridge(&server, &["status", "--output", "json"], &f);
+        ok(&st);
+        let v: serde_json::Value = serde_json::from_slice(&st.stdout).unwrap_or_default();
+        let comps = v["components"].as_array().cloned().unwrap_or_default();
+        let running = comps.iter().filter(|c| c["running"] == 1).count();
+        assert!(
+            running < desired_instances(&app),
+            "killed too late, after {counter}: {v}"
+        );
+    }
+    // The rerun resumes: the plan names only what is missing, and the result is complete.
+    ok(&bridge(&server, &["deploy", "--wait"], &f));
+    ok(&bridge(&server, &["plan", "--detailed-exitcode"], &f));
+    let got = instances(&server, &app);
+    assert_eq!(got.len(), desired_instances(&app), "{got:?}");
+    let mut names: Vec<&String> = got.iter().map(|(_, h)| h).collect();
+    names.dedup();
+    assert_eq!(names.len(), got.len(), "duplicate instances: {got:?}");
+    assert_eq!(
+        server.stat("insert_instances") as usize,
+        desired_instances(&app),
+        "an instance was inserted twice: {}",
+        server.control("stats")
+    );
+    ok(&bridge(&server, &["destroy"], &f));
+    assert!(instances(&server, &app).is_empty());
+}
+
+#[test]
+fn gce_reconcile_replaces_deleted_and_terminated_instances_and_resets_metadata() {
+    let server = Server::start("reconcile", 3600.0);
+    let yaml = replicated_app("it-rec");
+    let app = valid(&yaml);
+    let f = write_app(&server, "app", &yaml);
+    ok(&bridge(&server, &["deploy", "--yes", "--wait"], &f));
+    let got = instances(&server, &app);
+    assert!(got.len() >= 3, "{got:?}");
+    // Out of band: one instance deleted through the API, one's metadata changed (new
+    // fingerprint), one terminated.
+    let d = driver(&server, &app);
+    let (comp, name) = got[0].clone();
+    let step = Step {
+        resource: bridge_core::plan::ResourceId::new("instance", comp),
+        action: Action::Delete,
+        reason: "out of band".into(),
+        before: None,
+        after: None,
+        handle: Some(name.clone()),
+        rank: 10,
+        depends_on: Vec::new(),
+    };
+    rt().block_on(d.apply("it-rec", &step))
+        .unwrap_or_else(|e| panic!("{e}"));
+    server.control(&format!("drift/{ZONE}/{}", got[1].1));
+    server.control(&format!("terminate/{ZONE}/{}", got[2].1));
+    let plan = bridge(&server, &["plan", "--detailed-exitcode"], &f);
+    assert_eq!(plan.status.code(), Some(3), "{}", text(&plan));
+    let out = String::from_utf8_lossy(&plan.stdout).to_string();
+    assert!(out.contains("missing"), "{out}");
+    assert!(out.contains("status TERMINATED -> RUNNING"), "{out}");
+    assert!(out.contains("metadata.items changed"), "{out}");
+    ok(&bridge(&server, &["reconcile"], &f));
+    ok(&bridge(&server, &["plan", "--detailed-exitcode"], &f));
+    assert_eq!(server.stat("setMetadata"), 1, "{}", server.control("stats"));
+    let st = bridge(&server, &["status", "--output", "json"], &f);
+    ok(&st);
+    let v: serde_json::Value = serde_json::from_slice(&st.stdout).unwrap_or_default();
+    let comps = v["components"].as_array().cloned().unwrap_or_default();
+    assert_eq!(comps.len(), got.len(), "{v}");
+    assert!(comps.iter().all(|c| c["running"] == 1), "{v}");
+    // Destroy leaves nothing labelled, disks and firewall rules included.
+    ok(&bridge(&server, &["destroy"], &f));
+    let left = rt()
+        .block_on(d.observe("it-rec"))
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(left.is_empty(), "{left:?}");
+}
+
+fn fails_with(o: &Output, needles: &[&str]) {
+    let t = text(o);
+    assert_eq!(o.status.code(), Some(2), "{t}");
+    assert!(!t.contains("panicked"), "{t}");
+    for n in needles {
+        assert!(t.contains(n), "expected {n:?} in:\n{t}");
+    }
+}
+
+#[test]
+fn gce_bad_credentials_project_zone_and_quota_give_clear_errors() {
+    let server = Server::start("errors", 3600.0);
+    let yaml = replicated_app("it-err");
+    let f = write_app(&server, "app", &yaml);
+
+    // Not a key file.
+    let garbage = server.dir.join("garbage.json");
+    std::fs::write(&garbage, "{not json").unwrap_or_default();
+    let o = server
+        .bridge()
+        .env("GOOGLE_APPLICATION_CREDENTIALS", &garbage)
+        .args(["plan", "-p", "gce", "-f"])
+        .arg(&f)
+        .output()
+        .unwrap_or_else(|e| panic!("{e}"));
+    fails_with(
+        &o,
+        &[
+            "is not a service-account JSON key",
+            "GOOGLE_APPLICATION_CREDENTIALS",
+        ],
+    );
+
+    // A missing key file.
+    let o = server
+        .bridge()
+        .env(
+            "GOOGLE_APPLICATION_CREDENTIALS",
+            server.dir.join("nope.json"),
+        )
+        .args(["plan", "-p", "gce", "-f"])
+        .arg(&f)
+        .output()
+        .unwrap_or_else(|e| panic!("{e}"));
+    fails_with(&o, &["cannot read the credentials file", "hint:"]);
+
+    // A key the server does not trust (deleted, or of another account).
+    let foreign = server.foreign_key();
+    let o = server
+        .bridge()
+        .env("GOOGLE_APPLICATION_CREDENTIALS", &foreign)
+        .args(["plan", "-p", "gce", "-f"])
+        .arg(&f)
+        .output()
+        .unwrap_or_else(|e| panic!("{e}"));
+    fails_with(
+        &o,
+        &["invalid_grant", "Invalid JWT Signature", "create a new key"],
+    );
+
+    // A project and a zone that do not exist.
+    let wrong = write_app(
+        &server,
+        "wrong-project",
+        &yaml.replace(PROJECT, "no-such-project"),
+    );
+    fails_with(
+        &bridge(&server, &["plan"], &wrong),
+        &[
+            "project no-such-project does not exist",
+            "providers.gce.project",
+        ],
+    );
+    let wrong = write_app(&server, "wrong-zone", &yaml.replace(ZONE, "mars-north1-a"));
+    fails_with(
+        &bridge(&server, &["plan"], &wrong),
+        &["zone mars-north1-a does not exist", "providers.gce.zone"],
+    );
+
+    // Instance quota: the operation's error is surfaced with what to do.
+    server.control("quota/1");
+    fails_with(
+        &bridge(&server, &["deploy", "--yes"], &f),
+        &["QUOTA_EXCEEDED", "quota"],
+    );
+    server.control("quota/100");
+    ok(&bridge(&server, &["deploy", "--yes"], &f));
+
+    // The key disabled (service account removed): its tokens stop working and no new one comes.
+    server.control("disable-key");
+    fails_with(
+        &bridge(&server, &["status"], &f),
+        &["refused", "invalid_grant", "hint:"],
+    );
+    assert_eq!(server.stat("status_500"), 0, "the server hit a bug");
+}
