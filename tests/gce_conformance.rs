@@ -5,24 +5,9 @@
 
 mod support;
 
-use std::path::Path;
-use std::sync::Arc;
-
-use bridge_core::{LoadOptions, ValidApp, load_str};
+use bridge_core::ValidApp;
 use bridge_providers::gce::GceDriver;
-use support::gce::{Server, example_07_on_gce, replicated_app};
-
-fn valid(yaml: &str) -> ValidApp {
-    let loaded = load_str(
-        &Arc::from("app.yaml"),
-        yaml,
-        Path::new("."),
-        &LoadOptions::default(),
-    );
-    loaded
-        .valid
-        .unwrap_or_else(|| panic!("does not validate: {:?}\n{yaml}", loaded.diagnostics))
-}
+use support::gce::{Server, example_07_on_gce, replicated_app, valid};
 
 fn run(server: &Server, app: &ValidApp) -> Result<(), String> {
     let rt = tokio::runtime::Builder::new_current_thread()

@@ -6,14 +6,13 @@ mod support;
 
 use std::path::{Path, PathBuf};
 use std::process::Output;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use bridge_core::ValidApp;
 use bridge_core::plan::{Action, Step};
-use bridge_core::{LoadOptions, ValidApp, load_str};
 use bridge_providers::Driver;
 use bridge_providers::gce::GceDriver;
-use support::gce::{PROJECT, Server, ZONE, replicated_app};
+use support::gce::{PROJECT, Server, ZONE, replicated_app, valid};
 
 fn write_app(server: &Server, name: &str, yaml: &str) -> PathBuf {
     let p = server.dir.join(format!("{name}.yaml"));
@@ -44,18 +43,6 @@ fn text(o: &Output) -> String {
 
 fn ok(o: &Output) {
     assert_eq!(o.status.code(), Some(0), "{}", text(o));
-}
-
-fn valid(yaml: &str) -> ValidApp {
-    let loaded = load_str(
-        &Arc::from("app.yaml"),
-        yaml,
-        Path::new("."),
-        &LoadOptions::default(),
-    );
-    loaded
-        .valid
-        .unwrap_or_else(|| panic!("does not validate: {:?}", loaded.diagnostics))
 }
 
 fn rt() -> tokio::runtime::Runtime {
@@ -258,6 +245,17 @@ fn gce_reconcile_replaces_deleted_and_terminated_instances_and_resets_metadata()
     assert!(left.is_empty(), "{left:?}");
 }
 
+/// `bridge plan` with another credentials file.
+fn plan_with_key(server: &Server, key: &Path, f: &Path) -> Output {
+    server
+        .bridge()
+        .env("GOOGLE_APPLICATION_CREDENTIALS", key)
+        .args(["plan", "-p", "gce", "-f"])
+        .arg(f)
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run bridge: {e}"))
+}
+
 fn fails_with(o: &Output, needles: &[&str]) {
     let t = text(o);
     assert_eq!(o.status.code(), Some(2), "{t}");
@@ -276,13 +274,7 @@ fn gce_bad_credentials_project_zone_and_quota_give_clear_errors() {
     // Not a key file.
     let garbage = server.dir.join("garbage.json");
     std::fs::write(&garbage, "{not json").unwrap_or_default();
-    let o = server
-        .bridge()
-        .env("GOOGLE_APPLICATION_CREDENTIALS", &garbage)
-        .args(["plan", "-p", "gce", "-f"])
-        .arg(&f)
-        .output()
-        .unwrap_or_else(|e| panic!("{e}"));
+    let o = plan_with_key(&server, &garbage, &f);
     fails_with(
         &o,
         &[
@@ -292,27 +284,12 @@ fn gce_bad_credentials_project_zone_and_quota_give_clear_errors() {
     );
 
     // A missing key file.
-    let o = server
-        .bridge()
-        .env(
-            "GOOGLE_APPLICATION_CREDENTIALS",
-            server.dir.join("nope.json"),
-        )
-        .args(["plan", "-p", "gce", "-f"])
-        .arg(&f)
-        .output()
-        .unwrap_or_else(|e| panic!("{e}"));
+    let o = plan_with_key(&server, &server.dir.join("nope.json"), &f);
     fails_with(&o, &["cannot read the credentials file", "hint:"]);
 
     // A key the server does not trust (deleted, or of another account).
     let foreign = server.foreign_key();
-    let o = server
-        .bridge()
-        .env("GOOGLE_APPLICATION_CREDENTIALS", &foreign)
-        .args(["plan", "-p", "gce", "-f"])
-        .arg(&f)
-        .output()
-        .unwrap_or_else(|e| panic!("{e}"));
+    let o = plan_with_key(&server, &foreign, &f);
     fails_with(
         &o,
         &["invalid_grant", "Invalid JWT Signature", "create a new key"],

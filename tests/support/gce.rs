@@ -175,6 +175,19 @@ impl Drop for Server {
     }
 }
 
+/// Load and validate an app (relative files beside the current directory).
+pub fn valid(yaml: &str) -> bridge_core::ValidApp {
+    let loaded = bridge_core::load_str(
+        &std::sync::Arc::from("app.yaml"),
+        yaml,
+        std::path::Path::new("."),
+        &bridge_core::LoadOptions::default(),
+    );
+    loaded
+        .valid
+        .unwrap_or_else(|| panic!("does not validate: {:?}\n{yaml}", loaded.diagnostics))
+}
+
 /// examples/07-vm-plus-containers retargeted at GCE: its containers and its VM on this server's
 /// project and zone (the example pins them to AWS and OpenStack).
 pub fn example_07_on_gce() -> String {
