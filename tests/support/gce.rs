@@ -132,21 +132,75 @@ impl Server {
         self.dir.join("key.json")
     }
 
-    /// POST to a control endpoint (`revoke`, `stats`, `drift/ZONE/NAME`, ...); the JSON answer.
-    pub fn control(&self, path: &str) -> serde_json::Value {
+    /// One raw HTTP request to the server: (status, JSON body).
+    pub fn request(
+        &self,
+        method: &str,
+        path: &str,
+        token: Option<&str>,
+        body: Option<&serde_json::Value>,
+    ) -> (u16, serde_json::Value) {
         let mut s = TcpStream::connect(("127.0.0.1", self.port))
             .unwrap_or_else(|e| panic!("cannot reach the GCE test server: {e}"));
         let _ = s.set_read_timeout(Some(Duration::from_secs(10)));
+        let data = body.map(|b| b.to_string()).unwrap_or_default();
+        let auth = token
+            .map(|t| format!("Authorization: Bearer {t}\r\n"))
+            .unwrap_or_default();
         let req = format!(
-            "POST /_control/{path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+            "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n{auth}Content-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{data}",
+            data.len()
         );
         s.write_all(req.as_bytes())
-            .unwrap_or_else(|e| panic!("control {path}: {e}"));
+            .unwrap_or_else(|e| panic!("{method} {path}: {e}"));
         let mut resp = String::new();
         let _ = s.read_to_string(&mut resp);
         let (head, body) = resp.split_once("\r\n\r\n").unwrap_or((&resp, ""));
-        assert!(head.starts_with("HTTP/1.1 200"), "control {path}: {head}");
-        serde_json::from_str(body).unwrap_or_else(|e| panic!("control {path}: {e}: {body}"))
+        let status = head
+            .split_whitespace()
+            .nth(1)
+            .and_then(|c| c.parse().ok())
+            .unwrap_or(0);
+        let v = serde_json::from_str(body).unwrap_or(serde_json::Value::Null);
+        (status, v)
+    }
+
+    /// POST to a control endpoint (`revoke`, `stats`, `drift/ZONE/NAME`, ...); the JSON answer.
+    pub fn control(&self, path: &str) -> serde_json::Value {
+        let (status, v) = self.request("POST", &format!("/_control/{path}"), None, None);
+        assert_eq!(status, 200, "control {path}: {v}");
+        v
+    }
+
+    /// An access token, the real way: a JWT signed with the service-account key (by the venv's
+    /// python and cryptography, independently of the driver's code) exchanged at `/token`.
+    pub fn token(&self) -> String {
+        let script = format!(
+            "import base64, json, time, urllib.request, urllib.parse\n\
+             from cryptography.hazmat.primitives import hashes, serialization\n\
+             from cryptography.hazmat.primitives.asymmetric import padding\n\
+             b = lambda x: base64.urlsafe_b64encode(x).rstrip(b'=').decode()\n\
+             k = serialization.load_pem_private_key(open('sa.pem','rb').read(), None)\n\
+             now = int(time.time()); aud = 'http://127.0.0.1:{port}/token'\n\
+             h = b(json.dumps({{'alg':'RS256','typ':'JWT'}}).encode())\n\
+             c = b(json.dumps({{'iss':'{EMAIL}','scope':'x','aud':aud,'iat':now,'exp':now+600}}).encode())\n\
+             sig = b(k.sign((h+'.'+c).encode(), padding.PKCS1v15(), hashes.SHA256()))\n\
+             data = urllib.parse.urlencode({{'grant_type':'urn:ietf:params:oauth:grant-type:jwt-bearer','assertion':h+'.'+c+'.'+sig}}).encode()\n\
+             print(json.load(urllib.request.urlopen(aud, data))['access_token'])\n",
+            port = self.port
+        );
+        let out = Command::new(peers::python())
+            .arg("-c")
+            .arg(script)
+            .current_dir(&self.dir)
+            .output()
+            .unwrap_or_else(|e| panic!("cannot run python: {e}"));
+        assert!(
+            out.status.success(),
+            "token: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
     }
 
     /// A counter from `stats` (0 when absent).
