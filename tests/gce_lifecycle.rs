@@ -331,3 +331,32 @@ fn gce_bad_credentials_project_zone_and_quota_give_clear_errors() {
     );
     assert_eq!(server.stat("status_500"), 0, "the server hit a bug");
 }
+
+#[test]
+fn gce_changed_app_replaces_only_the_changed_instance() {
+    let server = Server::start("change", 3600.0);
+    let yaml = replicated_app("it-chg");
+    let app = valid(&yaml);
+    let f = write_app(&server, "app", &yaml);
+    ok(&bridge(&server, &["deploy", "--yes", "--wait"], &f));
+    let before = instances(&server, &app);
+    let inserted = server.stat("insert_instances");
+    // The db's env changes: only the host that runs db changes.
+    let changed = yaml.replace("POSTGRES_DB: app", "POSTGRES_DB: app2");
+    std::fs::write(&f, &changed).unwrap_or_else(|e| panic!("{e}"));
+    let plan = bridge(&server, &["plan", "--detailed-exitcode"], &f);
+    assert_eq!(plan.status.code(), Some(3), "{}", text(&plan));
+    let out = String::from_utf8_lossy(&plan.stdout).to_string();
+    assert!(out.contains("1 to update"), "{out}");
+    ok(&bridge(&server, &["deploy", "--wait"], &f));
+    ok(&bridge(&server, &["plan", "--detailed-exitcode"], &f));
+    assert_eq!(
+        server.stat("delete_instances"),
+        1,
+        "{}",
+        server.control("stats")
+    );
+    assert_eq!(server.stat("insert_instances"), inserted + 1);
+    assert_eq!(instances(&server, &valid(&changed)).len(), before.len());
+    ok(&bridge(&server, &["destroy"], &f));
+}
