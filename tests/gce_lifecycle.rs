@@ -333,7 +333,7 @@ fn gce_bad_credentials_project_zone_and_quota_give_clear_errors() {
 }
 
 #[test]
-fn gce_changed_app_replaces_only_the_changed_instance() {
+fn gce_changed_app_replaces_only_the_changed_instance_and_grows_the_volume() {
     let server = Server::start("change", 3600.0);
     let yaml = replicated_app("it-chg");
     let app = valid(&yaml);
@@ -358,5 +358,24 @@ fn gce_changed_app_replaces_only_the_changed_instance() {
     );
     assert_eq!(server.stat("insert_instances"), inserted + 1);
     assert_eq!(instances(&server, &valid(&changed)).len(), before.len());
+    // The volume grows in place (disks.resize, then its spec-hash label); it never shrinks.
+    let grown = changed.replace("size: 10GiB", "size: 20GiB");
+    std::fs::write(&f, &grown).unwrap_or_else(|e| panic!("{e}"));
+    let plan = bridge(&server, &["plan"], &f);
+    let out = String::from_utf8_lossy(&plan.stdout).to_string();
+    assert!(
+        out.contains("disk/volume-data") && out.contains("sizeGb 10 -> 20"),
+        "{out}"
+    );
+    ok(&bridge(&server, &["deploy"], &f));
+    ok(&bridge(&server, &["plan", "--detailed-exitcode"], &f));
+    assert_eq!(server.stat("resize"), 1, "{}", server.control("stats"));
+    assert_eq!(server.stat("delete_disks"), 0);
+    std::fs::write(&f, &changed).unwrap_or_else(|e| panic!("{e}"));
+    fails_with(
+        &bridge(&server, &["deploy"], &f),
+        &["disks cannot shrink", "hint:"],
+    );
+    std::fs::write(&f, &grown).unwrap_or_else(|e| panic!("{e}"));
     ok(&bridge(&server, &["destroy"], &f));
 }

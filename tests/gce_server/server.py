@@ -10,8 +10,8 @@ It enforces the rules of the real API that the bridge GCE driver relies on:
   (400, reason ``invalid``, status ``INVALID_ARGUMENT``);
 - instances, disks and firewalls: insert / get / list (``filter`` on
   ``labels.KEY=VALUE``, ``name=...``) / delete, instances setMetadata (412
-  ``conditionNotMet`` on a stale or missing fingerprint) and setLabels (same,
-  with ``labelFingerprint``); 404 ``notFound`` and 409 ``alreadyExists`` as
+  ``conditionNotMet`` on a stale or missing fingerprint), instances and disks
+  setLabels (same, with ``labelFingerprint``), disks resize (grow only); 404 ``notFound`` and 409 ``alreadyExists`` as
   the real API; a disk attached to an instance cannot be deleted (400
   ``resourceInUseByAnotherResource``), an instance needs its disks to exist;
 - long-running operations, zonal and global: PENDING -> RUNNING -> DONE
@@ -365,13 +365,16 @@ class Handler(BaseHTTPRequestHandler):
                 return 200, r
             if method == "DELETE":
                 return self.delete(scope, coll, items, name, path, query)
-        if len(rest) == 3 and coll == "instances" and method == "POST":
+        if len(rest) == 3 and coll in ("instances", "disks") and method == "POST":
             if r is None:
                 raise not_found(path)
-            if rest[2] == "setMetadata":
+            if rest[2] == "setMetadata" and coll == "instances":
                 return self.set_metadata(scope, r, path, body, query)
             if rest[2] == "setLabels":
-                return self.set_labels(scope, r, path, body, query)
+                req = "InstancesSetLabelsRequest" if coll == "instances" else "ZoneSetLabelsRequest"
+                return self.set_labels(scope, r, path, body, query, req)
+            if rest[2] == "resize" and coll == "disks":
+                return self.resize(scope, r, path, body, query)
         raise not_found("/".join(p))
 
     def op(self, scope, kind, target, query, error=None):
@@ -569,11 +572,24 @@ class Handler(BaseHTTPRequestHandler):
         self.st.count("setMetadata")
         return self.op(scope, "setMetadata", path.split("/", 2)[2], query)
 
-    def set_labels(self, scope, r, path, body, query):
+    def resize(self, scope, r, path, body, query):
         again = self.replay(query)
         if again:
             return again
-        self.validate("InstancesSetLabelsRequest", body)
+        self.validate("DisksResizeRequest", body)
+        new = int(body.get("sizeGb") or 0)
+        if new <= int(r.get("sizeGb") or 0):
+            raise invalid("Invalid value for field 'sizeGb': '%s'. New disk size '%s' GiB must be larger than existing size '%s' GiB."
+                          % (body.get("sizeGb"), body.get("sizeGb"), r.get("sizeGb")))
+        r["sizeGb"] = str(new)
+        self.st.count("resize")
+        return self.op(scope, "resize", path.split("/", 2)[2], query)
+
+    def set_labels(self, scope, r, path, body, query, req="InstancesSetLabelsRequest"):
+        again = self.replay(query)
+        if again:
+            return again
+        self.validate(req, body)
         gce_errs: list = []
         gce_validate._check_labels(body.get("labels"), "labels", gce_errs)
         if gce_errs:

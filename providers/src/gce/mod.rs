@@ -261,7 +261,8 @@ pub fn desired(app: &ValidApp) -> (Vec<Desired>, Diagnostics) {
             spec_hash: label_hash(&d.body),
             spec: d.body.clone(),
             rank: RANK_DISK,
-            in_place: false,
+            // Grown in place (disks.resize) and relabelled; other changes are refused.
+            in_place: true,
             depends_on: Vec::new(),
         });
     }

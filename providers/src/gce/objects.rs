@@ -344,6 +344,9 @@ pub async fn apply(d: &GceDriver, app: &str, step: &Step) -> Result<(), DriverEr
             delete(d, &format!("{coll}/{name}"), &resource).await?;
             insert(d, app, &coll, &body, &resource).await
         }
+        Action::Update if step.resource.kind == "disk" => {
+            update_disk(d, app, &coll, &body_of(step)?, &resource).await
+        }
         Action::Update => update_instance(d, app, &coll, &body_of(step)?, &resource).await,
     }
 }
@@ -380,6 +383,59 @@ async fn update_instance(
     Ok(())
 }
 
+/// A disk that differs: grown with `disks.resize` (never shrunk), then relabelled (new spec
+/// hash). A change of anything else (its type) would need a new disk, and the data on it is not
+/// bridge's to drop: an error that says so.
+async fn update_disk(
+    d: &GceDriver,
+    app: &str,
+    coll: &str,
+    body: &Value,
+    resource: &str,
+) -> Result<(), DriverError> {
+    let name = body["name"].as_str().unwrap_or_default();
+    let path = format!("{coll}/{name}");
+    let Some(cur) = get(d, &path, resource).await? else {
+        return insert(d, app, coll, body, resource).await;
+    };
+    let cur_type = cur["type"].as_str().map(partial).unwrap_or_default();
+    if body["type"].as_str().is_some_and(|t| t != cur_type) {
+        return Err(err(resource, ErrorKind::Unsatisfiable, format!("the disk {name} is {cur_type}, the app asks for {}: a disk's type cannot change", body["type"].as_str().unwrap_or_default()))
+            .with_hint("copy the data to a new volume (a new name), or delete the disk yourself (its data is lost) and deploy again"));
+    }
+    let gb = |v: &Value| {
+        v["sizeGb"]
+            .as_str()
+            .and_then(|s| s.parse::<u64>().ok())
+            .unwrap_or(0)
+    };
+    let (want, have) = (gb(body), gb(&cur));
+    if want < have {
+        return Err(err(
+            resource,
+            ErrorKind::Unsatisfiable,
+            format!(
+                "the disk {name} has {have} GiB, the app asks for {want} GiB: disks cannot shrink"
+            ),
+        )
+        .with_hint(format!("set the volume's size back to {have}GiB or more")));
+    }
+    if want > have {
+        let op = d
+            .api
+            .call(
+                Method::POST,
+                &format!("{path}/resize"),
+                &[],
+                Some(&json!({"sizeGb": want.to_string()})),
+                resource,
+            )
+            .await?;
+        d.api.wait(&op, resource).await?;
+    }
+    set_labels(d, &path, &cur, body, resource).await
+}
+
 async fn reset_drift(
     d: &GceDriver,
     path: &str,
@@ -409,25 +465,36 @@ async fn reset_drift(
             .await?;
         d.api.wait(&op, resource).await?;
     }
-    let want_labels = body.get("labels").cloned().unwrap_or(json!({}));
-    if cur.get("labels").cloned().unwrap_or(json!({})) != want_labels {
-        let req = json!({
-            "labels": want_labels,
-            "labelFingerprint": cur.get("labelFingerprint").cloned().unwrap_or(Value::Null),
-        });
-        let op = d
-            .api
-            .call(
-                Method::POST,
-                &format!("{path}/setLabels"),
-                &[],
-                Some(&req),
-                resource,
-            )
-            .await?;
-        d.api.wait(&op, resource).await?;
+    set_labels(d, path, cur, body, resource).await
+}
+
+/// Set the labels `body` asks for, with the fingerprint of `cur`, when they differ.
+async fn set_labels(
+    d: &GceDriver,
+    path: &str,
+    cur: &Value,
+    body: &Value,
+    resource: &str,
+) -> Result<(), DriverError> {
+    let want = body.get("labels").cloned().unwrap_or(json!({}));
+    if cur.get("labels").cloned().unwrap_or(json!({})) == want {
+        return Ok(());
     }
-    Ok(())
+    let req = json!({
+        "labels": want,
+        "labelFingerprint": cur.get("labelFingerprint").cloned().unwrap_or(Value::Null),
+    });
+    let op = d
+        .api
+        .call(
+            Method::POST,
+            &format!("{path}/setLabels"),
+            &[],
+            Some(&req),
+            resource,
+        )
+        .await?;
+    d.api.wait(&op, resource).await
 }
 
 async fn find_instance(
