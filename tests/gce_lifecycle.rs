@@ -379,3 +379,58 @@ fn gce_changed_app_replaces_only_the_changed_instance_and_grows_the_volume() {
     std::fs::write(&f, &grown).unwrap_or_else(|e| panic!("{e}"));
     ok(&bridge(&server, &["destroy"], &f));
 }
+
+#[test]
+fn gce_secret_values_reach_no_output_state_or_request() {
+    let server = Server::start("secrets", 3600.0);
+    let value = "s3cr3t-Value-9f2e";
+    let yaml = format!(
+        "bridge: v1\nname: it-sec\nservices:\n  api:\n    image: ghcr.io/acme/api:1\n    secrets: [{{name: db_password, env: DB_PASSWORD}}]\nsecrets:\n  db_password: {{env: API_DB_PASSWORD}}\nproviders:\n  gce: {{project: {PROJECT}, zone: {ZONE}}}\n"
+    );
+    let f = write_app(&server, "app", &yaml);
+    let run = |args: &[&str]| {
+        server
+            .bridge()
+            .env("API_DB_PASSWORD", value)
+            .args(args)
+            .arg("-f")
+            .arg(&f)
+            .args(["-p", "gce", "--state"])
+            .arg(server.dir.join("state.db"))
+            .env("RUST_LOG", "debug")
+            .output()
+            .unwrap_or_else(|e| panic!("cannot run bridge: {e}"))
+    };
+    let mut all = String::new();
+    for args in [
+        &["deploy", "--yes", "--wait"][..],
+        &["plan"],
+        &["status", "--output", "json"],
+        &["history"],
+    ] {
+        let o = run(args);
+        ok(&o);
+        all.push_str(&text(&o));
+    }
+    // The VMs fetch it from Secret Manager at boot: the warning names the secret id to create.
+    assert!(
+        all.contains("T316") && all.contains("it-sec-db_password"),
+        "{all}"
+    );
+    assert!(
+        !all.contains(value),
+        "the secret value is in the output:\n{all}"
+    );
+    let state = std::fs::read(server.dir.join("state.db")).unwrap_or_default();
+    assert!(
+        !String::from_utf8_lossy(&state).contains(value),
+        "the secret value is in state.db"
+    );
+    let dump = server.control("dump").to_string();
+    assert!(dump.contains("it-sec"), "nothing deployed: {dump}");
+    assert!(
+        !dump.contains(value),
+        "the secret value reached the Compute API"
+    );
+    ok(&run(&["destroy"]));
+}

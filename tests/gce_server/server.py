@@ -26,9 +26,11 @@ It enforces the rules of the real API that the bridge GCE driver relies on:
   seconds; every Compute call needs a live token it issued (401 otherwise).
 
 Test control (no auth, not part of the real API), under ``/_control/``:
-``revoke`` (all issued tokens become invalid), ``terminate/<zone>/<name>``
-(an instance becomes TERMINATED), ``stats`` (counts of inserts per kind and
-requests per status).
+``revoke`` (all issued tokens become invalid), ``disable-key`` (the service
+account's key stops working), ``terminate/<zone>/<name>`` (an instance becomes
+TERMINATED), ``drift/<zone>/<name>`` (its metadata changed by hand),
+``quota/<n>`` (instances per zone), ``stats`` (counts of inserts per kind and
+requests per status), ``dump`` (every stored resource).
 
 Usage: server.py --project P --zones Z1,Z2 --client-email E --public-key PEM
 [--token-ttl S] [--port N]. Prints ``listening PORT`` once ready.
@@ -286,6 +288,8 @@ class Handler(BaseHTTPRequestHandler):
             if parts[0] == "revoke":
                 st.tokens.clear()
                 return self.send(200, {})
+            if parts[0] == "dump":
+                return self.send(200, {"resources": {"%s/%s" % k: v for k, v in st.res.items()}})
             if parts[0] == "stats":
                 return self.send(200, dict(st.stats))
             if parts[0] == "disable-key":

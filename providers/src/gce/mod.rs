@@ -279,6 +279,10 @@ pub fn desired(app: &ValidApp) -> (Vec<Desired>, Diagnostics) {
         });
     }
     for (path, id) in &g.secret_ids {
+        // The lifecycle prints only error diagnostics: say it on the log too (shown by default).
+        tracing::warn!(
+            "{path}: T316 the GCE driver does not write Secret Manager: the VMs fetch secret {id:?} at boot, which must exist (create it once: gcloud secrets create {id} --data-file=-)"
+        );
         diags.push(
             Diagnostic::warning(
                 "T316",
