@@ -243,6 +243,8 @@ fn gce_reconcile_replaces_deleted_and_terminated_instances_and_resets_metadata()
         .block_on(d.observe("it-rec"))
         .unwrap_or_else(|e| panic!("{e}"));
     assert!(left.is_empty(), "{left:?}");
+    let dump = server.control("dump").to_string();
+    assert!(!dump.contains("it-rec"), "left behind: {dump}");
 }
 
 /// `bridge plan` with another credentials file.
@@ -313,6 +315,14 @@ fn gce_bad_credentials_project_zone_and_quota_give_clear_errors() {
         &bridge(&server, &["plan"], &wrong),
         &["zone mars-north1-a does not exist", "providers.gce.zone"],
     );
+
+    // No permission to create firewall rules.
+    server.control("deny/firewalls");
+    fails_with(
+        &bridge(&server, &["deploy", "--yes"], &f),
+        &["compute.firewalls.create", "roles/compute.securityAdmin"],
+    );
+    server.control("allow/firewalls");
 
     // Instance quota: the operation's error is surfaced with what to do.
     server.control("quota/1");

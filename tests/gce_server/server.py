@@ -29,7 +29,8 @@ Test control (no auth, not part of the real API), under ``/_control/``:
 ``revoke`` (all issued tokens become invalid), ``disable-key`` (the service
 account's key stops working), ``terminate/<zone>/<name>`` (an instance becomes
 TERMINATED), ``drift/<zone>/<name>`` (its metadata changed by hand),
-``quota/<n>`` (instances per zone), ``stats`` (counts of inserts per kind and
+``quota/<n>`` (instances per zone), ``deny/<collection>`` (inserts lack
+permission, 403; ``allow/<collection>`` undoes it), ``stats`` (counts of inserts per kind and
 requests per status), ``dump`` (every stored resource).
 
 Usage: server.py --project P --zones Z1,Z2 --client-email E --public-key PEM
@@ -115,6 +116,7 @@ class State:
         self.stats: dict[str, int] = {}
         self.op_seconds = args.op_seconds
         self.disabled = False
+        self.denied: set[str] = set()  # collections whose inserts lack permission
         self.quota = None  # instances per zone, None: unlimited
 
     def count(self, key: str) -> None:
@@ -296,6 +298,9 @@ class Handler(BaseHTTPRequestHandler):
                 st.disabled = True
                 st.tokens.clear()
                 return self.send(200, {})
+            if parts[0] in ("deny", "allow") and len(parts) == 2:
+                (st.denied.add if parts[0] == "deny" else st.denied.discard)(parts[1])
+                return self.send(200, {})
             if parts[0] == "quota" and len(parts) == 2:
                 st.quota = int(parts[1])
                 return self.send(200, {})
@@ -458,6 +463,9 @@ class Handler(BaseHTTPRequestHandler):
         if again:
             return again
         kind = {"instances": "Instance", "disks": "Disk", "firewalls": "Firewall"}[coll]
+        if coll in st.denied:
+            raise ApiError(403, "forbidden", "Required 'compute.%s.create' permission for 'projects/%s/%s/%s'"
+                           % (coll, st.project, prefix, (body or {}).get("name", "")), "PERMISSION_DENIED")
         self.validate(kind, body)
         name = body.get("name")
         if not name:
@@ -465,6 +473,11 @@ class Handler(BaseHTTPRequestHandler):
         path = "projects/%s/%s/%s" % (st.project, prefix, name)
         if name in items:
             raise ApiError(409, "alreadyExists", "The resource '%s' already exists" % path, "ALREADY_EXISTS")
+        if kind == "Instance" and st.quota is not None and len(items) >= st.quota:
+            # Refused when the operation runs: nothing is created or attached.
+            st.count("quota_refused")
+            return self.op(scope, "insert", "%s/%s" % (prefix, name), query,
+                           error=(403, "QUOTA_EXCEEDED", "Quota 'INSTANCES' exceeded.  Limit: %d.0 in region %s." % (st.quota, scope.rsplit("-", 1)[0])))
         r = json.loads(json.dumps(body))
         r.update({"kind": "compute#%s" % kind[0].lower() + kind[1:], "id": st.next_id(),
                   "creationTimestamp": time.strftime("%Y-%m-%dT%H:%M:%S.000-00:00", time.gmtime()),
@@ -524,10 +537,6 @@ class Handler(BaseHTTPRequestHandler):
             r.setdefault("direction", "INGRESS")
             r.setdefault("priority", 1000)
             r.setdefault("disabled", False)
-        if kind == "Instance" and st.quota is not None and len(items) >= st.quota:
-            st.count("quota_refused")
-            return self.op(scope, "insert", "%s/%s" % (prefix, name), query,
-                           error=(403, "QUOTA_EXCEEDED", "Quota 'INSTANCES' exceeded.  Limit: %d.0 in region %s." % (st.quota, scope.rsplit("-", 1)[0])))
         items[name] = r
         st.count("insert_" + coll)
         code, o = self.op(scope, "insert", "%s/%s" % (prefix, name), query)

@@ -260,7 +260,8 @@ async fn insert(
             Err(e) if e.kind == ErrorKind::Conflict => {
                 // It exists: ours with this spec converges; ours with another spec is replaced.
                 let Some(cur) = get(d, &path, resource).await? else {
-                    continue;
+                    // Not "already exists" (e.g. a disk it needs is in use): the API's error.
+                    return Err(e);
                 };
                 if !owned(app, &cur) {
                     return Err(err(
