@@ -53,7 +53,8 @@ impl Compute {
         }
     }
 
-    /// One call. `Ok(None)` is a 404 (when `absent_ok`), otherwise 404 is an error too.
+    /// One call to a path below the project; the JSON answer. A 401 fetches a new token and
+    /// tries once more; any other error status becomes a driver error with a hint.
     pub async fn call(
         &self,
         method: Method,
