@@ -444,3 +444,43 @@ fn gce_secret_values_reach_no_output_state_or_request() {
     );
     ok(&run(&["destroy"]));
 }
+
+#[test]
+fn gce_metadata_server_credentials_when_no_key_is_given() {
+    let server = Server::start("metadata", 3600.0);
+    let f = write_app(&server, "app", &replicated_app("it-md"));
+    let home = server.dir.join("home"); // no gcloud application default credentials there
+    let run = |extra: &[(&str, String)]| {
+        let mut c = server.bridge();
+        c.env_remove("GOOGLE_APPLICATION_CREDENTIALS")
+            .env_remove("CLOUDSDK_CONFIG")
+            .env("HOME", &home);
+        for (k, v) in extra {
+            c.env(k, v);
+        }
+        c.args(["plan", "-p", "gce", "-f"])
+            .arg(&f)
+            .output()
+            .unwrap_or_else(|e| panic!("cannot run bridge: {e}"))
+    };
+    let o = run(&[("GCE_METADATA_HOST", format!("127.0.0.1:{}", server.port))]);
+    ok(&o);
+    assert_eq!(
+        server.stat("metadata_tokens_issued"),
+        1,
+        "{}",
+        server.control("stats")
+    );
+    // Without any credentials (and not on GCE): a clear error naming what to set.
+    if !std::fs::read_to_string("/sys/class/dmi/id/product_name")
+        .is_ok_and(|p| p.contains("Google"))
+    {
+        fails_with(
+            &run(&[]),
+            &[
+                "no Google credentials found",
+                "GOOGLE_APPLICATION_CREDENTIALS",
+            ],
+        );
+    }
+}

@@ -23,7 +23,9 @@ It enforces the rules of the real API that the bridge GCE driver relies on:
   assertion is verified against the public key of the one service account
   the server is configured with (``iss``, ``aud`` = the token URL, ``scope``,
   ``iat``/``exp`` at most an hour apart); tokens live ``--token-ttl``
-  seconds; every Compute call needs a live token it issued (401 otherwise).
+  seconds; every Compute call needs a live token it issued (401 otherwise);
+- the metadata server's token URL (``Metadata-Flavor: Google`` required), for
+  the driver's on-GCE path (``GCE_METADATA_HOST``).
 
 Test control (no auth, not part of the real API), under ``/_control/``:
 ``revoke`` (all issued tokens become invalid), ``disable-key`` (the service
@@ -198,6 +200,8 @@ class Handler(BaseHTTPRequestHandler):
         try:
             if url.path == "/token" and method == "POST":
                 return self.token(raw)
+            if url.path == "/computeMetadata/v1/instance/service-accounts/default/token":
+                return self.metadata_token()
             if url.path.startswith("/_control/"):
                 return self.control(url.path[len("/_control/"):])
             if not url.path.startswith(BASE):
@@ -269,6 +273,24 @@ class Handler(BaseHTTPRequestHandler):
         with self.st.lock:
             self.st.tokens[tok] = now + self.st.ttl
             self.st.count("tokens_issued")
+        self.send(200, {"access_token": tok, "expires_in": int(self.st.ttl), "token_type": "Bearer"})
+
+    def metadata_token(self) -> None:
+        """The metadata server's token, as on a GCE VM (needs ``Metadata-Flavor: Google``)."""
+        if self.headers.get("Metadata-Flavor") != "Google":
+            data = b"Missing Metadata-Flavor:Google header."
+            self.send_response(403)
+            self.send_header("Content-Type", "text/html")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+            return
+        tok = "ya29.metadata-" + base64.urlsafe_b64encode(os.urandom(18)).decode()
+        with self.st.lock:
+            if self.st.disabled:
+                return self.send(404, {"error": "not_found"})
+            self.st.tokens[tok] = time.time() + self.st.ttl
+            self.st.count("metadata_tokens_issued")
         self.send(200, {"access_token": tok, "expires_in": int(self.st.ttl), "token_type": "Bearer"})
 
     def auth(self) -> None:
