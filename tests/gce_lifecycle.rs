@@ -484,3 +484,52 @@ fn gce_metadata_server_credentials_when_no_key_is_given() {
         );
     }
 }
+
+#[test]
+fn gce_gcloud_user_credentials_from_the_application_default_file() {
+    let server = Server::start("adc", 3600.0);
+    let f = write_app(&server, "app", &replicated_app("it-adc"));
+    let config = server.dir.join("gcloud");
+    std::fs::create_dir_all(&config).unwrap_or_else(|e| panic!("{e}"));
+    let adc = |refresh: &str| {
+        let v = serde_json::json!({
+            "type": "authorized_user",
+            "client_id": "764086051850-test.apps.googleusercontent.com",
+            "client_secret": "test-client-secret",
+            "refresh_token": refresh,
+            "token_uri": format!("http://127.0.0.1:{}/token", server.port),
+        });
+        std::fs::write(
+            config.join("application_default_credentials.json"),
+            v.to_string(),
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+    };
+    let run = || {
+        server
+            .bridge()
+            .env_remove("GOOGLE_APPLICATION_CREDENTIALS")
+            .env("CLOUDSDK_CONFIG", &config)
+            .args(["plan", "-p", "gce", "-f"])
+            .arg(&f)
+            .output()
+            .unwrap_or_else(|e| panic!("cannot run bridge: {e}"))
+    };
+    adc("1//test-refresh-token");
+    ok(&run());
+    assert_eq!(
+        server.stat("user_tokens_issued"),
+        1,
+        "{}",
+        server.control("stats")
+    );
+    adc("1//revoked");
+    fails_with(
+        &run(),
+        &[
+            "Token has been expired or revoked",
+            "application_default_credentials.json",
+            "gcloud auth application-default login",
+        ],
+    );
+}

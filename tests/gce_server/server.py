@@ -24,6 +24,8 @@ It enforces the rules of the real API that the bridge GCE driver relies on:
   the server is configured with (``iss``, ``aud`` = the token URL, ``scope``,
   ``iat``/``exp`` at most an hour apart); tokens live ``--token-ttl``
   seconds; every Compute call needs a live token it issued (401 otherwise);
+- the refresh-token grant of gcloud's ``authorized_user`` credentials (one
+  test user, constants below);
 - the metadata server's token URL (``Metadata-Flavor: Google`` required), for
   the driver's on-GCE path (``GCE_METADATA_HOST``).
 
@@ -57,6 +59,10 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 import gce_validate  # noqa: E402
 
 BASE = "/compute/v1/"
+# The one user of the refresh-token grant (gcloud's authorized_user credentials); test values.
+USER_CLIENT_ID = "764086051850-test.apps.googleusercontent.com"
+USER_CLIENT_SECRET = "test-client-secret"
+USER_REFRESH_TOKEN = "1//test-refresh-token"
 PUBLIC = "https://www.googleapis.com/compute/v1/"
 
 
@@ -232,6 +238,8 @@ class Handler(BaseHTTPRequestHandler):
 
     def token(self, raw: bytes) -> None:
         form = dict(urllib.parse.parse_qsl(raw.decode()))
+        if form.get("grant_type") == "refresh_token":
+            return self.refresh(form)
         if form.get("grant_type") != "urn:ietf:params:oauth:grant-type:jwt-bearer":
             return self.oauth_error("unsupported_grant_type", "Invalid grant_type: %s" % form.get("grant_type"))
         parts = form.get("assertion", "").split(".")
@@ -274,6 +282,21 @@ class Handler(BaseHTTPRequestHandler):
             self.st.tokens[tok] = now + self.st.ttl
             self.st.count("tokens_issued")
         self.send(200, {"access_token": tok, "expires_in": int(self.st.ttl), "token_type": "Bearer"})
+
+    def issue(self, counter: str) -> None:
+        tok = "ya29.test-" + base64.urlsafe_b64encode(os.urandom(18)).decode()
+        with self.st.lock:
+            self.st.tokens[tok] = time.time() + self.st.ttl
+            self.st.count(counter)
+        self.send(200, {"access_token": tok, "expires_in": int(self.st.ttl), "token_type": "Bearer"})
+
+    def refresh(self, form: dict) -> None:
+        """The refresh-token grant of gcloud's user credentials (the one user it knows)."""
+        if form.get("client_id") != USER_CLIENT_ID or form.get("client_secret") != USER_CLIENT_SECRET:
+            return self.send(401, {"error": "invalid_client", "error_description": "The OAuth client was not found."})
+        if self.st.disabled or form.get("refresh_token") != USER_REFRESH_TOKEN:
+            return self.oauth_error("invalid_grant", "Token has been expired or revoked.")
+        return self.issue("user_tokens_issued")
 
     def metadata_token(self) -> None:
         """The metadata server's token, as on a GCE VM (needs ``Metadata-Flavor: Google``)."""

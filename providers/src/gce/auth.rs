@@ -1,7 +1,8 @@
 //! OAuth2 access tokens for the Compute API: a service-account JSON key (from
 //! `GOOGLE_APPLICATION_CREDENTIALS`, or gcloud's application default credentials file) exchanged
-//! by the JWT-bearer grant (RS256, signed with jsonwebtoken) at the key's own `token_uri`, or the
-//! metadata server when running on GCE. Tokens are cached and fetched again shortly before they
+//! by the JWT-bearer grant (RS256, signed with jsonwebtoken) at the key's own `token_uri`; gcloud's
+//! user credentials (`authorized_user`, a refresh token); or the metadata server when running on
+//! GCE. Tokens are cached and fetched again shortly before they
 //! expire, or when the API refused one (401). Key material and tokens are never logged.
 
 use std::path::PathBuf;
@@ -30,6 +31,10 @@ struct KeyFile {
     private_key: Option<String>,
     client_email: Option<String>,
     token_uri: Option<String>,
+    client_id: Option<String>,
+    client_secret: Option<String>,
+    refresh_token: Option<String>,
+    quota_project_id: Option<String>,
 }
 
 /// Where tokens come from.
@@ -40,6 +45,14 @@ enum Source {
         email: String,
         key_id: Option<String>,
         key: jsonwebtoken::EncodingKey,
+        token_uri: String,
+    },
+    /// gcloud's user credentials (`gcloud auth application-default login`): a refresh token.
+    AuthorizedUser {
+        path: PathBuf,
+        client_id: String,
+        client_secret: String,
+        refresh_token: String,
         token_uri: String,
     },
     /// The GCE metadata server.
@@ -53,6 +66,10 @@ impl std::fmt::Debug for Source {
                 .debug_struct("ServiceAccount")
                 .field("path", path)
                 .field("email", email)
+                .finish_non_exhaustive(),
+            Source::AuthorizedUser { path, .. } => f
+                .debug_struct("AuthorizedUser")
+                .field("path", path)
                 .finish_non_exhaustive(),
             Source::Metadata { host } => f.debug_struct("Metadata").field("host", host).finish(),
         }
@@ -141,13 +158,32 @@ impl Tokens {
             .map_err(|e| key_error(&path, format!("cannot read the credentials file: {e}")))?;
         let key: KeyFile = serde_json::from_str(&text)
             .map_err(|e| key_error(&path, format!("is not a service-account JSON key: {e}")))?;
+        let missing = |f: &str| key_error(&path, format!("the key has no {f:?} field"));
+        let default_uri = || "https://oauth2.googleapis.com/token".to_string();
         match key.kind.as_deref() {
             Some("service_account") => {}
+            Some("authorized_user") => {
+                let client_id = key.client_id.ok_or_else(|| missing("client_id"))?;
+                let client_secret = key.client_secret.ok_or_else(|| missing("client_secret"))?;
+                let refresh_token = key.refresh_token.ok_or_else(|| missing("refresh_token"))?;
+                return Ok(Tokens {
+                    source: Source::AuthorizedUser {
+                        path,
+                        client_id,
+                        client_secret,
+                        refresh_token,
+                        token_uri: key.token_uri.unwrap_or_else(default_uri),
+                    },
+                    http,
+                    cached: Mutex::new(None),
+                    project: key.quota_project_id,
+                });
+            }
             Some(other) => {
                 return Err(key_error(
                     &path,
                     format!(
-                        "credentials of type {other:?} are not supported, only \"service_account\" keys"
+                        "credentials of type {other:?} are not supported, only \"service_account\" keys and \"authorized_user\" (gcloud) credentials"
                     ),
                 ));
             }
@@ -158,7 +194,6 @@ impl Tokens {
                 ));
             }
         }
-        let missing = |f: &str| key_error(&path, format!("the key has no {f:?} field"));
         let email = key.client_email.ok_or_else(|| missing("client_email"))?;
         let pem = key.private_key.ok_or_else(|| missing("private_key"))?;
         let encoding = jsonwebtoken::EncodingKey::from_rsa_pem(pem.as_bytes()).map_err(|e| {
@@ -167,9 +202,7 @@ impl Tokens {
                 format!("the key's private_key is not an RSA private key in PEM: {e}"),
             )
         })?;
-        let token_uri = key
-            .token_uri
-            .unwrap_or_else(|| "https://oauth2.googleapis.com/token".into());
+        let token_uri = key.token_uri.unwrap_or_else(default_uri);
         Ok(Tokens {
             source: Source::ServiceAccount {
                 path,
@@ -189,6 +222,9 @@ impl Tokens {
         match &self.source {
             Source::ServiceAccount { email, path, .. } => {
                 format!("{email} (key {})", path.display())
+            }
+            Source::AuthorizedUser { path, .. } => {
+                format!("the user credentials in {}", path.display())
             }
             Source::Metadata { .. } => "the VM's service account (metadata server)".into(),
         }
@@ -264,6 +300,26 @@ impl Tokens {
                     .await;
                 (resp, token_uri.clone())
             }
+            Source::AuthorizedUser {
+                client_id,
+                client_secret,
+                refresh_token,
+                token_uri,
+                ..
+            } => {
+                let resp = self
+                    .http
+                    .post(token_uri)
+                    .form(&[
+                        ("grant_type", "refresh_token"),
+                        ("client_id", client_id.as_str()),
+                        ("client_secret", client_secret.as_str()),
+                        ("refresh_token", refresh_token.as_str()),
+                    ])
+                    .send()
+                    .await;
+                (resp, token_uri.clone())
+            }
             Source::Metadata { host } => {
                 let url = format!(
                     "http://{host}/computeMetadata/v1/instance/service-accounts/default/token"
@@ -302,7 +358,11 @@ impl Tokens {
                     self.principal()
                 ),
             )
-            .with_hint("the key may be deleted or disabled, or the service account removed: create a new key for an enabled service account; also check this machine's clock"));
+            .with_hint(match self.source {
+                Source::AuthorizedUser { .. } => "the user's grant expired or was revoked: run `gcloud auth application-default login` again, or use a service-account key (GOOGLE_APPLICATION_CREDENTIALS)",
+                Source::Metadata { .. } => "the VM's service account is missing or disabled: attach an enabled service account to the VM, or use a service-account key (GOOGLE_APPLICATION_CREDENTIALS)",
+                Source::ServiceAccount { .. } => "the key may be deleted or disabled, or the service account removed: create a new key for an enabled service account; also check this machine's clock",
+            }));
         }
         let t: TokenResponse = serde_json::from_str(&body).map_err(|e| {
             err(
