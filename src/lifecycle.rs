@@ -15,6 +15,7 @@ use bridge_core::plan::{Action, Plan, ResourceId};
 use bridge_core::state::{Actor, Store};
 use bridge_core::{LoadOptions, ValidApp, load_file};
 use bridge_providers::engine::{self, ApplyOptions, Event};
+#[cfg(feature = "gce")]
 use bridge_providers::gce::GceDriver;
 use bridge_providers::swarm::SwarmDriver;
 use bridge_providers::{Driver, DriverError, Readiness};
@@ -203,10 +204,18 @@ async fn run_async(args: &LifecycleArgs, op: Op, json: bool) -> Result<ExitCode>
             Ok(d) => d,
             Err(e) => return Ok(fail(json, &e)),
         },
+        #[cfg(feature = "gce")]
         DeployProvider::Gce => match GceDriver::connect(valid.app().providers.gce.as_ref()) {
             Ok(d) => return finish(lifecycle(&d, args, &valid, &app, op, json).await, json),
             Err(e) => return Ok(fail(json, &e)),
         },
+        #[cfg(not(feature = "gce"))]
+        DeployProvider::Gce => {
+            return Ok(fail(
+                json,
+                &"gce: this bridge was built without the `gce` feature",
+            ));
+        }
     };
     finish(lifecycle(&driver, args, &valid, &app, op, json).await, json)
 }
