@@ -343,7 +343,7 @@ fn gce_bad_credentials_project_zone_and_quota_give_clear_errors() {
 }
 
 #[test]
-fn gce_changed_app_replaces_only_the_changed_instance_and_grows_the_volume() {
+fn gce_redeploy_writes_nothing_and_a_changed_app_replaces_only_its_instance_and_grows_the_volume() {
     let server = Server::start("change", 3600.0);
     let yaml = replicated_app("it-chg");
     let app = valid(&yaml);
@@ -351,6 +351,30 @@ fn gce_changed_app_replaces_only_the_changed_instance_and_grows_the_volume() {
     ok(&bridge(&server, &["deploy", "--yes", "--wait"], &f));
     let before = instances(&server, &app);
     let inserted = server.stat("insert_instances");
+    // A redeploy of the same app writes nothing.
+    let writes = |v: &serde_json::Value| -> u64 {
+        v.as_object()
+            .map(|m| {
+                m.iter()
+                    .filter(|(k, _)| {
+                        ["insert_", "delete_", "setMetadata", "setLabels", "resize"]
+                            .iter()
+                            .any(|p| k.starts_with(p))
+                    })
+                    .filter_map(|(_, n)| n.as_u64())
+                    .sum()
+            })
+            .unwrap_or(0)
+    };
+    let w = writes(&server.control("stats"));
+    let again = bridge(&server, &["deploy", "--wait"], &f);
+    ok(&again);
+    assert!(text(&again).contains("no changes"), "{}", text(&again));
+    assert_eq!(
+        writes(&server.control("stats")),
+        w,
+        "a no-op redeploy wrote"
+    );
     // The db's env changes: only the host that runs db changes.
     let changed = yaml.replace("POSTGRES_DB: app", "POSTGRES_DB: app2");
     std::fs::write(&f, &changed).unwrap_or_else(|e| panic!("{e}"));
