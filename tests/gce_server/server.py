@@ -9,7 +9,7 @@ It enforces the rules of the real API that the bridge GCE driver relies on:
   metadata and URLs checked), and rejected in the real API's error shape
   (400, reason ``invalid``, status ``INVALID_ARGUMENT``);
 - instances, disks and firewalls: insert / get / list (``filter`` on
-  ``labels.KEY=VALUE``, ``name=...``) / delete, instances setMetadata (412
+  ``labels.KEY=VALUE``, ``name=...``; pages with ``nextPageToken``) / delete, instances setMetadata (412
   ``conditionNotMet`` on a stale or missing fingerprint), instances and disks
   setLabels (same, with ``labelFingerprint``), disks resize (grow only); 404 ``notFound`` and 409 ``alreadyExists`` as
   the real API; a disk attached to an instance cannot be deleted (400
@@ -123,6 +123,7 @@ class State:
         self.counter = 1000
         self.stats: dict[str, int] = {}
         self.op_seconds = args.op_seconds
+        self.page_size = args.page_size
         self.disabled = False
         self.denied: set[str] = set()  # collections whose inserts lack permission
         self.quota = None  # instances per zone, None: unlimited
@@ -405,8 +406,14 @@ class Handler(BaseHTTPRequestHandler):
         if len(rest) == 1:
             if method == "GET":
                 ok = parse_filter(query.get("filter", ""))
-                return 200, {"kind": "compute#%sList" % coll[:-1], "items": [r for r in items.values() if ok(r)],
-                             "selfLink": full_url(st.project, prefix)}
+                found = [r for r in sorted(items.values(), key=lambda r: r["name"]) if ok(r)]
+                size = min(int(query.get("maxResults") or 500), st.page_size)
+                start = int(query.get("pageToken") or 0)
+                out = {"kind": "compute#%sList" % coll[:-1], "items": found[start:start + size],
+                       "selfLink": full_url(st.project, prefix)}
+                if start + size < len(found):
+                    out["nextPageToken"] = str(start + size)
+                return 200, out
             if method == "POST":
                 return self.insert(scope, coll, prefix, items, body, query)
         name = rest[1]
@@ -670,6 +677,8 @@ def main() -> int:
     ap.add_argument("--public-key", required=True)
     ap.add_argument("--token-ttl", type=float, default=3600)
     ap.add_argument("--port", type=int, default=0)
+    ap.add_argument("--page-size", type=int, default=500,
+                    help="list pages hold at most this many items (the API's maximum is 500)")
     ap.add_argument("--op-seconds", type=float, default=0.5,
                     help="how long an operation takes (PENDING, RUNNING, DONE)")
     args = ap.parse_args()

@@ -70,6 +70,8 @@ impl Server {
             .arg("--public-key")
             .arg(dir.join("sa.pub"))
             .args(["--token-ttl", &token_ttl.to_string()])
+            // Small pages, so the driver's paging is exercised by every list.
+            .args(["--page-size", "2"])
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
