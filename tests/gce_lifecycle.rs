@@ -78,7 +78,7 @@ fn instances(server: &Server, app: &ValidApp) -> Vec<(String, String)> {
 }
 
 fn desired_instances(app: &ValidApp) -> usize {
-    bridge_providers::gce::desired(app)
+    bridge_providers::gce::desired(app, PROJECT)
         .0
         .iter()
         .filter(|d| d.id.kind == "instance")
@@ -556,4 +556,62 @@ fn gce_gcloud_user_credentials_from_the_application_default_file() {
             "gcloud auth application-default login",
         ],
     );
+}
+
+#[test]
+fn gce_address_references_resolve_to_internal_dns_names_at_deploy_time() {
+    let server = Server::start("refs", 3600.0);
+    let yaml = format!(
+        "bridge: v1\nname: it-refs\nservices:\n  api:\n    image: ghcr.io/acme/api:1\n    env: {{DB: '${{vms.db.address}}:5432', WEB: '${{services.web.address}}', LIT: '$${{vms.db.address}}'}}\n    group: front\n  web:\n    image: ghcr.io/acme/web:1\n    group: front\n  far:\n    image: ghcr.io/acme/far:1\n    env: {{WEB: '${{services.web.address}}'}}\n    resources: {{cpus: 2, memory: 6GiB}}\nvms:\n  db:\n    image: ubuntu-24.04\n    cpus: 1\n    memory: 1GiB\n    user_data: \"#cloud-config\\nruncmd: [[echo, '${{services.web.address}}']]\\n\"\ngroups: {{front: {{}}}}\nproviders:\n  gce: {{project: {PROJECT}, zone: {ZONE}, images: {{ubuntu-24.04: projects/ubuntu-os-cloud/global/images/family/ubuntu-2404-lts-amd64}}}}\n"
+    );
+    let f = write_app(&server, "app", &yaml);
+    ok(&bridge(&server, &["deploy", "--yes", "--wait"], &f));
+    ok(&bridge(&server, &["plan", "--detailed-exitcode"], &f));
+    let dump = server.control("dump");
+    let insts = dump["resources"][format!("{ZONE}/instances")].clone();
+    let user_data = |name: &str| -> String {
+        insts[name]["metadata"]["items"]
+            .as_array()
+            .and_then(|items| items.iter().find(|i| i["key"] == "user-data"))
+            .and_then(|i| i["value"].as_str())
+            .unwrap_or_default()
+            .to_string()
+    };
+    let dns = |i: &str| format!("{i}.{ZONE}.c.{PROJECT}.internal");
+    let names: Vec<String> = insts
+        .as_object()
+        .map(|m| m.keys().cloned().collect())
+        .unwrap_or_default();
+    let host_of = |tag: &str| {
+        names
+            .iter()
+            .find(|n| {
+                insts[n.as_str()]["tags"]["items"]
+                    .as_array()
+                    .is_some_and(|t| t.iter().any(|x| x == tag))
+            })
+            .cloned()
+            .unwrap_or_else(|| panic!("no host tagged {tag}: {names:?}"))
+    };
+    let front = host_of("it-refs-api");
+    let far = host_of("it-refs-far");
+    assert_ne!(front, far, "the test needs far on another host");
+    let ud = user_data(&front);
+    assert!(
+        ud.contains(&format!("DB={}:5432", dns("it-refs-db"))),
+        "{ud}"
+    );
+    assert!(
+        ud.contains("WEB=web'"),
+        "same host: the container's name: {ud}"
+    );
+    assert!(
+        ud.contains("LIT=${vms.db.address}"),
+        "$${{ is a literal: {ud}"
+    );
+    let ud = user_data(&far);
+    assert!(ud.contains(&format!("WEB={}'", dns(&front))), "{ud}");
+    let ud = user_data("it-refs-db");
+    assert!(ud.contains(&dns(&front)), "a VM's user_data: {ud}");
+    ok(&bridge(&server, &["destroy"], &f));
 }

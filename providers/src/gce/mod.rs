@@ -15,6 +15,7 @@
 mod api;
 mod auth;
 mod objects;
+mod refs;
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -132,7 +133,7 @@ impl Driver for GceDriver {
     }
 
     fn desired(&self, app: &ValidApp) -> (Vec<Desired>, Diagnostics) {
-        desired(app)
+        desired(app, &self.api.project)
     }
 
     async fn check(&self) -> Result<Readiness, DriverError> {
@@ -233,12 +234,13 @@ fn description_fields(d: &str) -> std::collections::BTreeMap<&str, &str> {
         .collect()
 }
 
-/// The desired resources of an app on GCE: the translator's request bodies, hashed (the
-/// `bridge-spec-hash` label, or the description of a firewall rule) and ranked. An instance's
-/// spec also says `status: RUNNING` (not sent), so a stopped or terminated instance shows as
-/// drift and is replaced.
-pub fn desired(app: &ValidApp) -> (Vec<Desired>, Diagnostics) {
+/// The desired resources of an app on GCE in `project`: the translator's request bodies, with
+/// address references resolved ([`refs`]), hashed (the `bridge-spec-hash` label, or the
+/// description of a firewall rule) and ranked. An instance's spec also says `status: RUNNING`
+/// (not sent), so a stopped or terminated instance shows as drift and is replaced.
+pub fn desired(app: &ValidApp, project: &str) -> (Vec<Desired>, Diagnostics) {
     let (g, _ledger, mut diags) = tr::build(app);
+    let addresses = refs::Addresses::new(&g, app.app(), project);
     let mut out = Vec::new();
     for f in &g.firewalls {
         let hash = f.body["description"]
@@ -268,10 +270,12 @@ pub fn desired(app: &ValidApp) -> (Vec<Desired>, Diagnostics) {
     }
     for i in &g.instances {
         let mut spec = i.body.clone();
+        addresses.apply(&mut spec);
+        let spec_hash = label_hash(&spec);
         spec["status"] = Value::String("RUNNING".into());
         out.push(Desired {
             id: instance_id(&i.component),
-            spec_hash: label_hash(&i.body),
+            spec_hash,
             spec,
             rank: RANK_INSTANCE,
             in_place: true,
