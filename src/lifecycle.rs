@@ -205,10 +205,12 @@ async fn run_async(args: &LifecycleArgs, op: Op, json: bool) -> Result<ExitCode>
             Err(e) => return Ok(fail(json, &e)),
         },
         #[cfg(feature = "gce")]
-        DeployProvider::Gce => match GceDriver::connect(valid.app().providers.gce.as_ref()) {
-            Ok(d) => return finish(lifecycle(&d, args, &valid, &app, op, json).await, json),
-            Err(e) => return Ok(fail(json, &e)),
-        },
+        DeployProvider::Gce => {
+            match GceDriver::connect(valid.app().providers.gce.as_ref(), base_dir(&args.file)) {
+                Ok(d) => return finish(lifecycle(&d, args, &valid, &app, op, json).await, json),
+                Err(e) => return Ok(fail(json, &e)),
+            }
+        }
         #[cfg(not(feature = "gce"))]
         DeployProvider::Gce => {
             return Ok(fail(

@@ -6,7 +6,6 @@
 mod support;
 
 use bridge_core::ValidApp;
-use bridge_providers::gce::GceDriver;
 use support::gce::{Server, example_07_on_gce, replicated_app, valid};
 
 fn run(server: &Server, app: &ValidApp) -> Result<(), String> {
@@ -15,12 +14,7 @@ fn run(server: &Server, app: &ValidApp) -> Result<(), String> {
         .build()
         .map_err(|e| format!("runtime: {e}"))?;
     rt.block_on(async {
-        let driver = GceDriver::with_key(
-            server.key(),
-            &server.endpoint(),
-            app.app().providers.gce.as_ref(),
-        )
-        .map_err(|e| e.to_string())?;
+        let driver = server.driver(app).map_err(|e| e.to_string())?;
         support::conformance::lifecycle(&driver, app).await
     })
 }
@@ -56,12 +50,14 @@ fn gce_driver_passes_the_conformance_harness_with_replicas_and_a_disk() {
     if let Err(e) = run(&server, &app) {
         panic!("{e}");
     }
-    assert_eq!(
-        server.stat("insert_disks"),
-        1,
-        "{}",
-        server.control("stats")
-    );
+    let stats = server.control("stats");
+    for (counter, n) in [
+        ("insert_disks", 1),
+        ("secret_create", 1),
+        ("secret_add_version", 1),
+    ] {
+        assert_eq!(server.stat(counter), n, "{counter}: {stats}");
+    }
     assert!(
         server.stat("insert_instances") >= 3,
         "{}",

@@ -53,12 +53,7 @@ fn rt() -> tokio::runtime::Runtime {
 }
 
 fn driver(server: &Server, app: &ValidApp) -> GceDriver {
-    GceDriver::with_key(
-        server.key(),
-        &server.endpoint(),
-        app.app().providers.gce.as_ref(),
-    )
-    .unwrap_or_else(|e| panic!("{e}"))
+    server.driver(app).unwrap_or_else(|e| panic!("{e}"))
 }
 
 /// Instance names per component, as observed.
@@ -415,7 +410,7 @@ fn gce_redeploy_writes_nothing_and_a_changed_app_replaces_only_its_instance_and_
 }
 
 #[test]
-fn gce_secret_values_reach_no_output_state_or_request() {
+fn gce_secret_values_go_to_secret_manager_only_and_reach_no_output_state_or_compute_request() {
     let server = Server::start("secrets", 3600.0);
     let value = "s3cr3t-Value-9f2e";
     let yaml = format!(
@@ -446,11 +441,6 @@ fn gce_secret_values_reach_no_output_state_or_request() {
         ok(&o);
         all.push_str(&text(&o));
     }
-    // The VMs fetch it from Secret Manager at boot: the warning names the secret id to create.
-    assert!(
-        all.contains("T316") && all.contains("it-sec-db_password"),
-        "{all}"
-    );
     assert!(
         !all.contains(value),
         "the secret value is in the output:\n{all}"
@@ -460,13 +450,57 @@ fn gce_secret_values_reach_no_output_state_or_request() {
         !String::from_utf8_lossy(&state).contains(value),
         "the secret value is in state.db"
     );
-    let dump = server.control("dump").to_string();
-    assert!(dump.contains("it-sec"), "nothing deployed: {dump}");
+    // Stored once in Secret Manager (as the secret the VMs fetch at boot), nowhere in Compute.
+    let dump = server.control("dump");
+    let secret = &dump["resources"]["global/secrets"]["it-sec-db_password"];
+    assert_eq!(
+        secret["_versions"][0]["_data"].as_str(),
+        Some("czNjcjN0LVZhbHVlLTlmMmU="),
+        "the secret's first version is not the value: {secret}"
+    );
+    assert_eq!(secret["_versions"].as_array().map(Vec::len), Some(1));
+    let compute = dump["resources"][format!("{ZONE}/instances")].to_string();
     assert!(
-        !dump.contains(value),
+        compute.contains("it-sec-db_password"),
+        "the VM does not fetch it: {compute}"
+    );
+    assert!(
+        !compute.contains(value) && !compute.contains("czNjcjN0LVZhbHVlLTlmMmU"),
         "the secret value reached the Compute API"
     );
+    // Without the variable: a clear error naming it, never the value.
+    let o = server
+        .bridge()
+        .env_remove("API_DB_PASSWORD")
+        .args(["deploy", "-p", "gce", "-f"])
+        .arg(&f)
+        .arg("--state")
+        .arg(server.dir.join("state2.db"))
+        .output()
+        .unwrap_or_else(|e| panic!("{e}"));
+    ok(&o); // exists already: nothing to read
     ok(&run(&["destroy"]));
+    let dump = server.control("dump");
+    assert_eq!(
+        dump["resources"]["global/secrets"]
+            .as_object()
+            .map(|m| m.len()),
+        Some(0),
+        "destroy left secrets: {dump}"
+    );
+    let o = server
+        .bridge()
+        .env_remove("API_DB_PASSWORD")
+        .args(["deploy", "-p", "gce", "-f"])
+        .arg(&f)
+        .arg("--state")
+        .arg(server.dir.join("state2.db"))
+        .output()
+        .unwrap_or_else(|e| panic!("{e}"));
+    fails_with(
+        &o,
+        &["API_DB_PASSWORD is not set", "export API_DB_PASSWORD"],
+    );
 }
 
 #[test]

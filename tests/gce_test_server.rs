@@ -160,5 +160,48 @@ fn gce_test_server_enforces_the_real_api_rules() {
         (400, Some("resourceInUseByAnotherResource")),
         "{v}"
     );
+
+    // Secret Manager: the discovery document's schema, the id syntax, 409 in that API's shape.
+    let secrets = format!("/secretmanager/v1/projects/{PROJECT}/secrets");
+    let sec = json!({"replication": {"automatic": {}}, "labels": {"bridge-app": "x"}});
+    let (code, v) = server.request("POST", &format!("{secrets}?secretId=bad.id"), t, Some(&sec));
+    assert_eq!(
+        (code, v["error"]["status"].as_str()),
+        (400, Some("INVALID_ARGUMENT")),
+        "{v}"
+    );
+    let mut bad = sec.clone();
+    bad["replicaton"] = json!({});
+    let (code, v) = server.request("POST", &format!("{secrets}?secretId=s1"), t, Some(&bad));
+    assert!(
+        code == 400 && v.to_string().contains("unknown field 'replicaton'"),
+        "{v}"
+    );
+    let (code, v) = server.request("POST", &format!("{secrets}?secretId=s1"), t, Some(&sec));
+    assert_eq!(code, 200, "{v}");
+    let (code, v) = server.request("POST", &format!("{secrets}?secretId=s1"), t, Some(&sec));
+    assert_eq!(
+        (code, v["error"]["status"].as_str()),
+        (409, Some("ALREADY_EXISTS")),
+        "{v}"
+    );
+    assert!(
+        v["error"].get("errors").is_none(),
+        "a gRPC API's error has no errors list: {v}"
+    );
+    let (code, v) = server.request(
+        "POST",
+        &format!("{secrets}/s1:addVersion"),
+        t,
+        Some(&json!({"payload": {"data": "not base64!"}})),
+    );
+    assert_eq!(code, 400, "{v}");
+    let (code, v) = server.request(
+        "POST",
+        &format!("{secrets}/s1:addVersion"),
+        t,
+        Some(&json!({"payload": {"data": "aGk="}})),
+    );
+    assert_eq!((code, v["state"].as_str()), (200, Some("ENABLED")), "{v}");
     assert_eq!(server.stat("status_500"), 0);
 }

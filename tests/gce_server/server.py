@@ -26,6 +26,10 @@ It enforces the rules of the real API that the bridge GCE driver relies on:
   seconds; every Compute call needs a live token it issued (401 otherwise);
 - the refresh-token grant of gcloud's ``authorized_user`` credentials (one
   test user, constants below);
+- Secret Manager v1 (under ``/secretmanager/v1/``): secrets create (body
+  checked against ``secretmanager.v1.json``, ``secretId`` syntax, 409
+  ``ALREADY_EXISTS``), get, list (label filter), delete, ``:addVersion`` and
+  versions list; errors in that API's shape (no ``errors`` list);
 - the metadata server's token URL (``Metadata-Flavor: Google`` required), for
   the driver's on-GCE path (``GCE_METADATA_HOST``).
 
@@ -59,6 +63,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 import gce_validate  # noqa: E402
 
 BASE = "/compute/v1/"
+SM_BASE = "/secretmanager/v1/"
 # The one user of the refresh-token grant (gcloud's authorized_user credentials); test values.
 USER_CLIENT_ID = "764086051850-test.apps.googleusercontent.com"
 USER_CLIENT_SECRET = "test-client-secret"
@@ -67,15 +72,20 @@ PUBLIC = "https://www.googleapis.com/compute/v1/"
 
 
 class ApiError(Exception):
-    def __init__(self, code: int, reason: str, message: str, status: str):
+    def __init__(self, code: int, reason: str, message: str, status: str, errors: bool = True):
         super().__init__(message)
         self.code, self.reason, self.message, self.status = code, reason, message, status
+        self.errors = errors  # Compute lists `errors`; Secret Manager (a gRPC API) does not
 
     def body(self) -> dict:
-        return {"error": {"code": self.code, "message": self.message,
-                          "errors": [{"message": self.message, "domain": "global",
-                                      "reason": self.reason}],
-                          "status": self.status}}
+        e = {"code": self.code, "message": self.message, "status": self.status}
+        if self.errors:
+            e["errors"] = [{"message": self.message, "domain": "global", "reason": self.reason}]
+        return {"error": e}
+
+
+def sm_error(code: int, status: str, message: str) -> ApiError:
+    return ApiError(code, "", message, status, errors=False)
 
 
 def invalid(msg: str) -> ApiError:
@@ -102,6 +112,32 @@ def schema_errors(def_name: str, obj) -> list[str]:
     for e in v.iter_errors(obj):
         out.extend(gce_validate._explain(e))
     return out
+
+
+_SM: dict = {}
+
+
+def sm_schema_errors(def_name: str, method: str, obj) -> list[str]:
+    """Validate against the Secret Manager discovery document (``secretmanager.v1.json``),
+    converted the same way as Compute's."""
+    import jsonschema
+
+    key = (def_name, method)
+    if key not in _SM:
+        path = os.path.join(os.path.dirname(gce_validate.discovery_path()), "secretmanager.v1.json")
+        with open(path, encoding="utf-8") as fh:
+            doc = json.load(fh)
+        defs = {n: gce_validate._convert(x, method) for n, x in doc["schemas"].items()}
+        _SM[key] = {"$schema": "https://json-schema.org/draft/2020-12/schema",
+                    "$ref": "#/$defs/%s" % def_name, "$defs": defs}
+    out = []
+    for e in jsonschema.Draft202012Validator(_SM[key]).iter_errors(obj):
+        out.extend(gce_validate._explain(e))
+    return out
+
+
+def public(r: dict) -> dict:
+    return {k: v for k, v in r.items() if not k.startswith("_")}
 
 
 class State:
@@ -211,6 +247,12 @@ class Handler(BaseHTTPRequestHandler):
                 return self.metadata_token()
             if url.path.startswith("/_control/"):
                 return self.control(url.path[len("/_control/"):])
+            if url.path.startswith(SM_BASE):
+                self.auth()
+                body = json.loads(raw or b"null") if method == "POST" else None
+                with self.st.lock:
+                    code, out = self.secrets(method, url.path[len(SM_BASE):].strip("/"), query, body)
+                return self.send(code, out)
             if not url.path.startswith(BASE):
                 raise not_found(url.path)
             self.auth()
@@ -481,6 +523,71 @@ class Handler(BaseHTTPRequestHandler):
         if method == "GET" or (len(rest) == 2 and rest[1] == "wait" and method == "POST"):
             return 200, {k: v for k, v in o.items() if not k.startswith("_")}
         raise not_found("operations")
+
+    # --- Secret Manager -----------------------------------------------------------------------
+
+    def secrets(self, method, path, query, body):
+        st = self.st
+        m = re.fullmatch(r"projects/([^/]+)/secrets(?:/([^/:]+))?(?:(/versions)|:(addVersion))?", path)
+        if not m:
+            raise sm_error(404, "NOT_FOUND", "Method not found.")
+        project, sid, versions, add = m.groups()
+        if project != st.project:
+            raise sm_error(403, "PERMISSION_DENIED", "Permission 'secretmanager.secrets.list' denied for resource 'projects/%s' (or it may not exist)." % project)
+        secrets = st.res.setdefault(("global", "secrets"), {})
+        full = "projects/4242/secrets/%s" % sid
+        if sid is None:
+            if method == "GET":
+                ok = parse_filter(query.get("filter", ""))
+                found = [x for _, x in sorted(secrets.items()) if ok(x)]
+                start = int(query.get("pageToken") or 0)
+                out = {"secrets": found[start:start + st.page_size], "totalSize": len(found)}
+                if start + st.page_size < len(found):
+                    out["nextPageToken"] = str(start + st.page_size)
+                return 200, out
+            if method == "POST":
+                sid = query.get("secretId", "")
+                if not re.fullmatch(r"[a-zA-Z0-9_-]{1,255}", sid):
+                    raise sm_error(400, "INVALID_ARGUMENT", "Secret id [%s] must match [a-zA-Z0-9_-]{1,255}" % sid)
+                errs = sm_schema_errors("Secret", "secretmanager.projects.secrets.create", body)
+                gce_validate._check_labels((body or {}).get("labels"), "labels", errs)
+                if not (body or {}).get("replication"):
+                    errs.append("replication: required")
+                if errs:
+                    raise sm_error(400, "INVALID_ARGUMENT", "Invalid Secret: " + "; ".join(errs))
+                if sid in secrets:
+                    raise sm_error(409, "ALREADY_EXISTS", "Secret [projects/4242/secrets/%s] already exists." % sid)
+                secrets[sid] = dict(body, name="projects/4242/secrets/%s" % sid,
+                                    createTime=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+                                    etag='"%s"' % st.next_id(), _versions=[])
+                st.count("secret_create")
+                return 200, public(secrets[sid])
+        sec = secrets.get(sid)
+        if sec is None:
+            raise sm_error(404, "NOT_FOUND", "Secret [%s] not found or has no versions." % full)
+        if add and method == "POST":
+            errs = sm_schema_errors("AddSecretVersionRequest", "secretmanager.projects.secrets.addVersion", body)
+            data = ((body or {}).get("payload") or {}).get("data")
+            if not data:
+                errs.append("payload.data: required")
+            if errs:
+                raise sm_error(400, "INVALID_ARGUMENT", "Invalid AddSecretVersionRequest: " + "; ".join(errs))
+            n = len(sec["_versions"]) + 1
+            v = {"name": "%s/versions/%d" % (full, n), "state": "ENABLED",
+                 "createTime": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "_data": data}
+            sec["_versions"].append(v)
+            st.count("secret_add_version")
+            return 200, public(v)
+        if versions and method == "GET":
+            vs = [public(v) for v in reversed(sec["_versions"])]
+            return 200, ({"versions": vs, "totalSize": len(vs)} if vs else {})
+        if method == "GET":
+            return 200, public(sec)
+        if method == "DELETE":
+            del secrets[sid]
+            st.count("secret_delete")
+            return 200, {}
+        raise sm_error(404, "NOT_FOUND", "Method not found.")
 
     def advance(self) -> None:
         """Operations progress by themselves, as on the real API: PENDING for the first fifth

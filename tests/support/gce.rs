@@ -95,12 +95,36 @@ impl Server {
         };
         let s = Server { child, port, dir };
         s.write_key("key.json", "sa");
+        // The file secret of `replicated_app` (relative to the app file, written beside it).
+        std::fs::write(s.dir.join("pw.txt"), "file-secret-value")
+            .unwrap_or_else(|e| panic!("pw.txt: {e}"));
         s
     }
 
     /// The API base URL.
     pub fn endpoint(&self) -> String {
         format!("http://127.0.0.1:{}/compute/v1/", self.port)
+    }
+
+    /// The API bases (Compute and Secret Manager) on this server.
+    pub fn endpoints(&self) -> bridge_providers::gce::Endpoints {
+        bridge_providers::gce::Endpoints {
+            compute: self.endpoint(),
+            secrets: format!("http://127.0.0.1:{}/secretmanager/v1/", self.port),
+        }
+    }
+
+    /// The driver for `app` with this server's key and endpoints (files relative to `dir`).
+    pub fn driver(
+        &self,
+        app: &bridge_core::ValidApp,
+    ) -> Result<bridge_providers::gce::GceDriver, bridge_providers::DriverError> {
+        bridge_providers::gce::GceDriver::with_key(
+            self.key(),
+            self.endpoints(),
+            app.app().providers.gce.as_ref(),
+            self.dir.clone(),
+        )
     }
 
     /// Write a service-account key file signed by `<pem>.pem`, pointing at this server's token
@@ -215,6 +239,7 @@ impl Server {
         let mut c = Command::new(env!("CARGO_BIN_EXE_bridge"));
         c.env("GOOGLE_APPLICATION_CREDENTIALS", self.key())
             .env("BRIDGE_GCE_ENDPOINT", self.endpoint())
+            .env("BRIDGE_GCE_SECRETS_ENDPOINT", self.endpoints().secrets)
             .env_remove("GOOGLE_CLOUD_PROJECT")
             .env_remove("CLOUDSDK_CORE_PROJECT")
             .env_remove("GCE_METADATA_HOST")
@@ -262,9 +287,10 @@ pub fn example_07_on_gce() -> String {
     out
 }
 
-/// An app with a group, replicas, a named volume (a persistent disk) and published ports.
+/// An app with replicas, a named volume (a persistent disk), a published port and a secret
+/// read from a file (`pw.txt` beside the app file).
 pub fn replicated_app(name: &str) -> String {
     format!(
-        "bridge: v1\nname: {name}\nservices:\n  web:\n    image: ghcr.io/acme/web:1.4\n    ports: ['80:8000']\n    replicas: 3\n    resources: {{cpus: 1, memory: 1GiB}}\n  db:\n    image: postgres:16\n    volumes: ['data:/var/lib/postgresql/data']\n    env: {{POSTGRES_DB: app}}\nvolumes: {{data: {{size: 10GiB}}}}\nproviders:\n  gce: {{project: {PROJECT}, zone: {ZONE}, machine_type: e2-standard-2}}\n"
+        "bridge: v1\nname: {name}\nservices:\n  web:\n    image: ghcr.io/acme/web:1.4\n    ports: ['80:8000']\n    replicas: 3\n    resources: {{cpus: 1, memory: 1GiB}}\n  db:\n    image: postgres:16\n    volumes: ['data:/var/lib/postgresql/data']\n    env: {{POSTGRES_DB: app}}\n    secrets: [{{name: pw, env: POSTGRES_PASSWORD}}]\nvolumes: {{data: {{size: 10GiB}}}}\nsecrets: {{pw: {{file: ./pw.txt}}}}\nproviders:\n  gce: {{project: {PROJECT}, zone: {ZONE}, machine_type: e2-standard-2}}\n"
     )
 }

@@ -14,47 +14,75 @@ use crate::{DriverError, ErrorKind};
 
 /// The default API base; `BRIDGE_GCE_ENDPOINT` overrides it (tests point it at a local server).
 pub const DEFAULT_ENDPOINT: &str = "https://compute.googleapis.com/compute/v1/";
+/// The default Secret Manager base; `BRIDGE_GCE_SECRETS_ENDPOINT` overrides it.
+pub const DEFAULT_SECRETS_ENDPOINT: &str = "https://secretmanager.googleapis.com/v1/";
 
 /// A Compute API client for one project.
 #[derive(Debug)]
 pub struct Compute {
     http: reqwest::Client,
     base: String,
+    secrets_base: String,
     tokens: Tokens,
     /// The project.
     pub project: String,
+}
+
+/// Which API a call goes to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Api {
+    /// Compute Engine v1.
+    Compute,
+    /// Secret Manager v1.
+    Secrets,
+}
+
+fn with_slash(base: String) -> String {
+    if base.ends_with('/') {
+        base
+    } else {
+        format!("{base}/")
+    }
 }
 
 /// How long an operation may take before the driver gives up on it.
 const OP_TIMEOUT: Duration = Duration::from_secs(600);
 
 impl Compute {
-    /// A client for `project` at `base` (ends with `/`).
-    pub fn new(http: reqwest::Client, base: String, tokens: Tokens, project: String) -> Self {
-        let base = if base.ends_with('/') {
-            base
-        } else {
-            format!("{base}/")
-        };
+    /// A client for `project`, Compute at `base` and Secret Manager at `secrets_base`.
+    pub fn new(
+        http: reqwest::Client,
+        base: String,
+        secrets_base: String,
+        tokens: Tokens,
+        project: String,
+    ) -> Self {
         Compute {
             http,
-            base,
+            base: with_slash(base),
+            secrets_base: with_slash(secrets_base),
             tokens,
             project,
         }
     }
 
-    /// The URL of a path below `projects/<project>/`.
-    pub fn url(&self, path: &str) -> String {
+    /// The URL of a path below `projects/<project>/` of an API.
+    pub fn url(&self, api: Api, path: &str) -> String {
+        let base = match api {
+            Api::Compute => &self.base,
+            Api::Secrets => &self.secrets_base,
+        };
         if path.is_empty() {
-            format!("{}projects/{}", self.base, self.project)
+            format!("{base}projects/{}", self.project)
+        } else if path.starts_with(':') {
+            format!("{base}projects/{}{path}", self.project)
         } else {
-            format!("{}projects/{}/{path}", self.base, self.project)
+            format!("{base}projects/{}/{path}", self.project)
         }
     }
 
-    /// One call to a path below the project; the JSON answer. A 401 fetches a new token and
-    /// tries once more; any other error status becomes a driver error with a hint.
+    /// One Compute call to a path below the project; the JSON answer. A 401 fetches a new token
+    /// and tries once more; any other error status becomes a driver error with a hint.
     pub async fn call(
         &self,
         method: Method,
@@ -63,7 +91,21 @@ impl Compute {
         body: Option<&Value>,
         resource: &str,
     ) -> Result<Value, DriverError> {
-        let url = self.url(path);
+        self.call_api(Api::Compute, method, path, query, body, resource)
+            .await
+    }
+
+    /// [`Compute::call`] to either API.
+    pub async fn call_api(
+        &self,
+        api: Api,
+        method: Method,
+        path: &str,
+        query: &[(&str, String)],
+        body: Option<&Value>,
+        resource: &str,
+    ) -> Result<Value, DriverError> {
+        let url = self.url(api, path);
         let mut retried = false;
         loop {
             let token = self.tokens.token().await?;
@@ -79,9 +121,9 @@ impl Compute {
                 err(
                     resource,
                     ErrorKind::Unreachable,
-                    format!("cannot reach the Compute API at {}: {e}", self.base),
+                    format!("cannot reach {url}: {e}"),
                 )
-                .with_hint("check the network; BRIDGE_GCE_ENDPOINT overrides the API address")
+                .with_hint("check the network; BRIDGE_GCE_ENDPOINT (Compute) and BRIDGE_GCE_SECRETS_ENDPOINT (Secret Manager) override the API addresses")
             })?;
             let status = resp.status().as_u16();
             let text = resp.text().await.unwrap_or_default();

@@ -14,8 +14,8 @@ use tokio::sync::Mutex;
 use super::err;
 use crate::{DriverError, ErrorKind};
 
-/// The OAuth2 scope the driver asks for.
-pub const SCOPE: &str = "https://www.googleapis.com/auth/compute";
+/// The OAuth2 scope the driver asks for (Compute and Secret Manager; IAM roles decide the rest).
+pub const SCOPE: &str = "https://www.googleapis.com/auth/cloud-platform";
 /// The default metadata server (only asked when running on GCE, or when GCE_METADATA_HOST is set).
 const METADATA_HOST: &str = "metadata.google.internal";
 

@@ -1,8 +1,9 @@
 //! The Google Compute Engine driver: Compute REST v1 over reqwest (rustls), authenticated with
-//! a service-account key (OAuth2 JWT-bearer grant) or the metadata server ([`auth`]). bridge owns
-//! the hosts: every host of the placement solver's assignment is one Container-Optimized OS
-//! instance running its containers from cloud-init, named volumes are persistent disks and
-//! published ports firewall rules (the GCE translator's request bodies, inserted as they are).
+//! a service-account key (OAuth2 JWT-bearer grant), gcloud's user credentials or the metadata
+//! server ([`auth`]). bridge owns the hosts: every host of the placement solver's assignment is
+//! one Container-Optimized OS instance running its containers from cloud-init, named volumes are
+//! persistent disks, published ports firewall rules (the GCE translator's request bodies, with
+//! address references resolved: [`refs`]) and secret values Secret Manager secrets ([`secrets`]).
 //! Plain instances, not a managed instance group: see the translator's module docs and the README.
 //!
 //! Ownership: instances and disks carry the labels `bridge-app`, `bridge-component` and
@@ -16,13 +17,13 @@ mod api;
 mod auth;
 mod objects;
 mod refs;
+mod secrets;
 
 use std::path::PathBuf;
 use std::time::Duration;
 
-use bridge_core::diag::Diagnostic;
 use bridge_core::model::{GceOptions, ProviderKind};
-use bridge_core::plan::{Desired, ResourceId, Step};
+use bridge_core::plan::{Action, Desired, ResourceId, Step};
 use bridge_core::{Diagnostics, ValidApp};
 use bridge_translators::gce::{self as tr, LABEL_SPEC_HASH, label_value};
 use serde_json::Value;
@@ -36,13 +37,37 @@ const PROVIDER: &str = "gce";
 /// Apply ranks: firewall rules and disks exist before the instances that use them.
 const RANK_FIREWALL: u32 = 0;
 const RANK_DISK: u32 = 1;
+const RANK_SECRET: u32 = 2;
 const RANK_INSTANCE: u32 = 10;
 
 /// The environment variable that overrides the Compute API base URL.
 pub const ENDPOINT_ENV: &str = "BRIDGE_GCE_ENDPOINT";
+/// The environment variable that overrides the Secret Manager API base URL.
+pub const SECRETS_ENDPOINT_ENV: &str = "BRIDGE_GCE_SECRETS_ENDPOINT";
 
 fn err(resource: impl Into<String>, kind: ErrorKind, message: impl Into<String>) -> DriverError {
     DriverError::new(PROVIDER, resource, kind, message)
+}
+
+/// The API base URLs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Endpoints {
+    /// Compute Engine v1 (`.../compute/v1/`).
+    pub compute: String,
+    /// Secret Manager v1 (`.../v1/`).
+    pub secrets: String,
+}
+
+impl Endpoints {
+    /// `BRIDGE_GCE_ENDPOINT` and `BRIDGE_GCE_SECRETS_ENDPOINT`, else Google's.
+    pub fn from_env() -> Self {
+        let env = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
+        Endpoints {
+            compute: env(ENDPOINT_ENV).unwrap_or_else(|| DEFAULT_ENDPOINT.to_string()),
+            secrets: env(SECRETS_ENDPOINT_ENV)
+                .unwrap_or_else(|| api::DEFAULT_SECRETS_ENDPOINT.to_string()),
+        }
+    }
 }
 
 /// The GCE driver for one project and zone.
@@ -50,37 +75,40 @@ fn err(resource: impl Into<String>, kind: ErrorKind, message: impl Into<String>)
 pub struct GceDriver {
     api: api::Compute,
     zone: String,
+    /// Where relative secret and config files are read from (the app file's directory).
+    base_dir: PathBuf,
 }
 
 impl GceDriver {
     /// Find the credentials, the project (`providers.gce.project`, else `GOOGLE_CLOUD_PROJECT`
     /// or `CLOUDSDK_CORE_PROJECT`, else the key's `project_id`) and the zone
     /// (`providers.gce.zone`, else the translator's default). Reads the key file; no request yet.
-    pub fn connect(opts: Option<&GceOptions>) -> Result<Self, DriverError> {
+    /// Relative secret and config files are read from `base_dir`.
+    pub fn connect(opts: Option<&GceOptions>, base_dir: PathBuf) -> Result<Self, DriverError> {
         let http = client()?;
         let tokens = auth::Tokens::discover(http.clone())?;
-        let env = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
-        let base = env(ENDPOINT_ENV).unwrap_or_else(|| DEFAULT_ENDPOINT.to_string());
-        Self::build(http, tokens, opts, base)
+        Self::build(http, tokens, opts, Endpoints::from_env(), base_dir)
     }
 
-    /// Like [`GceDriver::connect`], with the key file and API base given (no environment
+    /// Like [`GceDriver::connect`], with the key file and API bases given (no environment
     /// lookups for them): for tests and embedding.
     pub fn with_key(
         key_file: PathBuf,
-        endpoint: &str,
+        endpoints: Endpoints,
         opts: Option<&GceOptions>,
+        base_dir: PathBuf,
     ) -> Result<Self, DriverError> {
         let http = client()?;
         let tokens = auth::Tokens::from_key_file(key_file, http.clone())?;
-        Self::build(http, tokens, opts, endpoint.to_string())
+        Self::build(http, tokens, opts, endpoints, base_dir)
     }
 
     fn build(
         http: reqwest::Client,
         tokens: auth::Tokens,
         opts: Option<&GceOptions>,
-        base: String,
+        endpoints: Endpoints,
+        base_dir: PathBuf,
     ) -> Result<Self, DriverError> {
         let env = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
         let project = opts
@@ -95,10 +123,11 @@ impl GceDriver {
         let zone = opts
             .and_then(|o| o.zone.clone())
             .unwrap_or_else(|| tr::DEFAULT_ZONE.to_string());
-        tracing::debug!(%project, %zone, %base, principal = %tokens.principal(), "gce driver");
+        tracing::debug!(%project, %zone, ?endpoints, principal = %tokens.principal(), "gce driver");
         Ok(GceDriver {
-            api: api::Compute::new(http, base, tokens, project),
+            api: api::Compute::new(http, endpoints.compute, endpoints.secrets, tokens, project),
             zone,
+            base_dir,
         })
     }
 
@@ -175,11 +204,25 @@ impl Driver for GceDriver {
     }
 
     async fn observe(&self, app: &str) -> Result<Vec<bridge_core::plan::Current>, DriverError> {
-        objects::observe(self, app).await
+        let mut out = objects::observe(self, app).await?;
+        out.extend(secrets::observe(self, app).await?);
+        Ok(out)
     }
 
     async fn apply(&self, app: &str, step: &Step) -> Result<(), DriverError> {
-        objects::apply(self, app, step).await
+        if step.resource.kind != "secret" {
+            return objects::apply(self, app, step).await;
+        }
+        match step.action {
+            Action::NoOp => Ok(()),
+            Action::Create => secrets::create(self, app, step).await,
+            Action::Delete => secrets::delete(self, step).await,
+            // A secret is not changed in place: the old one goes, the new one is created.
+            Action::Update | Action::Replace => {
+                secrets::delete(self, step).await?;
+                secrets::create(self, app, step).await
+            }
+        }
     }
 
     async fn wait_ready(
@@ -197,7 +240,7 @@ impl Driver for GceDriver {
     }
 
     async fn cleanup(&self, _app: &str) -> Result<(), DriverError> {
-        // Nothing outside the labelled resources (the driver writes no Secret Manager secrets).
+        // Nothing outside the labelled resources (secrets carry the labels too).
         Ok(())
     }
 }
@@ -239,7 +282,7 @@ fn description_fields(d: &str) -> std::collections::BTreeMap<&str, &str> {
 /// description of a firewall rule) and ranked. An instance's spec also says `status: RUNNING`
 /// (not sent), so a stopped or terminated instance shows as drift and is replaced.
 pub fn desired(app: &ValidApp, project: &str) -> (Vec<Desired>, Diagnostics) {
-    let (g, _ledger, mut diags) = tr::build(app);
+    let (g, _ledger, diags) = tr::build(app);
     let addresses = refs::Addresses::new(&g, app.app(), project);
     let mut out = Vec::new();
     for f in &g.firewalls {
@@ -282,19 +325,6 @@ pub fn desired(app: &ValidApp, project: &str) -> (Vec<Desired>, Diagnostics) {
             depends_on: Vec::new(),
         });
     }
-    for (path, id) in &g.secret_ids {
-        // The lifecycle prints only error diagnostics: say it on the log too (shown by default).
-        tracing::warn!(
-            "{path}: T316 the GCE driver does not write Secret Manager: the VMs fetch secret {id:?} at boot, which must exist (create it once: gcloud secrets create {id} --data-file=-)"
-        );
-        diags.push(
-            Diagnostic::warning(
-                "T316",
-                format!("the GCE driver does not write Secret Manager: the VMs fetch secret {id:?} at boot, which must exist"),
-            )
-            .with_path(path.clone())
-            .with_hint(format!("create it once: printf %s \"$VALUE\" | gcloud secrets create {id} --data-file=-")),
-        );
-    }
+    out.extend(secrets::desired(&g, app.app()));
     (out, diags)
 }

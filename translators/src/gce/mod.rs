@@ -120,10 +120,6 @@ pub const CODES: &[(&str, &str)] = &[
         "T315",
         "a platform other than linux/amd64 on x86-64 machine types",
     ),
-    (
-        "T316",
-        "the GCE driver does not write Secret Manager: the secret must exist",
-    ),
 ];
 
 /// The zone used when `providers.gce.zone` is not set.
