@@ -328,6 +328,16 @@ fn gce_bad_credentials_project_zone_and_quota_give_clear_errors() {
     server.control("quota/100");
     ok(&bridge(&server, &["deploy", "--yes"], &f));
 
+    // Secret Manager not enabled in the project.
+    server.control("disable-api/secretmanager");
+    fails_with(
+        &bridge(&server, &["plan"], &f),
+        &[
+            "Secret Manager API has not been used",
+            "gcloud services enable",
+        ],
+    );
+
     // The key disabled (service account removed): its tokens stop working and no new one comes.
     server.control("disable-key");
     fails_with(

@@ -38,7 +38,8 @@ Test control (no auth, not part of the real API), under ``/_control/``:
 account's key stops working), ``terminate/<zone>/<name>`` (an instance becomes
 TERMINATED), ``drift/<zone>/<name>`` (its metadata changed by hand),
 ``quota/<n>`` (instances per zone), ``deny/<collection>`` (inserts lack
-permission, 403; ``allow/<collection>`` undoes it), ``stats`` (counts of inserts per kind and
+permission, 403; ``allow/<collection>`` undoes it), ``disable-api/secretmanager``
+(that API is not enabled in the project), ``stats`` (counts of inserts per kind and
 requests per status), ``dump`` (every stored resource).
 
 Usage: server.py --project P --zones Z1,Z2 --client-email E --public-key PEM
@@ -162,6 +163,7 @@ class State:
         self.page_size = args.page_size
         self.disabled = False
         self.denied: set[str] = set()  # collections whose inserts lack permission
+        self.disabled_apis: set[str] = set()  # "secretmanager": its API is not enabled
         self.quota = None  # instances per zone, None: unlimited
 
     def count(self, key: str) -> None:
@@ -386,6 +388,9 @@ class Handler(BaseHTTPRequestHandler):
                 st.disabled = True
                 st.tokens.clear()
                 return self.send(200, {})
+            if parts[0] == "disable-api" and len(parts) == 2:
+                st.disabled_apis.add(parts[1])
+                return self.send(200, {})
             if parts[0] in ("deny", "allow") and len(parts) == 2:
                 (st.denied.add if parts[0] == "deny" else st.denied.discard)(parts[1])
                 return self.send(200, {})
@@ -532,6 +537,8 @@ class Handler(BaseHTTPRequestHandler):
         if not m:
             raise sm_error(404, "NOT_FOUND", "Method not found.")
         project, sid, versions, add = m.groups()
+        if "secretmanager" in st.disabled_apis:
+            raise sm_error(403, "PERMISSION_DENIED", "Secret Manager API has not been used in project 4242 before or it is disabled. Enable it by visiting https://console.developers.google.com/apis/api/secretmanager.googleapis.com/overview?project=4242 then retry. If you enabled this API recently, wait a few minutes for the action to propagate to our systems and retry.")
         if project != st.project:
             raise sm_error(403, "PERMISSION_DENIED", "Permission 'secretmanager.secrets.list' denied for resource 'projects/%s' (or it may not exist)." % project)
         secrets = st.res.setdefault(("global", "secrets"), {})

@@ -237,6 +237,10 @@ pub fn api_error(
             ErrorKind::Unsatisfiable,
             Some(format!("a quota of project {project} is exhausted: request more quota (IAM & Admin > Quotas), use a smaller machine type, or another region")),
         ),
+        (403, _) if message.contains("has not been used") || message.contains("is disabled") => (
+            ErrorKind::NotInitialised,
+            Some(format!("enable the API in project {project}: gcloud services enable compute.googleapis.com secretmanager.googleapis.com (APIs & Services > Library), wait a minute, then rerun")),
+        ),
         (403, _) => (
             ErrorKind::Other,
             Some(format!("{principal} lacks permission in project {project}: grant it roles/compute.instanceAdmin.v1 and roles/compute.securityAdmin (firewalls), and roles/iam.serviceAccountUser on the VMs' service account; or check the project name")),
