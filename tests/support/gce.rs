@@ -73,7 +73,12 @@ impl Server {
             // Small pages, so the driver's paging is exercised by every list.
             .args(["--page-size", "2"])
             .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
+            // A file, not a pipe nobody reads (a full pipe would block the server).
+            .stderr(
+                std::fs::File::create(dir.join("server.log"))
+                    .map(Stdio::from)
+                    .unwrap_or_else(|e| panic!("server.log: {e}")),
+            )
             .spawn()
             .unwrap_or_else(|e| panic!("cannot start the GCE test server: {e}"));
         let stdout = child.stdout.take();
@@ -87,10 +92,8 @@ impl Server {
             .and_then(|p| p.parse::<u16>().ok());
         let Some(port) = port else {
             let _ = child.kill();
-            let mut err = String::new();
-            if let Some(mut e) = child.stderr.take() {
-                let _ = e.read_to_string(&mut err);
-            }
+            let _ = child.wait();
+            let err = std::fs::read_to_string(dir.join("server.log")).unwrap_or_default();
             panic!("the GCE test server did not start (said {line:?}): {err}");
         };
         let s = Server { child, port, dir };
@@ -252,6 +255,10 @@ impl Drop for Server {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+        if std::thread::panicking() {
+            let log = std::fs::read_to_string(self.dir.join("server.log")).unwrap_or_default();
+            eprintln!("GCE test server log:\n{log}");
+        }
         let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
