@@ -328,6 +328,16 @@ fn gce_bad_credentials_project_zone_and_quota_give_clear_errors() {
     server.control("quota/100");
     ok(&bridge(&server, &["deploy", "--yes"], &f));
 
+    // A backend hiccup passes (retried with backoff); a lasting outage is reported.
+    server.control("flaky/3");
+    ok(&bridge(&server, &["plan"], &f));
+    server.control("flaky/50");
+    fails_with(
+        &bridge(&server, &["plan"], &f),
+        &["currently unavailable", "(503", "retry"],
+    );
+    server.control("flaky/0");
+
     // Secret Manager not enabled in the project.
     server.control("disable-api/secretmanager");
     fails_with(

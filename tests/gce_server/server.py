@@ -39,7 +39,8 @@ account's key stops working), ``terminate/<zone>/<name>`` (an instance becomes
 TERMINATED), ``drift/<zone>/<name>`` (its metadata changed by hand),
 ``quota/<n>`` (instances per zone), ``deny/<collection>`` (inserts lack
 permission, 403; ``allow/<collection>`` undoes it), ``disable-api/secretmanager``
-(that API is not enabled in the project), ``stats`` (counts of inserts per kind and
+(that API is not enabled in the project), ``flaky/<n>`` (the next n Compute
+calls answer 503), ``stats`` (counts of inserts per kind and
 requests per status), ``dump`` (every stored resource).
 
 Usage: server.py --project P --zones Z1,Z2 --client-email E --public-key PEM
@@ -163,6 +164,7 @@ class State:
         self.page_size = args.page_size
         self.disabled = False
         self.denied: set[str] = set()  # collections whose inserts lack permission
+        self.flaky = 0  # the next N Compute calls answer 503
         self.disabled_apis: set[str] = set()  # "secretmanager": its API is not enabled
         self.quota = None  # instances per zone, None: unlimited
 
@@ -257,6 +259,10 @@ class Handler(BaseHTTPRequestHandler):
                 return self.send(code, out)
             if not url.path.startswith(BASE):
                 raise not_found(url.path)
+            with self.st.lock:
+                if self.st.flaky > 0:
+                    self.st.flaky -= 1
+                    raise ApiError(503, "backendError", "The service is currently unavailable.", "UNAVAILABLE")
             self.auth()
             body = None
             if method == "POST":
@@ -387,6 +393,9 @@ class Handler(BaseHTTPRequestHandler):
             if parts[0] == "disable-key":
                 st.disabled = True
                 st.tokens.clear()
+                return self.send(200, {})
+            if parts[0] == "flaky" and len(parts) == 2:
+                st.flaky = int(parts[1])
                 return self.send(200, {})
             if parts[0] == "disable-api" and len(parts) == 2:
                 st.disabled_apis.add(parts[1])

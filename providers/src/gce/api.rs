@@ -1,6 +1,6 @@
 //! The Compute REST v1 calls the driver makes, over reqwest: every call carries a bearer token
-//! (fetched again once when the API answers 401), API errors become driver errors that say what
-//! to fix, and long-running operations (zonal and global) are polled until DONE, their errors
+//! (fetched again once when the API answers 401), a 429 or 5xx is retried with backoff, API
+//! errors become driver errors that say what to fix, and long-running operations (zonal and global) are polled until DONE, their errors
 //! surfaced.
 
 use std::time::Duration;
@@ -44,6 +44,9 @@ fn with_slash(base: String) -> String {
         format!("{base}/")
     }
 }
+
+/// How often a call is retried after a 429 or 5xx (backing off 0.5, 1, 2, 4 s).
+const MAX_TRANSIENT: u32 = 4;
 
 /// How long an operation may take before the driver gives up on it.
 const OP_TIMEOUT: Duration = Duration::from_secs(600);
@@ -107,6 +110,7 @@ impl Compute {
     ) -> Result<Value, DriverError> {
         let url = self.url(api, path);
         let mut retried = false;
+        let mut transient = 0u32;
         loop {
             let token = self.tokens.token().await?;
             let mut req = self
@@ -142,6 +146,15 @@ impl Compute {
                 // Expired or revoked: a fresh token once.
                 retried = true;
                 self.tokens.invalidate().await;
+                continue;
+            }
+            if matches!(status, 429 | 500 | 502 | 503 | 504) && transient < MAX_TRANSIENT {
+                // Rate limits and backend hiccups pass: back off and try again. Inserts carry a
+                // requestId and updates a fingerprint, so a retry never applies twice.
+                transient += 1;
+                let wait = Duration::from_millis(250 << transient);
+                tracing::debug!(status, %url, attempt = transient, "transient error, retrying");
+                tokio::time::sleep(wait).await;
                 continue;
             }
             return Err(self.api_error(resource, status, &text));
