@@ -488,17 +488,20 @@ fn gce_secret_values_go_to_secret_manager_only_and_reach_no_output_state_or_comp
         !compute.contains(value) && !compute.contains("czNjcjN0LVZhbHVlLTlmMmU"),
         "the secret value reached the Compute API"
     );
-    // Without the variable: a clear error naming it, never the value.
-    let o = server
-        .bridge()
-        .env_remove("API_DB_PASSWORD")
-        .args(["deploy", "-p", "gce", "-f"])
-        .arg(&f)
-        .arg("--state")
-        .arg(server.dir.join("state2.db"))
-        .output()
-        .unwrap_or_else(|e| panic!("{e}"));
-    ok(&o); // exists already: nothing to read
+    // Without the variable: nothing to read while the secret exists; once it is gone, a clear
+    // error naming the variable.
+    let without_var = || {
+        server
+            .bridge()
+            .env_remove("API_DB_PASSWORD")
+            .args(["deploy", "-p", "gce", "-f"])
+            .arg(&f)
+            .arg("--state")
+            .arg(server.dir.join("state2.db"))
+            .output()
+            .unwrap_or_else(|e| panic!("{e}"))
+    };
+    ok(&without_var());
     ok(&run(&["destroy"]));
     let dump = server.control("dump");
     assert_eq!(
@@ -508,17 +511,8 @@ fn gce_secret_values_go_to_secret_manager_only_and_reach_no_output_state_or_comp
         Some(0),
         "destroy left secrets: {dump}"
     );
-    let o = server
-        .bridge()
-        .env_remove("API_DB_PASSWORD")
-        .args(["deploy", "-p", "gce", "-f"])
-        .arg(&f)
-        .arg("--state")
-        .arg(server.dir.join("state2.db"))
-        .output()
-        .unwrap_or_else(|e| panic!("{e}"));
     fails_with(
-        &o,
+        &without_var(),
         &["API_DB_PASSWORD is not set", "export API_DB_PASSWORD"],
     );
 }
