@@ -6,6 +6,8 @@
 //! The corpus is found at `../shared/corpus/compose` beside the repository, or where
 //! `BRIDGE_CORPUS` points. A missing corpus fails the test.
 
+#[path = "support/peers.rs"]
+mod peers;
 use std::collections::{BTreeSet, HashMap};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::{Path, PathBuf};
@@ -13,10 +15,7 @@ use std::path::{Path, PathBuf};
 use bridge_core::{LoadOptions, Severity, load_file};
 
 fn corpus_dir() -> PathBuf {
-    match std::env::var_os("BRIDGE_CORPUS") {
-        Some(p) => PathBuf::from(p),
-        None => Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/corpus/compose"),
-    }
+    peers::corpus()
 }
 
 fn files(dir: &Path, out: &mut Vec<PathBuf>) {

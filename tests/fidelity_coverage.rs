@@ -3,20 +3,18 @@
 //! kitchen sink sets, and every compose key is either mapped to a neutral field of the schema or
 //! reported with its own code.
 
+#[path = "support/peers.rs"]
+mod peers;
 use std::collections::{BTreeSet, HashMap};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use bridge_core::model::ProviderKind;
 use bridge_core::{LoadOptions, load_file};
 use bridge_translators::for_provider;
 use serde_json::Value;
 
-fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).to_path_buf()
-}
-
 fn kitchen_sinks() -> Vec<PathBuf> {
-    let dir = root().join("tests/fixtures/kitchen-sink");
+    let dir = peers::root().join("tests/fixtures/kitchen-sink");
     let mut v: Vec<PathBuf> = std::fs::read_dir(&dir)
         .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
         .filter_map(|e| e.ok().map(|e| e.path()))
@@ -229,8 +227,8 @@ fn every_compose_key_maps_to_a_schema_field_or_has_its_own_code() {
     assert!(problems.is_empty(), "{}", problems.join("\n"));
     // And the catalogue covers the 92 service keys of the Compose Specification.
     let spec: Value = serde_json::from_str(
-        &std::fs::read_to_string(root().join("../shared/schemas/compose-spec.json"))
-            .unwrap_or_else(|e| panic!("../shared/schemas/compose-spec.json: {e}")),
+        &std::fs::read_to_string(peers::shared().join("schemas/compose-spec.json"))
+            .unwrap_or_else(|e| panic!("shared/schemas/compose-spec.json: {e}")),
     )
     .unwrap_or(Value::Null);
     let keys = spec["definitions"]["service"]["properties"]

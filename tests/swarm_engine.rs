@@ -288,7 +288,7 @@ fn the_engine_accepts_every_rendered_swarm_object() {
 
 /// The importable compose files of the acceptance corpus, each under a unique app name.
 fn corpus_apps() -> Vec<(PathBuf, bridge_core::App)> {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/corpus/compose");
+    let root = support::peers::corpus();
     assert!(root.is_dir(), "the corpus is missing at {}", root.display());
     let mut files: Vec<PathBuf> = Vec::new();
     for d in std::fs::read_dir(&root)

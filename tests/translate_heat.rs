@@ -7,7 +7,6 @@
 //! `<repo>/tests/validators`. A missing python or validator fails the test.
 
 use std::collections::{BTreeSet, HashMap};
-use std::path::PathBuf;
 use std::process::Command;
 
 use bridge_core::{LoadOptions, ValidApp, load_file};
@@ -55,10 +54,7 @@ fn inputs() -> Vec<(String, ValidApp)> {
         let app = load(&f).unwrap_or_else(|| panic!("{} does not validate", f.display()));
         out.push((f.display().to_string(), app));
     }
-    let corpus = match std::env::var_os("BRIDGE_CORPUS") {
-        Some(p) => PathBuf::from(p),
-        None => root().join("../shared/corpus/compose"),
-    };
+    let corpus = peers::corpus();
     assert!(corpus.is_dir(), "no corpus at {}", corpus.display());
     let mut files = Vec::new();
     yaml_files(&corpus, &mut files);

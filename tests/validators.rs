@@ -21,19 +21,7 @@ use peers::{python, root};
 /// `../shared/corpus` beside the clone (CI); from a git worktree under `wt/` it is one level
 /// further up, so the nearest ancestor holding `shared/corpus` is used. `BRIDGE_SHARED` wins.
 fn corpus(sub: &str) -> PathBuf {
-    let shared = match std::env::var_os("BRIDGE_SHARED") {
-        Some(s) => PathBuf::from(s),
-        None => {
-            let root = root();
-            let found = root
-                .ancestors()
-                .skip(1)
-                .map(|a| a.join("shared"))
-                .find(|s| s.join("corpus").is_dir());
-            found.unwrap_or_else(|| root.join("../shared"))
-        }
-    };
-    shared.join("corpus").join(sub)
+    peers::shared().join("corpus").join(sub)
 }
 
 fn tmpdir(name: &str) -> PathBuf {

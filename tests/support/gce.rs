@@ -5,8 +5,7 @@
 
 #![allow(dead_code)]
 
-#[path = "peers.rs"]
-mod peers;
+use super::peers;
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;

@@ -1,4 +1,5 @@
 pub mod conformance;
 pub mod engine;
 pub mod gce;
+pub mod peers;
 pub mod proxy;

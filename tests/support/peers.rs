@@ -42,19 +42,28 @@ pub fn validators() -> PathBuf {
     }
 }
 
-/// The compose corpus: `BRIDGE_CORPUS`, else `../shared/corpus/compose` beside the checkout (or
-/// one level further up, from a git worktree).
-pub fn corpus() -> PathBuf {
-    if let Some(p) = std::env::var_os("BRIDGE_CORPUS") {
+/// The read-only shared folder beside the checkout (`../shared`, found from a git worktree too):
+/// `BRIDGE_SHARED`, else the nearest ancestor's `shared` that holds a `corpus`.
+pub fn shared() -> PathBuf {
+    if let Some(p) = std::env::var_os("BRIDGE_SHARED") {
         return PathBuf::from(p);
     }
-    for rel in ["../shared/corpus/compose", "../../shared/corpus/compose"] {
-        let p = root().join(rel);
-        if p.is_dir() {
-            return p;
-        }
+    root()
+        .ancestors()
+        .skip(1)
+        .map(|a| a.join("shared"))
+        .find(|s| s.join("corpus").is_dir())
+        .unwrap_or_else(|| {
+            panic!("../shared (the corpus and schemas) is missing beside the checkout (or set BRIDGE_SHARED)")
+        })
+}
+
+/// The compose corpus: `BRIDGE_CORPUS`, else `corpus/compose` in [`shared`].
+pub fn corpus() -> PathBuf {
+    match std::env::var_os("BRIDGE_CORPUS") {
+        Some(p) => PathBuf::from(p),
+        None => shared().join("corpus/compose"),
     }
-    panic!("the compose corpus is missing beside the checkout (../shared; or set BRIDGE_CORPUS)")
 }
 
 /// Every `.yml`/`.yaml` file under `dir`, recursively.
