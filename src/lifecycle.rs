@@ -14,6 +14,8 @@ use anyhow::{Context, Result, anyhow};
 use bridge_core::plan::{Action, Plan, ResourceId};
 use bridge_core::state::{Actor, Store};
 use bridge_core::{LoadOptions, ValidApp, load_file};
+#[cfg(feature = "aws")]
+use bridge_providers::aws::AwsDriver;
 use bridge_providers::engine::{self, ApplyOptions, Event};
 use bridge_providers::swarm::SwarmDriver;
 use bridge_providers::{Driver, DriverError, Readiness};
@@ -30,6 +32,9 @@ pub const EXIT_CHANGES: u8 = 3;
 pub enum DeployProvider {
     /// Docker Swarm (the local engine by default).
     Swarm,
+    /// AWS ECS (EC2 container instances or Fargate), with aws-config's credentials and region.
+    #[cfg(feature = "aws")]
+    Aws,
 }
 
 /// Options shared by the lifecycle commands.
@@ -195,13 +200,18 @@ async fn run_async(args: &LifecycleArgs, op: Op, json: bool) -> Result<ExitCode>
     if let Op::History { limit } = op {
         return history(args, &app, limit, json);
     }
-    let driver = match args.provider {
+    let r = match args.provider {
         DeployProvider::Swarm => match SwarmDriver::connect(base_dir(&args.file)).await {
-            Ok(d) => d,
+            Ok(d) => lifecycle(&d, args, &valid, &app, op, json).await,
+            Err(e) => return Ok(fail(json, &e)),
+        },
+        #[cfg(feature = "aws")]
+        DeployProvider::Aws => match AwsDriver::connect(&valid, base_dir(&args.file)).await {
+            Ok(d) => lifecycle(&d, args, &valid, &app, op, json).await,
             Err(e) => return Ok(fail(json, &e)),
         },
     };
-    match lifecycle(&driver, args, &valid, &app, op, json).await {
+    match r {
         Ok(code) => Ok(code),
         Err(e) => Ok(fail(json, &e)),
     }
@@ -234,6 +244,12 @@ async fn lifecycle<D: Driver>(
                 ));
             }
         }
+    }
+    if matches!(
+        op,
+        Op::Plan { .. } | Op::Deploy { .. } | Op::Reconcile { .. }
+    ) {
+        driver.verify(valid).await?;
     }
     let (desired, diags) = driver.desired(valid);
     if diags.has_errors() {
