@@ -103,15 +103,48 @@ fn env_secs(k: &str, default: u64) -> Duration {
     )
 }
 
+/// Settings that take the place of the environment's (for tests, and programs embedding the
+/// driver): endpoint, region (the app's `providers.aws.region` still wins) and static keys.
+#[derive(Debug, Clone, Default)]
+pub struct Overrides {
+    /// Instead of `AWS_ENDPOINT_URL`.
+    pub endpoint_url: Option<String>,
+    /// Instead of `AWS_REGION`.
+    pub region: Option<String>,
+    /// Access key id and secret key, instead of the default credential chain.
+    pub keys: Option<(String, String)>,
+}
+
 impl AwsDriver {
     /// Resolve credentials and region with aws-config's default chain (the app's
     /// `providers.aws.region` first), and check both are usable. Makes no AWS call but the
     /// credential providers' own.
     pub async fn connect(app: &ValidApp, base_dir: PathBuf) -> Result<Self, DriverError> {
+        Self::connect_with(app, base_dir, Overrides::default()).await
+    }
+
+    /// [`AwsDriver::connect`] with some settings given instead of read from the environment.
+    pub async fn connect_with(
+        app: &ValidApp,
+        base_dir: PathBuf,
+        over: Overrides,
+    ) -> Result<Self, DriverError> {
         let options = app.app().providers.aws.clone().unwrap_or_default();
         let mut loader = aws_config::defaults(BehaviorVersion::latest());
-        if let Some(r) = &options.region {
-            loader = loader.region(aws_config::Region::new(r.clone()));
+        if let Some(r) = options.region.clone().or(over.region.clone()) {
+            loader = loader.region(aws_config::Region::new(r));
+        }
+        if let Some(e) = &over.endpoint_url {
+            loader = loader.endpoint_url(e.clone());
+        }
+        if let Some((a, s)) = &over.keys {
+            loader = loader.credentials_provider(aws_credential_types::Credentials::new(
+                a.clone(),
+                s.clone(),
+                None,
+                None,
+                "bridge-overrides",
+            ));
         }
         let conf = loader.load().await;
         let region = conf.region().map(|r| r.to_string()).ok_or_else(|| {

@@ -1,0 +1,70 @@
+//! The driver conformance harness run for the AWS driver against a moto server (EC2 launch type
+//! with its container-instance pool, and Fargate), in process through `AwsDriver::connect_with`.
+
+#[path = "support/conformance.rs"]
+mod conformance;
+#[path = "support/moto.rs"]
+mod moto;
+#[path = "support/peers.rs"]
+mod peers;
+
+use std::path::Path;
+use std::sync::Arc;
+
+use bridge_core::{LoadOptions, ValidApp, load_str};
+use bridge_providers::aws::{AwsDriver, Overrides};
+use moto::Moto;
+
+pub(crate) fn app(yaml: &str) -> ValidApp {
+    let loaded = load_str(
+        &Arc::from("conf.yaml"),
+        yaml,
+        Path::new("."),
+        &LoadOptions::default(),
+    );
+    loaded
+        .valid
+        .unwrap_or_else(|| panic!("does not validate: {:?}", loaded.diagnostics))
+}
+
+fn run(name: &str, yaml: &str) {
+    let m = Moto::start(name, "us-east-1");
+    let valid = app(yaml);
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap_or_else(|e| panic!("runtime: {e}"));
+    let result = rt.block_on(async {
+        let driver = AwsDriver::connect_with(
+            &valid,
+            std::env::temp_dir(),
+            Overrides {
+                endpoint_url: Some(m.endpoint.clone()),
+                region: Some(m.region.clone()),
+                keys: Some(("testing".into(), "testing".into())),
+            },
+        )
+        .await
+        .map_err(|e| e.to_string())?;
+        conformance::lifecycle(&driver, &valid).await
+    });
+    if let Err(e) = result {
+        panic!("{e}\n--- moto log ---\n{}", m.log());
+    }
+}
+
+#[test]
+fn aws_driver_passes_the_conformance_harness_on_ec2() {
+    run(
+        "conf-ec2",
+        "bridge: v1\nname: confec2\nservices:\n  web:\n    image: nginx:1.27\n    ports: ['8080:80']\n    depends_on: [db]\n    resources: {cpus: 0.25, memory: 256MiB}\n  db:\n    image: redis:7\n    replicas: 2\n    resources: {cpus: 0.25, memory: 256MiB}\nproviders:\n  aws: {launch_type: ec2}\n",
+    );
+}
+
+#[test]
+fn aws_driver_passes_the_conformance_harness_on_fargate() {
+    run(
+        "conf-fargate",
+        "bridge: v1\nname: conffg\nservices:\n  web:\n    image: nginx:1.27\n    ports: ['80:80']\n    replicas: 2\nproviders:\n  aws: {launch_type: fargate, execution_role_arn: 'arn:aws:iam::123456789012:role/exec'}\n",
+    );
+}
