@@ -33,7 +33,10 @@ fn bridge(m: Option<&Moto>, dir: &Path) -> Command {
     }
     c.env("AWS_EC2_METADATA_DISABLED", "true")
         .env("AWS_CONFIG_FILE", dir.join("no-aws-config"))
-        .env("AWS_SHARED_CREDENTIALS_FILE", dir.join("no-aws-credentials"));
+        .env(
+            "AWS_SHARED_CREDENTIALS_FILE",
+            dir.join("no-aws-credentials"),
+        );
     if let Some(m) = m {
         for (k, v) in m.env() {
             c.env(k, v);
@@ -85,7 +88,10 @@ fn workdir(name: &str) -> PathBuf {
 /// An example's bridge.yaml copied into `dir` (so the state store lands there), with `extra`
 /// appended.
 fn example(dir: &Path, name: &str, extra: &str) -> PathBuf {
-    let src = peers::root().join("examples").join(name).join("bridge.yaml");
+    let src = peers::root()
+        .join("examples")
+        .join(name)
+        .join("bridge.yaml");
     let mut y = std::fs::read_to_string(&src).unwrap_or_else(|e| panic!("{}: {e}", src.display()));
     y.push_str(extra);
     // The sidecar example's proxy has no memory: on the EC2 launch type ECS rejects such a
@@ -142,7 +148,10 @@ fn tagged(m: &Moto, app: &str) -> Tagged {
         let d = m.boto(
             "ecs",
             "describe_clusters",
-            &format!(r#"{{"clusters": ["{}"], "include": ["TAGS"]}}"#, arn.as_str().unwrap_or_default()),
+            &format!(
+                r#"{{"clusters": ["{}"], "include": ["TAGS"]}}"#,
+                arn.as_str().unwrap_or_default()
+            ),
         );
         for cl in d["clusters"].as_array().into_iter().flatten() {
             let mine = cl["tags"]
@@ -155,7 +164,10 @@ fn tagged(m: &Moto, app: &str) -> Tagged {
                 let s = m.boto(
                     "ecs",
                     "list_services",
-                    &format!(r#"{{"cluster": "{}"}}"#, cl["clusterName"].as_str().unwrap_or_default()),
+                    &format!(
+                        r#"{{"cluster": "{}"}}"#,
+                        cl["clusterName"].as_str().unwrap_or_default()
+                    ),
                 );
                 if let Some(arns) = s["serviceArns"].as_array().filter(|a| !a.is_empty()) {
                     let d = m.boto(
@@ -177,16 +189,29 @@ fn tagged(m: &Moto, app: &str) -> Tagged {
             }
         }
     }
-    let fams = m.boto("ecs", "list_task_definition_families", &format!(r#"{{"familyPrefix": "{app}-"}}"#));
+    let fams = m.boto(
+        "ecs",
+        "list_task_definition_families",
+        &format!(r#"{{"familyPrefix": "{app}-"}}"#),
+    );
     for f in fams["families"].as_array().into_iter().flatten() {
         let l = m.boto(
             "ecs",
             "list_task_definitions",
-            &format!(r#"{{"familyPrefix": "{}", "status": "ACTIVE"}}"#, f.as_str().unwrap_or_default()),
+            &format!(
+                r#"{{"familyPrefix": "{}", "status": "ACTIVE"}}"#,
+                f.as_str().unwrap_or_default()
+            ),
         );
         for a in l["taskDefinitionArns"].as_array().into_iter().flatten() {
-            t.revisions
-                .push(a.as_str().unwrap_or_default().rsplit('/').next().unwrap_or_default().to_string());
+            t.revisions.push(
+                a.as_str()
+                    .unwrap_or_default()
+                    .rsplit('/')
+                    .next()
+                    .unwrap_or_default()
+                    .to_string(),
+            );
         }
     }
     t.revisions.sort();
@@ -290,7 +315,10 @@ fn check_bodies(m: &Moto, name: &str) -> usize {
         } else {
             c.arg(v.join("ecs_validate.py")).args(["--shape", shape]);
         }
-        let out = c.args(files).output().unwrap_or_else(|e| panic!("validator: {e}"));
+        let out = c
+            .args(files)
+            .output()
+            .unwrap_or_else(|e| panic!("validator: {e}"));
         assert!(
             out.status.success(),
             "{shape} bodies the driver sent fail botocore's model:\n{}{}",
@@ -313,7 +341,16 @@ fn aws_ec2_example_deploys_changes_reconciles_and_destroys() {
     // The sidecar group: three containers in one task, on the EC2 launch type.
     let f = example(&dir, "05-sidecar-group", "");
     let file = f.to_string_lossy().to_string();
-    let deploy = ["deploy", "-f", &file, "-p", "aws", "--wait", "--timeout", "2m"];
+    let deploy = [
+        "deploy",
+        "-f",
+        &file,
+        "-p",
+        "aws",
+        "--wait",
+        "--timeout",
+        "2m",
+    ];
     let plan = ["plan", "-f", &file, "-p", "aws", "--detailed-exitcode"];
     let o = run(Some(&m), &dir, &deploy, &[]);
     ok(&o, &m, "deploy");
@@ -322,18 +359,32 @@ fn aws_ec2_example_deploys_changes_reconciles_and_destroys() {
     assert_eq!(t.services, 1, "{t:?}");
     assert_eq!(t.groups, 1, "{t:?}");
     assert_eq!(t.revisions, vec!["blog-blog:1"], "{t:?}");
-    assert!(!t.instances.is_empty() && t.instances.iter().all(|i| i.starts_with("instance/host-")), "{t:?}");
+    assert!(
+        !t.instances.is_empty() && t.instances.iter().all(|i| i.starts_with("instance/host-")),
+        "{t:?}"
+    );
     let hosts = t.instances.clone();
 
     // Right after: nothing to do.
     let o = run(Some(&m), &dir, &plan, &[]);
-    assert_eq!(o.status.code(), Some(0), "plan after deploy is not empty:\n{}", text(&o));
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "plan after deploy is not empty:\n{}",
+        text(&o)
+    );
     assert!(stdout(&o).contains("no changes"), "{}", text(&o));
 
     // Status: the service runs its task (moto_agent plays ECS's scheduler).
-    let o = run(Some(&m), &dir, &["status", "-f", &file, "-p", "aws", "--output", "json"], &[]);
+    let o = run(
+        Some(&m),
+        &dir,
+        &["status", "-f", &file, "-p", "aws", "--output", "json"],
+        &[],
+    );
     ok(&o, &m, "status");
-    let st: Value = serde_json::from_str(stdout(&o).trim()).unwrap_or_else(|e| panic!("{e}: {}", text(&o)));
+    let st: Value =
+        serde_json::from_str(stdout(&o).trim()).unwrap_or_else(|e| panic!("{e}: {}", text(&o)));
     assert_eq!(st["components"][0]["resource"]["name"], "blog", "{st}");
     assert_eq!(st["components"][0]["running"], 1, "{st}");
 
@@ -346,9 +397,19 @@ fn aws_ec2_example_deploys_changes_reconciles_and_destroys() {
     let o = run(Some(&m), &dir, &plan, &[]);
     assert_eq!(o.status.code(), Some(3), "{}", text(&o));
     let p = stdout(&o);
-    assert!(p.contains("~ task-definition/blog") && p.contains("~ service/blog"), "{p}");
-    assert!(p.contains("plan: 0 to create, 2 to update, 0 to replace, 0 to delete"), "{p}");
-    ok(&run(Some(&m), &dir, &deploy, &[]), &m, "deploy of the change");
+    assert!(
+        p.contains("~ task-definition/blog") && p.contains("~ service/blog"),
+        "{p}"
+    );
+    assert!(
+        p.contains("plan: 0 to create, 2 to update, 0 to replace, 0 to delete"),
+        "{p}"
+    );
+    ok(
+        &run(Some(&m), &dir, &deploy, &[]),
+        &m,
+        "deploy of the change",
+    );
     let o = run(Some(&m), &dir, &plan, &[]);
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
     let t = tagged(&m, "blog");
@@ -365,31 +426,71 @@ fn aws_ec2_example_deploys_changes_reconciles_and_destroys() {
         .unwrap_or_default()
         .to_string();
     assert!(victim.starts_with("i-"), "{ids}");
-    m.boto("ec2", "terminate_instances", &format!(r#"{{"InstanceIds": ["{victim}"]}}"#));
-    m.boto("ecs", "delete_service", r#"{"cluster": "blog", "service": "blog-blog", "force": true}"#);
+    m.boto(
+        "ec2",
+        "terminate_instances",
+        &format!(r#"{{"InstanceIds": ["{victim}"]}}"#),
+    );
+    m.boto(
+        "ecs",
+        "delete_service",
+        r#"{"cluster": "blog", "service": "blog-blog", "force": true}"#,
+    );
     let o = run(Some(&m), &dir, &plan, &[]);
     assert_eq!(o.status.code(), Some(3), "{}", text(&o));
     let p = stdout(&o);
-    assert!(p.contains("+ service/blog") && p.contains("+ instance/host-"), "{p}");
+    assert!(
+        p.contains("+ service/blog") && p.contains("+ instance/host-"),
+        "{p}"
+    );
     ok(
-        &run(Some(&m), &dir, &["reconcile", "-f", &file, "-p", "aws", "--timeout", "2m"], &[]),
+        &run(
+            Some(&m),
+            &dir,
+            &["reconcile", "-f", &file, "-p", "aws", "--timeout", "2m"],
+            &[],
+        ),
         &m,
         "reconcile",
     );
     let t = tagged(&m, "blog");
-    assert_eq!(t.instances, hosts, "the terminated instance is replaced, nothing more: {t:?}");
+    assert_eq!(
+        t.instances, hosts,
+        "the terminated instance is replaced, nothing more: {t:?}"
+    );
     assert_eq!(t.services, 1, "{t:?}");
     // Drift of the desired count is reset.
-    m.boto("ecs", "update_service", r#"{"cluster": "blog", "service": "blog-blog", "desiredCount": 5}"#);
+    m.boto(
+        "ecs",
+        "update_service",
+        r#"{"cluster": "blog", "service": "blog-blog", "desiredCount": 5}"#,
+    );
     let o = run(Some(&m), &dir, &plan, &[]);
     assert!(stdout(&o).contains("~ service/blog"), "{}", text(&o));
-    ok(&run(Some(&m), &dir, &["reconcile", "-f", &file, "-p", "aws"], &[]), &m, "reconcile");
-    let d = m.boto("ecs", "describe_services", r#"{"cluster": "blog", "services": ["blog-blog"]}"#);
+    ok(
+        &run(
+            Some(&m),
+            &dir,
+            &["reconcile", "-f", &file, "-p", "aws"],
+            &[],
+        ),
+        &m,
+        "reconcile",
+    );
+    let d = m.boto(
+        "ecs",
+        "describe_services",
+        r#"{"cluster": "blog", "services": ["blog-blog"]}"#,
+    );
     assert_eq!(d["services"][0]["desiredCount"], 1, "{d}");
     assert_eq!(run(Some(&m), &dir, &plan, &[]).status.code(), Some(0));
 
     // Destroy leaves nothing tagged.
-    ok(&run(Some(&m), &dir, &["destroy", "-f", &file, "-p", "aws"], &[]), &m, "destroy");
+    ok(
+        &run(Some(&m), &dir, &["destroy", "-f", &file, "-p", "aws"], &[]),
+        &m,
+        "destroy",
+    );
     let t = tagged(&m, "blog");
     assert_eq!(t.total(), 0, "left behind: {t:?}");
     let o = run(Some(&m), &dir, &["destroy", "-f", &file, "-p", "aws"], &[]);
@@ -411,27 +512,66 @@ fn aws_fargate_example_deploys_and_destroys() {
     );
     let file = f.to_string_lossy().to_string();
     ok(
-        &run(Some(&m), &dir, &["deploy", "-f", &file, "-p", "aws", "--wait", "--timeout", "1m"], &[]),
+        &run(
+            Some(&m),
+            &dir,
+            &[
+                "deploy",
+                "-f",
+                &file,
+                "-p",
+                "aws",
+                "--wait",
+                "--timeout",
+                "1m",
+            ],
+            &[],
+        ),
         &m,
         "deploy",
     );
     let t = tagged(&m, "hello");
-    assert!(t.instances.is_empty(), "fargate launches no instances: {t:?}");
+    assert!(
+        t.instances.is_empty(),
+        "fargate launches no instances: {t:?}"
+    );
     assert_eq!((t.clusters, t.services, t.groups), (1, 1, 1), "{t:?}");
     // awsvpc: the default VPC's subnets and the app's security group with the published port.
-    let d = m.boto("ecs", "describe_services", r#"{"cluster": "hello", "services": ["hello-web"]}"#);
+    let d = m.boto(
+        "ecs",
+        "describe_services",
+        r#"{"cluster": "hello", "services": ["hello-web"]}"#,
+    );
     let net = &d["services"][0]["networkConfiguration"]["awsvpcConfiguration"];
-    assert!(net["subnets"].as_array().is_some_and(|a| !a.is_empty()), "{d}");
+    assert!(
+        net["subnets"].as_array().is_some_and(|a| !a.is_empty()),
+        "{d}"
+    );
     let g = m.boto(
         "ec2",
         "describe_security_groups",
         r#"{"Filters": [{"Name": "tag:bridge.app", "Values": ["hello"]}]}"#,
     );
-    assert_eq!(net["securityGroups"][0], g["SecurityGroups"][0]["GroupId"], "{d}\n{g}");
-    assert_eq!(g["SecurityGroups"][0]["IpPermissions"][0]["FromPort"], 80, "{g}");
-    let o = run(Some(&m), &dir, &["plan", "-f", &file, "-p", "aws", "--detailed-exitcode"], &[]);
+    assert_eq!(
+        net["securityGroups"][0], g["SecurityGroups"][0]["GroupId"],
+        "{d}\n{g}"
+    );
+    assert_eq!(
+        g["SecurityGroups"][0]["IpPermissions"][0]["FromPort"], 80,
+        "{g}"
+    );
+    let o = run(
+        Some(&m),
+        &dir,
+        &["plan", "-f", &file, "-p", "aws", "--detailed-exitcode"],
+        &[],
+    );
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
-    ok(&run(Some(&m), &dir, &["destroy", "-f", &file, "-p", "aws"], &[]), &m, "destroy");
+    ok(
+        &run(Some(&m), &dir, &["destroy", "-f", &file, "-p", "aws"], &[]),
+        &m,
+        "destroy",
+    );
     assert_eq!(tagged(&m, "hello").total(), 0);
     assert!(check_bodies(&m, "fargate") >= 3);
     let _ = std::fs::remove_dir_all(&dir);
@@ -459,21 +599,41 @@ fn aws_kill_9_mid_deploy_then_rerun_converges_without_duplicates() {
         ok(&o, &m, &format!("redeploy after kill -9 at {ms} ms"));
         let t = tagged(&m, "blog");
         let hosts = expected_hosts.get_or_insert_with(|| t.instances.clone());
-        assert_eq!(&t.instances, hosts, "round {round}: duplicate or missing instances: {t:?}");
+        assert_eq!(
+            &t.instances, hosts,
+            "round {round}: duplicate or missing instances: {t:?}"
+        );
         assert!(
             t.revisions.len() == 1 && t.revisions[0].starts_with("blog-blog:"),
             "round {round}: orphan task definitions: {t:?}"
         );
-        assert_eq!((t.clusters, t.services, t.groups), (1, 1, 1), "round {round}: {t:?}");
-        let o = run(Some(&m), &dir, &["plan", "-f", &file, "-p", "aws", "--detailed-exitcode"], &[]);
+        assert_eq!(
+            (t.clusters, t.services, t.groups),
+            (1, 1, 1),
+            "round {round}: {t:?}"
+        );
+        let o = run(
+            Some(&m),
+            &dir,
+            &["plan", "-f", &file, "-p", "aws", "--detailed-exitcode"],
+            &[],
+        );
         assert_eq!(o.status.code(), Some(0), "round {round}: {}", text(&o));
         if round == 2 {
             // Also from nothing again, so early kills hit the first creates.
-            ok(&run(Some(&m), &dir, &["destroy", "-f", &file, "-p", "aws"], &[]), &m, "destroy");
+            ok(
+                &run(Some(&m), &dir, &["destroy", "-f", &file, "-p", "aws"], &[]),
+                &m,
+                "destroy",
+            );
             expected_hosts = None;
         }
     }
-    ok(&run(Some(&m), &dir, &["destroy", "-f", &file, "-p", "aws"], &[]), &m, "destroy");
+    ok(
+        &run(Some(&m), &dir, &["destroy", "-f", &file, "-p", "aws"], &[]),
+        &m,
+        "destroy",
+    );
     assert_eq!(tagged(&m, "blog").total(), 0);
     let _ = std::fs::remove_dir_all(&dir);
 }
@@ -485,11 +645,30 @@ fn aws_deploy_converges_through_20_percent_faults_and_fails_clearly_at_100() {
     let f = example(&dir, "05-sidecar-group", "");
     let file = f.to_string_lossy().to_string();
     m.set_faults(20);
-    let o = run(Some(&m), &dir, &["deploy", "-f", &file, "-p", "aws", "--wait", "--timeout", "2m"], &[]);
+    let o = run(
+        Some(&m),
+        &dir,
+        &[
+            "deploy",
+            "-f",
+            &file,
+            "-p",
+            "aws",
+            "--wait",
+            "--timeout",
+            "2m",
+        ],
+        &[],
+    );
     ok(&o, &m, "deploy through 20% faults");
     let injected = m.faults.load(std::sync::atomic::Ordering::SeqCst);
     assert!(injected >= 5, "only {injected} faults were injected");
-    let o = run(Some(&m), &dir, &["plan", "-f", &file, "-p", "aws", "--detailed-exitcode"], &[]);
+    let o = run(
+        Some(&m),
+        &dir,
+        &["plan", "-f", &file, "-p", "aws", "--detailed-exitcode"],
+        &[],
+    );
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
     let t = tagged(&m, "blog");
     assert_eq!(t.revisions, vec!["blog-blog:1"], "{t:?}");
@@ -500,15 +679,28 @@ fn aws_deploy_converges_through_20_percent_faults_and_fails_clearly_at_100() {
         Some(&m),
         &dir,
         &["deploy", "-f", &file, "-p", "aws"],
-        &[("BRIDGE_AWS_RETRY_SECONDS", "4"), ("AWS_MAX_ATTEMPTS", "50")],
+        &[
+            ("BRIDGE_AWS_RETRY_SECONDS", "4"),
+            ("AWS_MAX_ATTEMPTS", "50"),
+        ],
     );
     let took = started.elapsed();
     assert_eq!(o.status.code(), Some(2), "{}", text(&o));
     let err = String::from_utf8_lossy(&o.stderr);
-    assert!(err.contains("gave up after") && err.contains("hint:"), "{err}");
-    assert!(took < Duration::from_secs(20), "took {took:?} with a 4 s retry budget");
+    assert!(
+        err.contains("gave up after") && err.contains("hint:"),
+        "{err}"
+    );
+    assert!(
+        took < Duration::from_secs(20),
+        "took {took:?} with a 4 s retry budget"
+    );
     m.set_faults(0);
-    ok(&run(Some(&m), &dir, &["destroy", "-f", &file, "-p", "aws"], &[]), &m, "destroy");
+    ok(
+        &run(Some(&m), &dir, &["destroy", "-f", &file, "-p", "aws"], &[]),
+        &m,
+        "destroy",
+    );
     assert_eq!(tagged(&m, "blog").total(), 0);
     let _ = std::fs::remove_dir_all(&dir);
 }
@@ -528,13 +720,24 @@ fn aws_missing_credentials_unknown_region_and_missing_secret_fail_clearly() {
     let o = c.output().unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(o.status.code(), Some(2), "{}", text(&o));
     let e = String::from_utf8_lossy(&o.stderr);
-    assert!(e.contains("no AWS credentials") && e.contains("hint: set AWS_ACCESS_KEY_ID"), "{e}");
+    assert!(
+        e.contains("no AWS credentials") && e.contains("hint: set AWS_ACCESS_KEY_ID"),
+        "{e}"
+    );
 
     // An unknown region.
-    let o = run(Some(&m), &dir, &["plan", "-f", &file, "-p", "aws"], &[("AWS_REGION", "mars-north-9")]);
+    let o = run(
+        Some(&m),
+        &dir,
+        &["plan", "-f", &file, "-p", "aws"],
+        &[("AWS_REGION", "mars-north-9")],
+    );
     assert_eq!(o.status.code(), Some(2), "{}", text(&o));
     let e = String::from_utf8_lossy(&o.stderr);
-    assert!(e.contains("unknown AWS region `mars-north-9`") && e.contains("hint:"), "{e}");
+    assert!(
+        e.contains("unknown AWS region `mars-north-9`") && e.contains("hint:"),
+        "{e}"
+    );
 
     // A secret ARN that does not exist: at plan time, naming the field; after creating it in
     // Secrets Manager and SSM the plan goes through.
@@ -542,11 +745,22 @@ fn aws_missing_credentials_unknown_region_and_missing_secret_fail_clearly() {
     let f2 = example(&dir2, "02-env-and-secrets", "");
     std::fs::write(dir2.join("api_key.txt"), "k").unwrap_or_else(|e| panic!("{e}"));
     let file2 = f2.to_string_lossy().to_string();
-    let o = run(Some(&m), &dir2, &["plan", "-f", &file2, "-p", "aws"], &[("API_DB_PASSWORD", "s3cr3t-value-xyz")]);
+    let o = run(
+        Some(&m),
+        &dir2,
+        &["plan", "-f", &file2, "-p", "aws"],
+        &[("API_DB_PASSWORD", "s3cr3t-value-xyz")],
+    );
     assert_eq!(o.status.code(), Some(2), "{}", text(&o));
     let e = String::from_utf8_lossy(&o.stderr);
-    assert!(e.contains("providers.aws.secrets.") && e.contains("does not exist") && e.contains("hint:"), "{e}");
-    assert!(!e.contains("s3cr3t-value-xyz"), "a secret value leaked: {e}");
+    assert!(
+        e.contains("providers.aws.secrets.") && e.contains("does not exist") && e.contains("hint:"),
+        "{e}"
+    );
+    assert!(
+        !e.contains("s3cr3t-value-xyz"),
+        "a secret value leaked: {e}"
+    );
     let _ = std::fs::remove_dir_all(&dir);
     let _ = std::fs::remove_dir_all(&dir2);
 }

@@ -544,24 +544,6 @@ async fn resolve_ami(d: &AwsDriver, image: &str, res: &str) -> Result<String, Dr
     }
 }
 
-fn base64(bytes: &[u8]) -> String {
-    const T: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut out = String::new();
-    for c in bytes.chunks(3) {
-        let n = (u32::from(c[0]) << 16)
-            | (u32::from(*c.get(1).unwrap_or(&0)) << 8)
-            | u32::from(*c.get(2).unwrap_or(&0));
-        for i in 0..4 {
-            if i <= c.len() {
-                out.push(T[(n >> (18 - 6 * i) & 63) as usize] as char);
-            } else {
-                out.push('=');
-            }
-        }
-    }
-    out
-}
-
 /// The RunInstances body for a step (AMI resolved, user data, security group, tags, token).
 async fn run_body(
     d: &AwsDriver,
@@ -596,7 +578,7 @@ async fn run_body(
             "InstanceType": spec["InstanceType"],
             "MinCount": 1,
             "MaxCount": 1,
-            "UserData": base64(ud.as_bytes()),
+            "UserData": bridge_translators::swarm::base64(ud.as_bytes()),
         });
         if let Some(s) = spec["SubnetId"].as_str() {
             b["SubnetId"] = json!(s);
@@ -822,13 +804,5 @@ mod tests {
                 "TagSpecification.1.Tag.1.Value=b",
             ]
         );
-    }
-
-    #[test]
-    fn base64_matches_the_rfc() {
-        assert_eq!(base64(b""), "");
-        assert_eq!(base64(b"f"), "Zg==");
-        assert_eq!(base64(b"fo"), "Zm8=");
-        assert_eq!(base64(b"foobar"), "Zm9vYmFy");
     }
 }
