@@ -295,7 +295,7 @@ fn proxy(
     let p = u64::from(pct.load(Ordering::SeqCst));
     if (i * 37) % 100 < p {
         faults.fetch_add(1, Ordering::SeqCst);
-        let (status, ctype, payload) = match (i % 2 == 0, target.is_empty()) {
+        let (status, ctype, payload) = match (i.is_multiple_of(2), target.is_empty()) {
             (true, false) => ("500 Internal Server Error", "application/x-amz-json-1.1", r#"{"__type":"InternalFailure","message":"injected by the test proxy"}"#.to_string()),
             (false, false) => ("400 Bad Request", "application/x-amz-json-1.1", r#"{"__type":"ThrottlingException","message":"Rate exceeded (injected by the test proxy)"}"#.to_string()),
             (true, true) => ("500 Internal Server Error", "text/xml", "<Response><Errors><Error><Code>InternalError</Code><Message>injected by the test proxy</Message></Error></Errors><RequestID>injected</RequestID></Response>".to_string()),
