@@ -764,3 +764,118 @@ fn aws_missing_credentials_unknown_region_and_missing_secret_fail_clearly() {
     let _ = std::fs::remove_dir_all(&dir);
     let _ = std::fs::remove_dir_all(&dir2);
 }
+
+#[test]
+fn aws_secret_values_are_written_behind_the_arns_and_never_shown() {
+    let m = Moto::start("secrets", "us-east-1");
+    let dir = workdir("secrets");
+    let f = example(&dir, "02-env-and-secrets", "");
+    std::fs::write(dir.join("api_key.txt"), "file-secret-value-123")
+        .unwrap_or_else(|e| panic!("{e}"));
+    // The secrets exist (with a placeholder), as the ARNs an app names must; Fargate.
+    let sec = m.boto(
+        "secretsmanager",
+        "create_secret",
+        r#"{"Name": "api/db-password", "SecretString": "placeholder"}"#,
+    );
+    let arn = sec["ARN"].as_str().unwrap_or_default().to_string();
+    m.boto(
+        "ssm",
+        "put_parameter",
+        r#"{"Name": "/api/key", "Value": "placeholder", "Type": "SecureString"}"#,
+    );
+    let y = std::fs::read_to_string(&f)
+        .unwrap_or_default()
+        .replace(
+            "arn:aws:secretsmanager:us-east-1:123456789012:secret:api/db-password",
+            &arn,
+        )
+        .replace(
+            "    region: us-east-1\n",
+            "    region: us-east-1\n    launch_type: fargate\n",
+        );
+    std::fs::write(&f, y).unwrap_or_else(|e| panic!("{e}"));
+    let file = f.to_string_lossy().to_string();
+    let env = [("API_DB_PASSWORD", "env-secret-value-456")];
+    let mut shown = String::new();
+    for args in [
+        vec!["plan", "-f", &file, "-p", "aws"],
+        vec![
+            "deploy",
+            "-f",
+            &file,
+            "-p",
+            "aws",
+            "--wait",
+            "--timeout",
+            "1m",
+        ],
+        vec!["plan", "-f", &file, "-p", "aws", "--output", "json"],
+        vec!["status", "-f", &file, "-p", "aws"],
+        vec!["history", "-f", &file, "-p", "aws"],
+    ] {
+        let o = run(Some(&m), &dir, &args, &env);
+        ok(&o, &m, &args.join(" "));
+        shown.push_str(&text(&o));
+    }
+    let v = m.boto(
+        "secretsmanager",
+        "get_secret_value",
+        &format!(r#"{{"SecretId": "{arn}"}}"#),
+    );
+    assert_eq!(v["SecretString"], "env-secret-value-456", "{v}");
+    let p = m.boto(
+        "ssm",
+        "get_parameter",
+        r#"{"Name": "/api/key", "WithDecryption": true}"#,
+    );
+    assert_eq!(p["Parameter"]["Value"], "file-secret-value-123", "{p}");
+    // The task definition reads them by ARN: no value there, in any output, or in state.db.
+    let state =
+        std::fs::read(dir.join(".bridge/state.db")).unwrap_or_else(|e| panic!("state.db: {e}"));
+    let state = String::from_utf8_lossy(&state);
+    for secret in ["env-secret-value-456", "file-secret-value-123"] {
+        assert!(!shown.contains(secret), "{secret} shown:\n{shown}");
+        assert!(!state.contains(secret), "{secret} in state.db");
+        for r in m
+            .recorded()
+            .iter()
+            .filter(|r| r.op == "RegisterTaskDefinition")
+        {
+            assert!(!r.body.contains(secret), "{secret} in a task definition");
+        }
+    }
+    let td = m
+        .recorded()
+        .into_iter()
+        .find(|r| r.op == "RegisterTaskDefinition")
+        .map(|r| r.body)
+        .unwrap_or_default();
+    assert!(
+        td.contains(&arn.replace('/', "\\/")) || td.contains(&arn),
+        "the task definition does not read {arn}: {td}"
+    );
+    assert!(td.contains("ecsTaskExecutionRole"), "{td}");
+    // A second deploy writes nothing (the stored values are equal).
+    let puts = |m: &Moto| {
+        m.recorded()
+            .iter()
+            .filter(|r| r.op == "PutSecretValue" || r.op == "PutParameter")
+            .count()
+    };
+    assert_eq!(puts(&m), 2);
+    ok(
+        &run(Some(&m), &dir, &["deploy", "-f", &file, "-p", "aws"], &env),
+        &m,
+        "redeploy",
+    );
+    assert_eq!(puts(&m), 2);
+    assert!(check_bodies(&m, "secrets") >= 2);
+    ok(
+        &run(Some(&m), &dir, &["destroy", "-f", &file, "-p", "aws"], &env),
+        &m,
+        "destroy",
+    );
+    assert_eq!(tagged(&m, "api").total(), 0);
+    let _ = std::fs::remove_dir_all(&dir);
+}

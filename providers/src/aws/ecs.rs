@@ -67,6 +67,35 @@ pub(super) async fn verify_secrets(d: &AwsDriver, app: &ValidApp) -> Result<(), 
     Ok(())
 }
 
+/// Every item under `key` of a paginated ECS list operation; a missing cluster or service is
+/// an empty list.
+async fn list_all(
+    d: &AwsDriver,
+    op: &str,
+    res: &str,
+    body: Value,
+    key: &str,
+) -> Result<Vec<Value>, DriverError> {
+    let mut out = Vec::new();
+    let mut token: Option<String> = None;
+    loop {
+        let mut b = body.clone();
+        if let Some(t) = &token {
+            b["nextToken"] = json!(t);
+        }
+        let v = match d.client.json(Svc::Ecs, op, &b).await {
+            Ok(v) => v,
+            Err(e) if e.is(NOT_FOUND) => return Ok(Vec::new()),
+            Err(e) => return Err(e.into_driver(op, res)),
+        };
+        out.extend(v[key].as_array().cloned().unwrap_or_default());
+        token = v["nextToken"].as_str().map(str::to_string);
+        if token.is_none() {
+            return Ok(out);
+        }
+    }
+}
+
 fn family_of_arn(arn: &str) -> (String, u64) {
     let last = arn.rsplit('/').next().unwrap_or(arn);
     match last.rsplit_once(':') {
@@ -78,30 +107,18 @@ fn family_of_arn(arn: &str) -> (String, u64) {
 /// Active revisions of a family, oldest first.
 async fn revisions(d: &AwsDriver, family: &str) -> Result<Vec<(u64, String)>, DriverError> {
     let mut out = Vec::new();
-    let mut token: Option<String> = None;
-    loop {
-        let mut body = json!({"familyPrefix": family, "status": "ACTIVE"});
-        if let Some(t) = &token {
-            body["nextToken"] = json!(t);
-        }
-        let v = d
-            .ecs(
-                "ListTaskDefinitions",
-                &format!("task-definition/{family}"),
-                body,
-            )
-            .await?;
-        for a in v["taskDefinitionArns"].as_array().into_iter().flatten() {
-            if let Some(a) = a.as_str() {
-                let (f, r) = family_of_arn(a);
-                if f == family {
-                    out.push((r, a.to_string()));
-                }
-            }
-        }
-        token = v["nextToken"].as_str().map(str::to_string);
-        if token.is_none() {
-            break;
+    let arns = list_all(
+        d,
+        "ListTaskDefinitions",
+        &format!("task-definition/{family}"),
+        json!({"familyPrefix": family, "status": "ACTIVE"}),
+        "taskDefinitionArns",
+    )
+    .await?;
+    for a in arns.iter().filter_map(Value::as_str) {
+        let (f, r) = family_of_arn(a);
+        if f == family {
+            out.push((r, a.to_string()));
         }
     }
     out.sort();
@@ -139,26 +156,19 @@ pub(super) async fn observe(d: &AwsDriver, app: &str) -> Result<Vec<Current>, Dr
     }
 
     // Task definition families `<app>-*`, latest active revision each.
-    let mut families = Vec::new();
-    let mut token: Option<String> = None;
-    loop {
-        let mut body = json!({"familyPrefix": format!("{app}-"), "status": "ACTIVE"});
-        if let Some(t) = &token {
-            body["nextToken"] = json!(t);
-        }
-        let v = d.ecs("ListTaskDefinitionFamilies", "-", body).await?;
-        for f in v["families"].as_array().into_iter().flatten() {
-            if let Some(f) = f.as_str()
-                && f.starts_with(&format!("{app}-"))
-            {
-                families.push(f.to_string());
-            }
-        }
-        token = v["nextToken"].as_str().map(str::to_string);
-        if token.is_none() {
-            break;
-        }
-    }
+    let families: Vec<String> = list_all(
+        d,
+        "ListTaskDefinitionFamilies",
+        "-",
+        json!({"familyPrefix": format!("{app}-"), "status": "ACTIVE"}),
+        "families",
+    )
+    .await?
+    .iter()
+    .filter_map(Value::as_str)
+    .filter(|f| f.starts_with(&format!("{app}-")))
+    .map(str::to_string)
+    .collect();
     for f in families {
         let revs = revisions(d, &f).await?;
         let Some((_, arn)) = revs.last() else {
@@ -236,28 +246,14 @@ pub(super) async fn observe(d: &AwsDriver, app: &str) -> Result<Vec<Current>, Dr
 
 /// Every service of the cluster, described with tags.
 async fn services(d: &AwsDriver, cluster: &str) -> Result<Vec<Value>, DriverError> {
-    let mut arns = Vec::new();
-    let mut token: Option<String> = None;
-    loop {
-        let mut body = json!({"cluster": cluster, "maxResults": 100});
-        if let Some(t) = &token {
-            body["nextToken"] = json!(t);
-        }
-        let v = match d.client.json(Svc::Ecs, "ListServices", &body).await {
-            Ok(v) => v,
-            Err(e) if e.is(NOT_FOUND) => return Ok(Vec::new()),
-            Err(e) => return Err(e.into_driver("ListServices", &format!("cluster/{cluster}"))),
-        };
-        for a in v["serviceArns"].as_array().into_iter().flatten() {
-            if let Some(a) = a.as_str() {
-                arns.push(a.to_string());
-            }
-        }
-        token = v["nextToken"].as_str().map(str::to_string);
-        if token.is_none() {
-            break;
-        }
-    }
+    let arns = list_all(
+        d,
+        "ListServices",
+        &format!("cluster/{cluster}"),
+        json!({"cluster": cluster, "maxResults": 100}),
+        "serviceArns",
+    )
+    .await?;
     let mut out = Vec::new();
     for chunk in arns.chunks(10) {
         let v = d
@@ -357,15 +353,14 @@ pub(super) async fn apply_cluster(
 async fn delete_cluster(d: &AwsDriver, cluster: &str) -> Result<(), DriverError> {
     let res = format!("cluster/{cluster}");
     // Tasks still running (one-shot tasks, leftovers) and container instances hold a cluster.
-    let tasks = match d
-        .client
-        .json(Svc::Ecs, "ListTasks", &json!({"cluster": cluster}))
-        .await
-    {
-        Ok(v) => v["taskArns"].as_array().cloned().unwrap_or_default(),
-        Err(e) if e.is(NOT_FOUND) => return Ok(()),
-        Err(e) => return Err(e.into_driver("ListTasks", &res)),
-    };
+    let tasks = list_all(
+        d,
+        "ListTasks",
+        &res,
+        json!({"cluster": cluster}),
+        "taskArns",
+    )
+    .await?;
     for t in tasks {
         let _ = d
             .ecs(
@@ -375,10 +370,15 @@ async fn delete_cluster(d: &AwsDriver, cluster: &str) -> Result<(), DriverError>
             )
             .await;
     }
-    let v = d
-        .ecs("ListContainerInstances", &res, json!({"cluster": cluster}))
-        .await?;
-    for ci in v["containerInstanceArns"].as_array().into_iter().flatten() {
+    let cis = list_all(
+        d,
+        "ListContainerInstances",
+        &res,
+        json!({"cluster": cluster}),
+        "containerInstanceArns",
+    )
+    .await?;
+    for ci in cis {
         let _ = d
             .ecs(
                 "DeregisterContainerInstance",
@@ -440,6 +440,7 @@ pub(super) async fn apply_task_definition(
         }
     }
     let mut body = spec.clone();
+    write_secret_values(d, &res, &body).await?;
     resolve_references(d, app, &mut body).await?;
     if body.get("executionRoleArn").is_none() && needs_execution_role(&body) {
         let account = ec2::account_id(d).await?;
@@ -447,6 +448,85 @@ pub(super) async fn apply_task_definition(
             json!(format!("arn:aws:iam::{account}:role/ecsTaskExecutionRole"));
     }
     d.ecs("RegisterTaskDefinition", &res, body).await?;
+    Ok(())
+}
+
+/// Write the value of each secret the task reads behind its ARN, from the app's source
+/// (`secrets.<name>.env` or `.file`), when it differs from what is stored. Values are held only
+/// in memory: never logged, never part of an error.
+async fn write_secret_values(d: &AwsDriver, res: &str, body: &Value) -> Result<(), DriverError> {
+    let mut arns: Vec<&str> = body["containerDefinitions"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .flat_map(|c| c["secrets"].as_array().into_iter().flatten())
+        .filter_map(|s| s["valueFrom"].as_str())
+        .collect();
+    arns.sort();
+    arns.dedup();
+    for arn in arns {
+        let Some((name, source)) = d.secret_sources.get(arn) else {
+            continue;
+        };
+        let field = format!("secrets.{name}");
+        let value = if let Some(var) = source.strip_prefix("env:") {
+            std::env::var(var).map_err(|_| {
+                err(&field, ErrorKind::Unsatisfiable, format!("the environment variable {var} that holds the secret `{name}` is not set"))
+                    .with_hint(format!("export {var} before deploying (its value is written behind {arn}, never logged)"))
+            })?
+        } else if let Some(path) = source.strip_prefix("file:") {
+            let p = d.base_dir.join(path);
+            std::fs::read_to_string(&p).map_err(|e| {
+                err(
+                    &field,
+                    ErrorKind::Unsatisfiable,
+                    format!("cannot read the secret file {}: {e}", p.display()),
+                )
+                .with_hint(
+                    "create the file, or correct secrets.<name>.file (relative to the app file)",
+                )
+            })?
+        } else {
+            continue; // external: the ARN holds the value already
+        };
+        if arn.contains(":secretsmanager:") {
+            let cur = d
+                .client
+                .json(Svc::Secrets, "GetSecretValue", &json!({"SecretId": arn}))
+                .await;
+            if matches!(&cur, Ok(v) if v["SecretString"].as_str() == Some(value.as_str())) {
+                continue;
+            }
+            d.client
+                .json(
+                    Svc::Secrets,
+                    "PutSecretValue",
+                    &json!({"SecretId": arn, "SecretString": value}),
+                )
+                .await
+                .map_err(|e| e.into_driver("PutSecretValue", res))?;
+        } else if let Some((_, pname)) = arn.split_once(":parameter") {
+            let cur = d
+                .client
+                .json(
+                    Svc::Ssm,
+                    "GetParameter",
+                    &json!({"Name": pname, "WithDecryption": true}),
+                )
+                .await;
+            if matches!(&cur, Ok(v) if v["Parameter"]["Value"].as_str() == Some(value.as_str())) {
+                continue;
+            }
+            d.client
+                .json(
+                    Svc::Ssm,
+                    "PutParameter",
+                    &json!({"Name": pname, "Value": value, "Type": "SecureString", "Overwrite": true}),
+                )
+                .await
+                .map_err(|e| e.into_driver("PutParameter", res))?;
+        }
+    }
     Ok(())
 }
 
@@ -703,26 +783,14 @@ async fn service_tasks(
     status: &str,
 ) -> Result<Vec<Value>, DriverError> {
     let res = format!("service/{name}");
-    let mut arns = Vec::new();
-    let mut token: Option<String> = None;
-    loop {
-        let mut body = json!({"cluster": cluster, "serviceName": name, "desiredStatus": status});
-        if let Some(t) = &token {
-            body["nextToken"] = json!(t);
-        }
-        let v = match d.client.json(Svc::Ecs, "ListTasks", &body).await {
-            Ok(v) => v,
-            Err(e) if e.is(NOT_FOUND) => return Ok(Vec::new()),
-            Err(e) => return Err(e.into_driver("ListTasks", &res)),
-        };
-        for a in v["taskArns"].as_array().into_iter().flatten() {
-            arns.push(a.clone());
-        }
-        token = v["nextToken"].as_str().map(str::to_string);
-        if token.is_none() {
-            break;
-        }
-    }
+    let arns = list_all(
+        d,
+        "ListTasks",
+        &res,
+        json!({"cluster": cluster, "serviceName": name, "desiredStatus": status}),
+        "taskArns",
+    )
+    .await?;
     let mut out = Vec::new();
     for chunk in arns.chunks(100) {
         let v = d

@@ -60,8 +60,9 @@ pub struct AwsDriver {
     /// How long terminations and service drains may take.
     pub(crate) delete_timeout: Duration,
     /// Where relative secret files are read from.
-    #[allow(dead_code)]
     pub(crate) base_dir: PathBuf,
+    /// Secret ARN -> (neutral name, value source `env:VAR` / `file:PATH` / `external`).
+    pub(crate) secret_sources: BTreeMap<String, (String, String)>,
 }
 
 pub(crate) fn err(
@@ -175,7 +176,14 @@ impl AwsDriver {
         })?;
         let client = Client::new(creds, region, conf.endpoint_url().map(str::to_string))?;
         client.credentials().await?;
+        let secret_sources = tr::build(app, &tr::Options::default())
+            .0
+            .secrets
+            .into_iter()
+            .map(|s| (s.arn, (s.name, s.source)))
+            .collect();
         Ok(AwsDriver {
+            secret_sources,
             client,
             options,
             register_timeout: env_secs("BRIDGE_AWS_REGISTER_SECONDS", 600),
