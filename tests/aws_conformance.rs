@@ -27,7 +27,7 @@ pub(crate) fn app(yaml: &str) -> ValidApp {
         .unwrap_or_else(|| panic!("does not validate: {:?}", loaded.diagnostics))
 }
 
-fn run(name: &str, yaml: &str) {
+fn run(name: &str, yaml: &str) -> Moto {
     let m = Moto::start(name, "us-east-1");
     let valid = app(yaml);
     let rt = tokio::runtime::Builder::new_current_thread()
@@ -51,11 +51,14 @@ fn run(name: &str, yaml: &str) {
     if let Err(e) = result {
         panic!("{e}\n--- moto log ---\n{}", m.log());
     }
+    // Every body the driver sent passes botocore's models.
+    assert!(m.check_bodies(name) >= 3);
+    m
 }
 
 #[test]
 fn aws_driver_passes_the_conformance_harness_on_ec2() {
-    run(
+    let _ = run(
         "conf-ec2",
         "bridge: v1\nname: confec2\nservices:\n  web:\n    image: nginx:1.27\n    ports: ['8080:80']\n    depends_on: [db]\n    resources: {cpus: 0.25, memory: 256MiB}\n  db:\n    image: redis:7\n    replicas: 2\n    resources: {cpus: 0.25, memory: 256MiB}\nproviders:\n  aws: {launch_type: ec2}\n",
     );
@@ -63,8 +66,35 @@ fn aws_driver_passes_the_conformance_harness_on_ec2() {
 
 #[test]
 fn aws_driver_passes_the_conformance_harness_on_fargate() {
-    run(
+    let _ = run(
         "conf-fargate",
         "bridge: v1\nname: conffg\nservices:\n  web:\n    image: nginx:1.27\n    ports: ['80:80']\n    replicas: 2\nproviders:\n  aws: {launch_type: fargate, execution_role_arn: 'arn:aws:iam::123456789012:role/exec'}\n",
     );
+}
+
+#[test]
+fn aws_driver_passes_the_conformance_harness_with_a_vm_and_an_address_reference() {
+    let m = run(
+        "conf-vm",
+        "bridge: v1\nname: confvm\nservices:\n  api:\n    image: nginx:1.27\n    env: {DB_HOST: '${vms.db.address}'}\n    ports: ['443:8443']\nvms:\n  db:\n    image: ubuntu-24.04\n    cpus: 2\n    memory: 4GiB\n    disk: 20GiB\n    ports: [5432]\n    user_data: \"#cloud-config\\npackages: [postgresql]\\n\"\nproviders:\n  aws: {launch_type: fargate, execution_role_arn: 'arn:aws:iam::123456789012:role/exec', images: {ubuntu-24.04: ami-0123456789abcdef0}}\n",
+    );
+    // The reference became the VM's private address before the task definition went out.
+    let td = m
+        .recorded()
+        .into_iter()
+        .find(|r| r.op == "RegisterTaskDefinition")
+        .map(|r| r.body)
+        .unwrap_or_default();
+    let v: serde_json::Value = serde_json::from_str(&td).unwrap_or_default();
+    let host = v["containerDefinitions"][0]["environment"][0]["value"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    assert!(
+        host.parse::<std::net::Ipv4Addr>().is_ok(),
+        "DB_HOST is not an address: {td}"
+    );
+    assert!(m.recorded().iter().any(
+        |r| r.op == "RunInstances" && r.body.contains("BlockDeviceMapping.1.Ebs.VolumeSize=20")
+    ));
 }

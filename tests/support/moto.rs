@@ -230,6 +230,122 @@ impl Moto {
     }
 }
 
+impl Moto {
+    /// Every RegisterTaskDefinition, CreateService, UpdateService and RunInstances body sent
+    /// so far passes the strict check against botocore's models; how many were checked.
+    pub fn check_bodies(&self, name: &str) -> usize {
+        check_bodies_of(self, name)
+    }
+}
+
+/// Decodes EC2 Query bodies back into botocore's request shape (by the model's location
+/// names, flattened lists), reports parameters the model does not have, then runs the ECS
+/// validator's strict shape check (required members, types, enums, ranges).
+const EC2_QUERY_CHECK: &str = r#"
+import json, sys
+from urllib.parse import parse_qsl
+sys.path.insert(0, sys.argv[1])
+import ecs_validate
+from botocore.loaders import Loader
+shapes = Loader().load_service_model("ec2", "service-2")["shapes"]
+def qname(name, m):
+    if "queryName" in m: return m["queryName"]
+    ln = m.get("locationName")
+    return ln[0].upper() + ln[1:] if ln else name
+def decode(shape, params, prefix, used):
+    s = shapes[shape]
+    t = s["type"]
+    if t == "structure":
+        out = {}
+        for name, m in s["members"].items():
+            key = (prefix + "." if prefix else "") + qname(name, m)
+            if any(k == key or k.startswith(key + ".") for k in params):
+                out[name] = decode(m["shape"], params, key, used)
+        return out
+    if t == "list":
+        items, i = [], 1
+        while any(k == "%s.%d" % (prefix, i) or k.startswith("%s.%d." % (prefix, i)) for k in params):
+            items.append(decode(s["member"]["shape"], params, "%s.%d" % (prefix, i), used)); i += 1
+        return items
+    used.add(prefix)
+    v = params.get(prefix)
+    if t in ("integer", "long"): return int(v)
+    if t == "boolean": return v == "true"
+    if t in ("double", "float"): return float(v)
+    return v
+def decode_struct(shape, params):
+    used = set()
+    s = shapes[shape]
+    out = {}
+    for name, m in s["members"].items():
+        key = qname(name, m)
+        if any(k == key or k.startswith(key + ".") for k in params):
+            sub = shapes[m["shape"]]
+            if sub["type"] == "structure":
+                out[name] = {}
+                for n2, m2 in sub["members"].items():
+                    k2 = key + "." + qname(n2, m2)
+                    if any(k == k2 or k.startswith(k2 + ".") for k in params):
+                        out[name][n2] = decode(m2["shape"], params, k2, used)
+            else:
+                out[name] = decode(m["shape"], params, key, used)
+    return out, used
+bad = False
+for f in sys.argv[2:]:
+    params = dict(parse_qsl(open(f).read(), keep_blank_values=True))
+    action = params.pop("Action"); params.pop("Version", None)
+    obj, used = decode_struct(action + "Request", params)
+    out = ["%s: parameter not in the EC2 model" % k for k in sorted(set(params) - used)]
+    ecs_validate._check_shape(shapes, action + "Request", obj, "", out)
+    for line in out:
+        print("%s: %s" % (f, line)); bad = True
+sys.exit(1 if bad else 0)
+"#;
+
+/// Every RegisterTaskDefinition, CreateService, UpdateService and RunInstances body sent so far
+/// passes the strict check against botocore's models; returns how many were checked.
+fn check_bodies_of(m: &Moto, name: &str) -> usize {
+    let dir = std::env::temp_dir().join(format!("bridge-aws-{name}-bodies-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display()));
+    let mut by_shape: std::collections::BTreeMap<&str, Vec<PathBuf>> = Default::default();
+    for (i, r) in m.recorded().iter().enumerate() {
+        let shape = match r.op.as_str() {
+            "RegisterTaskDefinition" => "RegisterTaskDefinitionRequest",
+            "CreateService" => "CreateServiceRequest",
+            "UpdateService" => "UpdateServiceRequest",
+            "RunInstances" => "RunInstances",
+            _ => continue,
+        };
+        let f = dir.join(format!("{i:04}-{}.body", r.op));
+        std::fs::write(&f, &r.body).unwrap_or_else(|e| panic!("{e}"));
+        by_shape.entry(shape).or_default().push(f);
+    }
+    let v = peers::validators();
+    let mut n = 0;
+    for (shape, files) in &by_shape {
+        n += files.len();
+        let mut c = Command::new(peers::python());
+        if *shape == "RunInstances" {
+            c.args(["-W", "ignore", "-c", EC2_QUERY_CHECK]).arg(&v);
+        } else {
+            c.arg(v.join("ecs_validate.py")).args(["--shape", shape]);
+        }
+        let out = c
+            .args(files)
+            .output()
+            .unwrap_or_else(|e| panic!("validator: {e}"));
+        assert!(
+            out.status.success(),
+            "{shape} bodies the driver sent fail botocore's model:\n{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+    n
+}
+
 impl Drop for Moto {
     fn drop(&mut self) {
         let _ = self.agent.kill();
