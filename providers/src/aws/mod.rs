@@ -131,7 +131,13 @@ impl AwsDriver {
         over: Overrides,
     ) -> Result<Self, DriverError> {
         let options = app.app().providers.aws.clone().unwrap_or_default();
-        let mut loader = aws_config::defaults(BehaviorVersion::latest());
+        // The credential providers' own HTTPS client (SSO, STS, IMDS), on ring.
+        let https = aws_smithy_http_client::Builder::new()
+            .tls_provider(aws_smithy_http_client::tls::Provider::Rustls(
+                aws_smithy_http_client::tls::rustls_provider::CryptoMode::Ring,
+            ))
+            .build_https();
+        let mut loader = aws_config::defaults(BehaviorVersion::latest()).http_client(https);
         if let Some(r) = options.region.clone().or(over.region.clone()) {
             loader = loader.region(aws_config::Region::new(r));
         }
