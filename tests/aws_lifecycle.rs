@@ -396,7 +396,7 @@ fn aws_ec2_example_deploys_changes_reconciles_and_destroys() {
 }
 
 #[test]
-fn aws_fargate_example_deploys_and_destroys() {
+fn aws_fargate_example_deploys_changes_reconciles_and_destroys() {
     let m = Moto::start("fargate", "us-east-1");
     let dir = workdir("fargate");
     let f = example(
@@ -454,13 +454,84 @@ fn aws_fargate_example_deploys_and_destroys() {
         g["SecurityGroups"][0]["IpPermissions"][0]["FromPort"], 80,
         "{g}"
     );
-    let o = run(
-        Some(&m),
-        &dir,
-        &["plan", "-f", &file, "-p", "aws", "--detailed-exitcode"],
-        &[],
-    );
+    let plan = ["plan", "-f", &file, "-p", "aws", "--detailed-exitcode"];
+    let o = run(Some(&m), &dir, &plan, &[]);
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    // A change (two replicas) updates the service in place and nothing else.
+    let y = std::fs::read_to_string(&f).unwrap_or_default().replace(
+        "    ports: [\"8080:80\"]\n",
+        "    ports: [\"8080:80\"]\n    replicas: 2\n",
+    );
+    std::fs::write(&f, y).unwrap_or_else(|e| panic!("{e}"));
+    let o = run(Some(&m), &dir, &plan, &[]);
+    assert_eq!(o.status.code(), Some(3), "{}", text(&o));
+    assert!(stdout(&o).contains("~ service/web"), "{}", text(&o));
+    ok(
+        &run(
+            Some(&m),
+            &dir,
+            &[
+                "deploy",
+                "-f",
+                &file,
+                "-p",
+                "aws",
+                "--wait",
+                "--timeout",
+                "1m",
+            ],
+            &[],
+        ),
+        &m,
+        "deploy of the change",
+    );
+    // Out of band: the service deleted and the security group's rule revoked; reconcile.
+    m.boto(
+        "ecs",
+        "delete_service",
+        r#"{"cluster": "hello", "service": "hello-web", "force": true}"#,
+    );
+    let gid = g["SecurityGroups"][0]["GroupId"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    m.boto(
+        "ec2",
+        "revoke_security_group_ingress",
+        &format!(r#"{{"GroupId": "{gid}", "IpPermissions": [{{"IpProtocol": "tcp", "FromPort": 80, "ToPort": 80, "IpRanges": [{{"CidrIp": "0.0.0.0/0"}}]}}]}}"#),
+    );
+    let o = run(Some(&m), &dir, &plan, &[]);
+    let p = stdout(&o);
+    assert!(
+        p.contains("+ service/web") && p.contains("~ security-group/hello"),
+        "{}",
+        text(&o)
+    );
+    ok(
+        &run(
+            Some(&m),
+            &dir,
+            &["reconcile", "-f", &file, "-p", "aws"],
+            &[],
+        ),
+        &m,
+        "reconcile",
+    );
+    let o = run(Some(&m), &dir, &plan, &[]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let d = m.boto(
+        "ecs",
+        "describe_services",
+        r#"{"cluster": "hello", "services": ["hello-web"]}"#,
+    );
+    assert_eq!(
+        (
+            d["services"][0]["status"].as_str(),
+            d["services"][0]["desiredCount"].as_u64()
+        ),
+        (Some("ACTIVE"), Some(2)),
+        "{d}"
+    );
     ok(
         &run(Some(&m), &dir, &["destroy", "-f", &file, "-p", "aws"], &[]),
         &m,
@@ -616,6 +687,18 @@ fn aws_missing_credentials_unknown_region_and_missing_secret_fail_clearly() {
     let e = String::from_utf8_lossy(&o.stderr);
     assert!(
         e.contains("no AWS credentials") && e.contains("hint: set AWS_ACCESS_KEY_ID"),
+        "{e}"
+    );
+
+    // No region anywhere.
+    let mut c = bridge(Some(&m), &dir);
+    c.args(["plan", "-f", &file, "-p", "aws"])
+        .env_remove("AWS_REGION");
+    let o = c.output().unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    let e = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        e.contains("no AWS region is set") && e.contains("providers.aws.region"),
         "{e}"
     );
 
