@@ -66,9 +66,22 @@ fn aws_driver_passes_the_conformance_harness_on_ec2() {
 
 #[test]
 fn aws_driver_passes_the_conformance_harness_on_fargate() {
-    let _ = run(
+    // With a one-shot group (restart: never): a task definition run once with RunTask, no
+    // ECS service.
+    let m = run(
         "conf-fargate",
-        "bridge: v1\nname: conffg\nservices:\n  web:\n    image: nginx:1.27\n    ports: ['80:80']\n    replicas: 2\nproviders:\n  aws: {launch_type: fargate, execution_role_arn: 'arn:aws:iam::123456789012:role/exec'}\n",
+        "bridge: v1\nname: conffg\nservices:\n  web:\n    image: nginx:1.27\n    ports: ['80:80']\n    replicas: 2\n  migrate:\n    image: busybox:1\n    command: [true]\n    restart: never\nproviders:\n  aws: {launch_type: fargate, execution_role_arn: 'arn:aws:iam::123456789012:role/exec'}\n",
+    );
+    let runs: Vec<_> = m
+        .recorded()
+        .into_iter()
+        .filter(|r| r.op == "RunTask")
+        .collect();
+    assert_eq!(runs.len(), 1, "the one-shot group ran {} times", runs.len());
+    assert!(
+        runs[0].body.contains("conffg-migrate") && runs[0].body.contains("awsvpcConfiguration"),
+        "{}",
+        runs[0].body
     );
 }
 

@@ -447,9 +447,44 @@ pub(super) async fn apply_task_definition(
         body["executionRoleArn"] =
             json!(format!("arn:aws:iam::{account}:role/ecsTaskExecutionRole"));
     }
-    d.ecs("RegisterTaskDefinition", &res, body).await?;
+    let run = body.as_object_mut().and_then(|o| o.remove(RUN_ONCE));
+    let v = d.ecs("RegisterTaskDefinition", &res, body.clone()).await?;
+    // A one-shot group runs once per new revision (no ECS service would stop restarting it).
+    if let Some(run) = run {
+        let arn = v["taskDefinition"]["taskDefinitionArn"]
+            .as_str()
+            .unwrap_or_default();
+        let launch = body["requiresCompatibilities"][0].as_str().unwrap_or("EC2");
+        let mut r = json!({
+            "cluster": d.cluster(app),
+            "taskDefinition": arn,
+            "count": run["count"],
+            "launchType": launch,
+            "startedBy": "bridge",
+            "propagateTags": "TASK_DEFINITION",
+        });
+        if body["networkMode"] == "awsvpc" {
+            r["networkConfiguration"] = awsvpc(d, app, Value::Null).await?;
+        }
+        let v = d.ecs("RunTask", &res, r).await?;
+        if let Some(f) = v["failures"].as_array().and_then(|f| f.first()) {
+            return Err(err(
+                &res,
+                ErrorKind::Unsatisfiable,
+                format!(
+                    "RunTask of the one-shot group: {}",
+                    f["reason"].as_str().unwrap_or("failed")
+                ),
+            )
+            .with_hint("on EC2, the container instances need room for the task"));
+        }
+    }
     Ok(())
 }
+
+/// The key under which [`super::desired`] marks a one-shot task definition (run once with
+/// RunTask); removed before the body is sent.
+pub(crate) const RUN_ONCE: &str = "x-bridge-run-once";
 
 /// Write the value of each secret the task reads behind its ARN, from the app's source
 /// (`secrets.<name>.env` or `.file`), when it differs from what is stored. Values are held only
@@ -633,23 +668,29 @@ async fn service_body(d: &AwsDriver, app: &str, spec: &Value) -> Result<Value, D
         body["taskDefinition"] = json!(arn);
     }
     if spec["launchType"] == "FARGATE" || spec["networkConfiguration"].is_object() {
-        let mut conf = body["networkConfiguration"]["awsvpcConfiguration"].clone();
-        if !conf.is_object() {
-            conf = json!({"assignPublicIp": "DISABLED"});
-        }
-        if conf["subnets"].as_array().is_none_or(|a| a.is_empty()) {
-            conf["subnets"] = json!(ec2::default_subnets(d).await?);
-        }
-        if conf["securityGroups"]
-            .as_array()
-            .is_none_or(|a| a.is_empty())
-            && let Some(sg) = ec2::app_security_group(d, app).await?
-        {
-            conf["securityGroups"] = json!([sg]);
-        }
-        body["networkConfiguration"] = json!({"awsvpcConfiguration": conf});
+        let conf = body["networkConfiguration"]["awsvpcConfiguration"].clone();
+        body["networkConfiguration"] = awsvpc(d, app, conf).await?;
     }
     Ok(body)
+}
+
+/// An awsvpc network configuration: the given one, with the default VPC's default subnets and
+/// the app's security group where it names none.
+async fn awsvpc(d: &AwsDriver, app: &str, mut conf: Value) -> Result<Value, DriverError> {
+    if !conf.is_object() {
+        conf = json!({"assignPublicIp": "DISABLED"});
+    }
+    if conf["subnets"].as_array().is_none_or(|a| a.is_empty()) {
+        conf["subnets"] = json!(ec2::default_subnets(d).await?);
+    }
+    if conf["securityGroups"]
+        .as_array()
+        .is_none_or(|a| a.is_empty())
+        && let Some(sg) = ec2::app_security_group(d, app).await?
+    {
+        conf["securityGroups"] = json!([sg]);
+    }
+    Ok(json!({"awsvpcConfiguration": conf}))
 }
 
 /// Create (with a client token), update in place (desired count, revision, deployment and

@@ -424,6 +424,18 @@ pub fn desired(app: &ValidApp) -> (Vec<Desired>, Diagnostics) {
         td_hash.insert(td.group.clone(), hash.clone());
         let mut spec = serde_json::to_value(&td.body).unwrap_or(Value::Null);
         with_hash(&mut spec, &hash, "key", "value");
+        if td.one_shot
+            && let Some(o) = spec.as_object_mut()
+        {
+            let count = td
+                .services
+                .iter()
+                .filter_map(|s| app.app().services.get(s))
+                .map(|s| s.replicas.max(1))
+                .max()
+                .unwrap_or(1);
+            o.insert(ecs::RUN_ONCE.into(), json!({"count": count}));
+        }
         out.push(Desired {
             id: ResourceId::new("task-definition", td.group.clone()),
             spec_hash: hash,
