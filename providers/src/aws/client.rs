@@ -211,6 +211,7 @@ pub(crate) struct Client {
     pub region: String,
     global_endpoint: Option<String>,
     retry: Retry,
+    cache: std::sync::Mutex<Option<Credentials>>,
 }
 
 fn unreachable(message: String) -> ApiError {
@@ -265,6 +266,7 @@ impl Client {
             region,
             global_endpoint,
             retry: Retry::from_env(),
+            cache: std::sync::Mutex::new(None),
         })
     }
 
@@ -298,6 +300,27 @@ impl Client {
             )
             .with_hint("set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or AWS_PROFILE (~/.aws/credentials), or run where an instance or container role is available")
         })
+    }
+
+    /// The credentials, cached until five minutes before they expire (the default chain's
+    /// providers, e.g. SSO or assume-role, would otherwise be asked on every request).
+    async fn cached_credentials(&self) -> Result<Credentials, ApiError> {
+        let soon = SystemTime::now() + Duration::from_secs(300);
+        if let Ok(c) = self.cache.lock()
+            && let Some(c) = c.as_ref()
+            && c.expiry().is_none_or(|e| e > soon)
+        {
+            return Ok(c.clone());
+        }
+        let creds = self
+            .creds
+            .provide_credentials()
+            .await
+            .map_err(|e| unreachable(format!("no AWS credentials: {}", aws_error_chain(&e))))?;
+        if let Ok(mut c) = self.cache.lock() {
+            *c = Some(creds.clone());
+        }
+        Ok(creds)
     }
 
     /// Call a JSON-protocol operation; the answer's JSON (an empty object for an empty body).
@@ -398,12 +421,7 @@ impl Client {
         headers: &[(&str, &str)],
         body: &[u8],
     ) -> Result<String, ApiError> {
-        let creds = self
-            .creds
-            .provide_credentials()
-            .await
-            .map_err(|e| unreachable(format!("no AWS credentials: {}", aws_error_chain(&e))))?;
-        let identity: Identity = creds.into();
+        let identity: Identity = self.cached_credentials().await?.into();
         let host = url
             .split("://")
             .nth(1)

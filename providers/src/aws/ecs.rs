@@ -387,14 +387,28 @@ async fn delete_cluster(d: &AwsDriver, cluster: &str) -> Result<(), DriverError>
             )
             .await;
     }
-    match d
-        .client
-        .json(Svc::Ecs, "DeleteCluster", &json!({"cluster": cluster}))
-        .await
-    {
-        Ok(_) => Ok(()),
-        Err(e) if e.is(NOT_FOUND) => Ok(()),
-        Err(e) => Err(e.into_driver("DeleteCluster", &res)),
+    // Services just deleted drain for a while, and instances take time to deregister.
+    let start = Instant::now();
+    loop {
+        match d
+            .client
+            .json(Svc::Ecs, "DeleteCluster", &json!({"cluster": cluster}))
+            .await
+        {
+            Ok(_) => return Ok(()),
+            Err(e) if e.is(NOT_FOUND) => return Ok(()),
+            Err(e)
+                if e.is(&[
+                    "ClusterContainsServicesException",
+                    "ClusterContainsTasksException",
+                    "ClusterContainsContainerInstancesException",
+                    "UpdateInProgressException",
+                ]) && start.elapsed() < d.delete_timeout =>
+            {
+                tokio::time::sleep(Duration::from_secs(2)).await;
+            }
+            Err(e) => return Err(e.into_driver("DeleteCluster", &res)),
+        }
     }
 }
 
@@ -718,14 +732,15 @@ pub(super) async fn apply_service(
     let name = spec["serviceName"].as_str().unwrap_or(&name).to_string();
     let body = service_body(d, app, spec).await?;
     let existing = describe_service(d, &cluster, &name).await?;
+    // A service deleted meanwhile (INACTIVE, still described) gets a new token: ECS would
+    // answer the old one with the deleted service.
+    let previous = existing
+        .as_ref()
+        .map(|s| s["createdAt"].to_string())
+        .unwrap_or_default();
     match existing.filter(|s| s["status"] == "ACTIVE") {
         None => {
-            let token = bridge_core::hash::spec_hash(&(
-                app,
-                &name,
-                spec["tags"].clone(),
-                step.before.is_some(),
-            ));
+            let token = bridge_core::hash::spec_hash(&(app, &name, spec["tags"].clone(), previous));
             let mut b = body.clone();
             b["clientToken"] = json!(token);
             d.ecs("CreateService", &res, b).await?;
