@@ -199,17 +199,8 @@ pub(super) async fn observe(d: &AwsDriver, app: &str) -> Result<Vec<Current>, Dr
     }
 
     if cluster_active {
-        for s in services(d, &cluster).await? {
-            if s["status"] != "ACTIVE" {
-                continue;
-            }
+        for (id, s) in app_services(d, app).await? {
             let tags = ecs_tags(&s["tags"]);
-            if tag_of(&tags, TAG_APP) != Some(app) {
-                continue;
-            }
-            let Some(id) = tag_of(&tags, TAG_COMPONENT).and_then(component_id) else {
-                continue;
-            };
             let td = s["taskDefinition"].as_str().unwrap_or_default();
             let spec = json!({
                 "desiredCount": s["desiredCount"],
@@ -239,6 +230,21 @@ pub(super) async fn observe(d: &AwsDriver, app: &str) -> Result<Vec<Current>, Dr
                 .map(|s| s.to_string())
                 .collect(),
             });
+        }
+    }
+    Ok(out)
+}
+
+/// The app's active services (by tag) with their component ids.
+async fn app_services(d: &AwsDriver, app: &str) -> Result<Vec<(ResourceId, Value)>, DriverError> {
+    let mut out = Vec::new();
+    for s in services(d, &d.cluster(app)).await? {
+        let tags = ecs_tags(&s["tags"]);
+        if s["status"] != "ACTIVE" || tag_of(&tags, TAG_APP) != Some(app) {
+            continue;
+        }
+        if let Some(id) = tag_of(&tags, TAG_COMPONENT).and_then(component_id) {
+            out.push((id, s));
         }
     }
     Ok(out)
@@ -888,17 +894,7 @@ fn health_of(tasks: &[Value]) -> String {
 pub(super) async fn status(d: &AwsDriver, app: &str) -> Result<Vec<ComponentStatus>, DriverError> {
     let cluster = d.cluster(app);
     let mut out = Vec::new();
-    for s in services(d, &cluster).await? {
-        if s["status"] != "ACTIVE" {
-            continue;
-        }
-        let tags = ecs_tags(&s["tags"]);
-        if tag_of(&tags, TAG_APP) != Some(app) {
-            continue;
-        }
-        let Some(id) = tag_of(&tags, TAG_COMPONENT).and_then(component_id) else {
-            continue;
-        };
+    for (id, s) in app_services(d, app).await? {
         let name = s["serviceName"].as_str().unwrap_or_default();
         let running: Vec<Value> = service_tasks(d, &cluster, name, "RUNNING")
             .await?
