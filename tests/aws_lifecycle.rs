@@ -123,105 +123,65 @@ impl Tagged {
     }
 }
 
+/// Lists, in one boto3 process, what moto holds tagged for an app.
+const TAGGED: &str = r#"
+import boto3, json, sys
+endpoint, region, app = sys.argv[1:4]
+kw = dict(endpoint_url=endpoint, region_name=region, aws_access_key_id="testing", aws_secret_access_key="testing")
+ec2, ecs = boto3.client("ec2", **kw), boto3.client("ecs", **kw)
+out = {"instances": [], "clusters": 0, "revisions": [], "groups": 0, "services": 0}
+res = ec2.describe_instances(Filters=[{"Name": "tag:bridge.app", "Values": [app]},
+    {"Name": "instance-state-name", "Values": ["pending", "running", "stopping", "stopped"]}])
+for r in res["Reservations"]:
+    for i in r["Instances"]:
+        out["instances"].append({t["Key"]: t["Value"] for t in i.get("Tags", [])}.get("bridge.component", ""))
+for arn in ecs.list_clusters()["clusterArns"]:
+    for c in ecs.describe_clusters(clusters=[arn], include=["TAGS"])["clusters"]:
+        tags = {t["key"]: t["value"] for t in c.get("tags", [])}
+        if tags.get("bridge.app") != app or c["status"] != "ACTIVE":
+            continue
+        out["clusters"] += 1
+        arns = ecs.list_services(cluster=c["clusterName"])["serviceArns"]
+        if arns:
+            d = ecs.describe_services(cluster=c["clusterName"], services=arns)["services"]
+            out["services"] += len([x for x in d if x["status"] == "ACTIVE"])
+for f in ecs.list_task_definition_families(familyPrefix=app + "-")["families"]:
+    for a in ecs.list_task_definitions(familyPrefix=f, status="ACTIVE")["taskDefinitionArns"]:
+        out["revisions"].append(a.rsplit("/", 1)[-1])
+g = ec2.describe_security_groups(Filters=[{"Name": "tag:bridge.app", "Values": [app]}])
+out["groups"] = len(g["SecurityGroups"])
+print(json.dumps(out))
+"#;
+
 fn tagged(m: &Moto, app: &str) -> Tagged {
-    let mut t = Tagged::default();
-    let res = m.boto(
-        "ec2",
-        "describe_instances",
-        &format!(r#"{{"Filters": [{{"Name": "tag:bridge.app", "Values": ["{app}"]}}, {{"Name": "instance-state-name", "Values": ["pending", "running", "stopping", "stopped"]}}]}}"#),
+    let out = Command::new(peers::python())
+        .args(["-c", TAGGED, &m.direct, &m.region, app])
+        .output()
+        .unwrap_or_else(|e| panic!("boto3: {e}"));
+    assert!(
+        out.status.success(),
+        "listing what is tagged failed: {}",
+        String::from_utf8_lossy(&out.stderr)
     );
-    for r in res["Reservations"].as_array().into_iter().flatten() {
-        for i in r["Instances"].as_array().into_iter().flatten() {
-            let comp = i["Tags"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .find(|x| x["Key"] == "bridge.component")
-                .and_then(|x| x["Value"].as_str())
-                .unwrap_or_default();
-            t.instances.push(comp.to_string());
-        }
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}"));
+    let strings = |k: &str| -> Vec<String> {
+        let mut l: Vec<String> = v[k]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|x| x.as_str().map(str::to_string))
+            .collect();
+        l.sort();
+        l
+    };
+    let n = |k: &str| v[k].as_u64().unwrap_or(0) as usize;
+    Tagged {
+        instances: strings("instances"),
+        clusters: n("clusters"),
+        revisions: strings("revisions"),
+        groups: n("groups"),
+        services: n("services"),
     }
-    t.instances.sort();
-    let c = m.boto("ecs", "list_clusters", "{}");
-    for arn in c["clusterArns"].as_array().into_iter().flatten() {
-        let d = m.boto(
-            "ecs",
-            "describe_clusters",
-            &format!(
-                r#"{{"clusters": ["{}"], "include": ["TAGS"]}}"#,
-                arn.as_str().unwrap_or_default()
-            ),
-        );
-        for cl in d["clusters"].as_array().into_iter().flatten() {
-            let mine = cl["tags"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .any(|x| x["key"] == "bridge.app" && x["value"] == app);
-            if mine && cl["status"] == "ACTIVE" {
-                t.clusters += 1;
-                let s = m.boto(
-                    "ecs",
-                    "list_services",
-                    &format!(
-                        r#"{{"cluster": "{}"}}"#,
-                        cl["clusterName"].as_str().unwrap_or_default()
-                    ),
-                );
-                if let Some(arns) = s["serviceArns"].as_array().filter(|a| !a.is_empty()) {
-                    let d = m.boto(
-                        "ecs",
-                        "describe_services",
-                        &format!(
-                            r#"{{"cluster": "{}", "services": {}}}"#,
-                            cl["clusterName"].as_str().unwrap_or_default(),
-                            Value::Array(arns.clone())
-                        ),
-                    );
-                    t.services += d["services"]
-                        .as_array()
-                        .into_iter()
-                        .flatten()
-                        .filter(|s| s["status"] == "ACTIVE")
-                        .count();
-                }
-            }
-        }
-    }
-    let fams = m.boto(
-        "ecs",
-        "list_task_definition_families",
-        &format!(r#"{{"familyPrefix": "{app}-"}}"#),
-    );
-    for f in fams["families"].as_array().into_iter().flatten() {
-        let l = m.boto(
-            "ecs",
-            "list_task_definitions",
-            &format!(
-                r#"{{"familyPrefix": "{}", "status": "ACTIVE"}}"#,
-                f.as_str().unwrap_or_default()
-            ),
-        );
-        for a in l["taskDefinitionArns"].as_array().into_iter().flatten() {
-            t.revisions.push(
-                a.as_str()
-                    .unwrap_or_default()
-                    .rsplit('/')
-                    .next()
-                    .unwrap_or_default()
-                    .to_string(),
-            );
-        }
-    }
-    t.revisions.sort();
-    let g = m.boto(
-        "ec2",
-        "describe_security_groups",
-        &format!(r#"{{"Filters": [{{"Name": "tag:bridge.app", "Values": ["{app}"]}}]}}"#),
-    );
-    t.groups = g["SecurityGroups"].as_array().map(Vec::len).unwrap_or(0);
-    t
 }
 
 fn stdout(o: &Output) -> String {
