@@ -31,6 +31,10 @@ fn bridge(m: Option<&Moto>, dir: &Path) -> Command {
     ] {
         c.env_remove(k);
     }
+    // Empty profile files: nothing of the machine's ~/.aws is read.
+    for f in ["no-aws-config", "no-aws-credentials"] {
+        std::fs::write(dir.join(f), "").unwrap_or_else(|e| panic!("{e}"));
+    }
     c.env("AWS_EC2_METADATA_DISABLED", "true")
         .env("AWS_CONFIG_FILE", dir.join("no-aws-config"))
         .env(

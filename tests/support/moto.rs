@@ -170,7 +170,8 @@ impl Moto {
 
     /// The environment for a `bridge` process (or aws-config) to reach this moto through the
     /// proxy with dummy credentials; the instance metadata service is off (no traffic off
-    /// 127.0.0.1).
+    /// 127.0.0.1). The caller points AWS_CONFIG_FILE / AWS_SHARED_CREDENTIALS_FILE away from the
+    /// machine's ~/.aws.
     pub fn env(&self) -> Vec<(&'static str, String)> {
         vec![
             ("AWS_ENDPOINT_URL", self.endpoint.clone()),
@@ -178,14 +179,6 @@ impl Moto {
             ("AWS_SECRET_ACCESS_KEY", "testing".into()),
             ("AWS_REGION", self.region.clone()),
             ("AWS_EC2_METADATA_DISABLED", "true".into()),
-            (
-                "AWS_CONFIG_FILE",
-                "/nonexistent/bridge-test-aws-config".into(),
-            ),
-            (
-                "AWS_SHARED_CREDENTIALS_FILE",
-                "/nonexistent/bridge-test-aws-credentials".into(),
-            ),
             ("AWS_MAX_ATTEMPTS", "12".into()),
         ]
     }

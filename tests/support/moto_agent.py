@@ -38,6 +38,9 @@ def agent():
                 if iid in registered:
                     cluster, arn = registered.pop(iid)
                     try:
+                        # ECS stops the tasks of an instance that is gone, then drops it.
+                        for t in ecs.list_tasks(cluster=cluster, containerInstance=arn)["taskArns"]:
+                            ecs.stop_task(cluster=cluster, task=t, reason="instance terminated")
                         ecs.deregister_container_instance(cluster=cluster, containerInstance=arn, force=True)
                     except Exception as e:  # noqa: BLE001
                         print("agent: deregister", iid, e, flush=True)

@@ -325,6 +325,22 @@ impl Client {
 
     /// Call a JSON-protocol operation; the answer's JSON (an empty object for an empty body).
     pub async fn json(&self, svc: Svc, op: &str, body: &Value) -> Result<Value, ApiError> {
+        self.json_with(svc, op, body, self.retry.attempts).await
+    }
+
+    /// [`Client::json`] with one attempt: for best-effort cleanup whose failure a later call
+    /// reports anyway.
+    pub async fn json_once(&self, svc: Svc, op: &str, body: &Value) -> Result<Value, ApiError> {
+        self.json_with(svc, op, body, 1).await
+    }
+
+    async fn json_with(
+        &self,
+        svc: Svc,
+        op: &str,
+        body: &Value,
+        attempts: u32,
+    ) -> Result<Value, ApiError> {
         let target = format!("{}.{op}", svc.target());
         let payload = serde_json::to_vec(body).unwrap_or_default();
         let text = self
@@ -335,6 +351,7 @@ impl Client {
                     ("x-amz-target", target.as_str()),
                 ],
                 payload,
+                attempts,
             )
             .await?;
         if text.trim().is_empty() {
@@ -370,6 +387,7 @@ impl Client {
                 "application/x-www-form-urlencoded; charset=utf-8",
             )],
             body.into_bytes(),
+            self.retry.attempts,
         )
         .await
     }
@@ -380,6 +398,7 @@ impl Client {
         svc: Svc,
         headers: &[(&str, &str)],
         body: Vec<u8>,
+        attempts: u32,
     ) -> Result<String, ApiError> {
         let url = format!("{}/", self.endpoint(svc));
         let started = Instant::now();
@@ -395,9 +414,7 @@ impl Client {
                         .cap
                         .min(self.retry.base.saturating_mul(1u32 << attempt.min(16)));
                     let wait = jitter(backoff);
-                    if attempt >= self.retry.attempts
-                        || started.elapsed() + wait >= self.retry.budget
-                    {
+                    if attempt >= attempts || started.elapsed() + wait >= self.retry.budget {
                         let mut e = e;
                         e.message = format!(
                             "{} (gave up after {attempt} attempts in {:.1}s)",

@@ -367,14 +367,12 @@ async fn delete_cluster(d: &AwsDriver, cluster: &str) -> Result<(), DriverError>
         "taskArns",
     )
     .await?;
+    // Best effort, one attempt each: DeleteCluster below says what still holds the cluster.
     for t in tasks {
-        let _ = d
-            .ecs(
-                "StopTask",
-                &res,
-                json!({"cluster": cluster, "task": t, "reason": "bridge destroy"}),
-            )
-            .await;
+        let body = json!({"cluster": cluster, "task": t, "reason": "bridge destroy"});
+        if let Err(e) = d.client.json_once(Svc::Ecs, "StopTask", &body).await {
+            tracing::debug!(error = %e, "StopTask during destroy");
+        }
     }
     let cis = list_all(
         d,
@@ -385,13 +383,14 @@ async fn delete_cluster(d: &AwsDriver, cluster: &str) -> Result<(), DriverError>
     )
     .await?;
     for ci in cis {
-        let _ = d
-            .ecs(
-                "DeregisterContainerInstance",
-                &res,
-                json!({"cluster": cluster, "containerInstance": ci, "force": true}),
-            )
-            .await;
+        let body = json!({"cluster": cluster, "containerInstance": ci, "force": true});
+        if let Err(e) = d
+            .client
+            .json_once(Svc::Ecs, "DeregisterContainerInstance", &body)
+            .await
+        {
+            tracing::debug!(error = %e, "DeregisterContainerInstance during destroy");
+        }
     }
     // Services just deleted drain for a while, and instances take time to deregister.
     let start = Instant::now();
