@@ -560,3 +560,73 @@ impl Driver for AwsDriver {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn region_names() {
+        for ok in [
+            "us-east-1",
+            "eu-central-2",
+            "ap-southeast-5",
+            "us-gov-west-1",
+            "cn-north-1",
+        ] {
+            assert!(region_is_valid(ok), "{ok}");
+        }
+        for bad in [
+            "",
+            "us-east",
+            "mars-north-9",
+            "US-EAST-1",
+            "us-east-1a",
+            "useast1",
+        ] {
+            assert!(!region_is_valid(bad), "{bad}");
+        }
+    }
+
+    #[test]
+    fn the_service_hash_follows_its_task_definition() {
+        let load = |image: &str| {
+            let y = format!(
+                "bridge: v1\nname: h\nservices:\n  web:\n    image: {image}\n    resources: {{cpus: 0.25, memory: 128MiB}}\nproviders:\n  aws: {{region: us-east-1}}\n"
+            );
+            let l = bridge_core::load_str(
+                &std::sync::Arc::from("h.yaml"),
+                &y,
+                std::path::Path::new("."),
+                &bridge_core::LoadOptions::default(),
+            );
+            match l.valid {
+                Some(v) => desired(&v).0,
+                None => panic!("{:?}", l.diagnostics),
+            }
+        };
+        let (a, b) = (load("nginx:1"), load("nginx:2"));
+        let hash = |d: &[Desired], k: &str| {
+            d.iter()
+                .find(|x| x.id.kind == k)
+                .map(|x| x.spec_hash.clone())
+                .unwrap_or_default()
+        };
+        assert_ne!(hash(&a, "task-definition"), hash(&b, "task-definition"));
+        assert_ne!(hash(&a, "service"), hash(&b, "service"));
+        assert_eq!(hash(&a, "cluster"), hash(&b, "cluster"));
+        // Ranks: cluster, security group, instances, task definitions, services.
+        let kinds: Vec<&str> = a.iter().map(|d| d.id.kind.as_str()).collect();
+        assert_eq!(
+            kinds,
+            [
+                "cluster",
+                "security-group",
+                "instance",
+                "task-definition",
+                "service"
+            ]
+        );
+        assert!(a.windows(2).all(|w| w[0].rank <= w[1].rank));
+    }
+}
