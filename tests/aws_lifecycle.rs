@@ -496,6 +496,49 @@ fn aws_fargate_example_deploys_changes_reconciles_and_destroys() {
         (Some("ACTIVE"), Some(2)),
         "{d}"
     );
+    // `reconcile --watch` keeps it converged: a service deleted while it runs comes back.
+    let mut watch = bridge(Some(&m), &dir)
+        .args([
+            "reconcile",
+            "-f",
+            &file,
+            "-p",
+            "aws",
+            "--watch",
+            "--interval",
+            "1s",
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap_or_else(|e| panic!("{e}"));
+    std::thread::sleep(Duration::from_secs(2));
+    m.boto(
+        "ecs",
+        "delete_service",
+        r#"{"cluster": "hello", "service": "hello-web", "force": true}"#,
+    );
+    let start = Instant::now();
+    let back = loop {
+        let d = m.boto(
+            "ecs",
+            "describe_services",
+            r#"{"cluster": "hello", "services": ["hello-web"]}"#,
+        );
+        if d["services"][0]["status"] == "ACTIVE" {
+            break true;
+        }
+        if start.elapsed() > Duration::from_secs(30) {
+            break false;
+        }
+        std::thread::sleep(Duration::from_millis(500));
+    };
+    let _ = watch.kill();
+    let _ = watch.wait();
+    assert!(
+        back,
+        "reconcile --watch did not recreate the deleted service within 30 s"
+    );
     ok(
         &run(Some(&m), &dir, &["destroy", "-f", &file, "-p", "aws"], &[]),
         &m,
