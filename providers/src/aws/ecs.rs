@@ -901,11 +901,27 @@ pub(super) async fn status(d: &AwsDriver, app: &str) -> Result<Vec<ComponentStat
             .filter(|t| t["lastStatus"] == "RUNNING")
             .collect();
         let mut errors: Vec<String> = Vec::new();
-        for t in service_tasks(d, &cluster, name, "STOPPED").await? {
-            if let Some(r) = t["stoppedReason"].as_str()
-                && !errors.iter().any(|e| e == r)
+        // Newest first; tasks stopped on purpose (scaling, a deployment, a user) are no errors.
+        let mut stopped = service_tasks(d, &cluster, name, "STOPPED").await?;
+        stopped.sort_by(|a, b| b["stoppedAt"].to_string().cmp(&a["stoppedAt"].to_string()));
+        for t in stopped {
+            if matches!(
+                t["stopCode"].as_str(),
+                Some("UserInitiated" | "ServiceSchedulerInitiated")
+            ) {
+                continue;
+            }
+            let why = t["containers"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .find_map(|c| c["reason"].as_str())
+                .map(|r| format!(": {r}"))
+                .unwrap_or_default();
+            if let Some(r) = t["stoppedReason"].as_str().map(|r| format!("{r}{why}"))
+                && !errors.contains(&r)
             {
-                errors.push(r.to_string());
+                errors.push(r);
             }
         }
         out.push(ComponentStatus {
