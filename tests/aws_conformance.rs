@@ -89,7 +89,7 @@ fn aws_driver_passes_the_conformance_harness_on_fargate() {
 fn aws_driver_passes_the_conformance_harness_with_a_vm_and_an_address_reference() {
     let m = run(
         "conf-vm",
-        "bridge: v1\nname: confvm\nservices:\n  api:\n    image: nginx:1.27\n    env: {DB_HOST: '${vms.db.address}'}\n    ports: ['443:8443']\nvms:\n  db:\n    image: ubuntu-24.04\n    cpus: 2\n    memory: 4GiB\n    disk: 20GiB\n    ports: [5432]\n    user_data: \"#cloud-config\\npackages: [postgresql]\\n\"\nproviders:\n  aws: {launch_type: fargate, execution_role_arn: 'arn:aws:iam::123456789012:role/exec', images: {ubuntu-24.04: ami-0123456789abcdef0}}\n",
+        "bridge: v1\nname: confvm\nservices:\n  api:\n    image: nginx:1.27\n    env: {DB_HOST: '${vms.db.address}'}\n    ports: ['443:8443']\nvms:\n  db:\n    image: ubuntu-24.04\n    cpus: 2\n    memory: 4GiB\n    disk: 20GiB\n    ports: [5432]\n    user_data: \"#cloud-config\\npackages: [postgresql]\\n\"\nproviders:\n  aws: {launch_type: fargate, execution_role_arn: 'arn:aws:iam::123456789012:role/exec', images: {ubuntu-24.04: ami-03cf127a}}\n",
     );
     // The reference became the VM's private address before the task definition went out.
     let td = m
@@ -107,7 +107,12 @@ fn aws_driver_passes_the_conformance_harness_with_a_vm_and_an_address_reference(
         host.parse::<std::net::Ipv4Addr>().is_ok(),
         "DB_HOST is not an address: {td}"
     );
-    assert!(m.recorded().iter().any(
-        |r| r.op == "RunInstances" && r.body.contains("BlockDeviceMapping.1.Ebs.VolumeSize=20")
-    ));
+    // The root disk takes the AMI's root device name (moto's ami-03cf127a: /dev/sda1).
+    assert!(
+        m.recorded().iter().any(|r| r.op == "RunInstances"
+            && r.body.contains("BlockDeviceMapping.1.Ebs.VolumeSize=20")
+            && r.body
+                .contains("BlockDeviceMapping.1.DeviceName=%2Fdev%2Fsda1")),
+        "no RunInstances with the 20 GiB root disk on /dev/sda1"
+    );
 }

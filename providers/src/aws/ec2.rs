@@ -603,7 +603,14 @@ async fn run_body(
         b
     };
     let image = body["ImageId"].as_str().unwrap_or_default().to_string();
-    body["ImageId"] = json!(resolve_ami(d, &image, &res).await?);
+    let image = resolve_ami(d, &image, &res).await?;
+    body["ImageId"] = json!(image);
+    // The translator names the root disk /dev/xvda; the AMI says what its root device is.
+    if body["BlockDeviceMappings"][0]["DeviceName"] == "/dev/xvda"
+        && let Some(root) = root_device(d, &image, &res).await?
+    {
+        body["BlockDeviceMappings"][0]["DeviceName"] = json!(root);
+    }
     if body["SecurityGroupIds"]
         .as_array()
         .is_none_or(|a| a.is_empty())
@@ -621,6 +628,23 @@ async fn run_body(
     }
     body["ClientToken"] = json!(token);
     Ok(body)
+}
+
+/// The root device name of an AMI, when EC2 knows the AMI (else RunInstances reports it).
+async fn root_device(d: &AwsDriver, image: &str, res: &str) -> Result<Option<String>, DriverError> {
+    let text = match d
+        .client
+        .query(Svc::Ec2, "DescribeImages", &[p("ImageId.1", image)])
+        .await
+    {
+        Ok(t) => t,
+        Err(e) if e.is(&["InvalidAMIID.NotFound", "InvalidAMIID.Malformed"]) => return Ok(None),
+        Err(e) => return Err(e.into_driver("DescribeImages", res)),
+    };
+    let doc = xml(&text).map_err(|e| e.into_driver("DescribeImages", res))?;
+    Ok(items(doc.root_element(), "imagesSet")
+        .into_iter()
+        .find_map(|i| child(i, "rootDeviceName").map(str::to_string)))
 }
 
 /// Launch the instance unless a live one carries its component tag (the ClientToken covers a
