@@ -14,9 +14,12 @@ use anyhow::{Context, Result, anyhow};
 use bridge_core::plan::{Action, Plan, ResourceId};
 use bridge_core::state::{Actor, Store};
 use bridge_core::{LoadOptions, ValidApp, load_file};
+#[cfg(feature = "aws")]
+use bridge_providers::aws::AwsDriver;
 use bridge_providers::engine::{self, ApplyOptions, Event};
 #[cfg(feature = "gce")]
 use bridge_providers::gce::GceDriver;
+#[cfg(feature = "swarm")]
 use bridge_providers::swarm::SwarmDriver;
 use bridge_providers::{Driver, DriverError, Readiness};
 use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
@@ -32,6 +35,8 @@ pub const EXIT_CHANGES: u8 = 3;
 pub enum DeployProvider {
     /// Docker Swarm (the local engine by default).
     Swarm,
+    /// AWS ECS (EC2 container instances or Fargate), with aws-config's credentials and region.
+    Aws,
     /// Google Compute Engine (container-VMs; GOOGLE_APPLICATION_CREDENTIALS).
     Gce,
 }
@@ -199,30 +204,35 @@ async fn run_async(args: &LifecycleArgs, op: Op, json: bool) -> Result<ExitCode>
     if let Op::History { limit } = op {
         return history(args, &app, limit, json);
     }
-    let driver = match args.provider {
+    let r = match args.provider {
+        #[cfg(feature = "swarm")]
         DeployProvider::Swarm => match SwarmDriver::connect(base_dir(&args.file)).await {
-            Ok(d) => d,
+            Ok(d) => lifecycle(&d, args, &valid, &app, op, json).await,
+            Err(e) => return Ok(fail(json, &e)),
+        },
+        #[cfg(feature = "aws")]
+        DeployProvider::Aws => match AwsDriver::connect(&valid, base_dir(&args.file)).await {
+            Ok(d) => lifecycle(&d, args, &valid, &app, op, json).await,
             Err(e) => return Ok(fail(json, &e)),
         },
         #[cfg(feature = "gce")]
         DeployProvider::Gce => {
             match GceDriver::connect(valid.app().providers.gce.as_ref(), base_dir(&args.file)) {
-                Ok(d) => return finish(lifecycle(&d, args, &valid, &app, op, json).await, json),
+                Ok(d) => lifecycle(&d, args, &valid, &app, op, json).await,
                 Err(e) => return Ok(fail(json, &e)),
             }
         }
-        #[cfg(not(feature = "gce"))]
-        DeployProvider::Gce => {
+        #[allow(unreachable_patterns)]
+        other => {
+            let name = format!("{other:?}").to_lowercase();
             return Ok(fail(
                 json,
-                &"gce: this bridge was built without the `gce` feature",
+                &format!(
+                    "{name}: this bridge was built without the `{name}` feature\n  hint: cargo build --features {name}"
+                ),
             ));
         }
     };
-    finish(lifecycle(&driver, args, &valid, &app, op, json).await, json)
-}
-
-fn finish(r: Result<ExitCode>, json: bool) -> Result<ExitCode> {
     match r {
         Ok(code) => Ok(code),
         Err(e) => Ok(fail(json, &e)),
@@ -256,6 +266,12 @@ async fn lifecycle<D: Driver>(
                 ));
             }
         }
+    }
+    if matches!(
+        op,
+        Op::Plan { .. } | Op::Deploy { .. } | Op::Reconcile { .. }
+    ) {
+        driver.verify(valid).await?;
     }
     let (desired, diags) = driver.desired(valid);
     if diags.has_errors() {

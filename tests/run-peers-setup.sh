@@ -17,6 +17,7 @@ set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 req="$here/validators/requirements.txt"
+req_moto="$here/validators/requirements-moto.txt"   # the AWS driver's peer (moto server)
 venv="${BRIDGE_VENV:-$HOME/.cache/bridge-venv}"
 base_python="${BRIDGE_BASE_PYTHON:-python3}"
 uv_version="0.13.9"
@@ -29,7 +30,7 @@ if [ "$base_version" != "3.11" ]; then
     log "warning: requirements.txt was resolved for python 3.11, $base_python is $base_version"
 fi
 
-hash="$( { cat "$req" "${BASH_SOURCE[0]}"; "$base_python" -c 'import sys; print(sys.version)'; } \
+hash="$( { cat "$req" "$req_moto" "${BASH_SOURCE[0]}"; "$base_python" -c 'import sys; print(sys.version)'; } \
     | sha256sum | cut -d' ' -f1)"
 stamp="$venv/.bridge-requirements-hash"
 
@@ -46,10 +47,10 @@ mkdir -p "$(dirname "$venv")"
 export PIP_DISABLE_PIP_VERSION_CHECK=1
 if "$venv/bin/python" -m pip install --quiet "uv==$uv_version" >&2 && [ -x "$venv/bin/uv" ]; then
     "$venv/bin/uv" pip install --quiet --python "$venv/bin/python" --no-deps \
-        --compile-bytecode -r "$req" >&2
+        --compile-bytecode -r "$req" -r "$req_moto" >&2
 else
     log "uv unavailable, installing with pip (slower)"
-    "$venv/bin/python" -m pip install --quiet --no-deps -r "$req" >&2
+    "$venv/bin/python" -m pip install --quiet --no-deps -r "$req" -r "$req_moto" >&2
 fi
 
 # Smoke test: every validator imports and its data files are where expected.
@@ -60,6 +61,7 @@ import ecs_validate, gce_validate
 ecs_validate.model()
 assert os.path.exists(gce_validate.discovery_path()), gce_validate.discovery_path()
 import heat.engine.stack  # noqa: F401  the Heat engine imports
+import moto.server  # noqa: F401  the AWS driver's peer
 EOF
 
 echo "$hash" > "$stamp"

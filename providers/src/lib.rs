@@ -7,6 +7,8 @@
 //! against [`Driver::desired`], then [`engine::apply_plan`], which calls [`Driver::apply`] step by
 //! step in rank order with bounded parallelism and health gating, and [`Driver::wait_ready`].
 
+#[cfg(feature = "aws")]
+pub mod aws;
 pub mod engine;
 #[cfg(feature = "gce")]
 pub mod gce;
@@ -141,6 +143,12 @@ pub trait Driver: Send + Sync {
     /// The desired resources for an app (the translator's output, hashed and ranked), and the
     /// translator's diagnostics. Pure.
     fn desired(&self, app: &ValidApp) -> (Vec<Desired>, Diagnostics);
+    /// Check what the app refers to on the provider before a plan or deploy (e.g. that the
+    /// secret ARNs it names exist). Reads only. The default checks nothing.
+    fn verify(&self, app: &ValidApp) -> impl Future<Output = Result<(), DriverError>> + Send {
+        let _ = app;
+        async { Ok(()) }
+    }
     /// Is the provider reachable and set up? Reads only.
     fn check(&self) -> impl Future<Output = Result<Readiness, DriverError>> + Send;
     /// Set the provider up (e.g. `swarm init` of a local single-node swarm). Idempotent.

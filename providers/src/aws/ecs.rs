@@ -1,0 +1,996 @@
+//! ECS: the cluster (and its awslogs log groups), task definition families, services, their
+//! tasks' status, and the plan-time check of the secret ARNs an app names.
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use bridge_core::ValidApp;
+use bridge_core::plan::{Action, Current, ResourceId, Step};
+use bridge_translators::ecs::{TAG_APP, TAG_COMPONENT, TAG_SPEC_HASH};
+use serde_json::{Value, json};
+
+use super::{
+    AwsDriver, KEEP_REVISIONS, RANK_CLUSTER, RANK_SERVICE, RANK_TASK_DEFINITION, Svc, component_id,
+    ec2, ecs_tags, err, tag_of,
+};
+use crate::{ComponentStatus, DriverError, ErrorKind};
+
+const NOT_FOUND: &[&str] = &[
+    "ClusterNotFoundException",
+    "ServiceNotFoundException",
+    "ServiceNotActiveException",
+    "ResourceNotFoundException",
+];
+
+/// Every secret ARN in `providers.aws.secrets` exists (Secrets Manager or SSM Parameter Store).
+pub(super) async fn verify_secrets(d: &AwsDriver, app: &ValidApp) -> Result<(), DriverError> {
+    let aws = app.app().providers.aws.clone().unwrap_or_default();
+    for (name, arn) in &aws.secrets {
+        let used = app.app().services.values().any(|s| {
+            s.secrets.iter().any(|r| &r.name == name)
+                && s.provider
+                    .is_none_or(|p| p == bridge_core::model::ProviderKind::Aws)
+        });
+        if !used {
+            continue;
+        }
+        let field = format!("providers.aws.secrets.{name}");
+        let (svc, op, body) = if arn.contains(":secretsmanager:") {
+            (Svc::Secrets, "DescribeSecret", json!({"SecretId": arn}))
+        } else if arn.contains(":ssm:") {
+            let pname = arn
+                .split_once(":parameter")
+                .map(|(_, p)| p.to_string())
+                .unwrap_or_else(|| arn.clone());
+            (Svc::Ssm, "GetParameter", json!({"Name": pname}))
+        } else {
+            return Err(err(
+                field,
+                ErrorKind::Unsatisfiable,
+                format!("`{arn}` is neither a Secrets Manager nor an SSM parameter ARN"),
+            )
+            .with_hint("use arn:aws:secretsmanager:REGION:ACCOUNT:secret:NAME or arn:aws:ssm:REGION:ACCOUNT:parameter/NAME"));
+        };
+        match d.client.json(svc, op, &body).await {
+            Ok(_) => {}
+            Err(e) if e.is(&["ResourceNotFoundException", "ParameterNotFound"]) => {
+                return Err(err(
+                    field,
+                    ErrorKind::Unsatisfiable,
+                    format!("the secret `{name}` names `{arn}`, which does not exist"),
+                )
+                .with_hint("create it first (aws secretsmanager create-secret / aws ssm put-parameter --type SecureString), or correct the ARN"));
+            }
+            Err(e) => return Err(e.into_driver(op, &field)),
+        }
+    }
+    Ok(())
+}
+
+/// Every item under `key` of a paginated ECS list operation; a missing cluster or service is
+/// an empty list.
+async fn list_all(
+    d: &AwsDriver,
+    op: &str,
+    res: &str,
+    body: Value,
+    key: &str,
+) -> Result<Vec<Value>, DriverError> {
+    let mut out = Vec::new();
+    let mut token: Option<String> = None;
+    loop {
+        let mut b = body.clone();
+        if let Some(t) = &token {
+            b["nextToken"] = json!(t);
+        }
+        let v = match d.client.json(Svc::Ecs, op, &b).await {
+            Ok(v) => v,
+            Err(e) if e.is(NOT_FOUND) => return Ok(Vec::new()),
+            Err(e) => return Err(e.into_driver(op, res)),
+        };
+        out.extend(v[key].as_array().cloned().unwrap_or_default());
+        token = v["nextToken"].as_str().map(str::to_string);
+        if token.is_none() {
+            return Ok(out);
+        }
+    }
+}
+
+fn family_of_arn(arn: &str) -> (String, u64) {
+    let last = arn.rsplit('/').next().unwrap_or(arn);
+    match last.rsplit_once(':') {
+        Some((f, r)) => (f.to_string(), r.parse().unwrap_or(0)),
+        None => (last.to_string(), 0),
+    }
+}
+
+/// Active revisions of a family, oldest first.
+async fn revisions(d: &AwsDriver, family: &str) -> Result<Vec<(u64, String)>, DriverError> {
+    let mut out = Vec::new();
+    let arns = list_all(
+        d,
+        "ListTaskDefinitions",
+        &format!("task-definition/{family}"),
+        json!({"familyPrefix": family, "status": "ACTIVE"}),
+        "taskDefinitionArns",
+    )
+    .await?;
+    for a in arns.iter().filter_map(Value::as_str) {
+        let (f, r) = family_of_arn(a);
+        if f == family {
+            out.push((r, a.to_string()));
+        }
+    }
+    out.sort();
+    Ok(out)
+}
+
+/// The cluster, the latest revision of each family and the active services, found by tag.
+pub(super) async fn observe(d: &AwsDriver, app: &str) -> Result<Vec<Current>, DriverError> {
+    let mut out = Vec::new();
+    let cluster = d.cluster(app);
+    let v = d
+        .ecs(
+            "DescribeClusters",
+            &format!("cluster/{cluster}"),
+            json!({"clusters": [cluster], "include": ["TAGS"]}),
+        )
+        .await?;
+    let mut cluster_active = false;
+    for c in v["clusters"].as_array().into_iter().flatten() {
+        if c["status"] != "ACTIVE" {
+            continue;
+        }
+        cluster_active = true;
+        let tags = ecs_tags(&c["tags"]);
+        if tag_of(&tags, TAG_APP) == Some(app) {
+            out.push(Current {
+                id: ResourceId::new("cluster", cluster.clone()),
+                spec_hash: tag_of(&tags, TAG_SPEC_HASH).map(str::to_string),
+                spec: None,
+                handle: c["clusterArn"].as_str().unwrap_or_default().to_string(),
+                rank: RANK_CLUSTER,
+                opaque: Vec::new(),
+            });
+        }
+    }
+
+    // Task definition families `<app>-*`, latest active revision each.
+    let families: Vec<String> = list_all(
+        d,
+        "ListTaskDefinitionFamilies",
+        "-",
+        json!({"familyPrefix": format!("{app}-"), "status": "ACTIVE"}),
+        "families",
+    )
+    .await?
+    .iter()
+    .filter_map(Value::as_str)
+    .filter(|f| f.starts_with(&format!("{app}-")))
+    .map(str::to_string)
+    .collect();
+    for f in families {
+        let revs = revisions(d, &f).await?;
+        let Some((_, arn)) = revs.last() else {
+            continue;
+        };
+        let v = d
+            .ecs(
+                "DescribeTaskDefinition",
+                &format!("task-definition/{f}"),
+                json!({"taskDefinition": arn, "include": ["TAGS"]}),
+            )
+            .await?;
+        let tags = ecs_tags(&v["tags"]);
+        if tag_of(&tags, TAG_APP) != Some(app) {
+            continue;
+        }
+        let Some(id) = tag_of(&tags, TAG_COMPONENT).and_then(component_id) else {
+            continue;
+        };
+        out.push(Current {
+            id,
+            spec_hash: tag_of(&tags, TAG_SPEC_HASH).map(str::to_string),
+            spec: None,
+            handle: arn.clone(),
+            rank: RANK_TASK_DEFINITION,
+            opaque: Vec::new(),
+        });
+    }
+
+    if cluster_active {
+        for (id, s) in app_services(d, app).await? {
+            let tags = ecs_tags(&s["tags"]);
+            let td = s["taskDefinition"].as_str().unwrap_or_default();
+            let spec = json!({
+                "desiredCount": s["desiredCount"],
+                "launchType": s["launchType"],
+                "schedulingStrategy": s["schedulingStrategy"],
+                "taskDefinition": family_of_arn(td).0,
+                "serviceName": s["serviceName"],
+            });
+            out.push(Current {
+                id,
+                spec_hash: tag_of(&tags, TAG_SPEC_HASH).map(str::to_string),
+                spec: Some(spec),
+                handle: s["serviceArn"].as_str().unwrap_or_default().to_string(),
+                rank: RANK_SERVICE,
+                opaque: [
+                    "cluster",
+                    "deploymentConfiguration",
+                    "placementConstraints",
+                    "placementStrategy",
+                    "networkConfiguration",
+                    "enableExecuteCommand",
+                    "propagateTags",
+                    "tags",
+                    "defaultSubnets",
+                ]
+                .iter()
+                .map(|s| s.to_string())
+                .collect(),
+            });
+        }
+    }
+    Ok(out)
+}
+
+/// The app's active services (by tag) with their component ids.
+async fn app_services(d: &AwsDriver, app: &str) -> Result<Vec<(ResourceId, Value)>, DriverError> {
+    let mut out = Vec::new();
+    for s in services(d, &d.cluster(app)).await? {
+        let tags = ecs_tags(&s["tags"]);
+        if s["status"] != "ACTIVE" || tag_of(&tags, TAG_APP) != Some(app) {
+            continue;
+        }
+        if let Some(id) = tag_of(&tags, TAG_COMPONENT).and_then(component_id) {
+            out.push((id, s));
+        }
+    }
+    Ok(out)
+}
+
+/// Every service of the cluster, described with tags.
+async fn services(d: &AwsDriver, cluster: &str) -> Result<Vec<Value>, DriverError> {
+    let arns = list_all(
+        d,
+        "ListServices",
+        &format!("cluster/{cluster}"),
+        json!({"cluster": cluster, "maxResults": 100}),
+        "serviceArns",
+    )
+    .await?;
+    let mut out = Vec::new();
+    for chunk in arns.chunks(10) {
+        let v = d
+            .ecs(
+                "DescribeServices",
+                &format!("cluster/{cluster}"),
+                json!({"cluster": cluster, "services": chunk, "include": ["TAGS"]}),
+            )
+            .await?;
+        out.extend(v["services"].as_array().cloned().unwrap_or_default());
+    }
+    Ok(out)
+}
+
+async fn describe_service(
+    d: &AwsDriver,
+    cluster: &str,
+    name: &str,
+) -> Result<Option<Value>, DriverError> {
+    match d
+        .client
+        .json(
+            Svc::Ecs,
+            "DescribeServices",
+            &json!({"cluster": cluster, "services": [name], "include": ["TAGS"]}),
+        )
+        .await
+    {
+        Ok(v) => Ok(v["services"]
+            .as_array()
+            .and_then(|a| a.iter().find(|s| s["serviceName"] == name).cloned())),
+        Err(e) if e.is(NOT_FOUND) => Ok(None),
+        Err(e) => Err(e.into_driver("DescribeServices", &format!("service/{name}"))),
+    }
+}
+
+/// Create the cluster (idempotent in ECS) and its log groups, and tag it; delete it after
+/// stopping what still runs on it and deregistering its container instances.
+pub(super) async fn apply_cluster(
+    d: &AwsDriver,
+    app: &str,
+    step: &Step,
+) -> Result<(), DriverError> {
+    let res = step.resource.to_string();
+    let cluster = step.resource.name.clone();
+    if step.action == Action::Delete {
+        return delete_cluster(d, &cluster).await;
+    }
+    let Some(spec) = &step.after else {
+        return Ok(());
+    };
+    let hash = super::bridge_core_hash(spec);
+    let tags = json!([
+        {"key": TAG_APP, "value": app},
+        {"key": TAG_COMPONENT, "value": res},
+        {"key": TAG_SPEC_HASH, "value": hash},
+    ]);
+    let v = d
+        .ecs(
+            "CreateCluster",
+            &res,
+            json!({"clusterName": cluster, "tags": tags}),
+        )
+        .await?;
+    let arn = v["cluster"]["clusterArn"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    // CreateCluster of an existing cluster does not change its tags.
+    if !arn.is_empty() {
+        d.ecs(
+            "TagResource",
+            &res,
+            json!({"resourceArn": arn, "tags": tags}),
+        )
+        .await?;
+    }
+    for g in spec["logGroups"].as_array().into_iter().flatten() {
+        let Some(g) = g.as_str() else { continue };
+        match d
+            .client
+            .json(
+                Svc::Logs,
+                "CreateLogGroup",
+                &json!({"logGroupName": g, "tags": {TAG_APP: app}}),
+            )
+            .await
+        {
+            Ok(_) => {}
+            Err(e) if e.is(&["ResourceAlreadyExistsException"]) => {}
+            Err(e) => return Err(e.into_driver("CreateLogGroup", &format!("log-group {g}"))),
+        }
+    }
+    Ok(())
+}
+
+async fn delete_cluster(d: &AwsDriver, cluster: &str) -> Result<(), DriverError> {
+    let res = format!("cluster/{cluster}");
+    // Tasks still running (one-shot tasks, leftovers) and container instances hold a cluster.
+    let tasks = list_all(
+        d,
+        "ListTasks",
+        &res,
+        json!({"cluster": cluster}),
+        "taskArns",
+    )
+    .await?;
+    // Best effort, one attempt each: DeleteCluster below says what still holds the cluster.
+    for t in tasks {
+        let body = json!({"cluster": cluster, "task": t, "reason": "bridge destroy"});
+        if let Err(e) = d.client.json_once(Svc::Ecs, "StopTask", &body).await {
+            tracing::debug!(error = %e, "StopTask during destroy");
+        }
+    }
+    let cis = list_all(
+        d,
+        "ListContainerInstances",
+        &res,
+        json!({"cluster": cluster}),
+        "containerInstanceArns",
+    )
+    .await?;
+    for ci in cis {
+        let body = json!({"cluster": cluster, "containerInstance": ci, "force": true});
+        if let Err(e) = d
+            .client
+            .json_once(Svc::Ecs, "DeregisterContainerInstance", &body)
+            .await
+        {
+            tracing::debug!(error = %e, "DeregisterContainerInstance during destroy");
+        }
+    }
+    // Services just deleted drain for a while, and instances take time to deregister.
+    let start = Instant::now();
+    loop {
+        match d
+            .client
+            .json(Svc::Ecs, "DeleteCluster", &json!({"cluster": cluster}))
+            .await
+        {
+            Ok(_) => return Ok(()),
+            Err(e) if e.is(NOT_FOUND) => return Ok(()),
+            Err(e)
+                if e.is(&[
+                    "ClusterContainsServicesException",
+                    "ClusterContainsTasksException",
+                    "ClusterContainsContainerInstancesException",
+                    "UpdateInProgressException",
+                ]) && start.elapsed() < d.delete_timeout =>
+            {
+                tokio::time::sleep(Duration::from_secs(2)).await;
+            }
+            Err(e) => return Err(e.into_driver("DeleteCluster", &res)),
+        }
+    }
+}
+
+/// Register a new revision unless the latest one already carries the spec hash; delete:
+/// deregister every active revision of the family.
+pub(super) async fn apply_task_definition(
+    d: &AwsDriver,
+    app: &str,
+    step: &Step,
+) -> Result<(), DriverError> {
+    let res = step.resource.to_string();
+    if step.action == Action::Delete {
+        let family = step
+            .handle
+            .as_deref()
+            .map(|h| family_of_arn(h).0)
+            .unwrap_or_else(|| format!("{app}-{}", step.resource.name));
+        for (_, arn) in revisions(d, &family).await? {
+            deregister(d, &res, &arn).await?;
+        }
+        return Ok(());
+    }
+    let Some(spec) = &step.after else {
+        return Ok(());
+    };
+    let family = spec["family"].as_str().unwrap_or_default().to_string();
+    let want = spec["tags"]
+        .as_array()
+        .and_then(|t| t.iter().find(|x| x["key"] == TAG_SPEC_HASH))
+        .and_then(|x| x["value"].as_str())
+        .unwrap_or_default()
+        .to_string();
+    if let Some((_, arn)) = revisions(d, &family).await?.last() {
+        let v = d
+            .ecs(
+                "DescribeTaskDefinition",
+                &res,
+                json!({"taskDefinition": arn, "include": ["TAGS"]}),
+            )
+            .await?;
+        if tag_of(&ecs_tags(&v["tags"]), TAG_SPEC_HASH) == Some(want.as_str()) {
+            return Ok(());
+        }
+    }
+    let mut body = spec.clone();
+    write_secret_values(d, &res, &body).await?;
+    resolve_references(d, app, &mut body).await?;
+    if body.get("executionRoleArn").is_none() && needs_execution_role(&body) {
+        let account = ec2::account_id(d).await?;
+        body["executionRoleArn"] =
+            json!(format!("arn:aws:iam::{account}:role/ecsTaskExecutionRole"));
+    }
+    let run = body.as_object_mut().and_then(|o| o.remove(RUN_ONCE));
+    let v = d.ecs("RegisterTaskDefinition", &res, body.clone()).await?;
+    // A one-shot group runs once per new revision (no ECS service would stop restarting it).
+    if let Some(run) = run {
+        let arn = v["taskDefinition"]["taskDefinitionArn"]
+            .as_str()
+            .unwrap_or_default();
+        let launch = body["requiresCompatibilities"][0].as_str().unwrap_or("EC2");
+        let mut r = json!({
+            "cluster": d.cluster(app),
+            "taskDefinition": arn,
+            "count": run["count"],
+            "launchType": launch,
+            "startedBy": "bridge",
+            "propagateTags": "TASK_DEFINITION",
+        });
+        if body["networkMode"] == "awsvpc" {
+            r["networkConfiguration"] = awsvpc(d, app, Value::Null).await?;
+        }
+        let v = d.ecs("RunTask", &res, r).await?;
+        if let Some(f) = v["failures"].as_array().and_then(|f| f.first()) {
+            return Err(err(
+                &res,
+                ErrorKind::Unsatisfiable,
+                format!(
+                    "RunTask of the one-shot group: {}",
+                    f["reason"].as_str().unwrap_or("failed")
+                ),
+            )
+            .with_hint("on EC2, the container instances need room for the task"));
+        }
+    }
+    Ok(())
+}
+
+/// The key under which [`super::desired`] marks a one-shot task definition (run once with
+/// RunTask); removed before the body is sent.
+pub(crate) const RUN_ONCE: &str = "x-bridge-run-once";
+
+/// Write the value of each secret the task reads behind its ARN, from the app's source
+/// (`secrets.<name>.env` or `.file`), when it differs from what is stored. Values are held only
+/// in memory: never logged, never part of an error.
+async fn write_secret_values(d: &AwsDriver, res: &str, body: &Value) -> Result<(), DriverError> {
+    let mut arns: Vec<&str> = body["containerDefinitions"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .flat_map(|c| c["secrets"].as_array().into_iter().flatten())
+        .filter_map(|s| s["valueFrom"].as_str())
+        .collect();
+    arns.sort();
+    arns.dedup();
+    for arn in arns {
+        let Some((name, source)) = d.secret_sources.get(arn) else {
+            continue;
+        };
+        let field = format!("secrets.{name}");
+        let value = if let Some(var) = source.strip_prefix("env:") {
+            std::env::var(var).map_err(|_| {
+                err(&field, ErrorKind::Unsatisfiable, format!("the environment variable {var} that holds the secret `{name}` is not set"))
+                    .with_hint(format!("export {var} before deploying (its value is written behind {arn}, never logged)"))
+            })?
+        } else if let Some(path) = source.strip_prefix("file:") {
+            let p = d.base_dir.join(path);
+            std::fs::read_to_string(&p).map_err(|e| {
+                err(
+                    &field,
+                    ErrorKind::Unsatisfiable,
+                    format!("cannot read the secret file {}: {e}", p.display()),
+                )
+                .with_hint(
+                    "create the file, or correct secrets.<name>.file (relative to the app file)",
+                )
+            })?
+        } else {
+            continue; // external: the ARN holds the value already
+        };
+        if arn.contains(":secretsmanager:") {
+            let cur = d
+                .client
+                .json(Svc::Secrets, "GetSecretValue", &json!({"SecretId": arn}))
+                .await;
+            if matches!(&cur, Ok(v) if v["SecretString"].as_str() == Some(value.as_str())) {
+                continue;
+            }
+            d.client
+                .json(
+                    Svc::Secrets,
+                    "PutSecretValue",
+                    &json!({"SecretId": arn, "SecretString": value}),
+                )
+                .await
+                .map_err(|e| e.into_driver("PutSecretValue", res))?;
+        } else if let Some((_, pname)) = arn.split_once(":parameter") {
+            let cur = d
+                .client
+                .json(
+                    Svc::Ssm,
+                    "GetParameter",
+                    &json!({"Name": pname, "WithDecryption": true}),
+                )
+                .await;
+            if matches!(&cur, Ok(v) if v["Parameter"]["Value"].as_str() == Some(value.as_str())) {
+                continue;
+            }
+            d.client
+                .json(
+                    Svc::Ssm,
+                    "PutParameter",
+                    &json!({"Name": pname, "Value": value, "Type": "SecureString", "Overwrite": true}),
+                )
+                .await
+                .map_err(|e| e.into_driver("PutParameter", res))?;
+        }
+    }
+    Ok(())
+}
+
+fn needs_execution_role(body: &Value) -> bool {
+    let fargate = body["requiresCompatibilities"]
+        .as_array()
+        .is_some_and(|a| a.iter().any(|x| x == "FARGATE"));
+    body["containerDefinitions"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .any(|c| {
+            c["secrets"].as_array().is_some_and(|s| !s.is_empty())
+                || (fargate && c["logConfiguration"]["logDriver"] == "awslogs")
+        })
+}
+
+/// `${vms.NAME.address}` in environment values: the private address of the app's VM on AWS.
+async fn resolve_references(d: &AwsDriver, app: &str, body: &mut Value) -> Result<(), DriverError> {
+    let mut names = Vec::new();
+    for c in body["containerDefinitions"]
+        .as_array()
+        .into_iter()
+        .flatten()
+    {
+        for e in c["environment"].as_array().into_iter().flatten() {
+            let v = e["value"].as_str().unwrap_or_default();
+            let mut rest = v;
+            while let Some(i) = rest.find("${") {
+                let after = &rest[i + 2..];
+                let Some(j) = after.find('}') else { break };
+                names.push(after[..j].to_string());
+                rest = &after[j + 1..];
+            }
+        }
+    }
+    if names.is_empty() {
+        return Ok(());
+    }
+    let addrs = ec2::vm_addresses(d, app).await?;
+    let mut map = BTreeMap::new();
+    for n in names {
+        let parts: Vec<&str> = n.split('.').collect();
+        let addr = match parts.as_slice() {
+            ["vms", vm, "address"] => addrs.get(*vm).cloned(),
+            _ => None,
+        };
+        let Some(addr) = addr else {
+            return Err(err(
+                format!("task-definition/{}", body["family"].as_str().unwrap_or_default()),
+                ErrorKind::Unsatisfiable,
+                format!("`${{{n}}}` cannot be resolved on aws: no running VM of this app has that name here"),
+            )
+            .with_hint("a reference must name a VM this app runs on aws (`provider: aws`); a VM on another provider is not reachable from this driver"));
+        };
+        map.insert(format!("${{{n}}}"), addr);
+    }
+    if let Some(cs) = body["containerDefinitions"].as_array_mut() {
+        for c in cs {
+            if let Some(es) = c["environment"].as_array_mut() {
+                for e in es {
+                    if let Some(v) = e["value"].as_str() {
+                        let mut s = v.to_string();
+                        for (k, a) in &map {
+                            s = s.replace(k, a);
+                        }
+                        e["value"] = json!(s);
+                    }
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+async fn deregister(d: &AwsDriver, res: &str, arn: &str) -> Result<(), DriverError> {
+    match d
+        .client
+        .json(
+            Svc::Ecs,
+            "DeregisterTaskDefinition",
+            &json!({"taskDefinition": arn}),
+        )
+        .await
+    {
+        Ok(_) => Ok(()),
+        Err(e) if e.code == "ClientException" && e.message.contains("INACTIVE") => Ok(()),
+        Err(e) => Err(e.into_driver("DeregisterTaskDefinition", res)),
+    }
+}
+
+/// The service body as sent: the translator's, with the family's latest revision, and for
+/// awsvpc the default VPC's subnets and the app's security group when the app gives none.
+async fn service_body(d: &AwsDriver, app: &str, spec: &Value) -> Result<Value, DriverError> {
+    let mut body = spec.clone();
+    if let Some(o) = body.as_object_mut() {
+        o.remove("defaultSubnets");
+    }
+    let family = spec["taskDefinition"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    if let Some((_, arn)) = revisions(d, &family).await?.last() {
+        body["taskDefinition"] = json!(arn);
+    }
+    if spec["launchType"] == "FARGATE" || spec["networkConfiguration"].is_object() {
+        let conf = body["networkConfiguration"]["awsvpcConfiguration"].clone();
+        body["networkConfiguration"] = awsvpc(d, app, conf).await?;
+    }
+    Ok(body)
+}
+
+/// An awsvpc network configuration: the given one, with the default VPC's default subnets and
+/// the app's security group where it names none.
+async fn awsvpc(d: &AwsDriver, app: &str, mut conf: Value) -> Result<Value, DriverError> {
+    if !conf.is_object() {
+        conf = json!({"assignPublicIp": "DISABLED"});
+    }
+    if conf["subnets"].as_array().is_none_or(|a| a.is_empty()) {
+        conf["subnets"] = json!(ec2::default_subnets(d).await?);
+    }
+    if conf["securityGroups"]
+        .as_array()
+        .is_none_or(|a| a.is_empty())
+        && let Some(sg) = ec2::app_security_group(d, app).await?
+    {
+        conf["securityGroups"] = json!([sg]);
+    }
+    Ok(json!({"awsvpcConfiguration": conf}))
+}
+
+/// Create (with a client token), update in place (desired count, revision, deployment and
+/// network settings, then the spec-hash tag), or scale to 0 and delete.
+pub(super) async fn apply_service(
+    d: &AwsDriver,
+    app: &str,
+    step: &Step,
+) -> Result<(), DriverError> {
+    let res = step.resource.to_string();
+    let cluster = d.cluster(app);
+    let name = format!("{app}-{}", step.resource.name);
+    if step.action == Action::Delete {
+        let name = step
+            .handle
+            .as_deref()
+            .and_then(|h| h.rsplit('/').next())
+            .unwrap_or(&name)
+            .to_string();
+        return delete_service(d, &cluster, &name, &res).await;
+    }
+    let Some(spec) = &step.after else {
+        return Ok(());
+    };
+    let name = spec["serviceName"].as_str().unwrap_or(&name).to_string();
+    let body = service_body(d, app, spec).await?;
+    let existing = describe_service(d, &cluster, &name).await?;
+    // A service deleted meanwhile (INACTIVE, still described) gets a new token: ECS would
+    // answer the old one with the deleted service.
+    let previous = existing
+        .as_ref()
+        .map(|s| s["createdAt"].to_string())
+        .unwrap_or_default();
+    match existing.filter(|s| s["status"] == "ACTIVE") {
+        None => {
+            let token = bridge_core::hash::spec_hash(&(app, &name, spec["tags"].clone(), previous));
+            let mut b = body.clone();
+            b["clientToken"] = json!(token);
+            d.ecs("CreateService", &res, b).await?;
+        }
+        Some(s) => {
+            let mut u = json!({
+                "cluster": cluster,
+                "service": name,
+                "taskDefinition": body["taskDefinition"],
+            });
+            if let Some(n) = body.get("desiredCount") {
+                u["desiredCount"] = n.clone();
+            }
+            for k in [
+                "deploymentConfiguration",
+                "networkConfiguration",
+                "placementConstraints",
+                "placementStrategy",
+                "enableExecuteCommand",
+                "propagateTags",
+            ] {
+                if let Some(v) = body.get(k) {
+                    u[k] = v.clone();
+                }
+            }
+            d.ecs("UpdateService", &res, u).await?;
+            let arn = s["serviceArn"].as_str().unwrap_or_default();
+            d.ecs(
+                "TagResource",
+                &res,
+                json!({"resourceArn": arn, "tags": body["tags"]}),
+            )
+            .await?;
+        }
+    }
+    prune_revisions(
+        d,
+        &res,
+        &family_of_arn(body["taskDefinition"].as_str().unwrap_or_default()).0,
+    )
+    .await
+}
+
+/// Deregister the family's active revisions but the newest [`KEEP_REVISIONS`].
+async fn prune_revisions(d: &AwsDriver, res: &str, family: &str) -> Result<(), DriverError> {
+    if family.is_empty() {
+        return Ok(());
+    }
+    let revs = revisions(d, family).await?;
+    let n = revs.len().saturating_sub(KEEP_REVISIONS);
+    for (_, arn) in revs.iter().take(n) {
+        deregister(d, res, arn).await?;
+    }
+    Ok(())
+}
+
+async fn delete_service(
+    d: &AwsDriver,
+    cluster: &str,
+    name: &str,
+    res: &str,
+) -> Result<(), DriverError> {
+    match d
+        .client
+        .json(
+            Svc::Ecs,
+            "UpdateService",
+            &json!({"cluster": cluster, "service": name, "desiredCount": 0}),
+        )
+        .await
+    {
+        Ok(_) => {}
+        Err(e) if e.is(NOT_FOUND) => return Ok(()),
+        Err(e) => return Err(e.into_driver("UpdateService", res)),
+    }
+    match d
+        .client
+        .json(
+            Svc::Ecs,
+            "DeleteService",
+            &json!({"cluster": cluster, "service": name, "force": true}),
+        )
+        .await
+    {
+        Ok(_) => Ok(()),
+        Err(e) if e.is(NOT_FOUND) => Ok(()),
+        Err(e) => Err(e.into_driver("DeleteService", res)),
+    }
+}
+
+/// The service's tasks (as ECS schedules them: group `service:<name>`), described.
+async fn service_tasks(
+    d: &AwsDriver,
+    cluster: &str,
+    name: &str,
+    status: &str,
+) -> Result<Vec<Value>, DriverError> {
+    let res = format!("service/{name}");
+    let arns = list_all(
+        d,
+        "ListTasks",
+        &res,
+        json!({"cluster": cluster, "serviceName": name, "desiredStatus": status}),
+        "taskArns",
+    )
+    .await?;
+    let mut out = Vec::new();
+    for chunk in arns.chunks(100) {
+        let v = d
+            .ecs(
+                "DescribeTasks",
+                &res,
+                json!({"cluster": cluster, "tasks": chunk}),
+            )
+            .await?;
+        out.extend(
+            v["tasks"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter(|t| t["group"] == format!("service:{name}"))
+                .cloned(),
+        );
+    }
+    Ok(out)
+}
+
+fn health_of(tasks: &[Value]) -> String {
+    let hs: Vec<&str> = tasks
+        .iter()
+        .filter_map(|t| t["healthStatus"].as_str())
+        .collect();
+    if hs.is_empty() || hs.iter().all(|h| *h == "UNKNOWN") {
+        "-".into()
+    } else if hs.contains(&"UNHEALTHY") {
+        "unhealthy".into()
+    } else if hs.iter().all(|h| *h == "HEALTHY") {
+        "healthy".into()
+    } else {
+        "starting".into()
+    }
+}
+
+/// Per ECS service of the app: desired count, running tasks, health, stopped tasks' reasons.
+pub(super) async fn status(d: &AwsDriver, app: &str) -> Result<Vec<ComponentStatus>, DriverError> {
+    let cluster = d.cluster(app);
+    let mut out = Vec::new();
+    for (id, s) in app_services(d, app).await? {
+        let name = s["serviceName"].as_str().unwrap_or_default();
+        let running: Vec<Value> = service_tasks(d, &cluster, name, "RUNNING")
+            .await?
+            .into_iter()
+            .filter(|t| t["lastStatus"] == "RUNNING")
+            .collect();
+        let mut errors: Vec<String> = Vec::new();
+        // Newest first; tasks stopped on purpose (scaling, a deployment, a user) are no errors.
+        let mut stopped = service_tasks(d, &cluster, name, "STOPPED").await?;
+        stopped.sort_by(|a, b| b["stoppedAt"].to_string().cmp(&a["stoppedAt"].to_string()));
+        for t in stopped {
+            if matches!(
+                t["stopCode"].as_str(),
+                Some("UserInitiated" | "ServiceSchedulerInitiated")
+            ) {
+                continue;
+            }
+            let why = t["containers"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .find_map(|c| c["reason"].as_str())
+                .map(|r| format!(": {r}"))
+                .unwrap_or_default();
+            if let Some(r) = t["stoppedReason"].as_str().map(|r| format!("{r}{why}"))
+                && !errors.contains(&r)
+            {
+                errors.push(r);
+            }
+        }
+        out.push(ComponentStatus {
+            resource: id,
+            desired: s["desiredCount"].as_u64().unwrap_or(0),
+            running: running.len() as u64,
+            health: health_of(&running),
+            errors,
+        });
+    }
+    out.sort_by(|a, b| a.resource.cmp(&b.resource));
+    Ok(out)
+}
+
+/// Wait until the service runs its desired count of tasks (healthy when asked and the tasks
+/// report health); fails fast when its deployment failed.
+pub(super) async fn wait_service(
+    d: &AwsDriver,
+    app: &str,
+    group: &str,
+    healthy: bool,
+    timeout: Duration,
+) -> Result<(), DriverError> {
+    let cluster = d.cluster(app);
+    let name = format!("{app}-{group}");
+    let res = format!("service/{group}");
+    let start = Instant::now();
+    loop {
+        let last;
+        if let Some(s) = describe_service(d, &cluster, &name).await? {
+            let desired = s["desiredCount"].as_u64().unwrap_or(0);
+            if let Some(dep) = s["deployments"]
+                .as_array()
+                .and_then(|a| a.iter().find(|x| x["status"] == "PRIMARY"))
+                && dep["rolloutState"] == "FAILED"
+            {
+                return Err(err(
+                    res,
+                    ErrorKind::Unsatisfiable,
+                    format!(
+                        "the deployment failed: {}",
+                        dep["rolloutStateReason"]
+                            .as_str()
+                            .unwrap_or("no reason given")
+                    ),
+                )
+                .with_hint("see `bridge status` for the stopped tasks' reasons"));
+            }
+            let tasks: Vec<Value> = service_tasks(d, &cluster, &name, "RUNNING")
+                .await?
+                .into_iter()
+                .filter(|t| t["lastStatus"] == "RUNNING")
+                .collect();
+            let ok_health = !healthy || matches!(health_of(&tasks).as_str(), "-" | "healthy");
+            if tasks.len() as u64 >= desired && ok_health {
+                return Ok(());
+            }
+            last = format!("{} of {desired} tasks running", tasks.len());
+        } else {
+            last = "the service does not exist".into();
+        }
+        if start.elapsed() >= timeout {
+            return Err(err(
+                res,
+                ErrorKind::Timeout,
+                format!("not running after {}s: {last}", timeout.as_secs()),
+            )
+            .with_hint("see `bridge status`; on EC2, check that the container instances registered with the cluster and have room"));
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+}

@@ -1,0 +1,632 @@
+//! The AWS driver: ECS on EC2 container instances bridge launches, or on Fargate. Credentials
+//! and region come from aws-config's default chain (`providers.aws.region` wins over
+//! `AWS_REGION`), endpoints from `AWS_ENDPOINT_URL` / `AWS_ENDPOINT_URL_<SERVICE>`.
+//!
+//! What it owns, each tagged `bridge.app`, `bridge.component` and `bridge.spec-hash`, in apply
+//! rank order: the ECS cluster (and the awslogs log groups), the app's security group with the
+//! published ports, the EC2 instances (the container-instance pool the placement solver sized,
+//! and the app's VMs), one task definition family per group (a new revision only when the spec
+//! hash changes; older revisions beyond [`KEEP_REVISIONS`] deregistered after the service moved),
+//! and one ECS service per long-running group. Destroy runs in reverse: services scaled to 0 and
+//! deleted, task definitions deregistered, instances terminated (and waited for), the security
+//! group and the cluster deleted.
+//!
+//! Idempotency: every create first looks for the tagged resource; RunInstances and CreateService
+//! carry client tokens derived from the component and its spec hash, so a retry (or a rerun
+//! after `kill -9`) never duplicates.
+
+mod client;
+mod ec2;
+mod ecs;
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use aws_config::BehaviorVersion;
+use bridge_core::model::{AwsOptions, LaunchType, ProviderKind};
+use bridge_core::plan::{Current, Dependency, Desired, ResourceId, Step};
+use bridge_core::{Diagnostics, ValidApp};
+use bridge_translators::ecs::{self as tr, TAG_COMPONENT, TAG_SPEC_HASH};
+use serde_json::{Value, json};
+
+pub(crate) use client::{Client, Svc};
+
+use crate::{Capabilities, ComponentStatus, Driver, DriverError, ErrorKind, Readiness};
+
+pub(crate) const PROVIDER: &str = "aws";
+
+/// Task definition revisions kept per family after a successful deploy.
+pub const KEEP_REVISIONS: usize = 3;
+
+/// The SSM parameter with the ECS-optimised Amazon Linux 2023 AMI.
+pub const ECS_AMI_PARAMETER: &str =
+    "/aws/service/ecs/optimized-ami/amazon-linux-2023/recommended/image_id";
+
+const RANK_CLUSTER: u32 = 0;
+const RANK_SECURITY_GROUP: u32 = 1;
+const RANK_INSTANCE: u32 = 2;
+const RANK_TASK_DEFINITION: u32 = 3;
+const RANK_SERVICE: u32 = 10;
+
+/// The AWS driver.
+#[derive(Debug)]
+pub struct AwsDriver {
+    pub(crate) client: Client,
+    /// The app's `providers.aws` (cluster, subnets, secrets, ...).
+    pub(crate) options: AwsOptions,
+    /// How long a launched instance may take to register with the cluster.
+    pub(crate) register_timeout: Duration,
+    /// How long terminations and service drains may take.
+    pub(crate) delete_timeout: Duration,
+    /// Where relative secret files are read from.
+    pub(crate) base_dir: PathBuf,
+    /// Secret ARN -> (neutral name, value source `env:VAR` / `file:PATH` / `external`).
+    pub(crate) secret_sources: BTreeMap<String, (String, String)>,
+}
+
+pub(crate) fn err(
+    resource: impl Into<String>,
+    kind: ErrorKind,
+    message: impl Into<String>,
+) -> DriverError {
+    DriverError::new(PROVIDER, resource, kind, message)
+}
+
+/// A region name as AWS spells them (`us-east-1`, `eu-central-2`, `us-gov-west-1`,
+/// `cn-north-1`, `ap-southeast-5`).
+pub fn region_is_valid(r: &str) -> bool {
+    let parts: Vec<&str> = r.split('-').collect();
+    let known = ["us", "eu", "ap", "sa", "ca", "me", "af", "il", "mx", "cn"];
+    match parts.as_slice() {
+        [geo, dir, n] => {
+            known.contains(geo)
+                && !dir.is_empty()
+                && dir.chars().all(|c| c.is_ascii_lowercase())
+                && !n.is_empty()
+                && n.chars().all(|c| c.is_ascii_digit())
+        }
+        [geo, "gov" | "iso" | "isob", dir, n] => {
+            known.contains(geo)
+                && dir.chars().all(|c| c.is_ascii_lowercase())
+                && n.chars().all(|c| c.is_ascii_digit())
+        }
+        _ => false,
+    }
+}
+
+fn env_secs(k: &str, default: u64) -> Duration {
+    Duration::from_secs(
+        std::env::var(k)
+            .ok()
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap_or(default),
+    )
+}
+
+/// Settings that take the place of the environment's (for tests, and programs embedding the
+/// driver): endpoint, region (the app's `providers.aws.region` still wins) and static keys.
+#[derive(Debug, Clone, Default)]
+pub struct Overrides {
+    /// Instead of `AWS_ENDPOINT_URL`.
+    pub endpoint_url: Option<String>,
+    /// Instead of `AWS_REGION`.
+    pub region: Option<String>,
+    /// Access key id and secret key, instead of the default credential chain.
+    pub keys: Option<(String, String)>,
+}
+
+impl AwsDriver {
+    /// Resolve credentials and region with aws-config's default chain (the app's
+    /// `providers.aws.region` first), and check both are usable. Makes no AWS call but the
+    /// credential providers' own.
+    pub async fn connect(app: &ValidApp, base_dir: PathBuf) -> Result<Self, DriverError> {
+        Self::connect_with(app, base_dir, Overrides::default()).await
+    }
+
+    /// [`AwsDriver::connect`] with some settings given instead of read from the environment.
+    pub async fn connect_with(
+        app: &ValidApp,
+        base_dir: PathBuf,
+        over: Overrides,
+    ) -> Result<Self, DriverError> {
+        let options = app.app().providers.aws.clone().unwrap_or_default();
+        // The credential providers' own HTTPS client (SSO, STS, IMDS), on ring.
+        let https = aws_smithy_http_client::Builder::new()
+            .tls_provider(aws_smithy_http_client::tls::Provider::Rustls(
+                aws_smithy_http_client::tls::rustls_provider::CryptoMode::Ring,
+            ))
+            .build_https();
+        let mut loader = aws_config::defaults(BehaviorVersion::latest()).http_client(https);
+        if let Some(r) = options.region.clone().or(over.region.clone()) {
+            loader = loader.region(aws_config::Region::new(r));
+        }
+        if let Some(e) = &over.endpoint_url {
+            loader = loader.endpoint_url(e.clone());
+        }
+        if let Some((a, s)) = &over.keys {
+            loader = loader.credentials_provider(aws_credential_types::Credentials::new(
+                a.clone(),
+                s.clone(),
+                None,
+                None,
+                "bridge-overrides",
+            ));
+        }
+        let conf = loader.load().await;
+        let region = conf.region().map(|r| r.to_string()).ok_or_else(|| {
+            err("-", ErrorKind::NotInitialised, "no AWS region is set").with_hint(
+                "set providers.aws.region in the app, or AWS_REGION (or a region in ~/.aws/config)",
+            )
+        })?;
+        if !region_is_valid(&region) {
+            let from = if options.region.is_some() {
+                "providers.aws.region"
+            } else {
+                "the environment (AWS_REGION / AWS_DEFAULT_REGION / ~/.aws/config)"
+            };
+            return Err(err(
+                "-",
+                ErrorKind::NotInitialised,
+                format!("unknown AWS region `{region}` (from {from})"),
+            )
+            .with_hint("use a region name such as us-east-1 or eu-west-1"));
+        }
+        let creds = conf.credentials_provider().ok_or_else(|| {
+            err(
+                "-",
+                ErrorKind::Unreachable,
+                "no AWS credential provider is configured",
+            )
+            .with_hint("set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or AWS_PROFILE")
+        })?;
+        let client = Client::new(creds, region, conf.endpoint_url().map(str::to_string))?;
+        client.credentials().await?;
+        let secret_sources = tr::build(app, &tr::Options::default())
+            .0
+            .secrets
+            .into_iter()
+            .map(|s| (s.arn, (s.name, s.source)))
+            .collect();
+        Ok(AwsDriver {
+            secret_sources,
+            client,
+            options,
+            register_timeout: env_secs("BRIDGE_AWS_REGISTER_SECONDS", 600),
+            delete_timeout: env_secs("BRIDGE_AWS_DELETE_SECONDS", 600),
+            base_dir,
+        })
+    }
+
+    /// The region in use.
+    pub fn region(&self) -> &str {
+        &self.client.region
+    }
+
+    /// The ECS endpoint in use.
+    pub fn ecs_endpoint(&self) -> String {
+        self.client.endpoint(Svc::Ecs)
+    }
+
+    pub(crate) fn cluster(&self, app: &str) -> String {
+        self.options
+            .cluster
+            .clone()
+            .unwrap_or_else(|| app.to_string())
+    }
+
+    pub(crate) async fn ecs(
+        &self,
+        op: &str,
+        resource: &str,
+        body: Value,
+    ) -> Result<Value, DriverError> {
+        self.client
+            .json(Svc::Ecs, op, &body)
+            .await
+            .map_err(|e| e.into_driver(op, resource))
+    }
+}
+
+/// The spec hash of a spec as [`desired`] computes it for the cluster, the security group and
+/// the instances.
+pub(crate) fn bridge_core_hash(spec: &Value) -> String {
+    bridge_core::hash::spec_hash(spec)
+}
+
+/// `bridge.component` of a tag list (ECS `key`/`value` or EC2 `Key`/`Value`).
+pub(crate) fn tag_of<'a>(tags: &'a [(String, String)], key: &str) -> Option<&'a str> {
+    tags.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str())
+}
+
+/// ECS tags as pairs.
+pub(crate) fn ecs_tags(v: &Value) -> Vec<(String, String)> {
+    v.as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(|t| {
+                    Some((
+                        t["key"].as_str()?.to_string(),
+                        t["value"].as_str()?.to_string(),
+                    ))
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// The resource id a component tag names.
+pub(crate) fn component_id(c: &str) -> Option<ResourceId> {
+    let (k, n) = c.split_once('/')?;
+    Some(ResourceId::new(k, n))
+}
+
+fn hash_of_tags(tags: &[tr::api::Tag]) -> String {
+    tags.iter()
+        .find(|t| t.key == TAG_SPEC_HASH)
+        .map(|t| t.value.clone())
+        .unwrap_or_default()
+}
+
+fn with_hash(spec: &mut Value, hash: &str, key: &str, value: &str) {
+    if let Some(t) = spec.get_mut("tags").and_then(Value::as_array_mut) {
+        t.retain(|x| x[key] != TAG_SPEC_HASH);
+        t.push(json!({key: TAG_SPEC_HASH, value: hash}));
+    }
+}
+
+/// The ports the app's security group opens: `tcp/80`, sorted.
+fn ingress_of(ecs: &tr::EcsApp, awsvpc: bool) -> Vec<String> {
+    let mut out = std::collections::BTreeSet::new();
+    for td in &ecs.task_definitions {
+        for c in &td.body.container_definitions {
+            for p in &c.port_mappings {
+                let port = if awsvpc {
+                    Some(p.container_port)
+                } else {
+                    p.host_port.filter(|h| *h != 0)
+                };
+                if let Some(port) = port {
+                    out.insert(format!("{}/{port}", p.protocol));
+                }
+            }
+        }
+    }
+    for i in &ecs.instances {
+        for p in &i.ports {
+            let proto = format!("{:?}", p.protocol).to_ascii_lowercase();
+            let port = p.published.unwrap_or(p.container);
+            out.insert(format!("{proto}/{port}"));
+        }
+    }
+    out.into_iter().collect()
+}
+
+/// The desired resources of an app on AWS, hashed and ranked (pure).
+pub fn desired(app: &ValidApp) -> (Vec<Desired>, Diagnostics) {
+    let (ecs, _ledger, diags) = tr::build(app, &tr::Options::default());
+    let name = ecs.app.clone();
+    let aws = app.app().providers.aws.clone().unwrap_or_default();
+    let fargate = aws.launch_type == LaunchType::Fargate;
+    let mut out = Vec::new();
+    let mut push =
+        |id: ResourceId, spec: Value, rank: u32, in_place: bool, deps: Vec<Dependency>| {
+            let hash = bridge_core::hash::spec_hash(&spec);
+            out.push(Desired {
+                id,
+                spec_hash: hash,
+                spec,
+                rank,
+                in_place,
+                depends_on: deps,
+            });
+        };
+    if ecs.task_definitions.is_empty() && ecs.instances.is_empty() {
+        return (Vec::new(), diags);
+    }
+    let log_groups: Vec<String> = {
+        let mut s = std::collections::BTreeSet::new();
+        for td in &ecs.task_definitions {
+            for c in &td.body.container_definitions {
+                if let Some(l) = &c.log_configuration
+                    && l.log_driver == "awslogs"
+                    && let Some(g) = l.options.get("awslogs-group")
+                {
+                    s.insert(g.clone());
+                }
+            }
+        }
+        s.into_iter().collect()
+    };
+    push(
+        ResourceId::new("cluster", ecs.cluster.clone()),
+        json!({"clusterName": ecs.cluster, "logGroups": log_groups}),
+        RANK_CLUSTER,
+        true,
+        Vec::new(),
+    );
+    let awsvpc = fargate;
+    let ingress = ingress_of(&ecs, awsvpc);
+    let needs_sg = ecs.capacity.is_some()
+        || !ecs.instances.is_empty()
+        || (fargate && !ecs.services.is_empty());
+    if needs_sg {
+        push(
+            ResourceId::new("security-group", name.clone()),
+            json!({"GroupName": format!("bridge-{name}"), "Ingress": ingress, "Subnet": aws.subnets.first()}),
+            RANK_SECURITY_GROUP,
+            true,
+            Vec::new(),
+        );
+    }
+    if let Some(cap) = &ecs.capacity {
+        let mut n = 0;
+        for pool in &cap.pools {
+            for _ in 0..pool.count {
+                n += 1;
+                push(
+                    ResourceId::new("instance", format!("host-{n}")),
+                    json!({
+                        "Role": "container-instance",
+                        "Cluster": cap.cluster,
+                        "ImageId": cap.image_id.clone().unwrap_or_else(|| format!("resolve:ssm:{ECS_AMI_PARAMETER}")),
+                        "InstanceType": pool.instance_type,
+                        "Attributes": pool.attributes,
+                        "IamInstanceProfile": cap.instance_profile,
+                        "SubnetId": aws.subnets.get((n - 1) % aws.subnets.len().max(1)),
+                        "SecurityGroupIds": aws.security_groups,
+                    }),
+                    RANK_INSTANCE,
+                    false,
+                    Vec::new(),
+                );
+            }
+        }
+    }
+    for i in &ecs.instances {
+        let count = i.body.min_count.max(1);
+        for r in 0..count {
+            let n = if count == 1 {
+                i.vm.clone()
+            } else {
+                format!("{}-{}", i.vm, r + 1)
+            };
+            let mut body = serde_json::to_value(&i.body).unwrap_or(Value::Null);
+            body["MinCount"] = json!(1);
+            body["MaxCount"] = json!(1);
+            if let Some(s) = aws.subnets.get(r as usize % aws.subnets.len().max(1)) {
+                body["SubnetId"] = json!(s);
+            }
+            if let Some(ts) = body["TagSpecifications"].as_array_mut() {
+                for t in ts {
+                    if let Some(tags) = t["Tags"].as_array_mut() {
+                        tags.retain(|x| x["Key"] != TAG_SPEC_HASH);
+                        for x in tags.iter_mut() {
+                            if x["Key"] == TAG_COMPONENT {
+                                x["Value"] = json!(format!("instance/{n}"));
+                            }
+                        }
+                    }
+                }
+            }
+            push(
+                ResourceId::new("instance", n),
+                json!({"Role": "vm", "RunInstances": body}),
+                RANK_INSTANCE,
+                false,
+                Vec::new(),
+            );
+        }
+    }
+    let mut td_hash: BTreeMap<String, String> = BTreeMap::new();
+    for td in &ecs.task_definitions {
+        let hash = hash_of_tags(&td.body.tags);
+        td_hash.insert(td.group.clone(), hash.clone());
+        let mut spec = serde_json::to_value(&td.body).unwrap_or(Value::Null);
+        with_hash(&mut spec, &hash, "key", "value");
+        if td.one_shot
+            && let Some(o) = spec.as_object_mut()
+        {
+            let count = td
+                .services
+                .iter()
+                .filter_map(|s| app.app().services.get(s))
+                .map(|s| s.replicas.max(1))
+                .max()
+                .unwrap_or(1);
+            o.insert(ecs::RUN_ONCE.into(), json!({"count": count}));
+        }
+        out.push(Desired {
+            id: ResourceId::new("task-definition", td.group.clone()),
+            spec_hash: hash,
+            spec,
+            rank: RANK_TASK_DEFINITION,
+            in_place: true,
+            depends_on: Vec::new(),
+        });
+    }
+    let mut depth: BTreeMap<String, u32> = BTreeMap::new();
+    for s in &ecs.services {
+        let d = s
+            .after
+            .iter()
+            .filter_map(|g| depth.get(g).map(|x| x + 1))
+            .max()
+            .unwrap_or(0);
+        depth.insert(s.group.clone(), d);
+        let hash = bridge_core::hash::spec_hash(&(
+            hash_of_tags(&s.body.tags),
+            td_hash.get(&s.group),
+            s.default_subnets,
+        ));
+        let mut spec = serde_json::to_value(&s.body).unwrap_or(Value::Null);
+        with_hash(&mut spec, &hash, "key", "value");
+        if let Some(o) = spec.as_object_mut() {
+            o.insert("defaultSubnets".into(), json!(s.default_subnets));
+        }
+        out.push(Desired {
+            id: ResourceId::new("service", s.group.clone()),
+            spec_hash: hash,
+            spec,
+            rank: RANK_SERVICE + d,
+            in_place: true,
+            depends_on: s
+                .after
+                .iter()
+                .map(|g| Dependency {
+                    resource: ResourceId::new("service", g.clone()),
+                    healthy: false,
+                })
+                .collect(),
+        });
+    }
+    (out, diags)
+}
+
+impl Driver for AwsDriver {
+    fn kind(&self) -> ProviderKind {
+        ProviderKind::Aws
+    }
+
+    fn capabilities(&self) -> Capabilities {
+        Capabilities {
+            vms: true,
+            groups: true,
+            owns_hosts: true,
+            in_place_updates: true,
+            health: true,
+        }
+    }
+
+    fn desired(&self, app: &ValidApp) -> (Vec<Desired>, Diagnostics) {
+        desired(app)
+    }
+
+    /// Reachable and authorised: one cheap ECS read. An account is always "set up" for ECS;
+    /// the cluster is one of the app's resources.
+    async fn check(&self) -> Result<Readiness, DriverError> {
+        self.ecs("ListClusters", "-", json!({"maxResults": 1}))
+            .await?;
+        Ok(Readiness::Ready)
+    }
+
+    async fn initialise(&self) -> Result<(), DriverError> {
+        Ok(())
+    }
+
+    async fn verify(&self, app: &ValidApp) -> Result<(), DriverError> {
+        ecs::verify_secrets(self, app).await
+    }
+
+    async fn observe(&self, app: &str) -> Result<Vec<Current>, DriverError> {
+        let mut out = ecs::observe(self, app).await?;
+        out.extend(ec2::observe(self, app).await?);
+        Ok(out)
+    }
+
+    async fn apply(&self, app: &str, step: &Step) -> Result<(), DriverError> {
+        match step.resource.kind.as_str() {
+            "cluster" => ecs::apply_cluster(self, app, step).await,
+            "security-group" => ec2::apply_security_group(self, app, step).await,
+            "instance" => ec2::apply_instance(self, app, step).await,
+            "task-definition" => ecs::apply_task_definition(self, app, step).await,
+            "service" => ecs::apply_service(self, app, step).await,
+            other => Err(err(
+                step.resource.to_string(),
+                ErrorKind::Other,
+                format!("the aws driver has no resource kind `{other}`"),
+            )),
+        }
+    }
+
+    async fn wait_ready(
+        &self,
+        app: &str,
+        resource: &ResourceId,
+        healthy: bool,
+        timeout: Duration,
+    ) -> Result<(), DriverError> {
+        if resource.kind != "service" {
+            return Ok(());
+        }
+        ecs::wait_service(self, app, &resource.name, healthy, timeout).await
+    }
+
+    async fn status(&self, app: &str) -> Result<Vec<ComponentStatus>, DriverError> {
+        ecs::status(self, app).await
+    }
+
+    async fn cleanup(&self, _app: &str) -> Result<(), DriverError> {
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn region_names() {
+        for ok in [
+            "us-east-1",
+            "eu-central-2",
+            "ap-southeast-5",
+            "us-gov-west-1",
+            "cn-north-1",
+        ] {
+            assert!(region_is_valid(ok), "{ok}");
+        }
+        for bad in [
+            "",
+            "us-east",
+            "mars-north-9",
+            "US-EAST-1",
+            "us-east-1a",
+            "useast1",
+        ] {
+            assert!(!region_is_valid(bad), "{bad}");
+        }
+    }
+
+    #[test]
+    fn the_service_hash_follows_its_task_definition() {
+        let load = |image: &str| {
+            let y = format!(
+                "bridge: v1\nname: h\nservices:\n  web:\n    image: {image}\n    resources: {{cpus: 0.25, memory: 128MiB}}\nproviders:\n  aws: {{region: us-east-1}}\n"
+            );
+            let l = bridge_core::load_str(
+                &std::sync::Arc::from("h.yaml"),
+                &y,
+                std::path::Path::new("."),
+                &bridge_core::LoadOptions::default(),
+            );
+            match l.valid {
+                Some(v) => desired(&v).0,
+                None => panic!("{:?}", l.diagnostics),
+            }
+        };
+        let (a, b) = (load("nginx:1"), load("nginx:2"));
+        let hash = |d: &[Desired], k: &str| {
+            d.iter()
+                .find(|x| x.id.kind == k)
+                .map(|x| x.spec_hash.clone())
+                .unwrap_or_default()
+        };
+        assert_ne!(hash(&a, "task-definition"), hash(&b, "task-definition"));
+        assert_ne!(hash(&a, "service"), hash(&b, "service"));
+        assert_eq!(hash(&a, "cluster"), hash(&b, "cluster"));
+        // Ranks: cluster, security group, instances, task definitions, services.
+        let kinds: Vec<&str> = a.iter().map(|d| d.id.kind.as_str()).collect();
+        assert_eq!(
+            kinds,
+            [
+                "cluster",
+                "security-group",
+                "instance",
+                "task-definition",
+                "service"
+            ]
+        );
+        assert!(a.windows(2).all(|w| w[0].rank <= w[1].rank));
+    }
+}

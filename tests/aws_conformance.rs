@@ -1,0 +1,118 @@
+//! The driver conformance harness run for the AWS driver against a moto server (EC2 launch type
+//! with its container-instance pool, and Fargate), in process through `AwsDriver::connect_with`.
+
+#[path = "support/conformance.rs"]
+mod conformance;
+#[path = "support/moto.rs"]
+mod moto;
+#[path = "support/peers.rs"]
+mod peers;
+
+use std::path::Path;
+use std::sync::Arc;
+
+use bridge_core::{LoadOptions, ValidApp, load_str};
+use bridge_providers::aws::{AwsDriver, Overrides};
+use moto::Moto;
+
+pub(crate) fn app(yaml: &str) -> ValidApp {
+    let loaded = load_str(
+        &Arc::from("conf.yaml"),
+        yaml,
+        Path::new("."),
+        &LoadOptions::default(),
+    );
+    loaded
+        .valid
+        .unwrap_or_else(|| panic!("does not validate: {:?}", loaded.diagnostics))
+}
+
+fn run(name: &str, yaml: &str) -> Moto {
+    let m = Moto::start(name, "us-east-1");
+    let valid = app(yaml);
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap_or_else(|e| panic!("runtime: {e}"));
+    let result = rt.block_on(async {
+        let driver = AwsDriver::connect_with(
+            &valid,
+            std::env::temp_dir(),
+            Overrides {
+                endpoint_url: Some(m.endpoint.clone()),
+                region: Some(m.region.clone()),
+                keys: Some(("testing".into(), "testing".into())),
+            },
+        )
+        .await
+        .map_err(|e| e.to_string())?;
+        conformance::lifecycle(&driver, &valid).await
+    });
+    if let Err(e) = result {
+        panic!("{e}\n--- moto log ---\n{}", m.log());
+    }
+    // Every body the driver sent passes botocore's models.
+    assert!(m.check_bodies(name) >= 3);
+    m
+}
+
+#[test]
+fn aws_driver_passes_the_conformance_harness_on_ec2() {
+    let _ = run(
+        "conf-ec2",
+        "bridge: v1\nname: confec2\nservices:\n  web:\n    image: nginx:1.27\n    ports: ['8080:80']\n    depends_on: [db]\n    resources: {cpus: 0.25, memory: 256MiB}\n  db:\n    image: redis:7\n    replicas: 2\n    resources: {cpus: 0.25, memory: 256MiB}\nproviders:\n  aws: {launch_type: ec2}\n",
+    );
+}
+
+#[test]
+fn aws_driver_passes_the_conformance_harness_on_fargate() {
+    // With a one-shot group (restart: never): a task definition run once with RunTask, no
+    // ECS service.
+    let m = run(
+        "conf-fargate",
+        "bridge: v1\nname: conffg\nservices:\n  web:\n    image: nginx:1.27\n    ports: ['80:80']\n    replicas: 2\n  migrate:\n    image: busybox:1\n    command: [true]\n    restart: never\nproviders:\n  aws: {launch_type: fargate, execution_role_arn: 'arn:aws:iam::123456789012:role/exec'}\n",
+    );
+    let runs: Vec<_> = m
+        .recorded()
+        .into_iter()
+        .filter(|r| r.op == "RunTask")
+        .collect();
+    assert_eq!(runs.len(), 1, "the one-shot group ran {} times", runs.len());
+    assert!(
+        runs[0].body.contains("conffg-migrate") && runs[0].body.contains("awsvpcConfiguration"),
+        "{}",
+        runs[0].body
+    );
+}
+
+#[test]
+fn aws_driver_passes_the_conformance_harness_with_a_vm_and_an_address_reference() {
+    let m = run(
+        "conf-vm",
+        "bridge: v1\nname: confvm\nservices:\n  api:\n    image: nginx:1.27\n    env: {DB_HOST: '${vms.db.address}'}\n    ports: ['443:8443']\nvms:\n  db:\n    image: ubuntu-24.04\n    cpus: 2\n    memory: 4GiB\n    disk: 20GiB\n    ports: [5432]\n    user_data: \"#cloud-config\\npackages: [postgresql]\\n\"\nproviders:\n  aws: {launch_type: fargate, execution_role_arn: 'arn:aws:iam::123456789012:role/exec', images: {ubuntu-24.04: ami-03cf127a}}\n",
+    );
+    // The reference became the VM's private address before the task definition went out.
+    let td = m
+        .recorded()
+        .into_iter()
+        .find(|r| r.op == "RegisterTaskDefinition")
+        .map(|r| r.body)
+        .unwrap_or_default();
+    let v: serde_json::Value = serde_json::from_str(&td).unwrap_or_default();
+    let host = v["containerDefinitions"][0]["environment"][0]["value"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    assert!(
+        host.parse::<std::net::Ipv4Addr>().is_ok(),
+        "DB_HOST is not an address: {td}"
+    );
+    // The root disk takes the AMI's root device name (moto's ami-03cf127a: /dev/sda1).
+    assert!(
+        m.recorded().iter().any(|r| r.op == "RunInstances"
+            && r.body.contains("BlockDeviceMapping.1.Ebs.VolumeSize=20")
+            && r.body
+                .contains("BlockDeviceMapping.1.DeviceName=%2Fdev%2Fsda1")),
+        "no RunInstances with the 20 GiB root disk on /dev/sda1"
+    );
+}

@@ -1,0 +1,457 @@
+//! The AWS driver's peer: a moto server (`moto_server.py`: moto.server with one moto bug fixed, from the venv that
+//! tests/run-peers-setup.sh builds) on 127.0.0.1 and a free port, with ECS tasks set to stay
+//! RUNNING (its state manager's manual transitions), plus `moto_agent.py` beside it, which plays
+//! the ECS agent on the launched instances and ECS's service scheduler (see that file). In front
+//! of moto sits a proxy that records every request body (to check them against botocore's
+//! models) and can answer a share of requests with 500 or a throttling error. Killed on drop.
+//! A moto that does not start fails the test with its log.
+
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use super::peers;
+
+/// One recorded request: the operation (`RegisterTaskDefinition`, `RunInstances`) and its body.
+#[derive(Debug, Clone)]
+pub struct Recorded {
+    /// The operation.
+    pub op: String,
+    /// The body as sent.
+    pub body: String,
+}
+
+/// A running moto, its agent and the proxy in front.
+pub struct Moto {
+    moto: Child,
+    agent: Child,
+    /// moto itself.
+    pub direct: String,
+    /// The proxy bridge talks to.
+    pub endpoint: String,
+    /// The region.
+    pub region: String,
+    log: PathBuf,
+    recorded: Arc<Mutex<Vec<Recorded>>>,
+    fault_percent: Arc<AtomicU32>,
+    /// Requests answered with an injected fault.
+    pub faults: Arc<AtomicU64>,
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .unwrap_or_else(|e| panic!("no free port on 127.0.0.1: {e}"))
+}
+
+/// A raw HTTP/1.1 request to moto (for its /moto-api); the status code and body.
+pub fn http(base: &str, method: &str, path: &str, body: &str) -> Result<(u16, String), String> {
+    let addr = base.trim_start_matches("http://");
+    let mut s = TcpStream::connect(addr).map_err(|e| e.to_string())?;
+    s.set_read_timeout(Some(Duration::from_secs(30))).ok();
+    let req = format!(
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    s.write_all(req.as_bytes()).map_err(|e| e.to_string())?;
+    let mut out = String::new();
+    s.read_to_string(&mut out).map_err(|e| e.to_string())?;
+    let code = out
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    let body = out
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_string())
+        .unwrap_or_default();
+    Ok((code, body))
+}
+
+impl Moto {
+    /// Start moto, wait until it answers (60 s at most), set task transitions to manual, start
+    /// the agent and the proxy.
+    pub fn start(name: &str, region: &str) -> Moto {
+        let python = peers::python();
+        let port = free_port();
+        let direct = format!("http://127.0.0.1:{port}");
+        let log =
+            std::env::temp_dir().join(format!("bridge-moto-{name}-{}.log", std::process::id()));
+        let out = std::fs::File::create(&log).unwrap_or_else(|e| panic!("{}: {e}", log.display()));
+        let err = out.try_clone().unwrap_or_else(|e| panic!("{e}"));
+        let moto = Command::new(&python)
+            .arg(peers::root().join("tests/support/moto_server.py"))
+            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+            .stdin(Stdio::null())
+            .stdout(out)
+            .stderr(err)
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start moto with {}: {e}", python.display()));
+        let start = Instant::now();
+        loop {
+            if let Ok((200, _)) = http(&direct, "GET", "/moto-api/", "") {
+                break;
+            }
+            if start.elapsed() > Duration::from_secs(60) {
+                let l = std::fs::read_to_string(&log).unwrap_or_default();
+                panic!("moto did not answer on {direct} within 60 s; its log:\n{l}");
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        let (code, body) = http(
+            &direct,
+            "POST",
+            "/moto-api/state-manager/set-transition",
+            r#"{"model_name": "ecs::task", "transition": {"progression": "manual", "times": 1000000000}}"#,
+        )
+        .unwrap_or_else(|e| panic!("set-transition: {e}"));
+        assert_eq!(code, 201, "moto set-transition answered {code}: {body}");
+        let agent_log = std::fs::OpenOptions::new()
+            .append(true)
+            .open(&log)
+            .unwrap_or_else(|e| panic!("{e}"));
+        let agent_err = agent_log.try_clone().unwrap_or_else(|e| panic!("{e}"));
+        let agent = Command::new(&python)
+            .arg(peers::root().join("tests/support/moto_agent.py"))
+            .args([&direct, region])
+            .stdin(Stdio::null())
+            .stdout(agent_log)
+            .stderr(agent_err)
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start moto_agent.py: {e}"));
+        let recorded: Arc<Mutex<Vec<Recorded>>> = Arc::default();
+        let fault_percent = Arc::new(AtomicU32::new(0));
+        let faults = Arc::new(AtomicU64::new(0));
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap_or_else(|e| panic!("proxy: {e}"));
+        let endpoint = format!(
+            "http://{}",
+            listener.local_addr().unwrap_or_else(|e| panic!("{e}"))
+        );
+        {
+            let (rec, pct, n, up) = (
+                recorded.clone(),
+                fault_percent.clone(),
+                faults.clone(),
+                direct.clone(),
+            );
+            std::thread::spawn(move || {
+                let counter = Arc::new(AtomicU64::new(0));
+                for c in listener.incoming().flatten() {
+                    let (rec, pct, n, up, counter) = (
+                        rec.clone(),
+                        pct.clone(),
+                        n.clone(),
+                        up.clone(),
+                        counter.clone(),
+                    );
+                    std::thread::spawn(move || proxy(c, &up, &rec, &pct, &n, &counter));
+                }
+            });
+        }
+        Moto {
+            moto,
+            agent,
+            direct,
+            endpoint,
+            region: region.to_string(),
+            log,
+            recorded,
+            fault_percent,
+            faults,
+        }
+    }
+
+    /// The environment for a `bridge` process (or aws-config) to reach this moto through the
+    /// proxy with dummy credentials; the instance metadata service is off (no traffic off
+    /// 127.0.0.1). The caller points AWS_CONFIG_FILE / AWS_SHARED_CREDENTIALS_FILE away from the
+    /// machine's ~/.aws.
+    pub fn env(&self) -> Vec<(&'static str, String)> {
+        vec![
+            ("AWS_ENDPOINT_URL", self.endpoint.clone()),
+            ("AWS_ACCESS_KEY_ID", "testing".into()),
+            ("AWS_SECRET_ACCESS_KEY", "testing".into()),
+            ("AWS_REGION", self.region.clone()),
+            ("AWS_EC2_METADATA_DISABLED", "true".into()),
+            ("AWS_MAX_ATTEMPTS", "12".into()),
+        ]
+    }
+
+    /// Answer this share of requests (0..=100) with an injected 500 or throttling error.
+    pub fn set_faults(&self, percent: u32) {
+        self.fault_percent.store(percent.min(100), Ordering::SeqCst);
+    }
+
+    /// Every request recorded so far.
+    pub fn recorded(&self) -> Vec<Recorded> {
+        self.recorded.lock().map(|r| r.clone()).unwrap_or_default()
+    }
+
+    /// moto's (and the agent's) log so far, for failure messages.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// Call an AWS API on moto directly (out of band, as another actor would) with the venv's
+    /// boto3: `service`, `method`, JSON keyword arguments. Returns the JSON answer.
+    pub fn boto(&self, service: &str, method: &str, args: &str) -> serde_json::Value {
+        let script = "import boto3, json, sys\nc = boto3.client(sys.argv[1], endpoint_url=sys.argv[4], region_name=sys.argv[5], aws_access_key_id='testing', aws_secret_access_key='testing')\nr = getattr(c, sys.argv[2])(**json.loads(sys.argv[3]))\nr.pop('ResponseMetadata', None)\nprint(json.dumps(r, default=str))\n";
+        let out = Command::new(peers::python())
+            .args([
+                "-c",
+                script,
+                service,
+                method,
+                args,
+                &self.direct,
+                &self.region,
+            ])
+            .output()
+            .unwrap_or_else(|e| panic!("boto3: {e}"));
+        assert!(
+            out.status.success(),
+            "boto3 {service}.{method}({args}) failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("boto3 answer: {e}"))
+    }
+}
+
+impl Moto {
+    /// Every RegisterTaskDefinition, CreateService, UpdateService and RunInstances body sent
+    /// so far passes the strict check against botocore's models; how many were checked.
+    pub fn check_bodies(&self, name: &str) -> usize {
+        check_bodies_of(self, name)
+    }
+}
+
+/// Decodes EC2 Query bodies back into botocore's request shape (by the model's location
+/// names, flattened lists), reports parameters the model does not have, then runs the ECS
+/// validator's strict shape check (required members, types, enums, ranges).
+const EC2_QUERY_CHECK: &str = r#"
+import json, sys
+from urllib.parse import parse_qsl
+sys.path.insert(0, sys.argv[1])
+import ecs_validate
+from botocore.loaders import Loader
+shapes = Loader().load_service_model("ec2", "service-2")["shapes"]
+def qname(name, m):
+    if "queryName" in m: return m["queryName"]
+    ln = m.get("locationName")
+    return ln[0].upper() + ln[1:] if ln else name
+def decode(shape, params, prefix, used):
+    s = shapes[shape]
+    t = s["type"]
+    if t == "structure":
+        out = {}
+        for name, m in s["members"].items():
+            key = (prefix + "." if prefix else "") + qname(name, m)
+            if any(k == key or k.startswith(key + ".") for k in params):
+                out[name] = decode(m["shape"], params, key, used)
+        return out
+    if t == "list":
+        items, i = [], 1
+        while any(k == "%s.%d" % (prefix, i) or k.startswith("%s.%d." % (prefix, i)) for k in params):
+            items.append(decode(s["member"]["shape"], params, "%s.%d" % (prefix, i), used)); i += 1
+        return items
+    used.add(prefix)
+    v = params.get(prefix)
+    if t in ("integer", "long"): return int(v)
+    if t == "boolean": return v == "true"
+    if t in ("double", "float"): return float(v)
+    return v
+def decode_struct(shape, params):
+    used = set()
+    s = shapes[shape]
+    out = {}
+    for name, m in s["members"].items():
+        key = qname(name, m)
+        if any(k == key or k.startswith(key + ".") for k in params):
+            sub = shapes[m["shape"]]
+            if sub["type"] == "structure":
+                out[name] = {}
+                for n2, m2 in sub["members"].items():
+                    k2 = key + "." + qname(n2, m2)
+                    if any(k == k2 or k.startswith(k2 + ".") for k in params):
+                        out[name][n2] = decode(m2["shape"], params, k2, used)
+            else:
+                out[name] = decode(m["shape"], params, key, used)
+    return out, used
+bad = False
+for f in sys.argv[2:]:
+    params = dict(parse_qsl(open(f).read(), keep_blank_values=True))
+    action = params.pop("Action"); params.pop("Version", None)
+    obj, used = decode_struct(action + "Request", params)
+    out = ["%s: parameter not in the EC2 model" % k for k in sorted(set(params) - used)]
+    ecs_validate._check_shape(shapes, action + "Request", obj, "", out)
+    for line in out:
+        print("%s: %s" % (f, line)); bad = True
+sys.exit(1 if bad else 0)
+"#;
+
+/// Every RegisterTaskDefinition, CreateService, UpdateService and RunInstances body sent so far
+/// passes the strict check against botocore's models; returns how many were checked.
+fn check_bodies_of(m: &Moto, name: &str) -> usize {
+    let dir = std::env::temp_dir().join(format!("bridge-aws-{name}-bodies-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display()));
+    let mut by_shape: std::collections::BTreeMap<&str, Vec<PathBuf>> = Default::default();
+    for (i, r) in m.recorded().iter().enumerate() {
+        let shape = match r.op.as_str() {
+            "RegisterTaskDefinition" => "RegisterTaskDefinitionRequest",
+            "CreateService" => "CreateServiceRequest",
+            "UpdateService" => "UpdateServiceRequest",
+            "RunInstances" => "RunInstances",
+            _ => continue,
+        };
+        let f = dir.join(format!("{i:04}-{}.body", r.op));
+        std::fs::write(&f, &r.body).unwrap_or_else(|e| panic!("{e}"));
+        by_shape.entry(shape).or_default().push(f);
+    }
+    let v = peers::validators();
+    let mut n = 0;
+    for (shape, files) in &by_shape {
+        n += files.len();
+        let mut c = Command::new(peers::python());
+        if *shape == "RunInstances" {
+            c.args(["-W", "ignore", "-c", EC2_QUERY_CHECK]).arg(&v);
+        } else {
+            c.arg(v.join("ecs_validate.py")).args(["--shape", shape]);
+        }
+        let out = c
+            .args(files)
+            .output()
+            .unwrap_or_else(|e| panic!("validator: {e}"));
+        assert!(
+            out.status.success(),
+            "{shape} bodies the driver sent fail botocore's model:\n{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+    n
+}
+
+impl Drop for Moto {
+    fn drop(&mut self) {
+        let _ = self.agent.kill();
+        let _ = self.moto.kill();
+        let _ = self.agent.wait();
+        let _ = self.moto.wait();
+    }
+}
+
+/// One request per connection: record it, maybe answer with a fault, else forward it to moto
+/// with `Connection: close` and copy the answer back.
+fn proxy(
+    client: TcpStream,
+    upstream: &str,
+    rec: &Mutex<Vec<Recorded>>,
+    pct: &AtomicU32,
+    faults: &AtomicU64,
+    counter: &AtomicU64,
+) {
+    let Ok(mut client_w) = client.try_clone() else {
+        return;
+    };
+    let mut r = BufReader::new(client);
+    let mut head = String::new();
+    let mut len = 0usize;
+    let mut target = String::new();
+    loop {
+        let mut line = String::new();
+        match r.read_line(&mut line) {
+            Ok(0) | Err(_) => return,
+            Ok(_) => {}
+        }
+        let lower = line.to_ascii_lowercase();
+        if let Some(v) = lower.strip_prefix("content-length:") {
+            len = v.trim().parse().unwrap_or(0);
+        }
+        if let Some(v) = lower.strip_prefix("x-amz-target:") {
+            target = line[line.len() - v.len()..].trim().to_string();
+        }
+        if line == "\r\n" {
+            break;
+        }
+        if lower.starts_with("connection:") {
+            continue;
+        }
+        head.push_str(&line);
+    }
+    let mut body = vec![0u8; len];
+    if r.read_exact(&mut body).is_err() {
+        return;
+    }
+    let text = String::from_utf8_lossy(&body).to_string();
+    let op = if target.is_empty() {
+        text.split('&')
+            .find_map(|kv| kv.strip_prefix("Action="))
+            .unwrap_or_default()
+            .to_string()
+    } else {
+        target.rsplit('.').next().unwrap_or_default().to_string()
+    };
+    // Deterministic spread of faults: request i fails when (i * 37) % 100 < percent.
+    let i = counter.fetch_add(1, Ordering::SeqCst);
+    let p = u64::from(pct.load(Ordering::SeqCst));
+    if (i * 37) % 100 < p {
+        faults.fetch_add(1, Ordering::SeqCst);
+        let (status, ctype, payload) = match (i.is_multiple_of(2), target.is_empty()) {
+            (true, false) => ("500 Internal Server Error", "application/x-amz-json-1.1", r#"{"__type":"InternalFailure","message":"injected by the test proxy"}"#.to_string()),
+            (false, false) => ("400 Bad Request", "application/x-amz-json-1.1", r#"{"__type":"ThrottlingException","message":"Rate exceeded (injected by the test proxy)"}"#.to_string()),
+            (true, true) => ("500 Internal Server Error", "text/xml", "<Response><Errors><Error><Code>InternalError</Code><Message>injected by the test proxy</Message></Error></Errors><RequestID>injected</RequestID></Response>".to_string()),
+            (false, true) => ("503 Service Unavailable", "text/xml", "<Response><Errors><Error><Code>RequestLimitExceeded</Code><Message>Request limit exceeded (injected by the test proxy)</Message></Error></Errors><RequestID>injected</RequestID></Response>".to_string()),
+        };
+        let _ = client_w.write_all(
+            format!(
+                "HTTP/1.1 {status}\r\nContent-Type: {ctype}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{payload}",
+                payload.len()
+            )
+            .as_bytes(),
+        );
+        return;
+    }
+    if let Ok(mut g) = rec.lock() {
+        g.push(Recorded { op, body: text });
+    }
+    let Ok(mut up) = TcpStream::connect(upstream.trim_start_matches("http://")) else {
+        return;
+    };
+    head.push_str("Connection: close\r\n\r\n");
+    if up.write_all(head.as_bytes()).is_err() || up.write_all(&body).is_err() {
+        return;
+    }
+    // Copy the answer, with its Connection header replaced by close.
+    let mut ur = BufReader::new(up);
+    let mut rhead = String::new();
+    loop {
+        let mut line = String::new();
+        match ur.read_line(&mut line) {
+            Ok(0) | Err(_) => return,
+            Ok(_) => {}
+        }
+        if line == "\r\n" {
+            break;
+        }
+        if line.to_ascii_lowercase().starts_with("connection:") {
+            continue;
+        }
+        rhead.push_str(&line);
+    }
+    rhead.push_str("Connection: close\r\n\r\n");
+    if client_w.write_all(rhead.as_bytes()).is_err() {
+        return;
+    }
+    let mut rest = Vec::new();
+    let _ = ur.read_to_end(&mut rest);
+    let _ = client_w.write_all(&rest);
+    let _ = client_w.flush();
+}

@@ -1,0 +1,40 @@
+#!/usr/bin/env python3
+"""Runs moto's server (same arguments as `python -m moto.server`) with one bug of moto fixed.
+
+moto sums the containers' `memory` to place a task, and fails with a TypeError when a container
+has none. ECS allows that (on Fargate, and on EC2 when the task sets memory): the sum falls back
+to the task-level memory, as ECS itself does. Nothing else is changed.
+"""
+
+import sys
+
+from moto.ecs import models
+from moto.server import main
+
+_orig = models.EC2ContainerServiceBackend._calculate_task_resource_requirements
+
+
+def _fixed(task_definition):
+    defs = task_definition.container_definitions
+    if any(d.get("memory") is None and d.get("memoryReservation") is None
+           and d.get("Memory") is None and d.get("MemoryReservation") is None for d in defs):
+        task_memory = int(getattr(task_definition, "memory", None) or 0)
+        share = task_memory // max(len(defs), 1)
+        patched = []
+        for d in defs:
+            d = dict(d)
+            if d.get("memory") is None and d.get("memoryReservation") is None:
+                d["memory"] = share
+            patched.append(d)
+
+        class _View:
+            container_definitions = patched
+
+        return _orig(_View)
+    return _orig(task_definition)
+
+
+models.EC2ContainerServiceBackend._calculate_task_resource_requirements = staticmethod(_fixed)
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
