@@ -98,13 +98,6 @@ fn example(dir: &Path, name: &str, extra: &str) -> PathBuf {
         .join("bridge.yaml");
     let mut y = std::fs::read_to_string(&src).unwrap_or_else(|e| panic!("{}: {e}", src.display()));
     y.push_str(extra);
-    // The sidecar example's proxy has no memory: on the EC2 launch type ECS rejects such a
-    // task definition ("at least one of memory or memoryReservation"), and so does moto. That
-    // is a translator bug (reported); the driver tests give the proxy a size.
-    let y = y.replace(
-        "    ports: [\"80:80\"]\n",
-        "    ports: [\"80:80\"]\n    resources: {cpus: 0.1, memory: 64MiB}\n",
-    );
     let f = dir.join("bridge.yaml");
     std::fs::write(&f, y).unwrap_or_else(|e| panic!("{e}"));
     f
