@@ -15,6 +15,8 @@ use bridge_core::plan::{Action, Plan, ResourceId};
 use bridge_core::state::{Actor, Store};
 use bridge_core::{LoadOptions, ValidApp, load_file};
 use bridge_providers::engine::{self, ApplyOptions, Event};
+#[cfg(feature = "openstack")]
+use bridge_providers::openstack::OpenstackDriver;
 use bridge_providers::swarm::SwarmDriver;
 use bridge_providers::{Driver, DriverError, Readiness};
 use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
@@ -30,6 +32,9 @@ pub const EXIT_CHANGES: u8 = 3;
 pub enum DeployProvider {
     /// Docker Swarm (the local engine by default).
     Swarm,
+    /// OpenStack Heat (the cloud of providers.openstack.cloud, OS_CLOUD or OS_* variables).
+    #[cfg(feature = "openstack")]
+    Openstack,
 }
 
 /// Options shared by the lifecycle commands.
@@ -195,13 +200,19 @@ async fn run_async(args: &LifecycleArgs, op: Op, json: bool) -> Result<ExitCode>
     if let Op::History { limit } = op {
         return history(args, &app, limit, json);
     }
-    let driver = match args.provider {
+    let result = match args.provider {
         DeployProvider::Swarm => match SwarmDriver::connect(base_dir(&args.file)).await {
-            Ok(d) => d,
+            Ok(d) => lifecycle(&d, args, &valid, &app, op, json).await,
+            Err(e) => return Ok(fail(json, &e)),
+        },
+        #[cfg(feature = "openstack")]
+        DeployProvider::Openstack => match OpenstackDriver::for_app(base_dir(&args.file), &valid)
+        {
+            Ok(d) => lifecycle(&d, args, &valid, &app, op, json).await,
             Err(e) => return Ok(fail(json, &e)),
         },
     };
-    match lifecycle(&driver, args, &valid, &app, op, json).await {
+    match result {
         Ok(code) => Ok(code),
         Err(e) => Ok(fail(json, &e)),
     }
@@ -250,7 +261,8 @@ async fn lifecycle<D: Driver>(
     }
     match op {
         Op::Plan { detailed_exitcode } => {
-            let plan = engine::plan(driver, app, &desired).await?;
+            let mut plan = engine::plan(driver, app, &desired).await?;
+            driver.explain(app, &mut plan).await?;
             if json {
                 emit_json(
                     &serde_json::json!({"event": "plan", "app": app, "provider": provider, "empty": plan.is_empty(), "steps": plan_json(&plan)}),
@@ -296,7 +308,8 @@ async fn lifecycle<D: Driver>(
             };
             let (store, actor) = acquire(args, app, "deploy", json)?;
             let r = async {
-                let plan = engine::plan(driver, app, &desired).await?;
+                let mut plan = engine::plan(driver, app, &desired).await?;
+                driver.explain(app, &mut plan).await?;
                 run_plan(
                     driver, &store, &actor, app, provider, &plan, &opts, wait, json,
                 )
