@@ -58,7 +58,7 @@ pub(crate) fn api_error(resource: &str, status: u16, body: &Value) -> DriverErro
         409 => ErrorKind::Conflict,
         400 | 413 => ErrorKind::Unsatisfiable,
         401 | 403 => ErrorKind::NotInitialised,
-        503 | 502 | 504 => ErrorKind::Unreachable,
+        502..=504 => ErrorKind::Unreachable,
         _ => ErrorKind::Other,
     };
     let mut e = err(
@@ -79,7 +79,7 @@ pub(crate) fn api_error(resource: &str, status: u16, body: &Value) -> DriverErro
         )),
         403 => e.with_hint("the user lacks a role heat requires on this project (usually `member`): ask the cloud's operators"),
         413 => e.with_hint("the template is larger than heat accepts (max_template_size): split the app"),
-        503 | 502 | 504 => e.with_hint("heat is not serving: try again later, or ask the cloud's operators"),
+        502..=504 => e.with_hint("heat is not serving: try again later, or ask the cloud's operators"),
         _ => e,
     };
     e
