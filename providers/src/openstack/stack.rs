@@ -169,9 +169,15 @@ async fn list(d: &OpenstackDriver, query: &str) -> Result<Vec<StackRef>, DriverE
     if status != 200 {
         return Err(api_error("stacks", status, &body));
     }
+    // A stack just deleted may be listed as DELETE_COMPLETE for a moment: it is gone.
     Ok(body["stacks"]
         .as_array()
-        .map(|a| a.iter().map(StackRef::from).collect())
+        .map(|a| {
+            a.iter()
+                .map(StackRef::from)
+                .filter(|s| s.status != "DELETE_COMPLETE")
+                .collect()
+        })
         .unwrap_or_default())
 }
 
@@ -404,7 +410,7 @@ pub(crate) async fn converge(
                         reason: String::new(),
                         tags: Vec::new(),
                     };
-                    return follow(d, &s, &HashSet::new(), d.stack_timeout).await;
+                    return follow(d, &s, &HashSet::new(), Some("CREATE"), d.stack_timeout).await;
                 }
                 // Created meanwhile (a resumed deploy): converge it with an update.
                 409 => continue,
@@ -421,7 +427,7 @@ pub(crate) async fn converge(
         }
         if s.in_progress() {
             tracing::info!(stack = %name, status = %s.status, "waiting for the operation in progress");
-            let _ = follow(d, &s, &HashSet::new(), d.stack_timeout).await;
+            let _ = follow(d, &s, &HashSet::new(), None, d.stack_timeout).await;
             continue;
         }
         repair(d, &s).await?;
@@ -437,7 +443,7 @@ pub(crate) async fn converge(
         match status {
             200..=299 => {
                 tracing::info!(stack = %name, "update started");
-                return follow(d, &s, &seen, d.stack_timeout).await;
+                return follow(d, &s, &seen, Some("UPDATE"), d.stack_timeout).await;
             }
             409 => continue,
             _ => return Err(api_error(&res, status, &b)),
@@ -470,7 +476,7 @@ async fn repair(d: &OpenstackDriver, s: &StackRef) -> Result<(), DriverError> {
     .await?;
     if (200..300).contains(&status) {
         // CHECK_FAILED is the expected outcome with a server gone.
-        let _ = follow(d, s, &seen, d.stack_timeout).await;
+        let _ = follow(d, s, &seen, Some("CHECK"), d.stack_timeout).await;
     } else {
         tracing::warn!(status, message = %message(&b), "stack check refused; marking unhealthy directly");
     }
@@ -511,17 +517,22 @@ async fn event_ids(d: &OpenstackDriver, s: &StackRef) -> Result<HashSet<String>,
         .collect())
 }
 
-/// Follow a stack until it leaves `*_IN_PROGRESS`: log every new event (`RUST_LOG=info`), fail
-/// with the failing resource and its reason on `*_FAILED`.
+/// Follow a stack until the operation `action` (`CREATE`, `UPDATE`, `CHECK`, `DELETE`; `None`:
+/// whatever is in progress now) has finished: log every new event (`RUST_LOG=info`), fail with
+/// the failing resource and its reason on `*_FAILED`. Heat starts an operation asynchronously,
+/// so a status left from the previous operation does not count: the stack's own terminal event
+/// for `action`, not among `seen` (the events before the request), does.
 pub(crate) async fn follow(
     d: &OpenstackDriver,
     s: &StackRef,
     seen: &HashSet<String>,
+    action: Option<&str>,
     timeout: Duration,
 ) -> Result<(), DriverError> {
     let res = format!("{KIND_STACK}/{}", s.name);
     let start = Instant::now();
     let mut seen = seen.clone();
+    let mut finished_event = false;
     loop {
         if let Ok((200, b)) = call(
             d,
@@ -535,46 +546,67 @@ pub(crate) async fn follow(
             for e in b["events"].as_array().into_iter().flatten() {
                 let id = e["id"].as_str().unwrap_or_default().to_string();
                 if seen.insert(id) {
+                    let status = e["resource_status"].as_str().unwrap_or_default();
                     tracing::info!(
                         stack = %s.name,
                         resource = e["resource_name"].as_str().unwrap_or_default(),
-                        status = e["resource_status"].as_str().unwrap_or_default(),
+                        status,
                         reason = e["resource_status_reason"].as_str().unwrap_or_default(),
                         "heat event"
                     );
+                    if let Some(a) = action
+                        && e["physical_resource_id"].as_str() == Some(s.id.as_str())
+                        && (status == format!("{a}_COMPLETE") || status == format!("{a}_FAILED"))
+                    {
+                        finished_event = true;
+                    }
                 }
             }
         }
-        let Some(detail) = get(d, s).await? else {
-            if s.status.starts_with("DELETE") {
-                return Ok(());
+        let detail = get(d, s).await?;
+        let now = detail.as_ref().map(StackRef::from);
+        match (&now, action) {
+            (None, Some("DELETE")) => return Ok(()),
+            (None, _) => {
+                return Err(err(
+                    &res,
+                    ErrorKind::NotFound,
+                    "the stack disappeared while bridge waited for it",
+                )
+                .with_hint("someone deleted it meanwhile: deploy again"));
             }
-            return Err(err(
-                &res,
-                ErrorKind::NotFound,
-                "the stack disappeared while bridge waited for it",
-            )
-            .with_hint("someone deleted it meanwhile: deploy again"));
-        };
-        let now = StackRef::from(&detail);
-        if !now.in_progress() {
-            if now.status.ends_with("_FAILED") {
-                return Err(failure(d, &now).await);
+            (Some(now), _) => {
+                let done = match action {
+                    None => !now.in_progress(),
+                    Some("DELETE") => {
+                        now.status == "DELETE_COMPLETE" || now.status == "DELETE_FAILED"
+                    }
+                    Some(a) => {
+                        finished_event
+                            && (now.status == format!("{a}_COMPLETE")
+                                || now.status == format!("{a}_FAILED"))
+                    }
+                };
+                if done {
+                    if now.status.ends_with("_FAILED") {
+                        return Err(failure(d, now).await);
+                    }
+                    tracing::info!(stack = %s.name, status = %now.status, secs = start.elapsed().as_secs(), "settled");
+                    return Ok(());
+                }
+                if start.elapsed() > timeout {
+                    return Err(err(
+                        &res,
+                        ErrorKind::Timeout,
+                        format!(
+                            "stack is still {} after {}s",
+                            now.status,
+                            start.elapsed().as_secs()
+                        ),
+                    )
+                    .with_hint("heat is still working on it: `bridge status` shows its progress; deploy again later to resume"));
+                }
             }
-            tracing::info!(stack = %s.name, status = %now.status, secs = start.elapsed().as_secs(), "settled");
-            return Ok(());
-        }
-        if start.elapsed() > timeout {
-            return Err(err(
-                &res,
-                ErrorKind::Timeout,
-                format!(
-                    "stack is still {} after {}s",
-                    now.status,
-                    start.elapsed().as_secs()
-                ),
-            )
-            .with_hint("heat is still working on it: `bridge status` shows its progress; deploy again later to resume"));
         }
         tokio::time::sleep(d.poll).await;
     }
@@ -647,8 +679,11 @@ pub(crate) async fn delete(
         let Some(s) = find(d, stack_name).await? else {
             return Ok(());
         };
-        if s.in_progress() && !s.status.starts_with("DELETE") {
-            let _ = follow(d, &s, &HashSet::new(), d.stack_timeout).await;
+        if s.in_progress() {
+            // A delete in progress is waited for, never requested twice (Heat fails a second
+            // delete whose credentials the first one removed already).
+            let action = s.status.starts_with("DELETE").then_some("DELETE");
+            let _ = follow(d, &s, &HashSet::new(), action, d.stack_timeout).await;
             continue;
         }
         let (status, b) = call(d, Method::DELETE, &s.path(), None, &res).await?;
@@ -658,11 +693,7 @@ pub(crate) async fn delete(
         if !(200..300).contains(&status) && status != 409 {
             return Err(api_error(&res, status, &b));
         }
-        let deleting = StackRef {
-            status: "DELETE_IN_PROGRESS".into(),
-            ..s
-        };
-        match follow(d, &deleting, &HashSet::new(), d.stack_timeout).await {
+        match follow(d, &s, &HashSet::new(), Some("DELETE"), d.stack_timeout).await {
             Ok(()) => {
                 if find(d, stack_name).await?.is_none() {
                     return Ok(());
@@ -689,7 +720,7 @@ pub(crate) async fn wait_settled(
         )
         .with_hint("deploy first"));
     };
-    follow(d, &s, &HashSet::new(), timeout).await
+    follow(d, &s, &HashSet::new(), None, timeout).await
 }
 
 /// The changes Heat would make for an update, in words (`replace vm_db; update host_1`), or
