@@ -206,8 +206,7 @@ async fn run_async(args: &LifecycleArgs, op: Op, json: bool) -> Result<ExitCode>
             Err(e) => return Ok(fail(json, &e)),
         },
         #[cfg(feature = "openstack")]
-        DeployProvider::Openstack => match OpenstackDriver::for_app(base_dir(&args.file), &valid)
-        {
+        DeployProvider::Openstack => match OpenstackDriver::for_app(base_dir(&args.file), &valid) {
             Ok(d) => lifecycle(&d, args, &valid, &app, op, json).await,
             Err(e) => return Ok(fail(json, &e)),
         },

@@ -99,7 +99,11 @@ fn deploy_plan_preview_reconcile_and_destroy_through_the_cli() {
     assert!(t.contains("heat: update in place vm_db"), "{t}");
     std::fs::write(
         dir.join("app.yaml"),
-        os::app_yaml(app, "info", "    user_data: \"#cloud-config\\nruncmd: [true]\\n\"\n"),
+        os::app_yaml(
+            app,
+            "info",
+            "    user_data: \"#cloud-config\\nruncmd: [true]\\n\"\n",
+        ),
     )
     .unwrap_or_else(|e| panic!("{e}"));
     let t = text(&run(&dir, &args("plan", &[]), &env));
@@ -126,7 +130,12 @@ fn deploy_plan_preview_reconcile_and_destroy_through_the_cli() {
         .unwrap_or_else(|| panic!("no db server"));
     rt.block_on(async {
         let (st, b) = driver
-            .request(Method::DELETE, "compute", &format!("/servers/{}", db.0), None)
+            .request(
+                Method::DELETE,
+                "compute",
+                &format!("/servers/{}", db.0),
+                None,
+            )
             .await
             .unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(st, 204, "{b}");
@@ -173,7 +182,10 @@ fn deploy_plan_preview_reconcile_and_destroy_through_the_cli() {
             );
             break;
         }
-        assert!(t.elapsed() < Duration::from_secs(60), "no drift shown:\n{p}");
+        assert!(
+            t.elapsed() < Duration::from_secs(60),
+            "no drift shown:\n{p}"
+        );
         std::thread::sleep(Duration::from_millis(500));
     }
     ok(&run(&dir, &args("reconcile", &[]), &env));
@@ -196,7 +208,10 @@ fn deploy_plan_preview_reconcile_and_destroy_through_the_cli() {
 
     ok(&run(&dir, &args("destroy", &[]), &env));
     assert!(rt.block_on(os::stacks(&driver, app)).is_empty());
-    assert!(rt.block_on(os::servers(&driver, &format!("{app}-"))).is_empty());
+    assert!(
+        rt.block_on(os::servers(&driver, &format!("{app}-")))
+            .is_empty()
+    );
     let _ = std::fs::remove_dir_all(&dir);
 }
 
@@ -258,10 +273,7 @@ fn a_token_expiring_during_a_deploy_is_renewed() {
             .token()
             .await
             .unwrap_or_else(|e| panic!("{e}"));
-        let life = tok
-            .expires
-            .duration_since(tok.issued)
-            .unwrap_or_default();
+        let life = tok.expires.duration_since(tok.issued).unwrap_or_default();
         assert!(
             life <= Duration::from_secs(600),
             "the test Keystone should issue short tokens, got {life:?}"
@@ -387,19 +399,27 @@ fn operational_errors_name_what_to_fix_and_exit_2() {
         ],
     );
     let env = os::cli_env("bridge-demo");
-    let missing = run(&dir, &args("plan", &[]), &[(
-        "OS_CLIENT_CONFIG_FILE".into(),
-        dir.join("nope.yaml").display().to_string(),
-    ), ("OS_CLOUD".into(), "x".into())]);
-    fails_with(&missing, &["cloud `x` is asked for, but no clouds.yaml exists"]);
+    let _ = std::fs::remove_file(dir.join("clouds.yaml"));
+    let missing = run(
+        &dir,
+        &args("plan", &[]),
+        &[
+            (
+                "OS_CLIENT_CONFIG_FILE".into(),
+                dir.join("nope.yaml").display().to_string(),
+            ),
+            ("OS_CLOUD".into(), "x".into()),
+        ],
+    );
+    fails_with(
+        &missing,
+        &["cloud `x` is asked for, but no clouds.yaml exists"],
+    );
 
     // With Neutron on (the default), the template holds OS::Neutron::* resources this cloud
     // cannot serve: Heat rejects it, and no stack is left.
-    std::fs::write(
-        dir.join("app.yaml"),
-        yaml.replace("neutron: false, ", ""),
-    )
-    .unwrap_or_else(|e| panic!("{e}"));
+    std::fs::write(dir.join("app.yaml"), yaml.replace("neutron: false, ", ""))
+        .unwrap_or_else(|e| panic!("{e}"));
     fails_with(
         &run(&dir, &args("deploy", &[]), &env),
         &["heat answered HTTP 400", "hint: heat rejected the template"],

@@ -182,6 +182,8 @@ project_domain_name = Default
 region_name = RegionOne
 memcached_servers =
 service_token_roles_required = true
+# Validate every token (no cache), so a revoked token is refused at once (tested).
+token_cache_time = -1
 EOF
 }
 svcauth() { # keystoneauth section for clients, user $1

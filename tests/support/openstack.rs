@@ -83,12 +83,7 @@ pub fn app_dir(tag: &str, yaml: &str) -> PathBuf {
 
 /// Load and validate `yaml` as if it were `dir/app.yaml`.
 pub fn load(dir: &Path, yaml: &str) -> ValidApp {
-    let loaded = load_str(
-        &Arc::from("app.yaml"),
-        yaml,
-        dir,
-        &LoadOptions::default(),
-    );
+    let loaded = load_str(&Arc::from("app.yaml"), yaml, dir, &LoadOptions::default());
     loaded
         .valid
         .unwrap_or_else(|| panic!("does not validate: {:?}", loaded.diagnostics))

@@ -261,8 +261,14 @@ impl CloudConfig {
         let get = |k: &str| s(&auth, k);
         let cfg = CloudConfig {
             auth_url: get("auth_url").ok_or_else(|| {
-                err("-", ErrorKind::NotInitialised, format!("{source} has no auth.auth_url"))
-                    .with_hint("add auth.auth_url: the Keystone URL, e.g. https://keystone.example:5000/v3")
+                err(
+                    "-",
+                    ErrorKind::NotInitialised,
+                    format!("{source} has no auth.auth_url"),
+                )
+                .with_hint(
+                    "add auth.auth_url: the Keystone URL, e.g. https://keystone.example:5000/v3",
+                )
             })?,
             method: method(&auth_type, &get, &source)?,
             project_name: get("project_name").or_else(|| get("tenant_name")),
@@ -281,9 +287,8 @@ impl CloudConfig {
     }
 
     fn from_env(env: &dyn Fn(&str) -> Option<String>) -> Result<CloudConfig, DriverError> {
-        let get = |k: &str| {
-            env(&format!("OS_{}", k.to_ascii_uppercase())).filter(|v| !v.is_empty())
-        };
+        let get =
+            |k: &str| env(&format!("OS_{}", k.to_ascii_uppercase())).filter(|v| !v.is_empty());
         let source = "OS_* variables".to_string();
         let auth_url = get("auth_url").ok_or_else(|| {
             err(
@@ -354,24 +359,30 @@ fn method(
             username: get("username"),
             user_id: get("user_id"),
             password: get("password").ok_or_else(|| {
-                err("-", ErrorKind::NotInitialised, format!("{source} has no password"))
-                    .with_hint("put it in secure.yaml (clouds.<name>.auth.password) or OS_PASSWORD")
+                err(
+                    "-",
+                    ErrorKind::NotInitialised,
+                    format!("{source} has no password"),
+                )
+                .with_hint("put it in secure.yaml (clouds.<name>.auth.password) or OS_PASSWORD")
             })?,
             user_domain_name: get("user_domain_name").or_else(|| get("domain_name")),
             user_domain_id: get("user_domain_id").or_else(|| get("domain_id")),
         }),
-        "v3applicationcredential" | "applicationcredential" => {
-            Ok(Method::ApplicationCredential {
-                id: get("application_credential_id"),
-                name: get("application_credential_name"),
-                username: get("username"),
-                user_domain_name: get("user_domain_name"),
-                secret: get("application_credential_secret").ok_or_else(|| {
-                    err("-", ErrorKind::NotInitialised, format!("{source} has no application_credential_secret"))
-                        .with_hint("put it in secure.yaml or OS_APPLICATION_CREDENTIAL_SECRET")
-                })?,
-            })
-        }
+        "v3applicationcredential" | "applicationcredential" => Ok(Method::ApplicationCredential {
+            id: get("application_credential_id"),
+            name: get("application_credential_name"),
+            username: get("username"),
+            user_domain_name: get("user_domain_name"),
+            secret: get("application_credential_secret").ok_or_else(|| {
+                err(
+                    "-",
+                    ErrorKind::NotInitialised,
+                    format!("{source} has no application_credential_secret"),
+                )
+                .with_hint("put it in secure.yaml or OS_APPLICATION_CREDENTIAL_SECRET")
+            })?,
+        }),
         other => Err(err(
             "-",
             ErrorKind::NotInitialised,
@@ -490,7 +501,10 @@ pub fn parse_time(s: &str) -> Option<SystemTime> {
     let (y, m, dd) = (d.next()?.ok()?, d.next()?.ok()?, d.next()?.ok()?);
     let time = time.split(['+']).next()?;
     let mut t = time.split(':');
-    let (hh, mm) = (t.next()?.parse::<i64>().ok()?, t.next()?.parse::<i64>().ok()?);
+    let (hh, mm) = (
+        t.next()?.parse::<i64>().ok()?,
+        t.next()?.parse::<i64>().ok()?,
+    );
     let ss: f64 = t.next()?.parse().ok()?;
     // days from civil (Howard Hinnant)
     let y = if m <= 2 { y - 1 } else { y };
@@ -545,6 +559,9 @@ impl Session {
             .connect_timeout(Duration::from_secs(10))
             .timeout(Duration::from_secs(120))
             .redirect(reqwest::redirect::Policy::none())
+            // API servers (gunicorn, haproxy) close idle keep-alive connections after a few
+            // seconds; a pooled connection older than that is not reused.
+            .pool_idle_timeout(Duration::from_secs(1))
             .user_agent(concat!("bridge/", env!("CARGO_PKG_VERSION")));
         if let Some(ca) = &cloud.cacert {
             let pem = std::fs::read(ca).map_err(|e| {
@@ -740,9 +757,7 @@ impl Session {
     pub fn endpoint(&self, tok: &Token, service_type: &str) -> Result<String, DriverError> {
         let c = &self.cloud;
         let hit = tok.catalog.iter().find(|(t, i, r, _)| {
-            t == service_type
-                && *i == c.interface
-                && c.region.as_ref().is_none_or(|want| want == r)
+            t == service_type && *i == c.interface && c.region.as_ref().is_none_or(|want| want == r)
         });
         match hit {
             Some((_, _, _, url)) => Ok(url.trim_end_matches('/').to_string()),
@@ -834,8 +849,11 @@ mod tests {
             "clouds:\n  dc1:\n    auth:\n      auth_url: https://k.example/v3\n      username: ann\n      project_name: shop\n      user_domain_name: Corp\n    region_name: R2\n",
         )
         .unwrap_or_default();
-        std::fs::write(&secure, "clouds:\n  dc1:\n    auth:\n      password: s3cret\n")
-            .unwrap_or_default();
+        std::fs::write(
+            &secure,
+            "clouds:\n  dc1:\n    auth:\n      password: s3cret\n",
+        )
+        .unwrap_or_default();
         let env = env_from(BTreeMap::from([
             (
                 "OS_CLIENT_CONFIG_FILE".to_string(),
@@ -867,8 +885,11 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("bridge-os-auth2-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap_or_default();
         let clouds = dir.join("clouds.yaml");
-        std::fs::write(&clouds, "clouds:\n  a: {auth: {auth_url: x, password: p}}\n")
-            .unwrap_or_default();
+        std::fs::write(
+            &clouds,
+            "clouds:\n  a: {auth: {auth_url: x, password: p}}\n",
+        )
+        .unwrap_or_default();
         let env = env_from(BTreeMap::from([(
             "OS_CLIENT_CONFIG_FILE".to_string(),
             clouds.display().to_string(),

@@ -166,6 +166,7 @@ impl OpenstackDriver {
         body: Option<&Value>,
     ) -> Result<(u16, Value), DriverError> {
         let mut retried = false;
+        let mut attempts = 0u32;
         loop {
             let tok = self.session.token().await?;
             let base = self.session.endpoint(&tok, service)?;
@@ -184,12 +185,24 @@ impl OpenstackDriver {
             }
             self.calls.fetch_add(1, Ordering::Relaxed);
             tracing::debug!(%method, %url, "request");
-            let resp = req.send().await.map_err(|e| {
-                auth::transport(&url, &e).with_hint(format!(
-                    "the {service} endpoint in the service catalog is not reachable from here: check the network, or the interface (`{}`) chosen in the {}",
-                    self.session.cloud.interface, self.session.cloud.source
-                ))
-            })?;
+            let resp = match req.send().await {
+                Ok(r) => r,
+                // A connection the server closed under us (keep-alive race) or a refused one:
+                // try again a little later. Every call bridge makes is safe to repeat (a repeated
+                // create meets the stack by name).
+                Err(e) if attempts < 3 && (e.is_request() || e.is_connect()) => {
+                    attempts += 1;
+                    tracing::debug!(%url, error = %e, attempts, "retrying");
+                    tokio::time::sleep(Duration::from_millis(300 * u64::from(attempts))).await;
+                    continue;
+                }
+                Err(e) => {
+                    return Err(auth::transport(&url, &e).with_hint(format!(
+                        "the {service} endpoint in the service catalog is not reachable from here: check the network, or the interface (`{}`) chosen in the {}",
+                        self.session.cloud.interface, self.session.cloud.source
+                    )));
+                }
+            };
             let status = resp.status().as_u16();
             let request_id = resp
                 .headers()
@@ -319,12 +332,18 @@ impl Driver for OpenstackDriver {
             Action::NoOp => Ok(()),
             Action::Create | Action::Update | Action::Replace => {
                 let spec = step.after.as_ref().ok_or_else(|| {
-                    err(step.resource.to_string(), ErrorKind::Other, "no desired spec")
+                    err(
+                        step.resource.to_string(),
+                        ErrorKind::Other,
+                        "no desired spec",
+                    )
                 })?;
                 let params = self.parameters(spec)?;
                 stack::converge(self, app, &step.resource.name, spec, params).await
             }
-            Action::Delete => stack::delete(self, &step.resource.name, step.handle.as_deref()).await,
+            Action::Delete => {
+                stack::delete(self, &step.resource.name, step.handle.as_deref()).await
+            }
         }
     }
 
@@ -348,15 +367,20 @@ impl Driver for OpenstackDriver {
 
     async fn explain(&self, _app: &str, plan: &mut Plan) -> Result<(), DriverError> {
         for s in plan.steps.iter_mut() {
-            if s.resource.kind != KIND_STACK || !matches!(s.action, Action::Update | Action::Replace) {
+            if s.resource.kind != KIND_STACK
+                || !matches!(s.action, Action::Update | Action::Replace)
+            {
                 continue;
             }
-            let Some(spec) = s.after.clone() else { continue };
+            let Some(spec) = s.after.clone() else {
+                continue;
+            };
             // The secrets are needed for the preview too; without them, say so and go on.
             let params = match self.parameters(&spec) {
                 Ok(p) => p,
                 Err(e) => {
-                    s.reason.push_str(&format!("; heat preview not available: {}", e.message));
+                    s.reason
+                        .push_str(&format!("; heat preview not available: {}", e.message));
                     continue;
                 }
             };

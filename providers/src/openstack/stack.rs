@@ -89,15 +89,26 @@ pub(crate) fn api_error(resource: &str, status: u16, body: &Value) -> DriverErro
 fn hint_for(reason: &str) -> Option<&'static str> {
     let r = reason.to_ascii_lowercase();
     if r.contains("quota") {
-        Some("the project's quota is exhausted: raise it (openstack quota set) or lower replicas, cpus or memory")
+        Some(
+            "the project's quota is exhausted: raise it (openstack quota set) or lower replicas, cpus or memory",
+        )
     } else if r.contains("no valid host") {
-        Some("no hypervisor has room for the server: choose a smaller flavor (cpus, memory) or ask the cloud's operators")
-    } else if r.contains("flavor") && (r.contains("not found") || r.contains("could not be found")) {
-        Some("the flavor does not exist in this cloud: set providers.openstack.flavor, or size the app to the cloud's flavors (openstack flavor list)")
+        Some(
+            "no hypervisor has room for the server: choose a smaller flavor (cpus, memory) or ask the cloud's operators",
+        )
+    } else if r.contains("flavor") && (r.contains("not found") || r.contains("could not be found"))
+    {
+        Some(
+            "the flavor does not exist in this cloud: set providers.openstack.flavor, or size the app to the cloud's flavors (openstack flavor list)",
+        )
     } else if r.contains("image") && (r.contains("not found") || r.contains("could not be found")) {
-        Some("the image does not exist in this cloud: map it in providers.openstack.images (openstack image list)")
+        Some(
+            "the image does not exist in this cloud: map it in providers.openstack.images (openstack image list)",
+        )
     } else if r.contains("network") && r.contains("not found") {
-        Some("the network does not exist in this cloud: set providers.openstack.network (openstack network list)")
+        Some(
+            "the network does not exist in this cloud: set providers.openstack.network (openstack network list)",
+        )
     } else {
         None
     }
@@ -243,7 +254,10 @@ async fn servers(d: &OpenstackDriver, s: &StackRef) -> Result<Vec<ServerRes>, Dr
                 .as_str()
                 .unwrap_or_default()
                 .to_string(),
-            status: r["resource_status"].as_str().unwrap_or_default().to_string(),
+            status: r["resource_status"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string(),
         });
     }
     out.sort_by(|a, b| (&a.owner, &a.name).cmp(&(&b.owner, &b.name)));
@@ -256,7 +270,12 @@ async fn nova_server(d: &OpenstackDriver, id: &str) -> Result<Option<Value>, Dri
         return Ok(None);
     }
     let (status, body) = d
-        .request(Method::GET, "compute", &format!("/servers/{}", enc(id)), None)
+        .request(
+            Method::GET,
+            "compute",
+            &format!("/servers/{}", enc(id)),
+            None,
+        )
         .await?;
     match status {
         200 => Ok(Some(body["server"].clone())),
@@ -421,7 +440,10 @@ pub(crate) async fn converge(
             return Err(err(
                 &res,
                 ErrorKind::Conflict,
-                format!("a stack named `{name}` exists but is not bridge's (no tag {}={app})", bridge_translators::heat::TAG_APP),
+                format!(
+                    "a stack named `{name}` exists but is not bridge's (no tag {}={app})",
+                    bridge_translators::heat::TAG_APP
+                ),
             )
             .with_hint("rename the app, or delete or rename the other stack"));
         }
@@ -653,7 +675,11 @@ async fn failure(d: &OpenstackDriver, s: &StackRef) -> DriverError {
     if detail.is_empty() {
         detail = short(&s.reason);
     }
-    let mut e = err(&res, ErrorKind::Unsatisfiable, format!("stack {}: {detail}", s.status));
+    let mut e = err(
+        &res,
+        ErrorKind::Unsatisfiable,
+        format!("stack {}: {detail}", s.status),
+    );
     let hint = hint_for(&detail).or_else(|| hint_for(&s.reason));
     e = match hint {
         Some(h) => e.with_hint(h),
@@ -702,8 +728,12 @@ pub(crate) async fn delete(
             Err(e) => return Err(e),
         }
     }
-    Err(err(&res, ErrorKind::Conflict, "the stack is still there after three deletes")
-        .with_hint("see `openstack stack show` for why heat cannot delete it"))
+    Err(err(
+        &res,
+        ErrorKind::Conflict,
+        "the stack is still there after three deletes",
+    )
+    .with_hint("see `openstack stack show` for why heat cannot delete it"))
 }
 
 /// Wait until the stack settles: `Ok` when it is complete.
@@ -802,13 +832,15 @@ pub(crate) async fn status(
                 .map(str::to_string)
                 .unwrap_or_else(|| format!("server/{}", r.name));
             let (kind, cname) = comp.split_once('/').unwrap_or(("server", comp.as_str()));
-            let c = comps.entry(comp.clone()).or_insert_with(|| ComponentStatus {
-                resource: ResourceId::new(kind, cname),
-                desired: 0,
-                running: 0,
-                health: "-".into(),
-                errors: Vec::new(),
-            });
+            let c = comps
+                .entry(comp.clone())
+                .or_insert_with(|| ComponentStatus {
+                    resource: ResourceId::new(kind, cname),
+                    desired: 0,
+                    running: 0,
+                    health: "-".into(),
+                    errors: Vec::new(),
+                });
             c.desired += 1;
             match server {
                 Some(v) if v["status"] == "ACTIVE" => c.running += 1,
@@ -844,7 +876,9 @@ mod tests {
             "Bad template"
         );
         assert_eq!(
-            message(&json!({"itemNotFound": {"message": "Instance x could not be found.", "code": 404}})),
+            message(
+                &json!({"itemNotFound": {"message": "Instance x could not be found.", "code": 404}})
+            ),
             "Instance x could not be found"
         );
     }
@@ -857,10 +891,17 @@ mod tests {
             &json!({"error": {"message": "The Resource Type (OS::Neutron::SecurityGroup) could not be found.", "type": "StackValidationFailed"}}),
         );
         let s = e.to_string();
-        assert!(s.contains("heat answered HTTP 400 (StackValidationFailed)"), "{s}");
+        assert!(
+            s.contains("heat answered HTTP 400 (StackValidationFailed)"),
+            "{s}"
+        );
         assert!(s.contains("hint: heat rejected the template"), "{s}");
         assert_eq!(e.kind, ErrorKind::Unsatisfiable);
-        let q = api_error("stack/x", 400, &json!({"error": {"message": "Quota exceeded for instances"}}));
+        let q = api_error(
+            "stack/x",
+            400,
+            &json!({"error": {"message": "Quota exceeded for instances"}}),
+        );
         assert!(q.to_string().contains("raise it"), "{q}");
     }
 
@@ -868,7 +909,11 @@ mod tests {
     fn tags_carry_app_component_and_hash() {
         assert_eq!(
             super::super::tags("shop", "abc"),
-            vec!["bridge.app=shop", "bridge.component=stack/shop", "bridge.spec-hash=abc"]
+            vec![
+                "bridge.app=shop",
+                "bridge.component=stack/shop",
+                "bridge.spec-hash=abc"
+            ]
         );
         assert_eq!(enc("bridge.app=shop"), "bridge.app%3Dshop");
     }
