@@ -157,7 +157,10 @@ fn deploy_plan_preview_reconcile_and_destroy_through_the_cli() {
     let t = ok(&run(&dir, &args("plan", &["--detailed-exitcode"]), &env));
     assert!(t.contains("no changes"), "{t}");
 
-    // A parameter changed behind bridge's back (stack update --existing) is reset.
+    // A parameter changed behind bridge's back (stack update --existing, to a second image of
+    // the project: Heat rebuilds the server) is reset.
+    let other = format!("{app}-image-2");
+    rt.block_on(os::upload_image(&driver, &other));
     rt.block_on(async {
         let (id, _) = os::stacks(&driver, app).await.remove(0);
         let (st, b) = driver
@@ -165,19 +168,20 @@ fn deploy_plan_preview_reconcile_and_destroy_through_the_cli() {
                 Method::PATCH,
                 "orchestration",
                 &format!("/stacks/{app}/{id}"),
-                Some(&json!({"parameters": {"vm_db_image": "bridge-test-image-renamed"}, "existing": true})),
+                Some(&json!({"parameters": {"vm_db_image": other}, "existing": true})),
             )
             .await
             .unwrap_or_else(|e| panic!("{e}"));
         assert!(st < 300, "{st} {b}");
     });
-    // The PATCH fails in Heat (no such image) or completes; either way the parameter drifted.
     let t = Instant::now();
     loop {
         let p = text(&run(&dir, &args("plan", &[]), &env));
-        if p.contains("parameters.vm_db_image") {
+        if p.contains("parameters.vm_db_image") && !p.contains("stack UPDATE_IN_PROGRESS") {
             assert!(
-                p.contains("bridge-test-image-renamed -> bridge-test-image"),
+                p.contains(&format!(
+                    "parameters.vm_db_image {other} -> bridge-test-image"
+                )),
                 "{p}"
             );
             break;
@@ -212,6 +216,7 @@ fn deploy_plan_preview_reconcile_and_destroy_through_the_cli() {
         rt.block_on(os::servers(&driver, &format!("{app}-")))
             .is_empty()
     );
+    rt.block_on(os::delete_images(&driver, &other));
     let _ = std::fs::remove_dir_all(&dir);
 }
 

@@ -142,3 +142,55 @@ pub async fn stacks(d: &OpenstackDriver, name: &str) -> Vec<(String, String)> {
         })
         .collect()
 }
+
+/// Upload a tiny raw image called `name` to Glance in the driver's project (private).
+pub async fn upload_image(d: &OpenstackDriver, name: &str) {
+    let (st, b) = d
+        .request(
+            reqwest::Method::POST,
+            "image",
+            "/v2/images",
+            Some(&serde_json::json!({"name": name, "disk_format": "raw", "container_format": "bare"})),
+        )
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(st, 201, "{b}");
+    let id = b["id"].as_str().unwrap_or_default().to_string();
+    let tok = d.session().token().await.unwrap_or_else(|e| panic!("{e}"));
+    let r = reqwest::Client::new()
+        .put(format!("http://127.0.0.1:9292/v2/images/{id}/file"))
+        .header(
+            "X-Auth-Token",
+            bridge_providers::openstack::Session::header(&tok),
+        )
+        .header("Content-Type", "application/octet-stream")
+        .body(vec![0u8; 65536])
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(r.status().as_u16(), 204, "image upload");
+}
+
+/// Delete the images called `name` in the driver's project.
+pub async fn delete_images(d: &OpenstackDriver, name: &str) {
+    let (_, b) = d
+        .request(
+            reqwest::Method::GET,
+            "image",
+            &format!("/v2/images?name={name}"),
+            None,
+        )
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    for i in b["images"].as_array().into_iter().flatten() {
+        let id = i["id"].as_str().unwrap_or_default();
+        let _ = d
+            .request(
+                reqwest::Method::DELETE,
+                "image",
+                &format!("/v2/images/{id}"),
+                None,
+            )
+            .await;
+    }
+}
