@@ -97,7 +97,8 @@ pub fn rt() -> tokio::runtime::Runtime {
         .unwrap_or_else(|e| panic!("runtime: {e}"))
 }
 
-/// Nova's servers whose name starts with `prefix` (id, name, status), in the driver's project.
+/// Nova's servers whose name starts with `prefix` (id, name, status), in the driver's project,
+/// deleted ones left out.
 pub async fn servers(d: &OpenstackDriver, prefix: &str) -> Vec<(String, String, String)> {
     let (status, body) = d
         .request(reqwest::Method::GET, "compute", "/servers/detail", None)
@@ -112,7 +113,8 @@ pub async fn servers(d: &OpenstackDriver, prefix: &str) -> Vec<(String, String, 
             let f = |k: &str| s[k].as_str().unwrap_or_default().to_string();
             (f("id"), f("name"), f("status"))
         })
-        .filter(|(_, n, _)| n.starts_with(prefix))
+        // A server Nova is finishing to delete is listed as DELETED for a moment: it is gone.
+        .filter(|(_, n, st)| n.starts_with(prefix) && st != "DELETED")
         .collect();
     out.sort_by(|a, b| a.1.cmp(&b.1));
     out
