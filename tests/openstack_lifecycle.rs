@@ -433,3 +433,89 @@ fn operational_errors_name_what_to_fix_and_exit_2() {
     assert!(os::rt().block_on(os::stacks(&driver, app)).is_empty());
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// A project whose instance quota is 1 cannot hold the app's two servers: the deploy fails
+/// naming the failing server and the quota, with a hint, exit 2; destroy still cleans up.
+#[test]
+fn quota_exceeded_names_the_resource_and_exit_2() {
+    let app = "it-os-quota";
+    let yaml = os::app_yaml(app, "info", "");
+    let dir = os::app_dir(app, &yaml);
+    let admin = os::driver("bridge-admin", &dir);
+    let project = "bridge-quota";
+    os::rt().block_on(async {
+        let req = |m: Method, svc: &'static str, path: String, body: Option<serde_json::Value>| {
+            let admin = &admin;
+            async move {
+                admin
+                    .request(m, svc, &path, body.as_ref())
+                    .await
+                    .unwrap_or_else(|e| panic!("{e}"))
+            }
+        };
+        let (_, b) = req(
+            Method::GET,
+            "identity",
+            format!("/projects?name={project}"),
+            None,
+        )
+        .await;
+        let pid = match b["projects"][0]["id"].as_str() {
+            Some(id) => id.to_string(),
+            None => {
+                let (st, b) = req(
+                    Method::POST,
+                    "identity",
+                    "/projects".into(),
+                    Some(json!({"project": {"name": project, "domain_id": "default"}})),
+                )
+                .await;
+                assert_eq!(st, 201, "{b}");
+                b["project"]["id"].as_str().unwrap_or_default().to_string()
+            }
+        };
+        let (_, u) = req(Method::GET, "identity", "/users?name=demo".into(), None).await;
+        let (_, r) = req(Method::GET, "identity", "/roles?name=member".into(), None).await;
+        let uid = u["users"][0]["id"].as_str().unwrap_or_default().to_string();
+        let rid = r["roles"][0]["id"].as_str().unwrap_or_default().to_string();
+        let (st, b) = req(
+            Method::PUT,
+            "identity",
+            format!("/projects/{pid}/users/{uid}/roles/{rid}"),
+            None,
+        )
+        .await;
+        assert_eq!(st, 204, "{b}");
+        let (st, b) = req(
+            Method::PUT,
+            "compute",
+            format!("/os-quota-sets/{pid}"),
+            Some(json!({"quota_set": {"instances": 1}})),
+        )
+        .await;
+        assert_eq!(st, 200, "{b}");
+    });
+    let clouds = std::fs::read_to_string(os::clouds_yaml()).unwrap_or_default();
+    let f = dir.join("quota-clouds.yaml");
+    std::fs::write(
+        &f,
+        clouds.replace("project_name: demo", &format!("project_name: {project}")),
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    let env = vec![
+        ("OS_CLIENT_CONFIG_FILE".to_string(), f.display().to_string()),
+        ("OS_CLOUD".to_string(), "bridge-demo".to_string()),
+    ];
+    let _ = run(&dir, &args("destroy", &[]), &env);
+    fails_with(
+        &run(&dir, &args("deploy", &[]), &env),
+        &[
+            "stack/it-os-quota: stack CREATE_FAILED: resource",
+            "OS::Nova::Server",
+            "Quota exceeded for instances",
+            "hint: the project's quota is exhausted",
+        ],
+    );
+    ok(&run(&dir, &args("destroy", &[]), &env));
+    let _ = std::fs::remove_dir_all(&dir);
+}
