@@ -207,7 +207,17 @@ async fn run_async(args: &LifecycleArgs, op: Op, json: bool) -> Result<ExitCode>
         },
         #[cfg(feature = "openstack")]
         DeployProvider::Openstack => match OpenstackDriver::for_app(base_dir(&args.file), &valid) {
-            Ok(d) => lifecycle(&d, args, &valid, &app, op, json).await,
+            Ok(d) => {
+                // Heat's events as they arrive: a line on stderr, or a JSON event.
+                let d = d.with_progress(std::sync::Arc::new(move |line: &str| {
+                    if json {
+                        emit_json(&serde_json::json!({"event": "progress", "message": line}));
+                    } else {
+                        eprintln!("  {line}");
+                    }
+                }));
+                lifecycle(&d, args, &valid, &app, op, json).await
+            }
             Err(e) => return Ok(fail(json, &e)),
         },
     };

@@ -75,6 +75,9 @@ fn deploy_plan_preview_reconcile_and_destroy_through_the_cli() {
 
     let t = ok(&run(&dir, &args("deploy", &["--wait"]), &env));
     assert!(t.contains("+ stack/it-os-life"), "{t}");
+    // Heat's events are shown as they arrive.
+    assert!(t.contains("it-os-life: vm_db CREATE_COMPLETE"), "{t}");
+    assert!(t.contains("it-os-life: it-os-life CREATE_COMPLETE"), "{t}");
     let stacks = rt.block_on(os::stacks(&driver, app));
     assert_eq!(stacks.len(), 1, "{stacks:?}");
     assert_eq!(stacks[0].1, "CREATE_COMPLETE");

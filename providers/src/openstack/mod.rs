@@ -32,8 +32,10 @@ fn err(resource: impl Into<String>, kind: ErrorKind, message: impl Into<String>)
     DriverError::new(PROVIDER, resource, kind, message)
 }
 
+/// Where Heat's events go as they arrive (one line each), besides the log.
+pub type ProgressFn = std::sync::Arc<dyn Fn(&str) + Send + Sync>;
+
 /// The OpenStack driver.
-#[derive(Debug)]
 pub struct OpenstackDriver {
     session: Session,
     /// Where relative secret and config files are read from (the app file's directory).
@@ -43,6 +45,16 @@ pub struct OpenstackDriver {
     /// How long a stack operation may take before bridge stops waiting.
     stack_timeout: Duration,
     calls: AtomicU64,
+    progress: Option<ProgressFn>,
+}
+
+impl std::fmt::Debug for OpenstackDriver {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OpenstackDriver")
+            .field("session", &self.session)
+            .field("base_dir", &self.base_dir)
+            .finish_non_exhaustive()
+    }
 }
 
 /// The desired state of an app on OpenStack: one `stack/<app>` resource whose spec holds the
@@ -135,7 +147,22 @@ impl OpenstackDriver {
             poll: Duration::from_secs(2),
             stack_timeout: Duration::from_secs(3600),
             calls: AtomicU64::new(0),
+            progress: None,
         })
+    }
+
+    /// Report every Heat event of a stack operation to `f` as it arrives
+    /// (`<stack>: <resource> <STATUS>: <reason>`), e.g. for the CLI's progress output.
+    pub fn with_progress(mut self, f: ProgressFn) -> Self {
+        self.progress = Some(f);
+        self
+    }
+
+    /// Tell the progress sink, if any.
+    pub(crate) fn progress(&self, line: &str) {
+        if let Some(f) = &self.progress {
+            f(line);
+        }
     }
 
     /// Poll stacks this often (default 2 s).

@@ -569,13 +569,18 @@ pub(crate) async fn follow(
                 let id = e["id"].as_str().unwrap_or_default().to_string();
                 if seen.insert(id) {
                     let status = e["resource_status"].as_str().unwrap_or_default();
-                    tracing::info!(
-                        stack = %s.name,
-                        resource = e["resource_name"].as_str().unwrap_or_default(),
-                        status,
-                        reason = e["resource_status_reason"].as_str().unwrap_or_default(),
-                        "heat event"
-                    );
+                    let resource = e["resource_name"].as_str().unwrap_or_default();
+                    let reason = e["resource_status_reason"].as_str().unwrap_or_default();
+                    tracing::info!(stack = %s.name, resource, status, reason, "heat event");
+                    d.progress(&format!(
+                        "{}: {resource} {status}{}",
+                        s.name,
+                        if reason.is_empty() || reason == "state changed" {
+                            String::new()
+                        } else {
+                            format!(": {}", short(reason))
+                        }
+                    ));
                     if let Some(a) = action
                         && e["physical_resource_id"].as_str() == Some(s.id.as_str())
                         && (status == format!("{a}_COMPLETE") || status == format!("{a}_FAILED"))
@@ -712,6 +717,7 @@ pub(crate) async fn delete(
             let _ = follow(d, &s, &HashSet::new(), action, d.stack_timeout).await;
             continue;
         }
+        let seen = event_ids(d, &s).await.unwrap_or_default();
         let (status, b) = call(d, Method::DELETE, &s.path(), None, &res).await?;
         if status == 404 {
             return Ok(());
@@ -719,7 +725,7 @@ pub(crate) async fn delete(
         if !(200..300).contains(&status) && status != 409 {
             return Err(api_error(&res, status, &b));
         }
-        match follow(d, &s, &HashSet::new(), Some("DELETE"), d.stack_timeout).await {
+        match follow(d, &s, &seen, Some("DELETE"), d.stack_timeout).await {
             Ok(()) => {
                 if find(d, stack_name).await?.is_none() {
                     return Ok(());
