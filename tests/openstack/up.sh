@@ -34,7 +34,8 @@ db_pw="bridge-db-pw"
 token_seconds="${BRIDGE_OS_TOKEN_SECONDS:-180}"
 ports=(3306 4369 5672 25672 5000 8004 8774 8778 9292 9696)
 
-log() { echo "openstack-up: $*" >&2; }
+t0=$(date +%s)
+log() { echo "openstack-up: [$(($(date +%s) - t0))s] $*" >&2; }
 die() { log "error: $*"; exit 1; }
 
 alive() { [ -f "$1" ] && kill -0 "$(cat "$1")" 2>/dev/null; }

@@ -12,7 +12,7 @@ use bridge_core::node::{self, Limits, Node, NodeKind, Resolved};
 use serde_json::{Value, json};
 use tokio::sync::Mutex;
 
-use super::{PROVIDER, err};
+use super::err;
 use crate::{DriverError, ErrorKind};
 
 /// How the user proves who they are.
@@ -654,6 +654,11 @@ impl Session {
                 ))
             })?;
         let status = resp.status().as_u16();
+        let request_id = resp
+            .headers()
+            .get("x-openstack-request-id")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string);
         let subject = resp
             .headers()
             .get("x-subject-token")
@@ -682,7 +687,7 @@ impl Session {
                 "check the user name, password (or application credential), project and their domains in the {}; `openstack token issue` with the same settings shows what Keystone says",
                 c.source
             ));
-            e.message = e.message.to_lowercase_first();
+            e.request_id = request_id;
             return Err(e);
         }
         if !(200..300).contains(&status) {
@@ -801,25 +806,9 @@ impl Session {
     }
 }
 
-trait LowerFirst {
-    fn to_lowercase_first(&self) -> String;
-}
-
-impl LowerFirst for String {
-    fn to_lowercase_first(&self) -> String {
-        let mut c = self.chars();
-        match c.next() {
-            Some(f) => f.to_lowercase().chain(c).collect(),
-            None => String::new(),
-        }
-    }
-}
-
-/// The provider name, for callers that build errors.
-pub const NAME: &str = PROVIDER;
-
-/// Sorted environment-like lookups for tests: a map as an `env` function.
-pub fn env_from(map: BTreeMap<String, String>) -> impl Fn(&str) -> Option<String> {
+/// A map as an `env` function (tests).
+#[cfg(test)]
+fn env_from(map: BTreeMap<String, String>) -> impl Fn(&str) -> Option<String> {
     move |k| map.get(k).cloned()
 }
 
