@@ -4,6 +4,7 @@
 //! token's service catalog by type, interface and region. Passwords, secrets and tokens never
 //! reach `Debug`, logs or errors.
 
+#[cfg(test)]
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
