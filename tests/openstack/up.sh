@@ -392,16 +392,22 @@ log "flavors, image, compute host"
 head -c 1048576 /dev/zero >"$state/data/test-image.raw"
 export BRIDGE_OS_IMAGE_FILE="$state/data/test-image.raw"
 "$bin/python" "$here/setup_cloud.py" compute >"$logs/setup-compute.log" 2>&1 || die "compute setup; see $logs/setup-compute.log"
-for ((i = 0; i < 120; i++)); do
-    nm cell_v2 discover_hosts
-    if "$bin/nova-manage" --config-file "$etc/nova/nova.conf" cell_v2 list_hosts 2>/dev/null | grep -q bridge-compute; then break; fi
+# (The host list is read whole before grep: under pipefail, `grep -q` closing the pipe early
+# would fail the pipeline.)
+mapped() {
+    local hosts
+    hosts="$("$bin/nova-manage" --config-file "$etc/nova/nova.conf" cell_v2 list_hosts 2>/dev/null || true)"
+    grep -q bridge-compute <<<"$hosts"
+}
+deadline=$(($(date +%s) + 180))
+until mapped; do
+    [ "$(date +%s)" -lt "$deadline" ] || die "nova-compute did not register within 3 minutes; see $logs/nova-compute.log"
     for n in nova-compute nova-conductor nova-scheduler heat-engine; do
         alive "$pids/$n.pid" || die "$n exited; see $logs/$n.log"
     done
+    nm cell_v2 discover_hosts
     sleep 1
 done
-"$bin/nova-manage" --config-file "$etc/nova/nova.conf" cell_v2 list_hosts 2>/dev/null | grep -q bridge-compute \
-    || die "nova-compute did not register within 2 minutes; see $logs/nova-compute.log"
 write_clouds
 touch "$state/up.ok"
 log "up in $(($(date +%s) - start_time)) s; clouds.yaml: $clouds"
