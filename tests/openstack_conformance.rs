@@ -38,6 +38,25 @@ async fn changes_and_repair(
     engine::apply_plan(driver, app, &plan, &opts, &quiet)
         .await
         .map_err(e("deploy"))?;
+    // The secret went to Heat as a hidden parameter: not in the template, masked in the stack.
+    let (id, _) = os::stacks(driver, app).await.pop().ok_or("no stack")?;
+    let get = |path: String| async move {
+        driver
+            .request(reqwest::Method::GET, "orchestration", &path, None)
+            .await
+            .map_err(e("heat"))
+    };
+    let (_, template) = get(format!("/stacks/{app}/{id}/template")).await?;
+    let (_, stack) = get(format!("/stacks/{app}/{id}")).await?;
+    if template.to_string().contains(os::SECRET) || stack.to_string().contains(os::SECRET) {
+        return Err("the secret is readable in the stack or its template".into());
+    }
+    if stack["stack"]["parameters"]["secret_api_key"] != "******" {
+        return Err(format!(
+            "secret parameter: {}",
+            stack["stack"]["parameters"]
+        ));
+    }
     for (yaml, want) in [
         (
             os::app_yaml(app, "info", "").replace("cpus: 1", "cpus: 2"),
