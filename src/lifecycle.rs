@@ -19,6 +19,8 @@ use bridge_providers::aws::AwsDriver;
 use bridge_providers::engine::{self, ApplyOptions, Event};
 #[cfg(feature = "gce")]
 use bridge_providers::gce::GceDriver;
+#[cfg(feature = "openstack")]
+use bridge_providers::openstack::OpenstackDriver;
 #[cfg(feature = "swarm")]
 use bridge_providers::swarm::SwarmDriver;
 use bridge_providers::{Driver, DriverError, Readiness};
@@ -39,6 +41,8 @@ pub enum DeployProvider {
     Aws,
     /// Google Compute Engine (container-VMs; GOOGLE_APPLICATION_CREDENTIALS).
     Gce,
+    /// OpenStack Heat (the cloud of providers.openstack.cloud, OS_CLOUD or OS_* variables).
+    Openstack,
 }
 
 /// Options shared by the lifecycle commands.
@@ -210,6 +214,21 @@ async fn run_async(args: &LifecycleArgs, op: Op, json: bool) -> Result<ExitCode>
             Ok(d) => lifecycle(&d, args, &valid, &app, op, json).await,
             Err(e) => return Ok(fail(json, &e)),
         },
+        #[cfg(feature = "openstack")]
+        DeployProvider::Openstack => match OpenstackDriver::for_app(base_dir(&args.file), &valid) {
+            Ok(d) => {
+                // Heat's events as they arrive: a line on stderr, or a JSON event.
+                let d = d.with_progress(std::sync::Arc::new(move |line: &str| {
+                    if json {
+                        emit_json(&serde_json::json!({"event": "progress", "message": line}));
+                    } else {
+                        eprintln!("  {line}");
+                    }
+                }));
+                lifecycle(&d, args, &valid, &app, op, json).await
+            }
+            Err(e) => return Ok(fail(json, &e)),
+        },
         #[cfg(feature = "aws")]
         DeployProvider::Aws => match AwsDriver::connect(&valid, base_dir(&args.file)).await {
             Ok(d) => lifecycle(&d, args, &valid, &app, op, json).await,
@@ -288,7 +307,8 @@ async fn lifecycle<D: Driver>(
     }
     match op {
         Op::Plan { detailed_exitcode } => {
-            let plan = engine::plan(driver, app, &desired).await?;
+            let mut plan = engine::plan(driver, app, &desired).await?;
+            driver.explain(app, &mut plan).await?;
             if json {
                 emit_json(
                     &serde_json::json!({"event": "plan", "app": app, "provider": provider, "empty": plan.is_empty(), "steps": plan_json(&plan)}),
@@ -334,7 +354,8 @@ async fn lifecycle<D: Driver>(
             };
             let (store, actor) = acquire(args, app, "deploy", json)?;
             let r = async {
-                let plan = engine::plan(driver, app, &desired).await?;
+                let mut plan = engine::plan(driver, app, &desired).await?;
+                driver.explain(app, &mut plan).await?;
                 run_plan(
                     driver, &store, &actor, app, provider, &plan, &opts, wait, json,
                 )

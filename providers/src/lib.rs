@@ -12,6 +12,8 @@ pub mod aws;
 pub mod engine;
 #[cfg(feature = "gce")]
 pub mod gce;
+#[cfg(feature = "openstack")]
+pub mod openstack;
 #[cfg(feature = "swarm")]
 pub mod swarm;
 
@@ -19,7 +21,7 @@ use std::future::Future;
 use std::time::Duration;
 
 use bridge_core::model::ProviderKind;
-use bridge_core::plan::{Current, Desired, ResourceId, Step};
+use bridge_core::plan::{Current, Desired, Plan, ResourceId, Step};
 use bridge_core::{Diagnostics, ValidApp};
 use serde::Serialize;
 
@@ -177,4 +179,14 @@ pub trait Driver: Send + Sync {
     /// Remove what the driver set up for `app` outside its labelled resources (node labels).
     /// Called after the labelled resources are deleted; tolerates absence.
     fn cleanup(&self, app: &str) -> impl Future<Output = Result<(), DriverError>> + Send;
+    /// Add what the provider itself says about a plan's changes to their reasons (e.g. which
+    /// resources Heat's update preview would replace). Reads only. The default adds nothing.
+    fn explain(
+        &self,
+        app: &str,
+        plan: &mut Plan,
+    ) -> impl Future<Output = Result<(), DriverError>> + Send {
+        let _ = (app, plan);
+        async { Ok(()) }
+    }
 }

@@ -741,6 +741,10 @@ pub struct OpenstackOptions {
     /// `docker` (default) or `zun`.
     #[serde(default, skip_serializing_if = "is_default")]
     pub containers: OpenstackContainers,
+    /// Whether the cloud has Neutron (default true). `false` drops every `OS::Neutron::*`
+    /// resource (security groups) and boots servers with `networks: none` unless `network` is set.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub neutron: Option<bool>,
 }
 
 /// Docker Swarm options.

@@ -598,6 +598,17 @@ pub fn build(valid: &ValidApp, opts: &HeatOptions) -> (HeatStack, Ledger, Diagno
     app.services.retain(|_, s| here(s.provider));
     app.vms.retain(|_, v| here(v.provider));
     let os = full.providers.openstack.clone().unwrap_or_default();
+    // `providers.openstack.neutron: false` turns Neutron off whatever the caller's options say.
+    let effective;
+    let opts = if os.neutron == Some(false) && opts.neutron {
+        effective = HeatOptions {
+            neutron: false,
+            ..opts.clone()
+        };
+        &effective
+    } else {
+        opts
+    };
     let mut b = Builder {
         app,
         full,
@@ -702,6 +713,9 @@ fn provider_ledger(b: &mut Builder<'_>) {
     }
     if o.containers != OpenstackContainers::default() {
         b.ledger.mapped(f("containers"));
+    }
+    if o.neutron.is_some() {
+        b.ledger.mapped(f("neutron"));
     }
 }
 

@@ -1,0 +1,198 @@
+//! The test OpenStack that `tests/openstack/up.sh` starts (tests/run starts it before
+//! `cargo test`): where its clouds.yaml is, drivers for its two users, test apps, and direct
+//! Nova and Heat calls for out-of-band changes. Nothing is skipped: when the cloud is not up,
+//! every test that needs it fails with the reason.
+
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use bridge_core::{LoadOptions, ValidApp, load_str};
+use bridge_providers::openstack::{CloudConfig, OpenstackDriver};
+use serde_json::Value;
+
+/// The clouds.yaml up.sh wrote: `BRIDGE_OS_CLOUDS`, else `$HOME/.cache/bridge-openstack/clouds.yaml`.
+pub fn clouds_yaml() -> PathBuf {
+    let p = match std::env::var_os("BRIDGE_OS_CLOUDS") {
+        Some(p) => PathBuf::from(p),
+        None => PathBuf::from(std::env::var_os("HOME").unwrap_or_default())
+            .join(".cache/bridge-openstack/clouds.yaml"),
+    };
+    assert!(
+        p.exists(),
+        "the test OpenStack is not up: {} is missing; run tests/openstack/up.sh (tests/run does) or set BRIDGE_OS_CLOUDS",
+        p.display()
+    );
+    let up = std::net::TcpStream::connect_timeout(
+        &"127.0.0.1:5000".parse().unwrap_or_else(|e| panic!("{e}")),
+        std::time::Duration::from_secs(2),
+    );
+    assert!(
+        up.is_ok(),
+        "the test OpenStack is not up: nothing answers on Keystone's 127.0.0.1:5000 ({:?}); run tests/openstack/up.sh",
+        up.err()
+    );
+    p
+}
+
+/// The environment a CLI run needs to reach the cloud `cloud` (`bridge-admin`, `bridge-demo`).
+pub fn cli_env(cloud: &str) -> Vec<(String, String)> {
+    vec![
+        (
+            "OS_CLIENT_CONFIG_FILE".into(),
+            clouds_yaml().display().to_string(),
+        ),
+        ("OS_CLOUD".into(), cloud.into()),
+    ]
+}
+
+/// A driver for `cloud` of the test clouds.yaml, polling every half second.
+pub fn driver(cloud: &str, base: &Path) -> OpenstackDriver {
+    let clouds = clouds_yaml().display().to_string();
+    let env = move |k: &str| match k {
+        "OS_CLIENT_CONFIG_FILE" => Some(clouds.clone()),
+        _ => None,
+    };
+    let cfg = CloudConfig::load(Some(cloud), None, &env).unwrap_or_else(|e| panic!("{e}"));
+    OpenstackDriver::with_config(base.to_path_buf(), cfg)
+        .unwrap_or_else(|e| panic!("{e}"))
+        .with_poll(std::time::Duration::from_millis(500))
+}
+
+/// A test app on the test cloud: container services on a host server and a plain vm, without
+/// Neutron (the cloud has none), images mapped to the cloud's test image. `extra` is appended
+/// to the vm's definition (indented 4 spaces), `web_env` is the web service's LOG_LEVEL.
+pub fn app_yaml(name: &str, web_env: &str, vm_extra: &str) -> String {
+    format!(
+        "bridge: v1\nname: {name}\nservices:\n  web:\n    image: busybox:1\n    command: [sleep, '3600']\n    env: {{LOG_LEVEL: {web_env}, DB_HOST: '${{vms.db.address}}'}}\n    secrets: [{{name: api_key, env: API_KEY}}]\n    ports: ['8080:80']\nvms:\n  db:\n    image: ubuntu-24.04\n    cpus: 1\n    memory: 2GiB\n    ports: [5432]\n{vm_extra}secrets: {{api_key: {{file: ./api_key.txt}}}}\nproviders:\n  openstack: {{neutron: false, images: {{ubuntu-24.04: bridge-test-image, container-host: bridge-test-image}}}}\n"
+    )
+}
+
+/// The secret's value in the test apps (written beside them; must never show up in output).
+pub const SECRET: &str = "s3cret-value-4711";
+
+/// A temp dir holding `app.yaml` and the secret file.
+pub fn app_dir(tag: &str, yaml: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("bridge-os-{tag}-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("{e}"));
+    std::fs::write(dir.join("api_key.txt"), SECRET).unwrap_or_else(|e| panic!("{e}"));
+    std::fs::write(dir.join("app.yaml"), yaml).unwrap_or_else(|e| panic!("{e}"));
+    dir
+}
+
+/// Load and validate `yaml` as if it were `dir/app.yaml`.
+pub fn load(dir: &Path, yaml: &str) -> ValidApp {
+    let loaded = load_str(&Arc::from("app.yaml"), yaml, dir, &LoadOptions::default());
+    loaded
+        .valid
+        .unwrap_or_else(|| panic!("does not validate: {:?}", loaded.diagnostics))
+}
+
+/// A current-thread runtime.
+pub fn rt() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap_or_else(|e| panic!("runtime: {e}"))
+}
+
+/// Nova's servers whose name starts with `prefix` (id, name, status), in the driver's project,
+/// deleted ones left out.
+pub async fn servers(d: &OpenstackDriver, prefix: &str) -> Vec<(String, String, String)> {
+    let (status, body) = d
+        .request(reqwest::Method::GET, "compute", "/servers/detail", None)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(status, 200, "{body}");
+    let mut out: Vec<(String, String, String)> = body["servers"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|s| {
+            let f = |k: &str| s[k].as_str().unwrap_or_default().to_string();
+            (f("id"), f("name"), f("status"))
+        })
+        // A server Nova is finishing to delete is listed as DELETED for a moment: it is gone.
+        .filter(|(_, n, st)| n.starts_with(prefix) && st != "DELETED")
+        .collect();
+    out.sort_by(|a, b| a.1.cmp(&b.1));
+    out
+}
+
+/// Heat's stacks named `name` (id, status).
+pub async fn stacks(d: &OpenstackDriver, name: &str) -> Vec<(String, String)> {
+    let (status, body) = d
+        .request(
+            reqwest::Method::GET,
+            "orchestration",
+            &format!("/stacks?name={name}"),
+            None,
+        )
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(status, 200, "{body}");
+    body["stacks"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|s: &Value| {
+            (
+                s["id"].as_str().unwrap_or_default().to_string(),
+                s["stack_status"].as_str().unwrap_or_default().to_string(),
+            )
+        })
+        .collect()
+}
+
+/// Upload a tiny raw image called `name` to Glance in the driver's project (private).
+pub async fn upload_image(d: &OpenstackDriver, name: &str) {
+    let (st, b) = d
+        .request(
+            reqwest::Method::POST,
+            "image",
+            "/v2/images",
+            Some(&serde_json::json!({"name": name, "disk_format": "raw", "container_format": "bare"})),
+        )
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(st, 201, "{b}");
+    let id = b["id"].as_str().unwrap_or_default().to_string();
+    let tok = d.session().token().await.unwrap_or_else(|e| panic!("{e}"));
+    let r = reqwest::Client::new()
+        .put(format!("http://127.0.0.1:9292/v2/images/{id}/file"))
+        .header(
+            "X-Auth-Token",
+            bridge_providers::openstack::Session::header(&tok),
+        )
+        .header("Content-Type", "application/octet-stream")
+        .body(vec![0u8; 65536])
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(r.status().as_u16(), 204, "image upload");
+}
+
+/// Delete the images called `name` in the driver's project.
+pub async fn delete_images(d: &OpenstackDriver, name: &str) {
+    let (_, b) = d
+        .request(
+            reqwest::Method::GET,
+            "image",
+            &format!("/v2/images?name={name}"),
+            None,
+        )
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    for i in b["images"].as_array().into_iter().flatten() {
+        let id = i["id"].as_str().unwrap_or_default();
+        let _ = d
+            .request(
+                reqwest::Method::DELETE,
+                "image",
+                &format!("/v2/images/{id}"),
+                None,
+            )
+            .await;
+    }
+}
