@@ -199,6 +199,15 @@ fn fail(json: bool, e: &dyn std::fmt::Display) -> ExitCode {
     ExitCode::from(EXIT_OPERATIONAL)
 }
 
+#[cfg_attr(
+    not(any(
+        feature = "swarm",
+        feature = "aws",
+        feature = "gce",
+        feature = "openstack"
+    )),
+    allow(unreachable_code)
+)]
 async fn run_async(args: &LifecycleArgs, op: Op, json: bool) -> Result<ExitCode> {
     let valid = match load(args, json)? {
         Ok(v) => v,
@@ -208,7 +217,7 @@ async fn run_async(args: &LifecycleArgs, op: Op, json: bool) -> Result<ExitCode>
     if let Op::History { limit } = op {
         return history(args, &app, limit, json);
     }
-    let r = match args.provider {
+    let r: Result<ExitCode> = match args.provider {
         #[cfg(feature = "swarm")]
         DeployProvider::Swarm => match SwarmDriver::connect(base_dir(&args.file)).await {
             Ok(d) => lifecycle(&d, args, &valid, &app, op, json).await,
