@@ -264,7 +264,8 @@ async fn servers(d: &OpenstackDriver, s: &StackRef) -> Result<Vec<ServerRes>, Dr
     Ok(out)
 }
 
-/// Nova's view of a server: `None` when it is gone.
+/// Nova's view of a server: `None` when it is gone. A server being deleted is shown as `DELETED`
+/// (or `SOFT_DELETED`, with deferred delete) for a moment before Nova answers 404: gone too.
 async fn nova_server(d: &OpenstackDriver, id: &str) -> Result<Option<Value>, DriverError> {
     if id.is_empty() {
         return Ok(None);
@@ -278,6 +279,13 @@ async fn nova_server(d: &OpenstackDriver, id: &str) -> Result<Option<Value>, Dri
         )
         .await?;
     match status {
+        200 if matches!(
+            body["server"]["status"].as_str(),
+            Some("DELETED" | "SOFT_DELETED")
+        ) =>
+        {
+            Ok(None)
+        }
         200 => Ok(Some(body["server"].clone())),
         404 => Ok(None),
         _ => Err(api_error(&format!("server {id}"), status, &body)),
