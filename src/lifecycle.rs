@@ -314,13 +314,28 @@ async fn lifecycle<D: Driver>(
         }
         return Ok(ExitCode::from(EXIT_INVALID));
     }
+    // What the target cannot express (dropped or approximated fields) is said on every plan,
+    // deploy and reconcile, not only by `render` and `fidelity`: never a silent drop.
+    let shows_warnings = matches!(
+        op,
+        Op::Plan { .. } | Op::Deploy { .. } | Op::Reconcile { .. }
+    ) && !diags.is_empty();
+    if shows_warnings && !json {
+        output::print_diagnostics(
+            &diags,
+            &Default::default(),
+            output::ColorChoice::Auto.resolve(),
+        );
+    } else if shows_warnings && !matches!(op, Op::Plan { .. }) {
+        emit_json(&serde_json::json!({"event": "diagnostics", "diagnostics": diags}));
+    }
     match op {
         Op::Plan { detailed_exitcode } => {
             let mut plan = engine::plan(driver, app, &desired).await?;
             driver.explain(app, &mut plan).await?;
             if json {
                 emit_json(
-                    &serde_json::json!({"event": "plan", "app": app, "provider": provider, "empty": plan.is_empty(), "steps": plan_json(&plan)}),
+                    &serde_json::json!({"event": "plan", "app": app, "provider": provider, "empty": plan.is_empty(), "steps": plan_json(&plan), "diagnostics": diags}),
                 );
             } else {
                 print!("{}", plan.render());

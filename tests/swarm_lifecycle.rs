@@ -278,6 +278,23 @@ fn deploy_example_and_voting_shape_then_noop_change_destroy() {
         assert_eq!(o.status.code(), Some(0), "{}", text(&o));
         assert!(String::from_utf8_lossy(&o.stdout).contains("no changes"));
     }
+    // What Swarm cannot express is said on every plan, not only by `render` (never a silent
+    // drop): the secret of example 02 is a file there, not a variable.
+    let o = step(&["plan", "-f", "api.yaml"]);
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("warning[T101]"),
+        "{}",
+        text(&o)
+    );
+    let o = step(&["plan", "-f", "api.yaml", "--output", "json"]);
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap_or_default();
+    let codes: Vec<&str> = v["diagnostics"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|d| d["code"].as_str())
+        .collect();
+    assert_eq!(codes, ["T101"], "{}", text(&o));
 
     // 3. A second deploy: zero write calls (counted by a proxy on the socket), under 1 s.
     let proxy = Proxy::start("noop");
