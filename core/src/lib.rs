@@ -12,6 +12,7 @@ pub mod model;
 pub mod node;
 pub mod placement;
 pub mod plan;
+pub mod refs;
 pub mod render;
 pub mod schema;
 pub mod shell;

@@ -13,6 +13,7 @@ use crate::model::{
     App, DependencyCondition, Health, MountKind, Placement, PortMode, ProviderKind, RestartPolicy,
     ServiceMode,
 };
+use crate::refs::{Ref, RefKind, scan as scan_references};
 use crate::source::Span;
 use crate::units::ByteSize;
 
@@ -1435,61 +1436,6 @@ fn dns_hint(name: &str) -> Option<String> {
 // ---------------------------------------------------------------------------------------------
 // `${...}` references
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum RefKind {
-    Vms,
-    Services,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-enum Ref<'a> {
-    /// `${vms.NAME.address}` or `${services.NAME.address}`.
-    Address { kind: RefKind, name: &'a str },
-    /// Any other `${...}`: the text between the braces.
-    Other(&'a str),
-    /// `${` without `}`.
-    Unclosed,
-}
-
-/// The `${...}` references in `s` with their byte ranges; `$${` is a literal `${`.
-fn scan_references(s: &str) -> Vec<(Ref<'_>, std::ops::Range<usize>)> {
-    let mut out = Vec::new();
-    let mut i = 0;
-    while let Some(off) = s[i..].find('$') {
-        let at = i + off;
-        let rest = &s[at..];
-        if rest.starts_with("$$") {
-            i = at + 2;
-            continue;
-        }
-        if !rest.starts_with("${") {
-            i = at + 1;
-            continue;
-        }
-        let body = &s[at + 2..];
-        let Some(end) = body.find('}') else {
-            out.push((Ref::Unclosed, at..at + 2));
-            break;
-        };
-        let inner = &body[..end];
-        let parts: Vec<&str> = inner.split('.').collect();
-        let r = match parts.as_slice() {
-            ["vms", name, "address"] if !name.is_empty() => Ref::Address {
-                kind: RefKind::Vms,
-                name,
-            },
-            ["services", name, "address"] if !name.is_empty() => Ref::Address {
-                kind: RefKind::Services,
-                name,
-            },
-            _ => Ref::Other(inner),
-        };
-        out.push((r, at..at + 2 + end + 1));
-        i = at + 2 + end + 1;
-    }
-    out
-}
-
 /// The span of bytes `range` of `value`, when `span` (the whole value's) shows the value's text
 /// verbatim: a plain or simply quoted one-line scalar, or a literal block (`|`) scalar.
 fn narrow(span: Span, value: &str, range: std::ops::Range<usize>) -> Option<Span> {
@@ -2028,22 +1974,7 @@ mod tests {
     }
 
     #[test]
-    fn scan_handles_escapes() {
-        assert_eq!(scan_references("$${x} $$ $x"), vec![]);
-        assert_eq!(
-            scan_references("a${vms.db.address}b${x}"),
-            vec![
-                (
-                    Ref::Address {
-                        kind: RefKind::Vms,
-                        name: "db"
-                    },
-                    1..18
-                ),
-                (Ref::Other("x"), 19..23)
-            ]
-        );
-        assert_eq!(scan_references("${a"), vec![(Ref::Unclosed, 0..2)]);
+    fn unclosed_hint_closes_the_reference() {
         assert_eq!(
             unclosed_hint("services.api.address:80"),
             "close it: `${services.api.address}`"

@@ -1,11 +1,11 @@
 //! ECS: the cluster (and its awslogs log groups), task definition families, services, their
 //! tasks' status, and the plan-time check of the secret ARNs an app names.
 
-use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use bridge_core::ValidApp;
 use bridge_core::plan::{Action, Current, ResourceId, Step};
+use bridge_core::refs::{self, Ref, RefKind};
 use bridge_translators::ecs::{TAG_APP, TAG_COMPONENT, TAG_SPEC_HASH};
 use serde_json::{Value, json};
 
@@ -600,7 +600,8 @@ fn needs_execution_role(body: &Value) -> bool {
 
 /// `${vms.NAME.address}` in environment values: the private address of the app's VM on AWS.
 async fn resolve_references(d: &AwsDriver, app: &str, body: &mut Value) -> Result<(), DriverError> {
-    let mut names = Vec::new();
+    let mut unresolvable = None;
+    let mut any = false;
     for c in body["containerDefinitions"]
         .as_array()
         .into_iter()
@@ -608,50 +609,51 @@ async fn resolve_references(d: &AwsDriver, app: &str, body: &mut Value) -> Resul
     {
         for e in c["environment"].as_array().into_iter().flatten() {
             let v = e["value"].as_str().unwrap_or_default();
-            let mut rest = v;
-            while let Some(i) = rest.find("${") {
-                let after = &rest[i + 2..];
-                let Some(j) = after.find('}') else { break };
-                names.push(after[..j].to_string());
-                rest = &after[j + 1..];
-            }
-        }
-    }
-    if names.is_empty() {
-        return Ok(());
-    }
-    let addrs = ec2::vm_addresses(d, app).await?;
-    let mut map = BTreeMap::new();
-    for n in names {
-        let parts: Vec<&str> = n.split('.').collect();
-        let addr = match parts.as_slice() {
-            ["vms", vm, "address"] => addrs.get(*vm).cloned(),
-            _ => None,
-        };
-        let Some(addr) = addr else {
-            return Err(err(
-                format!("task-definition/{}", body["family"].as_str().unwrap_or_default()),
-                ErrorKind::Unsatisfiable,
-                format!("`${{{n}}}` cannot be resolved on aws: no running VM of this app has that name here"),
-            )
-            .with_hint("a reference must name a VM this app runs on aws (`provider: aws`); a VM on another provider is not reachable from this driver"));
-        };
-        map.insert(format!("${{{n}}}"), addr);
-    }
-    if let Some(cs) = body["containerDefinitions"].as_array_mut() {
-        for c in cs {
-            if let Some(es) = c["environment"].as_array_mut() {
-                for e in es {
-                    if let Some(v) = e["value"].as_str() {
-                        let mut s = v.to_string();
-                        for (k, a) in &map {
-                            s = s.replace(k, a);
-                        }
-                        e["value"] = json!(s);
+            for (r, range) in refs::scan(v) {
+                any = true;
+                if !matches!(
+                    r,
+                    Ref::Address {
+                        kind: RefKind::Vms,
+                        ..
                     }
+                ) {
+                    unresolvable.get_or_insert_with(|| v[range].to_string());
                 }
             }
         }
+    }
+    if !any {
+        return Ok(());
+    }
+    let addrs = ec2::vm_addresses(d, app).await?;
+    let mut missing = unresolvable;
+    if let Some(cs) = body["containerDefinitions"].as_array_mut() {
+        for c in cs {
+            for e in c["environment"].as_array_mut().into_iter().flatten() {
+                if let Some(v) = e["value"].as_str() {
+                    let s = refs::substitute(v, |kind, name| match kind {
+                        RefKind::Vms => {
+                            let a = addrs.get(name).cloned();
+                            if a.is_none() {
+                                missing.get_or_insert_with(|| format!("${{vms.{name}.address}}"));
+                            }
+                            a
+                        }
+                        RefKind::Services => None,
+                    });
+                    e["value"] = json!(s);
+                }
+            }
+        }
+    }
+    if let Some(n) = missing {
+        return Err(err(
+            format!("task-definition/{}", body["family"].as_str().unwrap_or_default()),
+            ErrorKind::Unsatisfiable,
+            format!("`{n}` cannot be resolved on aws: no running VM of this app has that name here"),
+        )
+        .with_hint("a reference must name a VM this app runs on aws (`provider: aws`); a VM on another provider is not reachable from this driver"));
     }
     Ok(())
 }

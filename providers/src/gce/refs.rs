@@ -10,6 +10,7 @@
 use std::collections::BTreeMap;
 
 use bridge_core::hash::fnv1a64;
+use bridge_core::refs::RefKind;
 use bridge_translators::gce::{GceApp, LABEL_SPEC_HASH, resource_name};
 use serde_json::Value;
 
@@ -65,42 +66,16 @@ impl Addresses {
 
     /// `value` with its references resolved, seen from `instance`.
     pub fn resolve(&self, instance: &str, value: &str) -> String {
-        let mut out = String::with_capacity(value.len());
-        let mut rest = value;
-        while let Some(at) = rest.find('$') {
-            out.push_str(&rest[..at]);
-            let tail = &rest[at..];
-            if let Some(t) = tail.strip_prefix("$${") {
-                out.push_str("${");
-                rest = t;
-                continue;
-            }
-            if let Some(body) = tail.strip_prefix("${")
-                && let Some(end) = body.find('}')
-            {
-                let parts: Vec<&str> = body[..end].split('.').collect();
-                let replaced = match parts.as_slice() {
-                    ["vms", name, "address"] => self.vms.get(*name).map(|i| self.dns(i)),
-                    ["services", name, "address"] => self.services.get(*name).and_then(|hosts| {
-                        if hosts.iter().any(|h| h == instance) {
-                            Some((*name).to_string())
-                        } else {
-                            hosts.first().map(|h| self.dns(h))
-                        }
-                    }),
-                    _ => None,
-                };
-                if let Some(r) = replaced {
-                    out.push_str(&r);
-                    rest = &body[end + 1..];
-                    continue;
+        bridge_core::refs::substitute(value, |kind, name| match kind {
+            RefKind::Vms => self.vms.get(name).map(|i| self.dns(i)),
+            RefKind::Services => self.services.get(name).and_then(|hosts| {
+                if hosts.iter().any(|h| h == instance) {
+                    Some(name.to_string())
+                } else {
+                    hosts.first().map(|h| self.dns(h))
                 }
-            }
-            out.push('$');
-            rest = &tail[1..];
-        }
-        out.push_str(rest);
-        out
+            }),
+        })
     }
 
     /// Resolve the references in an instance body's metadata; when anything changed, fold the

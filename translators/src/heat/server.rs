@@ -17,6 +17,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use bridge_core::diag::Diagnostic;
 use bridge_core::model::{App, MountKind, Service, ServiceMode};
 use bridge_core::placement::{self, HostType, UnitKey};
+use bridge_core::refs::RefKind;
 use serde_json::{Value, json};
 
 use super::{
@@ -481,45 +482,15 @@ fn resolve_refs(
     field: &str,
     value: &str,
 ) -> String {
-    let mut out = String::with_capacity(value.len());
-    let mut rest = value;
-    while let Some(at) = rest.find('$') {
-        out.push_str(&rest[..at]);
-        let tail = &rest[at..];
-        if let Some(t) = tail.strip_prefix("$${") {
-            out.push_str("${");
-            rest = t;
-            continue;
+    bridge_core::refs::substitute(value, |kind, name| match kind {
+        RefKind::Vms => {
+            let v = b.vm_address(from, name, field);
+            Some(tokens.add(v))
         }
-        if let Some(body) = tail.strip_prefix("${")
-            && let Some(end) = body.find('}')
-        {
-            let parts: Vec<&str> = body[..end].split('.').collect();
-            let replaced = match parts.as_slice() {
-                ["vms", name, "address"] => {
-                    let v = b.vm_address(from, name, field);
-                    Some(tokens.add(v))
-                }
-                ["services", name, "address"] if here.contains(*name) => {
-                    // Same server: the container's name on the server's docker network.
-                    Some((*name).to_string())
-                }
-                ["services", name, "address"] => {
-                    Some(service_address(b, tokens, from, name, field))
-                }
-                _ => None,
-            };
-            if let Some(r) = replaced {
-                out.push_str(&r);
-                rest = &body[end + 1..];
-                continue;
-            }
-        }
-        out.push('$');
-        rest = &tail[1..];
-    }
-    out.push_str(rest);
-    out
+        // Same server: the container's name on the server's docker network.
+        RefKind::Services if here.contains(name) => Some(name.to_string()),
+        RefKind::Services => Some(service_address(b, tokens, from, name, field)),
+    })
 }
 
 /// The address of a service on another server (or provider), as a token.

@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 
 use bridge_core::diag::Diagnostic;
 use bridge_core::model::{MountKind, PullPolicy, RestartPolicy, Service, ServiceMode};
+use bridge_core::refs::RefKind;
 use bridge_core::shell;
 use serde_json::{Value, json};
 
@@ -329,41 +330,19 @@ fn env_value(b: &mut Builder<'_>, res: &str, svc: &str, key: &str, v: &str) -> V
     }
     let field = format!("services.{svc}.env.{key}");
     let mut params = serde_json::Map::new();
-    let mut out = String::new();
-    let mut rest = v;
     let mut n = 0;
-    while let Some(at) = rest.find('$') {
-        out.push_str(&rest[..at]);
-        let tail = &rest[at..];
-        if let Some(t) = tail.strip_prefix("$${") {
-            out.push_str("${");
-            rest = t;
-            continue;
-        }
-        if let Some(body) = tail.strip_prefix("${")
-            && let Some(end) = body.find('}')
-        {
-            let parts: Vec<&str> = body[..end].split('.').collect();
-            let value = match parts.as_slice() {
-                ["vms", vm, "address"] => Some(b.vm_address(res, vm, &field)),
-                ["services", other, "address"] => Some(b.service_address_param(other)),
-                _ => None,
-            };
-            if let Some(value) = value {
-                n += 1;
-                // `@` never occurs in a plain value here: every other `$` and `@` stays as is
-                // and tokens are checked against the value below.
-                let token = format!("@@{n}@@");
-                out.push_str(&token);
-                params.insert(token, value);
-                rest = &body[end + 1..];
-                continue;
-            }
-        }
-        out.push('$');
-        rest = &tail[1..];
-    }
-    out.push_str(rest);
+    let out = bridge_core::refs::substitute(v, |kind, name| {
+        let value = match kind {
+            RefKind::Vms => b.vm_address(res, name, &field),
+            RefKind::Services => b.service_address_param(name),
+        };
+        n += 1;
+        // `@` never occurs in a plain value here: every other `$` and `@` stays as is and
+        // tokens are checked against the value below.
+        let token = format!("@@{n}@@");
+        params.insert(token.clone(), value);
+        Some(token)
+    });
     if params.is_empty() {
         return json!(out);
     }
