@@ -15,6 +15,7 @@ use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use moto::Moto;
+use peers::text;
 use serde_json::Value;
 
 fn bridge(m: Option<&Moto>, dir: &Path) -> Command {
@@ -57,15 +58,6 @@ fn run(m: Option<&Moto>, dir: &Path, args: &[&str], extra: &[(&str, &str)]) -> O
     }
     c.output()
         .unwrap_or_else(|e| panic!("bridge {args:?}: {e}"))
-}
-
-fn text(o: &Output) -> String {
-    format!(
-        "status {:?}\n--- stdout\n{}--- stderr\n{}",
-        o.status.code(),
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
 }
 
 fn ok(o: &Output, m: &Moto, what: &str) {
@@ -362,25 +354,17 @@ fn aws_fargate_example_deploys_changes_reconciles_and_destroys() {
         "providers:\n  aws: {launch_type: fargate, execution_role_arn: 'arn:aws:iam::123456789012:role/ecsTaskExecutionRole'}\n",
     );
     let file = f.to_string_lossy().to_string();
-    ok(
-        &run(
-            Some(&m),
-            &dir,
-            &[
-                "deploy",
-                "-f",
-                &file,
-                "-p",
-                "aws",
-                "--wait",
-                "--timeout",
-                "1m",
-            ],
-            &[],
-        ),
-        &m,
+    let deploy = [
         "deploy",
-    );
+        "-f",
+        &file,
+        "-p",
+        "aws",
+        "--wait",
+        "--timeout",
+        "1m",
+    ];
+    ok(&run(Some(&m), &dir, &deploy, &[]), &m, "deploy");
     let t = tagged(&m, "hello");
     assert!(
         t.instances.is_empty(),
@@ -424,21 +408,7 @@ fn aws_fargate_example_deploys_changes_reconciles_and_destroys() {
     assert_eq!(o.status.code(), Some(3), "{}", text(&o));
     assert!(stdout(&o).contains("~ service/web"), "{}", text(&o));
     ok(
-        &run(
-            Some(&m),
-            &dir,
-            &[
-                "deploy",
-                "-f",
-                &file,
-                "-p",
-                "aws",
-                "--wait",
-                "--timeout",
-                "1m",
-            ],
-            &[],
-        ),
+        &run(Some(&m), &dir, &deploy, &[]),
         &m,
         "deploy of the change",
     );

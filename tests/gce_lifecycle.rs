@@ -13,6 +13,7 @@ use bridge_core::plan::{Action, Step};
 use bridge_providers::Driver;
 use bridge_providers::gce::GceDriver;
 use support::gce::{PROJECT, Server, ZONE, replicated_app, valid};
+use support::peers::text;
 
 fn write_app(server: &Server, name: &str, yaml: &str) -> PathBuf {
     let p = server.dir.join(format!("{name}.yaml"));
@@ -30,15 +31,6 @@ fn bridge(server: &Server, args: &[&str], file: &Path) -> Output {
         .arg(server.dir.join("state.db"))
         .output()
         .unwrap_or_else(|e| panic!("cannot run bridge: {e}"))
-}
-
-fn text(o: &Output) -> String {
-    format!(
-        "exit {:?}\nstdout:\n{}\nstderr:\n{}",
-        o.status.code(),
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
 }
 
 fn ok(o: &Output) {

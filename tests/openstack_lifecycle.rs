@@ -5,6 +5,8 @@
 
 #[path = "support/openstack.rs"]
 mod os;
+#[path = "support/peers.rs"]
+mod peers;
 
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
@@ -12,6 +14,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use bridge_providers::Driver;
 use bridge_providers::engine::{self, ApplyOptions};
+use peers::text;
 use reqwest::Method;
 use serde_json::json;
 
@@ -33,15 +36,6 @@ fn run(dir: &Path, args: &[&str], env: &[(String, String)]) -> Output {
     bridge(dir, args, env)
         .output()
         .unwrap_or_else(|e| panic!("bridge {args:?}: {e}"))
-}
-
-fn text(o: &Output) -> String {
-    format!(
-        "status {:?}\n--- stdout\n{}--- stderr\n{}",
-        o.status.code(),
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
 }
 
 fn ok(o: &Output) -> String {

@@ -15,6 +15,7 @@ use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use support::engine::{TEST_IMAGE, call, ensure_swarm, ensure_test_image};
+use support::peers::text;
 use support::proxy::Proxy;
 
 fn bridge() -> Command {
@@ -31,15 +32,6 @@ fn run(dir: &Path, args: &[&str], envs: &[(&str, &str)]) -> Output {
     }
     c.output()
         .unwrap_or_else(|e| panic!("bridge {args:?}: {e}"))
-}
-
-fn text(o: &Output) -> String {
-    format!(
-        "status {:?}\n--- stdout\n{}--- stderr\n{}",
-        o.status.code(),
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
 }
 
 fn workdir(name: &str) -> PathBuf {

@@ -5,6 +5,7 @@
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+use std::process::Output;
 
 use bridge_core::{LoadOptions, ValidApp, load_file};
 
@@ -86,4 +87,14 @@ pub fn load(f: &Path) -> Option<ValidApp> {
         ..LoadOptions::default()
     };
     load_file(f, &opts).valid
+}
+
+/// A finished command's exit status, stdout and stderr, for assertion messages.
+pub fn text(o: &Output) -> String {
+    format!(
+        "status {:?}\n--- stdout\n{}--- stderr\n{}",
+        o.status.code(),
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
 }
