@@ -1,6 +1,5 @@
 //! Command definitions (clap) and their implementations.
 
-use std::collections::HashMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -8,11 +7,12 @@ use std::process::ExitCode;
 use anyhow::{Context, Result};
 use clap::{CommandFactory, Parser, Subcommand};
 
+use bridge_core::Loaded;
 use bridge_core::emit;
 use bridge_core::model::ProviderKind;
-use bridge_core::{LoadOptions, Loaded, load_file};
 use bridge_translators::{Fidelity, Translation};
 
+use crate::input::{InputArgs, load};
 use crate::lifecycle::{self, LifecycleArgs, Op, parse_duration};
 use crate::output::{self, ColorChoice, EXIT_INVALID, EXIT_OK, OutputFormat};
 
@@ -31,17 +31,6 @@ pub struct Cli {
     /// The command.
     #[command(subcommand)]
     pub command: Command,
-}
-
-/// Inputs shared by the commands that read an app.
-#[derive(Debug, clap::Args)]
-pub struct InputArgs {
-    /// Env files for compose interpolation (default: `.env` beside the file).
-    #[arg(long = "env-file", value_name = "FILE")]
-    pub env_files: Vec<PathBuf>,
-    /// Compose profiles to enable (also COMPOSE_PROFILES, comma-separated).
-    #[arg(long = "profile", value_name = "NAME")]
-    pub profiles: Vec<String>,
 }
 
 /// The commands.
@@ -389,21 +378,6 @@ fn explain(code: Option<&str>, json: bool) -> Result<ExitCode> {
         }
     }
     Ok(ExitCode::from(EXIT_OK))
-}
-
-fn load(file: &Path, input: &InputArgs, skip_validation: bool) -> Loaded {
-    let mut profiles = input.profiles.clone();
-    if let Ok(p) = std::env::var("COMPOSE_PROFILES") {
-        profiles.extend(p.split(',').filter(|s| !s.is_empty()).map(str::to_string));
-    }
-    let opts = LoadOptions {
-        env: None::<HashMap<String, String>>,
-        env_files: input.env_files.clone(),
-        profiles,
-        skip_validation,
-        ..LoadOptions::default()
-    };
-    load_file(file, &opts)
 }
 
 fn report_failure(

@@ -1,9 +1,11 @@
 //! The deploy lifecycle commands: plan, deploy, status, destroy, reconcile, history. Each reads
-//! the app, connects the provider's driver, and (for the commands that write) holds the app's
-//! lock in the state store while it works. Secret values are read by the driver at apply time
-//! and never reach this module's output, logs or the state store.
+//! the app, partitions it by provider, connects a driver for every provider it uses, and hands
+//! them to the orchestrator (`bridge_providers::orchestrator`), which plans and applies across
+//! them; this module only prints. The commands that write hold the app's one lock in the state
+//! store while they work. Secret values are read by the drivers at apply time and never reach
+//! this module's output, logs or the state store.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -11,22 +13,17 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, anyhow};
-use bridge_core::plan::{Action, Plan, ResourceId};
+use bridge_core::model::ProviderKind;
+use bridge_core::partition::Partition;
+use bridge_core::plan::{Action, ResourceId};
 use bridge_core::state::{Actor, Store};
-use bridge_core::{LoadOptions, ValidApp, load_file};
-#[cfg(feature = "aws")]
-use bridge_providers::aws::AwsDriver;
-use bridge_providers::engine::{self, ApplyOptions, Event};
-#[cfg(feature = "gce")]
-use bridge_providers::gce::GceDriver;
-#[cfg(feature = "openstack")]
-use bridge_providers::openstack::OpenstackDriver;
-#[cfg(feature = "swarm")]
-use bridge_providers::swarm::SwarmDriver;
-use bridge_providers::{Driver, DriverError, Readiness};
+use bridge_core::{Diagnostics, ValidApp};
+use bridge_providers::engine::{ApplyOptions, Event};
+use bridge_providers::orchestrator::{self, HybridPlan, Orchestrator};
+use bridge_providers::{DriverError, DynDriver, Readiness};
 use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 
-use crate::cli::InputArgs;
+use crate::input::InputArgs;
 use crate::output::{self, EXIT_INVALID, EXIT_OK, EXIT_OPERATIONAL};
 
 /// Exit code of `plan --detailed-exitcode` when the plan has changes.
@@ -45,6 +42,17 @@ pub enum DeployProvider {
     Openstack,
 }
 
+impl From<DeployProvider> for ProviderKind {
+    fn from(p: DeployProvider) -> Self {
+        match p {
+            DeployProvider::Swarm => ProviderKind::Swarm,
+            DeployProvider::Aws => ProviderKind::Aws,
+            DeployProvider::Gce => ProviderKind::Gce,
+            DeployProvider::Openstack => ProviderKind::Openstack,
+        }
+    }
+}
+
 /// Options shared by the lifecycle commands.
 #[derive(Debug, clap::Args)]
 pub struct LifecycleArgs {
@@ -56,9 +64,11 @@ pub struct LifecycleArgs {
         default_value = "bridge.yaml"
     )]
     pub file: PathBuf,
-    /// The provider to deploy to.
-    #[arg(short = 'p', long = "provider", value_enum, default_value_t = DeployProvider::Swarm)]
-    pub provider: DeployProvider,
+    /// The provider of the components that do not name one (`provider:`); the others run
+    /// where they say. Default: `providers.default`, else the only provider configured, else
+    /// swarm.
+    #[arg(short = 'p', long = "provider", value_enum)]
+    pub provider: Option<DeployProvider>,
     /// The state database (default: `.bridge/state.db` beside the app file).
     #[arg(long = "state", value_name = "PATH")]
     pub state: Option<PathBuf>,
@@ -150,37 +160,34 @@ fn base_dir(file: &Path) -> PathBuf {
         .unwrap_or_else(|| PathBuf::from("."))
 }
 
+fn print_diags(diags: &Diagnostics, sources: &bridge_core::source::Sources) {
+    output::print_diagnostics(diags, sources, crate::output::ColorChoice::Auto.resolve());
+}
+
 fn load(args: &LifecycleArgs, json: bool) -> Result<std::result::Result<ValidApp, ExitCode>> {
-    let mut profiles = args.input.profiles.clone();
-    if let Ok(p) = std::env::var("COMPOSE_PROFILES") {
-        profiles.extend(p.split(',').filter(|s| !s.is_empty()).map(str::to_string));
-    }
-    let opts = LoadOptions {
-        env: None::<HashMap<String, String>>,
-        env_files: args.input.env_files.clone(),
-        profiles,
-        ..LoadOptions::default()
-    };
-    let loaded = load_file(&args.file, &opts);
-    let color = crate::output::ColorChoice::Auto.resolve();
+    let loaded = crate::input::load(&args.file, &args.input, false);
     match loaded.valid {
         Some(v) => {
             if !json {
-                output::print_diagnostics(&loaded.diagnostics, &loaded.sources, color);
+                print_diags(&loaded.diagnostics, &loaded.sources);
             }
             Ok(Ok(v))
         }
         None => {
-            if json {
-                emit_json(&serde_json::json!({
-                    "event": "result", "ok": false,
-                    "diagnostics": loaded.diagnostics,
-                }));
-            } else {
-                output::print_diagnostics(&loaded.diagnostics, &loaded.sources, color);
-            }
+            invalid(json, &loaded.diagnostics, &loaded.sources);
             Ok(Err(ExitCode::from(EXIT_INVALID)))
         }
+    }
+}
+
+fn invalid(json: bool, diags: &Diagnostics, sources: &bridge_core::source::Sources) {
+    if json {
+        emit_json(&serde_json::json!({
+            "event": "result", "ok": false,
+            "diagnostics": diags,
+        }));
+    } else {
+        print_diags(diags, sources);
     }
 }
 
@@ -199,15 +206,27 @@ fn fail(json: bool, e: &dyn std::fmt::Display) -> ExitCode {
     ExitCode::from(EXIT_OPERATIONAL)
 }
 
-#[cfg_attr(
-    not(any(
-        feature = "swarm",
-        feature = "aws",
-        feature = "gce",
-        feature = "openstack"
-    )),
-    allow(unreachable_code)
-)]
+/// The providers earlier deployments of the app used (so a deploy or destroy also finds what
+/// was left on a provider the app no longer uses).
+fn earlier_providers(args: &LifecycleArgs, app: &str) -> Vec<ProviderKind> {
+    let path = state_path(args);
+    if !path.exists() {
+        return Vec::new();
+    }
+    let Ok(store) = Store::open(&path) else {
+        return Vec::new();
+    };
+    let mut out: Vec<ProviderKind> = Vec::new();
+    for d in store.history(app, 50).unwrap_or_default() {
+        for p in orchestrator::providers_in(&d.provider) {
+            if !out.contains(&p) {
+                out.push(p);
+            }
+        }
+    }
+    out
+}
+
 async fn run_async(args: &LifecycleArgs, op: Op, json: bool) -> Result<ExitCode> {
     let valid = match load(args, json)? {
         Ok(v) => v,
@@ -217,101 +236,126 @@ async fn run_async(args: &LifecycleArgs, op: Op, json: bool) -> Result<ExitCode>
     if let Op::History { limit } = op {
         return history(args, &app, limit, json);
     }
-    let r: Result<ExitCode> = match args.provider {
-        #[cfg(feature = "swarm")]
-        DeployProvider::Swarm => match SwarmDriver::connect(base_dir(&args.file)).await {
-            Ok(d) => lifecycle(&d, args, &valid, &app, op, json).await,
-            Err(e) => return Ok(fail(json, &e)),
-        },
-        #[cfg(feature = "openstack")]
-        DeployProvider::Openstack => match OpenstackDriver::for_app(base_dir(&args.file), &valid) {
-            Ok(d) => {
-                // Heat's events as they arrive: a line on stderr, or a JSON event.
-                let d = d.with_progress(std::sync::Arc::new(move |line: &str| {
-                    if json {
-                        emit_json(&serde_json::json!({"event": "progress", "message": line}));
-                    } else {
-                        eprintln!("  {line}");
-                    }
-                }));
-                lifecycle(&d, args, &valid, &app, op, json).await
-            }
-            Err(e) => return Ok(fail(json, &e)),
-        },
-        #[cfg(feature = "aws")]
-        DeployProvider::Aws => match AwsDriver::connect(&valid, base_dir(&args.file)).await {
-            Ok(d) => lifecycle(&d, args, &valid, &app, op, json).await,
-            Err(e) => return Ok(fail(json, &e)),
-        },
-        #[cfg(feature = "gce")]
-        DeployProvider::Gce => {
-            match GceDriver::connect(valid.app().providers.gce.as_ref(), base_dir(&args.file)) {
-                Ok(d) => lifecycle(&d, args, &valid, &app, op, json).await,
-                Err(e) => return Ok(fail(json, &e)),
-            }
-        }
-        #[allow(unreachable_patterns)]
-        other => {
-            let name = format!("{other:?}").to_lowercase();
-            return Ok(fail(
-                json,
-                &format!(
-                    "{name}: this bridge was built without the `{name}` feature\n  hint: cargo build --features {name}"
-                ),
-            ));
+    let partition = match Partition::new(&valid, args.provider.map(ProviderKind::from)) {
+        Ok(p) => p,
+        Err(diags) => {
+            invalid(json, &diags, &Default::default());
+            return Ok(ExitCode::from(EXIT_INVALID));
         }
     };
-    match r {
+    // A driver for every provider of the app; one that cannot connect (no credentials, no
+    // endpoint) stops here, naming the provider.
+    let progress: orchestrator::ProgressFn = std::sync::Arc::new(move |line: &str| {
+        if json {
+            emit_json(&serde_json::json!({"event": "progress", "message": line}));
+        } else {
+            eprintln!("  {line}");
+        }
+    });
+    let mut drivers: BTreeMap<ProviderKind, Box<dyn DynDriver>> = BTreeMap::new();
+    for p in partition.providers() {
+        match orchestrator::connect(p, &valid, base_dir(&args.file), Some(progress.clone())).await {
+            Ok(d) => {
+                drivers.insert(p, d);
+            }
+            Err(e) => return Ok(fail(json, &e)),
+        }
+    }
+    if matches!(op, Op::Deploy { .. } | Op::Destroy { .. }) {
+        for p in earlier_providers(args, &app) {
+            if drivers.contains_key(&p) {
+                continue;
+            }
+            match orchestrator::connect(p, &valid, base_dir(&args.file), Some(progress.clone()))
+                .await
+            {
+                Ok(d) => {
+                    drivers.insert(p, d);
+                }
+                Err(e) => {
+                    tracing::warn!(
+                        "{app} was deployed to {} before, which cannot be reached now: {e}",
+                        p.as_str()
+                    );
+                    if !json {
+                        eprintln!(
+                            "warning: {app} was deployed to {} before; what is left there is not removed: {e}",
+                            p.as_str()
+                        );
+                    }
+                }
+            }
+        }
+    }
+    let orch = match Orchestrator::new(partition, drivers) {
+        Ok(o) => o,
+        Err(e) => return Ok(fail(json, &e)),
+    };
+    match lifecycle(&orch, args, &app, op, json).await {
         Ok(code) => Ok(code),
         Err(e) => Ok(fail(json, &e)),
     }
 }
 
-/// The provider-independent part: every driver goes through here.
-async fn lifecycle<D: Driver>(
-    driver: &D,
+/// The translators' diagnostics for every part, each prefixed with its provider when the app
+/// spans several.
+fn part_diagnostics(orch: &Orchestrator) -> Diagnostics {
+    let none = BTreeMap::new();
+    let mut out = Diagnostics::new();
+    let providers = orch.partition().providers();
+    for p in &providers {
+        if let Some(d) = orch.driver(*p) {
+            let (_, diags) = d.desired(&orch.partition().part(*p, &none));
+            for mut x in diags.0 {
+                if providers.len() > 1 {
+                    x.message = format!("{}: {}", p.as_str(), x.message);
+                }
+                out.push(x);
+            }
+        }
+    }
+    out
+}
+
+/// The provider-independent part: every app, on one provider or several, goes through here.
+async fn lifecycle(
+    orch: &Orchestrator,
     args: &LifecycleArgs,
-    valid: &ValidApp,
     app: &str,
     op: Op,
     json: bool,
 ) -> Result<ExitCode> {
-    let provider = driver.kind().as_str();
-    match driver.check().await? {
-        Readiness::Ready => {}
-        Readiness::NotInitialised(what) => {
-            let yes = matches!(op, Op::Deploy { yes: true, .. });
-            let may_ask =
-                matches!(op, Op::Deploy { .. }) && std::io::stdin().is_terminal() && !json;
-            if yes || (may_ask && confirm(&format!("{what}. create it? [y/N] "))) {
-                driver.initialise().await?;
-                if !json {
-                    eprintln!("{provider}: initialised");
-                }
-            } else {
-                return Err(anyhow!(
-                    "{provider}: {what}\n  hint: run `bridge deploy --yes` to create it, or set it up yourself (docker swarm init --advertise-addr 127.0.0.1)"
-                ));
+    let providers = orch.partition().providers();
+    let label = orchestrator::providers_label(&providers);
+    for (p, readiness) in orch.check().await? {
+        let Readiness::NotInitialised(what) = readiness else {
+            continue;
+        };
+        let provider = p.as_str();
+        let yes = matches!(op, Op::Deploy { yes: true, .. });
+        let may_ask = matches!(op, Op::Deploy { .. }) && std::io::stdin().is_terminal() && !json;
+        if yes || (may_ask && confirm(&format!("{what}. create it? [y/N] "))) {
+            if let Some(d) = orch.driver(p) {
+                d.initialise().await?;
             }
+            if !json {
+                eprintln!("{provider}: initialised");
+            }
+        } else {
+            return Err(anyhow!(
+                "{provider}: {what}\n  hint: run `bridge deploy --yes` to create it, or set it up yourself (docker swarm init --advertise-addr 127.0.0.1)"
+            ));
         }
     }
     if matches!(
         op,
         Op::Plan { .. } | Op::Deploy { .. } | Op::Reconcile { .. }
     ) {
-        driver.verify(valid).await?;
+        orch.verify().await?;
     }
-    let (desired, diags) = driver.desired(valid);
+    let diags = part_diagnostics(orch);
     if diags.has_errors() {
-        if json {
-            emit_json(&serde_json::json!({"event": "result", "ok": false, "diagnostics": diags}));
-        } else {
-            output::print_diagnostics(
-                &diags,
-                &Default::default(),
-                output::ColorChoice::Auto.resolve(),
-            );
-        }
+        invalid(json, &diags, &Default::default());
         return Ok(ExitCode::from(EXIT_INVALID));
     }
     // What the target cannot express (dropped or approximated fields) is said on every plan,
@@ -321,22 +365,20 @@ async fn lifecycle<D: Driver>(
         Op::Plan { .. } | Op::Deploy { .. } | Op::Reconcile { .. }
     ) && !diags.is_empty();
     if shows_warnings && !json {
-        output::print_diagnostics(
-            &diags,
-            &Default::default(),
-            output::ColorChoice::Auto.resolve(),
-        );
+        print_diags(&diags, &Default::default());
     } else if shows_warnings && !matches!(op, Op::Plan { .. }) {
         emit_json(&serde_json::json!({"event": "diagnostics", "diagnostics": diags}));
     }
     match op {
         Op::Plan { detailed_exitcode } => {
-            let mut plan = engine::plan(driver, app, &desired).await?;
-            driver.explain(app, &mut plan).await?;
+            let plan = orch.plan().await?;
             if json {
-                emit_json(
-                    &serde_json::json!({"event": "plan", "app": app, "provider": provider, "empty": plan.is_empty(), "steps": plan_json(&plan), "diagnostics": diags}),
-                );
+                emit_json(&serde_json::json!({
+                    "event": "plan", "app": app, "provider": label,
+                    "providers": providers.iter().map(ProviderKind::as_str).collect::<Vec<_>>(),
+                    "empty": plan.is_empty(), "steps": plan.steps_json(),
+                    "inputs": plan.inputs, "diagnostics": diags,
+                }));
             } else {
                 print!("{}", plan.render());
             }
@@ -348,25 +390,49 @@ async fn lifecycle<D: Driver>(
             Ok(ExitCode::from(code))
         }
         Op::Status => {
-            let st = driver.status(app).await?;
+            let st = orch.status().await?;
+            let several = st.len() > 1;
             if json {
-                emit_json(&serde_json::json!({"event": "status", "app": app, "components": st}));
-            } else if st.is_empty() {
-                println!("{app}: nothing deployed on {provider}");
+                let components: Vec<serde_json::Value> = st
+                    .iter()
+                    .flat_map(|(p, list)| {
+                        list.iter().map(move |c| {
+                            let mut v = serde_json::to_value(c).unwrap_or_default();
+                            v["provider"] = serde_json::json!(p.as_str());
+                            v
+                        })
+                    })
+                    .collect();
+                emit_json(
+                    &serde_json::json!({"event": "status", "app": app, "provider": label, "components": components}),
+                );
+            } else if st.iter().all(|(_, l)| l.is_empty()) {
+                println!("{app}: nothing deployed on {label}");
             } else {
+                let head = if several { "PROVIDER   " } else { "" };
                 println!(
-                    "{:<28} {:>7} {:>7}  {:<10} ERROR",
+                    "{head}{:<28} {:>7} {:>7}  {:<10} ERROR",
                     "COMPONENT", "DESIRED", "RUNNING", "HEALTH"
                 );
-                for c in &st {
-                    println!(
-                        "{:<28} {:>7} {:>7}  {:<10} {}",
-                        c.resource.to_string(),
-                        c.desired,
-                        c.running,
-                        c.health,
-                        c.errors.first().cloned().unwrap_or_default()
-                    );
+                for (p, list) in &st {
+                    if several && list.is_empty() {
+                        println!("{:<10} (nothing deployed)", p.as_str());
+                    }
+                    for c in list {
+                        let pre = if several {
+                            format!("{:<10} ", p.as_str())
+                        } else {
+                            String::new()
+                        };
+                        println!(
+                            "{pre}{:<28} {:>7} {:>7}  {:<10} {}",
+                            c.resource.to_string(),
+                            c.desired,
+                            c.running,
+                            c.health,
+                            c.errors.first().cloned().unwrap_or_default()
+                        );
+                    }
                 }
             }
             Ok(ExitCode::from(EXIT_OK))
@@ -377,15 +443,7 @@ async fn lifecycle<D: Driver>(
                 ..ApplyOptions::default()
             };
             let (store, actor) = acquire(args, app, "deploy", json)?;
-            let r = async {
-                let mut plan = engine::plan(driver, app, &desired).await?;
-                driver.explain(app, &mut plan).await?;
-                run_plan(
-                    driver, &store, &actor, app, provider, &plan, &opts, wait, json,
-                )
-                .await
-            }
-            .await;
+            let r = run_ops(orch, &store, &actor, &label, &opts, wait, false, json).await;
             release(&store, app, &actor)?;
             r
         }
@@ -395,17 +453,7 @@ async fn lifecycle<D: Driver>(
                 ..ApplyOptions::default()
             };
             let (store, actor) = acquire(args, app, "destroy", json)?;
-            let r = async {
-                let observed = driver.observe(app).await?;
-                let plan = bridge_core::plan::diff(&[], &observed);
-                let code = run_plan(
-                    driver, &store, &actor, app, provider, &plan, &opts, false, json,
-                )
-                .await?;
-                driver.cleanup(app).await?;
-                Ok(code)
-            }
-            .await;
+            let r = run_ops(orch, &store, &actor, &label, &opts, false, true, json).await;
             release(&store, app, &actor)?;
             r
         }
@@ -422,11 +470,8 @@ async fn lifecycle<D: Driver>(
             let r = async {
                 loop {
                     let started = Instant::now();
-                    let plan = engine::plan(driver, app, &desired).await?;
-                    let code = run_plan(
-                        driver, &store, &actor, app, provider, &plan, &opts, false, json,
-                    )
-                    .await?;
+                    let code =
+                        run_ops(orch, &store, &actor, &label, &opts, false, false, json).await?;
                     if !watch {
                         return Ok(code);
                     }
@@ -480,58 +525,51 @@ fn release(store: &Mutex<Store>, app: &str, actor: &Actor) -> Result<()> {
     Ok(())
 }
 
-fn plan_json(plan: &Plan) -> serde_json::Value {
-    serde_json::Value::Array(
-        plan.steps
-            .iter()
-            .map(|s| {
-                serde_json::json!({
-                    "resource": s.resource.to_string(),
-                    "action": s.action,
-                    "reason": s.reason,
-                })
-            })
-            .collect(),
-    )
-}
-
+/// Plan, record, apply across every provider (or destroy), wait, record the outcome.
 #[allow(clippy::too_many_arguments)]
-async fn run_plan<D: Driver>(
-    driver: &D,
+async fn run_ops(
+    orch: &Orchestrator,
     store: &Mutex<Store>,
     actor: &Actor,
-    app: &str,
-    provider: &str,
-    plan: &Plan,
+    label: &str,
     opts: &ApplyOptions,
     wait: bool,
+    destroy: bool,
     json: bool,
 ) -> Result<ExitCode> {
+    let app = orch.app();
     let t = Instant::now();
+    // What will change (a destroy's plan is everything observed, deleted).
+    let plan: HybridPlan = if destroy {
+        destroy_preview(orch).await?
+    } else {
+        orch.plan().await?
+    };
     let id = {
         let s = store
             .lock()
             .map_err(|_| anyhow!("state store lock poisoned"))?;
         s.begin(
             app,
-            provider,
+            label,
             actor,
-            &serde_json::json!({"steps": plan_json(plan)}),
+            &serde_json::json!({"steps": plan.steps_json()}),
         )?
     };
     if !json && !plan.is_empty() {
         print!("{}", plan.render());
     }
-    let progress = Progress::new(json);
-    let on = |e: &Event| progress.event(e);
+    let several = orch.order().len() > 1;
+    let progress = Progress::new(json, several);
+    let on = |p: ProviderKind, e: &Event| progress.event(p, e);
     let mut result: Result<(), DriverError> = Ok(());
-    if !plan.is_empty() {
-        result = engine::apply_plan(driver, app, plan, opts, &on)
-            .await
-            .map(|_| ());
+    if destroy {
+        result = orch.destroy(opts, &on).await.map(|_| ());
+    } else if !plan.is_empty() {
+        result = orch.apply(opts, &on).await.map(|_| ());
     }
     if result.is_ok() && wait {
-        result = engine::wait_all(driver, app, plan, opts, &on).await;
+        result = orch.wait_all(opts, &on).await;
     }
     progress.finish();
     {
@@ -546,13 +584,15 @@ async fn run_plan<D: Driver>(
     }
     if result.is_ok() && !plan.is_empty() {
         // Cache the handles (the truth stays the provider's labels).
-        if let Ok(obs) = driver.observe(app).await {
-            let handles: Vec<_> = obs
-                .iter()
-                .map(|o| (o.id.to_string(), o.handle.clone(), o.spec_hash.clone()))
-                .collect();
-            if let Ok(mut s) = store.lock() {
-                s.save_handles(app, provider, &handles)?;
+        if let Ok(obs) = orch.observe().await {
+            for (p, list) in obs {
+                let handles: Vec<_> = list
+                    .iter()
+                    .map(|o| (o.id.to_string(), o.handle.clone(), o.spec_hash.clone()))
+                    .collect();
+                if let Ok(mut s) = store.lock() {
+                    s.save_handles(app, p.as_str(), &handles)?;
+                }
             }
         }
     }
@@ -562,6 +602,7 @@ async fn run_plan<D: Driver>(
             if json {
                 emit_json(&serde_json::json!({
                     "event": "result", "ok": true, "app": app, "deployment": id,
+                    "provider": label,
                     "created": c, "updated": u, "replaced": r, "deleted": d,
                     "millis": t.elapsed().as_millis() as u64,
                 }));
@@ -582,28 +623,55 @@ async fn run_plan<D: Driver>(
     }
 }
 
-/// Progress: bars on a terminal, lines otherwise, JSON lines with `--output json`.
+/// What a destroy would delete, per provider (reverse apply order).
+async fn destroy_preview(orch: &Orchestrator) -> Result<HybridPlan, DriverError> {
+    let mut parts = Vec::new();
+    for (p, observed) in orch.observe().await?.into_iter().rev() {
+        parts.push(orchestrator::PartPlan {
+            provider: p,
+            plan: bridge_core::plan::diff(&[], &observed),
+            held: BTreeMap::new(),
+            diagnostics: Diagnostics::new(),
+        });
+    }
+    Ok(HybridPlan {
+        parts,
+        inputs: Vec::new(),
+    })
+}
+
+/// Progress: bars on a terminal, lines otherwise, JSON lines with `--output json`. With several
+/// providers every line and bar names its provider.
 struct Progress {
     json: bool,
+    several: bool,
     multi: Option<MultiProgress>,
-    bars: Mutex<HashMap<ResourceId, ProgressBar>>,
+    bars: Mutex<HashMap<(ProviderKind, ResourceId), ProgressBar>>,
 }
 
 impl Progress {
-    fn new(json: bool) -> Self {
+    fn new(json: bool, several: bool) -> Self {
         let multi = (!json && std::io::stderr().is_terminal()).then(MultiProgress::new);
         Progress {
             json,
+            several,
             multi,
             bars: Mutex::new(HashMap::new()),
         }
     }
 
-    fn event(&self, e: &Event) {
+    fn event(&self, p: ProviderKind, e: &Event) {
         if self.json {
-            emit_json(&serde_json::to_value(e).unwrap_or_default());
+            let mut v = serde_json::to_value(e).unwrap_or_default();
+            v["provider"] = serde_json::json!(p.as_str());
+            emit_json(&v);
             return;
         }
+        let pre = if self.several {
+            format!("{}: ", p.as_str())
+        } else {
+            String::new()
+        };
         let Some(multi) = &self.multi else {
             let line = match e {
                 Event::Started { .. } | Event::Waiting { .. } => return,
@@ -613,7 +681,7 @@ impl Progress {
                     millis,
                 } => {
                     format!(
-                        "{} {resource}: {} ({millis} ms)",
+                        "{} {pre}{resource}: {} ({millis} ms)",
                         action.symbol(),
                         done_word(*action)
                     )
@@ -623,9 +691,11 @@ impl Progress {
                     action,
                     error,
                 } => {
-                    format!("{} {resource}: failed: {error}", action.symbol())
+                    format!("{} {pre}{resource}: failed: {error}", action.symbol())
                 }
-                Event::Ready { resource, millis } => format!("  {resource}: running ({millis} ms)"),
+                Event::Ready { resource, millis } => {
+                    format!("  {pre}{resource}: running ({millis} ms)")
+                }
             };
             eprintln!("{line}");
             return;
@@ -633,15 +703,15 @@ impl Progress {
         let Ok(mut bars) = self.bars.lock() else {
             return;
         };
-        let bar = |bars: &mut HashMap<ResourceId, ProgressBar>, r: &ResourceId| {
-            bars.entry(r.clone())
+        let bar = |bars: &mut HashMap<(ProviderKind, ResourceId), ProgressBar>, r: &ResourceId| {
+            bars.entry((p, r.clone()))
                 .or_insert_with(|| {
                     let b = multi.add(ProgressBar::new_spinner());
                     b.set_style(
                         ProgressStyle::with_template("{spinner} {prefix:<28} {wide_msg} {elapsed}")
                             .unwrap_or_else(|_| ProgressStyle::default_spinner()),
                     );
-                    b.set_prefix(r.to_string());
+                    b.set_prefix(format!("{pre}{r}"));
                     b.enable_steady_tick(Duration::from_millis(120));
                     b
                 })

@@ -95,6 +95,11 @@ pub const UNSUPPORTED_PLACEMENT: &str = "E205";
 /// A compose file in the legacy v1 format (services at the top level).
 pub const COMPOSE_V1: &str = "W106";
 
+/// Several providers configured, none chosen, and a component that does not name its own.
+pub const NO_DEFAULT_PROVIDER: &str = "E070";
+/// A component placed on a provider that cannot run it (a VM on Swarm).
+pub const CANNOT_HOST: &str = "E071";
+
 /// Every code above with its meaning, for `bridge explain` and the docs.
 pub const ALL: &[(&str, &str)] = &[
     (YAML_SYNTAX, "broken YAML or JSON"),
@@ -186,6 +191,14 @@ pub const ALL: &[(&str, &str)] = &[
     (
         UNSUPPORTED_PLACEMENT,
         "a spread, constraint or max_per_host the solver cannot honour",
+    ),
+    (
+        NO_DEFAULT_PROVIDER,
+        "several providers configured, none chosen, and a component without `provider:`",
+    ),
+    (
+        CANNOT_HOST,
+        "a component placed on a provider that cannot run it (a vm on swarm)",
     ),
 ];
 

@@ -10,6 +10,7 @@ pub mod hash;
 pub mod load;
 pub mod model;
 pub mod node;
+pub mod partition;
 pub mod placement;
 pub mod plan;
 pub mod refs;

@@ -90,9 +90,52 @@ pub fn substitute(s: &str, mut resolve: impl FnMut(RefKind, &str) -> Option<Stri
     out
 }
 
+/// `s` with each address reference for which `resolve` gives a value replaced by it; everything
+/// else stays exactly as written, `$$` escapes included (so the result is still a bridge.yaml
+/// value: the translators unescape it later, once). This is how late-bound inputs are filled
+/// into a model before it is translated.
+pub fn replace(s: &str, mut resolve: impl FnMut(RefKind, &str) -> Option<String>) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut at = 0;
+    for (r, range) in scan(s) {
+        if let Ref::Address { kind, name } = r
+            && let Some(v) = resolve(kind, name)
+        {
+            out.push_str(&s[at..range.start]);
+            out.push_str(&v);
+            at = range.end;
+        }
+    }
+    out.push_str(&s[at..]);
+    out
+}
+
+impl RefKind {
+    /// The section a reference of this kind names: `vms` or `services`.
+    pub fn section(&self) -> &'static str {
+        match self {
+            RefKind::Vms => "vms",
+            RefKind::Services => "services",
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn replace_keeps_escapes_and_unresolved() {
+        let f =
+            |k: RefKind, n: &str| (k == RefKind::Vms && n == "db").then(|| "10.0.0.5".to_string());
+        assert_eq!(
+            replace(
+                "h=${vms.db.address}:1 $${vms.db.address} ${vms.x.address} $$HOME ${y}",
+                f
+            ),
+            "h=10.0.0.5:1 $${vms.db.address} ${vms.x.address} $$HOME ${y}"
+        );
+    }
 
     #[test]
     fn scan_handles_escapes() {

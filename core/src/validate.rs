@@ -51,6 +51,17 @@ impl ValidApp {
         self.app
     }
 
+    /// A copy with `f` applied to the app: for changes that keep it valid and keep its
+    /// dependency order (the partition writes providers and resolved addresses in).
+    pub fn map_app(&self, f: impl FnOnce(&mut App)) -> ValidApp {
+        let mut app = self.app.clone();
+        f(&mut app);
+        ValidApp {
+            app,
+            order: self.order.clone(),
+        }
+    }
+
     /// Every service name, dependencies (`depends_on` and `links`) before the services that
     /// need them; services that do not depend on each other come in name order, so the order
     /// is the same on every run.
@@ -954,6 +965,18 @@ impl Checker<'_> {
             return;
         };
         let base = format!("vms.{name}");
+        if let Some(p) = v.provider
+            && !crate::partition::hosts_vms(p)
+        {
+            self.at(
+                &format!("{base}.provider"),
+                Diagnostic::error(
+                    codes::CANNOT_HOST,
+                    format!("vm `{name}` cannot run on {}: it runs containers only", p.as_str()),
+                )
+                .with_hint("set `provider: aws`, `gce` or `openstack` to run the VM there beside the containers"),
+            );
+        }
         if v.image.trim().is_empty() {
             self.at(
                 &format!("{base}.image"),

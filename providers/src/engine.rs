@@ -10,7 +10,7 @@ use bridge_core::plan::{Action, Plan, ResourceId, Step, diff};
 use futures_util::StreamExt;
 use serde::Serialize;
 
-use crate::{Driver, DriverError};
+use crate::{DriverError, DynDriver};
 
 /// How to apply.
 #[derive(Debug, Clone)]
@@ -94,7 +94,7 @@ fn ms(t: Instant) -> u64 {
 /// within a rank at most `parallelism` run at once. A failure stops the apply after the steps
 /// already running; the error of the first failure is returned. Re-running after a failure (or a
 /// kill) converges, since every step is idempotent and the next plan is made from what exists.
-pub async fn apply_plan<D: Driver>(
+pub async fn apply_plan<D: DynDriver + ?Sized>(
     driver: &D,
     app: &str,
     plan: &Plan,
@@ -146,7 +146,7 @@ pub async fn apply_plan<D: Driver>(
     Ok(report)
 }
 
-async fn run_step<D: Driver>(
+async fn run_step<D: DynDriver + ?Sized>(
     driver: &D,
     app: &str,
     s: &Step,
@@ -199,7 +199,7 @@ async fn run_step<D: Driver>(
 
 /// Wait until every workload of the plan (those not deleted; services, or what
 /// [`Driver::workload_kinds`] says) runs, in parallel.
-pub async fn wait_all<D: Driver>(
+pub async fn wait_all<D: DynDriver + ?Sized>(
     driver: &D,
     app: &str,
     plan: &Plan,
@@ -231,7 +231,7 @@ pub async fn wait_all<D: Driver>(
 }
 
 /// Observe and plan: what would change.
-pub async fn plan<D: Driver>(
+pub async fn plan<D: DynDriver + ?Sized>(
     driver: &D,
     app: &str,
     desired: &[bridge_core::plan::Desired],
@@ -242,7 +242,7 @@ pub async fn plan<D: Driver>(
 
 /// Delete everything labelled for `app` (services first), then the driver's other traces.
 /// Absent resources are not an error; a second destroy does nothing.
-pub async fn destroy<D: Driver>(
+pub async fn destroy<D: DynDriver + ?Sized>(
     driver: &D,
     app: &str,
     opts: &ApplyOptions,

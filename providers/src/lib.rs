@@ -14,6 +14,7 @@ pub mod engine;
 pub mod gce;
 #[cfg(feature = "openstack")]
 pub mod openstack;
+pub mod orchestrator;
 #[cfg(feature = "swarm")]
 pub mod swarm;
 
@@ -131,6 +132,19 @@ pub struct ComponentStatus {
     pub errors: Vec<String>,
 }
 
+/// The address of one component as its provider reports it (read from the peer, never
+/// computed from what bridge sent), for the late-bound inputs `vms.X.address` and
+/// `services.X.address` of the components that consume it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Address {
+    /// `vms.NAME` or `services.NAME`.
+    pub component: String,
+    /// What other components on the same provider reach it at (private address, DNS name).
+    pub private: Option<String>,
+    /// What components on other providers reach it at (public, floating or node address).
+    pub public: Option<String>,
+}
+
 /// A driver. Every method documents its idempotency and failure cases.
 pub trait Driver: Send + Sync {
     /// The target.
@@ -188,5 +202,115 @@ pub trait Driver: Send + Sync {
     ) -> impl Future<Output = Result<(), DriverError>> + Send {
         let _ = (app, plan);
         async { Ok(()) }
+    }
+    /// The addresses of the app's components that exist on the provider, as the provider
+    /// reports them. Reads only. The default reports none.
+    fn outputs(&self, app: &str) -> impl Future<Output = Result<Vec<Address>, DriverError>> + Send {
+        let _ = app;
+        async { Ok(Vec::new()) }
+    }
+    /// True when the driver's own artifacts wire references between two of its components
+    /// (Heat's `get_attr`, GCE's internal DNS names), so the orchestrator leaves those to it.
+    /// Default: false, the orchestrator fills them from [`Driver::outputs`].
+    fn resolves_own_references(&self) -> bool {
+        false
+    }
+}
+
+/// A boxed future, for the object-safe [`DynDriver`].
+pub type BoxFuture<'a, T> = std::pin::Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// The object-safe face of a [`Driver`], so one orchestrator can hold several drivers at once
+/// (`Box<dyn DynDriver>`). Every [`Driver`] is one; the methods mean the same.
+#[allow(missing_docs)]
+pub trait DynDriver: Send + Sync {
+    fn kind(&self) -> ProviderKind;
+    fn capabilities(&self) -> Capabilities;
+    fn workload_kinds(&self) -> &'static [&'static str];
+    fn desired(&self, app: &ValidApp) -> (Vec<Desired>, Diagnostics);
+    fn verify<'a>(&'a self, app: &'a ValidApp) -> BoxFuture<'a, Result<(), DriverError>>;
+    fn check(&self) -> BoxFuture<'_, Result<Readiness, DriverError>>;
+    fn initialise(&self) -> BoxFuture<'_, Result<(), DriverError>>;
+    fn observe<'a>(&'a self, app: &'a str) -> BoxFuture<'a, Result<Vec<Current>, DriverError>>;
+    fn apply<'a>(&'a self, app: &'a str, step: &'a Step) -> BoxFuture<'a, Result<(), DriverError>>;
+    fn wait_ready<'a>(
+        &'a self,
+        app: &'a str,
+        resource: &'a ResourceId,
+        healthy: bool,
+        timeout: Duration,
+    ) -> BoxFuture<'a, Result<(), DriverError>>;
+    fn status<'a>(
+        &'a self,
+        app: &'a str,
+    ) -> BoxFuture<'a, Result<Vec<ComponentStatus>, DriverError>>;
+    fn cleanup<'a>(&'a self, app: &'a str) -> BoxFuture<'a, Result<(), DriverError>>;
+    fn explain<'a>(
+        &'a self,
+        app: &'a str,
+        plan: &'a mut Plan,
+    ) -> BoxFuture<'a, Result<(), DriverError>>;
+    fn outputs<'a>(&'a self, app: &'a str) -> BoxFuture<'a, Result<Vec<Address>, DriverError>>;
+    fn resolves_own_references(&self) -> bool;
+}
+
+impl<D: Driver> DynDriver for D {
+    fn kind(&self) -> ProviderKind {
+        Driver::kind(self)
+    }
+    fn capabilities(&self) -> Capabilities {
+        Driver::capabilities(self)
+    }
+    fn workload_kinds(&self) -> &'static [&'static str] {
+        Driver::workload_kinds(self)
+    }
+    fn desired(&self, app: &ValidApp) -> (Vec<Desired>, Diagnostics) {
+        Driver::desired(self, app)
+    }
+    fn verify<'a>(&'a self, app: &'a ValidApp) -> BoxFuture<'a, Result<(), DriverError>> {
+        Box::pin(Driver::verify(self, app))
+    }
+    fn check(&self) -> BoxFuture<'_, Result<Readiness, DriverError>> {
+        Box::pin(Driver::check(self))
+    }
+    fn initialise(&self) -> BoxFuture<'_, Result<(), DriverError>> {
+        Box::pin(Driver::initialise(self))
+    }
+    fn observe<'a>(&'a self, app: &'a str) -> BoxFuture<'a, Result<Vec<Current>, DriverError>> {
+        Box::pin(Driver::observe(self, app))
+    }
+    fn apply<'a>(&'a self, app: &'a str, step: &'a Step) -> BoxFuture<'a, Result<(), DriverError>> {
+        Box::pin(Driver::apply(self, app, step))
+    }
+    fn wait_ready<'a>(
+        &'a self,
+        app: &'a str,
+        resource: &'a ResourceId,
+        healthy: bool,
+        timeout: Duration,
+    ) -> BoxFuture<'a, Result<(), DriverError>> {
+        Box::pin(Driver::wait_ready(self, app, resource, healthy, timeout))
+    }
+    fn status<'a>(
+        &'a self,
+        app: &'a str,
+    ) -> BoxFuture<'a, Result<Vec<ComponentStatus>, DriverError>> {
+        Box::pin(Driver::status(self, app))
+    }
+    fn cleanup<'a>(&'a self, app: &'a str) -> BoxFuture<'a, Result<(), DriverError>> {
+        Box::pin(Driver::cleanup(self, app))
+    }
+    fn explain<'a>(
+        &'a self,
+        app: &'a str,
+        plan: &'a mut Plan,
+    ) -> BoxFuture<'a, Result<(), DriverError>> {
+        Box::pin(Driver::explain(self, app, plan))
+    }
+    fn outputs<'a>(&'a self, app: &'a str) -> BoxFuture<'a, Result<Vec<Address>, DriverError>> {
+        Box::pin(Driver::outputs(self, app))
+    }
+    fn resolves_own_references(&self) -> bool {
+        Driver::resolves_own_references(self)
     }
 }

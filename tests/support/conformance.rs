@@ -132,3 +132,118 @@ pub async fn lifecycle<D: Driver>(driver: &D, app: &ValidApp) -> Result<(), Stri
     }
     Ok(())
 }
+
+/// The same promises for an app across one or several providers, through the orchestrator: from
+/// nothing, the first plan is all creates, some held for inputs other providers produce; apply
+/// (in rounds) creates each desired resource once on its provider; the plan right after is
+/// empty on every provider; `read_back` checks what the peers hold (the resolved addresses, read
+/// from the peer, not from bridge's own hashes); status covers every provider; destroy leaves
+/// nothing on any of them, and a second destroy does nothing.
+pub async fn hybrid<F, Fut>(
+    orch: &bridge_providers::orchestrator::Orchestrator,
+    read_back: F,
+) -> Result<(), String>
+where
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = Result<(), String>>,
+{
+    let opts = ApplyOptions {
+        parallelism: 4,
+        timeout: Duration::from_secs(120),
+    };
+    let quiet = |_: bridge_core::model::ProviderKind, _: &engine::Event| {};
+    orch.destroy(&opts, &quiet)
+        .await
+        .map_err(e("initial destroy"))?;
+    nothing_left(orch).await?;
+
+    let first = orch.plan().await.map_err(e("plan"))?;
+    let mut held = 0;
+    for part in &first.parts {
+        if part.plan.steps.iter().any(|s| s.action != Action::Create) {
+            return Err(format!(
+                "first plan is not all creates:\n{}",
+                first.render()
+            ));
+        }
+        held += part.held.len();
+    }
+    let cross = first.inputs.iter().filter(|i| i.from != i.to).count();
+    if cross > 0 && held == 0 {
+        return Err(format!(
+            "the app reads {cross} address(es) across providers but no step waits for one:\n{}",
+            first.render()
+        ));
+    }
+    let report = orch.apply(&opts, &quiet).await.map_err(e("apply"))?;
+    if held > 0 && report.rounds < 2 {
+        return Err(format!(
+            "held steps were applied in {} round",
+            report.rounds
+        ));
+    }
+
+    // Every desired resource exists once on its provider, and nothing is left to do.
+    let again = orch.plan().await.map_err(e("plan after apply"))?;
+    if !again.is_empty() {
+        return Err(format!(
+            "plan right after apply is not empty:\n{}",
+            again.render()
+        ));
+    }
+    if again.inputs.iter().any(|i| !i.native && i.value.is_none()) {
+        return Err(format!("unresolved inputs after apply: {:?}", again.inputs));
+    }
+    for (p, list) in orch.observe().await.map_err(e("observe"))? {
+        let part = again.parts.iter().find(|x| x.provider == p);
+        let mut want: Vec<String> = part
+            .map(|x| {
+                x.plan
+                    .steps
+                    .iter()
+                    .map(|s| s.resource.to_string())
+                    .collect()
+            })
+            .unwrap_or_default();
+        want.sort();
+        if ids(&list) != want {
+            return Err(format!(
+                "{}: observed {:?}, desired {want:?}",
+                p.as_str(),
+                ids(&list)
+            ));
+        }
+    }
+    read_back().await?;
+
+    // A second apply changes nothing.
+    let r2 = orch.apply(&opts, &quiet).await.map_err(e("re-apply"))?;
+    if r2.applied.values().any(|n| *n > 0) {
+        return Err(format!("re-apply changed something: {:?}", r2.applied));
+    }
+
+    orch.wait_all(&opts, &quiet).await.map_err(e("wait"))?;
+    let status = orch.status().await.map_err(e("status"))?;
+    for p in orch.partition().providers() {
+        let st = status.iter().find(|(q, _)| *q == p).map(|(_, s)| s);
+        if st.is_none_or(|s| s.is_empty() || s.iter().any(|c| c.running < c.desired)) {
+            return Err(format!("status of {} after wait: {st:?}", p.as_str()));
+        }
+    }
+
+    orch.destroy(&opts, &quiet).await.map_err(e("destroy"))?;
+    nothing_left(orch).await?;
+    orch.destroy(&opts, &quiet)
+        .await
+        .map_err(e("destroy of nothing"))?;
+    Ok(())
+}
+
+async fn nothing_left(o: &bridge_providers::orchestrator::Orchestrator) -> Result<(), String> {
+    for (p, list) in o.observe().await.map_err(e("observe"))? {
+        if !list.is_empty() {
+            return Err(format!("{} still holds {:?}", p.as_str(), ids(&list)));
+        }
+    }
+    Ok(())
+}

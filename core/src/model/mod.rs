@@ -177,7 +177,8 @@ pub struct Service {
     /// Where replicas may run.
     #[serde(default, skip_serializing_if = "is_default")]
     pub placement: Placement,
-    /// The provider for this service in a hybrid app; default is `--provider`.
+    /// The provider for this service in a hybrid app; default: `--provider`, else
+    /// `providers.default`, else the only provider configured, else `swarm`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub provider: Option<ProviderKind>,
     /// Labels (container labels on targets that have them, tags elsewhere).
@@ -599,6 +600,10 @@ pub struct Group {
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub struct Providers {
+    /// The provider of every component without a `provider:` of its own (when `--provider` is
+    /// not given). Without it: the only provider configured here, else `swarm`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub default: Option<ProviderKind>,
     /// AWS.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub aws: Option<AwsOptions>,

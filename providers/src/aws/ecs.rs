@@ -5,7 +5,6 @@ use std::time::{Duration, Instant};
 
 use bridge_core::ValidApp;
 use bridge_core::plan::{Action, Current, ResourceId, Step};
-use bridge_core::refs::{self, Ref, RefKind};
 use bridge_translators::ecs::{TAG_APP, TAG_COMPONENT, TAG_SPEC_HASH};
 use serde_json::{Value, json};
 
@@ -460,7 +459,6 @@ pub(super) async fn apply_task_definition(
     }
     let mut body = spec.clone();
     write_secret_values(d, &res, &body).await?;
-    resolve_references(d, app, &mut body).await?;
     if body.get("executionRoleArn").is_none() && needs_execution_role(&body) {
         let account = ec2::account_id(d).await?;
         body["executionRoleArn"] =
@@ -596,66 +594,6 @@ fn needs_execution_role(body: &Value) -> bool {
             c["secrets"].as_array().is_some_and(|s| !s.is_empty())
                 || (fargate && c["logConfiguration"]["logDriver"] == "awslogs")
         })
-}
-
-/// `${vms.NAME.address}` in environment values: the private address of the app's VM on AWS.
-async fn resolve_references(d: &AwsDriver, app: &str, body: &mut Value) -> Result<(), DriverError> {
-    let mut unresolvable = None;
-    let mut any = false;
-    for c in body["containerDefinitions"]
-        .as_array()
-        .into_iter()
-        .flatten()
-    {
-        for e in c["environment"].as_array().into_iter().flatten() {
-            let v = e["value"].as_str().unwrap_or_default();
-            for (r, range) in refs::scan(v) {
-                any = true;
-                if !matches!(
-                    r,
-                    Ref::Address {
-                        kind: RefKind::Vms,
-                        ..
-                    }
-                ) {
-                    unresolvable.get_or_insert_with(|| v[range].to_string());
-                }
-            }
-        }
-    }
-    if !any {
-        return Ok(());
-    }
-    let addrs = ec2::vm_addresses(d, app).await?;
-    let mut missing = unresolvable;
-    if let Some(cs) = body["containerDefinitions"].as_array_mut() {
-        for c in cs {
-            for e in c["environment"].as_array_mut().into_iter().flatten() {
-                if let Some(v) = e["value"].as_str() {
-                    let s = refs::substitute(v, |kind, name| match kind {
-                        RefKind::Vms => {
-                            let a = addrs.get(name).cloned();
-                            if a.is_none() {
-                                missing.get_or_insert_with(|| format!("${{vms.{name}.address}}"));
-                            }
-                            a
-                        }
-                        RefKind::Services => None,
-                    });
-                    e["value"] = json!(s);
-                }
-            }
-        }
-    }
-    if let Some(n) = missing {
-        return Err(err(
-            format!("task-definition/{}", body["family"].as_str().unwrap_or_default()),
-            ErrorKind::Unsatisfiable,
-            format!("`{n}` cannot be resolved on aws: no running VM of this app has that name here"),
-        )
-        .with_hint("a reference must name a VM this app runs on aws (`provider: aws`); a VM on another provider is not reachable from this driver"));
-    }
-    Ok(())
 }
 
 async fn deregister(d: &AwsDriver, res: &str, arn: &str) -> Result<(), DriverError> {

@@ -559,6 +559,20 @@ impl Driver for AwsDriver {
     async fn cleanup(&self, _app: &str) -> Result<(), DriverError> {
         Ok(())
     }
+
+    /// The app's VMs on AWS that are pending or running, with the private address EC2 reports
+    /// (DescribeInstances).
+    async fn outputs(&self, app: &str) -> Result<Vec<crate::Address>, DriverError> {
+        Ok(ec2::vm_addresses(self, app)
+            .await?
+            .into_iter()
+            .map(|(vm, ip)| crate::Address {
+                component: format!("vms.{vm}"),
+                private: Some(ip),
+                public: None,
+            })
+            .collect())
+    }
 }
 
 #[cfg(test)]

@@ -161,6 +161,17 @@ impl Driver for GceDriver {
         &["instance"]
     }
 
+    /// References between the app's own instances are their internal DNS names ([`refs`]).
+    fn resolves_own_references(&self) -> bool {
+        true
+    }
+
+    /// The app's instances as Compute reports them: a VM's internal IP (`networkIP`) and
+    /// external NAT IP, and for a service the addresses of the first host that runs it.
+    async fn outputs(&self, app: &str) -> Result<Vec<crate::Address>, DriverError> {
+        objects::outputs(self, app).await
+    }
+
     fn desired(&self, app: &ValidApp) -> (Vec<Desired>, Diagnostics) {
         desired(app, &self.api.project)
     }

@@ -593,6 +593,49 @@ pub async fn status(d: &GceDriver, app: &str) -> Result<Vec<ComponentStatus>, Dr
     Ok(out)
 }
 
+/// The addresses Compute reports for the app's running (or starting) instances: a VM
+/// (`vm-NAME`, or `vm-NAME-0` for the first replica) at its `networkIP` and NAT IP; a service
+/// at those of the first host (in name order) whose network tags name it.
+pub async fn outputs(d: &GceDriver, app: &str) -> Result<Vec<crate::Address>, DriverError> {
+    let zone = &d.zone;
+    let mut list = list(d, &format!("zones/{zone}/instances"), Some(app_filter(app))).await?;
+    list.sort_by(|a, b| a["name"].as_str().cmp(&b["name"].as_str()));
+    let prefix = format!("{}-", bridge_translators::gce::resource_name(app));
+    let mut out: std::collections::BTreeMap<String, crate::Address> = Default::default();
+    for v in &list {
+        if !UP.contains(&v["status"].as_str().unwrap_or_default()) {
+            continue;
+        }
+        let nic = &v["networkInterfaces"][0];
+        let private = nic["networkIP"].as_str().map(str::to_string);
+        let public = nic["accessConfigs"][0]["natIP"]
+            .as_str()
+            .map(str::to_string);
+        let mut add = |component: String| {
+            out.entry(component.clone()).or_insert(crate::Address {
+                component,
+                private: private.clone(),
+                public: public.clone(),
+            });
+        };
+        let component = label(v, LABEL_COMPONENT).unwrap_or_default();
+        if let Some(vm) = component.strip_prefix("vm-") {
+            let vm = match vm.rsplit_once('-') {
+                Some((n, "0")) => n,
+                _ => vm,
+            };
+            add(format!("vms.{vm}"));
+            continue;
+        }
+        for t in v["tags"]["items"].as_array().into_iter().flatten() {
+            if let Some(svc) = t.as_str().and_then(|t| t.strip_prefix(&prefix)) {
+                add(format!("services.{svc}"));
+            }
+        }
+    }
+    Ok(out.into_values().collect())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -78,7 +78,7 @@ pub fn desired(app: &ValidApp) -> (Vec<Desired>, Diagnostics) {
     let supplied: Vec<Value> = stack
         .parameters
         .iter()
-        .map(|p| json!({"name": p.name, "hidden": p.hidden, "source": p.source}))
+        .map(|p| json!({"name": p.name, "hidden": p.hidden, "source": p.source, "field": p.field}))
         .collect();
     let mut spec = json!({
         "name": stack.name,
@@ -312,6 +312,11 @@ impl Driver for OpenstackDriver {
             in_place_updates: true,
             health: false,
         }
+    }
+
+    /// Heat wires references between the stack's own servers (`get_attr`).
+    fn resolves_own_references(&self) -> bool {
+        true
     }
 
     fn desired(&self, app: &ValidApp) -> (Vec<Desired>, Diagnostics) {

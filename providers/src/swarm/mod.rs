@@ -249,6 +249,31 @@ impl Driver for SwarmDriver {
     async fn cleanup(&self, app: &str) -> Result<(), DriverError> {
         objects::remove_group_labels(self, app).await
     }
+
+    /// Each service of the app that exists: inside the swarm its name (the alias it has on the
+    /// app's networks), from elsewhere the node's address (`docker info`: the swarm's node
+    /// address) where its published ports listen.
+    async fn outputs(&self, app: &str) -> Result<Vec<crate::Address>, DriverError> {
+        let info = self
+            .docker
+            .info()
+            .await
+            .map_err(|e| unreachable_error(&e.to_string()))?;
+        let node = info
+            .swarm
+            .and_then(|s| s.node_addr)
+            .filter(|a| !a.is_empty());
+        Ok(objects::observe(self, app)
+            .await?
+            .into_iter()
+            .filter(|c| c.id.kind == "service")
+            .map(|c| crate::Address {
+                component: format!("services.{}", c.id.name),
+                private: Some(c.id.name.clone()),
+                public: node.clone(),
+            })
+            .collect())
+    }
 }
 
 /// The desired resources of an app on Swarm: the translator's objects, hashed (the
