@@ -784,10 +784,11 @@ fn history(args: &LifecycleArgs, app: &str, limit: usize, json: bool) -> Result<
             .map(|s| s.iter().filter(|x| x["action"] != "noop").count())
             .unwrap_or(0);
         println!(
-            "#{:<4} {}  {:<9} {:<11} {:<24} {} changes{}",
+            "#{:<4} {}  {:<9} {:<14} {:<11} {:<24} {} changes{}",
             d.id,
             utc(d.started),
             d.command,
+            d.provider,
             d.result,
             d.who,
             changes,

@@ -468,8 +468,14 @@ impl Orchestrator {
                 .iter()
                 .flat_map(|p| p.held.iter().map(move |(r, i)| (p.provider, r, i)))
                 .collect();
-            if waiting.is_empty() {
+            // A producer that was just created or replaced may report a new address: plan
+            // again until a round changes nothing, so its consumers follow it.
+            let reads_inputs = plan.inputs.iter().any(|i| !i.native);
+            if waiting.is_empty() && (applied_now == 0 || !reads_inputs) {
                 return Ok(report);
+            }
+            if waiting.is_empty() {
+                continue;
             }
             if applied_now == 0 && started.elapsed() > opts.timeout {
                 let (p, r, i) = waiting[0];

@@ -552,8 +552,38 @@ impl Driver for AwsDriver {
         ecs::wait_service(self, app, &resource.name, healthy, timeout).await
     }
 
+    /// The ECS services, then each of the app's VMs (container hosts are not components):
+    /// running when EC2 says so, its state otherwise.
     async fn status(&self, app: &str) -> Result<Vec<ComponentStatus>, DriverError> {
-        ecs::status(self, app).await
+        let mut out = ecs::status(self, app).await?;
+        let live = ["pending", "running", "stopping", "stopped"];
+        let mut vms = ec2::instances(self, app, &live).await?;
+        vms.sort_by(|a, b| a.tags.get(TAG_COMPONENT).cmp(&b.tags.get(TAG_COMPONENT)));
+        for i in vms {
+            let Some(name) = i
+                .tags
+                .get(TAG_COMPONENT)
+                .and_then(|c| c.strip_prefix("instance/"))
+            else {
+                continue;
+            };
+            if name.starts_with("host-") {
+                continue;
+            }
+            let running = u64::from(i.state == "running");
+            out.push(ComponentStatus {
+                resource: ResourceId::new("instance", name),
+                desired: 1,
+                running,
+                health: "-".into(),
+                errors: if running == 1 || i.state == "pending" {
+                    Vec::new()
+                } else {
+                    vec![format!("instance {} is {}", i.id, i.state)]
+                },
+            });
+        }
+        Ok(out)
     }
 
     async fn cleanup(&self, _app: &str) -> Result<(), DriverError> {
