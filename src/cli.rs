@@ -449,6 +449,31 @@ fn translate_all(
         .collect()
 }
 
+/// Every address reference of the app as a late-bound input: its name, who reads it where, and
+/// the provider of its producer (or `default` when the producer names none).
+fn late_bound_inputs(app: &bridge_core::App) -> Vec<serde_json::Value> {
+    let provider = |c: &bridge_core::partition::Component| {
+        let p = match c {
+            bridge_core::partition::Component::Service(n) => {
+                app.services.get(n).and_then(|s| s.provider)
+            }
+            bridge_core::partition::Component::Vm(n) => app.vms.get(n).and_then(|v| v.provider),
+        };
+        p.map(|p| p.as_str()).unwrap_or("default")
+    };
+    bridge_core::partition::references(app)
+        .iter()
+        .map(|r| {
+            serde_json::json!({
+                "input": r.input(),
+                "field": r.field,
+                "consumer_provider": provider(&r.consumer),
+                "producer_provider": provider(&r.producer),
+            })
+        })
+        .collect()
+}
+
 fn render(
     file: &Path,
     target: Target,
@@ -477,6 +502,16 @@ fn render(
             None => missing.push(kind),
         }
     }
+    // The late-bound inputs (addresses known only once their producer exists), beside the
+    // artifacts: the orchestrator fills them at deploy time from the producer's provider.
+    let inputs = late_bound_inputs(valid.app());
+    if let Some(dir) = out
+        && !inputs.is_empty()
+    {
+        std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+        let text = serde_json::to_string_pretty(&serde_json::json!({ "inputs": inputs }))?;
+        write_file(&dir.join("inputs.json"), &format!("{text}\n"))?;
+    }
     if let Some(dir) = out {
         for (_, t) in &results {
             for a in &t.artifacts {
@@ -500,6 +535,7 @@ fn render(
             "out": out.map(|o| o.display().to_string()),
             "targets": targets,
             "not_available": missing.iter().map(|k| k.as_str()).collect::<Vec<_>>(),
+            "inputs": inputs,
             "diagnostics": diags,
             "summary": output::summary(&diags.0),
         }))?;

@@ -145,3 +145,29 @@ fn explain_knows_codes_and_rejects_unknown_ones() {
     let out = bridge(&["explain", "E999"]);
     assert_eq!(out.status.code(), Some(1));
 }
+
+/// `render -o DIR` writes the late-bound inputs beside the artifacts (examples/07: the api on
+/// aws reads the address of the vm on openstack), and the artifacts keep the named input.
+#[test]
+fn render_lists_late_bound_inputs_beside_the_artifacts() {
+    let dir = tmpdir("inputs");
+    let d = dir.display().to_string();
+    let o = bridge(&[
+        "render",
+        "-f",
+        "examples/07-vm-plus-containers/bridge.yaml",
+        "-p",
+        "all",
+        "-o",
+        &d,
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o.stderr));
+    let v: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("inputs.json")).unwrap_or_default())
+            .unwrap_or_default();
+    assert_eq!(
+        v["inputs"],
+        serde_json::json!([{"input": "vms.db.address", "field": "services.api.env.DB_HOST", "consumer_provider": "aws", "producer_provider": "openstack"}])
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}

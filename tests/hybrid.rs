@@ -1,4 +1,4 @@
-//! Issue 11 acceptance: one app across providers, through the orchestrator. An app on AWS
+//! Issue 11 acceptance: one app across providers, through the orchestrator. examples/13 on AWS
 //! (moto server, every body checked against botocore's models) and GCE (the Compute test
 //! server, every body checked against the discovery document) with an address reference each
 //! way passes the multi-provider conformance harness; the addresses the peers hold are read back
@@ -18,11 +18,33 @@ use bridge_providers::orchestrator::Orchestrator;
 use support::gce::{PROJECT, Server, ZONE, valid};
 use support::peers;
 
-/// An api on AWS reading a GCE VM's address, and a GCE VM whose user data reads an AWS VM's.
+/// examples/13-hybrid-each-way as it stands, pointed at the test peers: the GCE project and
+/// zone of the Compute test server, moto's region and AMI, an execution role (moto has no IAM
+/// default).
 fn each_way(name: &str) -> String {
-    format!(
-        "bridge: v1\nname: {name}\nservices:\n  api:\n    image: nginx:1.27\n    provider: aws\n    env: {{DB_HOST: '${{vms.gdb.address}}', DB_PORT: '5432'}}\n    ports: ['443:8443']\nvms:\n  gdb:\n    image: ubuntu-24.04\n    cpus: 1\n    memory: 2GiB\n    ports: [5432]\n    provider: gce\n  adb:\n    image: ubuntu-24.04\n    cpus: 1\n    memory: 2GiB\n    ports: [6379]\n    provider: aws\n  gworker:\n    image: ubuntu-24.04\n    cpus: 1\n    memory: 1GiB\n    provider: gce\n    user_data: \"#cloud-config\\nruncmd: [[sh, -c, 'echo cache=${{vms.adb.address}} > /etc/worker']]\\n\"\nproviders:\n  aws: {{launch_type: fargate, execution_role_arn: 'arn:aws:iam::123456789012:role/exec', images: {{ubuntu-24.04: ami-03cf127a}}}}\n  gce: {{project: {PROJECT}, zone: {ZONE}, images: {{ubuntu-24.04: projects/ubuntu-os-cloud/global/images/family/ubuntu-2404-lts-amd64}}}}\n"
-    )
+    let src =
+        std::fs::read_to_string(peers::root().join("examples/13-hybrid-each-way/bridge.yaml"))
+            .unwrap_or_else(|e| panic!("examples/13: {e}"));
+    let mut y = src.clone();
+    for (from, to) in [
+        ("name: orders\n".to_string(), format!("name: {name}\n")),
+        (
+            "region: eu-west-1, ".to_string(),
+            "execution_role_arn: 'arn:aws:iam::123456789012:role/exec', ".to_string(),
+        ),
+        (
+            "ami-0c1c30571d2dae5c9".to_string(),
+            "ami-03cf127a".to_string(),
+        ),
+        (
+            "project: acme-orders, zone: europe-west1-b".to_string(),
+            format!("project: {PROJECT}, zone: {ZONE}"),
+        ),
+    ] {
+        assert!(y.contains(&from), "examples/13 changed: {from:?} is gone");
+        y = y.replace(&from, &to);
+    }
+    y
 }
 
 fn rt() -> tokio::runtime::Runtime {
@@ -68,7 +90,7 @@ fn an_app_across_aws_and_gce_with_a_reference_each_way_passes_the_harness() {
             // the VM (its external NAT IP, else its internal IP: another provider reaches it).
             let (_, inst) = server.request(
                 "GET",
-                &format!("/compute/v1/projects/{PROJECT}/zones/{ZONE}/instances/{name}-gdb"),
+                &format!("/compute/v1/projects/{PROJECT}/zones/{ZONE}/instances/{name}-db"),
                 Some(&server.token()),
                 None,
             );
@@ -98,19 +120,19 @@ fn an_app_across_aws_and_gce_with_a_reference_each_way_passes_the_harness() {
             if got != want {
                 return Err(format!("DB_HOST on ECS is {got:?}, Compute reports {want:?}"));
             }
-            // GCE -> AWS: the worker's user data holds the private address EC2 reports for adb.
+            // GCE -> AWS: the worker's user data holds the private address EC2 reports for cache.
             let ec2 = m.boto(
                 "ec2",
                 "describe_instances",
-                &serde_json::json!({"Filters": [{"Name": "tag:bridge.component", "Values": ["instance/adb"]}, {"Name": "instance-state-name", "Values": ["pending", "running"]}]}).to_string(),
+                &serde_json::json!({"Filters": [{"Name": "tag:bridge.component", "Values": ["instance/cache"]}, {"Name": "instance-state-name", "Values": ["pending", "running"]}]}).to_string(),
             );
             let ip = ec2["Reservations"][0]["Instances"][0]["PrivateIpAddress"]
                 .as_str()
-                .ok_or(format!("adb has no private address: {ec2}"))?
+                .ok_or(format!("cache has no private address: {ec2}"))?
                 .to_string();
             let (_, w) = server.request(
                 "GET",
-                &format!("/compute/v1/projects/{PROJECT}/zones/{ZONE}/instances/{name}-gworker"),
+                &format!("/compute/v1/projects/{PROJECT}/zones/{ZONE}/instances/{name}-worker"),
                 Some(&server.token()),
                 None,
             );
@@ -119,7 +141,7 @@ fn an_app_across_aws_and_gce_with_a_reference_each_way_passes_the_harness() {
                 .and_then(|i| i.iter().find(|x| x["key"] == "user-data"))
                 .and_then(|x| x["value"].as_str())
                 .unwrap_or_default();
-            if !ud.contains(&format!("cache={ip}")) {
+            if !ud.contains(&format!("CACHE_HOST={ip}")) {
                 return Err(format!("the worker's user data does not hold {ip}: {ud}"));
             }
             Ok(())
