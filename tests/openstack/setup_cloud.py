@@ -2,6 +2,12 @@
 
   setup_cloud.py identity   service users, the `demo` project and its member user, the catalog
   setup_cloud.py compute    the m1.* flavors, the test image in Glance
+  setup_cloud.py network    the `private` network (shared, the one Nova picks for a server
+                            given no network), the external `public` network (floating IPs) and
+                            the router `bridge-router` between them
+
+The subnets use documentation ranges (RFC 5737): nothing is ever sent to them (the fake virt
+driver runs no VM), they are addresses in Neutron's database only.
 
 Idempotent: what exists is left as it is. Passwords come from the environment up.sh sets.
 """
@@ -17,7 +23,11 @@ SERVICES = [
     ("nova", "compute", "http://127.0.0.1:8774/v2.1"),
     ("placement", "placement", "http://127.0.0.1:8778"),
     ("glance", "image", "http://127.0.0.1:9292"),
+    ("neutron", "network", "http://127.0.0.1:9696"),
 ]
+PRIVATE = ("private", "private-subnet", "198.51.100.0/24")
+PUBLIC = ("public", "public-subnet", "203.0.113.0/24")
+ROUTER = "bridge-router"
 FLAVORS = [("m1.small", 1, 2048, 20), ("m1.medium", 2, 4096, 40), ("m1.large", 4, 8192, 80),
            ("m1.xlarge", 8, 16384, 160)]
 
@@ -37,11 +47,15 @@ def identity(c):
         name="demo", domain_id="default")
     admin_role = idn.find_role("admin")
     member = idn.find_role("member")
+    # The service users also hold `service`: neutron's policy lets only a service token with it
+    # change or delete a server's port, and Nova sends one.
+    service_role = idn.find_role("service") or idn.create_role(name="service")
     spw = os.environ["BRIDGE_OS_SERVICE_PASSWORD"]
     for name, _, _ in SERVICES:
         u = idn.find_user(name, domain_id="default") or idn.create_user(
             name=name, password=spw, domain_id="default")
         idn.assign_project_role_to_user(service, u, admin_role)
+        idn.assign_project_role_to_user(service, u, service_role)
     u = idn.find_user("demo", domain_id="default") or idn.create_user(
         name="demo", password=os.environ["BRIDGE_OS_DEMO_PASSWORD"], domain_id="default")
     idn.assign_project_role_to_user(demo, u, member)
@@ -64,5 +78,24 @@ def compute(c):
                        container_format="bare", visibility="public", wait=True)
 
 
+def network(c):
+    net = c.network
+    name, sname, cidr = PUBLIC
+    public = net.find_network(name) or net.create_network(
+        name=name, is_router_external=True, provider_network_type="flat",
+        provider_physical_network="public")
+    if not net.find_subnet(sname):
+        net.create_subnet(name=sname, network_id=public.id, ip_version=4, cidr=cidr,
+                          is_dhcp_enabled=False)
+    name, sname, cidr = PRIVATE
+    private = net.find_network(name) or net.create_network(name=name, is_shared=True)
+    subnet = net.find_subnet(sname) or net.create_subnet(
+        name=sname, network_id=private.id, ip_version=4, cidr=cidr, is_dhcp_enabled=True)
+    router = net.find_router(ROUTER)
+    if router is None:
+        router = net.create_router(name=ROUTER, external_gateway_info={"network_id": public.id})
+        net.add_interface_to_router(router, subnet_id=subnet.id)
+
+
 if __name__ == "__main__":
-    {"identity": identity, "compute": compute}[sys.argv[1]](admin())
+    {"identity": identity, "compute": compute, "network": network}[sys.argv[1]](admin())

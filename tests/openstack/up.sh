@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
 # Bring up a real OpenStack on 127.0.0.1 for the OpenStack driver's tests: MariaDB and RabbitMQ
-# (Debian packages), Keystone, Heat, Placement, Glance and Nova with the fake virt driver (PyPI,
-# pinned by tests/openstack/constraints.txt, in their own venv), and a read-only Neutron stand-in
-# that only Nova sees. Facts and pitfalls: ../shared/peers/openstack.md.
+# (Debian packages), Keystone, Heat, Placement, Glance, Nova with the fake virt driver and Neutron
+# (PyPI, pinned by tests/openstack/constraints.txt, in their own venv). Neutron is the real
+# neutron API (ML2, type drivers flat and vxlan, the `test` mechanism driver neutron ships, the
+# router service plugin, no agents): ports bind, servers get fixed IPs, floating IPs exist, Heat
+# offers OS::Neutron::*. setup_cloud.py creates the `private` network (shared) and the external
+# `public` one with a router between them. Facts and pitfalls: ../shared/peers/openstack.md.
 #
 #   tests/openstack/up.sh      # prints the path of the clouds.yaml it wrote, on the last line
 #   tests/openstack/down.sh    # stops exactly the processes this script started
@@ -32,6 +35,7 @@ export BRIDGE_OS_IMAGE="bridge-test-image"
 db_pw="bridge-db-pw"
 # Short-lived tokens, so the driver's renewal is exercised by the tests.
 token_seconds="${BRIDGE_OS_TOKEN_SECONDS:-180}"
+compute_host="host-ovs-filter-active"
 ports=(3306 4369 5672 25672 5000 8004 8774 8778 9292 9696)
 
 t0=$(date +%s)
@@ -126,8 +130,8 @@ if ! [ -x "$venv/bin/keystone-manage" ] || [ "$(cat "$stamp" 2>/dev/null)" != "$
     python3 -m venv "$venv"
     PIP_DISABLE_PIP_VERSION_CHECK=1 "$venv/bin/python" -m pip install --quiet "uv==$uv_version" >&2
     "$venv/bin/uv" pip install --quiet --python "$venv/bin/python" -c "$here/constraints.txt" \
-        keystone openstack-heat nova openstack-placement glance gunicorn PyMySQL oslo.messaging \
-        python-openstackclient >&2
+        keystone openstack-heat nova openstack-placement glance neutron gunicorn PyMySQL \
+        oslo.messaging python-openstackclient >&2
     echo "$hash" >"$stamp"
 fi
 bin="$venv/bin"
@@ -135,7 +139,7 @@ bin="$venv/bin"
 # -- state dir --------------------------------------------------------------------------------
 rm -rf "$state"
 mkdir -p "$pids" "$logs" "$etc" "$state/data/nova" "$state/data/images"
-cp "$here/wsgi_launch.py" "$here/neutron_stub.py" "$state/"
+cp "$here/wsgi_launch.py" "$state/"
 
 # -- MariaDB ----------------------------------------------------------------------------------
 log "mariadb"
@@ -148,7 +152,7 @@ start mariadb mariadbd --no-defaults --datadir="$state/data/mysql" --user=root \
     --pid-file="$state/mariadb.pid"
 wait_port mariadb 3306 60
 sql=""
-for d in keystone heat nova_api nova nova_cell0 placement glance; do
+for d in keystone heat nova_api nova nova_cell0 placement glance neutron; do
     sql+="CREATE DATABASE IF NOT EXISTS $d; "
 done
 sql+="CREATE USER IF NOT EXISTS 'bridge'@'127.0.0.1' IDENTIFIED BY '$db_pw'; GRANT ALL ON *.* TO 'bridge'@'127.0.0.1'; FLUSH PRIVILEGES;"
@@ -199,7 +203,7 @@ project_domain_name = Default
 region_name = RegionOne
 EOF
 }
-mkdir -p "$etc/keystone" "$etc/heat" "$etc/nova" "$etc/placement" "$etc/glance"
+mkdir -p "$etc/keystone" "$etc/heat" "$etc/nova" "$etc/placement" "$etc/glance" "$etc/neutron"
 cat >"$etc/keystone/keystone.conf" <<EOF
 [DEFAULT]
 log_file = $logs/keystone-app.log
@@ -284,8 +288,13 @@ compute_driver = fake.FakeDriverWithoutFakeNodes
 concurrency_backend = threading
 enabled_apis = osapi_compute
 state_path = $state/data/nova
-host = bridge-compute
+# The name neutron's \`test\` mechanism driver binds ports on (VIF type ovs, port ACTIVE at once):
+# it binds by host name only, there is no agent.
+host = $compute_host
 log_dir = $logs
+# The fake virt driver plugs nothing, and no agent would report a VIF plugged: do not wait.
+vif_plugging_is_fatal = false
+vif_plugging_timeout = 0
 [api]
 auth_strategy = keystone
 [api_database]
@@ -298,11 +307,14 @@ $(authtoken nova)
 $(svcauth placement)
 [neutron]
 $(svcauth nova)
-endpoint_override = http://127.0.0.1:9696
+valid_interfaces = public
 [glance]
 $(svcauth nova)
 [service_user]
-send_service_user_token = false
+# Neutron lets a port of a server (device_owner compute:*) be changed or deleted only by a
+# request that carries a service token with the \`service\` role: Nova sends its own.
+send_service_user_token = true
+$(svcauth nova)
 [scheduler]
 discover_hosts_in_cells_interval = 5
 [quota]
@@ -327,6 +339,44 @@ wsgi() { # name port module argv...
         --threads 8 --timeout 300 wsgi_launch:application
 }
 
+cat >"$etc/neutron/neutron.conf" <<EOF
+[DEFAULT]
+core_plugin = ml2
+service_plugins = router
+auth_strategy = keystone
+transport_url = $transport
+state_path = $state/data/neutron
+log_file = $logs/neutron-app.log
+api_paste_config = $venv/etc/neutron/api-paste.ini
+# Port status and data changes go to Nova as external events (the floating IP in a server's
+# addresses comes that way).
+notify_nova_on_port_status_changes = true
+notify_nova_on_port_data_changes = true
+[database]
+connection = $(dburl neutron)
+[keystone_authtoken]
+$(authtoken neutron)
+[nova]
+$(svcauth neutron)
+[oslo_concurrency]
+lock_path = $state/data/neutron-locks
+EOF
+cat >"$etc/neutron/ml2_conf.ini" <<EOF
+[ml2]
+type_drivers = flat,vxlan
+tenant_network_types = vxlan
+# neutron's own test driver (an entry point of the neutron wheel): binds a port by the name of
+# its host, with no agent; Nova's compute host is named to match.
+mechanism_drivers = test
+extension_drivers = port_security
+[ml2_type_flat]
+flat_networks = public
+[ml2_type_vxlan]
+vni_ranges = 1:1000
+[securitygroup]
+enable_security_group = true
+EOF
+
 # -- Keystone ---------------------------------------------------------------------------------
 log "keystone"
 export OS_KEYSTONE_CONFIG_FILES="$etc/keystone/keystone.conf"
@@ -343,13 +393,16 @@ wsgi keystone 5000 keystone.wsgi.api keystone
 wait_port keystone 5000 60
 
 # -- databases of the other services (in parallel with Keystone's start) ----------------------
-log "db sync: heat, placement, glance, nova"
+log "db sync: heat, placement, glance, nova, neutron"
 "$bin/heat-manage" --config-file "$etc/heat/heat.conf" db_sync >"$logs/heat-manage.log" 2>&1 &
 hm=$!
 "$bin/glance-manage" --config-file "$etc/glance/glance-api.conf" db_sync >"$logs/glance-manage.log" 2>&1 &
 gm=$!
 "$bin/placement-manage" --config-file "$etc/placement/placement.conf" db sync >"$logs/placement-manage.log" 2>&1 &
 pm=$!
+"$bin/neutron-db-manage" --config-file "$etc/neutron/neutron.conf" \
+    --config-file "$etc/neutron/ml2_conf.ini" upgrade heads >"$logs/neutron-manage.log" 2>&1 &
+qm=$!
 nm() { "$bin/nova-manage" --config-file "$etc/nova/nova.conf" "$@" >>"$logs/nova-manage.log" 2>&1 || die "nova-manage $*; see $logs/nova-manage.log"; }
 (
     nm api_db sync
@@ -363,10 +416,11 @@ wait "$hm" || die "heat-manage db_sync; see $logs/heat-manage.log"
 wait "$gm" || die "glance-manage db_sync; see $logs/glance-manage.log"
 wait "$pm" || die "placement-manage db sync; see $logs/placement-manage.log"
 wait "$nmp" || die "nova-manage; see $logs/nova-manage.log"
+wait "$qm" || die "neutron-db-manage upgrade; see $logs/neutron-manage.log"
 wait_port rabbitmq 5672 90
 
 # -- Heat, Placement, Glance, Nova -------------------------------------------------------------
-log "heat, placement, glance, nova, neutron stand-in"
+log "heat, placement, glance, nova, neutron"
 svc_env=(OS_PLACEMENT_CONFIG_DIR="$etc/placement")
 wsgi placement 8778 placement.wsgi.api placement-api
 svc_env=(OS_GLANCE_CONFIG_DIR="$etc/glance")
@@ -374,30 +428,35 @@ wsgi glance 9292 glance.wsgi.api glance-api
 svc_env=(HOME="$state")
 wsgi heat-api 8004 heat.wsgi.api heat-api --config-file "$etc/heat/heat.conf"
 start heat-engine "$bin/heat-engine" --config-file "$etc/heat/heat.conf"
-start neutron-stub "$bin/python" "$state/neutron_stub.py" 9696
+# PYTHONOPTIMIZE: the \`test\` mechanism driver checks its calls with asserts written for neutron's
+# unit tests (e.g. that a port is bound only when created, never on the update that sets its
+# host, which is how Nova binds): they fail every real binding. Without them it binds as coded.
+svc_env=(PYTHONOPTIMIZE=1 OS_NEUTRON_CONFIG_DIR="$etc/neutron" OS_NEUTRON_CONFIG_FILES="neutron.conf;ml2_conf.ini")
+wsgi neutron-api 9696 neutron.wsgi.api neutron-api
 svc_env=(OS_NOVA_CONFIG_FILES="$venv/etc/nova/api-paste.ini;$etc/nova/nova.conf")
 wsgi nova-api 8774 nova.wsgi.osapi_compute nova-api
 wait_port placement 8778 60
 wait_port glance 9292 60
 wait_port heat-api 8004 60
 wait_port nova-api 8774 90
-wait_port neutron-stub 9696 20
+wait_port neutron-api 9696 90
 # The conductor, scheduler and compute talk to Placement at start: only once it answers.
 for s in conductor scheduler compute; do
     start "nova-$s" "$bin/nova-$s" --config-file "$etc/nova/nova.conf"
 done
 
-# -- flavors, image, compute host -------------------------------------------------------------
-log "flavors, image, compute host"
+# -- flavors, image, networks, compute host -------------------------------------------------------------
+log "flavors, image, networks, compute host"
 head -c 1048576 /dev/zero >"$state/data/test-image.raw"
 export BRIDGE_OS_IMAGE_FILE="$state/data/test-image.raw"
 "$bin/python" "$here/setup_cloud.py" compute >"$logs/setup-compute.log" 2>&1 || die "compute setup; see $logs/setup-compute.log"
+"$bin/python" "$here/setup_cloud.py" network >"$logs/setup-network.log" 2>&1 || die "network setup; see $logs/setup-network.log"
 # (The host list is read whole before grep: under pipefail, `grep -q` closing the pipe early
 # would fail the pipeline.)
 mapped() {
     local hosts
     hosts="$("$bin/nova-manage" --config-file "$etc/nova/nova.conf" cell_v2 list_hosts 2>/dev/null || true)"
-    grep -q bridge-compute <<<"$hosts"
+    grep -q "$compute_host" <<<"$hosts"
 }
 deadline=$(($(date +%s) + 180))
 until mapped; do

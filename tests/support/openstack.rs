@@ -60,13 +60,22 @@ pub fn driver(cloud: &str, base: &Path) -> OpenstackDriver {
         .with_poll(std::time::Duration::from_millis(500))
 }
 
-/// A test app on the test cloud: container services on a host server and a plain vm, without
-/// Neutron (the cloud has none), images mapped to the cloud's test image. `extra` is appended
+/// A test app on the test cloud: container services on a host server and a plain vm, with
+/// `neutron: false` (servers booted with no network; [`app_yaml_neutron`] for the default), images mapped to the cloud's test image. `extra` is appended
 /// to the vm's definition (indented 4 spaces), `web_env` is the web service's LOG_LEVEL.
 pub fn app_yaml(name: &str, web_env: &str, vm_extra: &str) -> String {
     format!(
         "bridge: v1\nname: {name}\nservices:\n  web:\n    image: busybox:1\n    command: [sleep, '3600']\n    env: {{LOG_LEVEL: {web_env}, DB_HOST: '${{vms.db.address}}'}}\n    secrets: [{{name: api_key, env: API_KEY}}]\n    ports: ['8080:80']\nvms:\n  db:\n    image: ubuntu-24.04\n    cpus: 1\n    memory: 2GiB\n    ports: [5432]\n{vm_extra}secrets: {{api_key: {{file: ./api_key.txt}}}}\nproviders:\n  openstack: {{neutron: false, images: {{ubuntu-24.04: bridge-test-image, container-host: bridge-test-image}}}}\n"
     )
+}
+
+/// [`app_yaml`] with Neutron on (the driver's default): the servers attach to the cloud's
+/// network (`private`, the one network Nova picks when none is named) and the template holds
+/// `OS::Neutron::SecurityGroup` resources for the published ports and the app's own traffic.
+pub fn app_yaml_neutron(name: &str, web_env: &str, vm_extra: &str) -> String {
+    let yaml = app_yaml(name, web_env, vm_extra);
+    assert!(yaml.contains("neutron: false, "));
+    yaml.replace("neutron: false, ", "")
 }
 
 /// The secret's value in the test apps (written beside them; must never show up in output).

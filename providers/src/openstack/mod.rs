@@ -32,6 +32,15 @@ fn err(resource: impl Into<String>, kind: ErrorKind, message: impl Into<String>)
     DriverError::new(PROVIDER, resource, kind, message)
 }
 
+/// The addresses of one vm as Nova reports them ([`OpenstackDriver::server_addresses`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct ServerAddress {
+    /// Its fixed IP on the network it is attached to (IPv4 first, else IPv6).
+    pub private: Option<String>,
+    /// Its floating IP, when one is associated with its port.
+    pub public: Option<String>,
+}
+
 /// Where Heat's events go as they arrive (one line each), besides the log.
 pub type ProgressFn = std::sync::Arc<dyn Fn(&str) + Send + Sync>;
 
@@ -253,6 +262,19 @@ impl OpenstackDriver {
             }
             return Ok((status, value));
         }
+    }
+
+    /// The addresses of the app's vms, by vm name (the `vms.<name>` component, e.g. `db`), as
+    /// Nova reports them in each server's `addresses`: the fixed IP as `private` (IPv4 first),
+    /// the floating IP as `public`. A vm with replicas is represented by its first replica; a
+    /// vm whose server does not exist (not deployed, or deleted behind Heat's back) is absent.
+    /// Container hosts are not vms and are not listed. One Heat resource list per stack and one
+    /// Nova read per server.
+    pub async fn server_addresses(
+        &self,
+        app: &str,
+    ) -> Result<std::collections::BTreeMap<String, ServerAddress>, DriverError> {
+        stack::addresses(self, app).await
     }
 
     /// Read a required parameter's value (secret, config, address) from its source.

@@ -816,6 +816,75 @@ pub(crate) async fn preview(
     }))
 }
 
+/// A server's addresses as Nova reports them (`addresses`, every network by name): the first
+/// fixed IPv4 address (else the first fixed IPv6 one) as private, the first floating one as
+/// public. Networks are read in name order, so the choice is stable.
+pub(crate) fn server_address(server: &Value) -> super::ServerAddress {
+    let mut fixed4 = None;
+    let mut fixed6 = None;
+    let mut floating = None;
+    let mut nets: Vec<(&String, &Value)> = server["addresses"]
+        .as_object()
+        .map(|m| m.iter().collect())
+        .unwrap_or_default();
+    nets.sort_by(|a, b| a.0.cmp(b.0));
+    for (_, list) in nets {
+        for a in list.as_array().into_iter().flatten() {
+            let Some(addr) = a["addr"].as_str() else {
+                continue;
+            };
+            let slot = match (a["OS-EXT-IPS:type"].as_str(), a["version"].as_u64()) {
+                (Some("floating"), _) => &mut floating,
+                (_, Some(6)) => &mut fixed6,
+                _ => &mut fixed4,
+            };
+            if slot.is_none() {
+                *slot = Some(addr.to_string());
+            }
+        }
+    }
+    super::ServerAddress {
+        private: fixed4.or(fixed6),
+        public: floating,
+    }
+}
+
+/// The addresses of the app's vms (the `vm/<name>` servers of its stacks), by vm name. A vm with
+/// replicas is represented by its first replica (the lowest index in the server names). A vm
+/// whose server is gone is left out.
+pub(crate) async fn addresses(
+    d: &OpenstackDriver,
+    app: &str,
+) -> Result<BTreeMap<String, super::ServerAddress>, DriverError> {
+    let tag = format!("{}={app}", bridge_translators::heat::TAG_APP);
+    // vm name -> (Nova server name, its addresses): the replica with the smallest index wins.
+    let mut found: BTreeMap<String, ((usize, String), super::ServerAddress)> = BTreeMap::new();
+    for s in list(d, &format!("tags={}", enc(&tag))).await? {
+        for r in servers(d, &s).await? {
+            let Some(server) = nova_server(d, &r.server).await? else {
+                continue;
+            };
+            let Some(vm) = server["metadata"][bridge_translators::heat::TAG_COMPONENT]
+                .as_str()
+                .and_then(|c| c.strip_prefix("vm/"))
+            else {
+                continue;
+            };
+            let name = server["name"].as_str().unwrap_or_default().to_string();
+            // Ordered by length first, so `db-2` comes before `db-10`.
+            let key = (name.len(), name);
+            let addr = server_address(&server);
+            match found.get(vm) {
+                Some((k, _)) if *k <= key => {}
+                _ => {
+                    found.insert(vm.to_string(), (key, addr));
+                }
+            }
+        }
+    }
+    Ok(found.into_iter().map(|(k, (_, a))| (k, a)).collect())
+}
+
 /// Per component (`vm/db`, `host/...`, from the servers' `bridge.component` metadata): servers
 /// wanted, servers ACTIVE, and what is wrong with the others; the stack itself first.
 pub(crate) async fn status(
@@ -917,6 +986,27 @@ mod tests {
             &json!({"error": {"message": "Quota exceeded for instances"}}),
         );
         assert!(q.to_string().contains("raise it"), "{q}");
+    }
+
+    #[test]
+    fn a_servers_addresses_are_its_fixed_and_floating_ips() {
+        // The shape Nova's API returns (GET /servers/{id}, `addresses`).
+        let server = json!({"addresses": {
+            "z-other": [{"addr": "192.0.2.9", "version": 4, "OS-EXT-IPS:type": "fixed"}],
+            "private": [
+                {"addr": "2001:db8::5", "version": 6, "OS-EXT-IPS:type": "fixed"},
+                {"addr": "198.51.100.7", "version": 4, "OS-EXT-IPS:type": "fixed"},
+                {"addr": "203.0.113.4", "version": 4, "OS-EXT-IPS:type": "floating"}
+            ]
+        }});
+        let a = server_address(&server);
+        assert_eq!(a.private.as_deref(), Some("198.51.100.7"));
+        assert_eq!(a.public.as_deref(), Some("203.0.113.4"));
+        let v6 = json!({"addresses": {"n": [{"addr": "2001:db8::5", "version": 6, "OS-EXT-IPS:type": "fixed"}]}});
+        assert_eq!(server_address(&v6).private.as_deref(), Some("2001:db8::5"));
+        assert_eq!(server_address(&v6).public, None);
+        let none = server_address(&json!({"addresses": {}}));
+        assert_eq!((none.private, none.public), (None, None));
     }
 
     #[test]

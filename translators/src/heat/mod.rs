@@ -481,7 +481,11 @@ impl Builder<'_> {
             }
             // Without Neutron and without a network Nova must not try to allocate one.
             (None, false) => Some(json!([{"allocate_network": "none"}])),
-            (None, true) => None,
+            // With Neutron and no network named, Nova picks the project's one network (or
+            // the cloud's auto-allocated topology). Since compute microversion 2.37 a server
+            // must say so: with no `networks` at all Heat's create fails ("nics are required
+            // after microversion 2.36"), as the live test cloud showed.
+            (None, true) => Some(json!([{"allocate_network": "auto"}])),
         }
     }
 
