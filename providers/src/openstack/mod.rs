@@ -341,6 +341,20 @@ impl Driver for OpenstackDriver {
         true
     }
 
+    /// The app's VMs with the fixed and floating IPs Nova reports for their servers.
+    async fn outputs(&self, app: &str) -> Result<Vec<crate::Address>, DriverError> {
+        Ok(self
+            .server_addresses(app)
+            .await?
+            .into_iter()
+            .map(|(vm, a)| crate::Address {
+                component: format!("vms.{vm}"),
+                private: a.private,
+                public: a.public,
+            })
+            .collect())
+    }
+
     fn desired(&self, app: &ValidApp) -> (Vec<Desired>, Diagnostics) {
         desired(app)
     }
