@@ -418,13 +418,24 @@ fn operational_errors_name_what_to_fix_and_exit_2() {
         &["cloud `x` is asked for, but no clouds.yaml exists"],
     );
 
-    // With Neutron on (the default), the template holds OS::Neutron::* resources this cloud
-    // cannot serve: Heat rejects it, and no stack is left.
-    std::fs::write(dir.join("app.yaml"), yaml.replace("neutron: false, ", ""))
-        .unwrap_or_else(|e| panic!("{e}"));
+    // An image the cloud does not have: Heat validates the template's properties against
+    // Glance and rejects it with HTTP 400 before it creates anything; the hint names the
+    // mapping to fix, and no stack is left.
+    std::fs::write(
+        dir.join("app.yaml"),
+        yaml.replace(
+            "ubuntu-24.04: bridge-test-image",
+            "ubuntu-24.04: no-such-image",
+        ),
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
     fails_with(
         &run(&dir, &args("deploy", &[]), &env),
-        &["heat answered HTTP 400", "hint: heat rejected the template"],
+        &[
+            "heat answered HTTP 400",
+            "no-such-image",
+            "hint: the image does not exist in this cloud: map it in providers.openstack.images",
+        ],
     );
     let driver = os::driver("bridge-demo", &dir);
     assert!(os::rt().block_on(os::stacks(&driver, app)).is_empty());

@@ -101,11 +101,16 @@ fn hint_for(reason: &str) -> Option<&'static str> {
         Some(
             "the flavor does not exist in this cloud: set providers.openstack.flavor, or size the app to the cloud's flavors (openstack flavor list)",
         )
-    } else if r.contains("image") && (r.contains("not found") || r.contains("could not be found")) {
+    } else if r.contains("no images matching")
+        || (r.contains("image") && (r.contains("not found") || r.contains("could not be found")))
+    {
         Some(
             "the image does not exist in this cloud: map it in providers.openstack.images (openstack image list)",
         )
-    } else if r.contains("network") && r.contains("not found") {
+    } else if r.contains("no networks matching")
+        || r.contains("unable to find network")
+        || (r.contains("network") && r.contains("not found"))
+    {
         Some(
             "the network does not exist in this cloud: set providers.openstack.network (openstack network list)",
         )
@@ -986,6 +991,17 @@ mod tests {
             &json!({"error": {"message": "Quota exceeded for instances"}}),
         );
         assert!(q.to_string().contains("raise it"), "{q}");
+        // Heat's own wording (seen from the test cloud) when Glance lacks the image.
+        let i = api_error(
+            "stack/x",
+            400,
+            &json!({"error": {"message": "Property error: : resources.vm_db.properties.image: : Error validating value 'x': No images matching {'name': 'x'}", "type": "StackValidationFailed"}}),
+        );
+        assert!(
+            i.to_string()
+                .contains("map it in providers.openstack.images"),
+            "{i}"
+        );
     }
 
     #[test]
