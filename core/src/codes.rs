@@ -91,6 +91,8 @@ pub const UNIT_TOO_LARGE: &str = "E203";
 pub const NO_HOST_TYPES: &str = "E204";
 /// A spread, constraint or max_per_host the placement solver cannot honour.
 pub const UNSUPPORTED_PLACEMENT: &str = "E205";
+/// A `node.role` constraint on a target whose hosts have no node roles: ignored.
+pub const NODE_ROLE_IGNORED: &str = "W206";
 
 /// A compose file in the legacy v1 format (services at the top level).
 pub const COMPOSE_V1: &str = "W106";
@@ -191,6 +193,10 @@ pub const ALL: &[(&str, &str)] = &[
     (
         UNSUPPORTED_PLACEMENT,
         "a spread, constraint or max_per_host the solver cannot honour",
+    ),
+    (
+        NODE_ROLE_IGNORED,
+        "a node.role constraint on a target whose hosts have no node roles: ignored",
     ),
     (
         NO_DEFAULT_PROVIDER,

@@ -546,12 +546,57 @@ impl Placement {
     }
 }
 
+/// True for a `node.role == X` or `node.role != X` constraint: Swarm's manager/worker roles,
+/// which hosts the solver creates do not have.
+pub fn is_node_role(constraint: &str) -> bool {
+    let lhs = constraint
+        .split_once("==")
+        .or_else(|| constraint.split_once("!="))
+        .map_or(constraint, |(l, _)| l);
+    lhs.trim() == "node.role"
+}
+
+/// A warning for every `node.role` constraint of the app's services and groups: the solver's
+/// hosts (on `target`) have no node roles, so [`units`] leaves these constraints out.
+pub fn node_role_warnings(app: &App, target: &str) -> Diagnostics {
+    let mut out = Diagnostics::default();
+    let placements = app
+        .services
+        .iter()
+        .map(|(n, s)| (format!("services.{n}.placement"), &s.placement))
+        .chain(
+            app.groups
+                .iter()
+                .map(|(n, g)| (format!("groups.{n}.placement"), &g.placement)),
+        );
+    for (base, p) in placements {
+        for (i, c) in p.constraints.iter().enumerate() {
+            if !is_node_role(c) {
+                continue;
+            }
+            out.push(
+                Diagnostic::warning(
+                    codes::NODE_ROLE_IGNORED,
+                    format!(
+                        "`{}`: {target} hosts have no swarm node roles (manager, worker); the constraint is ignored",
+                        c.trim()
+                    ),
+                )
+                .with_path(format!("{base}.constraints[{i}]"))
+                .with_hint("drop it for this target, or use `node.labels.KEY == VALUE`, which bridge gives the hosts it creates"),
+            );
+        }
+    }
+    out
+}
+
 /// The app's container workload as units, sorted by key. Services of one group form one unit;
 /// every other service is its own unit. VMs are not units: each is its own machine.
 ///
 /// Errors (all of them, in unit order): a group whose services differ in replicas or mode, a
 /// constraint other than `node.labels.K ==|!= V`, a spread other than `host` or `zone`, and
-/// `max_per_host: 0`.
+/// `max_per_host: 0`. `node.role` constraints are left out (the solver's hosts have no roles);
+/// [`node_role_warnings`] reports them.
 pub fn units(app: &App, opts: &Options) -> Result<Vec<Unit>, Vec<PlacementError>> {
     let mut errors = Vec::new();
     let mut grouped: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
@@ -678,6 +723,10 @@ fn apply_placement(
         }),
     }
     for (i, c) in p.constraints.iter().enumerate() {
+        // The solver's hosts have no node roles: see `node_role_warnings`.
+        if is_node_role(c) {
+            continue;
+        }
         match Constraint::parse(c) {
             Ok(c) => unit.constraints.push(c),
             Err(message) => errors.push(PlacementError::BadPlacement {
@@ -1396,7 +1445,7 @@ name: t
 services:
   w:
     image: x
-    placement: {spread: node.labels.rack, constraints: ["node.role == worker", "node.labels.ok = 1"], max_per_host: 0}
+    placement: {spread: node.labels.rack, constraints: ["node.id == n1", "node.labels.ok = 1", "node.role == worker"], max_per_host: 0}
 "#);
         let errs = units(&a, &Options::default()).err().unwrap_or_default();
         let got: Vec<(String, String)> = errs.iter().map(|e| (e.path(), e.to_string())).collect();
@@ -1409,7 +1458,7 @@ services:
                 ),
                 (
                     "services.w.placement.constraints[0]".to_string(),
-                    "`node.role` is not a node label; the placement solver matches `node.labels.KEY` only".to_string()
+                    "`node.id` is not a node label; the placement solver matches `node.labels.KEY` only".to_string()
                 ),
                 (
                     "services.w.placement.constraints[1]".to_string(),
@@ -1433,6 +1482,61 @@ services:
                 value: "eu".into()
             })
         );
+    }
+
+    #[test]
+    fn node_role_is_left_out_with_a_warning() {
+        let a = app(r#"
+bridge: v1
+name: t
+services:
+  w:
+    image: x
+    placement: {constraints: [" node.role == manager", "node.labels.ssd == true"]}
+  g1: {image: x, group: g}
+groups:
+  g: {placement: {constraints: ["node.role!=worker"]}}
+"#);
+        let us = units(&a, &Options::default()).unwrap_or_default();
+        let w = us.iter().find(|u| u.key.name == "w");
+        assert_eq!(
+            w.map(|u| u.constraints.clone()),
+            Some(vec![Constraint {
+                label: "ssd".into(),
+                op: Op::Eq,
+                value: "true".into()
+            }])
+        );
+        assert!(
+            us.iter()
+                .any(|u| u.key.name == "g" && u.constraints.is_empty())
+        );
+        let d = node_role_warnings(&a, "gce");
+        let got: Vec<(String, &str, bool)> =
+            d.0.iter()
+                .map(|d| (d.path.clone(), d.code, d.is_error()))
+                .collect();
+        assert_eq!(
+            got,
+            [
+                (
+                    "services.w.placement.constraints[0]".to_string(),
+                    codes::NODE_ROLE_IGNORED,
+                    false
+                ),
+                (
+                    "groups.g.placement.constraints[0]".to_string(),
+                    codes::NODE_ROLE_IGNORED,
+                    false
+                ),
+            ]
+        );
+        assert!(
+            d.0[0]
+                .message
+                .contains("`node.role == manager`: gce hosts have no swarm node roles")
+        );
+        assert!(!is_node_role("node.labels.role == manager"));
     }
 
     #[test]

@@ -12,6 +12,7 @@ pub mod auth;
 mod stack;
 
 use std::path::PathBuf;
+use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
@@ -55,6 +56,8 @@ pub struct OpenstackDriver {
     stack_timeout: Duration,
     calls: AtomicU64,
     progress: Option<ProgressFn>,
+    /// Nova's flavors, read once per run by [`Driver::check`] ([`OpenstackDriver::flavors`]).
+    flavors: OnceLock<Vec<tr::Flavor>>,
 }
 
 impl std::fmt::Debug for OpenstackDriver {
@@ -70,9 +73,23 @@ impl std::fmt::Debug for OpenstackDriver {
 /// template, the defaults of its parameters (what a drifted parameter is reset to), the
 /// parameters bridge supplies at apply time (by source, never by value), the stack's tags, and
 /// `health: ok` (observe reports a lost or failed server there).
+/// Sizes come from the stock flavor list (the translator warns, T416); a driver that has read
+/// the cloud's flavors uses [`desired_with`].
 pub fn desired(app: &ValidApp) -> (Vec<Desired>, Diagnostics) {
+    desired_with(app, None)
+}
+
+/// [`desired`] with the cloud's flavor catalogue (None: the stock list).
+pub fn desired_with(
+    app: &ValidApp,
+    flavors: Option<Vec<tr::Flavor>>,
+) -> (Vec<Desired>, Diagnostics) {
     // `providers.openstack.neutron: false` is honoured by the translator itself.
-    let (stack, _ledger, diags) = tr::build(app, &HeatOptions::default());
+    let opts = HeatOptions {
+        flavors,
+        ..HeatOptions::default()
+    };
+    let (stack, _ledger, diags) = tr::build(app, &opts);
     let mut defaults = serde_json::Map::new();
     if let Some(params) = stack.template["parameters"].as_object() {
         for (k, p) in params {
@@ -157,7 +174,55 @@ impl OpenstackDriver {
             stack_timeout: Duration::from_secs(3600),
             calls: AtomicU64::new(0),
             progress: None,
+            flavors: OnceLock::new(),
         })
+    }
+
+    /// The flavors Nova offers this project (`GET /flavors/detail`, every page; disabled ones
+    /// left out), read once per driver (one run) and cached.
+    pub async fn flavors(&self) -> Result<Vec<tr::Flavor>, DriverError> {
+        if let Some(f) = self.flavors.get() {
+            return Ok(f.clone());
+        }
+        let mut out = Vec::new();
+        let mut marker: Option<String> = None;
+        loop {
+            let path = match &marker {
+                Some(m) => format!("/flavors/detail?limit=100&marker={m}"),
+                None => "/flavors/detail?limit=100".to_string(),
+            };
+            let (status, body) = self
+                .request(reqwest::Method::GET, "compute", &path, None)
+                .await?;
+            if !(200..300).contains(&status) {
+                return Err(stack::api_error("flavors", status, &body));
+            }
+            let page = body["flavors"].as_array().cloned().unwrap_or_default();
+            for f in &page {
+                if f["OS-FLV-DISABLED:disabled"] == json!(true) {
+                    continue;
+                }
+                let (Some(name), Some(vcpus), Some(ram)) =
+                    (f["name"].as_str(), f["vcpus"].as_u64(), f["ram"].as_u64())
+                else {
+                    continue;
+                };
+                let vcpus = u32::try_from(vcpus).unwrap_or(u32::MAX);
+                out.push(
+                    tr::Flavor::new(name, vcpus, ram).with_disk(f["disk"].as_u64().unwrap_or(0)),
+                );
+            }
+            let next = body["flavors_links"]
+                .as_array()
+                .is_some_and(|l| l.iter().any(|x| x["rel"] == "next"));
+            match page.last().and_then(|f| f["id"].as_str()) {
+                Some(id) if next => marker = Some(id.to_string()),
+                _ => break,
+            }
+        }
+        out.sort_by(|a, b| (a.ram_mib, a.vcpus, &a.name).cmp(&(b.ram_mib, b.vcpus, &b.name)));
+        tracing::debug!(flavors = out.len(), "nova flavors");
+        Ok(self.flavors.get_or_init(|| out).clone())
     }
 
     /// Report every Heat event of a stack operation to `f` as it arrives
@@ -355,8 +420,9 @@ impl Driver for OpenstackDriver {
             .collect())
     }
 
+    /// Sized from the cloud's flavors once [`Driver::check`] has read them, else the stock list.
     fn desired(&self, app: &ValidApp) -> (Vec<Desired>, Diagnostics) {
-        desired(app)
+        desired_with(app, self.flavors.get().cloned())
     }
 
     async fn check(&self) -> Result<Readiness, DriverError> {
@@ -377,6 +443,8 @@ impl Driver for OpenstackDriver {
         if !(200..300).contains(&status) {
             return Err(stack::api_error("-", status, &body));
         }
+        // The catalogue the placement sizes hosts and vms from.
+        self.flavors().await?;
         Ok(Readiness::Ready)
     }
 

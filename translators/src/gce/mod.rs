@@ -586,6 +586,7 @@ fn place(c: &mut Ctx<'_>, out: &mut GceApp) -> Vec<(Host, BTreeMap<String, Strin
         None => machines::catalogue(),
     };
     let popts = placement::Options::default();
+    c.diags.extend(placement::node_role_warnings(app, "gce").0);
     let mut units = match placement::units(app, &popts) {
         Ok(u) => u,
         Err(es) => {
@@ -1206,8 +1207,14 @@ fn placement_ledger(
             c.ledger.mapped(format!("{base}.spread"));
         }
     }
-    if !pl.constraints.is_empty() {
-        c.ledger.mapped(format!("{base}.constraints"));
+    for (i, con) in pl.constraints.iter().enumerate() {
+        let at = format!("{base}.constraints[{i}]");
+        if placement::is_node_role(con) {
+            c.ledger
+                .dropped(at, "GCE instances have no swarm node roles");
+        } else {
+            c.ledger.mapped(at);
+        }
     }
     match pl.max_per_host {
         Some(1) => c.ledger.mapped(format!("{base}.max_per_host")),

@@ -97,9 +97,13 @@ pub const CODES: &[(&str, &str)] = &[
         "T415",
         "an app network is approximated by a per-server docker network",
     ),
+    (
+        "T416",
+        "no flavor catalogue from the cloud: the stock m1.* flavors are assumed",
+    ),
 ];
 
-/// A flavor the solver may choose: name, vCPUs, RAM.
+/// A flavor the solver may choose: name, vCPUs, RAM, root disk.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Flavor {
     /// The Nova flavor name.
@@ -108,16 +112,30 @@ pub struct Flavor {
     pub vcpus: u32,
     /// RAM in MiB.
     pub ram_mib: u64,
+    /// Root disk in GB (Nova's `disk`; 0: sized to the image).
+    pub disk_gb: u64,
 }
 
 impl Flavor {
-    /// A flavor.
+    /// A flavor with no root disk of its own (Nova's `disk: 0`).
     pub fn new(name: impl Into<String>, vcpus: u32, ram_mib: u64) -> Flavor {
         Flavor {
             name: name.into(),
             vcpus,
             ram_mib,
+            disk_gb: 0,
         }
+    }
+
+    /// The same flavor with a root disk of `gb` GB.
+    pub fn with_disk(mut self, gb: u64) -> Flavor {
+        self.disk_gb = gb;
+        self
+    }
+
+    /// `m1.small (1 vcpus, 2048 MiB)`.
+    pub fn describe(&self) -> String {
+        format!("{} ({} vcpus, {} MiB)", self.name, self.vcpus, self.ram_mib)
     }
 
     fn host_type(&self) -> HostType {
@@ -131,14 +149,15 @@ impl Flavor {
     }
 }
 
-/// The typical flavors of a stock OpenStack (`m1.small` to `m1.xlarge`), used when the driver
-/// passes no catalogue of its own. `m1.tiny` (512 MiB) is left out: it cannot hold docker.
+/// The typical flavors of a stock OpenStack (`m1.small` to `m1.xlarge`), assumed when the driver
+/// passes no catalogue of its own (`render` without credentials; warning T416). `m1.tiny`
+/// (512 MiB) is left out: it cannot hold docker.
 pub fn default_flavors() -> Vec<Flavor> {
     vec![
-        Flavor::new("m1.small", 1, 2048),
-        Flavor::new("m1.medium", 2, 4096),
-        Flavor::new("m1.large", 4, 8192),
-        Flavor::new("m1.xlarge", 8, 16384),
+        Flavor::new("m1.small", 1, 2048).with_disk(20),
+        Flavor::new("m1.medium", 2, 4096).with_disk(40),
+        Flavor::new("m1.large", 4, 8192).with_disk(80),
+        Flavor::new("m1.xlarge", 8, 16384).with_disk(160),
     ]
 }
 
@@ -148,8 +167,9 @@ pub struct HeatOptions {
     /// Emit `OS::Neutron::*` resources (security groups). Default true; false for clouds without
     /// Neutron, where published ports are reachable only as the cloud's default policy allows.
     pub neutron: bool,
-    /// The flavors the solver may choose from (the driver may pass the cloud's real list).
-    pub flavors: Vec<Flavor>,
+    /// The flavors the solver may choose from: the cloud's own (the driver reads Nova's), or
+    /// None for the stock list of [`default_flavors`], with warning T416.
+    pub flavors: Option<Vec<Flavor>>,
     /// Install docker from the image's package manager (`packages: [docker.io]`). Default true;
     /// false for an image that has docker already.
     pub install_docker: bool,
@@ -161,7 +181,7 @@ impl Default for HeatOptions {
     fn default() -> HeatOptions {
         HeatOptions {
             neutron: true,
-            flavors: default_flavors(),
+            flavors: None,
             install_docker: true,
             zones: Vec::new(),
         }
@@ -326,6 +346,8 @@ pub(crate) struct Builder<'a> {
     /// The original app (for references to components on other providers).
     pub full: &'a App,
     pub opts: &'a HeatOptions,
+    /// The flavor catalogue: the cloud's, else the stock list.
+    pub flavors: Vec<Flavor>,
     pub os: OpenstackOptions,
     pub ledger: Ledger,
     pub diags: Diagnostics,
@@ -613,7 +635,9 @@ pub fn build(valid: &ValidApp, opts: &HeatOptions) -> (HeatStack, Ledger, Diagno
     } else {
         opts
     };
+    let needs_flavor = !app.services.is_empty() || !app.vms.is_empty();
     let mut b = Builder {
+        flavors: opts.flavors.clone().unwrap_or_else(default_flavors),
         app,
         full,
         opts,
@@ -635,6 +659,16 @@ pub fn build(valid: &ValidApp, opts: &HeatOptions) -> (HeatStack, Ledger, Diagno
         token_prefix: server::token_prefix(full),
         internal_sg: None,
     };
+    if opts.flavors.is_none() && needs_flavor {
+        b.diags.push(
+            Diagnostic::warning(
+                "T416",
+                "no flavor catalogue from the cloud: sizes are chosen from the stock flavors m1.small to m1.xlarge",
+            )
+            .with_path("providers.openstack")
+            .with_hint("deploy (or plan) reads the cloud's own flavors from Nova; a rendered template may name flavors the cloud lacks"),
+        );
+    }
     b.ledger.mapped("name");
     provider_ledger(&mut b);
     top_level(&mut b);

@@ -65,9 +65,9 @@ docker volume inspect "$vol" >/dev/null 2>&1 || docker volume create --driver lo
 /// The flavor catalogue for container hosts.
 fn catalogue(b: &mut Builder<'_>) -> Vec<HostType> {
     let Some(name) = b.os.flavor.clone() else {
-        return b.opts.flavors.iter().map(|f| f.host_type()).collect();
+        return b.flavors.iter().map(|f| f.host_type()).collect();
     };
-    if let Some(f) = b.opts.flavors.iter().find(|f| f.name == name) {
+    if let Some(f) = b.flavors.iter().find(|f| f.name == name) {
         return vec![f.host_type()];
     }
     let assumed = super::Flavor::new(name.clone(), 2, 4096);
@@ -77,7 +77,7 @@ fn catalogue(b: &mut Builder<'_>) -> Vec<HostType> {
             format!("flavor `{name}` is not in the flavor catalogue: hosts are packed as if it had 2 vcpus and 4096 MiB"),
         )
         .with_path("providers.openstack.flavor")
-        .with_hint("use a flavor of the catalogue (m1.small, m1.medium, m1.large, m1.xlarge) or let the driver pass the cloud's flavors"),
+        .with_hint(format!("use a flavor of the catalogue ({})", b.flavors.iter().map(|f| f.name.as_str()).collect::<Vec<_>>().join(", "))),
     );
     vec![assumed.host_type()]
 }

@@ -517,3 +517,65 @@ fn every_code_is_documented_once() {
         assert!(!m.is_empty() && seen.insert(*c));
     }
 }
+
+#[test]
+fn the_clouds_flavors_are_chosen_and_the_stock_list_says_so() {
+    let app = "bridge: v1\nname: fl\nservices:\n  web:\n    image: nginx\n    resources: {cpus: 0.5, memory: 512MiB}\nvms:\n  db:\n    image: ubuntu\n    cpus: 1\n    memory: 1GiB\nproviders:\n  openstack: {images: {ubuntu: cirros}}\n";
+    // The stock list: m1.small, with the warning that it is assumed.
+    let (s, t) = stack(app);
+    assert_eq!(
+        s.template["parameters"]["vm_db_flavor"]["default"],
+        "m1.small"
+    );
+    assert!(
+        t.diagnostics
+            .iter()
+            .any(|d| d.code == "T416" && d.severity == bridge_core::Severity::Warning),
+        "{:?}",
+        t.diagnostics
+    );
+    // A cloud whose flavors are not the stock ones: the smallest that holds each is chosen.
+    let cloud = HeatOptions {
+        flavors: Some(vec![
+            Flavor::new("m1.tiny", 1, 512).with_disk(1),
+            Flavor::new("bridge.small2", 1, 1536).with_disk(5),
+            Flavor::new("bridge.big", 4, 8192).with_disk(20),
+        ]),
+        ..HeatOptions::default()
+    };
+    let (s, t) = stack_with(app, &cloud);
+    assert_eq!(
+        s.template["parameters"]["vm_db_flavor"]["default"],
+        "bridge.small2"
+    );
+    assert_eq!(
+        s.template["parameters"]["flavor_bridge_small2"]["default"], "bridge.small2",
+        "{}",
+        s.template["parameters"]
+    );
+    assert!(!t.diagnostics.iter().any(|d| d.code == "T416"));
+    // Nothing fits: the error names the vm and the largest flavor.
+    let small = HeatOptions {
+        flavors: Some(vec![Flavor::new("m1.tiny", 1, 512).with_disk(1)]),
+        ..HeatOptions::default()
+    };
+    let (_, t) = stack_with(
+        &app.replace(
+            "resources: {cpus: 0.5, memory: 512MiB}",
+            "resources: {cpus: 0.1, memory: 64MiB}",
+        ),
+        &small,
+    );
+    let e: Vec<String> = t
+        .diagnostics
+        .iter()
+        .filter(|d| d.code == "T401")
+        .map(|d| format!("{}: {}", d.path, d.message))
+        .collect();
+    assert_eq!(
+        e,
+        [
+            "vms.db.cpus: vm `db`: no flavor has 1 cpus and 1024 MiB; the largest is m1.tiny (1 vcpus, 512 MiB)"
+        ]
+    );
+}

@@ -9,13 +9,19 @@ use serde_json::{Value, json};
 use super::server::port_rule;
 use super::{Builder, Flavor, ident};
 
-/// The cheapest flavor (by RAM, then vCPUs) that holds `cpus` (thousandths) and `mib`.
+/// The cheapest flavor (by RAM, then vCPUs, then root disk) that holds `cpus` (thousandths)
+/// and `mib`.
 pub(crate) fn fit(flavors: &[Flavor], cpus: u64, mib: u64) -> Option<Flavor> {
     flavors
         .iter()
         .filter(|f| u64::from(f.vcpus) * 1000 >= cpus && f.ram_mib >= mib)
-        .min_by_key(|f| (f.ram_mib, f.vcpus))
+        .min_by_key(|f| (f.ram_mib, f.vcpus, f.disk_gb))
         .cloned()
+}
+
+/// The largest flavor of the catalogue (by RAM, then vCPUs), for messages.
+pub(crate) fn largest(flavors: &[Flavor]) -> Option<&Flavor> {
+    flavors.iter().max_by_key(|f| (f.ram_mib, f.vcpus))
 }
 
 /// Every vm that runs on OpenStack.
@@ -47,7 +53,7 @@ pub(crate) fn build_all(b: &mut Builder<'_>) {
             }
         };
         let mib = vm.memory.0.div_ceil(1024 * 1024);
-        let flavor = match fit(&b.opts.flavors, vm.cpus.0, mib) {
+        let flavor = match fit(&b.flavors, vm.cpus.0, mib) {
             Some(f) => {
                 let exact = u64::from(f.vcpus) * 1000 == vm.cpus.0 && f.ram_mib == mib;
                 for field in ["cpus", "memory"] {
@@ -66,21 +72,26 @@ pub(crate) fn build_all(b: &mut Builder<'_>) {
                 f.name
             }
             None => {
+                let big = largest(&b.flavors);
+                let the_largest = big.map_or("the catalogue is empty".to_string(), |f| {
+                    format!("the largest is {}", f.describe())
+                });
                 b.diags.push(
                     Diagnostic::error(
                         "T401",
-                        format!("vm `{name}`: no flavor has {} cpus and {mib} MiB", vm.cpus),
+                        format!(
+                            "vm `{name}`: no flavor has {} cpus and {mib} MiB; {the_largest}",
+                            vm.cpus
+                        ),
                     )
                     .with_path(p("cpus"))
-                    .with_hint("lower cpus or memory, or let the driver pass a flavor catalogue with larger flavors"),
+                    .with_hint(
+                        "lower cpus or memory, or ask the cloud's operator for a larger flavor",
+                    ),
                 );
                 b.ledger.dropped(p("cpus"), "no flavor is large enough");
                 b.ledger.dropped(p("memory"), "no flavor is large enough");
-                b.opts
-                    .flavors
-                    .last()
-                    .map(|f| f.name.clone())
-                    .unwrap_or_default()
+                big.map(|f| f.name.clone()).unwrap_or_default()
             }
         };
         let image_param = format!("vm_{}_image", ident(name));
