@@ -504,7 +504,21 @@ fn render(
     }
     // The late-bound inputs (addresses known only once their producer exists), beside the
     // artifacts: the orchestrator fills them at deploy time from the producer's provider.
-    let inputs = late_bound_inputs(valid.app());
+    let mut inputs = late_bound_inputs(valid.app());
+    // The ARNs of the secrets the AWS driver creates (it fills them before it registers the
+    // task definitions that read them).
+    if target.kinds().contains(&ProviderKind::Aws) {
+        for (input, fields) in bridge_translators::ecs::own_inputs(valid) {
+            for field in fields {
+                inputs.push(serde_json::json!({
+                    "input": input,
+                    "field": field,
+                    "consumer_provider": "aws",
+                    "producer_provider": "aws",
+                }));
+            }
+        }
+    }
     if let Some(dir) = out
         && !inputs.is_empty()
     {

@@ -62,13 +62,36 @@ fn inputs() -> Vec<(String, PathBuf)> {
     out
 }
 
+/// The artifact with the late-bound secret ARNs (`${secrets.NAME.arn}`, listed in inputs.json)
+/// filled in as the driver fills them once it has created the secret: with an ARN of the shape
+/// Secrets Manager gives.
+fn fill_secret_arns(content: &str) -> String {
+    let mut out = String::new();
+    let mut rest = content;
+    while let Some(at) = rest.find("${secrets.") {
+        out.push_str(&rest[..at]);
+        let tail = &rest[at + "${secrets.".len()..];
+        let Some(end) = tail.find(".arn}") else {
+            out.push_str(&rest[at..]);
+            return out;
+        };
+        out.push_str(&format!(
+            "arn:aws:secretsmanager:us-east-1:123456789012:secret:app/{}-AbCdEf",
+            &tail[..end]
+        ));
+        rest = &tail[end + ".arn}".len()..];
+    }
+    out.push_str(rest);
+    out
+}
+
 fn write(dir: &Path, label: &str, t: &Translation) -> Vec<(String, PathBuf)> {
     let base = dir.join(label.replace(['/', '.'], "_"));
     let mut out = Vec::new();
     for a in &t.artifacts {
         let p = base.join(&a.path);
         std::fs::create_dir_all(p.parent().unwrap_or(&base)).unwrap_or_else(|e| panic!("{e}"));
-        std::fs::write(&p, &a.content).unwrap_or_else(|e| panic!("{e}"));
+        std::fs::write(&p, fill_secret_arns(&a.content)).unwrap_or_else(|e| panic!("{e}"));
         out.push((a.path.clone(), p));
     }
     out

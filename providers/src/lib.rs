@@ -215,6 +215,25 @@ pub trait Driver: Send + Sync {
     fn resolves_own_references(&self) -> bool {
         false
     }
+    /// The late-bound inputs the driver's own resources produce for its part of `app` (the ARN
+    /// of a secret it creates), each with the value the last [`Driver::observe`] found, which
+    /// [`Driver::desired`] writes into the artifacts. The orchestrator holds a step whose spec
+    /// still reads an unresolved one until a later round. Default: none.
+    fn own_inputs(&self, app: &ValidApp) -> Vec<OwnInput> {
+        let _ = app;
+        Vec::new()
+    }
+}
+
+/// A late-bound input a driver produces and reads itself (see [`Driver::own_inputs`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct OwnInput {
+    /// `secrets.db_password.arn`.
+    pub name: String,
+    /// The fields that read it (`services.api.secrets[0]`).
+    pub fields: Vec<String>,
+    /// Its value once the producer exists (an identifier such as an ARN; never a secret).
+    pub value: Option<String>,
 }
 
 /// A boxed future, for the object-safe [`DynDriver`].
@@ -252,6 +271,7 @@ pub trait DynDriver: Send + Sync {
     ) -> BoxFuture<'a, Result<(), DriverError>>;
     fn outputs<'a>(&'a self, app: &'a str) -> BoxFuture<'a, Result<Vec<Address>, DriverError>>;
     fn resolves_own_references(&self) -> bool;
+    fn own_inputs(&self, app: &ValidApp) -> Vec<OwnInput>;
 }
 
 impl<D: Driver> DynDriver for D {
@@ -312,5 +332,8 @@ impl<D: Driver> DynDriver for D {
     }
     fn resolves_own_references(&self) -> bool {
         Driver::resolves_own_references(self)
+    }
+    fn own_inputs(&self, app: &ValidApp) -> Vec<OwnInput> {
+        Driver::own_inputs(self, app)
     }
 }

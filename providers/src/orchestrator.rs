@@ -350,7 +350,7 @@ impl Orchestrator {
     /// The plan across providers: observe each, resolve the inputs, translate each part,
     /// diff, and add what each provider says about its changes.
     pub async fn plan(&self) -> Result<HybridPlan, DriverError> {
-        let inputs = self.inputs().await?;
+        let mut inputs = self.inputs().await?;
         let mut parts = Vec::new();
         for p in self.order() {
             let Some(d) = self.driver(p) else { continue };
@@ -361,7 +361,19 @@ impl Orchestrator {
                     .filter(|i| i.to == p)
                     .filter_map(|i| i.value.clone().map(|v| (i.name.clone(), v)))
                     .collect();
-                d.desired(&self.partition.part(p, &values))
+                let part = self.partition.part(p, &values);
+                // Inputs the provider produces for itself (a secret's ARN), as just observed.
+                for o in d.own_inputs(&part) {
+                    inputs.push(Input {
+                        name: o.name,
+                        from: p,
+                        to: p,
+                        fields: o.fields,
+                        value: o.value,
+                        native: false,
+                    });
+                }
+                d.desired(&part)
             } else {
                 (Vec::new(), Diagnostics::new())
             };

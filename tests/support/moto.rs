@@ -23,6 +23,9 @@ use super::peers;
 pub struct Recorded {
     /// The operation.
     pub op: String,
+    /// The JSON protocol's target prefix (`secretsmanager`, `AmazonEC2ContainerServiceV20141113`);
+    /// empty for the Query protocol (EC2, STS).
+    pub service: String,
     /// The body as sent.
     pub body: String,
 }
@@ -295,14 +298,41 @@ for f in sys.argv[2:]:
 sys.exit(1 if bad else 0)
 "#;
 
-/// Every RegisterTaskDefinition, CreateService, UpdateService and RunInstances body sent so far
-/// passes the strict check against botocore's models; returns how many were checked.
+/// Checks JSON bodies of one service against its botocore model (argv: validators dir, service
+/// name, then `SHAPE=FILE` pairs) with the ECS validator's strict shape check (unknown keys,
+/// required members, types, enums, lengths, patterns).
+const JSON_MODEL_CHECK: &str = r#"
+import json, sys
+sys.path.insert(0, sys.argv[1])
+import ecs_validate
+from botocore.loaders import Loader
+shapes = Loader().load_service_model(sys.argv[2], "service-2")["shapes"]
+bad = False
+for arg in sys.argv[3:]:
+    shape, f = arg.split("=", 1)
+    out = []
+    ecs_validate._check_shape(shapes, shape, json.load(open(f)), "", out)
+    for line in out:
+        print("%s: %s: %s" % (f, shape, line)); bad = True
+sys.exit(1 if bad else 0)
+"#;
+
+/// Every RegisterTaskDefinition, CreateService, UpdateService and RunInstances body, and every
+/// Secrets Manager request, sent so far passes the strict check against botocore's models;
+/// returns how many were checked.
 fn check_bodies_of(m: &Moto, name: &str) -> usize {
     let dir = std::env::temp_dir().join(format!("bridge-aws-{name}-bodies-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display()));
     let mut by_shape: std::collections::BTreeMap<&str, Vec<PathBuf>> = Default::default();
+    let mut secrets: Vec<String> = Vec::new();
     for (i, r) in m.recorded().iter().enumerate() {
+        if r.service == "secretsmanager" {
+            let f = dir.join(format!("{i:04}-{}.json", r.op));
+            std::fs::write(&f, &r.body).unwrap_or_else(|e| panic!("{e}"));
+            secrets.push(format!("{}Request={}", r.op, f.display()));
+            continue;
+        }
         let shape = match r.op.as_str() {
             "RegisterTaskDefinition" => "RegisterTaskDefinitionRequest",
             "CreateService" => "CreateServiceRequest",
@@ -331,6 +361,22 @@ fn check_bodies_of(m: &Moto, name: &str) -> usize {
         assert!(
             out.status.success(),
             "{shape} bodies the driver sent fail botocore's model:\n{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    if !secrets.is_empty() {
+        n += secrets.len();
+        let out = Command::new(peers::python())
+            .args(["-W", "ignore", "-c", JSON_MODEL_CHECK])
+            .arg(&v)
+            .arg("secretsmanager")
+            .args(&secrets)
+            .output()
+            .unwrap_or_else(|e| panic!("validator: {e}"));
+        assert!(
+            out.status.success(),
+            "Secrets Manager requests the driver sent fail botocore's model:\n{}{}",
             String::from_utf8_lossy(&out.stdout),
             String::from_utf8_lossy(&out.stderr)
         );
@@ -420,7 +466,15 @@ fn proxy(
         return;
     }
     if let Ok(mut g) = rec.lock() {
-        g.push(Recorded { op, body: text });
+        let service = target
+            .rsplit_once('.')
+            .map(|(s, _)| s.to_string())
+            .unwrap_or_default();
+        g.push(Recorded {
+            op,
+            service,
+            body: text,
+        });
     }
     let Ok(mut up) = TcpStream::connect(upstream.trim_start_matches("http://")) else {
         return;

@@ -9,8 +9,8 @@ use bridge_translators::ecs::{TAG_APP, TAG_COMPONENT, TAG_SPEC_HASH};
 use serde_json::{Value, json};
 
 use super::{
-    AwsDriver, KEEP_REVISIONS, RANK_CLUSTER, RANK_SERVICE, RANK_TASK_DEFINITION, Svc, component_id,
-    ec2, ecs_tags, err, tag_of,
+    AwsDriver, KEEP_REVISIONS, RANK_CLUSTER, RANK_SECRET, RANK_SERVICE, RANK_TASK_DEFINITION, Svc,
+    component_id, ec2, ecs_tags, err, tag_of,
 };
 use crate::{ComponentStatus, DriverError, ErrorKind};
 
@@ -507,6 +507,14 @@ pub(crate) const RUN_ONCE: &str = "x-bridge-run-once";
 /// (`secrets.<name>.env` or `.file`), when it differs from what is stored. Values are held only
 /// in memory: never logged, never part of an error.
 async fn write_secret_values(d: &AwsDriver, res: &str, body: &Value) -> Result<(), DriverError> {
+    if body.to_string().contains("${secrets.") {
+        return Err(err(
+            res,
+            ErrorKind::Other,
+            "the task definition still reads a secret whose ARN is not known (late-bound input secrets.NAME.arn)",
+        )
+        .with_hint("deploy again: the secret is created first and its ARN read back"));
+    }
     let mut arns: Vec<&str> = body["containerDefinitions"]
         .as_array()
         .into_iter()
@@ -520,25 +528,7 @@ async fn write_secret_values(d: &AwsDriver, res: &str, body: &Value) -> Result<(
         let Some((name, source)) = d.secret_sources.get(arn) else {
             continue;
         };
-        let field = format!("secrets.{name}");
-        let value = if let Some(var) = source.strip_prefix("env:") {
-            std::env::var(var).map_err(|_| {
-                err(&field, ErrorKind::Unsatisfiable, format!("the environment variable {var} that holds the secret `{name}` is not set"))
-                    .with_hint(format!("export {var} before deploying (its value is written behind {arn}, never logged)"))
-            })?
-        } else if let Some(path) = source.strip_prefix("file:") {
-            let p = d.base_dir.join(path);
-            std::fs::read_to_string(&p).map_err(|e| {
-                err(
-                    &field,
-                    ErrorKind::Unsatisfiable,
-                    format!("cannot read the secret file {}: {e}", p.display()),
-                )
-                .with_hint(
-                    "create the file, or correct secrets.<name>.file (relative to the app file)",
-                )
-            })?
-        } else {
+        let Some(value) = read_secret_value(d, name, source)? else {
             continue; // external: the ARN holds the value already
         };
         if arn.contains(":secretsmanager:") {
@@ -579,6 +569,195 @@ async fn write_secret_values(d: &AwsDriver, res: &str, body: &Value) -> Result<(
                 .map_err(|e| e.into_driver("PutParameter", res))?;
         }
     }
+    Ok(())
+}
+
+/// The value of a secret from its source (`env:VAR`, `file:PATH` relative to the app file);
+/// `None` for `external`. Held only in memory: never logged, never part of an error.
+pub(super) fn read_secret_value(
+    d: &AwsDriver,
+    name: &str,
+    source: &str,
+) -> Result<Option<String>, DriverError> {
+    let field = format!("secrets.{name}");
+    if let Some(var) = source.strip_prefix("env:") {
+        std::env::var(var).map(Some).map_err(|_| {
+            err(&field, ErrorKind::Unsatisfiable, format!("the environment variable {var} that holds the secret `{name}` is not set"))
+                .with_hint(format!("export {var} before deploying (its value goes to Secrets Manager or SSM, never logged)"))
+        })
+    } else if let Some(path) = source.strip_prefix("file:") {
+        let p = d.base_dir.join(path);
+        std::fs::read_to_string(&p).map(Some).map_err(|e| {
+            err(
+                &field,
+                ErrorKind::Unsatisfiable,
+                format!("cannot read the secret file {}: {e}", p.display()),
+            )
+            .with_hint("create the file, or correct secrets.<name>.file (relative to the app file)")
+        })
+    } else {
+        Ok(None)
+    }
+}
+
+/// The Secrets Manager secrets the driver created for `app` (tagged `bridge.app` and
+/// `bridge.component: secret/NAME`), by ListSecrets filtered on the tags.
+pub(super) async fn observe_secrets(d: &AwsDriver, app: &str) -> Result<Vec<Current>, DriverError> {
+    let mut out = Vec::new();
+    let mut token: Option<String> = None;
+    loop {
+        let mut body = json!({
+            "MaxResults": 100,
+            "Filters": [
+                {"Key": "tag-key", "Values": [TAG_APP]},
+                {"Key": "tag-value", "Values": [app]},
+            ],
+        });
+        if let Some(t) = &token {
+            body["NextToken"] = json!(t);
+        }
+        let v = d
+            .client
+            .json(Svc::Secrets, "ListSecrets", &body)
+            .await
+            .map_err(|e| e.into_driver("ListSecrets", "secret/*"))?;
+        for s in v["SecretList"].as_array().into_iter().flatten() {
+            if !s["DeletedDate"].is_null() {
+                continue;
+            }
+            let tags: Vec<(String, String)> = s["Tags"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|t| {
+                    Some((
+                        t["Key"].as_str()?.to_string(),
+                        t["Value"].as_str()?.to_string(),
+                    ))
+                })
+                .collect();
+            if tag_of(&tags, TAG_APP) != Some(app) {
+                continue;
+            }
+            let Some(id) = tag_of(&tags, TAG_COMPONENT)
+                .and_then(component_id)
+                .filter(|id| id.kind == "secret")
+            else {
+                continue;
+            };
+            out.push(Current {
+                id,
+                spec_hash: tag_of(&tags, TAG_SPEC_HASH).map(str::to_string),
+                spec: None,
+                handle: s["ARN"].as_str().unwrap_or_default().to_string(),
+                rank: RANK_SECRET,
+                opaque: Vec::new(),
+            });
+        }
+        token = v["NextToken"].as_str().map(str::to_string);
+        if token.is_none() {
+            return Ok(out);
+        }
+    }
+}
+
+/// A secret the driver creates: CreateSecret with the value and the tags (one that exists
+/// already with the app's tag is taken over), PutSecretValue when the stored value differs,
+/// then the spec hash tagged; delete: DeleteSecret without a recovery window.
+pub(super) async fn apply_secret(d: &AwsDriver, app: &str, step: &Step) -> Result<(), DriverError> {
+    let res = step.resource.to_string();
+    let call = |op: &'static str, body: Value| {
+        let res = res.clone();
+        async move {
+            d.client.json(Svc::Secrets, op, &body).await.map_err(|e| {
+                (
+                    e.is(&["ResourceNotFoundException"]),
+                    e.into_driver(op, &res),
+                )
+            })
+        }
+    };
+    if step.action == Action::Delete {
+        let Some(arn) = &step.handle else {
+            return Ok(());
+        };
+        return match call(
+            "DeleteSecret",
+            json!({"SecretId": arn, "ForceDeleteWithoutRecovery": true}),
+        )
+        .await
+        {
+            Ok(_) | Err((true, _)) => Ok(()),
+            Err((false, e)) => Err(e),
+        };
+    }
+    let Some(spec) = &step.after else {
+        return Ok(());
+    };
+    let name = &step.resource.name;
+    let source = spec["Source"].as_str().unwrap_or_default();
+    let Some(value) = read_secret_value(d, name, source)? else {
+        return Ok(());
+    };
+    let sm = spec["Name"].as_str().unwrap_or_default().to_string();
+    // The spec's tags carry the spec hash (the value's hash folded in, never the value).
+    let tags = spec["Tags"].as_array().cloned().unwrap_or_default();
+    let arn = match &step.handle {
+        Some(arn) => arn.clone(),
+        None => {
+            let body = json!({
+                "Name": sm,
+                "Description": format!("created by bridge for the app {app}"),
+                "SecretString": value,
+                "Tags": tags,
+            });
+            match d.client.json(Svc::Secrets, "CreateSecret", &body).await {
+                Ok(_) => return Ok(()),
+                Err(e) if e.is(&["ResourceExistsException"]) => {
+                    // A rerun after a kill, or a secret of that name made by someone else.
+                    let v = call("DescribeSecret", json!({"SecretId": sm}))
+                        .await
+                        .map_err(|(_, e)| e)?;
+                    let owner = v["Tags"]
+                        .as_array()
+                        .into_iter()
+                        .flatten()
+                        .any(|t| t["Key"] == TAG_APP && t["Value"].as_str() == Some(app));
+                    if !owner {
+                        return Err(err(
+                            &res,
+                            ErrorKind::Conflict,
+                            format!("a Secrets Manager secret named `{sm}` exists and is not bridge's for the app {app}"),
+                        )
+                        .with_hint(format!("give secrets.{name} another `name:`, or put its ARN in providers.aws.secrets.{name}")));
+                    }
+                    v["ARN"].as_str().unwrap_or(&sm).to_string()
+                }
+                Err(e) => {
+                    let hint = e.message.contains("scheduled for deletion").then(|| {
+                        format!("restore it (aws secretsmanager restore-secret --secret-id {sm}) or delete it for good, then deploy again")
+                    });
+                    let mut e = e.into_driver("CreateSecret", &res);
+                    if let Some(h) = hint {
+                        e = e.with_hint(h);
+                    }
+                    return Err(e);
+                }
+            }
+        }
+    };
+    let cur = call("GetSecretValue", json!({"SecretId": arn})).await;
+    if !matches!(&cur, Ok(v) if v["SecretString"].as_str() == Some(value.as_str())) {
+        call(
+            "PutSecretValue",
+            json!({"SecretId": arn, "SecretString": value}),
+        )
+        .await
+        .map_err(|(_, e)| e)?;
+    }
+    call("TagResource", json!({"SecretId": arn, "Tags": tags}))
+        .await
+        .map_err(|(_, e)| e)?;
     Ok(())
 }
 

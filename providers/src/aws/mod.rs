@@ -45,6 +45,7 @@ pub const ECS_AMI_PARAMETER: &str =
 
 const RANK_CLUSTER: u32 = 0;
 const RANK_SECURITY_GROUP: u32 = 1;
+const RANK_SECRET: u32 = 1;
 const RANK_INSTANCE: u32 = 2;
 const RANK_TASK_DEFINITION: u32 = 3;
 const RANK_SERVICE: u32 = 10;
@@ -63,6 +64,10 @@ pub struct AwsDriver {
     pub(crate) base_dir: PathBuf,
     /// Secret ARN -> (neutral name, value source `env:VAR` / `file:PATH` / `external`).
     pub(crate) secret_sources: BTreeMap<String, (String, String)>,
+    /// The ARNs of the secrets the driver created for the app (neutral name -> ARN), as the
+    /// last [`Driver::observe`] found them: the values of the late-bound inputs
+    /// `secrets.NAME.arn`.
+    pub(crate) secret_arns: std::sync::Mutex<BTreeMap<String, String>>,
 }
 
 pub(crate) fn err(
@@ -190,6 +195,7 @@ impl AwsDriver {
             .collect();
         Ok(AwsDriver {
             secret_sources,
+            secret_arns: std::sync::Mutex::default(),
             client,
             options,
             register_timeout: env_secs("BRIDGE_AWS_REGISTER_SECONDS", 600),
@@ -302,9 +308,38 @@ fn ingress_of(ecs: &tr::EcsApp, awsvpc: bool) -> Vec<String> {
     out.into_iter().collect()
 }
 
-/// The desired resources of an app on AWS, hashed and ranked (pure).
+/// What [`desired_with`] knows of the secrets the driver creates: their ARNs (the late-bound
+/// inputs `secrets.NAME.arn`, from the last observe) and a fold of each value (a hash, never
+/// the value), so that a changed value changes the secret's and its readers' spec hashes.
+#[derive(Debug, Clone, Default)]
+pub struct SecretsKnown {
+    /// Neutral name -> ARN.
+    pub arns: BTreeMap<String, String>,
+    /// Neutral name -> hash of the value.
+    pub values: BTreeMap<String, String>,
+}
+
+/// The desired resources of an app on AWS, hashed and ranked (pure), with nothing known of
+/// the secrets the driver creates.
 pub fn desired(app: &ValidApp) -> (Vec<Desired>, Diagnostics) {
-    let (ecs, _ledger, diags) = tr::build(app, &tr::Options::default());
+    desired_with(app, &SecretsKnown::default(), &tr::Options::default())
+}
+
+/// The hash of a secret value that [`SecretsKnown::values`] holds.
+pub(crate) fn value_fold(name: &str, value: &str) -> String {
+    bridge_core::hash::spec_hash(&("bridge secret value", name, value))
+}
+
+/// The desired resources of an app on AWS, hashed and ranked: [`desired`] with the secrets'
+/// ARNs written into the task definitions that read them, and their values' hashes folded
+/// into the spec hashes of the secrets and of those task definitions (so their services
+/// follow).
+pub fn desired_with(
+    app: &ValidApp,
+    known: &SecretsKnown,
+    opts: &tr::Options,
+) -> (Vec<Desired>, Diagnostics) {
+    let (mut ecs, _ledger, diags) = tr::build(app, opts);
     let name = ecs.app.clone();
     let aws = app.app().providers.aws.clone().unwrap_or_default();
     let fargate = aws.launch_type == LaunchType::Fargate;
@@ -418,9 +453,60 @@ pub fn desired(app: &ValidApp) -> (Vec<Desired>, Diagnostics) {
             );
         }
     }
+    // The secrets the driver creates in Secrets Manager (no ARN in providers.aws.secrets).
+    let mut secret_hash: BTreeMap<String, (String, String)> = BTreeMap::new();
+    for s in &ecs.secrets {
+        let Some(sm) = &s.create else { continue };
+        let mut spec = json!({
+            "Name": sm,
+            "Source": s.source,
+            "Tags": [
+                {"Key": tr::TAG_APP, "Value": name},
+                {"Key": TAG_COMPONENT, "Value": format!("secret/{}", s.name)},
+            ],
+        });
+        let base = bridge_core::hash::spec_hash(&spec);
+        let hash = match known.values.get(&s.name) {
+            Some(v) => bridge_core::hash::spec_hash(&(base, v)),
+            None => base,
+        };
+        if let Some(t) = spec["Tags"].as_array_mut() {
+            t.push(json!({"Key": TAG_SPEC_HASH, "Value": hash}));
+        }
+        secret_hash.insert(s.arn.clone(), (s.name.clone(), hash.clone()));
+        out.push(Desired {
+            id: ResourceId::new("secret", s.name.clone()),
+            spec_hash: hash,
+            spec,
+            rank: RANK_SECRET,
+            in_place: true,
+            depends_on: Vec::new(),
+        });
+    }
+    // Task definitions read them by ARN, once known; their hash follows the secret's.
+    let mut td_secrets: BTreeMap<String, Vec<(String, String)>> = BTreeMap::new();
+    for td in &mut ecs.task_definitions {
+        for c in &mut td.body.container_definitions {
+            for sec in &mut c.secrets {
+                let Some((n, h)) = secret_hash.get(&sec.value_from) else {
+                    continue;
+                };
+                if let Some(arn) = known.arns.get(n) {
+                    sec.value_from = arn.clone();
+                }
+                td_secrets
+                    .entry(td.group.clone())
+                    .or_default()
+                    .push((sec.value_from.clone(), h.clone()));
+            }
+        }
+    }
     let mut td_hash: BTreeMap<String, String> = BTreeMap::new();
     for td in &ecs.task_definitions {
-        let hash = hash_of_tags(&td.body.tags);
+        let mut hash = hash_of_tags(&td.body.tags);
+        if let Some(read) = td_secrets.get(&td.group) {
+            hash = bridge_core::hash::spec_hash(&(hash, read));
+        }
         td_hash.insert(td.group.clone(), hash.clone());
         let mut spec = serde_json::to_value(&td.body).unwrap_or(Value::Null);
         with_hash(&mut spec, &hash, "key", "value");
@@ -498,8 +584,45 @@ impl Driver for AwsDriver {
         }
     }
 
+    /// [`desired_with`] with the ARNs of the secrets the last observe found and the hashes of
+    /// their values as read now (from `env:`/`file:`; an unreadable one is reported at apply).
     fn desired(&self, app: &ValidApp) -> (Vec<Desired>, Diagnostics) {
-        desired(app)
+        let mut known = SecretsKnown {
+            arns: self
+                .secret_arns
+                .lock()
+                .map(|m| m.clone())
+                .unwrap_or_default(),
+            values: BTreeMap::new(),
+        };
+        for s in tr::build(app, &tr::Options::default()).0.secrets {
+            if s.create.is_some()
+                && let Ok(Some(v)) = ecs::read_secret_value(self, &s.name, &s.source)
+            {
+                known.values.insert(s.name.clone(), value_fold(&s.name, &v));
+            }
+        }
+        desired_with(app, &known, &tr::Options::default())
+    }
+
+    /// `secrets.NAME.arn` of each secret the driver creates, with the ARN the last observe found.
+    fn own_inputs(&self, app: &ValidApp) -> Vec<crate::OwnInput> {
+        let arns = self
+            .secret_arns
+            .lock()
+            .map(|m| m.clone())
+            .unwrap_or_default();
+        tr::own_inputs(app)
+            .into_iter()
+            .map(|(name, fields)| crate::OwnInput {
+                value: name
+                    .strip_prefix("secrets.")
+                    .and_then(|n| n.strip_suffix(".arn"))
+                    .and_then(|n| arns.get(n).cloned()),
+                name,
+                fields,
+            })
+            .collect()
     }
 
     /// Reachable and authorised: one cheap ECS read. An account is always "set up" for ECS;
@@ -521,6 +644,14 @@ impl Driver for AwsDriver {
     async fn observe(&self, app: &str) -> Result<Vec<Current>, DriverError> {
         let mut out = ecs::observe(self, app).await?;
         out.extend(ec2::observe(self, app).await?);
+        let secrets = ecs::observe_secrets(self, app).await?;
+        if let Ok(mut m) = self.secret_arns.lock() {
+            *m = secrets
+                .iter()
+                .map(|c| (c.id.name.clone(), c.handle.clone()))
+                .collect();
+        }
+        out.extend(secrets);
         Ok(out)
     }
 
@@ -530,6 +661,7 @@ impl Driver for AwsDriver {
             "security-group" => ec2::apply_security_group(self, app, step).await,
             "instance" => ec2::apply_instance(self, app, step).await,
             "task-definition" => ecs::apply_task_definition(self, app, step).await,
+            "secret" => ecs::apply_secret(self, app, step).await,
             "service" => ecs::apply_service(self, app, step).await,
             other => Err(err(
                 step.resource.to_string(),

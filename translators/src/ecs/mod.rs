@@ -11,11 +11,13 @@
 //!   and many tasks share one instance. `awsvpc` on EC2 gives each task an elastic network
 //!   interface and instances hold only a few (a t3.medium three, so two tasks), which would break
 //!   the placement solver's cpu/memory packing; [`Options::ec2_network_mode`] selects it anyway.
-//! - **Secrets.** ECS injects secrets only as environment variables read from the ARN in
-//!   `providers.aws.secrets.<name>`. A secret the app wants as a file is injected as the variable
-//!   named after the secret in upper case (`api_key` -> `API_KEY`); the ledger says so. The value
-//!   source (`secrets.<name>.env|file`) is what the driver writes behind that ARN; it is never
-//!   rendered ([`EcsApp::secrets`]).
+//! - **Secrets.** ECS injects secrets only as environment variables read from an ARN: the one in
+//!   `providers.aws.secrets.<name>`, else (a secret with `env:` or `file:`) the Secrets Manager
+//!   secret `<app>/<name>` that the driver creates, whose ARN is the late-bound input
+//!   `secrets.<name>.arn` (`${secrets.<name>.arn}` in the rendered task definition). A secret the
+//!   app wants as a file is injected as the variable named after the secret in upper case
+//!   (`api_key` -> `API_KEY`); the ledger says so. The value source (`secrets.<name>.env|file`)
+//!   is what the driver writes behind the ARN; it is never rendered ([`EcsApp::secrets`]).
 //! - **One-shot groups.** A group whose services all have `restart: never` gets a task definition
 //!   but no ECS service (a service would restart it forever): the driver runs it once with
 //!   `RunTask` ([`TaskDefinition::one_shot`]).
@@ -64,7 +66,10 @@ pub const TAG_SPEC_HASH: &str = "bridge.spec-hash";
 
 /// The ECS translator's diagnostic codes and what they mean.
 pub const CODES: &[(&str, &str)] = &[
-    ("T200", "a secret has no ARN in providers.aws.secrets"),
+    (
+        "T200",
+        "an external secret has no ARN in providers.aws.secrets",
+    ),
     (
         "T201",
         "a secret wanted as a file is injected as an environment variable",
@@ -206,6 +211,11 @@ pub struct SecretSource {
     pub arn: String,
     /// `env:VAR`, `file:PATH` or `external` (the ARN holds the value already).
     pub source: String,
+    /// The Secrets Manager name when the driver creates the secret (no ARN in
+    /// `providers.aws.secrets`); then [`SecretSource::arn`] is the placeholder of the
+    /// late-bound input `secrets.NAME.arn`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub create: Option<String>,
 }
 
 /// One pool of EC2 container instances.
@@ -508,54 +518,9 @@ pub fn build(valid: &ValidApp, opts: &Options) -> (EcsApp, Vec<LedgerEntry>, Dia
     out.services = service::order(out.services);
 
     for (name, sec) in &app.secrets {
-        let p = format!("secrets.{name}");
-        let Some(arn) = aws.secrets.get(name) else {
-            for (f, set) in [
-                ("env", sec.env.is_some()),
-                ("file", sec.file.is_some()),
-                ("external", sec.external),
-                ("name", sec.name.is_some()),
-            ] {
-                if set {
-                    cx.ledger.dropped(
-                        format!("{p}.{f}"),
-                        "ECS reads secrets from an ARN; this secret has none in providers.aws.secrets",
-                    );
-                }
-            }
-            continue;
-        };
-        let source = if sec.external {
-            "external".to_string()
-        } else if let Some(e) = &sec.env {
-            format!("env:{e}")
-        } else if let Some(f) = &sec.file {
-            format!("file:{f}")
-        } else {
-            "external".to_string()
-        };
-        for (f, set) in [("env", sec.env.is_some()), ("file", sec.file.is_some())] {
-            if set {
-                cx.ledger.approximated(
-                    format!("{p}.{f}"),
-                    "ECS reads the value from the ARN in providers.aws.secrets; the driver writes this source's value there",
-                );
-            }
+        if let Some(src) = secret(&mut cx, &aws, name, sec) {
+            out.secrets.push(src);
         }
-        if sec.external {
-            cx.ledger.mapped(format!("{p}.external"));
-        }
-        if sec.name.is_some() {
-            cx.ledger.approximated(
-                format!("{p}.name"),
-                "ECS names the secret by its ARN in providers.aws.secrets",
-            );
-        }
-        out.secrets.push(SecretSource {
-            name: name.clone(),
-            arn: arn.clone(),
-            source,
-        });
     }
 
     ledger_unsupported_top(&mut cx);
@@ -573,6 +538,149 @@ pub fn build(valid: &ValidApp, opts: &Options) -> (EcsApp, Vec<LedgerEntry>, Dia
         out.capacity = ec2::capacity(&mut cx, &aws, &opts.catalogue, &cluster);
     }
     (out, cx.ledger.into_entries(), cx.diags)
+}
+
+/// True when bridge creates the secret in Secrets Manager itself: it has a value source
+/// (`env:` or `file:`) and is not external. (With an ARN in `providers.aws.secrets` the ARN wins.)
+pub fn is_managed_secret(sec: &bridge_core::model::Secret) -> bool {
+    !sec.external && (sec.env.is_some() || sec.file.is_some())
+}
+
+/// The late-bound input that stands for the ARN of a secret the driver creates:
+/// `secrets.NAME.arn`.
+pub fn secret_arn_input(name: &str) -> String {
+    format!("secrets.{name}.arn")
+}
+
+/// How a task definition reads that input until it is known: `${secrets.NAME.arn}`.
+pub fn secret_arn_placeholder(name: &str) -> String {
+    format!("${{{}}}", secret_arn_input(name))
+}
+
+/// The Secrets Manager name bridge gives a secret it creates: the secret's `name`, else
+/// `<app>/<secret>`.
+pub fn managed_secret_name(app: &str, name: &str, sec: &bridge_core::model::Secret) -> String {
+    sec.name.clone().unwrap_or_else(|| format!("{app}/{name}"))
+}
+
+/// The value source of one secret and its ledger lines, from one place: an ARN in
+/// `providers.aws.secrets` (the driver writes an `env:`/`file:` value behind it), else, for a
+/// secret with a value source that a service on AWS reads, a Secrets Manager secret the driver
+/// creates ([`SecretSource::create`]), read by its ARN as the late-bound input
+/// `secrets.NAME.arn`.
+fn secret(
+    cx: &mut Ctx<'_>,
+    aws: &bridge_core::model::AwsOptions,
+    name: &str,
+    sec: &bridge_core::model::Secret,
+) -> Option<SecretSource> {
+    let app = cx.app;
+    let p = format!("secrets.{name}");
+    let source = if sec.external {
+        "external".to_string()
+    } else if let Some(e) = &sec.env {
+        format!("env:{e}")
+    } else if let Some(f) = &sec.file {
+        format!("file:{f}")
+    } else {
+        "external".to_string()
+    };
+    let Some(arn) = aws.secrets.get(name) else {
+        let read_on_aws = app
+            .services
+            .values()
+            .any(|s| on_aws(s.provider) && s.secrets.iter().any(|r| r.name == name));
+        if is_managed_secret(sec) && read_on_aws {
+            let sm = managed_secret_name(&app.name, name, sec);
+            for f in ["env", "file"] {
+                let set = if f == "env" {
+                    sec.env.is_some()
+                } else {
+                    sec.file.is_some()
+                };
+                if set {
+                    cx.ledger.mapped(format!("{p}.{f}"));
+                }
+            }
+            if sec.name.is_some() {
+                cx.ledger.mapped(format!("{p}.name"));
+            }
+            return Some(SecretSource {
+                name: name.to_string(),
+                arn: secret_arn_placeholder(name),
+                source,
+                create: Some(sm),
+            });
+        }
+        for (f, set) in [
+            ("env", sec.env.is_some()),
+            ("file", sec.file.is_some()),
+            ("external", sec.external),
+            ("name", sec.name.is_some()),
+        ] {
+            if set {
+                cx.ledger.dropped(
+                    format!("{p}.{f}"),
+                    if sec.external {
+                        "ECS reads secrets from an ARN; this external secret has none in providers.aws.secrets"
+                    } else {
+                        "no service on AWS reads this secret"
+                    },
+                );
+            }
+        }
+        return None;
+    };
+    for (f, set) in [("env", sec.env.is_some()), ("file", sec.file.is_some())] {
+        if set {
+            cx.ledger.approximated(
+                format!("{p}.{f}"),
+                "ECS reads the value from the ARN in providers.aws.secrets; the driver writes this source's value there",
+            );
+        }
+    }
+    if sec.external {
+        cx.ledger.mapped(format!("{p}.external"));
+    }
+    if sec.name.is_some() {
+        cx.ledger.approximated(
+            format!("{p}.name"),
+            "ECS names the secret by its ARN in providers.aws.secrets",
+        );
+    }
+    Some(SecretSource {
+        name: name.to_string(),
+        arn: arn.clone(),
+        source,
+        create: None,
+    })
+}
+
+/// The late-bound inputs the AWS driver produces for itself: `secrets.NAME.arn` of each
+/// secret it creates, with the fields that read it (`services.api.secrets[0]`).
+pub fn own_inputs(valid: &ValidApp) -> Vec<(String, Vec<String>)> {
+    let app = valid.app();
+    build(valid, &Options::default())
+        .0
+        .secrets
+        .into_iter()
+        .filter(|s| s.create.is_some())
+        .map(|s| {
+            let fields = app
+                .services
+                .iter()
+                .filter(|(_, svc)| on_aws(svc.provider))
+                .flat_map(|(n, svc)| {
+                    svc.secrets
+                        .iter()
+                        .enumerate()
+                        .filter(|(_, r)| r.name == s.name)
+                        .map(move |(i, _)| format!("services.{n}.secrets[{i}]"))
+                })
+                .collect();
+            (secret_arn_input(&s.name), fields)
+        })
+        .collect()
 }
 
 /// Ledger lines for `providers.aws`.

@@ -790,21 +790,31 @@ fn secrets(
 ) {
     for (i, r) in s.secrets.iter().enumerate() {
         let path = format!("services.{name}.secrets[{i}]");
-        let Some(arn) = aws.secrets.get(&r.name) else {
-            cx.ledger.dropped(
-                path.clone(),
-                "ECS reads secrets from an ARN, and this secret has none",
-            );
-            cx.error(
-                "T200",
-                path,
-                format!("secret `{}` has no ARN for ECS to read it from", r.name),
-                Some(&format!(
-                    "add `providers.aws.secrets.{}: arn:aws:secretsmanager:REGION:ACCOUNT:secret:NAME` (or an SSM parameter ARN)",
-                    r.name
-                )),
-            );
-            continue;
+        let managed = cx
+            .app
+            .secrets
+            .get(&r.name)
+            .is_some_and(super::is_managed_secret);
+        let arn = match aws.secrets.get(&r.name) {
+            Some(arn) => arn.clone(),
+            // The driver creates it in Secrets Manager; its ARN is a late-bound input.
+            None if managed => super::secret_arn_placeholder(&r.name),
+            None => {
+                cx.ledger.dropped(
+                    path.clone(),
+                    "ECS reads secrets from an ARN, and this external secret has none",
+                );
+                cx.error(
+                    "T200",
+                    path,
+                    format!("secret `{}` is external and has no ARN for ECS to read it from", r.name),
+                    Some(&format!(
+                        "add `providers.aws.secrets.{}: arn:aws:secretsmanager:REGION:ACCOUNT:secret:NAME` (or an SSM parameter ARN), or give the secret a `file:` or `env:` so that bridge creates it",
+                        r.name
+                    )),
+                );
+                continue;
+            }
         };
         let var = match &r.env {
             Some(v) => {
@@ -851,7 +861,7 @@ fn secrets(
         }
         c.secrets.push(api::Secret {
             name: var,
-            value_from: arn.clone(),
+            value_from: arn,
         });
     }
     c.secrets.sort_by(|a, b| a.name.cmp(&b.name));

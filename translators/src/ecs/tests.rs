@@ -111,31 +111,32 @@ fn too_big_for_fargate_is_an_error() {
 }
 
 #[test]
-fn secret_arns_present_and_missing() {
-    let yaml = "bridge: v1\nname: a\nservices:\n  api:\n    image: x\n    secrets:\n      - {name: pw, env: DB_PASSWORD}\n      - api_key\n      - token\nsecrets:\n  pw: {env: PW}\n  api_key: {file: ./k}\n  token: {env: TOKEN}\nproviders:\n  aws:\n    secrets:\n      pw: arn:aws:secretsmanager:us-east-1:123456789012:secret:pw\n      api_key: arn:aws:ssm:us-east-1:123456789012:parameter/key\n";
+fn secret_arns_present_created_and_missing() {
+    let yaml = "bridge: v1\nname: a\nservices:\n  api:\n    image: x\n    secrets:\n      - {name: pw, env: DB_PASSWORD}\n      - api_key\n      - ext\n      - token\nsecrets:\n  pw: {env: PW}\n  api_key: {file: ./k}\n  ext: {external: true}\n  token: {env: TOKEN}\n  unused: {file: ./u}\nproviders:\n  aws:\n    secrets:\n      pw: arn:aws:secretsmanager:us-east-1:123456789012:secret:pw\n      api_key: arn:aws:ssm:us-east-1:123456789012:parameter/key\n";
     let (e, l, d) = run(yaml);
     let c = &e.task_definitions[0].body.container_definitions[0];
     let s = json(&c.secrets);
+    // `token` has a value and no ARN: the driver creates it; the task reads the late-bound ARN.
     assert_eq!(
         s,
         serde_json::json!([
             {"name": "API_KEY", "valueFrom": "arn:aws:ssm:us-east-1:123456789012:parameter/key"},
             {"name": "DB_PASSWORD", "valueFrom": "arn:aws:secretsmanager:us-east-1:123456789012:secret:pw"},
+            {"name": "TOKEN", "valueFrom": "${secrets.token.arn}"},
         ])
     );
-    // The file secret is an approximation with a warning; the missing ARN an error with a hint.
+    // The file secret is an approximation with a warning; the external one without an ARN an
+    // error with a hint.
     assert!(has(&d, "T201", "services.api.secrets[1]"));
-    let missing = d
-        .iter()
-        .find(|x| x.code == "T200")
-        .unwrap_or_else(|| panic!("no T200: {:?}", codes(&d)));
-    assert_eq!(missing.path, "services.api.secrets[2]");
-    assert!(missing.is_error());
+    let missing: Vec<_> = d.iter().filter(|x| x.code == "T200").collect();
+    assert_eq!(missing.len(), 1, "{:?}", codes(&d));
+    assert_eq!(missing[0].path, "services.api.secrets[2]");
+    assert!(missing[0].is_error());
     assert!(
-        missing
+        missing[0]
             .hint
             .as_deref()
-            .is_some_and(|h| h.contains("providers.aws.secrets.token"))
+            .is_some_and(|h| h.contains("providers.aws.secrets.ext"))
     );
     assert_eq!(
         fidelity(&l, "services.api.secrets[0].env"),
@@ -145,9 +146,22 @@ fn secret_arns_present_and_missing() {
         fidelity(&l, "services.api.secrets[1].name"),
         Some(crate::Fidelity::Approximated)
     );
-    // The driver learns where values come from; no value is anywhere.
-    assert_eq!(e.secrets.len(), 2);
+    assert_eq!(
+        fidelity(&l, "secrets.token.env"),
+        Some(crate::Fidelity::Mapped)
+    );
+    assert_eq!(
+        fidelity(&l, "secrets.unused.file"),
+        Some(crate::Fidelity::Dropped)
+    );
+    // The driver learns where values come from and what to create; no value is anywhere.
+    assert_eq!(e.secrets.len(), 3);
     assert_eq!(e.secrets[1].source, "env:PW");
+    assert_eq!(e.secrets[1].create, None);
+    assert_eq!(e.secrets[2].name, "token");
+    assert_eq!(e.secrets[2].source, "env:TOKEN");
+    assert_eq!(e.secrets[2].arn, "${secrets.token.arn}");
+    assert_eq!(e.secrets[2].create.as_deref(), Some("a/token"));
     assert!(e.task_definitions[0].needs_execution_role);
     assert!(has(&d, "T225", "providers.aws.execution_role_arn"));
 }
