@@ -580,18 +580,43 @@ fn fidelity(
     let Some(valid) = loaded.valid.as_ref() else {
         return report_failure(&loaded, json, color);
     };
-    let results = translate_all(valid, target);
+    // What import dropped or approximated, then each target's own findings: a field render
+    // rejects is not called mapped, and the exit code says whether render would succeed.
+    let mut diags = loaded.diagnostics.clone();
+    let mut results = translate_all(valid, target);
+    for (kind, t) in results.iter_mut() {
+        if let Some(t) = t {
+            bridge_translators::ledger::settle(t);
+            for d in t.diagnostics.iter() {
+                let mut d = d.clone();
+                d.message = format!("{}: {}", kind.as_str(), d.message);
+                diags.push(d);
+            }
+        }
+    }
+    let failed = diags.has_errors();
+    let code = ExitCode::from(if failed { EXIT_INVALID } else { EXIT_OK });
     if json {
         let v: Vec<_> = results
             .iter()
             .map(|(k, t)| match t {
-                Some(t) => serde_json::json!({"provider": k.as_str(), "ledger": t.ledger}),
+                Some(t) => serde_json::json!({
+                    "provider": k.as_str(),
+                    "renders": !t.diagnostics.has_errors(),
+                    "ledger": t.ledger,
+                }),
                 None => serde_json::json!({"provider": k.as_str(), "ledger": null, "note": "no translator yet"}),
             })
             .collect();
-        print_json(&serde_json::Value::Array(v))?;
-        return Ok(ExitCode::from(EXIT_OK));
+        print_json(&serde_json::json!({
+            "file": file.display().to_string(),
+            "targets": v,
+            "diagnostics": diags,
+            "summary": output::summary(&diags.0),
+        }))?;
+        return Ok(code);
     }
+    output::print_diagnostics(&diags, &loaded.sources, color);
     for (k, t) in &results {
         println!("== {}", k.as_str());
         let Some(t) = t else {
@@ -621,6 +646,9 @@ fn fidelity(
             }
         }
         println!("   {m} mapped, {a} approximated, {d} dropped");
+        if t.diagnostics.has_errors() {
+            println!("   render fails on {}: see the errors above", k.as_str());
+        }
     }
-    Ok(ExitCode::from(EXIT_OK))
+    Ok(code)
 }

@@ -36,6 +36,9 @@ pub struct HostOptions {
     /// [`link_aliases`] of the app, computed once by a caller that renders many services (the
     /// scan is over every service); None computes it per call.
     pub link_aliases: Option<BTreeMap<String, Vec<String>>>,
+    /// The hosts have no GPUs: `--gpus` is left out, and the translator reports the field (a
+    /// `--gpus` request fails on such a host, so the container would never start).
+    pub no_gpus: bool,
 }
 
 /// Per linked service, the aliases other services link to it by, in service then link order.
@@ -49,6 +52,19 @@ pub fn link_aliases(app: &App) -> BTreeMap<String, Vec<String>> {
         }
     }
     out
+}
+
+/// The service whose network namespace `name` runs in: itself, or the end of its `network_of`
+/// chain (validation keeps the chain inside one group and without cycles back to `name`).
+pub fn namespace_owner<'a>(app: &'a App, name: &'a str) -> &'a str {
+    let mut cur = name;
+    for _ in 0..app.services.len() {
+        match app.services.get(cur).and_then(|s| s.network_of.as_deref()) {
+            Some(next) if next != name => cur = next,
+            _ => break,
+        }
+    }
+    cur
 }
 
 /// The argv of `docker run` for one service (without the leading `docker`).
@@ -71,20 +87,47 @@ pub fn docker_run_args_on(
         "--name".into(),
         container_name(&app.name, name),
     ];
-    a.extend([
-        "--network".into(),
-        network_name(&app.name),
-        "--network-alias".into(),
-        name.to_string(),
-    ]);
-    for al in &s.aliases {
-        a.extend(["--network-alias".into(), al.clone()]);
-    }
-    if !s.aliases.is_empty() {
-        ledger.mapped(p("aliases"));
+    // Services joining this one's network namespace (`network_of`): their names, aliases and
+    // ports belong to this container, the one that owns the namespace.
+    let sharers: Vec<(&String, &Service)> = app
+        .services
+        .iter()
+        .filter(|(n, o)| o.network_of.is_some() && namespace_owner(app, n) == name)
+        .collect();
+    if s.network_of.is_some() {
+        let owner = namespace_owner(app, name);
+        // docker refuses aliases, ports and names on a container network: they are the owner's.
+        a.extend([
+            "--network".into(),
+            format!("container:{}", container_name(&app.name, owner)),
+        ]);
+        ledger.mapped(p("network_of"));
+        if !s.aliases.is_empty() {
+            ledger.mapped(p("aliases"));
+        }
+    } else {
+        a.extend([
+            "--network".into(),
+            network_name(&app.name),
+            "--network-alias".into(),
+            name.to_string(),
+        ]);
+        for al in &s.aliases {
+            a.extend(["--network-alias".into(), al.clone()]);
+        }
+        if !s.aliases.is_empty() {
+            ledger.mapped(p("aliases"));
+        }
+        for (sn, o) in &sharers {
+            a.extend(["--network-alias".into(), (*sn).clone()]);
+            for al in &o.aliases {
+                a.extend(["--network-alias".into(), al.clone()]);
+            }
+        }
     }
     // Links: the alias is added where the linked container runs; here only ordering.
     match &host.link_aliases {
+        _ if s.network_of.is_some() => {}
         Some(map) => {
             for al in map.get(name).map(Vec::as_slice).unwrap_or_default() {
                 a.extend(["--network-alias".into(), al.clone()]);
@@ -136,7 +179,33 @@ pub fn docker_run_args_on(
         ]);
         ledger.mapped(format!("services.{name}.configs[{i}]"));
     }
-    for (i, pt) in s.ports.iter().enumerate() {
+    // A sharer's ports are published by the owner of the namespace.
+    let own_ports: Vec<(Option<&String>, usize, &bridge_core::model::Port)> =
+        if s.network_of.is_some() {
+            Vec::new()
+        } else {
+            s.ports
+                .iter()
+                .enumerate()
+                .map(|(i, pt)| (None, i, pt))
+                .chain(sharers.iter().flat_map(|(sn, o)| {
+                    o.ports
+                        .iter()
+                        .enumerate()
+                        .map(move |(i, pt)| (Some(*sn), i, pt))
+                }))
+                .collect()
+        };
+    for (i, _) in s.ports.iter().enumerate() {
+        if s.network_of.is_some() {
+            ledger.approximated(
+                format!("services.{name}.ports[{i}]"),
+                "published by the container whose network this one shares",
+            );
+        }
+    }
+    for (who, i, pt) in own_ports {
+        let svc_name = who.map_or(name, String::as_str);
         let mut spec = String::new();
         if let Some(ip) = &pt.host_ip {
             if ip.contains(':') {
@@ -152,15 +221,32 @@ pub fn docker_run_args_on(
         }
         spec.push_str(&format!("{}/{}", pt.container, pt.protocol.as_str()));
         a.extend(["--publish".into(), spec]);
-        ledger.mapped(format!("services.{name}.ports[{i}]"));
+        if who.is_none() {
+            ledger.mapped(format!("services.{name}.ports[{i}]"));
+        }
         if pt.mode == PortMode::Ingress && pt.published.is_some() {
             ledger.approximated(
-                format!("services.{name}.ports[{i}].mode"),
+                format!("services.{svc_name}.ports[{i}].mode"),
                 "published on each VM running a replica; put a load balancer in front for one address",
             );
         }
     }
-    if !s.expose.is_empty() {
+    if s.network_of.is_some() {
+        for (f, set) in [
+            ("expose", !s.expose.is_empty()),
+            ("dns", !s.dns.is_empty()),
+            ("dns_search", !s.dns_search.is_empty()),
+            ("dns_opt", !s.dns_opt.is_empty()),
+            ("extra_hosts", !s.extra_hosts.is_empty()),
+        ] {
+            if set {
+                ledger.dropped(
+                    p(f),
+                    "a container sharing another's network uses that container's ports, resolver and hosts file (docker refuses its own)",
+                );
+            }
+        }
+    } else if !s.expose.is_empty() {
         for e in &s.expose {
             a.extend(["--expose".into(), e.to_string()]);
         }
@@ -220,7 +306,9 @@ pub fn docker_run_args_on(
         a.extend(["--pids-limit".into(), n.to_string()]);
         ledger.mapped(p("resources.pids"));
     }
-    if let Some(g) = r.gpus {
+    if let Some(g) = r.gpus
+        && !host.no_gpus
+    {
         a.extend(["--gpus".into(), g.to_string()]);
         ledger.mapped(p("resources.gpus"));
     }
@@ -259,8 +347,19 @@ pub fn docker_run_args_on(
         };
     opt(&mut a, ledger, "--user", "user", &s.user);
     opt(&mut a, ledger, "--workdir", "working_dir", &s.working_dir);
-    opt(&mut a, ledger, "--hostname", "hostname", &s.hostname);
-    opt(&mut a, ledger, "--domainname", "domainname", &s.domainname);
+    if s.network_of.is_none() {
+        opt(&mut a, ledger, "--hostname", "hostname", &s.hostname);
+        opt(&mut a, ledger, "--domainname", "domainname", &s.domainname);
+    } else {
+        for (f, v) in [("hostname", &s.hostname), ("domainname", &s.domainname)] {
+            if v.is_some() {
+                ledger.dropped(
+                    p(f),
+                    "a container sharing another's network has that container's host name (docker refuses one of its own)",
+                );
+            }
+        }
+    }
     opt(
         &mut a,
         ledger,
@@ -278,13 +377,13 @@ pub fn docker_run_args_on(
         ("--read-only", "read_only", s.read_only),
         ("--privileged", "privileged", s.privileged),
         ("--tty", "tty", s.tty),
-        ("--interactive", "stdin_open", s.stdin_open),
     ] {
         if on {
             a.push(flag.into());
             ledger.mapped(p(field));
         }
     }
+    stdin_open(s, &p("stdin_open"), ledger);
     for (flag, field, list) in [
         ("--cap-add", "cap_add", &s.cap_add),
         ("--cap-drop", "cap_drop", &s.cap_drop),
@@ -294,6 +393,9 @@ pub fn docker_run_args_on(
         ("--dns-option", "dns_opt", &s.dns_opt),
         ("--device", "devices", &s.devices),
     ] {
+        if s.network_of.is_some() && flag.starts_with("--dns") {
+            continue;
+        }
         for v in list {
             a.extend([flag.into(), v.clone()]);
         }
@@ -301,10 +403,10 @@ pub fn docker_run_args_on(
             ledger.mapped(p(field));
         }
     }
-    for (h, ip) in &s.extra_hosts {
+    for (h, ip) in s.extra_hosts.iter().filter(|_| s.network_of.is_none()) {
         a.extend(["--add-host".into(), format!("{h}:{ip}")]);
     }
-    if !s.extra_hosts.is_empty() {
+    if !s.extra_hosts.is_empty() && s.network_of.is_none() {
         ledger.mapped(p("extra_hosts"));
     }
     for (k, v) in &s.sysctls {
@@ -371,10 +473,46 @@ pub fn docker_run_args_on(
     a
 }
 
+/// `stdin_open` under systemd: the unit's standard input is `/dev/null`, so `docker run
+/// --interactive` would hand the container an EOF at once, and with `--tty` exit before starting
+/// ("the input device is not a TTY"). No flag is rendered: with `tty` the container's input is its
+/// terminal, which stays open with no writer; without, there is no input to keep open.
+fn stdin_open(s: &Service, field: &str, ledger: &mut Ledger) {
+    if !s.stdin_open {
+        return;
+    }
+    if s.tty {
+        ledger.approximated(
+            field,
+            "systemd has no input to attach: the container's input is its terminal (--tty), open but with no writer; --interactive would end it at once",
+        );
+    } else {
+        ledger.dropped(
+            field,
+            "systemd has no input to attach (the unit's stdin is /dev/null): --interactive would hand the container EOF at once",
+        );
+    }
+}
+
 /// The `sh` script that runs one container in the foreground (systemd supervises it).
 pub fn run_script(args: &[String]) -> String {
     format!(
         "#!/bin/sh\n# written by bridge: runs one container in the foreground\nexec docker {}\n",
+        shell::join(args)
+    )
+}
+
+/// [`run_script`] for a container joining `owner`'s network namespace: it first waits (up to a
+/// minute) for that container to run, since systemd starts both units at once.
+pub fn run_script_joining(args: &[String], owner: &str) -> String {
+    let owner = shell::quote(owner);
+    format!(
+        "#!/bin/sh\n# written by bridge: runs one container in the foreground, in the network of {owner}\n\
+         i=0\n\
+         until [ \"$(docker inspect -f '{{{{.State.Running}}}}' {owner} 2>/dev/null)\" = true ]; do\n  \
+         i=$((i + 1)); [ \"$i\" -gt 60 ] && exit 1; sleep 1\n\
+         done\n\
+         exec docker {}\n",
         shell::join(args)
     )
 }
@@ -420,6 +558,11 @@ pub fn unit(app: &App, name: &str, s: &Service, ledger: &mut Ledger) -> String {
     ));
     if !wants.is_empty() {
         u.push_str(&format!("Wants={}\n", wants.join(" ")));
+    }
+    // Joining another container's network needs it running, and a new one of it.
+    if s.network_of.is_some() {
+        let unit = format!("{}-{}.service", app.name, namespace_owner(app, name));
+        u.push_str(&format!("After={unit}\nRequires={unit}\nPartOf={unit}\n"));
     }
     if let (Some(n), Some(w)) = (s.restart_max_attempts, s.restart_window) {
         u.push_str(&format!(
@@ -592,10 +735,17 @@ pub fn cloud_config_full(
             }
         }
         let args = docker_run_args_on(app, name, s, host, ledger);
+        let content = match &s.network_of {
+            Some(_) => run_script_joining(
+                &args,
+                &container_name(&app.name, namespace_owner(app, name)),
+            ),
+            None => run_script(&args),
+        };
         files.push(FileItem::File(WriteFile {
             path: format!("{SCRIPTS_DIR}/{name}.sh"),
             permissions: "0755".into(),
-            content: run_script(&args),
+            content,
         }));
         files.push(FileItem::File(WriteFile {
             path: format!("/etc/systemd/system/{}-{name}.service", app.name),

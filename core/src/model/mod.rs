@@ -174,6 +174,10 @@ pub struct Service {
     /// The group this service belongs to: same group, same host.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub group: Option<String>,
+    /// Join the network namespace of this service (compose `network_mode: service:x`): one
+    /// localhost and one set of ports for both. It must be in the same group.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub network_of: Option<String>,
     /// Where replicas may run.
     #[serde(default, skip_serializing_if = "is_default")]
     pub placement: Placement,

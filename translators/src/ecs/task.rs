@@ -210,6 +210,19 @@ pub(crate) fn build(
             _ => None,
         };
         match (os, arch) {
+            ("linux", Some("ARM64")) if !cx.fargate => {
+                // The EC2 pool is sized from an x86-64 catalogue: the task would never be placed.
+                cx.ledger.dropped(
+                    path.clone(),
+                    "the EC2 capacity bridge sizes is x86-64 (t3, m5, c5, r5): an arm64 task is never placed there",
+                );
+                cx.error(
+                    "T215",
+                    path,
+                    format!("`{pl}` tasks need Graviton instances, but bridge's EC2 capacity is x86-64"),
+                    Some("use `providers.aws.launch_type: fargate` (which runs arm64), or publish a linux/amd64 image"),
+                );
+            }
             ("linux", Some(a)) if platforms.len() == 1 => {
                 runtime_platform = Some(api::RuntimePlatform {
                     cpu_architecture: a.into(),
@@ -340,6 +353,16 @@ fn container(
     }
     if s.group.is_some() {
         cx.ledger.mapped(p("group"));
+    }
+    if s.network_of.is_some() {
+        if cx.awsvpc {
+            cx.ledger.mapped(p("network_of"));
+        } else {
+            cx.ledger.approximated(
+                p("network_of"),
+                "in one task, but bridge network mode gives each container its own localhost: the service is reached by its link name (awsvpc, as on Fargate, shares one)",
+            );
+        }
     }
     if let Some(e) = &s.entrypoint {
         c.entry_point = Some(e.0.clone());

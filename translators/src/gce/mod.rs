@@ -838,6 +838,8 @@ fn hosts_to_instances(
         let mut attached = Vec::new();
         let mut host_opts = HostOptions {
             link_aliases: Some(aliases.clone()),
+            // The machine types bridge places on have no GPUs (the ledger says dropped).
+            no_gpus: true,
             ..HostOptions::default()
         };
         let mut devices = BTreeMap::new();

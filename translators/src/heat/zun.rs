@@ -363,8 +363,9 @@ fn env_value(b: &mut Builder<'_>, res: &str, svc: &str, key: &str, v: &str) -> V
 
 /// Fields Heat's Zun container cannot carry: each dropped with a warning.
 fn unsupported(b: &mut Builder<'_>, name: &str, s: &Service) {
-    let set: [(&str, bool); 29] = [
+    let set: [(&str, bool); 30] = [
         ("health", s.health.is_some()),
+        ("network_of", s.network_of.is_some()),
         ("update", s.update.is_some()),
         ("rollback", s.rollback.is_some()),
         ("group", s.group.is_some()),
