@@ -101,6 +101,10 @@ pub enum Command {
         /// The target, or `all`.
         #[arg(short = 'p', long = "provider", value_enum, default_value_t = Target::All)]
         provider: Target,
+        /// Instead of a file: each of the 92 service-level compose keys per target, read from
+        /// the ledgers of a sample service per key, with counts.
+        #[arg(long)]
+        keys: bool,
         /// Shared input options.
         #[command(flatten)]
         input: InputArgs,
@@ -302,9 +306,15 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
             input,
         } => render(&file, provider, out.as_deref(), &input, json, color),
         Command::Fidelity {
+            provider,
+            keys: true,
+            ..
+        } => fidelity_keys(provider, json),
+        Command::Fidelity {
             file,
             provider,
             input,
+            ..
         } => fidelity(&file, provider, &input, json, color),
         Command::Schema { out } => {
             let text = bridge_core::schema::json_schema();
@@ -567,6 +577,38 @@ fn render(
         EXIT_OK
     };
     Ok(ExitCode::from(code))
+}
+
+/// `fidelity --keys`: the per-key table of every target.
+fn fidelity_keys(target: Target, json: bool) -> Result<ExitCode> {
+    let tables = crate::keys::tables(&target.kinds());
+    if json {
+        print_json(&serde_json::json!({ "targets": tables }))?;
+        return Ok(ExitCode::from(EXIT_OK));
+    }
+    for t in &tables {
+        println!("== {}", t.provider);
+        for r in &t.keys {
+            let word = match r.fidelity {
+                Fidelity::Mapped => "mapped",
+                Fidelity::Approximated => "approximated",
+                Fidelity::Dropped => "dropped",
+            };
+            if r.reason.is_empty() {
+                println!("   {word:<12} {}", r.key);
+            } else {
+                println!("   {word:<12} {}: {}", r.key, r.reason);
+            }
+        }
+        println!(
+            "   {} mapped, {} approximated, {} dropped of {} keys",
+            t.mapped,
+            t.approximated,
+            t.dropped,
+            t.keys.len()
+        );
+    }
+    Ok(ExitCode::from(EXIT_OK))
 }
 
 fn fidelity(

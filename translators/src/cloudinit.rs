@@ -530,9 +530,19 @@ pub fn unit(app: &App, name: &str, s: &Service, ledger: &mut Ledger) -> String {
         "bridge-setup.service".to_string(),
     ];
     let mut wants = Vec::new();
-    for d in &s.depends_on {
-        after.push(format!("{}-{}.service", app.name, d.service));
-        wants.push(format!("{}-{}.service", app.name, d.service));
+    let mut part_of = Vec::new();
+    for (i, d) in s.depends_on.iter().enumerate() {
+        let du = format!("{}-{}.service", app.name, d.service);
+        after.push(du.clone());
+        wants.push(du.clone());
+        if d.restart {
+            // Compose restarts this service when the dependency is restarted: systemd's PartOf.
+            part_of.push(du);
+            ledger.mapped(format!("services.{name}.depends_on[{i}].restart"));
+        }
+        if !d.required {
+            ledger.mapped(format!("services.{name}.depends_on[{i}].required"));
+        }
     }
     if !s.depends_on.is_empty() {
         if s.depends_on
@@ -557,7 +567,11 @@ pub fn unit(app: &App, name: &str, s: &Service, ledger: &mut Ledger) -> String {
         after.join(" ")
     ));
     if !wants.is_empty() {
+        // Wants, not Requires: a missing or failed dependency does not stop this one.
         u.push_str(&format!("Wants={}\n", wants.join(" ")));
+    }
+    if !part_of.is_empty() {
+        u.push_str(&format!("PartOf={}\n", part_of.join(" ")));
     }
     // Joining another container's network needs it running, and a new one of it.
     if s.network_of.is_some() {

@@ -336,6 +336,14 @@ pub fn convert(
             "devices" => devices(cx, v, &kp, &mut s.devices),
             "logging" => s.logging = logging(cx, v, &kp),
             "pull_policy" => s.pull_policy = pull_policy(cx, v, &kp),
+            // `attach: false` is the setting that means something (true is the default).
+            "attach" => {
+                if cx.boolean(v, &kp) == Some(false)
+                    && let Some(info) = keys::service_key("attach")
+                {
+                    cx.report(info, &kp, kspan);
+                }
+            }
             other => {
                 if let Some(info) = keys::service_key(other)
                     && info.treatment != Treatment::Mapped
