@@ -443,6 +443,7 @@ pub fn docker_run_args_on(
         a.extend(["--pull".into(), v.into()]);
         ledger.mapped(p("pull_policy"));
     }
+    kernel_flags(name, s, &mut a, ledger);
     let mut labels: BTreeMap<String, String> = s.labels.clone();
     labels.insert("bridge.app".into(), app.name.clone());
     labels.insert("bridge.component".into(), format!("service/{name}"));
@@ -471,6 +472,119 @@ pub fn docker_run_args_on(
         ledger.mapped(p("command"));
     }
     a
+}
+
+/// Push `flag value` and mark the field mapped.
+fn flag(a: &mut Vec<String>, ledger: &mut Ledger, field: String, flag: &str, v: String) {
+    a.extend([flag.to_string(), v]);
+    ledger.mapped(field);
+}
+
+/// The kernel and runtime settings compose has and `docker run` takes as they are: each key its
+/// flag and its ledger line.
+fn kernel_flags(name: &str, s: &Service, a: &mut Vec<String>, ledger: &mut Ledger) {
+    let p = |f: &str| format!("services.{name}.{f}");
+    if let Some(n) = s.cpu_shares {
+        flag(a, ledger, p("cpu_shares"), "--cpu-shares", n.to_string());
+    }
+    if let Some(c) = &s.cpuset {
+        flag(a, ledger, p("cpuset"), "--cpuset-cpus", c.clone());
+    }
+    for o in &s.security_opt {
+        flag(a, ledger, p("security_opt"), "--security-opt", o.clone());
+    }
+    if let Some(v) = &s.pid {
+        flag(a, ledger, p("pid"), "--pid", v.clone());
+    }
+    if let Some(v) = &s.ipc {
+        flag(a, ledger, p("ipc"), "--ipc", v.clone());
+    }
+    if let Some(n) = s.mem_swappiness {
+        flag(
+            a,
+            ledger,
+            p("mem_swappiness"),
+            "--memory-swappiness",
+            n.to_string(),
+        );
+    }
+    if let Some(m) = s.memswap_limit {
+        if s.resources.memory.is_some() {
+            flag(
+                a,
+                ledger,
+                p("memswap_limit"),
+                "--memory-swap",
+                m.0.to_string(),
+            );
+        } else {
+            // docker refuses --memory-swap without --memory.
+            ledger.dropped(
+                p("memswap_limit"),
+                "docker takes a swap limit only beside a memory limit: set resources.memory too",
+            );
+        }
+    }
+    if let Some(n) = s.oom_score_adj {
+        flag(
+            a,
+            ledger,
+            p("oom_score_adj"),
+            "--oom-score-adj",
+            n.to_string(),
+        );
+    }
+    if s.oom_kill_disable {
+        a.push("--oom-kill-disable".into());
+        ledger.mapped(p("oom_kill_disable"));
+    }
+    for r in &s.device_cgroup_rules {
+        flag(
+            a,
+            ledger,
+            p("device_cgroup_rules"),
+            "--device-cgroup-rule",
+            r.clone(),
+        );
+    }
+    if let Some(m) = &s.mac_address {
+        if s.network_of.is_some() {
+            ledger.dropped(
+                p("mac_address"),
+                "a container sharing another's network has that container's MAC address",
+            );
+        } else {
+            flag(a, ledger, p("mac_address"), "--mac-address", m.clone());
+        }
+    }
+    if let Some(v) = &s.userns_mode {
+        flag(a, ledger, p("userns_mode"), "--userns", v.clone());
+    }
+    if let Some(v) = &s.uts {
+        flag(a, ledger, p("uts"), "--uts", v.clone());
+    }
+    for (k, v) in &s.storage_opt {
+        flag(
+            a,
+            ledger,
+            p("storage_opt"),
+            "--storage-opt",
+            format!("{k}={v}"),
+        );
+    }
+    if let Some(v) = &s.runtime {
+        flag(a, ledger, p("runtime"), "--runtime", v.clone());
+    }
+    if let Some(v) = &s.cgroup_parent {
+        flag(a, ledger, p("cgroup_parent"), "--cgroup-parent", v.clone());
+    }
+    if !s.annotations.is_empty() {
+        // A refused flag would keep the container from starting at all.
+        ledger.dropped(
+            p("annotations"),
+            "docker run --annotation needs Engine API 1.43 (Docker 24), which the VM's docker may not have (Debian's docker.io has 1.41)",
+        );
+    }
 }
 
 /// `stdin_open` under systemd: the unit's standard input is `/dev/null`, so `docker run

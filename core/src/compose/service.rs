@@ -336,6 +336,30 @@ pub fn convert(
             "devices" => devices(cx, v, &kp, &mut s.devices),
             "logging" => s.logging = logging(cx, v, &kp),
             "pull_policy" => s.pull_policy = pull_policy(cx, v, &kp),
+            "cpu_shares" => {
+                s.cpu_shares = ranged(cx, v, &kp, 2, 262_144).and_then(|n| u32::try_from(n).ok());
+            }
+            "cpuset" => s.cpuset = cx.opt_string(v, &kp),
+            "security_opt" => s.security_opt = cx.strings(v, &kp),
+            "pid" => s.pid = cx.opt_string(v, &kp),
+            "ipc" => s.ipc = cx.opt_string(v, &kp),
+            "mem_swappiness" => {
+                s.mem_swappiness = ranged(cx, v, &kp, 0, 100).and_then(|n| u32::try_from(n).ok());
+            }
+            "memswap_limit" => s.memswap_limit = cx.bytes_any(v, &kp),
+            "oom_score_adj" => {
+                s.oom_score_adj =
+                    ranged(cx, v, &kp, -1000, 1000).and_then(|n| i32::try_from(n).ok());
+            }
+            "oom_kill_disable" => s.oom_kill_disable = cx.boolean(v, &kp).unwrap_or(false),
+            "device_cgroup_rules" => s.device_cgroup_rules = cx.strings(v, &kp),
+            "mac_address" => s.mac_address = cx.opt_string(v, &kp),
+            "userns_mode" => s.userns_mode = cx.opt_string(v, &kp),
+            "uts" => s.uts = cx.opt_string(v, &kp),
+            "storage_opt" => s.storage_opt = cx.string_map(v, &kp),
+            "runtime" => s.runtime = cx.opt_string(v, &kp),
+            "cgroup_parent" => s.cgroup_parent = cx.opt_string(v, &kp),
+            "annotations" => s.annotations = cx.string_map(v, &kp),
             // `attach: false` is the setting that means something (true is the default).
             "attach" => {
                 if cx.boolean(v, &kp) == Some(false)
@@ -452,6 +476,17 @@ pub fn convert(
         s.aliases.push(orig.to_string());
     }
     (nname, s, pend)
+}
+
+/// An integer in `lo..=hi` (the kernel's range), else an error naming the range.
+fn ranged(cx: &mut Cx, v: &Node, kp: &str, lo: i64, hi: i64) -> Option<i64> {
+    let n = cx.int(v, kp)?;
+    if (lo..=hi).contains(&n) {
+        Some(n)
+    } else {
+        cx.invalid(v, kp, format!("{n} is out of range ({lo} to {hi})"));
+        None
+    }
 }
 
 fn scalar_field(cx: &mut Cx, v: &Node, kp: &str, np: &str) -> Option<String> {

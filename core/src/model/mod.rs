@@ -273,6 +273,57 @@ pub struct Service {
     /// When to pull the image.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pull_policy: Option<PullPolicy>,
+    /// Relative CPU weight (docker `--cpu-shares`; 1024 is one CPU's worth).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cpu_shares: Option<u32>,
+    /// The CPUs the container may run on: `0-3`, `0,1`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cpuset: Option<String>,
+    /// Security options: `no-new-privileges:true`, `seccomp=unconfined`, `label=...`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub security_opt: Vec<String>,
+    /// The PID namespace: `host`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pid: Option<String>,
+    /// The IPC namespace: `host`, `private`, `shareable`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ipc: Option<String>,
+    /// How readily the kernel swaps the container's memory (0 to 100).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mem_swappiness: Option<u32>,
+    /// Memory plus swap the container may use.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub memswap_limit: Option<ByteSize>,
+    /// The kernel's OOM-killer preference (-1000 to 1000).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub oom_score_adj: Option<i32>,
+    /// Do not let the OOM killer stop the container.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub oom_kill_disable: bool,
+    /// Device cgroup rules: `c 1:3 mr`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub device_cgroup_rules: Vec<String>,
+    /// The container's MAC address.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mac_address: Option<String>,
+    /// The user namespace: `host`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub userns_mode: Option<String>,
+    /// The UTS namespace: `host`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub uts: Option<String>,
+    /// Storage driver options: `size: 20G`.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub storage_opt: BTreeMap<String, String>,
+    /// The OCI runtime: `runc`, `runsc`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub runtime: Option<String>,
+    /// The parent cgroup.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cgroup_parent: Option<String>,
+    /// OCI annotations on the container.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub annotations: BTreeMap<String, String>,
 }
 
 /// `replicated` or `global`.

@@ -503,6 +503,32 @@ pub fn build(
             );
         }
     }
+    for (f, set) in [
+        ("cpu_shares", s.cpu_shares.is_some()),
+        ("cpuset", s.cpuset.is_some()),
+        ("security_opt", !s.security_opt.is_empty()),
+        ("pid", s.pid.is_some()),
+        ("ipc", s.ipc.is_some()),
+        ("mem_swappiness", s.mem_swappiness.is_some()),
+        ("memswap_limit", s.memswap_limit.is_some()),
+        ("oom_score_adj", s.oom_score_adj.is_some()),
+        ("oom_kill_disable", s.oom_kill_disable),
+        ("device_cgroup_rules", !s.device_cgroup_rules.is_empty()),
+        ("mac_address", s.mac_address.is_some()),
+        ("userns_mode", s.userns_mode.is_some()),
+        ("uts", s.uts.is_some()),
+        ("storage_opt", !s.storage_opt.is_empty()),
+        ("runtime", s.runtime.is_some()),
+        ("cgroup_parent", s.cgroup_parent.is_some()),
+        ("annotations", !s.annotations.is_empty()),
+    ] {
+        if set {
+            ledger.dropped(
+                p(f),
+                "the Engine's service API (1.41) has no such field: swarm tasks run without it",
+            );
+        }
+    }
     if let Some(o) = &s.network_of {
         ledger.dropped(
             p("network_of"),
