@@ -74,6 +74,37 @@ fn fid(t: &Translation, f: &str) -> Fidelity {
         .unwrap_or_else(|| panic!("no line for {f}: {:?}", t.ledger))
 }
 
+/// The GCE instance's `write_files`: path to content.
+fn gce_files(t: &Translation) -> std::collections::BTreeMap<String, String> {
+    let inst = t
+        .artifacts
+        .iter()
+        .find(|a| a.path.starts_with("gce/instances/"))
+        .unwrap_or_else(|| panic!("{:?}", t.diagnostics));
+    let body: serde_json::Value =
+        serde_json::from_str(&inst.content).unwrap_or_else(|e| panic!("{e}"));
+    let ud = body["metadata"]["items"]
+        .as_array()
+        .and_then(|a| a.iter().find(|i| i["key"] == "user-data"))
+        .and_then(|i| i["value"].as_str())
+        .unwrap_or_default()
+        .to_string();
+    let doc = load(&ud, &Limits::default()).unwrap_or_else(|e| panic!("{}", e.message));
+    let Some(NodeKind::Seq(items)) = doc.get("write_files").map(|w| &w.kind) else {
+        panic!("no write_files")
+    };
+    items
+        .iter()
+        .map(|i| {
+            let text = |k: &str| match i.get(k).map(|n| &n.kind) {
+                Some(NodeKind::Scalar(s)) => s.text.clone(),
+                _ => String::new(),
+            };
+            (text("path"), text("content"))
+        })
+        .collect()
+}
+
 fn gce_script(t: &Translation) -> String {
     let inst = t
         .artifacts
@@ -274,4 +305,93 @@ fn the_engine_applies_them() {
     assert_eq!(got.2, "shareable");
     assert_eq!(got.3, "500");
     assert_eq!(got.4, "runc");
+}
+
+/// `post_start` / `pre_stop` on the VM targets: hook scripts the unit runs (ExecStartPost, and an
+/// ExecStop before `docker stop`); run as systemd would, the post_start hook acts in the running
+/// container and the pre_stop hook's output reaches the container's log.
+#[test]
+fn hooks_run_in_the_container() {
+    ensure_test_image();
+    let a = app(
+        "rt-hooks",
+        "    command: [sleep, '600']\n    post_start:\n      - command: [mkdir, /hooked]\n    pre_stop:\n      - command: [sh, -c, 'echo pre-stop-ran > /proc/1/fd/1']\n        user: '0'\n",
+    );
+    for kind in [ProviderKind::Gce, ProviderKind::Openstack] {
+        let t = translate(kind, &a);
+        assert_eq!(fid(&t, "post_start"), Fidelity::Mapped, "{kind:?}");
+        assert_eq!(fid(&t, "pre_stop"), Fidelity::Mapped, "{kind:?}");
+    }
+    for kind in [ProviderKind::Swarm, ProviderKind::Aws] {
+        let t = translate(kind, &a);
+        assert_eq!(fid(&t, "post_start"), Fidelity::Dropped, "{kind:?}");
+    }
+    let gce = translate(ProviderKind::Gce, &a);
+    let files = gce_files(&gce);
+    let unit = &files["/etc/systemd/system/rt-hooks-web.service"];
+    let stop_lines: Vec<&str> = unit.lines().filter(|l| l.starts_with("ExecStop")).collect();
+    assert_eq!(
+        stop_lines,
+        [
+            "ExecStop=-/bin/sh /etc/bridge/web.pre-stop.sh",
+            "ExecStop=/usr/bin/docker stop rt-hooks-web"
+        ],
+        "{unit}"
+    );
+    assert!(unit.contains("ExecStartPost=/bin/sh /etc/bridge/web.post-start.sh"));
+    let docker = |args: &[&str]| {
+        let o = Command::new("docker")
+            .args(args)
+            .output()
+            .unwrap_or_else(|e| panic!("{e}"));
+        (
+            o.status.success(),
+            String::from_utf8_lossy(&o.stdout).trim().to_string(),
+        )
+    };
+    let c = "rt-hooks-web";
+    let _ = docker(&["rm", "-f", c]);
+    if !docker(&["network", "inspect", "rt-hooks-net"]).0 {
+        assert!(docker(&["network", "create", "rt-hooks-net"]).0);
+    }
+    let dir = std::env::temp_dir().join(format!("bridge-hooks-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("{e}"));
+    let run = |file: &str, log: &str| {
+        let f = dir.join(file.rsplit('/').next().unwrap_or(file));
+        std::fs::write(&f, &files[file]).unwrap_or_else(|e| panic!("{e}"));
+        Command::new("sh")
+            .arg(&f)
+            .stdin(Stdio::null())
+            .stdout(std::fs::File::create(dir.join(log)).unwrap_or_else(|e| panic!("{e}")))
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| panic!("{e}"))
+    };
+    let mut main = run("/etc/bridge/web.sh", "main.log");
+    // ExecStartPost starts right after ExecStart: the hook script waits for the container.
+    let post = run("/etc/bridge/web.post-start.sh", "post.log")
+        .wait()
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(post.success(), "post_start failed");
+    let hooked = docker(&["exec", c, "ls", "-d", "/hooked"]);
+    let pre = run("/etc/bridge/web.pre-stop.sh", "pre.log")
+        .wait()
+        .unwrap_or_else(|e| panic!("{e}"));
+    let end = Instant::now() + Duration::from_secs(10);
+    let mut log = String::new();
+    while Instant::now() < end {
+        log = std::fs::read_to_string(dir.join("main.log")).unwrap_or_default();
+        if log.contains("pre-stop-ran") {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let _ = docker(&["rm", "-f", c]);
+    let _ = main.kill();
+    let _ = main.wait();
+    let _ = docker(&["network", "rm", "rt-hooks-net"]);
+    let _ = std::fs::remove_dir_all(&dir);
+    assert!(hooked.0, "post_start did not run in the container");
+    assert!(pre.success(), "pre_stop failed");
+    assert!(log.contains("pre-stop-ran"), "container log: {log:?}");
 }

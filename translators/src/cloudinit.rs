@@ -631,6 +631,37 @@ pub fn run_script_joining(args: &[String], owner: &str) -> String {
     )
 }
 
+/// The script for a service's `post_start` or `pre_stop` hooks: waits (up to a minute) for the
+/// container to run, then `docker exec`s each hook in order, stopping at the first failure.
+pub fn hook_script(container: &str, hooks: &[bridge_core::model::Hook]) -> String {
+    let c = shell::quote(container);
+    let mut out = format!(
+        "#!/bin/sh\n# written by bridge: lifecycle hooks run in {c}\nset -e\ni=0\n\
+         until [ \"$(docker inspect -f '{{{{.State.Running}}}}' {c} 2>/dev/null)\" = true ]; do\n  \
+         i=$((i + 1)); [ \"$i\" -gt 60 ] && exit 1; sleep 1\n\
+         done\n"
+    );
+    for h in hooks {
+        let mut a: Vec<String> = vec!["exec".into()];
+        if let Some(u) = &h.user {
+            a.extend(["--user".into(), u.clone()]);
+        }
+        if h.privileged {
+            a.push("--privileged".into());
+        }
+        if let Some(w) = &h.working_dir {
+            a.extend(["--workdir".into(), w.clone()]);
+        }
+        for (k, v) in &h.env {
+            a.extend(["--env".into(), format!("{k}={v}")]);
+        }
+        a.push(container.to_string());
+        a.extend(h.command.0.iter().cloned());
+        out.push_str(&format!("docker {}\n", shell::join(&a)));
+    }
+    out
+}
+
 /// The systemd unit for one container. Only names (DNS labels) appear here.
 pub fn unit(app: &App, name: &str, s: &Service, ledger: &mut Ledger) -> String {
     let restart = match s.restart {
@@ -712,6 +743,19 @@ pub fn unit(app: &App, name: &str, s: &Service, ledger: &mut Ledger) -> String {
         container_name(&app.name, name)
     ));
     u.push_str(&format!("ExecStart=/bin/sh {SCRIPTS_DIR}/{name}.sh\n"));
+    // Hooks: after the start, and before the stop (a failed pre_stop does not keep it running).
+    if !s.post_start.is_empty() {
+        u.push_str(&format!(
+            "ExecStartPost=/bin/sh {SCRIPTS_DIR}/{name}.post-start.sh\n"
+        ));
+        ledger.mapped(format!("services.{name}.post_start"));
+    }
+    if !s.pre_stop.is_empty() {
+        u.push_str(&format!(
+            "ExecStop=-/bin/sh {SCRIPTS_DIR}/{name}.pre-stop.sh\n"
+        ));
+        ledger.mapped(format!("services.{name}.pre_stop"));
+    }
     u.push_str(&format!(
         "ExecStop=/usr/bin/docker stop {}\n",
         container_name(&app.name, name)
@@ -875,6 +919,15 @@ pub fn cloud_config_full(
             permissions: "0755".into(),
             content,
         }));
+        for (which, hooks) in [("post-start", &s.post_start), ("pre-stop", &s.pre_stop)] {
+            if !hooks.is_empty() {
+                files.push(FileItem::File(WriteFile {
+                    path: format!("{SCRIPTS_DIR}/{name}.{which}.sh"),
+                    permissions: "0755".into(),
+                    content: hook_script(&container_name(&app.name, name), hooks),
+                }));
+            }
+        }
         files.push(FileItem::File(WriteFile {
             path: format!("/etc/systemd/system/{}-{name}.service", app.name),
             permissions: "0644".into(),

@@ -253,18 +253,8 @@ pub const SERVICE_KEYS: &[KeyInfo] = &[
     k("pids_limit", "C061", M, "mapped to `resources.pids`"),
     k("platform", "C062", M, "mapped to `platform`"),
     k("ports", "C063", M, "mapped to `ports`"),
-    k(
-        "post_start",
-        "C064",
-        D,
-        "lifecycle hooks have no neutral field",
-    ),
-    k(
-        "pre_stop",
-        "C065",
-        D,
-        "lifecycle hooks have no neutral field",
-    ),
+    k("post_start", "C064", M, "mapped to `post_start`"),
+    k("pre_stop", "C065", M, "mapped to `pre_stop`"),
     k("privileged", "C066", M, "mapped to `privileged`"),
     k("profiles", "C067", M, "resolved on import"),
     k(

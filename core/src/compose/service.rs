@@ -360,6 +360,8 @@ pub fn convert(
             "runtime" => s.runtime = cx.opt_string(v, &kp),
             "cgroup_parent" => s.cgroup_parent = cx.opt_string(v, &kp),
             "annotations" => s.annotations = cx.string_map(v, &kp),
+            "post_start" => s.post_start = hooks(cx, v, &kp),
+            "pre_stop" => s.pre_stop = hooks(cx, v, &kp),
             // `attach: false` is the setting that means something (true is the default).
             "attach" => {
                 if cx.boolean(v, &kp) == Some(false)
@@ -561,6 +563,53 @@ fn cpus_any(cx: &mut Cx, v: &Node, path: &str) -> Option<Cpus> {
         format!("`{text}` is not a cpu count"),
     );
     None
+}
+
+/// `post_start` / `pre_stop`: a list of `{command, user, privileged, working_dir, environment}`.
+fn hooks(cx: &mut Cx, v: &Node, path: &str) -> Vec<crate::model::Hook> {
+    let mut out = Vec::new();
+    let Some(items) = v.as_seq() else {
+        if !v.is_null() {
+            cx.wrong_type(v, path, "a list of hooks");
+        }
+        return out;
+    };
+    for (i, it) in items.iter().enumerate() {
+        let ip = format!("{path}[{i}]");
+        let mut h = crate::model::Hook::default();
+        let mut has_command = false;
+        for (k, _, val) in cx.entries(
+            it,
+            &ip,
+            &[
+                "command",
+                "user",
+                "privileged",
+                "working_dir",
+                "environment",
+            ],
+        ) {
+            let kp = join(&ip, k);
+            match k {
+                "command" => {
+                    if let Some(c) = command(cx, val, &kp) {
+                        h.command = c;
+                        has_command = true;
+                    }
+                }
+                "user" => h.user = cx.opt_string(val, &kp),
+                "privileged" => h.privileged = cx.boolean(val, &kp).unwrap_or(false),
+                "working_dir" => h.working_dir = cx.opt_string(val, &kp),
+                _ => h.env = cx.string_map(val, &kp),
+            }
+        }
+        if has_command {
+            out.push(h);
+        } else {
+            cx.invalid(it, &ip, "a hook needs a `command`");
+        }
+    }
+    out
 }
 
 fn command(cx: &mut Cx, v: &Node, path: &str) -> Option<Command> {

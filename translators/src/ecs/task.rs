@@ -1313,6 +1313,8 @@ fn kernel(cx: &mut Ctx<'_>, name: &str, s: &Service, c: &mut ContainerDefinition
         ("runtime", s.runtime.is_some()),
         ("cgroup_parent", s.cgroup_parent.is_some()),
         ("annotations", !s.annotations.is_empty()),
+        ("post_start", !s.post_start.is_empty()),
+        ("pre_stop", !s.pre_stop.is_empty()),
     ] {
         if set {
             cx.drop_warn(

@@ -69,7 +69,9 @@ pub fn unsupported(s: &Service) -> Vec<&'static str> {
             || !s.storage_opt.is_empty()
             || s.runtime.is_some()
             || s.cgroup_parent.is_some()
-            || !s.annotations.is_empty(),
+            || !s.annotations.is_empty()
+            || !s.post_start.is_empty()
+            || !s.pre_stop.is_empty(),
         "security_opt",
     );
     no(!s.aliases.is_empty() || !s.links.is_empty(), "links");

@@ -363,8 +363,10 @@ fn env_value(b: &mut Builder<'_>, res: &str, svc: &str, key: &str, v: &str) -> V
 
 /// Fields Heat's Zun container cannot carry: each dropped with a warning.
 fn unsupported(b: &mut Builder<'_>, name: &str, s: &Service) {
-    let set: [(&str, bool); 47] = [
+    let set: [(&str, bool); 49] = [
         ("health", s.health.is_some()),
+        ("post_start", !s.post_start.is_empty()),
+        ("pre_stop", !s.pre_stop.is_empty()),
         ("cpu_shares", s.cpu_shares.is_some()),
         ("cpuset", s.cpuset.is_some()),
         ("security_opt", !s.security_opt.is_empty()),

@@ -521,6 +521,8 @@ pub fn build(
         ("runtime", s.runtime.is_some()),
         ("cgroup_parent", s.cgroup_parent.is_some()),
         ("annotations", !s.annotations.is_empty()),
+        ("post_start", !s.post_start.is_empty()),
+        ("pre_stop", !s.pre_stop.is_empty()),
     ] {
         if set {
             ledger.dropped(
