@@ -101,6 +101,10 @@ pub enum Command {
         /// The target, or `all`.
         #[arg(short = 'p', long = "provider", value_enum, default_value_t = Target::All)]
         provider: Target,
+        /// Instead of a file: each of the 92 service-level compose keys per target, read from
+        /// the ledgers of a sample service per key, with counts.
+        #[arg(long)]
+        keys: bool,
         /// Shared input options.
         #[command(flatten)]
         input: InputArgs,
@@ -302,9 +306,15 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
             input,
         } => render(&file, provider, out.as_deref(), &input, json, color),
         Command::Fidelity {
+            provider,
+            keys: true,
+            ..
+        } => fidelity_keys(provider, json),
+        Command::Fidelity {
             file,
             provider,
             input,
+            ..
         } => fidelity(&file, provider, &input, json, color),
         Command::Schema { out } => {
             let text = bridge_core::schema::json_schema();
@@ -583,6 +593,38 @@ fn render(
     Ok(ExitCode::from(code))
 }
 
+/// `fidelity --keys`: the per-key table of every target.
+fn fidelity_keys(target: Target, json: bool) -> Result<ExitCode> {
+    let tables = crate::keys::tables(&target.kinds());
+    if json {
+        print_json(&serde_json::json!({ "targets": tables }))?;
+        return Ok(ExitCode::from(EXIT_OK));
+    }
+    for t in &tables {
+        println!("== {}", t.provider);
+        for r in &t.keys {
+            let word = match r.fidelity {
+                Fidelity::Mapped => "mapped",
+                Fidelity::Approximated => "approximated",
+                Fidelity::Dropped => "dropped",
+            };
+            if r.reason.is_empty() {
+                println!("   {word:<12} {}", r.key);
+            } else {
+                println!("   {word:<12} {}: {}", r.key, r.reason);
+            }
+        }
+        println!(
+            "   {} mapped, {} approximated, {} dropped of {} keys",
+            t.mapped,
+            t.approximated,
+            t.dropped,
+            t.keys.len()
+        );
+    }
+    Ok(ExitCode::from(EXIT_OK))
+}
+
 fn fidelity(
     file: &Path,
     target: Target,
@@ -594,18 +636,43 @@ fn fidelity(
     let Some(valid) = loaded.valid.as_ref() else {
         return report_failure(&loaded, json, color);
     };
-    let results = translate_all(valid, target);
+    // What import dropped or approximated, then each target's own findings: a field render
+    // rejects is not called mapped, and the exit code says whether render would succeed.
+    let mut diags = loaded.diagnostics.clone();
+    let mut results = translate_all(valid, target);
+    for (kind, t) in results.iter_mut() {
+        if let Some(t) = t {
+            bridge_translators::ledger::settle(t);
+            for d in t.diagnostics.iter() {
+                let mut d = d.clone();
+                d.message = format!("{}: {}", kind.as_str(), d.message);
+                diags.push(d);
+            }
+        }
+    }
+    let failed = diags.has_errors();
+    let code = ExitCode::from(if failed { EXIT_INVALID } else { EXIT_OK });
     if json {
         let v: Vec<_> = results
             .iter()
             .map(|(k, t)| match t {
-                Some(t) => serde_json::json!({"provider": k.as_str(), "ledger": t.ledger}),
+                Some(t) => serde_json::json!({
+                    "provider": k.as_str(),
+                    "renders": !t.diagnostics.has_errors(),
+                    "ledger": t.ledger,
+                }),
                 None => serde_json::json!({"provider": k.as_str(), "ledger": null, "note": "no translator yet"}),
             })
             .collect();
-        print_json(&serde_json::Value::Array(v))?;
-        return Ok(ExitCode::from(EXIT_OK));
+        print_json(&serde_json::json!({
+            "file": file.display().to_string(),
+            "targets": v,
+            "diagnostics": diags,
+            "summary": output::summary(&diags.0),
+        }))?;
+        return Ok(code);
     }
+    output::print_diagnostics(&diags, &loaded.sources, color);
     for (k, t) in &results {
         println!("== {}", k.as_str());
         let Some(t) = t else {
@@ -635,6 +702,9 @@ fn fidelity(
             }
         }
         println!("   {m} mapped, {a} approximated, {d} dropped");
+        if t.diagnostics.has_errors() {
+            println!("   render fails on {}: see the errors above", k.as_str());
+        }
     }
-    Ok(ExitCode::from(EXIT_OK))
+    Ok(code)
 }

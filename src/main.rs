@@ -4,6 +4,7 @@
 
 mod cli;
 mod input;
+mod keys;
 mod lifecycle;
 mod output;
 

@@ -358,9 +358,11 @@ fn the_engine_accepts_the_swarm_objects_of_every_importable_corpus_file() {
         cleanup(&s.app);
         failures.extend(errs.into_iter().map(|e| format!("{}: {e}", f.display())));
     }
+    // 132 since issue 13: files with a relative bind source (`./data`) are a Swarm render error
+    // (T107, the engine has no project directory to resolve them from) and are skipped above.
     assert!(
-        services >= 150,
-        "expected the corpus to hold at least 150 services, found {services}"
+        services >= 130,
+        "expected the corpus to hold at least 130 services, found {services}"
     );
     assert!(
         failures.is_empty(),

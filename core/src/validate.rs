@@ -593,6 +593,44 @@ impl Checker<'_> {
             let path = format!("{base}.group");
             self.dangling(&path, &path, "belongs to group", g, Kind::Group);
         }
+        // network_of: a service of the same group, not itself.
+        if let Some(o) = &s.network_of {
+            let path = format!("{base}.network_of");
+            match app.services.get(o) {
+                None => self.dangling(&path, &path, "shares the network of", o, Kind::Service),
+                Some(other) if o == name || other.group.is_none() || other.group != s.group => {
+                    self.at(
+                        &path,
+                        Diagnostic::error(
+                            codes::NETWORK_MODE,
+                            format!("`{o}` must be another service of this service's group to share its network"),
+                        )
+                        .with_hint(format!("put both in one group (`group:`), or remove `network_of: {o}`")),
+                    );
+                }
+                Some(_) => {
+                    // The chain must end at a service that owns its namespace.
+                    let mut cur = o.as_str();
+                    for _ in 0..app.services.len() {
+                        match app.services.get(cur).and_then(|x| x.network_of.as_deref()) {
+                            Some(n) if n == name => {
+                                self.at(
+                                    &path,
+                                    Diagnostic::error(
+                                        codes::NETWORK_MODE,
+                                        "`network_of` chains back to this service",
+                                    )
+                                    .with_hint("let one service of the chain own its network"),
+                                );
+                                break;
+                            }
+                            Some(n) => cur = n,
+                            None => break,
+                        }
+                    }
+                }
+            }
+        }
 
         // env
         for (k, v) in &s.env.0 {

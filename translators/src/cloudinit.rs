@@ -36,6 +36,9 @@ pub struct HostOptions {
     /// [`link_aliases`] of the app, computed once by a caller that renders many services (the
     /// scan is over every service); None computes it per call.
     pub link_aliases: Option<BTreeMap<String, Vec<String>>>,
+    /// The hosts have no GPUs: `--gpus` is left out, and the translator reports the field (a
+    /// `--gpus` request fails on such a host, so the container would never start).
+    pub no_gpus: bool,
 }
 
 /// Per linked service, the aliases other services link to it by, in service then link order.
@@ -49,6 +52,19 @@ pub fn link_aliases(app: &App) -> BTreeMap<String, Vec<String>> {
         }
     }
     out
+}
+
+/// The service whose network namespace `name` runs in: itself, or the end of its `network_of`
+/// chain (validation keeps the chain inside one group and without cycles back to `name`).
+pub fn namespace_owner<'a>(app: &'a App, name: &'a str) -> &'a str {
+    let mut cur = name;
+    for _ in 0..app.services.len() {
+        match app.services.get(cur).and_then(|s| s.network_of.as_deref()) {
+            Some(next) if next != name => cur = next,
+            _ => break,
+        }
+    }
+    cur
 }
 
 /// The argv of `docker run` for one service (without the leading `docker`).
@@ -71,20 +87,47 @@ pub fn docker_run_args_on(
         "--name".into(),
         container_name(&app.name, name),
     ];
-    a.extend([
-        "--network".into(),
-        network_name(&app.name),
-        "--network-alias".into(),
-        name.to_string(),
-    ]);
-    for al in &s.aliases {
-        a.extend(["--network-alias".into(), al.clone()]);
-    }
-    if !s.aliases.is_empty() {
-        ledger.mapped(p("aliases"));
+    // Services joining this one's network namespace (`network_of`): their names, aliases and
+    // ports belong to this container, the one that owns the namespace.
+    let sharers: Vec<(&String, &Service)> = app
+        .services
+        .iter()
+        .filter(|(n, o)| o.network_of.is_some() && namespace_owner(app, n) == name)
+        .collect();
+    if s.network_of.is_some() {
+        let owner = namespace_owner(app, name);
+        // docker refuses aliases, ports and names on a container network: they are the owner's.
+        a.extend([
+            "--network".into(),
+            format!("container:{}", container_name(&app.name, owner)),
+        ]);
+        ledger.mapped(p("network_of"));
+        if !s.aliases.is_empty() {
+            ledger.mapped(p("aliases"));
+        }
+    } else {
+        a.extend([
+            "--network".into(),
+            network_name(&app.name),
+            "--network-alias".into(),
+            name.to_string(),
+        ]);
+        for al in &s.aliases {
+            a.extend(["--network-alias".into(), al.clone()]);
+        }
+        if !s.aliases.is_empty() {
+            ledger.mapped(p("aliases"));
+        }
+        for (sn, o) in &sharers {
+            a.extend(["--network-alias".into(), (*sn).clone()]);
+            for al in &o.aliases {
+                a.extend(["--network-alias".into(), al.clone()]);
+            }
+        }
     }
     // Links: the alias is added where the linked container runs; here only ordering.
     match &host.link_aliases {
+        _ if s.network_of.is_some() => {}
         Some(map) => {
             for al in map.get(name).map(Vec::as_slice).unwrap_or_default() {
                 a.extend(["--network-alias".into(), al.clone()]);
@@ -136,7 +179,33 @@ pub fn docker_run_args_on(
         ]);
         ledger.mapped(format!("services.{name}.configs[{i}]"));
     }
-    for (i, pt) in s.ports.iter().enumerate() {
+    // A sharer's ports are published by the owner of the namespace.
+    let own_ports: Vec<(Option<&String>, usize, &bridge_core::model::Port)> =
+        if s.network_of.is_some() {
+            Vec::new()
+        } else {
+            s.ports
+                .iter()
+                .enumerate()
+                .map(|(i, pt)| (None, i, pt))
+                .chain(sharers.iter().flat_map(|(sn, o)| {
+                    o.ports
+                        .iter()
+                        .enumerate()
+                        .map(move |(i, pt)| (Some(*sn), i, pt))
+                }))
+                .collect()
+        };
+    for (i, _) in s.ports.iter().enumerate() {
+        if s.network_of.is_some() {
+            ledger.approximated(
+                format!("services.{name}.ports[{i}]"),
+                "published by the container whose network this one shares",
+            );
+        }
+    }
+    for (who, i, pt) in own_ports {
+        let svc_name = who.map_or(name, String::as_str);
         let mut spec = String::new();
         if let Some(ip) = &pt.host_ip {
             if ip.contains(':') {
@@ -152,15 +221,32 @@ pub fn docker_run_args_on(
         }
         spec.push_str(&format!("{}/{}", pt.container, pt.protocol.as_str()));
         a.extend(["--publish".into(), spec]);
-        ledger.mapped(format!("services.{name}.ports[{i}]"));
+        if who.is_none() {
+            ledger.mapped(format!("services.{name}.ports[{i}]"));
+        }
         if pt.mode == PortMode::Ingress && pt.published.is_some() {
             ledger.approximated(
-                format!("services.{name}.ports[{i}].mode"),
+                format!("services.{svc_name}.ports[{i}].mode"),
                 "published on each VM running a replica; put a load balancer in front for one address",
             );
         }
     }
-    if !s.expose.is_empty() {
+    if s.network_of.is_some() {
+        for (f, set) in [
+            ("expose", !s.expose.is_empty()),
+            ("dns", !s.dns.is_empty()),
+            ("dns_search", !s.dns_search.is_empty()),
+            ("dns_opt", !s.dns_opt.is_empty()),
+            ("extra_hosts", !s.extra_hosts.is_empty()),
+        ] {
+            if set {
+                ledger.dropped(
+                    p(f),
+                    "a container sharing another's network uses that container's ports, resolver and hosts file (docker refuses its own)",
+                );
+            }
+        }
+    } else if !s.expose.is_empty() {
         for e in &s.expose {
             a.extend(["--expose".into(), e.to_string()]);
         }
@@ -220,7 +306,9 @@ pub fn docker_run_args_on(
         a.extend(["--pids-limit".into(), n.to_string()]);
         ledger.mapped(p("resources.pids"));
     }
-    if let Some(g) = r.gpus {
+    if let Some(g) = r.gpus
+        && !host.no_gpus
+    {
         a.extend(["--gpus".into(), g.to_string()]);
         ledger.mapped(p("resources.gpus"));
     }
@@ -259,8 +347,19 @@ pub fn docker_run_args_on(
         };
     opt(&mut a, ledger, "--user", "user", &s.user);
     opt(&mut a, ledger, "--workdir", "working_dir", &s.working_dir);
-    opt(&mut a, ledger, "--hostname", "hostname", &s.hostname);
-    opt(&mut a, ledger, "--domainname", "domainname", &s.domainname);
+    if s.network_of.is_none() {
+        opt(&mut a, ledger, "--hostname", "hostname", &s.hostname);
+        opt(&mut a, ledger, "--domainname", "domainname", &s.domainname);
+    } else {
+        for (f, v) in [("hostname", &s.hostname), ("domainname", &s.domainname)] {
+            if v.is_some() {
+                ledger.dropped(
+                    p(f),
+                    "a container sharing another's network has that container's host name (docker refuses one of its own)",
+                );
+            }
+        }
+    }
     opt(
         &mut a,
         ledger,
@@ -278,13 +377,13 @@ pub fn docker_run_args_on(
         ("--read-only", "read_only", s.read_only),
         ("--privileged", "privileged", s.privileged),
         ("--tty", "tty", s.tty),
-        ("--interactive", "stdin_open", s.stdin_open),
     ] {
         if on {
             a.push(flag.into());
             ledger.mapped(p(field));
         }
     }
+    stdin_open(s, &p("stdin_open"), ledger);
     for (flag, field, list) in [
         ("--cap-add", "cap_add", &s.cap_add),
         ("--cap-drop", "cap_drop", &s.cap_drop),
@@ -294,6 +393,9 @@ pub fn docker_run_args_on(
         ("--dns-option", "dns_opt", &s.dns_opt),
         ("--device", "devices", &s.devices),
     ] {
+        if s.network_of.is_some() && flag.starts_with("--dns") {
+            continue;
+        }
         for v in list {
             a.extend([flag.into(), v.clone()]);
         }
@@ -301,10 +403,10 @@ pub fn docker_run_args_on(
             ledger.mapped(p(field));
         }
     }
-    for (h, ip) in &s.extra_hosts {
+    for (h, ip) in s.extra_hosts.iter().filter(|_| s.network_of.is_none()) {
         a.extend(["--add-host".into(), format!("{h}:{ip}")]);
     }
-    if !s.extra_hosts.is_empty() {
+    if !s.extra_hosts.is_empty() && s.network_of.is_none() {
         ledger.mapped(p("extra_hosts"));
     }
     for (k, v) in &s.sysctls {
@@ -341,6 +443,7 @@ pub fn docker_run_args_on(
         a.extend(["--pull".into(), v.into()]);
         ledger.mapped(p("pull_policy"));
     }
+    kernel_flags(name, s, &mut a, ledger);
     let mut labels: BTreeMap<String, String> = s.labels.clone();
     labels.insert("bridge.app".into(), app.name.clone());
     labels.insert("bridge.component".into(), format!("service/{name}"));
@@ -371,12 +474,192 @@ pub fn docker_run_args_on(
     a
 }
 
+/// Push `flag value` and mark the field mapped.
+fn flag(a: &mut Vec<String>, ledger: &mut Ledger, field: String, flag: &str, v: String) {
+    a.extend([flag.to_string(), v]);
+    ledger.mapped(field);
+}
+
+/// The kernel and runtime settings compose has and `docker run` takes as they are: each key its
+/// flag and its ledger line.
+fn kernel_flags(name: &str, s: &Service, a: &mut Vec<String>, ledger: &mut Ledger) {
+    let p = |f: &str| format!("services.{name}.{f}");
+    if let Some(n) = s.cpu_shares {
+        flag(a, ledger, p("cpu_shares"), "--cpu-shares", n.to_string());
+    }
+    if let Some(c) = &s.cpuset {
+        flag(a, ledger, p("cpuset"), "--cpuset-cpus", c.clone());
+    }
+    for o in &s.security_opt {
+        flag(a, ledger, p("security_opt"), "--security-opt", o.clone());
+    }
+    if let Some(v) = &s.pid {
+        flag(a, ledger, p("pid"), "--pid", v.clone());
+    }
+    if let Some(v) = &s.ipc {
+        flag(a, ledger, p("ipc"), "--ipc", v.clone());
+    }
+    if let Some(n) = s.mem_swappiness {
+        flag(
+            a,
+            ledger,
+            p("mem_swappiness"),
+            "--memory-swappiness",
+            n.to_string(),
+        );
+    }
+    if let Some(m) = s.memswap_limit {
+        if s.resources.memory.is_some() {
+            flag(
+                a,
+                ledger,
+                p("memswap_limit"),
+                "--memory-swap",
+                m.0.to_string(),
+            );
+        } else {
+            // docker refuses --memory-swap without --memory.
+            ledger.dropped(
+                p("memswap_limit"),
+                "docker takes a swap limit only beside a memory limit: set resources.memory too",
+            );
+        }
+    }
+    if let Some(n) = s.oom_score_adj {
+        flag(
+            a,
+            ledger,
+            p("oom_score_adj"),
+            "--oom-score-adj",
+            n.to_string(),
+        );
+    }
+    if s.oom_kill_disable {
+        a.push("--oom-kill-disable".into());
+        ledger.mapped(p("oom_kill_disable"));
+    }
+    for r in &s.device_cgroup_rules {
+        flag(
+            a,
+            ledger,
+            p("device_cgroup_rules"),
+            "--device-cgroup-rule",
+            r.clone(),
+        );
+    }
+    if let Some(m) = &s.mac_address {
+        if s.network_of.is_some() {
+            ledger.dropped(
+                p("mac_address"),
+                "a container sharing another's network has that container's MAC address",
+            );
+        } else {
+            flag(a, ledger, p("mac_address"), "--mac-address", m.clone());
+        }
+    }
+    if let Some(v) = &s.userns_mode {
+        flag(a, ledger, p("userns_mode"), "--userns", v.clone());
+    }
+    if let Some(v) = &s.uts {
+        flag(a, ledger, p("uts"), "--uts", v.clone());
+    }
+    for (k, v) in &s.storage_opt {
+        flag(
+            a,
+            ledger,
+            p("storage_opt"),
+            "--storage-opt",
+            format!("{k}={v}"),
+        );
+    }
+    if let Some(v) = &s.runtime {
+        flag(a, ledger, p("runtime"), "--runtime", v.clone());
+    }
+    if let Some(v) = &s.cgroup_parent {
+        flag(a, ledger, p("cgroup_parent"), "--cgroup-parent", v.clone());
+    }
+    if !s.annotations.is_empty() {
+        // A refused flag would keep the container from starting at all.
+        ledger.dropped(
+            p("annotations"),
+            "docker run --annotation needs Engine API 1.43 (Docker 24), which the VM's docker may not have (Debian's docker.io has 1.41)",
+        );
+    }
+}
+
+/// `stdin_open` under systemd: the unit's standard input is `/dev/null`, so `docker run
+/// --interactive` would hand the container an EOF at once, and with `--tty` exit before starting
+/// ("the input device is not a TTY"). No flag is rendered: with `tty` the container's input is its
+/// terminal, which stays open with no writer; without, there is no input to keep open.
+fn stdin_open(s: &Service, field: &str, ledger: &mut Ledger) {
+    if !s.stdin_open {
+        return;
+    }
+    if s.tty {
+        ledger.approximated(
+            field,
+            "systemd has no input to attach: the container's input is its terminal (--tty), open but with no writer; --interactive would end it at once",
+        );
+    } else {
+        ledger.dropped(
+            field,
+            "systemd has no input to attach (the unit's stdin is /dev/null): --interactive would hand the container EOF at once",
+        );
+    }
+}
+
 /// The `sh` script that runs one container in the foreground (systemd supervises it).
 pub fn run_script(args: &[String]) -> String {
     format!(
         "#!/bin/sh\n# written by bridge: runs one container in the foreground\nexec docker {}\n",
         shell::join(args)
     )
+}
+
+/// [`run_script`] for a container joining `owner`'s network namespace: it first waits (up to a
+/// minute) for that container to run, since systemd starts both units at once.
+pub fn run_script_joining(args: &[String], owner: &str) -> String {
+    let owner = shell::quote(owner);
+    format!(
+        "#!/bin/sh\n# written by bridge: runs one container in the foreground, in the network of {owner}\n\
+         i=0\n\
+         until [ \"$(docker inspect -f '{{{{.State.Running}}}}' {owner} 2>/dev/null)\" = true ]; do\n  \
+         i=$((i + 1)); [ \"$i\" -gt 60 ] && exit 1; sleep 1\n\
+         done\n\
+         exec docker {}\n",
+        shell::join(args)
+    )
+}
+
+/// The script for a service's `post_start` or `pre_stop` hooks: waits (up to a minute) for the
+/// container to run, then `docker exec`s each hook in order, stopping at the first failure.
+pub fn hook_script(container: &str, hooks: &[bridge_core::model::Hook]) -> String {
+    let c = shell::quote(container);
+    let mut out = format!(
+        "#!/bin/sh\n# written by bridge: lifecycle hooks run in {c}\nset -e\ni=0\n\
+         until [ \"$(docker inspect -f '{{{{.State.Running}}}}' {c} 2>/dev/null)\" = true ]; do\n  \
+         i=$((i + 1)); [ \"$i\" -gt 60 ] && exit 1; sleep 1\n\
+         done\n"
+    );
+    for h in hooks {
+        let mut a: Vec<String> = vec!["exec".into()];
+        if let Some(u) = &h.user {
+            a.extend(["--user".into(), u.clone()]);
+        }
+        if h.privileged {
+            a.push("--privileged".into());
+        }
+        if let Some(w) = &h.working_dir {
+            a.extend(["--workdir".into(), w.clone()]);
+        }
+        for (k, v) in &h.env {
+            a.extend(["--env".into(), format!("{k}={v}")]);
+        }
+        a.push(container.to_string());
+        a.extend(h.command.0.iter().cloned());
+        out.push_str(&format!("docker {}\n", shell::join(&a)));
+    }
+    out
 }
 
 /// The systemd unit for one container. Only names (DNS labels) appear here.
@@ -392,9 +675,19 @@ pub fn unit(app: &App, name: &str, s: &Service, ledger: &mut Ledger) -> String {
         "bridge-setup.service".to_string(),
     ];
     let mut wants = Vec::new();
-    for d in &s.depends_on {
-        after.push(format!("{}-{}.service", app.name, d.service));
-        wants.push(format!("{}-{}.service", app.name, d.service));
+    let mut part_of = Vec::new();
+    for (i, d) in s.depends_on.iter().enumerate() {
+        let du = format!("{}-{}.service", app.name, d.service);
+        after.push(du.clone());
+        wants.push(du.clone());
+        if d.restart {
+            // Compose restarts this service when the dependency is restarted: systemd's PartOf.
+            part_of.push(du);
+            ledger.mapped(format!("services.{name}.depends_on[{i}].restart"));
+        }
+        if !d.required {
+            ledger.mapped(format!("services.{name}.depends_on[{i}].required"));
+        }
     }
     if !s.depends_on.is_empty() {
         if s.depends_on
@@ -419,7 +712,16 @@ pub fn unit(app: &App, name: &str, s: &Service, ledger: &mut Ledger) -> String {
         after.join(" ")
     ));
     if !wants.is_empty() {
+        // Wants, not Requires: a missing or failed dependency does not stop this one.
         u.push_str(&format!("Wants={}\n", wants.join(" ")));
+    }
+    if !part_of.is_empty() {
+        u.push_str(&format!("PartOf={}\n", part_of.join(" ")));
+    }
+    // Joining another container's network needs it running, and a new one of it.
+    if s.network_of.is_some() {
+        let unit = format!("{}-{}.service", app.name, namespace_owner(app, name));
+        u.push_str(&format!("After={unit}\nRequires={unit}\nPartOf={unit}\n"));
     }
     if let (Some(n), Some(w)) = (s.restart_max_attempts, s.restart_window) {
         u.push_str(&format!(
@@ -441,6 +743,19 @@ pub fn unit(app: &App, name: &str, s: &Service, ledger: &mut Ledger) -> String {
         container_name(&app.name, name)
     ));
     u.push_str(&format!("ExecStart=/bin/sh {SCRIPTS_DIR}/{name}.sh\n"));
+    // Hooks: after the start, and before the stop (a failed pre_stop does not keep it running).
+    if !s.post_start.is_empty() {
+        u.push_str(&format!(
+            "ExecStartPost=/bin/sh {SCRIPTS_DIR}/{name}.post-start.sh\n"
+        ));
+        ledger.mapped(format!("services.{name}.post_start"));
+    }
+    if !s.pre_stop.is_empty() {
+        u.push_str(&format!(
+            "ExecStop=-/bin/sh {SCRIPTS_DIR}/{name}.pre-stop.sh\n"
+        ));
+        ledger.mapped(format!("services.{name}.pre_stop"));
+    }
     u.push_str(&format!(
         "ExecStop=/usr/bin/docker stop {}\n",
         container_name(&app.name, name)
@@ -592,11 +907,27 @@ pub fn cloud_config_full(
             }
         }
         let args = docker_run_args_on(app, name, s, host, ledger);
+        let content = match &s.network_of {
+            Some(_) => run_script_joining(
+                &args,
+                &container_name(&app.name, namespace_owner(app, name)),
+            ),
+            None => run_script(&args),
+        };
         files.push(FileItem::File(WriteFile {
             path: format!("{SCRIPTS_DIR}/{name}.sh"),
             permissions: "0755".into(),
-            content: run_script(&args),
+            content,
         }));
+        for (which, hooks) in [("post-start", &s.post_start), ("pre-stop", &s.pre_stop)] {
+            if !hooks.is_empty() {
+                files.push(FileItem::File(WriteFile {
+                    path: format!("{SCRIPTS_DIR}/{name}.{which}.sh"),
+                    permissions: "0755".into(),
+                    content: hook_script(&container_name(&app.name, name), hooks),
+                }));
+            }
+        }
         files.push(FileItem::File(WriteFile {
             path: format!("/etc/systemd/system/{}-{name}.service", app.name),
             permissions: "0644".into(),

@@ -54,3 +54,37 @@ impl Ledger {
         self.entries
     }
 }
+
+/// Make the ledger agree with the translation's errors: a field the translator rejects is not
+/// carried, whatever an earlier line said. Each error with a path downgrades the entries at that
+/// path (and below it) to dropped, or adds one when the ledger has none, with the error as reason.
+pub fn settle(t: &mut crate::Translation) {
+    let errors: Vec<(String, String)> = t
+        .diagnostics
+        .iter()
+        .filter(|d| d.is_error() && !d.path.is_empty())
+        .map(|d| (d.path.clone(), format!("render fails here: {}", d.message)))
+        .collect();
+    for (path, reason) in errors {
+        let mut hit = false;
+        for e in &mut t.ledger {
+            let under = e.field == path
+                || e.field
+                    .strip_prefix(path.as_str())
+                    .is_some_and(|rest| rest.starts_with('.') || rest.starts_with('['));
+            if under {
+                hit = true;
+                e.fidelity = Fidelity::Dropped;
+                e.reason.clone_from(&reason);
+            }
+        }
+        if !hit {
+            t.ledger.push(LedgerEntry {
+                field: path,
+                fidelity: Fidelity::Dropped,
+                reason,
+            });
+        }
+    }
+    t.ledger.sort_by(|a, b| a.field.cmp(&b.field));
+}

@@ -75,12 +75,7 @@ const fn k(
 
 /// The 92 service keys of the Compose Specification, in schema order.
 pub const SERVICE_KEYS: &[KeyInfo] = &[
-    k(
-        "annotations",
-        "C001",
-        D,
-        "container annotations have no neutral field; use `labels`",
-    ),
+    k("annotations", "C001", M, "mapped to `annotations`"),
     k(
         "attach",
         "C002",
@@ -107,12 +102,7 @@ pub const SERVICE_KEYS: &[KeyInfo] = &[
         D,
         "the cgroup namespace mode has no equivalent on the targets",
     ),
-    k(
-        "cgroup_parent",
-        "C008",
-        D,
-        "the parent cgroup is a property of one docker host",
-    ),
+    k("cgroup_parent", "C008", M, "mapped to `cgroup_parent`"),
     k("command", "C009", M, "mapped to `command`"),
     k("configs", "C010", M, "mapped to `configs`"),
     k(
@@ -157,19 +147,9 @@ pub const SERVICE_KEYS: &[KeyInfo] = &[
         D,
         "real-time scheduling has no equivalent on the targets",
     ),
-    k(
-        "cpu_shares",
-        "C018",
-        D,
-        "relative cpu weights have no neutral field; set `deploy.resources.reservations.cpus`",
-    ),
+    k("cpu_shares", "C018", M, "mapped to `cpu_shares`"),
     k("cpus", "C019", M, "mapped to `resources.cpus`"),
-    k(
-        "cpuset",
-        "C020",
-        D,
-        "pinning to host cpus has no equivalent on the targets",
-    ),
+    k("cpuset", "C020", M, "mapped to `cpuset`"),
     k(
         "credential_spec",
         "C021",
@@ -192,8 +172,8 @@ pub const SERVICE_KEYS: &[KeyInfo] = &[
     k(
         "device_cgroup_rules",
         "C025",
-        D,
-        "device cgroup rules have no equivalent on the targets",
+        M,
+        "mapped to `device_cgroup_rules`",
     ),
     k("devices", "C026", M, "mapped to `devices`"),
     k("dns", "C027", M, "mapped to `dns`"),
@@ -223,12 +203,7 @@ pub const SERVICE_KEYS: &[KeyInfo] = &[
     k("hostname", "C041", M, "mapped to `hostname`"),
     k("image", "C042", M, "mapped to `image`"),
     k("init", "C043", M, "mapped to `init`"),
-    k(
-        "ipc",
-        "C044",
-        D,
-        "sharing an ipc namespace has no neutral field",
-    ),
+    k("ipc", "C044", M, "mapped to `ipc`"),
     k(
         "isolation",
         "C045",
@@ -244,12 +219,7 @@ pub const SERVICE_KEYS: &[KeyInfo] = &[
     k("labels", "C047", M, "mapped to `labels`"),
     k("links", "C048", M, "mapped to `links`"),
     k("logging", "C049", M, "mapped to `logging`"),
-    k(
-        "mac_address",
-        "C050",
-        D,
-        "fixed mac addresses cannot be honoured on cloud networks",
-    ),
+    k("mac_address", "C050", M, "mapped to `mac_address`"),
     k("mem_limit", "C051", M, "mapped to `resources.memory`"),
     k(
         "mem_reservation",
@@ -257,18 +227,8 @@ pub const SERVICE_KEYS: &[KeyInfo] = &[
         M,
         "mapped to `resources.reserve_memory`",
     ),
-    k(
-        "mem_swappiness",
-        "C053",
-        D,
-        "swap tuning has no equivalent on the targets",
-    ),
-    k(
-        "memswap_limit",
-        "C054",
-        D,
-        "swap limits have no equivalent on the targets",
-    ),
+    k("mem_swappiness", "C053", M, "mapped to `mem_swappiness`"),
+    k("memswap_limit", "C054", M, "mapped to `memswap_limit`"),
     k(
         "models",
         "C055",
@@ -285,36 +245,16 @@ pub const SERVICE_KEYS: &[KeyInfo] = &[
     k(
         "oom_kill_disable",
         "C058",
-        D,
-        "oom killer tuning has no equivalent on the targets",
+        M,
+        "mapped to `oom_kill_disable`",
     ),
-    k(
-        "oom_score_adj",
-        "C059",
-        D,
-        "oom score tuning has no equivalent on the targets",
-    ),
-    k(
-        "pid",
-        "C060",
-        D,
-        "sharing a pid namespace has no neutral field",
-    ),
+    k("oom_score_adj", "C059", M, "mapped to `oom_score_adj`"),
+    k("pid", "C060", M, "mapped to `pid`"),
     k("pids_limit", "C061", M, "mapped to `resources.pids`"),
     k("platform", "C062", M, "mapped to `platform`"),
     k("ports", "C063", M, "mapped to `ports`"),
-    k(
-        "post_start",
-        "C064",
-        D,
-        "lifecycle hooks have no neutral field",
-    ),
-    k(
-        "pre_stop",
-        "C065",
-        D,
-        "lifecycle hooks have no neutral field",
-    ),
+    k("post_start", "C064", M, "mapped to `post_start`"),
+    k("pre_stop", "C065", M, "mapped to `pre_stop`"),
     k("privileged", "C066", M, "mapped to `privileged`"),
     k("profiles", "C067", M, "resolved on import"),
     k(
@@ -332,20 +272,10 @@ pub const SERVICE_KEYS: &[KeyInfo] = &[
     ),
     k("read_only", "C071", M, "mapped to `read_only`"),
     k("restart", "C072", M, "mapped to `restart`"),
-    k(
-        "runtime",
-        "C073",
-        D,
-        "alternative oci runtimes have no equivalent on the targets",
-    ),
+    k("runtime", "C073", M, "mapped to `runtime`"),
     k("scale", "C074", M, "mapped to `replicas`"),
     k("secrets", "C075", M, "mapped to `secrets`"),
-    k(
-        "security_opt",
-        "C076",
-        D,
-        "security options (seccomp, apparmor, selinux labels) have no neutral field",
-    ),
+    k("security_opt", "C076", M, "mapped to `security_opt`"),
     k("shm_size", "C077", M, "mapped to `shm_size`"),
     k("stdin_open", "C078", M, "mapped to `stdin_open`"),
     k(
@@ -355,12 +285,7 @@ pub const SERVICE_KEYS: &[KeyInfo] = &[
         "mapped to `stop_grace_period`",
     ),
     k("stop_signal", "C080", M, "mapped to `stop_signal`"),
-    k(
-        "storage_opt",
-        "C081",
-        D,
-        "storage driver options have no equivalent on the targets",
-    ),
+    k("storage_opt", "C081", M, "mapped to `storage_opt`"),
     k("sysctls", "C082", M, "mapped to `sysctls`"),
     k("tmpfs", "C083", M, "mapped to tmpfs `volumes`"),
     k("tty", "C084", M, "mapped to `tty`"),
@@ -372,18 +297,8 @@ pub const SERVICE_KEYS: &[KeyInfo] = &[
         "the docker api socket of the deploying machine does not exist on the targets",
     ),
     k("user", "C087", M, "mapped to `user`"),
-    k(
-        "userns_mode",
-        "C088",
-        D,
-        "user namespace modes have no neutral field",
-    ),
-    k(
-        "uts",
-        "C089",
-        D,
-        "sharing the uts namespace has no neutral field",
-    ),
+    k("userns_mode", "C088", M, "mapped to `userns_mode`"),
+    k("uts", "C089", M, "mapped to `uts`"),
     k("volumes", "C090", M, "mapped to `volumes`"),
     k(
         "volumes_from",

@@ -884,6 +884,8 @@ fn settle(
                     );
                     continue;
                 };
+                // The namespace joined is the immediate owner's (docker resolves chains itself).
+                let joined = names.service(&owner);
                 // Follow chains (a -> b -> c): the group is named after the last one.
                 let mut hops = 0;
                 while let Some((_, _, p)) = pending.iter().find(|(o, _, _)| *o == owner)
@@ -911,6 +913,10 @@ fn settle(
                         s.group = Some(group.clone());
                         cx.at(format!("services.{svc}.group"), *span);
                     }
+                }
+                if let Some(s) = out.get_mut(nname) {
+                    s.network_of = Some(joined);
+                    cx.at(format!("services.{nname}.network_of"), *span);
                 }
                 if m.starts_with("container:") {
                     cx.approx(

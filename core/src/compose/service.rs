@@ -336,6 +336,40 @@ pub fn convert(
             "devices" => devices(cx, v, &kp, &mut s.devices),
             "logging" => s.logging = logging(cx, v, &kp),
             "pull_policy" => s.pull_policy = pull_policy(cx, v, &kp),
+            "cpu_shares" => {
+                s.cpu_shares = ranged(cx, v, &kp, 2, 262_144).and_then(|n| u32::try_from(n).ok());
+            }
+            "cpuset" => s.cpuset = cx.opt_string(v, &kp),
+            "security_opt" => s.security_opt = cx.strings(v, &kp),
+            "pid" => s.pid = cx.opt_string(v, &kp),
+            "ipc" => s.ipc = cx.opt_string(v, &kp),
+            "mem_swappiness" => {
+                s.mem_swappiness = ranged(cx, v, &kp, 0, 100).and_then(|n| u32::try_from(n).ok());
+            }
+            "memswap_limit" => s.memswap_limit = cx.bytes_any(v, &kp),
+            "oom_score_adj" => {
+                s.oom_score_adj =
+                    ranged(cx, v, &kp, -1000, 1000).and_then(|n| i32::try_from(n).ok());
+            }
+            "oom_kill_disable" => s.oom_kill_disable = cx.boolean(v, &kp).unwrap_or(false),
+            "device_cgroup_rules" => s.device_cgroup_rules = cx.strings(v, &kp),
+            "mac_address" => s.mac_address = cx.opt_string(v, &kp),
+            "userns_mode" => s.userns_mode = cx.opt_string(v, &kp),
+            "uts" => s.uts = cx.opt_string(v, &kp),
+            "storage_opt" => s.storage_opt = cx.string_map(v, &kp),
+            "runtime" => s.runtime = cx.opt_string(v, &kp),
+            "cgroup_parent" => s.cgroup_parent = cx.opt_string(v, &kp),
+            "annotations" => s.annotations = cx.string_map(v, &kp),
+            "post_start" => s.post_start = hooks(cx, v, &kp),
+            "pre_stop" => s.pre_stop = hooks(cx, v, &kp),
+            // `attach: false` is the setting that means something (true is the default).
+            "attach" => {
+                if cx.boolean(v, &kp) == Some(false)
+                    && let Some(info) = keys::service_key("attach")
+                {
+                    cx.report(info, &kp, kspan);
+                }
+            }
             other => {
                 if let Some(info) = keys::service_key(other)
                     && info.treatment != Treatment::Mapped
@@ -446,6 +480,17 @@ pub fn convert(
     (nname, s, pend)
 }
 
+/// An integer in `lo..=hi` (the kernel's range), else an error naming the range.
+fn ranged(cx: &mut Cx, v: &Node, kp: &str, lo: i64, hi: i64) -> Option<i64> {
+    let n = cx.int(v, kp)?;
+    if (lo..=hi).contains(&n) {
+        Some(n)
+    } else {
+        cx.invalid(v, kp, format!("{n} is out of range ({lo} to {hi})"));
+        None
+    }
+}
+
 fn scalar_field(cx: &mut Cx, v: &Node, kp: &str, np: &str) -> Option<String> {
     let r = cx.opt_string(v, kp);
     if r.is_some() {
@@ -518,6 +563,53 @@ fn cpus_any(cx: &mut Cx, v: &Node, path: &str) -> Option<Cpus> {
         format!("`{text}` is not a cpu count"),
     );
     None
+}
+
+/// `post_start` / `pre_stop`: a list of `{command, user, privileged, working_dir, environment}`.
+fn hooks(cx: &mut Cx, v: &Node, path: &str) -> Vec<crate::model::Hook> {
+    let mut out = Vec::new();
+    let Some(items) = v.as_seq() else {
+        if !v.is_null() {
+            cx.wrong_type(v, path, "a list of hooks");
+        }
+        return out;
+    };
+    for (i, it) in items.iter().enumerate() {
+        let ip = format!("{path}[{i}]");
+        let mut h = crate::model::Hook::default();
+        let mut has_command = false;
+        for (k, _, val) in cx.entries(
+            it,
+            &ip,
+            &[
+                "command",
+                "user",
+                "privileged",
+                "working_dir",
+                "environment",
+            ],
+        ) {
+            let kp = join(&ip, k);
+            match k {
+                "command" => {
+                    if let Some(c) = command(cx, val, &kp) {
+                        h.command = c;
+                        has_command = true;
+                    }
+                }
+                "user" => h.user = cx.opt_string(val, &kp),
+                "privileged" => h.privileged = cx.boolean(val, &kp).unwrap_or(false),
+                "working_dir" => h.working_dir = cx.opt_string(val, &kp),
+                _ => h.env = cx.string_map(val, &kp),
+            }
+        }
+        if has_command {
+            out.push(h);
+        } else {
+            cx.invalid(it, &ip, "a hook needs a `command`");
+        }
+    }
+    out
 }
 
 fn command(cx: &mut Cx, v: &Node, path: &str) -> Option<Command> {

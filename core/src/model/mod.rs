@@ -174,6 +174,10 @@ pub struct Service {
     /// The group this service belongs to: same group, same host.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub group: Option<String>,
+    /// Join the network namespace of this service (compose `network_mode: service:x`): one
+    /// localhost and one set of ports for both. It must be in the same group.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub network_of: Option<String>,
     /// Where replicas may run.
     #[serde(default, skip_serializing_if = "is_default")]
     pub placement: Placement,
@@ -269,6 +273,83 @@ pub struct Service {
     /// When to pull the image.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pull_policy: Option<PullPolicy>,
+    /// Relative CPU weight (docker `--cpu-shares`; 1024 is one CPU's worth).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cpu_shares: Option<u32>,
+    /// The CPUs the container may run on: `0-3`, `0,1`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cpuset: Option<String>,
+    /// Security options: `no-new-privileges:true`, `seccomp=unconfined`, `label=...`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub security_opt: Vec<String>,
+    /// The PID namespace: `host`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pid: Option<String>,
+    /// The IPC namespace: `host`, `private`, `shareable`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ipc: Option<String>,
+    /// How readily the kernel swaps the container's memory (0 to 100).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mem_swappiness: Option<u32>,
+    /// Memory plus swap the container may use.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub memswap_limit: Option<ByteSize>,
+    /// The kernel's OOM-killer preference (-1000 to 1000).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub oom_score_adj: Option<i32>,
+    /// Do not let the OOM killer stop the container.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub oom_kill_disable: bool,
+    /// Device cgroup rules: `c 1:3 mr`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub device_cgroup_rules: Vec<String>,
+    /// The container's MAC address.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mac_address: Option<String>,
+    /// The user namespace: `host`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub userns_mode: Option<String>,
+    /// The UTS namespace: `host`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub uts: Option<String>,
+    /// Storage driver options: `size: 20G`.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub storage_opt: BTreeMap<String, String>,
+    /// The OCI runtime: `runc`, `runsc`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub runtime: Option<String>,
+    /// The parent cgroup.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cgroup_parent: Option<String>,
+    /// OCI annotations on the container.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub annotations: BTreeMap<String, String>,
+    /// Commands run in the container once it has started (compose `post_start`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub post_start: Vec<Hook>,
+    /// Commands run in the container before it is stopped (compose `pre_stop`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub pre_stop: Vec<Hook>,
+}
+
+/// A command run inside the running container by the target's supervisor.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub struct Hook {
+    /// The command, `[prog, args...]` or a string split like a shell's words.
+    pub command: Command,
+    /// The user it runs as (default: the container's).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user: Option<String>,
+    /// Run it privileged.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub privileged: bool,
+    /// Its working directory.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub working_dir: Option<String>,
+    /// Extra environment variables for it.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub env: BTreeMap<String, String>,
 }
 
 /// `replicated` or `global`.

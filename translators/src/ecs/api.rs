@@ -200,6 +200,12 @@ pub struct LinuxParameters {
     /// tmpfs mounts.
     #[serde(skip_serializing_if = "no")]
     pub tmpfs: Vec<Tmpfs>,
+    /// Swappiness, 0 to 100 (EC2).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub swappiness: Option<u32>,
+    /// Swap the container may use, MiB (EC2).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_swap: Option<u64>,
 }
 
 /// A GPU (or other) resource requirement.
@@ -252,6 +258,9 @@ pub struct ContainerDefinition {
     /// Linux settings.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub linux_parameters: Option<LinuxParameters>,
+    /// Docker security options (SELinux, AppArmor, no-new-privileges; EC2).
+    #[serde(skip_serializing_if = "no")]
+    pub docker_security_options: Vec<String>,
     /// Secrets as environment variables.
     #[serde(skip_serializing_if = "no")]
     pub secrets: Vec<Secret>,
@@ -406,6 +415,12 @@ pub struct RegisterTaskDefinition {
     /// Platform.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub runtime_platform: Option<RuntimePlatform>,
+    /// The PID namespace: `host` or `task`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pid_mode: Option<String>,
+    /// The IPC namespace: `host`, `task` or `none` (EC2).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ipc_mode: Option<String>,
     /// Tags, `bridge.spec-hash` last.
     pub tags: Vec<Tag>,
 }

@@ -210,6 +210,19 @@ pub(crate) fn build(
             _ => None,
         };
         match (os, arch) {
+            ("linux", Some("ARM64")) if !cx.fargate => {
+                // The EC2 pool is sized from an x86-64 catalogue: the task would never be placed.
+                cx.ledger.dropped(
+                    path.clone(),
+                    "the EC2 capacity bridge sizes is x86-64 (t3, m5, c5, r5): an arm64 task is never placed there",
+                );
+                cx.error(
+                    "T215",
+                    path,
+                    format!("`{pl}` tasks need Graviton instances, but bridge's EC2 capacity is x86-64"),
+                    Some("use `providers.aws.launch_type: fargate` (which runs arm64), or publish a linux/amd64 image"),
+                );
+            }
             ("linux", Some(a)) if platforms.len() == 1 => {
                 runtime_platform = Some(api::RuntimePlatform {
                     cpu_architecture: a.into(),
@@ -305,6 +318,8 @@ pub(crate) fn build(
         cpu,
         memory,
         runtime_platform,
+        pid_mode: namespace_mode(cx, app, members, "pid"),
+        ipc_mode: namespace_mode(cx, app, members, "ipc"),
         tags: tags(&app.name, &format!("task-definition/{g}")),
     };
     let h = hash_tag(&body);
@@ -340,6 +355,16 @@ fn container(
     }
     if s.group.is_some() {
         cx.ledger.mapped(p("group"));
+    }
+    if s.network_of.is_some() {
+        if cx.awsvpc {
+            cx.ledger.mapped(p("network_of"));
+        } else {
+            cx.ledger.approximated(
+                p("network_of"),
+                "in one task, but bridge network mode gives each container its own localhost: the service is reached by its link name (awsvpc, as on Fargate, shares one)",
+            );
+        }
     }
     if let Some(e) = &s.entrypoint {
         c.entry_point = Some(e.0.clone());
@@ -384,6 +409,7 @@ fn container(
     ports(cx, name, s, &mut c);
     mounts(cx, aws, name, s, &mut c, volumes);
     resources(cx, name, s, &mut c);
+    kernel(cx, name, s, &mut c);
 
     // Links and start order within the task.
     for (i, l) in s.links.iter().enumerate() {
@@ -1178,6 +1204,136 @@ fn mounts(
             container_path: m.target.clone(),
             read_only: m.read_only.then_some(true),
         });
+    }
+}
+
+/// The task's `pidMode` or `ipcMode` from its services' `pid` / `ipc`: ECS has one per task.
+fn namespace_mode(
+    cx: &mut Ctx<'_>,
+    app: &bridge_core::App,
+    members: &[String],
+    which: &str,
+) -> Option<String> {
+    let mut out: Option<String> = None;
+    for m in members {
+        let Some(s) = app.services.get(m) else {
+            continue;
+        };
+        let Some(v) = (if which == "pid" { &s.pid } else { &s.ipc }) else {
+            continue;
+        };
+        let path = format!("services.{m}.{which}");
+        // host: the instance's namespace (EC2 only); shareable: shared by the task's containers.
+        let mode = match (v.as_str(), cx.fargate) {
+            ("host", false) => Some(("host", None)),
+            ("shareable", false) if which == "ipc" => Some((
+                "task",
+                Some("ECS shares one IPC namespace among the task's containers"),
+            )),
+            ("private", false) if which == "ipc" => Some(("none", None)),
+            _ => None,
+        };
+        match mode {
+            Some((mode, approx)) if out.as_deref().is_none_or(|o| o == mode) => {
+                out = Some(mode.to_string());
+                match approx {
+                    Some(r) => cx.ledger.approximated(path, r),
+                    None => cx.ledger.mapped(path),
+                }
+            }
+            Some(_) => cx.drop_warn(
+                "T215",
+                path,
+                "the task's services ask for different namespaces and ECS sets one per task",
+                Some("give the group's services the same value"),
+            ),
+            None => cx.drop_warn(
+                "T215",
+                path,
+                if cx.fargate {
+                    "Fargate tasks cannot share the host's or another container's namespace"
+                } else {
+                    "ECS takes host, task or none here"
+                },
+                None,
+            ),
+        }
+    }
+    out
+}
+
+/// Kernel and runtime settings a container definition has a field for; the rest reported.
+fn kernel(cx: &mut Ctx<'_>, name: &str, s: &Service, c: &mut ContainerDefinition) {
+    let p = |f: &str| format!("services.{name}.{f}");
+    if let Some(n) = s.cpu_shares {
+        if c.cpu.is_none() {
+            // Container cpu units are docker's cpu shares on EC2.
+            c.cpu = Some(u64::from(n));
+            cx.ledger.mapped(p("cpu_shares"));
+        } else {
+            cx.ledger.approximated(
+                p("cpu_shares"),
+                "the container's cpu units come from its cpus; cpu_shares is not used",
+            );
+        }
+    }
+    let ec2_only = "Fargate has no such setting";
+    if !s.security_opt.is_empty() {
+        if cx.fargate {
+            cx.drop_warn("T215", p("security_opt"), ec2_only, None);
+        } else {
+            c.docker_security_options = s.security_opt.clone();
+            cx.ledger.mapped(p("security_opt"));
+        }
+    }
+    if let Some(n) = s.mem_swappiness {
+        if cx.fargate {
+            cx.drop_warn("T215", p("mem_swappiness"), ec2_only, None);
+        } else {
+            linux(c).swappiness = Some(n);
+            cx.ledger.mapped(p("mem_swappiness"));
+        }
+    }
+    if let Some(m) = s.memswap_limit {
+        let mem = s.resources.memory.map(|x| x.0).unwrap_or(0);
+        if cx.fargate {
+            cx.drop_warn("T215", p("memswap_limit"), ec2_only, None);
+        } else if mem == 0 {
+            cx.drop_warn(
+                "T215",
+                p("memswap_limit"),
+                "ECS sets swap beside a memory limit: without one the swap limit has no base",
+                Some("set a memory limit too"),
+            );
+        } else {
+            // ECS's maxSwap is the swap alone; compose's memswap_limit is memory plus swap.
+            linux(c).max_swap = Some(m.0.saturating_sub(mem) / (1024 * 1024));
+            cx.ledger.mapped(p("memswap_limit"));
+        }
+    }
+    for (f, set) in [
+        ("cpuset", s.cpuset.is_some()),
+        ("oom_score_adj", s.oom_score_adj.is_some()),
+        ("oom_kill_disable", s.oom_kill_disable),
+        ("device_cgroup_rules", !s.device_cgroup_rules.is_empty()),
+        ("mac_address", s.mac_address.is_some()),
+        ("userns_mode", s.userns_mode.is_some()),
+        ("uts", s.uts.is_some()),
+        ("storage_opt", !s.storage_opt.is_empty()),
+        ("runtime", s.runtime.is_some()),
+        ("cgroup_parent", s.cgroup_parent.is_some()),
+        ("annotations", !s.annotations.is_empty()),
+        ("post_start", !s.post_start.is_empty()),
+        ("pre_stop", !s.pre_stop.is_empty()),
+    ] {
+        if set {
+            cx.drop_warn(
+                "T215",
+                p(f),
+                "an ECS container definition has no such field",
+                None,
+            );
+        }
     }
 }
 

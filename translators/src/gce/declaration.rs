@@ -51,6 +51,29 @@ pub fn unsupported(s: &Service) -> Vec<&'static str> {
         "pull_policy",
     );
     no(!s.labels.is_empty(), "labels");
+    no(s.network_of.is_some(), "network_of");
+    no(
+        s.cpu_shares.is_some()
+            || s.cpuset.is_some()
+            || !s.security_opt.is_empty()
+            || s.pid.is_some()
+            || s.ipc.is_some()
+            || s.mem_swappiness.is_some()
+            || s.memswap_limit.is_some()
+            || s.oom_score_adj.is_some()
+            || s.oom_kill_disable
+            || !s.device_cgroup_rules.is_empty()
+            || s.mac_address.is_some()
+            || s.userns_mode.is_some()
+            || s.uts.is_some()
+            || !s.storage_opt.is_empty()
+            || s.runtime.is_some()
+            || s.cgroup_parent.is_some()
+            || !s.annotations.is_empty()
+            || !s.post_start.is_empty()
+            || !s.pre_stop.is_empty(),
+        "security_opt",
+    );
     no(!s.aliases.is_empty() || !s.links.is_empty(), "links");
     no(
         s.restart_max_attempts.is_some() || s.restart_delay.is_some(),

@@ -184,7 +184,19 @@ impl Translator for Gce {
     }
 
     fn translate(&self, app: &ValidApp) -> Translation {
-        let (gce, ledger, diagnostics) = build(app);
+        let (gce, ledger, mut diagnostics) = build(app);
+        let ledger = ledger.into_entries();
+        // What the shared cloud-init generator leaves out is a warning too, like GCE's own drops.
+        for e in &ledger {
+            if e.fidelity == crate::Fidelity::Dropped
+                && !diagnostics.iter().any(|d| d.path == e.field)
+            {
+                diagnostics.push(
+                    bridge_core::Diagnostic::warning("T307", e.reason.clone())
+                        .with_path(e.field.clone()),
+                );
+            }
+        }
         let mut artifacts = Vec::new();
         let pretty = |v: &Value| {
             let mut s = serde_json::to_string_pretty(v).unwrap_or_default();
@@ -209,7 +221,7 @@ impl Translator for Gce {
         });
         Translation {
             artifacts,
-            ledger: ledger.into_entries(),
+            ledger,
             diagnostics,
         }
     }
@@ -838,6 +850,8 @@ fn hosts_to_instances(
         let mut attached = Vec::new();
         let mut host_opts = HostOptions {
             link_aliases: Some(aliases.clone()),
+            // The machine types bridge places on have no GPUs (the ledger says dropped).
+            no_gpus: true,
             ..HostOptions::default()
         };
         let mut devices = BTreeMap::new();

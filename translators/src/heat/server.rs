@@ -589,7 +589,11 @@ fn host(b: &mut Builder<'_>, p: &Plan) {
     let mut env_names: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
     let mut file_modes: BTreeMap<String, Option<u32>> = BTreeMap::new();
     let mut config_modes: BTreeMap<String, Option<u32>> = BTreeMap::new();
-    for s in app.services.values() {
+    // Config name to the (uid, gid, mode) of its first reference.
+    type Owner = (Option<String>, Option<String>, Option<u32>);
+    let mut config_owners: BTreeMap<String, Owner> = BTreeMap::new();
+    let mut config_conflicts: Vec<(String, usize)> = Vec::new();
+    for (n, s) in &app.services {
         for r in &s.secrets {
             match &r.env {
                 Some(e) => {
@@ -606,10 +610,19 @@ fn host(b: &mut Builder<'_>, p: &Plan) {
                 }
             }
         }
-        for c in &s.configs {
+        for (i, c) in s.configs.iter().enumerate() {
             let m = config_modes.entry(c.name.clone()).or_insert(c.mode);
             if m.is_none() {
                 *m = c.mode;
+            }
+            // One file per config on the server: the first reference's owner applies.
+            let want = (c.uid.clone(), c.gid.clone(), c.mode);
+            match config_owners.get(&c.name) {
+                Some(first) if *first != want => config_conflicts.push((n.clone(), i)),
+                Some(_) => {}
+                None => {
+                    config_owners.insert(c.name.clone(), want);
+                }
             }
         }
     }
@@ -642,6 +655,20 @@ fn host(b: &mut Builder<'_>, p: &Plan) {
         }]]});
         let t = tokens.add(item);
         extras.file_placeholders.push(t);
+    }
+    for (name, (uid, gid, _)) in &config_owners {
+        // cloud-init's `owner` takes names only; a compose uid/gid is a number: chown takes both.
+        if uid.is_some() || gid.is_some() {
+            extras.before_containers.push(vec![
+                "chown".into(),
+                format!(
+                    "{}:{}",
+                    uid.as_deref().unwrap_or("0"),
+                    gid.as_deref().unwrap_or("0")
+                ),
+                format!("{SCRIPTS_DIR}/configs/{name}"),
+            ]);
+        }
     }
     for (name, mode) in &config_modes {
         let path = format!("{SCRIPTS_DIR}/configs/{name}");
@@ -698,6 +725,12 @@ fn host(b: &mut Builder<'_>, p: &Plan) {
     }
     let service_refs: Vec<&str> = p.services.iter().map(String::as_str).collect();
     let text = cloudinit::cloud_config_with(&app, &service_refs, extras, &mut b.ledger);
+    for (svc, i) in config_conflicts {
+        b.ledger.approximated(
+            format!("services.{svc}.configs[{i}]"),
+            "another service on the server reads the same config file: the first reference's owner and mode apply",
+        );
+    }
     let user_data = if tokens.params.is_empty() {
         json!(text)
     } else {

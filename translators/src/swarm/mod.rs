@@ -32,6 +32,7 @@ pub const CODES: &[(&str, &str)] = &[
     ("T104", "swarm services cannot map host devices"),
     ("T105", "swarm publishes ports on every address of the node"),
     ("T106", "a local network driver becomes overlay"),
+    ("T107", "a bind mount source that is not an absolute path"),
 ];
 
 /// Label keys bridge owns on every object it creates.

@@ -217,10 +217,27 @@ pub fn build(
                 }),
             ),
             MountKind::Bind => {
-                ledger.approximated(
-                    format!("services.{name}.volumes[{i}]"),
-                    "a bind mount needs the path on every node that may run the task",
-                );
+                let src = m.source.clone().unwrap_or_default();
+                if src.starts_with('/') {
+                    ledger.approximated(
+                        format!("services.{name}.volumes[{i}]"),
+                        "a bind mount needs the path on every node that may run the task",
+                    );
+                } else {
+                    // The engine refuses a relative source ("invalid mount config").
+                    ledger.dropped(
+                        format!("services.{name}.volumes[{i}]"),
+                        "the engine takes only an absolute bind source",
+                    );
+                    diags.push(
+                        Diagnostic::error(
+                            "T107",
+                            format!("the bind source `{src}` is relative: the engine refuses it, and a swarm node has no project directory to resolve it from"),
+                        )
+                        .with_path(format!("services.{name}.volumes[{i}]"))
+                        .with_hint("write the absolute path on the node (docker compose resolves `./` from the compose file's directory), or use a config or a named volume"),
+                    );
+                }
                 (MountType::BIND, m.source.clone())
             }
             MountKind::Tmpfs => (MountType::TMPFS, None),
@@ -485,6 +502,40 @@ pub fn build(
                 "applied to each service of the group: constraints are added, spread and max_per_host hold per service",
             );
         }
+    }
+    for (f, set) in [
+        ("cpu_shares", s.cpu_shares.is_some()),
+        ("cpuset", s.cpuset.is_some()),
+        ("security_opt", !s.security_opt.is_empty()),
+        ("pid", s.pid.is_some()),
+        ("ipc", s.ipc.is_some()),
+        ("mem_swappiness", s.mem_swappiness.is_some()),
+        ("memswap_limit", s.memswap_limit.is_some()),
+        ("oom_score_adj", s.oom_score_adj.is_some()),
+        ("oom_kill_disable", s.oom_kill_disable),
+        ("device_cgroup_rules", !s.device_cgroup_rules.is_empty()),
+        ("mac_address", s.mac_address.is_some()),
+        ("userns_mode", s.userns_mode.is_some()),
+        ("uts", s.uts.is_some()),
+        ("storage_opt", !s.storage_opt.is_empty()),
+        ("runtime", s.runtime.is_some()),
+        ("cgroup_parent", s.cgroup_parent.is_some()),
+        ("annotations", !s.annotations.is_empty()),
+        ("post_start", !s.post_start.is_empty()),
+        ("pre_stop", !s.pre_stop.is_empty()),
+    ] {
+        if set {
+            ledger.dropped(
+                p(f),
+                "the Engine's service API (1.41) has no such field: swarm tasks run without it",
+            );
+        }
+    }
+    if let Some(o) = &s.network_of {
+        ledger.dropped(
+            p("network_of"),
+            format!("a swarm service cannot join another's network namespace: it runs beside `{o}` on the app's network and reaches it by name, not on localhost"),
+        );
     }
     if let Some(g) = &s.group {
         constraints.push(format!("node.labels.bridge.group.{}.{g} == true", app.name));

@@ -1,0 +1,397 @@
+//! Issue 13, more keys carried: the kernel and runtime settings compose has (`cpu_shares`,
+//! `security_opt`, `pid`, `ipc`, `mem_swappiness`, `memswap_limit`, `oom_score_adj`, ...) reach
+//! `docker run` on the VM targets, the ECS fields that exist (`dockerSecurityOptions`, `pidMode`,
+//! `ipcMode`, `linuxParameters.swappiness`/`maxSwap`, container `cpu`), and are reported on
+//! Swarm, whose service API (1.41) has none of them. The GCE script is run against the real
+//! Docker Engine and the container's HostConfig read back.
+
+mod support;
+
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bridge_core::model::ProviderKind;
+use bridge_core::node::{Limits, NodeKind, load};
+use bridge_core::{LoadOptions, ValidApp, load_str};
+use bridge_translators::{Fidelity, Translation, for_provider};
+use support::engine::{TEST_IMAGE, ensure_test_image};
+
+const KEYS: &str = "    cpu_shares: 512\n    cpuset: '0'\n    security_opt: ['no-new-privileges:true']\n    pid: host\n    ipc: shareable\n    mem_swappiness: 10\n    mem_limit: 256m\n    memswap_limit: 512m\n    oom_score_adj: 500\n    oom_kill_disable: true\n    device_cgroup_rules: ['c 1:3 mr']\n    mac_address: '02:42:ac:11:00:02'\n    userns_mode: host\n    uts: host\n    storage_opt: {size: 20G}\n    runtime: runc\n    cgroup_parent: /bridge\n    annotations: {com.example.owner: team-a}\n";
+
+const FIELDS: [&str; 17] = [
+    "cpu_shares",
+    "cpuset",
+    "security_opt",
+    "pid",
+    "ipc",
+    "mem_swappiness",
+    "memswap_limit",
+    "oom_score_adj",
+    "oom_kill_disable",
+    "device_cgroup_rules",
+    "mac_address",
+    "userns_mode",
+    "uts",
+    "storage_opt",
+    "runtime",
+    "cgroup_parent",
+    "annotations",
+];
+
+fn app(name: &str, body: &str) -> ValidApp {
+    let yaml = format!("name: {name}\nservices:\n  web:\n    image: {TEST_IMAGE}\n{body}");
+    let l = load_str(
+        &Arc::from("compose.yaml"),
+        &yaml,
+        Path::new("."),
+        &LoadOptions::default(),
+    );
+    // None of the keys is reported at import any more.
+    let at_import: Vec<_> = l
+        .diagnostics
+        .iter()
+        .filter(|d| FIELDS.iter().any(|f| d.path == format!("services.web.{f}")))
+        .collect();
+    assert!(at_import.is_empty(), "{at_import:?}");
+    l.valid
+        .unwrap_or_else(|| panic!("{:?}\n{yaml}", l.diagnostics))
+}
+
+fn translate(kind: ProviderKind, a: &ValidApp) -> Translation {
+    match for_provider(kind) {
+        Some(t) => t.translate(a),
+        None => panic!("no translator"),
+    }
+}
+
+fn fid(t: &Translation, f: &str) -> Fidelity {
+    t.ledger
+        .iter()
+        .find(|e| e.field == format!("services.web.{f}"))
+        .map(|e| e.fidelity)
+        .unwrap_or_else(|| panic!("no line for {f}: {:?}", t.ledger))
+}
+
+/// The GCE instance's `write_files`: path to content.
+fn gce_files(t: &Translation) -> std::collections::BTreeMap<String, String> {
+    let inst = t
+        .artifacts
+        .iter()
+        .find(|a| a.path.starts_with("gce/instances/"))
+        .unwrap_or_else(|| panic!("{:?}", t.diagnostics));
+    let body: serde_json::Value =
+        serde_json::from_str(&inst.content).unwrap_or_else(|e| panic!("{e}"));
+    let ud = body["metadata"]["items"]
+        .as_array()
+        .and_then(|a| a.iter().find(|i| i["key"] == "user-data"))
+        .and_then(|i| i["value"].as_str())
+        .unwrap_or_default()
+        .to_string();
+    let doc = load(&ud, &Limits::default()).unwrap_or_else(|e| panic!("{}", e.message));
+    let Some(NodeKind::Seq(items)) = doc.get("write_files").map(|w| &w.kind) else {
+        panic!("no write_files")
+    };
+    items
+        .iter()
+        .map(|i| {
+            let text = |k: &str| match i.get(k).map(|n| &n.kind) {
+                Some(NodeKind::Scalar(s)) => s.text.clone(),
+                _ => String::new(),
+            };
+            (text("path"), text("content"))
+        })
+        .collect()
+}
+
+fn gce_script(t: &Translation) -> String {
+    let inst = t
+        .artifacts
+        .iter()
+        .find(|a| a.path.starts_with("gce/instances/"))
+        .unwrap_or_else(|| panic!("{:?}", t.diagnostics));
+    let body: serde_json::Value =
+        serde_json::from_str(&inst.content).unwrap_or_else(|e| panic!("{e}"));
+    let ud = body["metadata"]["items"]
+        .as_array()
+        .and_then(|a| a.iter().find(|i| i["key"] == "user-data"))
+        .and_then(|i| i["value"].as_str())
+        .unwrap_or_default()
+        .to_string();
+    let doc = load(&ud, &Limits::default()).unwrap_or_else(|e| panic!("{}", e.message));
+    let Some(NodeKind::Seq(items)) = doc.get("write_files").map(|w| &w.kind) else {
+        panic!("no write_files")
+    };
+    for i in items {
+        let text = |k: &str| match i.get(k).map(|n| &n.kind) {
+            Some(NodeKind::Scalar(s)) => s.text.clone(),
+            _ => String::new(),
+        };
+        if text("path") == "/etc/bridge/web.sh" {
+            return text("content");
+        }
+    }
+    panic!("no script")
+}
+
+#[test]
+fn every_key_is_a_flag_on_the_vms_a_field_on_ecs_and_reported_on_swarm() {
+    let a = app("rt-all", KEYS);
+    let gce = translate(ProviderKind::Gce, &a);
+    let script = gce_script(&gce);
+    for flag in [
+        "--cpu-shares 512",
+        "--cpuset-cpus 0",
+        "--security-opt no-new-privileges:true",
+        "--pid host",
+        "--ipc shareable",
+        "--memory-swappiness 10",
+        "--memory-swap 536870912",
+        "--oom-score-adj 500",
+        "--oom-kill-disable",
+        "--device-cgroup-rule 'c 1:3 mr'",
+        "--mac-address 02:42:ac:11:00:02",
+        "--userns host",
+        "--uts host",
+        "--storage-opt size=20G",
+        "--runtime runc",
+        "--cgroup-parent /bridge",
+    ] {
+        assert!(script.contains(flag), "{flag} missing:\n{script}");
+    }
+    assert!(!script.contains("--annotation"), "{script}");
+    for kind in [ProviderKind::Gce, ProviderKind::Openstack] {
+        let t = translate(kind, &a);
+        for f in FIELDS {
+            let want = if f == "annotations" {
+                Fidelity::Dropped
+            } else {
+                Fidelity::Mapped
+            };
+            assert_eq!(fid(&t, f), want, "{kind:?} {f}");
+        }
+    }
+    let sw = translate(ProviderKind::Swarm, &a);
+    for f in FIELDS {
+        assert_eq!(fid(&sw, f), Fidelity::Dropped, "swarm {f}");
+    }
+    // ECS on EC2 (the default launch type).
+    let ecs = translate(ProviderKind::Aws, &a);
+    let task = ecs
+        .artifacts
+        .iter()
+        .find(|x| x.path.starts_with("aws/task-definitions/"))
+        .unwrap_or_else(|| panic!("{:?}", ecs.diagnostics));
+    let v: serde_json::Value =
+        serde_json::from_str(&task.content).unwrap_or_else(|e| panic!("{e}"));
+    let c = &v["containerDefinitions"][0];
+    assert_eq!(v["pidMode"], "host", "{v}");
+    assert_eq!(v["ipcMode"], "task", "{v}");
+    assert_eq!(c["cpu"], 512, "{c}");
+    assert_eq!(c["dockerSecurityOptions"][0], "no-new-privileges:true");
+    assert_eq!(c["linuxParameters"]["swappiness"], 10);
+    assert_eq!(c["linuxParameters"]["maxSwap"], 256, "swap alone, MiB: {c}");
+    for f in [
+        "pid",
+        "cpu_shares",
+        "security_opt",
+        "mem_swappiness",
+        "memswap_limit",
+    ] {
+        assert_eq!(fid(&ecs, f), Fidelity::Mapped, "ecs {f}");
+    }
+    assert_eq!(fid(&ecs, "ipc"), Fidelity::Approximated);
+    for f in ["cpuset", "oom_score_adj", "uts", "annotations"] {
+        assert_eq!(fid(&ecs, f), Fidelity::Dropped, "ecs {f}");
+    }
+}
+
+#[test]
+fn memswap_without_a_memory_limit_is_not_rendered() {
+    let a = app("rt-swap", "    memswap_limit: 1g\n");
+    let gce = translate(ProviderKind::Gce, &a);
+    assert!(!gce_script(&gce).contains("--memory-swap"));
+    assert_eq!(fid(&gce, "memswap_limit"), Fidelity::Dropped);
+}
+
+#[test]
+fn out_of_range_values_are_errors_at_import() {
+    let yaml = format!(
+        "services:\n  web:\n    image: {TEST_IMAGE}\n    oom_score_adj: 5000\n    mem_swappiness: 101\n"
+    );
+    let l = load_str(
+        &Arc::from("compose.yaml"),
+        &yaml,
+        Path::new("."),
+        &LoadOptions::default(),
+    );
+    assert!(l.valid.is_none());
+    let paths: Vec<&str> = l
+        .diagnostics
+        .iter()
+        .filter(|d| d.is_error())
+        .map(|d| d.path.as_str())
+        .collect();
+    assert_eq!(
+        paths,
+        ["services.web.oom_score_adj", "services.web.mem_swappiness"]
+    );
+}
+
+/// The flags the sandbox's engine accepts run, and the container has them.
+#[test]
+fn the_engine_applies_them() {
+    ensure_test_image();
+    let a = app(
+        "rt-engine",
+        "    command: [sleep, '600']\n    cpu_shares: 512\n    security_opt: ['no-new-privileges:true']\n    ipc: shareable\n    oom_score_adj: 500\n    runtime: runc\n",
+    );
+    let script = gce_script(&translate(ProviderKind::Gce, &a));
+    let docker = |args: &[&str]| {
+        let o = Command::new("docker")
+            .args(args)
+            .output()
+            .unwrap_or_else(|e| panic!("{e}"));
+        (
+            o.status.success(),
+            String::from_utf8_lossy(&o.stdout).trim().to_string()
+                + &String::from_utf8_lossy(&o.stderr),
+        )
+    };
+    let c = "rt-engine-web";
+    let _ = docker(&["rm", "-f", c]);
+    if !docker(&["network", "inspect", "rt-engine-net"]).0 {
+        assert!(docker(&["network", "create", "rt-engine-net"]).0);
+    }
+    let dir = std::env::temp_dir().join(format!("bridge-rt-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("{e}"));
+    let f = dir.join("web.sh");
+    std::fs::write(&f, &script).unwrap_or_else(|e| panic!("{e}"));
+    let log = dir.join("web.log");
+    let mut child = Command::new("sh")
+        .arg(&f)
+        .stdin(Stdio::null())
+        .stdout(std::fs::File::create(&log).unwrap_or_else(|e| panic!("{e}")))
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap_or_else(|e| panic!("{e}"));
+    let end = Instant::now() + Duration::from_secs(20);
+    while docker(&["inspect", "-f", "{{.State.Running}}", c]).1 != "true" {
+        if Instant::now() > end || child.try_wait().ok().flatten().is_some() {
+            let _ = child.kill();
+            panic!(
+                "not running: {}\n{script}",
+                std::fs::read_to_string(&log).unwrap_or_default()
+            );
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let get = |fmt: &str| docker(&["inspect", "-f", fmt, c]).1;
+    let got = (
+        get("{{.HostConfig.CpuShares}}"),
+        get("{{json .HostConfig.SecurityOpt}}"),
+        get("{{.HostConfig.IpcMode}}"),
+        get("{{.HostConfig.OomScoreAdj}}"),
+        get("{{.HostConfig.Runtime}}"),
+    );
+    let _ = docker(&["rm", "-f", c]);
+    let _ = child.kill();
+    let _ = child.wait();
+    let _ = docker(&["network", "rm", "rt-engine-net"]);
+    let _ = std::fs::remove_dir_all(&dir);
+    assert_eq!(got.0, "512");
+    assert_eq!(got.1, "[\"no-new-privileges:true\"]");
+    assert_eq!(got.2, "shareable");
+    assert_eq!(got.3, "500");
+    assert_eq!(got.4, "runc");
+}
+
+/// `post_start` / `pre_stop` on the VM targets: hook scripts the unit runs (ExecStartPost, and an
+/// ExecStop before `docker stop`); run as systemd would, the post_start hook acts in the running
+/// container and the pre_stop hook's output reaches the container's log.
+#[test]
+fn hooks_run_in_the_container() {
+    ensure_test_image();
+    let a = app(
+        "rt-hooks",
+        "    command: [sleep, '600']\n    post_start:\n      - command: [mkdir, /hooked]\n    pre_stop:\n      - command: [sh, -c, 'echo pre-stop-ran > /proc/1/fd/1']\n        user: '0'\n",
+    );
+    for kind in [ProviderKind::Gce, ProviderKind::Openstack] {
+        let t = translate(kind, &a);
+        assert_eq!(fid(&t, "post_start"), Fidelity::Mapped, "{kind:?}");
+        assert_eq!(fid(&t, "pre_stop"), Fidelity::Mapped, "{kind:?}");
+    }
+    for kind in [ProviderKind::Swarm, ProviderKind::Aws] {
+        let t = translate(kind, &a);
+        assert_eq!(fid(&t, "post_start"), Fidelity::Dropped, "{kind:?}");
+    }
+    let gce = translate(ProviderKind::Gce, &a);
+    let files = gce_files(&gce);
+    let unit = &files["/etc/systemd/system/rt-hooks-web.service"];
+    let stop_lines: Vec<&str> = unit.lines().filter(|l| l.starts_with("ExecStop")).collect();
+    assert_eq!(
+        stop_lines,
+        [
+            "ExecStop=-/bin/sh /etc/bridge/web.pre-stop.sh",
+            "ExecStop=/usr/bin/docker stop rt-hooks-web"
+        ],
+        "{unit}"
+    );
+    assert!(unit.contains("ExecStartPost=/bin/sh /etc/bridge/web.post-start.sh"));
+    let docker = |args: &[&str]| {
+        let o = Command::new("docker")
+            .args(args)
+            .output()
+            .unwrap_or_else(|e| panic!("{e}"));
+        (
+            o.status.success(),
+            String::from_utf8_lossy(&o.stdout).trim().to_string(),
+        )
+    };
+    let c = "rt-hooks-web";
+    let _ = docker(&["rm", "-f", c]);
+    if !docker(&["network", "inspect", "rt-hooks-net"]).0 {
+        assert!(docker(&["network", "create", "rt-hooks-net"]).0);
+    }
+    let dir = std::env::temp_dir().join(format!("bridge-hooks-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("{e}"));
+    let run = |file: &str, log: &str| {
+        let f = dir.join(file.rsplit('/').next().unwrap_or(file));
+        std::fs::write(&f, &files[file]).unwrap_or_else(|e| panic!("{e}"));
+        Command::new("sh")
+            .arg(&f)
+            .stdin(Stdio::null())
+            .stdout(std::fs::File::create(dir.join(log)).unwrap_or_else(|e| panic!("{e}")))
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| panic!("{e}"))
+    };
+    let mut main = run("/etc/bridge/web.sh", "main.log");
+    // ExecStartPost starts right after ExecStart: the hook script waits for the container.
+    let post = run("/etc/bridge/web.post-start.sh", "post.log")
+        .wait()
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(post.success(), "post_start failed");
+    let hooked = docker(&["exec", c, "ls", "-d", "/hooked"]);
+    let pre = run("/etc/bridge/web.pre-stop.sh", "pre.log")
+        .wait()
+        .unwrap_or_else(|e| panic!("{e}"));
+    let end = Instant::now() + Duration::from_secs(10);
+    let mut log = String::new();
+    while Instant::now() < end {
+        log = std::fs::read_to_string(dir.join("main.log")).unwrap_or_default();
+        if log.contains("pre-stop-ran") {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let _ = docker(&["rm", "-f", c]);
+    let _ = main.kill();
+    let _ = main.wait();
+    let _ = docker(&["network", "rm", "rt-hooks-net"]);
+    let _ = std::fs::remove_dir_all(&dir);
+    assert!(hooked.0, "post_start did not run in the container");
+    assert!(pre.success(), "pre_stop failed");
+    assert!(log.contains("pre-stop-ran"), "container log: {log:?}");
+}
