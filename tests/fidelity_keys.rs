@@ -57,7 +57,7 @@ fn every_key_per_target_with_counts() {
         })
         .collect();
     let want: Vec<(String, u64, u64, u64)> = [
-        ("aws", 39, 17, 36),
+        ("aws", 39, 18, 35),
         ("gce", 66, 9, 17),
         ("openstack", 67, 9, 16),
         ("swarm", 44, 12, 36),
