@@ -33,6 +33,15 @@ pub struct ExportArgs {
     /// The kind of artifact the files are.
     #[arg(long = "from", value_enum)]
     pub from: Option<From>,
+    /// Read a live deployment from this provider instead (swarm).
+    #[arg(short = 'p', long = "provider", value_name = "PROVIDER")]
+    pub provider: Option<String>,
+    /// The Swarm stack (`docker stack deploy` name) to read.
+    #[arg(long, value_name = "NAME")]
+    pub stack: Option<String>,
+    /// The app bridge deployed (its `bridge.app` label) to read.
+    #[arg(long = "app", value_name = "NAME")]
+    pub app: Option<String>,
     /// The exported app's name (default: from the artifacts).
     #[arg(long, value_name = "NAME")]
     pub name: Option<String>,
@@ -47,17 +56,32 @@ pub struct ExportArgs {
 /// Run `bridge export`.
 pub fn run(a: &ExportArgs, json: bool, color: bridge_core::render::Color) -> Result<ExitCode> {
     let mut sources = Sources::default();
-    let Some(from) = a.from else {
-        eprintln!("error: give --from ecs-task-def|compose FILE...");
-        return Ok(ExitCode::from(EXIT_INVALID));
-    };
-    if a.files.is_empty() {
-        eprintln!("error: --from needs at least one FILE");
-        return Ok(ExitCode::from(EXIT_INVALID));
-    }
-    let exported = match from_files(from, a, &mut sources) {
-        Ok(e) => e,
-        Err(d) => return fail(&d, &sources, json, color),
+    let exported = if let Some(p) = &a.provider {
+        if a.from.is_some() {
+            eprintln!("error: give either --from (artifacts) or --provider (a live deployment)");
+            return Ok(ExitCode::from(EXIT_INVALID));
+        }
+        match live(p, a) {
+            Ok(Ok(e)) => e,
+            Ok(Err(d)) => return fail(&d, &sources, json, color),
+            Err(e) => {
+                eprintln!("error: {e:#}");
+                return Ok(ExitCode::from(crate::output::EXIT_OPERATIONAL));
+            }
+        }
+    } else {
+        let Some(from) = a.from else {
+            eprintln!("error: give --from ecs-task-def|compose FILE..., or -p swarm --stack NAME");
+            return Ok(ExitCode::from(EXIT_INVALID));
+        };
+        if a.files.is_empty() {
+            eprintln!("error: --from needs at least one FILE");
+            return Ok(ExitCode::from(EXIT_INVALID));
+        }
+        match from_files(from, a, &mut sources) {
+            Ok(e) => e,
+            Err(d) => return fail(&d, &sources, json, color),
+        }
     };
     // What is written must read back: validate the bridge.yaml before writing anything.
     let text = emit::to_yaml(&exported.app).map_err(anyhow::Error::msg)?;
@@ -160,4 +184,29 @@ fn from_files(from: From, a: &ExportArgs, sources: &mut Sources) -> Result<Expor
         }
     }
     bridge_translators::export::ecs::task_definitions(&texts, a.name.as_deref())
+}
+
+fn live(provider: &str, a: &ExportArgs) -> Result<Result<Export, Diagnostics>> {
+    use bridge_providers::swarm::{SwarmDriver, export::Select};
+    if provider != "swarm" {
+        anyhow::bail!(
+            "export from a live `{provider}` deployment is not available yet: export its artifacts with --from ecs-task-def"
+        );
+    }
+    let sel = match (&a.stack, &a.app) {
+        (Some(s), None) => Select::Stack(s.clone()),
+        (None, Some(s)) => Select::App(s.clone()),
+        _ => anyhow::bail!("give one of --stack NAME or --app NAME"),
+    };
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    rt.block_on(async {
+        let d = SwarmDriver::connect(PathBuf::from("."))
+            .await
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+        bridge_providers::swarm::export::export(&d, &sel, a.name.as_deref())
+            .await
+            .map_err(|e| anyhow::anyhow!("{e}"))
+    })
 }
