@@ -21,6 +21,16 @@ struct Stack(String);
 impl Drop for Stack {
     fn drop(&mut self) {
         let _ = docker(&["stack", "rm", &self.0]);
+        // The tasks made the volume; it outlives the stack until its containers are gone.
+        let vol = format!("{}_data", self.0);
+        for _ in 0..30 {
+            let o = docker(&["volume", "rm", &vol]);
+            let err = String::from_utf8_lossy(&o.stderr).to_string();
+            if o.status.success() || err.contains("no such volume") {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(500));
+        }
     }
 }
 
