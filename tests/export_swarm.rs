@@ -46,7 +46,7 @@ fn a_docker_stack_deploy_stack_exports() {
         .unwrap_or_else(|e| panic!("{e}"));
     std::fs::write(dir.join("site.conf"), "listen 8080").unwrap_or_else(|e| panic!("{e}"));
     let compose = format!(
-        "services:\n  web:\n    image: {TEST_IMAGE}\n    command: [\"httpd\", \"-f\", \"-p\", \"8080\"]\n    environment:\n      GREETING: hello\n    ports:\n      - {{target: 8080, published: 18091, mode: host}}\n    networks: [back]\n    volumes: [\"data:/data\"]\n    secrets: [token]\n    configs: [site]\n    deploy:\n      replicas: 2\n  worker:\n    image: {TEST_IMAGE}\n    command: [\"sleep\", \"3600\"]\n    networks: [back]\nnetworks:\n  back: {{}}\nvolumes:\n  data: {{}}\nsecrets:\n  token:\n    file: ./token.txt\nconfigs:\n  site:\n    file: ./site.conf\n"
+        "services:\n  web:\n    image: {TEST_IMAGE}\n    command: [\"httpd\", \"-f\", \"-p\", \"8080\"]\n    environment:\n      GREETING: hello\n    ports:\n      - {{target: 8080, published: 18091, mode: host}}\n    networks: [back]\n    volumes: [\"data:/data\"]\n    secrets: [token]\n    configs: [site]\n    deploy:\n      replicas: 2\n      restart_policy: {{condition: on-failure}}\n      placement:\n        constraints: [\"node.role == manager\"]\n  worker:\n    image: {TEST_IMAGE}\n    command: [\"sleep\", \"3600\"]\n    networks: [back]\nnetworks:\n  back: {{}}\nvolumes:\n  data: {{}}\nsecrets:\n  token:\n    file: ./token.txt\nconfigs:\n  site:\n    file: ./site.conf\n"
     );
     let file = dir.join("stack.yaml");
     std::fs::write(&file, compose).unwrap_or_else(|e| panic!("{e}"));
@@ -131,6 +131,11 @@ fn a_docker_stack_deploy_stack_exports() {
         ["site"]
     );
     assert!(app.secrets["token"].external, "{text}");
+    assert_eq!(web.restart, bridge_core::model::RestartPolicy::OnFailure);
+    assert_eq!(
+        web.placement.constraints,
+        vec!["node.role == manager".to_string()]
+    );
     assert!(app.networks.contains_key("back"), "{text}");
     assert_eq!(app.services["worker"].replicas, 1);
 }

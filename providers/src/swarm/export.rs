@@ -10,10 +10,10 @@ use bollard::query_parameters::{
     ListVolumesOptions,
 };
 use bridge_core::model::{
-    Command, Config, ConfigRef, Env, Mount, MountKind, Network, Port, PortMode, Protocol, Secret,
-    SecretRef, Service, ServiceMode, Version, Volume,
+    Command, Config, ConfigRef, Env, Health, HealthTest, Mount, MountKind, Network, Port, PortMode,
+    Protocol, RestartPolicy, Secret, SecretRef, Service, ServiceMode, Version, Volume,
 };
-use bridge_core::units::{ByteSize, Cpus};
+use bridge_core::units::{ByteSize, Cpus, Duration};
 use bridge_core::{App, Diagnostic, Diagnostics, Severity, codes};
 use bridge_translators::export::{Export, dns_label};
 use serde_json::Value;
@@ -332,6 +332,32 @@ pub fn from_specs(
                         });
                     }
                 }
+                "HealthCheck" | "Healthcheck" => {
+                    let dur = |k: &str| v[k].as_u64().filter(|n| *n > 0).map(Duration);
+                    let test: Vec<String> = v["Test"]
+                        .as_array()
+                        .map(|a| {
+                            a.iter()
+                                .filter_map(|x| x.as_str().map(str::to_string))
+                                .collect()
+                        })
+                        .unwrap_or_default();
+                    if !test.is_empty() {
+                        s.health = Some(Health {
+                            test: HealthTest(test),
+                            interval: dur("Interval"),
+                            timeout: dur("Timeout"),
+                            retries: v["Retries"]
+                                .as_u64()
+                                .filter(|n| *n > 0)
+                                .and_then(|n| u32::try_from(n).ok()),
+                            start_period: dur("StartPeriod"),
+                            start_interval: dur("StartInterval"),
+                        });
+                    }
+                }
+                "StopGracePeriod" => s.stop_grace_period = v.as_u64().map(Duration),
+                "Init" => s.init = v.as_bool().unwrap_or(false),
                 "Privileges"
                     if v.as_object()
                         .is_some_and(|o| o.values().all(Value::is_null)) => {}
@@ -414,6 +440,52 @@ pub fn from_specs(
         for (k, v) in spec["TaskTemplate"].as_object().into_iter().flatten() {
             match k.as_str() {
                 "ContainerSpec" | "Networks" | "Resources" | "ForceUpdate" | "Runtime" => {}
+                "Placement" => {
+                    for (pk, pv) in v.as_object().into_iter().flatten() {
+                        match pk.as_str() {
+                            "Constraints" => {
+                                s.placement.constraints = pv
+                                    .as_array()
+                                    .map(|a| {
+                                        a.iter()
+                                            .filter_map(|x| x.as_str().map(str::to_string))
+                                            .collect()
+                                    })
+                                    .unwrap_or_default()
+                            }
+                            "Platforms" => {}
+                            _ if pv.is_null() => {}
+                            _ => dropped(&mut d, &format!("{p}.TaskTemplate.Placement.{pk}")),
+                        }
+                    }
+                }
+                "RestartPolicy" => {
+                    for (rk, rv) in v.as_object().into_iter().flatten() {
+                        match rk.as_str() {
+                            "Condition" => {
+                                s.restart = match rv.as_str() {
+                                    Some("on-failure") => RestartPolicy::OnFailure,
+                                    Some("none") => RestartPolicy::Never,
+                                    _ => RestartPolicy::Always,
+                                }
+                            }
+                            "MaxAttempts" => {
+                                s.restart_max_attempts = rv
+                                    .as_u64()
+                                    .filter(|n| *n > 0)
+                                    .and_then(|n| u32::try_from(n).ok())
+                            }
+                            "Delay" => {
+                                s.restart_delay = rv.as_u64().filter(|n| *n > 0).map(Duration)
+                            }
+                            "Window" => {
+                                s.restart_window = rv.as_u64().filter(|n| *n > 0).map(Duration)
+                            }
+                            _ if rv.is_null() => {}
+                            _ => dropped(&mut d, &format!("{p}.TaskTemplate.RestartPolicy.{rk}")),
+                        }
+                    }
+                }
                 _ if v.is_null() || v.as_object().is_some_and(|o| o.is_empty()) => {}
                 _ => dropped(&mut d, &format!("{p}.TaskTemplate.{k}")),
             }
