@@ -23,10 +23,13 @@ impl Drop for Stack {
         let _ = docker(&["stack", "rm", &self.0]);
         // The tasks made the volume; it outlives the stack until its containers are gone.
         let vol = format!("{}_data", self.0);
-        for _ in 0..30 {
+        let label = format!("label=com.docker.stack.namespace={}", self.0);
+        for _ in 0..60 {
+            let ps = docker(&["ps", "-aq", "--filter", &label]);
+            let running = !String::from_utf8_lossy(&ps.stdout).trim().is_empty();
             let o = docker(&["volume", "rm", &vol]);
             let err = String::from_utf8_lossy(&o.stderr).to_string();
-            if o.status.success() || err.contains("no such volume") {
+            if !running && (o.status.success() || err.contains("no such volume")) {
                 break;
             }
             std::thread::sleep(std::time::Duration::from_millis(500));
