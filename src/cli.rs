@@ -179,6 +179,9 @@ pub enum Command {
         #[arg(long, value_name = "DURATION", default_value = "5m", value_parser = parse_duration)]
         timeout: std::time::Duration,
     },
+    /// Read provider artifacts (ECS task definitions, `docker stack config` output) back into
+    /// bridge.yaml, reporting every field that cannot be read back.
+    Export(crate::export::ExportArgs),
     /// Show the app's past deployments from the state store.
     History {
         /// The app and provider.
@@ -357,6 +360,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
             json,
         ),
         Command::History { args, limit } => lifecycle::run(&args, Op::History { limit }, json),
+        Command::Export(a) => crate::export::run(&a, json, color),
     }
 }
 
@@ -408,7 +412,7 @@ fn report_failure(
     Ok(ExitCode::from(EXIT_INVALID))
 }
 
-fn print_json(v: &serde_json::Value) -> Result<()> {
+pub(crate) fn print_json(v: &serde_json::Value) -> Result<()> {
     let mut out = std::io::stdout().lock();
     serde_json::to_writer_pretty(&mut out, v)?;
     writeln!(out)?;
@@ -416,7 +420,7 @@ fn print_json(v: &serde_json::Value) -> Result<()> {
 }
 
 /// Write atomically: a temporary file beside the target, then rename.
-fn write_file(path: &Path, text: &str) -> Result<()> {
+pub(crate) fn write_file(path: &Path, text: &str) -> Result<()> {
     let dir = path
         .parent()
         .filter(|p| !p.as_os_str().is_empty())

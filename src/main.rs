@@ -3,6 +3,7 @@
 //! 3 plan has changes (with `--detailed-exitcode`).
 
 mod cli;
+mod export;
 mod input;
 mod keys;
 mod lifecycle;

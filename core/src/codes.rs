@@ -102,6 +102,13 @@ pub const NO_DEFAULT_PROVIDER: &str = "E070";
 /// A component placed on a provider that cannot run it (a VM on Swarm).
 pub const CANNOT_HOST: &str = "E071";
 
+/// A field of a provider artifact or live deployment that `bridge export` cannot read back.
+pub const EXPORT_DROPPED: &str = "X001";
+/// A field `bridge export` reads back with a different but close meaning.
+pub const EXPORT_APPROXIMATED: &str = "X002";
+/// A provider artifact `bridge export` cannot read (not the expected shape, a required field missing).
+pub const EXPORT_UNREADABLE: &str = "X003";
+
 /// Every code above with its meaning, for `bridge explain` and the docs.
 pub const ALL: &[(&str, &str)] = &[
     (YAML_SYNTAX, "broken YAML or JSON"),
@@ -205,6 +212,18 @@ pub const ALL: &[(&str, &str)] = &[
     (
         CANNOT_HOST,
         "a component placed on a provider that cannot run it (a vm on swarm)",
+    ),
+    (
+        EXPORT_DROPPED,
+        "a field of a provider artifact or deployment that export cannot read back: left out of the bridge.yaml",
+    ),
+    (
+        EXPORT_APPROXIMATED,
+        "a field export reads back with a close but different meaning",
+    ),
+    (
+        EXPORT_UNREADABLE,
+        "a provider artifact export cannot read: the file, field and what was expected are named",
     ),
 ];
 

@@ -5,6 +5,7 @@
 
 pub mod cloudinit;
 pub mod ecs;
+pub mod export;
 pub mod gce;
 pub mod heat;
 pub mod ledger;

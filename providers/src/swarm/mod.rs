@@ -4,6 +4,7 @@
 //! file at apply time, never logged), configs and services, updates services in place with their
 //! version (optimistic concurrency), and waits for tasks to run and be healthy.
 
+pub mod export;
 mod objects;
 mod tasks;
 

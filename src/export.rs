@@ -1,0 +1,212 @@
+//! `bridge export`: provider artifacts (ECS task definitions, or the compose text `docker stack
+//! config` prints) read back into bridge.yaml. What cannot be read back is
+//! printed as diagnostics (`X001`, `X002`); the written file is validated before it is written.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::Result;
+
+use bridge_core::source::{SourceFile, Sources};
+use bridge_core::{Diagnostics, LoadOptions, emit, load_str};
+use bridge_translators::export::Export;
+
+use crate::input::{InputArgs, load};
+use crate::output::{self, EXIT_INVALID, EXIT_OK};
+
+/// What `--from` reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum From {
+    /// ECS task definition JSON (a RegisterTaskDefinition body or describe-task-definition output).
+    EcsTaskDef,
+    /// A compose file (what `docker stack config` prints).
+    Compose,
+}
+
+/// The `export` command's arguments.
+#[derive(Debug, clap::Args)]
+pub struct ExportArgs {
+    /// The artifacts to read (with --from).
+    #[arg(value_name = "FILE")]
+    pub files: Vec<PathBuf>,
+    /// The kind of artifact the files are.
+    #[arg(long = "from", value_enum)]
+    pub from: Option<From>,
+    /// Read a live deployment from this provider instead (swarm).
+    #[arg(short = 'p', long = "provider", value_name = "PROVIDER")]
+    pub provider: Option<String>,
+    /// The Swarm stack (`docker stack deploy` name) to read.
+    #[arg(long, value_name = "NAME")]
+    pub stack: Option<String>,
+    /// The app bridge deployed (its `bridge.app` label) to read.
+    #[arg(long = "app", value_name = "NAME")]
+    pub app: Option<String>,
+    /// The exported app's name (default: from the artifacts).
+    #[arg(long, value_name = "NAME")]
+    pub name: Option<String>,
+    /// Where to write it (default: stdout).
+    #[arg(short = 'o', long = "out", value_name = "OUT")]
+    pub out: Option<PathBuf>,
+    /// Shared input options (compose).
+    #[command(flatten)]
+    pub input: InputArgs,
+}
+
+/// Run `bridge export`.
+pub fn run(a: &ExportArgs, json: bool, color: bridge_core::render::Color) -> Result<ExitCode> {
+    let mut sources = Sources::default();
+    let exported = if let Some(p) = &a.provider {
+        if a.from.is_some() {
+            eprintln!("error: give either --from (artifacts) or --provider (a live deployment)");
+            return Ok(ExitCode::from(EXIT_INVALID));
+        }
+        match live(p, a) {
+            Ok(Ok(e)) => e,
+            Ok(Err(d)) => return fail(&d, &sources, json, color),
+            Err(e) => {
+                eprintln!("error: {e:#}");
+                return Ok(ExitCode::from(crate::output::EXIT_OPERATIONAL));
+            }
+        }
+    } else {
+        let Some(from) = a.from else {
+            eprintln!("error: give --from ecs-task-def|compose FILE..., or -p swarm --stack NAME");
+            return Ok(ExitCode::from(EXIT_INVALID));
+        };
+        if a.files.is_empty() {
+            eprintln!("error: --from needs at least one FILE");
+            return Ok(ExitCode::from(EXIT_INVALID));
+        }
+        match from_files(from, a, &mut sources) {
+            Ok(e) => e,
+            Err(d) => return fail(&d, &sources, json, color),
+        }
+    };
+    // What is written must read back: validate the bridge.yaml before writing anything.
+    let text = emit::to_yaml(&exported.app).map_err(anyhow::Error::msg)?;
+    let name: Arc<str> = "<exported bridge.yaml>".into();
+    let check = load_str(&name, &text, Path::new("."), &LoadOptions::default());
+    let diags = exported.diagnostics.clone();
+    if check.valid.is_none() {
+        output::print_diagnostics(&diags, &sources, color);
+        return fail(&check.diagnostics, &check.sources, json, color);
+    }
+    let header = format!(
+        "# exported by bridge {}: {} field(s) could not be read back (see the diagnostics)\n",
+        env!("CARGO_PKG_VERSION"),
+        diags
+            .0
+            .iter()
+            .filter(|d| d.code == bridge_core::codes::EXPORT_DROPPED)
+            .count()
+    );
+    let text = format!("{header}{text}");
+    if let Some(out) = &a.out {
+        crate::cli::write_file(out, &text)?;
+    }
+    if json {
+        crate::cli::print_json(&serde_json::json!({
+            "out": a.out.as_ref().map(|o| o.display().to_string()),
+            "app": exported.app,
+            "diagnostics": diags,
+            "summary": output::summary(&diags.0),
+        }))?;
+    } else {
+        output::print_diagnostics(&diags, &sources, color);
+        match &a.out {
+            Some(o) => eprintln!("wrote {}", o.display()),
+            None => print!("{text}"),
+        }
+    }
+    Ok(ExitCode::from(EXIT_OK))
+}
+
+fn fail(
+    d: &Diagnostics,
+    sources: &Sources,
+    json: bool,
+    color: bridge_core::render::Color,
+) -> Result<ExitCode> {
+    if json {
+        crate::cli::print_json(&serde_json::json!({
+            "valid": false,
+            "diagnostics": d,
+            "summary": output::summary(&d.0),
+        }))?;
+    } else {
+        output::print_diagnostics(d, sources, color);
+    }
+    Ok(ExitCode::from(EXIT_INVALID))
+}
+
+fn from_files(from: From, a: &ExportArgs, sources: &mut Sources) -> Result<Export, Diagnostics> {
+    if from == From::Compose {
+        if a.files.len() != 1 {
+            return Err(Diagnostics(vec![bridge_core::Diagnostic::error(
+                bridge_core::codes::EXPORT_UNREADABLE,
+                "--from compose reads one file",
+            )]));
+        }
+        let loaded = load(&a.files[0], &a.input, false);
+        *sources = loaded.sources.clone();
+        return match loaded.valid {
+            Some(v) => {
+                let mut app = v.into_app();
+                if let Some(n) = &a.name {
+                    app.name = n.clone();
+                }
+                Ok(Export {
+                    app,
+                    diagnostics: loaded.diagnostics,
+                })
+            }
+            None => Err(loaded.diagnostics),
+        };
+    }
+    let mut texts = Vec::new();
+    for f in &a.files {
+        let name = f.display().to_string();
+        match std::fs::read_to_string(f) {
+            Ok(t) => {
+                sources.add(SourceFile::new(name.clone(), t.clone()));
+                texts.push((name, t));
+            }
+            Err(e) => {
+                return Err(Diagnostics(vec![
+                    bridge_core::Diagnostic::error(
+                        bridge_core::codes::READ_FAILED,
+                        format!("cannot read the file: {e}"),
+                    )
+                    .with_file(name.into()),
+                ]));
+            }
+        }
+    }
+    bridge_translators::export::ecs::task_definitions(&texts, a.name.as_deref())
+}
+
+fn live(provider: &str, a: &ExportArgs) -> Result<Result<Export, Diagnostics>> {
+    use bridge_providers::swarm::{SwarmDriver, export::Select};
+    if provider != "swarm" {
+        anyhow::bail!(
+            "export from a live `{provider}` deployment is not available yet: export its artifacts with --from ecs-task-def"
+        );
+    }
+    let sel = match (&a.stack, &a.app) {
+        (Some(s), None) => Select::Stack(s.clone()),
+        (None, Some(s)) => Select::App(s.clone()),
+        _ => anyhow::bail!("give one of --stack NAME or --app NAME"),
+    };
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    rt.block_on(async {
+        let d = SwarmDriver::connect(PathBuf::from("."))
+            .await
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+        bridge_providers::swarm::export::export(&d, &sel, a.name.as_deref())
+            .await
+            .map_err(|e| anyhow::anyhow!("{e}"))
+    })
+}
