@@ -488,6 +488,24 @@ fn late_bound_inputs(app: &bridge_core::App) -> Vec<serde_json::Value> {
         .collect()
 }
 
+/// The ECS translator as `render` uses it: the region from the environment or the AWS config
+/// when the app gives none, and none at all an error (T226).
+fn aws_render_translator() -> bridge_translators::ecs::Ecs {
+    #[cfg(feature = "aws")]
+    let region = bridge_providers::aws::render_region();
+    #[cfg(not(feature = "aws"))]
+    let region = ["AWS_REGION", "AWS_DEFAULT_REGION"]
+        .into_iter()
+        .find_map(|k| std::env::var(k).ok().filter(|v| !v.is_empty()));
+    bridge_translators::ecs::Ecs {
+        options: bridge_translators::ecs::Options {
+            region,
+            require_region: true,
+            ..Default::default()
+        },
+    }
+}
+
 fn render(
     file: &Path,
     target: Target,
@@ -504,6 +522,16 @@ fn render(
     let mut results = Vec::new();
     let mut missing = Vec::new();
     for (kind, t) in translate_all(valid, target) {
+        // Render is deploy: ECS needs awslogs-region, which the driver fills from its region;
+        // render takes it from the same sources, and fails naming the field without one.
+        let t = if kind == ProviderKind::Aws {
+            Some(bridge_translators::Translator::translate(
+                &aws_render_translator(),
+                valid,
+            ))
+        } else {
+            t
+        };
         match t {
             Some(t) => {
                 for d in t.diagnostics.iter() {

@@ -333,3 +333,121 @@ fn aws_compose_file_secret_is_created_read_by_arn_updated_and_destroyed() {
     assert!(n >= sm + 3, "only {n} bodies checked");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+const NO_REGION: &str = "name: rr\nservices:\n  web:\n    image: nginx:1\n    ports: ['8080:80']\n    deploy:\n      resources:\n        limits: {cpus: '0.25', memory: 128M}\n";
+
+/// `render -p aws` of an app with no region writes awslogs-region from the environment or the
+/// AWS config (or fails naming providers.aws.region), the task definition passes botocore's
+/// model and ECS's rules as written, and it is exactly the body deploy sends.
+#[test]
+fn aws_render_writes_awslogs_region_and_is_what_deploy_sends() {
+    let m = Moto::start("render", "us-west-2");
+    let dir = workdir("render");
+    let f = dir.join("compose.yaml");
+    std::fs::write(&f, NO_REGION).unwrap_or_else(|e| panic!("{e}"));
+    let file = f.to_string_lossy().to_string();
+    let td_of = |out: &Path| -> Value {
+        let t = std::fs::read_to_string(out.join("aws/task-definitions/rr-web.json"))
+            .unwrap_or_else(|e| panic!("rendered task definition: {e}"));
+        serde_json::from_str(&t).unwrap_or_else(|e| panic!("{e}: {t}"))
+    };
+    let region_of = |td: &Value| {
+        td["containerDefinitions"][0]["logConfiguration"]["options"]["awslogs-region"].clone()
+    };
+    let render = |out: &Path, env: &[(&str, &str)], unset: &[&str]| {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_bridge"));
+        c.current_dir(&dir).env("NO_COLOR", "1").env("HOME", &dir);
+        for k in ["AWS_REGION", "AWS_DEFAULT_REGION", "AWS_PROFILE"]
+            .iter()
+            .chain(unset)
+        {
+            c.env_remove(k);
+        }
+        c.env("AWS_CONFIG_FILE", dir.join("no-aws-config"))
+            .env("AWS_SHARED_CREDENTIALS_FILE", dir.join("no-aws-config"));
+        for (k, v) in env {
+            c.env(k, v);
+        }
+        c.args(["render", "-f", &file, "-p", "aws", "-o"])
+            .arg(out)
+            .output()
+            .unwrap_or_else(|e| panic!("render: {e}"))
+    };
+    std::fs::write(dir.join("no-aws-config"), "").unwrap_or_else(|e| panic!("{e}"));
+
+    // AWS_DEFAULT_REGION, then a profile's region in the AWS config file.
+    let out = dir.join("r-default");
+    let o = render(&out, &[("AWS_DEFAULT_REGION", "eu-west-2")], &[]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert_eq!(region_of(&td_of(&out)), "eu-west-2");
+    std::fs::write(
+        dir.join("aws-config"),
+        "[default]\nregion = ap-southeast-2\n[profile other]\nregion = ca-central-1\n",
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    let cfg = dir.join("aws-config").to_string_lossy().to_string();
+    let out = dir.join("r-profile");
+    let o = render(
+        &out,
+        &[("AWS_CONFIG_FILE", &cfg), ("AWS_PROFILE", "other")],
+        &[],
+    );
+    assert!(o.status.success(), "{}", text(&o));
+    assert_eq!(region_of(&td_of(&out)), "ca-central-1");
+    // None anywhere: an error naming the field, with a hint, and no artifact.
+    let out = dir.join("r-none");
+    let o = render(&out, &[], &[]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    let e = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        e.contains("T226") && e.contains("providers.aws.region") && e.contains("hint"),
+        "{e}"
+    );
+
+    // With the region the driver will use (AWS_REGION): valid as written, and what is sent.
+    let out = dir.join("r-deploy");
+    let o = render(&out, &[("AWS_REGION", "us-west-2")], &[]);
+    assert!(o.status.success(), "{}", text(&o));
+    let rendered = td_of(&out);
+    assert_eq!(region_of(&rendered), "us-west-2");
+    let v = peers::validators();
+    let check = Command::new(peers::python())
+        .arg(v.join("ecs_validate.py"))
+        .args(["--shape", "RegisterTaskDefinitionRequest"])
+        .arg(out.join("aws/task-definitions/rr-web.json"))
+        .output()
+        .unwrap_or_else(|e| panic!("validator: {e}"));
+    assert!(check.status.success(), "{}", text(&check));
+    let deploy = [
+        "deploy",
+        "-f",
+        &file,
+        "-p",
+        "aws",
+        "--wait",
+        "--timeout",
+        "2m",
+    ];
+    let o = bridge(&m, &dir, &deploy, &[]);
+    ok(&o, &m, "deploy");
+    let sent: Vec<Value> = m
+        .recorded()
+        .into_iter()
+        .filter(|r| r.op == "RegisterTaskDefinition")
+        .map(|r| serde_json::from_str(&r.body).unwrap_or_else(|e| panic!("{e}: {}", r.body)))
+        .collect();
+    assert_eq!(sent.len(), 1, "{sent:?}");
+    assert_eq!(
+        sent[0], rendered,
+        "deploy sent something else than render wrote"
+    );
+    let td = task_definition(&m, "rr-web");
+    assert_eq!(
+        td["containerDefinitions"][0]["logConfiguration"]["options"]["awslogs-region"], "us-west-2",
+        "{td}"
+    );
+    assert!(m.check_bodies("render") >= 2);
+    let o = bridge(&m, &dir, &["destroy", "-f", &file, "-p", "aws"], &[]);
+    ok(&o, &m, "destroy");
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -100,6 +100,24 @@ pub fn region_is_valid(r: &str) -> bool {
     }
 }
 
+/// The region `render` writes when the app gives none: from the same sources as the driver's
+/// credential chain, without its network ones (the instance metadata service): `AWS_REGION`,
+/// `AWS_DEFAULT_REGION`, then the region of the profile (`AWS_PROFILE`, default `default`) in
+/// the AWS config files (`AWS_CONFIG_FILE`, `~/.aws/config`). `None` when none sets one.
+pub fn render_region() -> Option<String> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .ok()?;
+    rt.block_on(async {
+        let chain = aws_config::meta::region::RegionProviderChain::first_try(
+            aws_config::environment::region::EnvironmentVariableRegionProvider::new(),
+        )
+        .or_else(aws_config::profile::ProfileFileRegionProvider::new());
+        chain.region().await.map(|r| r.to_string())
+    })
+}
+
 fn env_secs(k: &str, default: u64) -> Duration {
     Duration::from_secs(
         std::env::var(k)
@@ -207,6 +225,15 @@ impl AwsDriver {
     /// The region in use.
     pub fn region(&self) -> &str {
         &self.client.region
+    }
+
+    /// The translator's options for this driver: the region in use written as
+    /// `awslogs-region` when the app gives none, as `render` does with [`render_region`].
+    pub fn translator_options(&self) -> tr::Options {
+        tr::Options {
+            region: Some(self.client.region.clone()),
+            ..tr::Options::default()
+        }
     }
 
     /// The ECS endpoint in use.
@@ -602,7 +629,7 @@ impl Driver for AwsDriver {
                 known.values.insert(s.name.clone(), value_fold(&s.name, &v));
             }
         }
-        desired_with(app, &known, &tr::Options::default())
+        desired_with(app, &known, &self.translator_options())
     }
 
     /// `secrets.NAME.arn` of each secret the driver creates, with the ARN the last observe found.

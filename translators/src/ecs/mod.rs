@@ -131,6 +131,10 @@ pub const CODES: &[(&str, &str)] = &[
         "T225",
         "a task needs an execution role (secrets, or awslogs on Fargate) and none is given",
     ),
+    (
+        "T226",
+        "no region for awslogs at render: none in the file, the environment or the AWS config",
+    ),
 ];
 
 /// The network mode of task definitions on the EC2 launch type.
@@ -151,6 +155,12 @@ pub struct Options {
     pub ec2_network_mode: NetworkMode,
     /// Instance types for VMs and the container-instance pool.
     pub catalogue: Vec<InstanceType>,
+    /// The region when `providers.aws.region` gives none (the driver's, or what `render`
+    /// found in the credential chain's sources): written as `awslogs-region`.
+    pub region: Option<String>,
+    /// No region from the file or [`Options::region`] is an error (T226), not a warning (T219):
+    /// `render` must not write task definitions that ECS rejects.
+    pub require_region: bool,
 }
 
 impl Default for Options {
@@ -158,6 +168,8 @@ impl Default for Options {
         Options {
             ec2_network_mode: NetworkMode::Bridge,
             catalogue: CATALOGUE.to_vec(),
+            region: None,
+            require_region: false,
         }
     }
 }
@@ -441,7 +453,10 @@ impl Ctx<'_> {
 /// Build the ECS objects, the ledger (sorted by field) and diagnostics for an app.
 pub fn build(valid: &ValidApp, opts: &Options) -> (EcsApp, Vec<LedgerEntry>, Diagnostics) {
     let app = valid.app();
-    let aws = app.providers.aws.clone().unwrap_or_default();
+    let mut aws = app.providers.aws.clone().unwrap_or_default();
+    if aws.region.is_none() {
+        aws.region = opts.region.clone();
+    }
     let fargate = aws.launch_type == LaunchType::Fargate;
     let awsvpc = fargate || opts.ec2_network_mode == NetworkMode::Awsvpc;
     let mut cx = Ctx {
@@ -467,13 +482,22 @@ pub fn build(valid: &ValidApp, opts: &Options) -> (EcsApp, Vec<LedgerEntry>, Dia
         }
     }
     if aws.region.is_none() && app.services.values().any(|s| on_aws(s.provider)) {
-        cx.warn(
-            "T219",
-            "providers.aws.region".into(),
-            "no region is given: awslogs is left to send logs to the region the driver deploys to"
-                .into(),
-            Some("set providers.aws.region"),
-        );
+        if opts.require_region {
+            cx.error(
+                "T226",
+                "providers.aws.region".into(),
+                "no AWS region is given, and none is set in the environment or the AWS config: the task definitions' awslogs-region cannot be written".into(),
+                Some("set providers.aws.region in the app, or AWS_REGION (or AWS_DEFAULT_REGION, or a region in ~/.aws/config for AWS_PROFILE)"),
+            );
+        } else {
+            cx.warn(
+                "T219",
+                "providers.aws.region".into(),
+                "no region is given: awslogs is left to send logs to the region the driver deploys to"
+                    .into(),
+                Some("set providers.aws.region"),
+            );
+        }
     }
 
     // Groups in name order; services within a group in start order.
