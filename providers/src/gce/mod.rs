@@ -17,6 +17,7 @@ mod api;
 mod auth;
 mod objects;
 mod refs;
+mod rollout;
 mod secrets;
 
 use std::path::PathBuf;
@@ -31,6 +32,7 @@ use serde_json::Value;
 use crate::{Capabilities, ComponentStatus, Driver, DriverError, ErrorKind, Readiness};
 
 pub use api::DEFAULT_ENDPOINT;
+pub use rollout::UPDATE_SECONDS_ENV;
 
 const PROVIDER: &str = "gce";
 
@@ -77,6 +79,8 @@ pub struct GceDriver {
     zone: String,
     /// Where relative secret and config files are read from (the app file's directory).
     base_dir: PathBuf,
+    /// The rolling updates in progress.
+    rollouts: rollout::Rollouts,
 }
 
 impl GceDriver {
@@ -128,6 +132,7 @@ impl GceDriver {
             api: api::Compute::new(http, endpoints.compute, endpoints.secrets, tokens, project),
             zone,
             base_dir,
+            rollouts: rollout::Rollouts::default(),
         })
     }
 
@@ -153,7 +158,7 @@ impl Driver for GceDriver {
             groups: true,
             owns_hosts: true,
             in_place_updates: false,
-            health: false,
+            health: true,
         }
     }
 
@@ -240,10 +245,10 @@ impl Driver for GceDriver {
         &self,
         app: &str,
         resource: &ResourceId,
-        _healthy: bool,
+        healthy: bool,
         timeout: Duration,
     ) -> Result<(), DriverError> {
-        objects::wait_ready(self, app, resource, timeout).await
+        objects::wait_ready(self, app, resource, healthy, timeout).await
     }
 
     async fn status(&self, app: &str) -> Result<Vec<ComponentStatus>, DriverError> {
