@@ -246,3 +246,60 @@ fn wait_times_out_with_the_last_health_output() {
     let status = bridge(&server, &["status"], &f);
     assert!(text(&status).contains("unhealthy"), "{}", text(&status));
 }
+
+#[test]
+fn service_healthy_dependency_on_another_host_is_waited_for() {
+    let server = Server::start("health-dep", 3600.0);
+    server.control("guest-auto/off");
+    let yaml = format!(
+        "bridge: v1\nname: hd\nservices:\n  db:\n    image: postgres:16\n    health: {{test: [CMD, pg_isready]}}\n    resources: {{cpus: 1, memory: 5GiB}}\n  api:\n    image: ghcr.io/acme/api:2\n    depends_on: [{{service: db, condition: healthy}}]\n    resources: {{cpus: 1, memory: 5GiB}}\nproviders:\n  gce: {{project: {PROJECT}, zone: {ZONE}, machine_type: e2-standard-2}}\n"
+    );
+    let f = write_app(&server, "hd", &yaml);
+    let child = server
+        .bridge()
+        .args(["deploy", "--yes", "--timeout", "60s", "-f"])
+        .arg(&f)
+        .args(["-p", "gce", "--state"])
+        .arg(server.dir.join("state.db"))
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("{e}"));
+    let instances = |server: &Server| -> serde_json::Value {
+        server.control("dump")["resources"][format!("{ZONE}/instances")].clone()
+    };
+    // Find the db host (the one tagged hd-db) once it runs.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let db_host = loop {
+        let all = instances(&server);
+        let found = all.as_object().and_then(|m| {
+            m.values().find(|i| {
+                i["status"] == "RUNNING"
+                    && i["tags"]["items"]
+                        .as_array()
+                        .is_some_and(|t| t.iter().any(|x| x == "hd-db"))
+            })
+        });
+        if let Some(i) = found {
+            break i["name"].as_str().unwrap_or_default().to_string();
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "db never RUNNING: {all}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    };
+    std::thread::sleep(std::time::Duration::from_secs(2));
+    let all = instances(&server);
+    assert_eq!(
+        all.as_object().map(|m| m.len()),
+        Some(1),
+        "the api host was inserted before db reported healthy: {all}"
+    );
+    server.control(&format!(
+        "guest/{ZONE}/{db_host}/bridge/health?value=healthy"
+    ));
+    let out = child.wait_with_output().unwrap_or_else(|e| panic!("{e}"));
+    ok(&out);
+    assert_eq!(instances(&server).as_object().map(|m| m.len()), Some(2));
+}

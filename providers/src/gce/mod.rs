@@ -341,6 +341,75 @@ pub fn desired(app: &ValidApp, project: &str) -> (Vec<Desired>, Diagnostics) {
             depends_on: Vec::new(),
         });
     }
+    healthy_dependencies(app, &mut out);
     out.extend(secrets::desired(&g, app.app()));
     (out, diags)
+}
+
+/// `depends_on: {x: {condition: service_healthy}}` across hosts: the instance waits until the
+/// hosts running `x` are up and report healthy ([`objects::wait_ready`]), and is ranked after
+/// them. A cycle between hosts (each runs a dependency of the other) keeps no such waits: the
+/// hosts start together, as before.
+fn healthy_dependencies(app: &ValidApp, out: &mut [Desired]) {
+    use bridge_core::model::DependencyCondition;
+    let a = app.app();
+    let tag = |svc: &str| tr::resource_name(&format!("{}-{svc}", a.name));
+    let runs = |d: &Desired, svc: &str| {
+        d.spec
+            .pointer("/tags/items")
+            .and_then(Value::as_array)
+            .is_some_and(|t| t.iter().any(|x| x.as_str() == Some(tag(svc).as_str())))
+    };
+    let hosts: Vec<usize> = (0..out.len())
+        .filter(|&i| out[i].id.kind == "instance" && out[i].id.name.starts_with("host-"))
+        .collect();
+    let mut deps: Vec<Vec<usize>> = vec![Vec::new(); out.len()];
+    for &i in &hosts {
+        for (name, svc) in &a.services {
+            if !runs(&out[i], name) {
+                continue;
+            }
+            for dep in svc
+                .depends_on
+                .iter()
+                .filter(|d| d.condition == DependencyCondition::Healthy)
+            {
+                for &j in &hosts {
+                    if j != i && runs(&out[j], &dep.service) && !deps[i].contains(&j) {
+                        deps[i].push(j);
+                    }
+                }
+            }
+        }
+    }
+    let mut depth = vec![0u32; out.len()];
+    let mut settled = false;
+    for _ in 0..=hosts.len() {
+        let mut changed = false;
+        for &i in &hosts {
+            let d = deps[i].iter().map(|&j| depth[j] + 1).max().unwrap_or(0);
+            if d > depth[i] {
+                depth[i] = d;
+                changed = true;
+            }
+        }
+        if !changed {
+            settled = true;
+            break;
+        }
+    }
+    if !settled {
+        tracing::warn!("hosts depend on each other's health in a cycle: none waits for another");
+        return;
+    }
+    for &i in &hosts {
+        out[i].rank = RANK_INSTANCE + depth[i];
+        out[i].depends_on = deps[i]
+            .iter()
+            .map(|&j| bridge_core::plan::Dependency {
+                resource: out[j].id.clone(),
+                healthy: true,
+            })
+            .collect();
+    }
 }
