@@ -37,7 +37,13 @@ Test control (no auth, not part of the real API), under ``/_control/``:
 ``revoke`` (all issued tokens become invalid), ``disable-key`` (the service
 account's key stops working), ``terminate/<zone>/<name>`` (an instance becomes
 TERMINATED), ``drift/<zone>/<name>`` (its metadata changed by hand),
-``quota/<n>`` (instances per zone), ``deny/<collection>`` (inserts lack
+``quota/<n>`` (instances per zone), ``oplog`` (every instance insert, delete
+and start, timestamped, with the RUNNING instances after it), ``stall/<text>``
+(instances whose user-data holds the text stay STAGING: the VM never boots),
+``guest/<zone>/<name>/<ns>/<key>?value=V`` (a guest attribute, as the VM's PUT
+to its metadata server writes it; served by ``instances.getGuestAttributes``),
+``guest-auto/on|off`` (on by default: a started VM with guest attributes enabled
+reports ``bridge/health=healthy`` by itself), ``deny/<collection>`` (inserts lack
 permission, 403; ``allow/<collection>`` undoes it), ``disable-api/secretmanager``
 (that API is not enabled in the project), ``flaky/<n>`` (the next n Compute
 calls answer 503), ``stats`` (counts of inserts per kind and
@@ -167,6 +173,15 @@ class State:
         self.flaky = 0  # the next N Compute calls answer 503
         self.disabled_apis: set[str] = set()  # "secretmanager": its API is not enabled
         self.quota = None  # instances per zone, None: unlimited
+        self.oplog: list[dict] = []  # insert/delete/running events with the RUNNING instances
+        self.stall: list[str] = []  # instances whose user-data holds one of these never start
+        self.guest: dict[tuple, dict] = {}  # (zone, instance) -> guest attributes "ns/key" -> value
+        self.guest_auto = True  # a started VM with guest attributes reports healthy by itself
+
+    def log(self, event: str, scope: str, name: str) -> None:
+        running = sorted(n for n, r in self.res.get((scope, "instances"), {}).items()
+                         if r.get("status") == "RUNNING")
+        self.oplog.append({"t": time.time(), "event": event, "instance": name, "running": running})
 
     def count(self, key: str) -> None:
         self.stats[key] = self.stats.get(key, 0) + 1
@@ -250,6 +265,7 @@ class Handler(BaseHTTPRequestHandler):
             if url.path == "/computeMetadata/v1/instance/service-accounts/default/token":
                 return self.metadata_token()
             if url.path.startswith("/_control/"):
+                self.guest_value = query.get("value", "")
                 return self.control(url.path[len("/_control/"):])
             if url.path.startswith(SM_BASE):
                 self.auth()
@@ -390,6 +406,23 @@ class Handler(BaseHTTPRequestHandler):
                 return self.send(200, {"resources": {"%s/%s" % k: v for k, v in st.res.items()}})
             if parts[0] == "stats":
                 return self.send(200, dict(st.stats))
+            if parts[0] == "oplog":
+                return self.send(200, {"events": st.oplog})
+            if parts[0] == "stall" and len(parts) == 2:
+                st.stall.append(urllib.parse.unquote(parts[1]))
+                return self.send(200, {})
+            if parts[0] == "guest-auto" and len(parts) == 2:
+                st.guest_auto = parts[1] == "on"
+                return self.send(200, {})
+            if parts[0] == "guest" and len(parts) == 5:
+                # guest/<zone>/<instance>/<namespace>/<key>?value=...: what the VM's PUT to its
+                # metadata server does
+                inst = st.res.get((parts[1], "instances"), {}).get(parts[2])
+                if inst is None:
+                    raise not_found(path)
+                st.guest.setdefault((parts[1], parts[2]), {})["%s/%s" % (parts[3], parts[4])] = \
+                    self.guest_value
+                return self.send(200, {})
             if parts[0] == "disable-key":
                 st.disabled = True
                 st.tokens.clear()
@@ -482,6 +515,10 @@ class Handler(BaseHTTPRequestHandler):
                 return 200, r
             if method == "DELETE":
                 return self.delete(scope, coll, items, name, path, query)
+        if len(rest) == 3 and coll == "instances" and rest[2] == "getGuestAttributes" and method == "GET":
+            if r is None:
+                raise not_found(path)
+            return self.guest_attributes(scope, r, path, query)
         if len(rest) == 3 and coll in ("instances", "disks") and method == "POST":
             if r is None:
                 raise not_found(path)
@@ -493,6 +530,26 @@ class Handler(BaseHTTPRequestHandler):
             if rest[2] == "resize" and coll == "disks":
                 return self.resize(scope, r, path, body, query)
         raise not_found("/".join(p))
+
+    def guest_attributes(self, scope, r, path, query):
+        """instances.getGuestAttributes: only the discovery document's query parameters; the
+        attributes the VM wrote under ``queryPath`` (404 when none, or when the instance's
+        metadata does not set enable-guest-attributes=TRUE, so nothing could be written)."""
+        allowed = {"queryPath", "variableKey"}
+        extra = set(query) - allowed
+        if extra:
+            raise invalid("Invalid JSON payload received. Unknown name \"%s\": Cannot bind query parameter." % sorted(extra)[0])
+        items = {i.get("key"): i.get("value") for i in r.get("metadata", {}).get("items", [])}
+        enabled = str(items.get("enable-guest-attributes", "")).upper() == "TRUE"
+        attrs = self.st.guest.get((scope, r["name"]), {}) if enabled else {}
+        qp = query.get("queryPath", "")
+        found = [{"namespace": k.split("/", 1)[0], "key": k.split("/", 1)[1], "value": v}
+                 for k, v in sorted(attrs.items()) if k.startswith(qp)]
+        if not found:
+            raise not_found("%s/guestAttributes/%s" % (path, qp))
+        return 200, {"kind": "compute#guestAttributes", "queryPath": qp,
+                     "queryValue": {"items": found},
+                     "selfLink": full_url(self.st.project, path.split("/", 2)[2] + "/guestAttributes/" + qp)}
 
     def op(self, scope, kind, target, query, error=None):
         st = self.st
@@ -716,7 +773,22 @@ class Handler(BaseHTTPRequestHandler):
         st.count("insert_" + coll)
         code, o = self.op(scope, "insert", "%s/%s" % (prefix, name), query)
         if kind == "Instance":
-            st.ops[(scope, o["name"])]["_then"] = lambda: r.update(status="RUNNING") if r.get("status") == "PROVISIONING" else None
+            st.log("insert", scope, name)
+            md = {i.get("key"): i.get("value") for i in r["metadata"]["items"]}
+            stalled = any(x in str(md.get("user-data", "")) for x in st.stall)
+
+            def start():
+                if r.get("status") != "PROVISIONING" or items.get(name) is not r:
+                    return
+                if stalled:  # the VM never boots: STAGING for ever
+                    r["status"] = "STAGING"
+                    return
+                r["status"] = "RUNNING"
+                st.guest.pop((scope, name), None)
+                if st.guest_auto and str(md.get("enable-guest-attributes", "")).upper() == "TRUE":
+                    st.guest[(scope, name)] = {"bridge/health": "healthy", "bridge/output": ""}
+                st.log("running", scope, name)
+            st.ops[(scope, o["name"])]["_then"] = start
         return code, o
 
     def delete(self, scope, coll, items, name, path, query):
@@ -731,6 +803,8 @@ class Handler(BaseHTTPRequestHandler):
                            "INVALID_ARGUMENT")
         del items[name]
         if coll == "instances":
+            st.log("delete", scope, name)
+            st.guest.pop((scope, name), None)
             for d in r.get("disks", []):
                 dn = d["source"].rsplit("/", 1)[1]
                 disk = st.res.get((scope, "disks"), {}).get(dn)

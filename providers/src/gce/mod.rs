@@ -17,6 +17,7 @@ mod api;
 mod auth;
 mod objects;
 mod refs;
+mod rollout;
 mod secrets;
 
 use std::path::PathBuf;
@@ -31,6 +32,7 @@ use serde_json::Value;
 use crate::{Capabilities, ComponentStatus, Driver, DriverError, ErrorKind, Readiness};
 
 pub use api::DEFAULT_ENDPOINT;
+pub use rollout::UPDATE_SECONDS_ENV;
 
 const PROVIDER: &str = "gce";
 
@@ -77,6 +79,8 @@ pub struct GceDriver {
     zone: String,
     /// Where relative secret and config files are read from (the app file's directory).
     base_dir: PathBuf,
+    /// The rolling updates in progress.
+    rollouts: rollout::Rollouts,
 }
 
 impl GceDriver {
@@ -128,6 +132,7 @@ impl GceDriver {
             api: api::Compute::new(http, endpoints.compute, endpoints.secrets, tokens, project),
             zone,
             base_dir,
+            rollouts: rollout::Rollouts::default(),
         })
     }
 
@@ -153,7 +158,7 @@ impl Driver for GceDriver {
             groups: true,
             owns_hosts: true,
             in_place_updates: false,
-            health: false,
+            health: true,
         }
     }
 
@@ -240,10 +245,10 @@ impl Driver for GceDriver {
         &self,
         app: &str,
         resource: &ResourceId,
-        _healthy: bool,
+        healthy: bool,
         timeout: Duration,
     ) -> Result<(), DriverError> {
-        objects::wait_ready(self, app, resource, timeout).await
+        objects::wait_ready(self, app, resource, healthy, timeout).await
     }
 
     async fn status(&self, app: &str) -> Result<Vec<ComponentStatus>, DriverError> {
@@ -336,6 +341,75 @@ pub fn desired(app: &ValidApp, project: &str) -> (Vec<Desired>, Diagnostics) {
             depends_on: Vec::new(),
         });
     }
+    healthy_dependencies(app, &mut out);
     out.extend(secrets::desired(&g, app.app()));
     (out, diags)
+}
+
+/// `depends_on: {x: {condition: service_healthy}}` across hosts: the instance waits until the
+/// hosts running `x` are up and report healthy ([`objects::wait_ready`]), and is ranked after
+/// them. A cycle between hosts (each runs a dependency of the other) keeps no such waits: the
+/// hosts start together, as before.
+fn healthy_dependencies(app: &ValidApp, out: &mut [Desired]) {
+    use bridge_core::model::DependencyCondition;
+    let a = app.app();
+    let tag = |svc: &str| tr::resource_name(&format!("{}-{svc}", a.name));
+    let runs = |d: &Desired, svc: &str| {
+        d.spec
+            .pointer("/tags/items")
+            .and_then(Value::as_array)
+            .is_some_and(|t| t.iter().any(|x| x.as_str() == Some(tag(svc).as_str())))
+    };
+    let hosts: Vec<usize> = (0..out.len())
+        .filter(|&i| out[i].id.kind == "instance" && out[i].id.name.starts_with("host-"))
+        .collect();
+    let mut deps: Vec<Vec<usize>> = vec![Vec::new(); out.len()];
+    for &i in &hosts {
+        for (name, svc) in &a.services {
+            if !runs(&out[i], name) {
+                continue;
+            }
+            for dep in svc
+                .depends_on
+                .iter()
+                .filter(|d| d.condition == DependencyCondition::Healthy)
+            {
+                for &j in &hosts {
+                    if j != i && runs(&out[j], &dep.service) && !deps[i].contains(&j) {
+                        deps[i].push(j);
+                    }
+                }
+            }
+        }
+    }
+    let mut depth = vec![0u32; out.len()];
+    let mut settled = false;
+    for _ in 0..=hosts.len() {
+        let mut changed = false;
+        for &i in &hosts {
+            let d = deps[i].iter().map(|&j| depth[j] + 1).max().unwrap_or(0);
+            if d > depth[i] {
+                depth[i] = d;
+                changed = true;
+            }
+        }
+        if !changed {
+            settled = true;
+            break;
+        }
+    }
+    if !settled {
+        tracing::warn!("hosts depend on each other's health in a cycle: none waits for another");
+        return;
+    }
+    for &i in &hosts {
+        out[i].rank = RANK_INSTANCE + depth[i];
+        out[i].depends_on = deps[i]
+            .iter()
+            .map(|&j| bridge_core::plan::Dependency {
+                resource: out[j].id.clone(),
+                healthy: true,
+            })
+            .collect();
+    }
 }

@@ -129,7 +129,9 @@ pub async fn observe(d: &GceDriver, app: &str) -> Result<Vec<Current>, DriverErr
             rank: RANK_INSTANCE,
             // Reported in another shape (initializeParams are not echoed, the default service
             // account is resolved): their changes show through the spec hash.
-            opaque: vec!["disks".into(), "serviceAccounts".into()],
+            // The name too: start-first updates alternate between a host's two names (a
+            // real change of name changes the spec hash).
+            opaque: vec!["disks".into(), "serviceAccounts".into(), "name".into()],
         });
     }
     for v in list(d, &format!("zones/{zone}/disks"), Some(app_filter(app))).await? {
@@ -221,7 +223,11 @@ fn owned(app: &str, v: &Value) -> bool {
             .is_some_and(|m| m.get("bridge.app") == Some(&app))
 }
 
-async fn get(d: &GceDriver, path: &str, resource: &str) -> Result<Option<Value>, DriverError> {
+pub(super) async fn get(
+    d: &GceDriver,
+    path: &str,
+    resource: &str,
+) -> Result<Option<Value>, DriverError> {
     match d.api.call(Method::GET, path, &[], None, resource).await {
         Ok(v) => Ok(Some(v)),
         Err(e) if e.kind == ErrorKind::NotFound => Ok(None),
@@ -233,7 +239,7 @@ async fn get(d: &GceDriver, path: &str, resource: &str) -> Result<Option<Value>,
 /// the API answers with an operation already DONE (a replay of an earlier request with that id)
 /// whose resource is gone or that failed, the next derived id is used, so a deleted resource is
 /// created again while a rerun after a crash never creates a second copy.
-async fn insert(
+pub(super) async fn insert(
     d: &GceDriver,
     app: &str,
     coll: &str,
@@ -275,6 +281,9 @@ async fn insert(
                     .with_hint("delete or rename it, or give the component another name"));
                 }
                 if hash_of(&cur) == hash {
+                    if coll.ends_with("/instances") {
+                        super::rollout::remember(d, app, body);
+                    }
                     return Ok(());
                 }
                 delete(d, &path, resource).await?;
@@ -286,6 +295,9 @@ async fn insert(
         match d.api.wait(&op, resource).await {
             Ok(()) => {
                 if !replay || get(d, &path, resource).await?.is_some() {
+                    if coll.ends_with("/instances") {
+                        super::rollout::remember(d, app, body);
+                    }
                     return Ok(());
                 }
                 tracing::debug!(%path, attempt, "request id already used for a resource now gone");
@@ -305,7 +317,7 @@ async fn insert(
 }
 
 /// Delete; absence is success. A disk still attached is a conflict with a hint.
-async fn delete(d: &GceDriver, path: &str, resource: &str) -> Result<(), DriverError> {
+pub(super) async fn delete(d: &GceDriver, path: &str, resource: &str) -> Result<(), DriverError> {
     match d.api.call(Method::DELETE, path, &[], None, resource).await {
         Ok(op) => d.api.wait(&op, resource).await.or_else(|e| {
             if e.kind == ErrorKind::NotFound {
@@ -334,7 +346,22 @@ pub async fn apply(d: &GceDriver, app: &str, step: &Step) -> Result<(), DriverEr
             let Some(name) = &step.handle else {
                 return Ok(());
             };
-            delete(d, &format!("{coll}/{name}"), &resource).await
+            delete(d, &format!("{coll}/{name}"), &resource).await?;
+            if step.resource.kind == "instance" {
+                super::rollout::forget(d, app, &step.resource.name, None);
+            }
+            Ok(())
+        }
+        Action::Replace if step.resource.kind == "instance" => {
+            update_instance(
+                d,
+                app,
+                &coll,
+                &body_of(step)?,
+                step.handle.as_deref(),
+                &resource,
+            )
+            .await
         }
         Action::Replace => {
             let body = body_of(step)?;
@@ -348,30 +375,47 @@ pub async fn apply(d: &GceDriver, app: &str, step: &Step) -> Result<(), DriverEr
         Action::Update if step.resource.kind == "disk" => {
             update_disk(d, app, &coll, &body_of(step)?, &resource).await
         }
-        Action::Update => update_instance(d, app, &coll, &body_of(step)?, &resource).await,
+        Action::Update => {
+            update_instance(
+                d,
+                app,
+                &coll,
+                &body_of(step)?,
+                step.handle.as_deref(),
+                &resource,
+            )
+            .await
+        }
     }
 }
 
-/// An instance that differs: replaced when its spec hash changed or it is not running (stopped,
-/// terminated), otherwise its metadata and labels are set back (drift made outside bridge).
+/// An instance that differs: replaced in a rolling update when its spec hash changed
+/// ([`super::rollout`]), replaced at once when it is not running (stopped, terminated: it serves
+/// nothing), otherwise its metadata and labels are set back (drift made outside bridge). The
+/// current instance is the observed one (`handle`): start-first updates alternate between the
+/// host's two names.
 async fn update_instance(
     d: &GceDriver,
     app: &str,
     coll: &str,
     body: &Value,
+    handle: Option<&str>,
     resource: &str,
 ) -> Result<(), DriverError> {
-    let name = body["name"].as_str().unwrap_or_default();
+    let name = handle.unwrap_or_else(|| body["name"].as_str().unwrap_or_default());
     let path = format!("{coll}/{name}");
     for round in 0..2 {
         let Some(cur) = get(d, &path, resource).await? else {
             return insert(d, app, coll, body, resource).await;
         };
         let status = cur["status"].as_str().unwrap_or_default();
-        if hash_of(&cur) != hash_of(body) || !UP.contains(&status) {
-            tracing::info!(%path, %status, "replacing the instance");
+        if !UP.contains(&status) {
+            tracing::info!(%path, %status, "replacing the instance that is not running");
             delete(d, &path, resource).await?;
             return insert(d, app, coll, body, resource).await;
+        }
+        if hash_of(&cur) != hash_of(body) {
+            return super::rollout::replace(d, app, coll, &cur, body, resource).await;
         }
         let r = reset_drift(d, &path, &cur, body, resource).await;
         match r {
@@ -511,12 +555,25 @@ async fn find_instance(
     list(d, &format!("zones/{}/instances", d.zone), Some(filter)).await
 }
 
-/// Wait until the instance runs (GCE sees no container health: `-`). Fails fast when it is
-/// stopped or terminated.
+/// The app's instances, as Compute lists them.
+pub(super) async fn app_instances(d: &GceDriver, app: &str) -> Result<Vec<Value>, DriverError> {
+    list(
+        d,
+        &format!("zones/{}/instances", d.zone),
+        Some(app_filter(app)),
+    )
+    .await
+}
+
+/// Wait until the instance runs and, when `healthy` and its containers have health checks (its
+/// `bridge-update` metadata says so), until the VM reports them healthy in the guest attribute
+/// `bridge/health`. Fails fast when it is stopped or terminated; on timeout the error carries
+/// the last health output the VM reported.
 pub async fn wait_ready(
     d: &GceDriver,
     app: &str,
     id: &ResourceId,
+    healthy: bool,
     timeout: Duration,
 ) -> Result<(), DriverError> {
     if id.kind != "instance" {
@@ -525,68 +582,73 @@ pub async fn wait_ready(
     let start = Instant::now();
     loop {
         let found = find_instance(d, app, id).await?;
-        match found.first().and_then(|v| v["status"].as_str()) {
-            Some("RUNNING") => return Ok(()),
-            Some(s @ ("STOPPING" | "STOPPED" | "TERMINATED" | "SUSPENDING" | "SUSPENDED")) => {
-                return Err(err(
-                    id.to_string(),
-                    ErrorKind::Unsatisfiable,
-                    format!("the instance is {s}"),
-                )
-                .with_hint(
+        let Some(v) = found.first() else {
+            return Err(err(
+                id.to_string(),
+                ErrorKind::NotFound,
+                "no instance carries this component's labels",
+            )
+            .with_hint("run `bridge deploy` (or `bridge reconcile`) to create it"));
+        };
+        let name = v["name"].as_str().unwrap_or_default();
+        let checks = healthy
+            && bridge_translators::gce::update::HostUpdate::from_body(v).is_some_and(|u| u.health);
+        let why = match super::rollout::is_up(d, name, checks, &id.to_string()).await? {
+            super::rollout::Up::Yes => return Ok(()),
+            super::rollout::Up::Never(why) => {
+                return Err(err(id.to_string(), ErrorKind::Unsatisfiable, why).with_hint(
                     "run `bridge reconcile` to replace it, or look at its serial console output",
                 ));
             }
-            None => {
-                return Err(err(
-                    id.to_string(),
-                    ErrorKind::NotFound,
-                    "no instance carries this component's labels",
-                )
-                .with_hint("run `bridge deploy` (or `bridge reconcile`) to create it"));
-            }
-            Some(_) => {}
-        }
+            super::rollout::Up::NotYet(why) => why,
+        };
         if start.elapsed() > timeout {
             return Err(err(
                 id.to_string(),
                 ErrorKind::Timeout,
-                format!("not running after {}s", timeout.as_secs()),
+                format!("not ready after {}s: {why}", timeout.as_secs()),
             )
-            .with_hint("look at the instance's serial console; raise --timeout"));
+            .with_hint("look at the instance's serial console and its containers' health checks; raise --timeout"));
         }
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
 }
 
-/// One line per instance: 1 desired, 1 running when RUNNING; health is `-` (not observable
-/// through the Compute API).
+/// One line per instance: 1 desired, 1 running when RUNNING; health from the guest attribute
+/// `bridge/health` for a host whose containers have checks, else `-`.
 pub async fn status(d: &GceDriver, app: &str) -> Result<Vec<ComponentStatus>, DriverError> {
     let mut out: Vec<ComponentStatus> = Vec::new();
-    for v in list(
-        d,
-        &format!("zones/{}/instances", d.zone),
-        Some(app_filter(app)),
-    )
-    .await?
-    {
+    for v in app_instances(d, app).await? {
         let Some(component) = label(&v, LABEL_COMPONENT) else {
             continue;
         };
         let s = v["status"].as_str().unwrap_or("UNKNOWN");
+        let name = v["name"].as_str().unwrap_or_default();
+        let mut errors = if UP.contains(&s) {
+            Vec::new()
+        } else {
+            vec![format!("instance {name} is {s}")]
+        };
+        let mut health = "-".to_string();
+        if s == "RUNNING"
+            && bridge_translators::gce::update::HostUpdate::from_body(&v).is_some_and(|u| u.health)
+        {
+            match super::rollout::guest_health(d, name, component).await? {
+                Some((h, output)) => {
+                    if h != "healthy" && !output.is_empty() {
+                        errors.push(output);
+                    }
+                    health = h;
+                }
+                None => health = "starting".into(),
+            }
+        }
         out.push(ComponentStatus {
             resource: instance_id(component),
             desired: 1,
             running: u64::from(s == "RUNNING"),
-            health: "-".into(),
-            errors: if UP.contains(&s) {
-                Vec::new()
-            } else {
-                vec![format!(
-                    "instance {} is {s}",
-                    v["name"].as_str().unwrap_or_default()
-                )]
-            },
+            health,
+            errors,
         });
     }
     out.sort_by(|a, b| a.resource.cmp(&b.resource));

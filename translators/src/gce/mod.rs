@@ -56,13 +56,12 @@ mod declaration;
 pub mod machines;
 pub mod names;
 pub mod setup;
+pub mod update;
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use bridge_core::diag::Diagnostic;
-use bridge_core::model::{
-    App, GceOptions, MountKind, ProviderKind, Service, ServiceMode, UpdatePolicy,
-};
+use bridge_core::model::{App, GceOptions, MountKind, ProviderKind, Service, ServiceMode};
 use bridge_core::placement::{self, Host, HostType, Op, Unit, UnitKey, UnitKind};
 use bridge_core::units::ByteSize;
 use bridge_core::{Diagnostics, ValidApp};
@@ -888,6 +887,7 @@ fn hosts_to_instances(
                     .any(|p| p.published.is_some() && !is_loopback(&p.host_ip));
             }
         }
+        let upd = update::host_update(&mut c.ledger, &app.services, svcs, !attached.is_empty());
         let single = match (svcs.as_slice(), h.units.len()) {
             ([one], 1) => app.services.get(one).map(|s| (one, s)),
             _ => None,
@@ -947,11 +947,21 @@ fn hosts_to_instances(
                         });
                     }
                 }
+                if upd.health {
+                    extra.extend(health_files(app, svcs));
+                }
                 let names: Vec<&str> = svcs.iter().map(String::as_str).collect();
                 let ud = cloudinit::cloud_config_on(app, &names, extra, &host_opts, &mut c.ledger);
                 metadata.push(("user-data".to_string(), ud));
             }
         }
+        if upd.health {
+            metadata.push((update::GUEST_ATTRIBUTES_KEY.into(), "TRUE".into()));
+        }
+        metadata.push((
+            update::METADATA_KEY.into(),
+            serde_json::to_string(&upd).unwrap_or_default(),
+        ));
         metadata.push(("google-logging-enabled".into(), "true".into()));
         for (k, v) in &metadata {
             if v.len() > 256 * 1024 {
@@ -1030,6 +1040,44 @@ fn hosts_to_instances(
     }
 }
 
+/// The health reporter of a host whose containers have health checks: its script, its unit, and
+/// a drop-in per container unit that starts it ([`setup::health_script`]).
+fn health_files(app: &App, svcs: &[String]) -> Vec<WriteFile> {
+    let checked: Vec<String> = svcs
+        .iter()
+        .filter(|s| {
+            app.services
+                .get(*s)
+                .and_then(|s| s.health.as_ref())
+                .is_some_and(|h| !h.test.is_none())
+        })
+        .map(|s| cloudinit::container_name(&app.name, s))
+        .collect();
+    let mut out = vec![
+        WriteFile {
+            path: format!("{SCRIPTS_DIR}/health.sh"),
+            permissions: "0755".into(),
+            content: setup::health_script(&checked),
+        },
+        WriteFile {
+            path: format!("/etc/systemd/system/{}", setup::HEALTH_UNIT),
+            permissions: "0644".into(),
+            content: setup::health_unit(),
+        },
+    ];
+    for s in svcs {
+        out.push(WriteFile {
+            path: format!(
+                "/etc/systemd/system/{}-{s}.service.d/20-bridge-health.conf",
+                app.name
+            ),
+            permissions: "0644".into(),
+            content: format!("[Unit]\nWants={}\n", setup::HEALTH_UNIT),
+        });
+    }
+    out
+}
+
 fn declaration_ledger(c: &mut Ctx<'_>, name: &str, s: &Service) {
     let p = |f: &str| format!("services.{name}.{f}");
     c.ledger.mapped(p("image"));
@@ -1086,11 +1134,6 @@ fn service_ledger(c: &mut Ctx<'_>, name: &str, s: &Service) {
         c.ledger.mapped(p("provider"));
     }
     placement_ledger(c, &p("placement"), &s.placement, s.replicas);
-    for (f, u) in [("update", &s.update), ("rollback", &s.rollback)] {
-        if let Some(u) = u {
-            update_ledger(c, &p(f), u);
-        }
-    }
     if !s.networks.is_empty() {
         c.ledger.approximated(
             p("networks"),
@@ -1238,13 +1281,6 @@ fn placement_ledger(
         ),
         None => {}
     }
-}
-
-fn update_ledger(c: &mut Ctx<'_>, at: &str, _u: &UpdatePolicy) {
-    c.ledger.approximated(
-        at.to_string(),
-        "plain instances have no rolling update: the GCE driver replaces the instances whose spec hash changed, one at a time",
-    );
 }
 
 /// One firewall rule per published port.

@@ -191,6 +191,57 @@ pub fn drop_in() -> String {
     format!("[Unit]\nRequires={UNIT}\nAfter={UNIT}\n")
 }
 
+/// The health reporter's unit (started by a drop-in of every container unit on the host).
+pub const HEALTH_UNIT: &str = "bridge-health.service";
+
+/// The health reporter (POSIX `sh`, a loop): every 10 s it reads docker's health of the host's
+/// checked containers and, when it changed, writes it to the guest attributes
+/// `bridge/health` (`healthy`, `starting` or `unhealthy`) and `bridge/output` (the failing
+/// container and its last check output) through the metadata server, which the GCE driver reads
+/// with `instances.getGuestAttributes`. Writing only on change keeps under the metadata server's
+/// limit of 10 guest-attribute queries a minute.
+pub fn health_script(containers: &[String]) -> String {
+    let mut o = String::from(
+        "#!/bin/sh\n# written by bridge: reports the health of this host's containers to its guest attributes\n\
+         ga=http://metadata.google.internal/computeMetadata/v1/instance/guest-attributes/bridge\n\
+         put() { curl -sS -X PUT -H 'Metadata-Flavor: Google' --data-binary \"$2\" \"$ga/$1\" >/dev/null; }\n\
+         last=\n\
+         while :; do\n\
+         \tstate=healthy out=\n\
+         \tfor c in",
+    );
+    for c in containers {
+        o.push(' ');
+        o.push_str(&q(c));
+    }
+    o.push_str(
+        "; do\n\
+         \t\ts=$(docker inspect --format '{{if .State.Health}}{{.State.Health.Status}}{{else}}{{.State.Status}}{{end}}' \"$c\" 2>/dev/null) || s=missing\n\
+         \t\tcase \"$s\" in\n\
+         \t\thealthy) ;;\n\
+         \t\tstarting|created) [ \"$state\" = unhealthy ] || { state=starting; out=\"$c: $s\"; } ;;\n\
+         \t\t*) state=unhealthy\n\
+         \t\t\tout=\"$c: $s: $(docker inspect --format '{{if .State.Health}}{{range .State.Health.Log}}{{printf \"%q\" .Output}}{{\"\\n\"}}{{end}}{{end}}' \"$c\" 2>/dev/null | tail -n 1)\" ;;\n\
+         \t\tesac\n\
+         \tdone\n\
+         \tif [ \"$state $out\" != \"$last\" ]; then\n\
+         \t\tput output \"$out\" && put health \"$state\" && last=\"$state $out\"\n\
+         \tfi\n\
+         \tsleep 10\n\
+         done\n",
+    );
+    o
+}
+
+/// The reporter's unit: restarted when it stops.
+pub fn health_unit() -> String {
+    format!(
+        "[Unit]\nDescription=bridge health reporter: container health to guest attributes\n\
+         After=docker.service\n\n\
+         [Service]\nExecStart=/bin/sh {SCRIPTS_DIR}/health.sh\nRestart=always\nRestartSec=5\n"
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,0 +1,305 @@
+//! Rolling updates and health gating on GCE (issue 12), through the `bridge` binary against the
+//! Compute test server, which logs every instance insert, delete and start with the RUNNING
+//! instances after it: a changed 3-replica service is replaced stop-first without ever having
+//! fewer than 2 of its instances RUNNING, start-first never fewer than 3; a new instance that
+//! never boots is rolled back to the old spec with exit 2; `--wait` blocks until the VM reports
+//! its containers healthy in the guest attribute `bridge/health`, and times out otherwise.
+
+mod support;
+
+use std::path::{Path, PathBuf};
+use std::process::Output;
+
+use support::gce::{PROJECT, Server, ZONE};
+use support::peers::text;
+
+fn write_app(server: &Server, name: &str, yaml: &str) -> PathBuf {
+    let p = server.dir.join(format!("{name}.yaml"));
+    std::fs::write(&p, yaml).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
+    p
+}
+
+fn bridge(server: &Server, args: &[&str], file: &Path) -> Output {
+    server
+        .bridge()
+        .args(args)
+        .arg("-f")
+        .arg(file)
+        .args(["-p", "gce", "--state"])
+        .arg(server.dir.join("state.db"))
+        .env("BRIDGE_GCE_UPDATE_SECONDS", "4")
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run bridge: {e}"))
+}
+
+fn ok(o: &Output) {
+    assert_eq!(o.status.code(), Some(0), "{}", text(o));
+}
+
+/// A 3-replica service `web` (one per VM), its env `VERSION`, its update policy.
+fn app(name: &str, version: &str, update: &str) -> String {
+    format!(
+        "bridge: v1\nname: {name}\nservices:\n  web:\n    image: ghcr.io/acme/web:1.4\n    replicas: 3\n    env: {{VERSION: {version}}}\n    resources: {{cpus: 1, memory: 1GiB}}\n{update}providers:\n  gce: {{project: {PROJECT}, zone: {ZONE}, machine_type: e2-standard-2}}\n"
+    )
+}
+
+/// The fewest RUNNING instances of the app at any moment after the first update event.
+fn min_running(server: &Server, app: &str, after: f64) -> (usize, Vec<serde_json::Value>) {
+    let log = server.control("oplog");
+    let events: Vec<serde_json::Value> = log["events"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|e| e["t"].as_f64().unwrap_or(0.0) >= after)
+        .collect();
+    let prefix = format!("{app}-h");
+    let min = events
+        .iter()
+        .map(|e| {
+            e["running"]
+                .as_array()
+                .map(|r| {
+                    r.iter()
+                        .filter(|n| n.as_str().is_some_and(|n| n.starts_with(&prefix)))
+                        .count()
+                })
+                .unwrap_or(0)
+        })
+        .min()
+        .unwrap_or(0);
+    (min, events)
+}
+
+fn now() -> f64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs_f64())
+        .unwrap_or(0.0)
+}
+
+fn count(events: &[serde_json::Value], what: &str) -> usize {
+    events.iter().filter(|e| e["event"] == what).count()
+}
+
+#[test]
+fn stop_first_keeps_two_of_three_running() {
+    let server = Server::start("roll-stop", 3600.0);
+    let f = write_app(&server, "roll", &app("roll", "v1", ""));
+    ok(&bridge(&server, &["deploy", "--yes", "--wait"], &f));
+    let t = now();
+    std::fs::write(&f, app("roll", "v2", "")).unwrap_or_else(|e| panic!("{e}"));
+    ok(&bridge(&server, &["deploy", "--wait"], &f));
+    let (min, events) = min_running(&server, "roll", t);
+    assert_eq!(count(&events, "delete"), 3, "{events:#?}");
+    assert_eq!(count(&events, "insert"), 3, "{events:#?}");
+    assert!(
+        min >= 2,
+        "fewer than 2 of 3 RUNNING during the update: {events:#?}"
+    );
+    // The plan right after is empty: every host runs v2.
+    let plan = bridge(&server, &["plan", "--detailed-exitcode"], &f);
+    assert_eq!(plan.status.code(), Some(0), "{}", text(&plan));
+}
+
+#[test]
+fn start_first_keeps_three_running_and_alternates_names() {
+    let server = Server::start("roll-start", 3600.0);
+    let upd = "    update: {order: start-first, parallelism: 1}\n";
+    let f = write_app(&server, "rs", &app("rs", "v1", upd));
+    ok(&bridge(&server, &["deploy", "--yes", "--wait"], &f));
+    let t = now();
+    std::fs::write(&f, app("rs", "v2", upd)).unwrap_or_else(|e| panic!("{e}"));
+    ok(&bridge(&server, &["deploy", "--wait"], &f));
+    let (min, events) = min_running(&server, "rs", t);
+    assert!(
+        min >= 3,
+        "fewer than 3 RUNNING during a start-first update: {events:#?}"
+    );
+    let inserted: Vec<&str> = events
+        .iter()
+        .filter(|e| e["event"] == "insert")
+        .filter_map(|e| e["instance"].as_str())
+        .collect();
+    assert_eq!(inserted.len(), 3, "{events:#?}");
+    assert!(inserted.iter().all(|n| n.ends_with("-b")), "{inserted:?}");
+    let plan = bridge(&server, &["plan", "--detailed-exitcode"], &f);
+    assert_eq!(plan.status.code(), Some(0), "{}", text(&plan));
+    // And back to the first names on the next update.
+    std::fs::write(&f, app("rs", "v3", upd)).unwrap_or_else(|e| panic!("{e}"));
+    ok(&bridge(&server, &["deploy", "--wait"], &f));
+    let names: Vec<String> = server.control("dump")["resources"][format!("{ZONE}/instances")]
+        .as_object()
+        .map(|m| m.keys().cloned().collect())
+        .unwrap_or_default();
+    assert_eq!(names, vec!["rs-h0", "rs-h1", "rs-h2"]);
+}
+
+#[test]
+fn a_new_instance_that_never_boots_is_rolled_back() {
+    let server = Server::start("roll-back", 3600.0);
+    let upd = "    update: {failure_action: rollback}\n";
+    let f = write_app(&server, "rb", &app("rb", "v1", upd));
+    ok(&bridge(&server, &["deploy", "--yes", "--wait"], &f));
+    let hashes = |server: &Server| -> Vec<String> {
+        let d = server.control("dump");
+        let mut v: Vec<String> = d["resources"][format!("{ZONE}/instances")]
+            .as_object()
+            .map(|m| {
+                m.values()
+                    .map(|i| {
+                        format!(
+                            "{} {} {}",
+                            i["name"].as_str().unwrap_or_default(),
+                            i["status"].as_str().unwrap_or_default(),
+                            i["labels"]["bridge-spec-hash"].as_str().unwrap_or_default()
+                        )
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        v.sort();
+        v
+    };
+    let before = hashes(&server);
+    server.control("stall/v2-broken");
+    let t = now();
+    std::fs::write(&f, app("rb", "v2-broken", upd)).unwrap_or_else(|e| panic!("{e}"));
+    let out = bridge(&server, &["deploy", "--wait"], &f);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    let msg = text(&out);
+    assert!(msg.contains("rolled back"), "{msg}");
+    assert!(msg.contains("STAGING"), "the error names why: {msg}");
+    let (min, events) = min_running(&server, "rb", t);
+    assert!(min >= 2, "{events:#?}");
+    // Only the first host was tried (parallelism 1), then restored.
+    assert_eq!(hashes(&server), before, "{events:#?}");
+    assert!(before.iter().all(|h| h.contains(" RUNNING ")), "{before:?}");
+}
+
+/// A service with a health check: its host enables guest attributes and `--wait` waits for the
+/// VM's report.
+fn healthy_app(name: &str) -> String {
+    format!(
+        "bridge: v1\nname: {name}\nservices:\n  api:\n    image: ghcr.io/acme/api:2\n    health: {{test: [CMD, curl, -f, http://localhost:8000/], interval: 5s}}\nproviders:\n  gce: {{project: {PROJECT}, zone: {ZONE}, machine_type: e2-standard-2}}\n"
+    )
+}
+
+#[test]
+fn wait_blocks_until_the_vm_reports_healthy() {
+    let server = Server::start("health-ok", 3600.0);
+    server.control("guest-auto/off");
+    let f = write_app(&server, "hz", &healthy_app("hz"));
+    let mut child = server
+        .bridge()
+        .args(["deploy", "--yes", "--wait", "--timeout", "60s", "-f"])
+        .arg(&f)
+        .args(["-p", "gce", "--state"])
+        .arg(server.dir.join("state.db"))
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("{e}"));
+    // The instance runs; the deploy still waits for its health.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let d = server.control("dump");
+        if d["resources"][format!("{ZONE}/instances")]["hz-h0"]["status"] == "RUNNING" {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "never RUNNING: {d}");
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    std::thread::sleep(std::time::Duration::from_secs(2));
+    assert!(
+        child.try_wait().unwrap_or(None).is_none(),
+        "deploy --wait returned before the VM reported healthy"
+    );
+    server.control(&format!("guest/{ZONE}/hz-h0/bridge/health?value=healthy"));
+    let out = child.wait_with_output().unwrap_or_else(|e| panic!("{e}"));
+    ok(&out);
+}
+
+#[test]
+fn wait_times_out_with_the_last_health_output() {
+    let server = Server::start("health-bad", 3600.0);
+    server.control("guest-auto/off");
+    let f = write_app(&server, "hb", &healthy_app("hb"));
+    ok(&bridge(&server, &["deploy", "--yes"], &f));
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while server.control("dump")["resources"][format!("{ZONE}/instances")]["hb-h0"]["status"]
+        != "RUNNING"
+    {
+        assert!(std::time::Instant::now() < deadline);
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    server.control(&format!(
+        "guest/{ZONE}/hb-h0/bridge/output?value=hb-api:%20unhealthy:%20connection%20refused"
+    ));
+    server.control(&format!("guest/{ZONE}/hb-h0/bridge/health?value=unhealthy"));
+    let t = std::time::Instant::now();
+    let out = bridge(&server, &["deploy", "--wait", "--timeout", "3s"], &f);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(t.elapsed() < std::time::Duration::from_secs(20));
+    let msg = text(&out);
+    assert!(msg.contains("connection refused"), "{msg}");
+    let status = bridge(&server, &["status"], &f);
+    assert!(text(&status).contains("unhealthy"), "{}", text(&status));
+}
+
+#[test]
+fn service_healthy_dependency_on_another_host_is_waited_for() {
+    let server = Server::start("health-dep", 3600.0);
+    server.control("guest-auto/off");
+    let yaml = format!(
+        "bridge: v1\nname: hd\nservices:\n  db:\n    image: postgres:16\n    health: {{test: [CMD, pg_isready]}}\n    resources: {{cpus: 1, memory: 5GiB}}\n  api:\n    image: ghcr.io/acme/api:2\n    depends_on: [{{service: db, condition: healthy}}]\n    resources: {{cpus: 1, memory: 5GiB}}\nproviders:\n  gce: {{project: {PROJECT}, zone: {ZONE}, machine_type: e2-standard-2}}\n"
+    );
+    let f = write_app(&server, "hd", &yaml);
+    let child = server
+        .bridge()
+        .args(["deploy", "--yes", "--timeout", "60s", "-f"])
+        .arg(&f)
+        .args(["-p", "gce", "--state"])
+        .arg(server.dir.join("state.db"))
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("{e}"));
+    let instances = |server: &Server| -> serde_json::Value {
+        server.control("dump")["resources"][format!("{ZONE}/instances")].clone()
+    };
+    // Find the db host (the one tagged hd-db) once it runs.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let db_host = loop {
+        let all = instances(&server);
+        let found = all.as_object().and_then(|m| {
+            m.values().find(|i| {
+                i["status"] == "RUNNING"
+                    && i["tags"]["items"]
+                        .as_array()
+                        .is_some_and(|t| t.iter().any(|x| x == "hd-db"))
+            })
+        });
+        if let Some(i) = found {
+            break i["name"].as_str().unwrap_or_default().to_string();
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "db never RUNNING: {all}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    };
+    std::thread::sleep(std::time::Duration::from_secs(2));
+    let all = instances(&server);
+    assert_eq!(
+        all.as_object().map(|m| m.len()),
+        Some(1),
+        "the api host was inserted before db reported healthy: {all}"
+    );
+    server.control(&format!(
+        "guest/{ZONE}/{db_host}/bridge/health?value=healthy"
+    ));
+    let out = child.wait_with_output().unwrap_or_else(|e| panic!("{e}"));
+    ok(&out);
+    assert_eq!(instances(&server).as_object().map(|m| m.len()), Some(2));
+}
