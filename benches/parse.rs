@@ -1,178 +1,204 @@
-//! Benchmark: parse + validate a generated compose file (and the same app as bridge.yaml) of
-//! 10,000 services. Reports wall time (best and median of several runs) and peak RSS of the
-//! parse alone (Linux: VmHWM after resetting it through /proc/self/clear_refs).
+//! Benchmark: parse + validate a generated compose file, and a bridge.yaml, of 1,000 and 10,000
+//! services (issue 15). The compose file reaches the slow paths: shared `env_file`s, `extends`,
+//! `network_mode: service:`, `volumes_from`, named volumes, networks and two warnings a service,
+//! which are rendered as `bridge validate` prints them. Reports the median of several runs, the
+//! growth from the smallest to the largest size, and peak RSS (Linux: VmHWM, reset through
+//! /proc/self/clear_refs before each run, minus the resident size then).
 //!
 //! Run: `cargo bench --bench parse` (optionally `-- 1000 5000 10000` for other sizes).
-//! Goal (issue 2): < 300 ms and < 150 MB peak RSS for 10,000 services on a 2-core machine.
+//! `cargo bench --bench parse -- --emit DIR N [--stack]` writes the compose file of N services
+//! and its env files into DIR instead (what `scripts/vs-docker-stack-config.sh` runs; `--stack`:
+//! the variant `docker stack config` accepts).
+//! Goal (issue 15): < 150 ms and < 100 MiB peak RSS for 10,000 services, growth <= 11x.
 
-use std::fmt::Write;
-use std::path::Path;
+#[path = "support/gen.rs"]
+mod generate;
+
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Instant;
 
+use bridge_core::render::{Color, render_all};
 use bridge_core::{LoadOptions, load_str};
 
-/// A compose file of `n` services shaped like real ones: image, command, environment, ports,
-/// volumes, depends_on, healthcheck, deploy resources, labels.
-fn compose(n: usize) -> String {
-    let mut s = String::from("name: bench\nservices:\n");
-    for i in 0..n {
-        let _ = write!(
-            s,
-            "  svc{i}:
-    image: registry.example.com/team/svc{i}:1.{i}
-    command: [\"/bin/server\", \"--port\", \"8080\"]
-    environment:
-      LOG_LEVEL: info
-      SERVICE_INDEX: \"{i}\"
-      UPSTREAM: http://svc{up}:8080
-    ports:
-      - \"{port}:8080\"
-    volumes:
-      - data{v}:/var/lib/svc
-{deps}    healthcheck:
-      test: [\"CMD\", \"wget\", \"-q\", \"-O-\", \"http://localhost:8080/health\"]
-      interval: 10s
-      timeout: 3s
-      retries: 3
-    deploy:
-      replicas: 2
-      resources:
-        limits: {{cpus: \"0.5\", memory: 256M}}
-        reservations: {{cpus: \"0.25\", memory: 128M}}
-    labels:
-      team: t{t}
-",
-            up = if i == 0 { 1 } else { i - 1 },
-            deps = if i == 0 {
-                String::new()
-            } else {
-                format!("    depends_on:\n      - svc{}\n", i - 1)
-            },
-            port = 10000 + i,
-            v = i % 100,
-            t = i % 10,
-        );
-    }
-    s.push_str("volumes:\n");
-    for v in 0..100 {
-        let _ = writeln!(s, "  data{v}: {{}}");
-    }
-    s
+use generate::{median, peak_rss_kib, reset_peak};
+
+/// What one stage measured at one size.
+struct Row {
+    services: usize,
+    median_ms: f64,
+    peak_mib: f64,
 }
 
-fn peak_rss_kib() -> Option<u64> {
-    let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
-    line.split_whitespace().nth(1)?.parse().ok()
-}
-
-fn reset_peak() {
-    let _ = std::fs::write("/proc/self/clear_refs", "5");
-}
-
-fn measure(label: &str, name: &str, text: &str, runs: usize) {
-    let name: Arc<str> = name.into();
-    let opts = LoadOptions {
-        env: Some(Default::default()),
-        ..LoadOptions::default()
-    };
+/// Run `f` `runs` times; the median wall time and the largest peak RSS growth over the
+/// resident size before each run.
+fn measure<T>(runs: usize, mut f: impl FnMut() -> T, mut check: impl FnMut(&T)) -> (f64, f64) {
     let mut times = Vec::new();
     let mut peak = 0;
-    let mut services = 0;
     for _ in 0..runs {
         reset_peak();
-        let before = peak_rss_kib().unwrap_or(0);
+        let before = peak_rss_kib();
         let t = Instant::now();
-        let loaded = load_str(&name, text, Path::new("."), &opts);
+        let out = f();
         let dt = t.elapsed();
-        assert!(
-            loaded.valid.is_some(),
-            "bench input must be valid: {:?}",
-            loaded.diagnostics.iter().take(3).collect::<Vec<_>>()
-        );
-        services = loaded
-            .valid
-            .as_ref()
-            .map(|v| v.app().services.len())
-            .unwrap_or(0);
-        drop(loaded);
-        // After the reset VmHWM equals the resident size then; what it grew by is the parse's peak.
-        peak = peak.max(peak_rss_kib().unwrap_or(0).saturating_sub(before));
+        check(&out);
+        drop(out);
+        // After the reset VmHWM equals the resident size then; what it grew by is the run's peak.
+        peak = peak.max(peak_rss_kib().saturating_sub(before));
         times.push(dt.as_secs_f64() * 1000.0);
     }
-    times.sort_by(f64::total_cmp);
+    (median(&mut times), peak as f64 / 1024.0)
+}
+
+fn opts() -> LoadOptions {
+    LoadOptions {
+        env: Some(Default::default()),
+        ..LoadOptions::default()
+    }
+}
+
+fn print_row(label: &str, bytes: usize, row: &Row) {
     println!(
-        "{label:<28} {services:>6} services  {:>7.1} KiB input  best {:>7.1} ms  median {:>7.1} ms  peak RSS +{:>6.1} MiB over baseline (process peak {:.1} MiB)",
-        text.len() as f64 / 1024.0,
-        times[0],
-        times[times.len() / 2],
-        peak as f64 / 1024.0,
-        peak_rss_kib().unwrap_or(0) as f64 / 1024.0,
+        "{label:<36} {:>6} services  {:>7.1} KiB input  median {:>8.1} ms  peak RSS +{:>6.1} MiB",
+        row.services,
+        bytes as f64 / 1024.0,
+        row.median_ms,
+        row.peak_mib,
     );
 }
 
-/// Time each phase once: YAML load, load without validation, full load.
-fn phases(text: &str) {
-    let t = Instant::now();
-    let root = bridge_core::node::load(text, &bridge_core::node::Limits::default());
-    let load_ms = t.elapsed().as_secs_f64() * 1000.0;
-    drop(root);
-    let name: Arc<str> = "phases.yaml".into();
-    let opts = LoadOptions {
-        env: Some(Default::default()),
-        skip_validation: true,
-        ..LoadOptions::default()
-    };
-    let t = Instant::now();
-    let l = load_str(&name, text, Path::new("."), &opts);
-    let import_ms = t.elapsed().as_secs_f64() * 1000.0;
-    drop(l);
-    let opts = LoadOptions {
-        env: Some(Default::default()),
-        ..LoadOptions::default()
-    };
-    let t = Instant::now();
-    let l = load_str(&name, text, Path::new("."), &opts);
-    let all_ms = t.elapsed().as_secs_f64() * 1000.0;
-    drop(l);
-    println!(
-        "  phases: yaml {load_ms:.1} ms, +import/deserialise {:.1} ms, +validate {:.1} ms",
-        import_ms - load_ms,
-        all_ms - import_ms
+/// The compose file of `n` services in a fresh directory with its env files.
+fn compose_dir(n: usize) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("bridge-bench-parse-{}-{n}", std::process::id()));
+    if let Err(e) = generate::write_compose(&dir, n, false) {
+        panic!("cannot write the bench input under {}: {e}", dir.display());
+    }
+    dir
+}
+
+fn compose_rows(n: usize, runs: usize) -> (Row, Row) {
+    let dir = compose_dir(n);
+    let text = std::fs::read_to_string(dir.join("compose.yaml")).unwrap_or_default();
+    let name: Arc<str> = "compose.yaml".into();
+    let opts = opts();
+    let mut services = 0;
+    let mut warnings = 0;
+    let (ms, peak) = measure(
+        runs,
+        || load_str(&name, &text, &dir, &opts),
+        |l| {
+            assert!(
+                l.valid.is_some(),
+                "bench input must be valid: {:?}",
+                l.diagnostics.iter().take(3).collect::<Vec<_>>()
+            );
+            services = l.valid.as_ref().map_or(0, |v| v.app().services.len());
+            warnings = l.diagnostics.len();
+        },
     );
+    let load = Row {
+        services,
+        median_ms: ms,
+        peak_mib: peak,
+    };
+    print_row("compose parse+import+validate", text.len(), &load);
+    // What `bridge validate` adds: every diagnostic rendered with its source line.
+    let loaded = load_str(&name, &text, &dir, &opts);
+    let mut lines = 0;
+    let (ms, peak) = measure(
+        runs,
+        || render_all(&loaded.diagnostics.0, &loaded.sources, Color::Never),
+        |s| lines = s.lines().count(),
+    );
+    let shown = Row {
+        services,
+        median_ms: ms,
+        peak_mib: peak,
+    };
+    print_row(
+        &format!("  + render {warnings} diagnostics"),
+        text.len(),
+        &shown,
+    );
+    assert!(lines > warnings, "every diagnostic is rendered");
+    let _ = std::fs::remove_dir_all(&dir);
+    (load, shown)
+}
+
+fn bridge_row(n: usize, runs: usize) -> Row {
+    let text = generate::app(n);
+    let name: Arc<str> = "bridge.yaml".into();
+    let opts = opts();
+    let mut services = 0;
+    let (ms, peak) = measure(
+        runs,
+        || load_str(&name, &text, Path::new("."), &opts),
+        |l| {
+            assert!(
+                l.valid.is_some(),
+                "bench input must be valid: {:?}",
+                l.diagnostics.iter().take(3).collect::<Vec<_>>()
+            );
+            services = l.valid.as_ref().map_or(0, |v| v.app().services.len());
+        },
+    );
+    let row = Row {
+        services,
+        median_ms: ms,
+        peak_mib: peak,
+    };
+    print_row("bridge.yaml parse+validate", text.len(), &row);
+    row
+}
+
+fn emit(args: &[String]) {
+    let dir = args
+        .first()
+        .map(PathBuf::from)
+        .unwrap_or_else(|| ".".into());
+    let n = args.get(1).and_then(|a| a.parse().ok()).unwrap_or(10_000);
+    let stack = args.iter().any(|a| a == "--stack");
+    if let Err(e) = generate::write_compose(&dir, n, stack) {
+        eprintln!("cannot write {}: {e}", dir.display());
+        std::process::exit(2);
+    }
+    println!("{}", dir.join("compose.yaml").display());
 }
 
 fn main() {
-    let sizes: Vec<usize> = std::env::args()
-        .skip(1)
-        .filter_map(|a| a.parse().ok())
-        .collect();
-    let sizes = if sizes.is_empty() {
-        vec![1_000, 10_000]
-    } else {
-        sizes
-    };
-    for n in sizes {
-        let text = compose(n);
-        if std::env::var_os("PHASES").is_some() {
-            phases(&text);
-        }
-        measure(
-            "compose parse+import+validate",
-            "bench-compose.yaml",
-            &text,
-            7,
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if let Some(i) = args.iter().position(|a| a == "--emit") {
+        emit(&args[i + 1..]);
+        return;
+    }
+    let mut sizes: Vec<usize> = args.iter().filter_map(|a| a.parse().ok()).collect();
+    if sizes.is_empty() {
+        sizes = vec![1_000, 10_000];
+    }
+    let runs = 7;
+    let mut rows = Vec::new();
+    for &n in &sizes {
+        let (load, shown) = compose_rows(n, runs);
+        let bridge = bridge_row(n, runs);
+        rows.push((load, shown, bridge));
+    }
+    if let (Some(first), Some(last)) = (rows.first(), rows.last())
+        && rows.len() > 1
+    {
+        let g = |a: &Row, b: &Row| b.median_ms / a.median_ms.max(1e-9);
+        println!(
+            "growth {}->{} services (goal <= {:.0}x): compose {:.1}x, diagnostics {:.1}x, bridge.yaml {:.1}x",
+            first.0.services,
+            last.0.services,
+            1.1 * last.0.services as f64 / first.0.services.max(1) as f64,
+            g(&first.0, &last.0),
+            g(&first.1, &last.1),
+            g(&first.2, &last.2),
         );
-        let name: Arc<str> = "gen.yaml".into();
-        let opts = LoadOptions {
-            env: Some(Default::default()),
-            ..LoadOptions::default()
-        };
-        let app = load_str(&name, &text, Path::new("."), &opts).app;
-        if let Some(app) = app {
-            let yaml = bridge_core::emit::to_yaml(&app).unwrap_or_default();
-            measure("bridge.yaml parse+validate", "bench-bridge.yaml", &yaml, 7);
-        }
+        println!(
+            "goal (10k): compose parse+validate+diagnostics {:.1} ms (< 150), peak RSS +{:.1} MiB (< 100)",
+            last.0.median_ms + last.1.median_ms,
+            last.0.peak_mib.max(last.1.peak_mib),
+        );
     }
 }

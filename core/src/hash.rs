@@ -13,9 +13,53 @@ pub fn fnv1a64(bytes: &[u8]) -> u64 {
 
 /// The spec hash of a serialisable value: 16 hex digits of FNV-1a 64 over its canonical JSON.
 pub fn spec_hash<T: serde::Serialize>(value: &T) -> String {
-    // serde_json's Value keeps object keys sorted (no `preserve_order`), so this is canonical.
     let v = serde_json::to_value(value).unwrap_or(serde_json::Value::Null);
-    format!("{:016x}", fnv1a64(v.to_string().as_bytes()))
+    let mut text = String::new();
+    canonical_json(&v, &mut text);
+    format!("{:016x}", fnv1a64(text.as_bytes()))
+}
+
+/// Compact JSON with every object's keys written in sorted (byte) order, by construction: the
+/// hash must not depend on the map order serde_json happens to keep (its `preserve_order`
+/// feature, turned on by any crate in a build, would keep insertion order). The text is the
+/// same as serde_json's compact form of a sorted map, so hashes stay what they were.
+pub fn canonical_json(v: &serde_json::Value, out: &mut String) {
+    use serde_json::Value;
+    match v {
+        Value::Null => out.push_str("null"),
+        Value::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
+        Value::Number(n) => out.push_str(&n.to_string()),
+        Value::String(s) => push_str_json(s, out),
+        Value::Array(a) => {
+            out.push('[');
+            for (i, x) in a.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                canonical_json(x, out);
+            }
+            out.push(']');
+        }
+        Value::Object(m) => {
+            let mut keys: Vec<&String> = m.keys().collect();
+            keys.sort_unstable();
+            out.push('{');
+            for (i, k) in keys.into_iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                push_str_json(k, out);
+                out.push(':');
+                canonical_json(&m[k.as_str()], out);
+            }
+            out.push('}');
+        }
+    }
+}
+
+/// A JSON string literal, escaped as serde_json escapes it.
+fn push_str_json(s: &str, out: &mut String) {
+    out.push_str(&serde_json::Value::String(s.to_string()).to_string());
 }
 
 #[cfg(test)]
@@ -26,6 +70,44 @@ mod tests {
     fn known_vectors() {
         assert_eq!(fnv1a64(b""), 0xcbf2_9ce4_8422_2325);
         assert_eq!(fnv1a64(b"a"), 0xaf63_dc4c_8601_ec8c);
+    }
+
+    /// A map serialised in the order given, as a struct or an ordered map would be.
+    struct InOrder(Vec<(&'static str, serde_json::Value)>);
+
+    impl serde::Serialize for InOrder {
+        fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+            use serde::ser::SerializeMap;
+            let mut m = s.serialize_map(Some(self.0.len()))?;
+            for (k, v) in &self.0 {
+                m.serialize_entry(k, v)?;
+            }
+            m.end()
+        }
+    }
+
+    #[test]
+    fn equal_inputs_in_another_order_hash_the_same() {
+        let nested = |order: bool| {
+            let mut inner = vec![
+                ("z", serde_json::json!("é\"\n")),
+                ("a", serde_json::json!([3, 1.5, null])),
+            ];
+            if order {
+                inner.reverse();
+            }
+            serde_json::to_value(InOrder(inner)).unwrap_or_default()
+        };
+        let a = InOrder(vec![("b", nested(false)), ("a", serde_json::json!(true))]);
+        let b = InOrder(vec![("a", serde_json::json!(true)), ("b", nested(true))]);
+        assert_eq!(spec_hash(&a), spec_hash(&b));
+        // The canonical text is written sorted, compact, escaped like serde_json: what the
+        // hashes in labels and goldens were computed over.
+        let v = serde_json::to_value(&a).unwrap_or_default();
+        let mut text = String::new();
+        canonical_json(&v, &mut text);
+        assert_eq!(text, r#"{"a":true,"b":{"a":[3,1.5,null],"z":"é\"\n"}}"#);
+        assert_eq!(spec_hash(&a), format!("{:016x}", fnv1a64(text.as_bytes())));
     }
 
     #[test]

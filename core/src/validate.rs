@@ -1275,14 +1275,18 @@ impl Checker<'_> {
         }
         // VMs are machines of their own: their ports never clash with another's.
         // The first in the file is the owner; later ones are reported.
-        uses.sort_by_key(|u| self.position(&u.path));
+        uses.sort_by_cached_key(|u| self.position(&u.path));
+        // The earlier uses of each (provider, port, protocol), in file order: a hash look-up
+        // where comparing every pair was quadratic.
+        let mut earlier: HashMap<(Option<ProviderKind>, u16, crate::model::Protocol), Vec<usize>> =
+            HashMap::new();
         for (j, b) in uses.iter().enumerate() {
-            let clash = uses[..j].iter().find(|a| {
-                a.provider == b.provider
-                    && a.port == b.port
-                    && a.protocol == b.protocol
-                    && (a.ip.is_none() || b.ip.is_none() || a.ip == b.ip)
-            });
+            let same = earlier.entry((b.provider, b.port, b.protocol)).or_default();
+            let clash = same
+                .iter()
+                .map(|&i| &uses[i])
+                .find(|a| a.ip.is_none() || b.ip.is_none() || a.ip == b.ip);
+            same.push(j);
             let Some(a) = clash else { continue };
             let at = self
                 .line_of(&format!("{}.published", a.path))

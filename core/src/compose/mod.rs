@@ -274,6 +274,7 @@ pub fn import(
         names: &names,
         sources: ext.sources,
         unset_seen: ext.unset_seen,
+        env_files: HashMap::new(),
     };
     let mut out: BTreeMap<String, Service> = BTreeMap::new();
     let mut pending: Vec<(String, String, Pending)> = Vec::new();
@@ -762,6 +763,17 @@ fn settle(
         }
     }
 
+    // Owners by compose name and by `container_name` (the first one), so that finding one is a
+    // look-up, not a scan of every service.
+    let mut by_name: HashMap<&str, usize> = HashMap::new();
+    let mut by_container: HashMap<&str, usize> = HashMap::new();
+    for (i, (o, _, p)) in pending.iter().enumerate() {
+        by_name.entry(o.as_str()).or_insert(i);
+        if let Some(c) = p.container_name.as_deref() {
+            by_container.entry(c).or_insert(i);
+        }
+    }
+
     // volumes_from: copy the mounts.
     for (orig, nname, pend) in pending {
         for (i, (item, span)) in pend.volumes_from.iter().enumerate() {
@@ -771,10 +783,7 @@ fn settle(
             let (target, mode) = match item.strip_prefix("container:") {
                 Some(rest) => {
                     let (c, m) = rest.split_once(':').unwrap_or((rest, ""));
-                    let owner = pending
-                        .iter()
-                        .find(|(_, _, p)| p.container_name.as_deref() == Some(c))
-                        .map(|(o, _, _)| o.clone());
+                    let owner = by_container.get(c).map(|&i| pending[i].0.clone());
                     match owner {
                         Some(o) => (o, m.to_string()),
                         None => {
@@ -832,15 +841,15 @@ fn settle(
     // network_mode.
     let owner_of = |pend: &[(String, String, Pending)], mode: &str| -> Option<String> {
         if let Some(x) = mode.strip_prefix("service:") {
-            return pend
-                .iter()
-                .find(|(o, _, _)| o == x)
-                .map(|(o, _, _)| o.clone());
+            return by_name.get(x).map(|&i| pend[i].0.clone());
         }
         let c = mode.strip_prefix("container:")?;
-        pend.iter()
-            .find(|(o, _, p)| p.container_name.as_deref() == Some(c) || o == c)
-            .map(|(o, _, _)| o.clone())
+        // The first service whose container name or name is `c`.
+        [by_container.get(c), by_name.get(c)]
+            .into_iter()
+            .flatten()
+            .min()
+            .map(|&i| pend[i].0.clone())
     };
     for (orig, nname, pend) in pending {
         let Some((mode, span)) = &pend.network_mode else {
@@ -888,7 +897,7 @@ fn settle(
                 let joined = names.service(&owner);
                 // Follow chains (a -> b -> c): the group is named after the last one.
                 let mut hops = 0;
-                while let Some((_, _, p)) = pending.iter().find(|(o, _, _)| *o == owner)
+                while let Some((_, _, p)) = by_name.get(owner.as_str()).map(|&i| &pending[i])
                     && let Some((next_mode, _)) = &p.network_mode
                     && let Some(next) = owner_of(pending, next_mode)
                     && hops < pending.len()

@@ -2,7 +2,7 @@
 //! approximated, or reported with its catalogue code.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use crate::codes;
@@ -59,7 +59,15 @@ pub struct Env<'a> {
     pub sources: &'a mut Sources,
     /// Variables already reported unset.
     pub unset_seen: &'a mut BTreeSet<String>,
+    /// Env files already read and parsed, by path: many services naming one file read it once.
+    pub env_files: HashMap<PathBuf, EnvFileRead>,
 }
+
+/// One env file as read: the name it is shown under and its parse.
+pub type EnvFileRead = (
+    Arc<str>,
+    Result<Vec<(String, Option<String>)>, super::envfile::EnvFileError>,
+);
 
 /// Facts about a service settled after all services are converted.
 #[derive(Debug, Default)]
@@ -706,6 +714,10 @@ fn read_env_file(
     span: Span,
 ) -> Option<Vec<(String, String)>> {
     let full = env.base_dir.join(file);
+    if let Some((shown, parsed)) = env.env_files.get(&full) {
+        let (shown, parsed) = (shown.clone(), parsed.clone());
+        return env_file_vars(cx, env.vars, shown, parsed, path);
+    }
     let text = match std::fs::read_to_string(&full) {
         Ok(t) => t,
         Err(e) => {
@@ -726,7 +738,20 @@ fn read_env_file(
         .add(SourceFile::new(shown.clone(), text.as_str()));
     let vars = env.vars;
     let lookup = |k: &str| vars.get(k).cloned();
-    match super::envfile::parse_env_file(&text, &lookup) {
+    let parsed = super::envfile::parse_env_file(&text, &lookup);
+    env.env_files.insert(full, (shown.clone(), parsed.clone()));
+    env_file_vars(cx, vars, shown, parsed, path)
+}
+
+/// The variables of a parsed env file (bare `KEY`s from `vars`), or its parse error reported.
+fn env_file_vars(
+    cx: &mut Cx,
+    vars: &HashMap<String, String>,
+    shown: Arc<str>,
+    parsed: Result<Vec<(String, Option<String>)>, super::envfile::EnvFileError>,
+    path: &str,
+) -> Option<Vec<(String, String)>> {
+    match parsed {
         Ok(list) => Some(
             list.into_iter()
                 .filter_map(|(k, v)| v.or_else(|| vars.get(&k).cloned()).map(|v| (k, v)))
