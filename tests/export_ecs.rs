@@ -149,7 +149,10 @@ fn corpus_task_definitions_export_validate_and_render_back() {
             "{stem}: the exported bridge.yaml does not validate:\n{err}"
         );
         let rdir = out.join(format!("{stem}-render"));
+        // A task definition names no region (render needs one for awslogs-region, T226): the
+        // environment gives it, as a user's AWS_REGION would.
         let (code, _, err) = run(bridge()
+            .env("AWS_REGION", "us-east-1")
             .args(["render", "-p", "aws", "-f"])
             .arg(&yaml)
             .arg("-o")

@@ -332,6 +332,35 @@ pub struct Service {
     pub pre_stop: Vec<Hook>,
 }
 
+impl Service {
+    /// The kernel and runtime keys of `docker run` (and the hooks) this service sets, each as
+    /// (its field name, whether it is set), in one fixed order: the one list every translator
+    /// reads to map, or report, the keys its target cannot express.
+    pub fn runtime_keys(&self) -> [(&'static str, bool); 19] {
+        [
+            ("cpu_shares", self.cpu_shares.is_some()),
+            ("cpuset", self.cpuset.is_some()),
+            ("security_opt", !self.security_opt.is_empty()),
+            ("pid", self.pid.is_some()),
+            ("ipc", self.ipc.is_some()),
+            ("mem_swappiness", self.mem_swappiness.is_some()),
+            ("memswap_limit", self.memswap_limit.is_some()),
+            ("oom_score_adj", self.oom_score_adj.is_some()),
+            ("oom_kill_disable", self.oom_kill_disable),
+            ("device_cgroup_rules", !self.device_cgroup_rules.is_empty()),
+            ("mac_address", self.mac_address.is_some()),
+            ("userns_mode", self.userns_mode.is_some()),
+            ("uts", self.uts.is_some()),
+            ("storage_opt", !self.storage_opt.is_empty()),
+            ("runtime", self.runtime.is_some()),
+            ("cgroup_parent", self.cgroup_parent.is_some()),
+            ("annotations", !self.annotations.is_empty()),
+            ("post_start", !self.post_start.is_empty()),
+            ("pre_stop", !self.pre_stop.is_empty()),
+        ]
+    }
+}
+
 /// A command run inside the running container by the target's supervisor.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]

@@ -1311,21 +1311,20 @@ fn kernel(cx: &mut Ctx<'_>, name: &str, s: &Service, c: &mut ContainerDefinition
             cx.ledger.mapped(p("memswap_limit"));
         }
     }
-    for (f, set) in [
-        ("cpuset", s.cpuset.is_some()),
-        ("oom_score_adj", s.oom_score_adj.is_some()),
-        ("oom_kill_disable", s.oom_kill_disable),
-        ("device_cgroup_rules", !s.device_cgroup_rules.is_empty()),
-        ("mac_address", s.mac_address.is_some()),
-        ("userns_mode", s.userns_mode.is_some()),
-        ("uts", s.uts.is_some()),
-        ("storage_opt", !s.storage_opt.is_empty()),
-        ("runtime", s.runtime.is_some()),
-        ("cgroup_parent", s.cgroup_parent.is_some()),
-        ("annotations", !s.annotations.is_empty()),
-        ("post_start", !s.post_start.is_empty()),
-        ("pre_stop", !s.pre_stop.is_empty()),
-    ] {
+    // The rest of the runtime keys (those above are mapped on EC2).
+    let mapped = [
+        "cpu_shares",
+        "security_opt",
+        "pid",
+        "ipc",
+        "mem_swappiness",
+        "memswap_limit",
+    ];
+    for (f, set) in s
+        .runtime_keys()
+        .into_iter()
+        .filter(|(f, _)| !mapped.contains(f))
+    {
         if set {
             cx.drop_warn(
                 "T215",

@@ -363,27 +363,8 @@ fn env_value(b: &mut Builder<'_>, res: &str, svc: &str, key: &str, v: &str) -> V
 
 /// Fields Heat's Zun container cannot carry: each dropped with a warning.
 fn unsupported(b: &mut Builder<'_>, name: &str, s: &Service) {
-    let set: [(&str, bool); 49] = [
+    let set: [(&str, bool); 30] = [
         ("health", s.health.is_some()),
-        ("post_start", !s.post_start.is_empty()),
-        ("pre_stop", !s.pre_stop.is_empty()),
-        ("cpu_shares", s.cpu_shares.is_some()),
-        ("cpuset", s.cpuset.is_some()),
-        ("security_opt", !s.security_opt.is_empty()),
-        ("pid", s.pid.is_some()),
-        ("ipc", s.ipc.is_some()),
-        ("mem_swappiness", s.mem_swappiness.is_some()),
-        ("memswap_limit", s.memswap_limit.is_some()),
-        ("oom_score_adj", s.oom_score_adj.is_some()),
-        ("oom_kill_disable", s.oom_kill_disable),
-        ("device_cgroup_rules", !s.device_cgroup_rules.is_empty()),
-        ("mac_address", s.mac_address.is_some()),
-        ("userns_mode", s.userns_mode.is_some()),
-        ("uts", s.uts.is_some()),
-        ("storage_opt", !s.storage_opt.is_empty()),
-        ("runtime", s.runtime.is_some()),
-        ("cgroup_parent", s.cgroup_parent.is_some()),
-        ("annotations", !s.annotations.is_empty()),
         ("network_of", s.network_of.is_some()),
         ("update", s.update.is_some()),
         ("rollback", s.rollback.is_some()),
@@ -414,7 +395,7 @@ fn unsupported(b: &mut Builder<'_>, name: &str, s: &Service) {
         ("devices", !s.devices.is_empty()),
         ("logging", s.logging.is_some()),
     ];
-    for (f, on) in set {
+    for (f, on) in set.into_iter().chain(s.runtime_keys()) {
         if on {
             drop(b, name, f, "heat's OS::Zun::Container has no such property");
         }

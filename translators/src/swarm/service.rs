@@ -503,27 +503,7 @@ pub fn build(
             );
         }
     }
-    for (f, set) in [
-        ("cpu_shares", s.cpu_shares.is_some()),
-        ("cpuset", s.cpuset.is_some()),
-        ("security_opt", !s.security_opt.is_empty()),
-        ("pid", s.pid.is_some()),
-        ("ipc", s.ipc.is_some()),
-        ("mem_swappiness", s.mem_swappiness.is_some()),
-        ("memswap_limit", s.memswap_limit.is_some()),
-        ("oom_score_adj", s.oom_score_adj.is_some()),
-        ("oom_kill_disable", s.oom_kill_disable),
-        ("device_cgroup_rules", !s.device_cgroup_rules.is_empty()),
-        ("mac_address", s.mac_address.is_some()),
-        ("userns_mode", s.userns_mode.is_some()),
-        ("uts", s.uts.is_some()),
-        ("storage_opt", !s.storage_opt.is_empty()),
-        ("runtime", s.runtime.is_some()),
-        ("cgroup_parent", s.cgroup_parent.is_some()),
-        ("annotations", !s.annotations.is_empty()),
-        ("post_start", !s.post_start.is_empty()),
-        ("pre_stop", !s.pre_stop.is_empty()),
-    ] {
+    for (f, set) in s.runtime_keys() {
         if set {
             ledger.dropped(
                 p(f),
