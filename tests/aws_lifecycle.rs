@@ -14,41 +14,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use moto::Moto;
+use moto::{Moto, bridge, ok, workdir};
 use peers::text;
 use serde_json::Value;
-
-fn bridge(m: Option<&Moto>, dir: &Path) -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_bridge"));
-    c.current_dir(dir).env("NO_COLOR", "1").env("HOME", dir);
-    for k in [
-        "AWS_ENDPOINT_URL",
-        "AWS_ACCESS_KEY_ID",
-        "AWS_SECRET_ACCESS_KEY",
-        "AWS_SESSION_TOKEN",
-        "AWS_REGION",
-        "AWS_DEFAULT_REGION",
-        "AWS_PROFILE",
-    ] {
-        c.env_remove(k);
-    }
-    // Empty profile files: nothing of the machine's ~/.aws is read.
-    for f in ["no-aws-config", "no-aws-credentials"] {
-        std::fs::write(dir.join(f), "").unwrap_or_else(|e| panic!("{e}"));
-    }
-    c.env("AWS_EC2_METADATA_DISABLED", "true")
-        .env("AWS_CONFIG_FILE", dir.join("no-aws-config"))
-        .env(
-            "AWS_SHARED_CREDENTIALS_FILE",
-            dir.join("no-aws-credentials"),
-        );
-    if let Some(m) = m {
-        for (k, v) in m.env() {
-            c.env(k, v);
-        }
-    }
-    c
-}
 
 fn run(m: Option<&Moto>, dir: &Path, args: &[&str], extra: &[(&str, &str)]) -> Output {
     let mut c = bridge(m, dir);
@@ -58,27 +26,6 @@ fn run(m: Option<&Moto>, dir: &Path, args: &[&str], extra: &[(&str, &str)]) -> O
     }
     c.output()
         .unwrap_or_else(|e| panic!("bridge {args:?}: {e}"))
-}
-
-fn ok(o: &Output, m: &Moto, what: &str) {
-    assert!(
-        o.status.success(),
-        "{what} failed:\n{}\n--- moto log (tail) ---\n{}",
-        text(o),
-        tail(&m.log())
-    );
-}
-
-fn tail(s: &str) -> String {
-    let lines: Vec<&str> = s.lines().filter(|l| !l.contains("POST / HTTP")).collect();
-    lines[lines.len().saturating_sub(40)..].join("\n")
-}
-
-fn workdir(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("bridge-aws-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap_or_else(|e| panic!("{}: {e}", d.display()));
-    d
 }
 
 /// An example's bridge.yaml copied into `dir` (so the state store lands there), with `extra`

@@ -13,66 +13,22 @@ mod moto;
 #[path = "support/peers.rs"]
 mod peers;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Output};
 
-use moto::Moto;
+use moto::{Moto, ok, workdir};
 use peers::text;
 use serde_json::Value;
 
 fn bridge(m: &Moto, dir: &Path, args: &[&str], extra: &[(&str, &str)]) -> Output {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_bridge"));
-    c.current_dir(dir).env("NO_COLOR", "1").env("HOME", dir);
-    for k in [
-        "AWS_ENDPOINT_URL",
-        "AWS_ACCESS_KEY_ID",
-        "AWS_SECRET_ACCESS_KEY",
-        "AWS_SESSION_TOKEN",
-        "AWS_REGION",
-        "AWS_DEFAULT_REGION",
-        "AWS_PROFILE",
-    ] {
-        c.env_remove(k);
-    }
-    for f in ["no-aws-config", "no-aws-credentials"] {
-        std::fs::write(dir.join(f), "").unwrap_or_else(|e| panic!("{e}"));
-    }
-    c.env("AWS_CONFIG_FILE", dir.join("no-aws-config"))
-        .env(
-            "AWS_SHARED_CREDENTIALS_FILE",
-            dir.join("no-aws-credentials"),
-        )
-        .env("BRIDGE_AWS_REGISTER_SECONDS", "120");
-    for (k, v) in m.env() {
-        c.env(k, v);
-    }
+    let mut c = moto::bridge(Some(m), dir);
+    c.env("BRIDGE_AWS_REGISTER_SECONDS", "120");
     for (k, v) in extra {
         c.env(k, v);
     }
     c.args(args)
         .output()
         .unwrap_or_else(|e| panic!("bridge {args:?}: {e}"))
-}
-
-fn ok(o: &Output, m: &Moto, what: &str) {
-    assert!(
-        o.status.success(),
-        "{what} failed:\n{}\n--- moto log (tail) ---\n{}",
-        text(o),
-        tail(&m.log())
-    );
-}
-
-fn tail(s: &str) -> String {
-    let lines: Vec<&str> = s.lines().filter(|l| !l.contains("POST / HTTP")).collect();
-    lines[lines.len().saturating_sub(40)..].join("\n")
-}
-
-fn workdir(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("bridge-aws-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap_or_else(|e| panic!("{}: {e}", d.display()));
-    d
 }
 
 /// The app's secrets as moto lists them: (name, ARN, tags).

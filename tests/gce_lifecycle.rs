@@ -4,7 +4,7 @@
 
 mod support;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Output;
 use std::time::{Duration, Instant};
 
@@ -15,20 +15,9 @@ use bridge_providers::gce::GceDriver;
 use support::gce::{PROJECT, Server, ZONE, replicated_app, valid};
 use support::peers::text;
 
-fn write_app(server: &Server, name: &str, yaml: &str) -> PathBuf {
-    let p = server.dir.join(format!("{name}.yaml"));
-    std::fs::write(&p, yaml).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
-    p
-}
-
 fn bridge(server: &Server, args: &[&str], file: &Path) -> Output {
     server
-        .bridge()
-        .args(args)
-        .arg("-f")
-        .arg(file)
-        .args(["-p", "gce", "--state"])
-        .arg(server.dir.join("state.db"))
+        .on_app(args, file)
         .output()
         .unwrap_or_else(|e| panic!("cannot run bridge: {e}"))
 }
@@ -77,7 +66,7 @@ fn gce_token_refresh_mid_deploy() {
     // Tokens live one second: a deploy with --wait outlives several.
     let server = Server::start("refresh", 1.0);
     let yaml = replicated_app("it-refresh");
-    let f = write_app(&server, "app", &yaml);
+    let f = server.write_app("app", &yaml);
     let t = Instant::now();
     ok(&bridge(&server, &["deploy", "--yes", "--wait"], &f));
     let took = t.elapsed();
@@ -126,7 +115,7 @@ fn gce_kill_9_mid_deploy_then_rerun_leaves_no_duplicates() {
     let server = Server::start("kill", 3600.0);
     let yaml = replicated_app("it-kill");
     let app = valid(&yaml);
-    let f = write_app(&server, "app", &yaml);
+    let f = server.write_app("app", &yaml);
     // Kill it twice: while the firewall rule's insert is in flight, then (rerun) while the
     // instances' inserts are.
     for counter in ["insert_firewalls", "insert_instances"] {
@@ -187,7 +176,7 @@ fn gce_reconcile_replaces_deleted_and_terminated_instances_and_resets_metadata()
     let server = Server::start("reconcile", 3600.0);
     let yaml = replicated_app("it-rec");
     let app = valid(&yaml);
-    let f = write_app(&server, "app", &yaml);
+    let f = server.write_app("app", &yaml);
     ok(&bridge(&server, &["deploy", "--yes", "--wait"], &f));
     let got = instances(&server, &app);
     assert!(got.len() >= 3, "{got:?}");
@@ -258,7 +247,7 @@ fn fails_with(o: &Output, needles: &[&str]) {
 fn gce_bad_credentials_project_zone_and_quota_give_clear_errors() {
     let server = Server::start("errors", 3600.0);
     let yaml = replicated_app("it-err");
-    let f = write_app(&server, "app", &yaml);
+    let f = server.write_app("app", &yaml);
 
     // Not a key file.
     let garbage = server.dir.join("garbage.json");
@@ -285,11 +274,7 @@ fn gce_bad_credentials_project_zone_and_quota_give_clear_errors() {
     );
 
     // A project and a zone that do not exist.
-    let wrong = write_app(
-        &server,
-        "wrong-project",
-        &yaml.replace(PROJECT, "no-such-project"),
-    );
+    let wrong = server.write_app("wrong-project", &yaml.replace(PROJECT, "no-such-project"));
     fails_with(
         &bridge(&server, &["plan"], &wrong),
         &[
@@ -297,7 +282,7 @@ fn gce_bad_credentials_project_zone_and_quota_give_clear_errors() {
             "providers.gce.project",
         ],
     );
-    let wrong = write_app(&server, "wrong-zone", &yaml.replace(ZONE, "mars-north1-a"));
+    let wrong = server.write_app("wrong-zone", &yaml.replace(ZONE, "mars-north1-a"));
     fails_with(
         &bridge(&server, &["plan"], &wrong),
         &["zone mars-north1-a does not exist", "providers.gce.zone"],
@@ -354,7 +339,7 @@ fn gce_redeploy_writes_nothing_and_a_changed_app_replaces_only_its_instance_and_
     let server = Server::start("change", 3600.0);
     let yaml = replicated_app("it-chg");
     let app = valid(&yaml);
-    let f = write_app(&server, "app", &yaml);
+    let f = server.write_app("app", &yaml);
     ok(&bridge(&server, &["deploy", "--yes", "--wait"], &f));
     let before = instances(&server, &app);
     let inserted = server.stat("insert_instances");
@@ -428,7 +413,7 @@ fn gce_secret_values_go_to_secret_manager_only_and_reach_no_output_state_or_comp
     let yaml = format!(
         "bridge: v1\nname: it-sec\nservices:\n  api:\n    image: ghcr.io/acme/api:1\n    secrets: [{{name: db_password, env: DB_PASSWORD}}]\nsecrets:\n  db_password: {{env: API_DB_PASSWORD}}\nproviders:\n  gce: {{project: {PROJECT}, zone: {ZONE}}}\n"
     );
-    let f = write_app(&server, "app", &yaml);
+    let f = server.write_app("app", &yaml);
     let run = |args: &[&str]| {
         server
             .bridge()
@@ -512,7 +497,7 @@ fn gce_secret_values_go_to_secret_manager_only_and_reach_no_output_state_or_comp
 #[test]
 fn gce_metadata_server_credentials_when_no_key_is_given() {
     let server = Server::start("metadata", 3600.0);
-    let f = write_app(&server, "app", &replicated_app("it-md"));
+    let f = server.write_app("app", &replicated_app("it-md"));
     let home = server.dir.join("home"); // no gcloud application default credentials there
     let run = |extra: &[(&str, String)]| {
         let mut c = server.bridge();
@@ -552,7 +537,7 @@ fn gce_metadata_server_credentials_when_no_key_is_given() {
 #[test]
 fn gce_gcloud_user_credentials_from_the_application_default_file() {
     let server = Server::start("adc", 3600.0);
-    let f = write_app(&server, "app", &replicated_app("it-adc"));
+    let f = server.write_app("app", &replicated_app("it-adc"));
     let config = server.dir.join("gcloud");
     std::fs::create_dir_all(&config).unwrap_or_else(|e| panic!("{e}"));
     let adc = |refresh: &str| {
@@ -604,7 +589,7 @@ fn gce_address_references_resolve_to_internal_dns_names_at_deploy_time() {
     let yaml = format!(
         "bridge: v1\nname: it-refs\nservices:\n  api:\n    image: ghcr.io/acme/api:1\n    env: {{DB: '${{vms.db.address}}:5432', WEB: '${{services.web.address}}', LIT: '$${{vms.db.address}}'}}\n    group: front\n  web:\n    image: ghcr.io/acme/web:1\n    group: front\n  far:\n    image: ghcr.io/acme/far:1\n    env: {{WEB: '${{services.web.address}}'}}\n    resources: {{cpus: 2, memory: 6GiB}}\nvms:\n  db:\n    image: ubuntu-24.04\n    cpus: 1\n    memory: 1GiB\n    user_data: \"#cloud-config\\nruncmd: [[echo, '${{services.web.address}}']]\\n\"\ngroups: {{front: {{}}}}\nproviders:\n  gce: {{project: {PROJECT}, zone: {ZONE}, images: {{ubuntu-24.04: projects/ubuntu-os-cloud/global/images/family/ubuntu-2404-lts-amd64}}}}\n"
     );
-    let f = write_app(&server, "app", &yaml);
+    let f = server.write_app("app", &yaml);
     ok(&bridge(&server, &["deploy", "--yes", "--wait"], &f));
     ok(&bridge(&server, &["plan", "--detailed-exitcode"], &f));
     let dump = server.control("dump");

@@ -7,26 +7,15 @@
 
 mod support;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Output;
 
 use support::gce::{PROJECT, Server, ZONE};
 use support::peers::text;
 
-fn write_app(server: &Server, name: &str, yaml: &str) -> PathBuf {
-    let p = server.dir.join(format!("{name}.yaml"));
-    std::fs::write(&p, yaml).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
-    p
-}
-
 fn bridge(server: &Server, args: &[&str], file: &Path) -> Output {
     server
-        .bridge()
-        .args(args)
-        .arg("-f")
-        .arg(file)
-        .args(["-p", "gce", "--state"])
-        .arg(server.dir.join("state.db"))
+        .on_app(args, file)
         .env("BRIDGE_GCE_UPDATE_SECONDS", "4")
         .output()
         .unwrap_or_else(|e| panic!("cannot run bridge: {e}"))
@@ -85,7 +74,7 @@ fn count(events: &[serde_json::Value], what: &str) -> usize {
 #[test]
 fn stop_first_keeps_two_of_three_running() {
     let server = Server::start("roll-stop", 3600.0);
-    let f = write_app(&server, "roll", &app("roll", "v1", ""));
+    let f = server.write_app("roll", &app("roll", "v1", ""));
     ok(&bridge(&server, &["deploy", "--yes", "--wait"], &f));
     let t = now();
     std::fs::write(&f, app("roll", "v2", "")).unwrap_or_else(|e| panic!("{e}"));
@@ -106,7 +95,7 @@ fn stop_first_keeps_two_of_three_running() {
 fn start_first_keeps_three_running_and_alternates_names() {
     let server = Server::start("roll-start", 3600.0);
     let upd = "    update: {order: start-first, parallelism: 1}\n";
-    let f = write_app(&server, "rs", &app("rs", "v1", upd));
+    let f = server.write_app("rs", &app("rs", "v1", upd));
     ok(&bridge(&server, &["deploy", "--yes", "--wait"], &f));
     let t = now();
     std::fs::write(&f, app("rs", "v2", upd)).unwrap_or_else(|e| panic!("{e}"));
@@ -139,7 +128,7 @@ fn start_first_keeps_three_running_and_alternates_names() {
 fn a_new_instance_that_never_boots_is_rolled_back() {
     let server = Server::start("roll-back", 3600.0);
     let upd = "    update: {failure_action: rollback}\n";
-    let f = write_app(&server, "rb", &app("rb", "v1", upd));
+    let f = server.write_app("rb", &app("rb", "v1", upd));
     ok(&bridge(&server, &["deploy", "--yes", "--wait"], &f));
     let hashes = |server: &Server| -> Vec<String> {
         let d = server.control("dump");
@@ -189,7 +178,7 @@ fn healthy_app(name: &str) -> String {
 fn wait_blocks_until_the_vm_reports_healthy() {
     let server = Server::start("health-ok", 3600.0);
     server.control("guest-auto/off");
-    let f = write_app(&server, "hz", &healthy_app("hz"));
+    let f = server.write_app("hz", &healthy_app("hz"));
     let mut child = server
         .bridge()
         .args(["deploy", "--yes", "--wait", "--timeout", "60s", "-f"])
@@ -224,7 +213,7 @@ fn wait_blocks_until_the_vm_reports_healthy() {
 fn wait_times_out_with_the_last_health_output() {
     let server = Server::start("health-bad", 3600.0);
     server.control("guest-auto/off");
-    let f = write_app(&server, "hb", &healthy_app("hb"));
+    let f = server.write_app("hb", &healthy_app("hb"));
     ok(&bridge(&server, &["deploy", "--yes"], &f));
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
     while server.control("dump")["resources"][format!("{ZONE}/instances")]["hb-h0"]["status"]
@@ -254,7 +243,7 @@ fn service_healthy_dependency_on_another_host_is_waited_for() {
     let yaml = format!(
         "bridge: v1\nname: hd\nservices:\n  db:\n    image: postgres:16\n    health: {{test: [CMD, pg_isready]}}\n    resources: {{cpus: 1, memory: 5GiB}}\n  api:\n    image: ghcr.io/acme/api:2\n    depends_on: [{{service: db, condition: healthy}}]\n    resources: {{cpus: 1, memory: 5GiB}}\nproviders:\n  gce: {{project: {PROJECT}, zone: {ZONE}, machine_type: e2-standard-2}}\n"
     );
-    let f = write_app(&server, "hd", &yaml);
+    let f = server.write_app("hd", &yaml);
     let child = server
         .bridge()
         .args(["deploy", "--yes", "--timeout", "60s", "-f"])

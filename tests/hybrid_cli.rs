@@ -26,37 +26,10 @@ fn workdir(name: &str) -> PathBuf {
     d
 }
 
+/// The AWS-isolated bridge command of the moto tests, talking to this machine's engine.
 fn bridge(m: Option<&Moto>, dir: &Path) -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_bridge"));
-    c.current_dir(dir)
-        .env("NO_COLOR", "1")
-        .env("HOME", dir)
-        .env_remove("DOCKER_HOST");
-    for k in [
-        "AWS_ENDPOINT_URL",
-        "AWS_ACCESS_KEY_ID",
-        "AWS_SECRET_ACCESS_KEY",
-        "AWS_SESSION_TOKEN",
-        "AWS_REGION",
-        "AWS_DEFAULT_REGION",
-        "AWS_PROFILE",
-    ] {
-        c.env_remove(k);
-    }
-    for f in ["no-aws-config", "no-aws-credentials"] {
-        std::fs::write(dir.join(f), "").unwrap_or_else(|e| panic!("{e}"));
-    }
-    c.env("AWS_EC2_METADATA_DISABLED", "true")
-        .env("AWS_CONFIG_FILE", dir.join("no-aws-config"))
-        .env(
-            "AWS_SHARED_CREDENTIALS_FILE",
-            dir.join("no-aws-credentials"),
-        );
-    if let Some(m) = m {
-        for (k, v) in m.env() {
-            c.env(k, v);
-        }
-    }
+    let mut c = moto::bridge(m, dir);
+    c.env_remove("DOCKER_HOST");
     c
 }
 

@@ -248,6 +248,24 @@ impl Server {
             .stdin(Stdio::null());
         c
     }
+
+    /// Writes an app file `<name>.yaml` into this server's directory.
+    pub fn write_app(&self, name: &str, yaml: &str) -> PathBuf {
+        let p = self.dir.join(format!("{name}.yaml"));
+        std::fs::write(&p, yaml).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
+        p
+    }
+
+    /// `bridge ARGS -f FILE -p gce` with the state store in this server's directory.
+    pub fn on_app(&self, args: &[&str], file: &std::path::Path) -> Command {
+        let mut c = self.bridge();
+        c.args(args)
+            .arg("-f")
+            .arg(file)
+            .args(["-p", "gce", "--state"])
+            .arg(self.dir.join("state.db"));
+        c
+    }
 }
 
 impl Drop for Server {

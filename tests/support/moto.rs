@@ -10,8 +10,8 @@
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -52,6 +52,65 @@ fn free_port() -> u16 {
         .and_then(|l| l.local_addr())
         .map(|a| a.port())
         .unwrap_or_else(|e| panic!("no free port on 127.0.0.1: {e}"))
+}
+
+/// A `bridge` command run in `dir` (so its state store lands there) that sees nothing of the
+/// machine's AWS settings (credentials, region, profile, ~/.aws, instance metadata): only
+/// moto's endpoint and keys when `m` is given, no AWS at all otherwise.
+pub fn bridge(m: Option<&Moto>, dir: &Path) -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_bridge"));
+    c.current_dir(dir).env("NO_COLOR", "1").env("HOME", dir);
+    for k in [
+        "AWS_ENDPOINT_URL",
+        "AWS_ACCESS_KEY_ID",
+        "AWS_SECRET_ACCESS_KEY",
+        "AWS_SESSION_TOKEN",
+        "AWS_REGION",
+        "AWS_DEFAULT_REGION",
+        "AWS_PROFILE",
+    ] {
+        c.env_remove(k);
+    }
+    // Empty profile files: nothing of the machine's ~/.aws is read.
+    for f in ["no-aws-config", "no-aws-credentials"] {
+        std::fs::write(dir.join(f), "").unwrap_or_else(|e| panic!("{e}"));
+    }
+    c.env("AWS_EC2_METADATA_DISABLED", "true")
+        .env("AWS_CONFIG_FILE", dir.join("no-aws-config"))
+        .env(
+            "AWS_SHARED_CREDENTIALS_FILE",
+            dir.join("no-aws-credentials"),
+        );
+    if let Some(m) = m {
+        for (k, v) in m.env() {
+            c.env(k, v);
+        }
+    }
+    c
+}
+
+/// Asserts that a bridge run succeeded; on failure shows its output and the tail of moto's log.
+pub fn ok(o: &Output, m: &Moto, what: &str) {
+    assert!(
+        o.status.success(),
+        "{what} failed:\n{}\n--- moto log (tail) ---\n{}",
+        peers::text(o),
+        log_tail(&m.log())
+    );
+}
+
+/// The last 40 lines of moto's log, without its request lines.
+pub fn log_tail(s: &str) -> String {
+    let lines: Vec<&str> = s.lines().filter(|l| !l.contains("POST / HTTP")).collect();
+    lines[lines.len().saturating_sub(40)..].join("\n")
+}
+
+/// A fresh directory for one test: `bridge-aws-<name>-<pid>` under the temp dir.
+pub fn workdir(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("bridge-aws-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap_or_else(|e| panic!("{}: {e}", d.display()));
+    d
 }
 
 /// A raw HTTP/1.1 request to moto (for its /moto-api); the status code and body.
