@@ -49,7 +49,7 @@ fn a_docker_stack_deploy_stack_exports() {
         .unwrap_or_else(|e| panic!("{e}"));
     std::fs::write(dir.join("site.conf"), "listen 8080").unwrap_or_else(|e| panic!("{e}"));
     let compose = format!(
-        "services:\n  web:\n    image: {TEST_IMAGE}\n    command: [\"httpd\", \"-f\", \"-p\", \"8080\"]\n    environment:\n      GREETING: hello\n    ports:\n      - {{target: 8080, published: 18091, mode: host}}\n    networks: [back]\n    volumes: [\"data:/data\"]\n    secrets: [token]\n    configs: [site]\n    deploy:\n      replicas: 2\n      restart_policy: {{condition: on-failure}}\n      placement:\n        constraints: [\"node.role == manager\"]\n  worker:\n    image: {TEST_IMAGE}\n    command: [\"sleep\", \"3600\"]\n    networks: [back]\nnetworks:\n  back: {{}}\nvolumes:\n  data: {{}}\nsecrets:\n  token:\n    file: ./token.txt\nconfigs:\n  site:\n    file: ./site.conf\n"
+        "services:\n  web:\n    image: {TEST_IMAGE}\n    command: [\"httpd\", \"-f\", \"-p\", \"8080\"]\n    healthcheck: {{test: [\"CMD\", \"true\"], interval: 5s, retries: 4}}\n    environment:\n      GREETING: hello\n    ports:\n      - {{target: 8080, published: 18091, mode: host}}\n    networks: [back]\n    volumes: [\"data:/data\"]\n    secrets: [token]\n    configs: [site]\n    deploy:\n      replicas: 2\n      restart_policy: {{condition: on-failure}}\n      placement:\n        constraints: [\"node.role == manager\"]\n  worker:\n    image: {TEST_IMAGE}\n    command: [\"sleep\", \"3600\"]\n    networks: [back]\nnetworks:\n  back: {{}}\nvolumes:\n  data: {{}}\nsecrets:\n  token:\n    file: ./token.txt\nconfigs:\n  site:\n    file: ./site.conf\n"
     );
     let file = dir.join("stack.yaml");
     std::fs::write(&file, compose).unwrap_or_else(|e| panic!("{e}"));
@@ -68,6 +68,20 @@ fn a_docker_stack_deploy_stack_exports() {
         "docker stack deploy: {}",
         String::from_utf8_lossy(&o.stderr)
     );
+    // The service API does not give the health check back to the Engine's client model: the
+    // export reads it from a running container, so wait until each service has one (web's
+    // second replica stays pending: its host-mode port is taken on this one node).
+    let running = |svc: &str| {
+        let f = format!("label=com.docker.swarm.service.name={name}_{svc}");
+        let ps = docker(&["ps", "-q", "--filter", &f]);
+        !String::from_utf8_lossy(&ps.stdout).trim().is_empty()
+    };
+    for _ in 0..120 {
+        if running("web") && running("worker") {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(500));
+    }
     let out = dir.join("bridge.yaml");
     let e = Command::new(env!("CARGO_BIN_EXE_bridge"))
         .args([
@@ -141,4 +155,15 @@ fn a_docker_stack_deploy_stack_exports() {
     );
     assert!(app.networks.contains_key("back"), "{text}");
     assert_eq!(app.services["worker"].replicas, 1);
+    // The health check comes back (read from a running container), the worker has none, and
+    // no health check is reported as unread.
+    let h = web
+        .health
+        .as_ref()
+        .unwrap_or_else(|| panic!("web's health check was not exported:\n{text}\n{err}"));
+    assert_eq!(h.test.0, vec!["CMD".to_string(), "true".to_string()]);
+    assert_eq!(h.interval.map(|d| d.0), Some(5_000_000_000));
+    assert_eq!(h.retries, Some(4));
+    assert!(app.services["worker"].health.is_none(), "{text}");
+    assert!(!err.contains("health check of service"), "{err}");
 }

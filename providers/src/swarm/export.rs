@@ -7,7 +7,7 @@ use std::collections::{BTreeMap, HashMap};
 
 use bollard::query_parameters::{
     ListConfigsOptions, ListNetworksOptions, ListSecretsOptions, ListServicesOptions,
-    ListVolumesOptions,
+    ListTasksOptions, ListVolumesOptions,
 };
 use bridge_core::model::{
     Command, Config, ConfigRef, Env, Health, HealthTest, Mount, MountKind, Network, Port, PortMode,
@@ -85,10 +85,18 @@ pub async fn export(
         }))
         .await
         .map_err(|e| api("configs", e))?;
-    let specs: Vec<Value> = services
-        .iter()
-        .filter_map(|s| serde_json::to_value(s.spec.as_ref()?).ok())
-        .collect();
+    let mut specs: Vec<Value> = Vec::new();
+    let mut unread = Vec::new();
+    for s in &services {
+        let Some(mut spec) = s.spec.as_ref().and_then(|x| serde_json::to_value(x).ok()) else {
+            continue;
+        };
+        match health_of(docker, s.id.as_deref().unwrap_or_default()).await? {
+            Some(h) => spec["TaskTemplate"]["ContainerSpec"]["Healthcheck"] = h,
+            None => unread.push(spec["Name"].as_str().unwrap_or_default().to_string()),
+        }
+        specs.push(spec);
+    }
     let nets: Vec<Value> = networks
         .iter()
         .filter_map(|n| serde_json::to_value(n).ok())
@@ -107,7 +115,7 @@ pub async fn export(
         .iter()
         .filter_map(|s| s.spec.as_ref()?.name.clone())
         .collect();
-    Ok(from_specs(
+    let mut out = from_specs(
         name.unwrap_or(&value),
         &value,
         label,
@@ -116,7 +124,71 @@ pub async fn export(
         &vols,
         &secs,
         &cfgs,
-    ))
+    );
+    if let Ok(e) = &mut out {
+        for svc in unread {
+            e.diagnostics.0.push(
+                Diagnostic::new(
+                    Severity::Warning,
+                    codes::EXPORT_DROPPED,
+                    format!(
+                        "the health check of service `{svc}` is not read back: the Engine's service \
+                         API answers it under a name its client model does not read, and no \
+                         running container of the service is on this node to read it from"
+                    ),
+                )
+                .with_path(format!("{svc}.TaskTemplate.ContainerSpec.Healthcheck"))
+                .with_hint("run the export against a node that runs one of its tasks, or add `health:` by hand"),
+            );
+        }
+    }
+    Ok(out)
+}
+
+/// The health check a service's containers run, read from one of its running containers on
+/// this node (the Engine answers a service spec's health check as `Healthcheck`, which the
+/// client's model, `HealthCheck`, does not read). `Some(Null)`: the containers run none of
+/// their own (none, or only the image's, which the image keeps); `None`: no container of the
+/// service is on this node.
+async fn health_of(
+    docker: &bollard::Docker,
+    service_id: &str,
+) -> Result<Option<Value>, DriverError> {
+    let tasks = docker
+        .list_tasks(Some(ListTasksOptions {
+            filters: Some(filters(&[
+                ("service", service_id.to_string()),
+                ("desired-state", "running".to_string()),
+            ])),
+        }))
+        .await
+        .map_err(|e| api("tasks", e))?;
+    for t in tasks {
+        let Some(id) = t.status.and_then(|s| s.container_status?.container_id) else {
+            continue;
+        };
+        // A task on another node: its container is not this engine's.
+        let Ok(c) = docker.inspect_container(&id, None).await else {
+            continue;
+        };
+        let Some(cfg) = c.config else { continue };
+        let own = cfg
+            .healthcheck
+            .filter(|h| h.test.as_ref().is_some_and(|t| !t.is_empty()));
+        let image = match &cfg.image {
+            Some(i) => docker
+                .inspect_image(i)
+                .await
+                .ok()
+                .and_then(|i| i.config?.healthcheck),
+            None => None,
+        };
+        return Ok(Some(match own {
+            Some(h) if Some(&h) != image.as_ref() => serde_json::to_value(h).unwrap_or(Value::Null),
+            _ => Value::Null,
+        }));
+    }
+    Ok(None)
 }
 
 /// The app from service specs, networks, volumes and secret/config names as the Engine API
