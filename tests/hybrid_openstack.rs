@@ -32,38 +32,14 @@ fn dc1(dir: &Path) -> PathBuf {
     f
 }
 
+/// The AWS-isolated bridge command of the moto tests, with the test cloud's clouds.yaml as the
+/// only OpenStack configuration, talking to this machine's engine.
 fn bridge(dir: &Path, m: Option<&moto::Moto>, clouds: &Path) -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_bridge"));
-    c.current_dir(dir)
-        .env("NO_COLOR", "1")
-        .env("HOME", dir)
-        .env_remove("DOCKER_HOST")
+    let mut c = moto::bridge(m, dir);
+    c.env_remove("DOCKER_HOST")
         .env_remove("OS_CLOUD")
         .env_remove("OS_AUTH_URL")
         .env("OS_CLIENT_CONFIG_FILE", clouds);
-    for k in [
-        "AWS_ENDPOINT_URL",
-        "AWS_ACCESS_KEY_ID",
-        "AWS_SECRET_ACCESS_KEY",
-        "AWS_REGION",
-        "AWS_PROFILE",
-    ] {
-        c.env_remove(k);
-    }
-    for f in ["no-aws-config", "no-aws-credentials"] {
-        std::fs::write(dir.join(f), "").unwrap_or_else(|e| panic!("{e}"));
-    }
-    c.env("AWS_EC2_METADATA_DISABLED", "true")
-        .env("AWS_CONFIG_FILE", dir.join("no-aws-config"))
-        .env(
-            "AWS_SHARED_CREDENTIALS_FILE",
-            dir.join("no-aws-credentials"),
-        );
-    if let Some(m) = m {
-        for (k, v) in m.env() {
-            c.env(k, v);
-        }
-    }
     c
 }
 
