@@ -588,7 +588,7 @@ pub fn desired_with(
                 .iter()
                 .map(|g| Dependency {
                     resource: ResourceId::new("service", g.clone()),
-                    healthy: false,
+                    healthy: s.healthy_after.contains(g),
                 })
                 .collect(),
         });
