@@ -97,7 +97,14 @@ fn aws_api_waits_until_db_tasks_report_healthy() {
         &m,
         &dir,
         &[
-            "deploy", "-f", "bridge.yaml", "-p", "aws", "--wait", "--timeout", "90s",
+            "deploy",
+            "-f",
+            "bridge.yaml",
+            "-p",
+            "aws",
+            "--wait",
+            "--timeout",
+            "90s",
         ],
     );
     ok(&o, &m, "deploy");
@@ -105,7 +112,11 @@ fn aws_api_waits_until_db_tasks_report_healthy() {
 
     // The agent saw db's check pass on the engine, and api's service is younger than that.
     let healthy = health_log(&m, "db", "HEALTHY");
-    assert!(!healthy.is_empty(), "no HEALTHY of db in the agent's log:\n{}", m.log());
+    assert!(
+        !healthy.is_empty(),
+        "no HEALTHY of db in the agent's log:\n{}",
+        m.log()
+    );
     let db_created = created_at(&m, "hh", "hh-db").unwrap_or_else(|| panic!("no hh-db"));
     let api_created = created_at(&m, "hh", "hh-api").unwrap_or_else(|| panic!("no hh-api"));
     assert!(
@@ -185,7 +196,14 @@ fn aws_a_check_that_never_passes_fails_the_deploy_within_the_timeout() {
         &m,
         &dir,
         &[
-            "deploy", "-f", "bridge.yaml", "-p", "aws", "--wait", "--timeout", "20s",
+            "deploy",
+            "-f",
+            "bridge.yaml",
+            "-p",
+            "aws",
+            "--wait",
+            "--timeout",
+            "20s",
         ],
     );
     let took = t0.elapsed();
@@ -197,9 +215,13 @@ fn aws_a_check_that_never_passes_fails_the_deploy_within_the_timeout() {
         "took {:.1}s: {out}",
         took.as_secs_f64()
     );
-    assert!(out.contains("service/db") && out.contains("not healthy after 20s"), "{out}");
     assert!(
-        out.contains("Task failed container health checks") && out.contains("container db: UNHEALTHY"),
+        out.contains("service/db") && out.contains("not healthy after 20s"),
+        "{out}"
+    );
+    assert!(
+        out.contains("Task failed container health checks")
+            && out.contains("container db: UNHEALTHY"),
         "the error does not show ECS's health reason:\n{out}"
     );
     // The agent did report it; api was never created.
@@ -211,7 +233,15 @@ fn aws_a_check_that_never_passes_fails_the_deploy_within_the_timeout() {
     let o = run(
         &m,
         &dir,
-        &["status", "-f", "bridge.yaml", "-p", "aws", "--output", "json"],
+        &[
+            "status",
+            "-f",
+            "bridge.yaml",
+            "-p",
+            "aws",
+            "--output",
+            "json",
+        ],
     );
     assert!(
         text(&o).contains("Task failed container health checks"),

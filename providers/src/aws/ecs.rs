@@ -1063,7 +1063,7 @@ pub(super) async fn status(d: &AwsDriver, app: &str) -> Result<Vec<ComponentStat
 
 /// The essential containers of a task definition that have a health check (a `healthCheck`
 /// whose command is not `[NONE]`), by name.
-fn checked_containers(td: &Value) -> Vec<String> {
+pub(super) fn checked_containers(td: &Value) -> Vec<String> {
     td["containerDefinitions"]
         .as_array()
         .into_iter()
@@ -1084,7 +1084,7 @@ fn checked_containers(td: &Value) -> Vec<String> {
 /// `healthStatus` and `reason`, and for a stopped task its `stoppedReason`
 /// (`UNHEALTHY (container db: UNHEALTHY)`, `stopped: Task failed container health checks
 /// (container db: UNHEALTHY)`).
-fn health_detail(t: &Value) -> String {
+pub(super) fn health_detail(t: &Value) -> String {
     let containers: Vec<String> = t["containers"]
         .as_array()
         .into_iter()
@@ -1154,8 +1154,7 @@ pub(super) async fn wait_service(
                 .with_hint("see `bridge status` for the stopped tasks' reasons"));
             }
             let td_arn = s["taskDefinition"].as_str().unwrap_or_default().to_string();
-            if healthy && checked.as_ref().is_none_or(|(a, _)| *a != td_arn) && !td_arn.is_empty()
-            {
+            if healthy && checked.as_ref().is_none_or(|(a, _)| *a != td_arn) && !td_arn.is_empty() {
                 let v = d
                     .ecs(
                         "DescribeTaskDefinition",
