@@ -8,6 +8,7 @@
 //! - a db whose check never passes: `deploy --wait --timeout 20s` fails within the timeout, the
 //!   error names db and shows what ECS shows (the stopped task's reason, the container's
 //!   UNHEALTHY), and api is never created.
+//!
 //! Every request body is checked against botocore's models.
 
 #[path = "support/engine.rs"]
