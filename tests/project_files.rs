@@ -170,23 +170,42 @@ fn swarm_ships_the_file_as_a_config_rolls_on_change_and_destroy_removes_it() {
     let t = translate(ProviderKind::Swarm, &load(&f));
     assert_eq!(ledger(&t, "services.app.volumes[0]"), Fidelity::Mapped);
 
-    let o = bridge(&dir, &["deploy", "-f", "compose.yaml", "--wait", "--timeout", "90s"]);
+    let o = bridge(
+        &dir,
+        &["deploy", "-f", "compose.yaml", "--wait", "--timeout", "90s"],
+    );
     assert!(o.status.success(), "{}", text(&o));
     let cfgs = engine_configs(app);
     assert_eq!(cfgs.len(), 1, "{cfgs:?}");
-    let (first, content) = cfgs.iter().next().map(|(k, v)| (k.clone(), v.clone())).unwrap_or_default();
+    let (first, content) = cfgs
+        .iter()
+        .next()
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .unwrap_or_default();
     assert!(first.starts_with(&format!("{app}_file_")), "{first}");
     assert_eq!(content, CONF);
-    assert_eq!(cat_in_task(&format!("{app}_app"), "/etc/app.conf", CONF), CONF);
+    assert_eq!(
+        cat_in_task(&format!("{app}_app"), "/etc/app.conf", CONF),
+        CONF
+    );
 
     // A changed file is a new config; the service rolls onto it and the old one goes.
     let changed = "listen 9090\n";
     write(&dir.join("conf/app.conf"), changed.as_bytes());
-    let o = bridge(&dir, &["deploy", "-f", "compose.yaml", "--wait", "--timeout", "90s"]);
+    let o = bridge(
+        &dir,
+        &["deploy", "-f", "compose.yaml", "--wait", "--timeout", "90s"],
+    );
     assert!(o.status.success(), "{}", text(&o));
-    assert_eq!(cat_in_task(&format!("{app}_app"), "/etc/app.conf", changed), changed);
+    assert_eq!(
+        cat_in_task(&format!("{app}_app"), "/etc/app.conf", changed),
+        changed
+    );
     let cfgs = engine_configs(app);
-    assert!(!cfgs.contains_key(&first), "the old config is left: {cfgs:?}");
+    assert!(
+        !cfgs.contains_key(&first),
+        "the old config is left: {cfgs:?}"
+    );
     assert_eq!(cfgs.values().cloned().collect::<Vec<_>>(), [changed]);
 
     let o = bridge(&dir, &["destroy", "-f", "compose.yaml"]);
@@ -207,7 +226,9 @@ fn write_files(cloud_config: &str, dir: &Path) -> Vec<serde_json::Value> {
         .args(["schema", "-c"])
         .arg(&cc)
         .output()
-        .unwrap_or_else(|e| panic!("cannot run Debian's cloud-init (apt-get install cloud-init): {e}"));
+        .unwrap_or_else(|e| {
+            panic!("cannot run Debian's cloud-init (apt-get install cloud-init): {e}")
+        });
     assert!(v.status.success(), "cloud-init schema: {}", text(&v));
     let out = Command::new(peers::python())
         .arg("-c")
@@ -280,7 +301,10 @@ fn run_on_engine(app: &str, items: &[serde_json::Value], want: &[(&str, &[u8])])
     let _ = child.wait();
     let _ = docker(&["network", "rm", &net]);
     let _ = std::fs::remove_dir_all(&root);
-    assert!(results.iter().all(|r| *r), "files inside the container: {results:?} for {want:?}");
+    assert!(
+        results.iter().all(|r| *r),
+        "files inside the container: {results:?} for {want:?}"
+    );
 }
 
 const BINARY: &[u8] = &[0, 159, 146, 150, 255, 1, 2];
@@ -300,13 +324,17 @@ fn gce_writes_the_files_with_cloud_init_and_the_container_reads_them() {
     let app = vm_app("gce", "it-files-gce");
     let t = translate(ProviderKind::Gce, &app);
     assert!(!t.diagnostics.has_errors(), "{:?}", t.diagnostics);
-    assert_eq!(ledger(&t, "services.app.volumes[0]"), Fidelity::Approximated);
+    assert_eq!(
+        ledger(&t, "services.app.volumes[0]"),
+        Fidelity::Approximated
+    );
     let inst = t
         .artifacts
         .iter()
         .find(|a| a.path.starts_with("gce/instances/"))
         .unwrap_or_else(|| panic!("no instance"));
-    let body: serde_json::Value = serde_json::from_str(&inst.content).unwrap_or_else(|e| panic!("{e}"));
+    let body: serde_json::Value =
+        serde_json::from_str(&inst.content).unwrap_or_else(|e| panic!("{e}"));
     let ud = body["metadata"]["items"]
         .as_array()
         .and_then(|a| a.iter().find(|i| i["key"] == "user-data"))
@@ -314,7 +342,10 @@ fn gce_writes_the_files_with_cloud_init_and_the_container_reads_them() {
         .unwrap_or_else(|| panic!("no user-data"));
     let dir = workdir("gce-cc");
     let items = write_files(ud, &dir);
-    assert!(items.iter().any(|i| i["encoding"] == "b64"), "the binary file is not base64");
+    assert!(
+        items.iter().any(|i| i["encoding"] == "b64"),
+        "the binary file is not base64"
+    );
     run_on_engine(
         "it-files-gce",
         &items,
@@ -333,7 +364,10 @@ fn openstack_writes_the_files_with_cloud_init_and_the_container_reads_them() {
     let app = vm_app("heat", "it-files-os");
     let t = translate(ProviderKind::Openstack, &app);
     assert!(!t.diagnostics.has_errors(), "{:?}", t.diagnostics);
-    assert_eq!(ledger(&t, "services.app.volumes[1]"), Fidelity::Approximated);
+    assert_eq!(
+        ledger(&t, "services.app.volumes[1]"),
+        Fidelity::Approximated
+    );
     let dir = workdir("heat-cc");
     let tpl = dir.join("template.yaml");
     write(&tpl, t.artifacts[0].content.as_bytes());
@@ -373,7 +407,10 @@ fn ecs_init_container_writes_the_files_that_the_consumer_binds() {
     let app = vm_app("ecs", "it-files-ecs");
     let t = translate(ProviderKind::Aws, &app);
     assert!(!t.diagnostics.has_errors(), "{:?}", t.diagnostics);
-    assert_eq!(ledger(&t, "services.app.volumes[0]"), Fidelity::Approximated);
+    assert_eq!(
+        ledger(&t, "services.app.volumes[0]"),
+        Fidelity::Approximated
+    );
     let td = t
         .artifacts
         .iter()
@@ -388,16 +425,27 @@ fn ecs_init_container_writes_the_files_that_the_consumer_binds() {
         .arg(&f)
         .output()
         .unwrap_or_else(|e| panic!("ecs_validate: {e}"));
-    assert!(v.status.success(), "botocore's model refuses the task definition: {}", text(&v));
+    assert!(
+        v.status.success(),
+        "botocore's model refuses the task definition: {}",
+        text(&v)
+    );
 
-    let body: serde_json::Value = serde_json::from_str(&td.content).unwrap_or_else(|e| panic!("{e}"));
-    let defs = body["containerDefinitions"].as_array().cloned().unwrap_or_default();
+    let body: serde_json::Value =
+        serde_json::from_str(&td.content).unwrap_or_else(|e| panic!("{e}"));
+    let defs = body["containerDefinitions"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
     let init = defs
         .iter()
         .find(|c| c["name"] == "bridge-files")
         .unwrap_or_else(|| panic!("no init container: {defs:?}"));
     assert_eq!(init["essential"], false);
-    let consumer = defs.iter().find(|c| c["name"] == "app").unwrap_or_else(|| panic!("no app"));
+    let consumer = defs
+        .iter()
+        .find(|c| c["name"] == "app")
+        .unwrap_or_else(|| panic!("no app"));
     assert_eq!(
         consumer["dependsOn"],
         serde_json::json!([{"containerName": "bridge-files", "condition": "COMPLETE"}])
@@ -413,7 +461,14 @@ fn ecs_init_container_writes_the_files_that_the_consumer_binds() {
         format!("{}:/bridge-files", host.display()),
     ];
     for e in init["environment"].as_array().cloned().unwrap_or_default() {
-        args.extend(["-e".into(), format!("{}={}", e["name"].as_str().unwrap_or_default(), e["value"].as_str().unwrap_or_default())]);
+        args.extend([
+            "-e".into(),
+            format!(
+                "{}={}",
+                e["name"].as_str().unwrap_or_default(),
+                e["value"].as_str().unwrap_or_default()
+            ),
+        ]);
     }
     let ep: Vec<String> = init["entryPoint"]
         .as_array()
@@ -439,12 +494,19 @@ fn ecs_init_container_writes_the_files_that_the_consumer_binds() {
         .map(|v| {
             (
                 v["name"].as_str().unwrap_or_default().to_string(),
-                v["host"]["sourcePath"].as_str().unwrap_or_default().to_string(),
+                v["host"]["sourcePath"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_string(),
             )
         })
         .collect();
     let mut seen = 0;
-    for mp in consumer["mountPoints"].as_array().cloned().unwrap_or_default() {
+    for mp in consumer["mountPoints"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+    {
         let src = &vols[mp["sourceVolume"].as_str().unwrap_or_default()];
         let rel = src
             .strip_prefix("/var/lib/bridge/files/")
@@ -457,8 +519,14 @@ fn ecs_init_container_writes_the_files_that_the_consumer_binds() {
                 seen += 1;
             }
             Some("/srv/site") => {
-                assert_eq!(std::fs::read(on_host.join("img/logo.bin")).unwrap_or_default(), BINARY);
-                assert_eq!(std::fs::read(on_host.join("index.html")).unwrap_or_default(), b"<h1>hi</h1>\n");
+                assert_eq!(
+                    std::fs::read(on_host.join("img/logo.bin")).unwrap_or_default(),
+                    BINARY
+                );
+                assert_eq!(
+                    std::fs::read(on_host.join("index.html")).unwrap_or_default(),
+                    b"<h1>hi</h1>\n"
+                );
                 seen += 1;
             }
             other => panic!("unexpected mount {other:?}"),
@@ -466,7 +534,16 @@ fn ecs_init_container_writes_the_files_that_the_consumer_binds() {
     }
     assert_eq!(seen, 2);
     // Files written as root in the container: remove them with the engine's help.
-    let _ = docker(&["run", "--rm", "-v", &format!("{}:/x", dir.display()), TEST_IMAGE, "rm", "-rf", "/x/instance-files"]);
+    let _ = docker(&[
+        "run",
+        "--rm",
+        "-v",
+        &format!("{}:/x", dir.display()),
+        TEST_IMAGE,
+        "rm",
+        "-rf",
+        "/x/instance-files",
+    ]);
     let _ = std::fs::remove_dir_all(&dir);
 }
 
@@ -475,7 +552,12 @@ fn a_missing_file_is_an_error_at_the_volume_entry_on_every_target() {
     let dir = workdir("missing");
     let f = compose(&dir, "it-files-missing", "");
     let app = load(&f);
-    for kind in [ProviderKind::Swarm, ProviderKind::Gce, ProviderKind::Openstack, ProviderKind::Aws] {
+    for kind in [
+        ProviderKind::Swarm,
+        ProviderKind::Gce,
+        ProviderKind::Openstack,
+        ProviderKind::Aws,
+    ] {
         let t = translate(kind, &app);
         let d = t
             .diagnostics
@@ -485,11 +567,20 @@ fn a_missing_file_is_an_error_at_the_volume_entry_on_every_target() {
         assert!(d.is_error());
         assert_eq!(d.path, "services.app.volumes[0]");
         assert!(d.message.contains("./conf/app.conf"), "{}", d.message);
-        assert!(d.file.as_deref().is_some_and(|f| f.ends_with("compose.yaml")), "{d:?}");
+        assert!(
+            d.file
+                .as_deref()
+                .is_some_and(|f| f.ends_with("compose.yaml")),
+            "{d:?}"
+        );
         let sp = d.span.unwrap_or_else(|| panic!("{kind:?}: no position"));
         assert_eq!(sp.line, 7, "{kind:?}: {d:?}");
         assert!(d.hint.is_some());
-        assert_eq!(ledger(&t, "services.app.volumes[0]"), Fidelity::Dropped, "{kind:?}");
+        assert_eq!(
+            ledger(&t, "services.app.volumes[0]"),
+            Fidelity::Dropped,
+            "{kind:?}"
+        );
     }
     let _ = std::fs::remove_dir_all(&dir);
 }
@@ -516,7 +607,11 @@ fn a_file_over_a_target_limit_is_an_error_naming_file_service_and_limit() {
             .unwrap_or_else(|| panic!("{kind:?}: no E073 in {:?}", t.diagnostics));
         assert!(d.is_error());
         assert_eq!(d.path, "services.app.volumes[0]", "{kind:?}");
-        assert!(d.message.contains("./conf/app.conf"), "{kind:?}: {}", d.message);
+        assert!(
+            d.message.contains("./conf/app.conf"),
+            "{kind:?}: {}",
+            d.message
+        );
         assert!(d.message.contains("`app`"), "{kind:?}: {}", d.message);
         assert!(d.message.contains(limit), "{kind:?}: {}", d.message);
         assert!(d.span.is_some() && d.hint.is_some(), "{kind:?}: {d:?}");
@@ -524,7 +619,12 @@ fn a_file_over_a_target_limit_is_an_error_naming_file_service_and_limit() {
     // Under every limit: no error anywhere.
     write(&dir.join("conf/app.conf"), b"small\n");
     let app = load(&f);
-    for kind in [ProviderKind::Swarm, ProviderKind::Gce, ProviderKind::Openstack, ProviderKind::Aws] {
+    for kind in [
+        ProviderKind::Swarm,
+        ProviderKind::Gce,
+        ProviderKind::Openstack,
+        ProviderKind::Aws,
+    ] {
         let t = translate(kind, &app);
         assert!(!t.diagnostics.has_errors(), "{kind:?}: {:?}", t.diagnostics);
     }

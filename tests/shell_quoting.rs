@@ -71,7 +71,7 @@ fn app(marker: &str) -> App {
         networks: BTreeMap::new(),
         groups: BTreeMap::new(),
         providers: Providers::default(),
-                files: Default::default(),
+        files: Default::default(),
     }
 }
 

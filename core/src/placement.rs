@@ -1734,7 +1734,7 @@ services:
             networks: BTreeMap::new(),
             groups: BTreeMap::new(),
             providers: Default::default(),
-                files: Default::default(),
+            files: Default::default(),
         }
     }
 

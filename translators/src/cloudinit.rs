@@ -5,9 +5,9 @@
 
 use std::collections::BTreeMap;
 
-use bridge_core::model::{App, DependencyCondition, MountKind, PortMode, RestartPolicy, Service};
 use bridge_core::diag::Diagnostic;
 use bridge_core::model::files;
+use bridge_core::model::{App, DependencyCondition, MountKind, PortMode, RestartPolicy, Service};
 use bridge_core::shell;
 use serde::Serialize;
 
@@ -834,7 +834,12 @@ pub fn shipped_sizes(app: &App, services: &[&str]) -> Vec<(String, String, usize
         };
         for (i, m) in s.volumes.iter().enumerate() {
             if let (true, Ok(f)) = (files::ships(m), app.files.get(name, i, m)) {
-                out.push((m.source.clone().unwrap_or_default(), name.to_string(), i, f.size));
+                out.push((
+                    m.source.clone().unwrap_or_default(),
+                    name.to_string(),
+                    i,
+                    f.size,
+                ));
             }
         }
     }
@@ -870,7 +875,10 @@ fn ship_files(app: &App, name: &str, s: &Service, ledger: &mut Ledger) -> Vec<Fi
         }
         let field = format!("services.{name}.volumes[{i}]");
         let Ok(pf) = app.files.get(name, i, m) else {
-            ledger.dropped(field, "the bind source cannot be read, so nothing is shipped");
+            ledger.dropped(
+                field,
+                "the bind source cannot be read, so nothing is shipped",
+            );
             continue;
         };
         let host = shipped_path(app, name, i, m);

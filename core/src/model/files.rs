@@ -102,7 +102,9 @@ impl ProjectFiles {
                 format!("service `{svc}`: the bind source `{src}` was not read from the project"),
             )
             .with_path(path)
-            .with_hint("load the app from its file (bridge reads relative bind sources beside it)")),
+            .with_hint(
+                "load the app from its file (bridge reads relative bind sources beside it)",
+            )),
         }
     }
 }
@@ -244,7 +246,12 @@ mod tests {
         assert_eq!(f.size, 2);
         assert_eq!(f.entries[1].target_in("/etc/app/"), "/etc/app/sub/a.conf");
         let missing = read_one(&d.join("nope.conf"));
-        assert!(missing.error.as_deref().is_some_and(|e| e.contains("nope.conf")));
+        assert!(
+            missing
+                .error
+                .as_deref()
+                .is_some_and(|e| e.contains("nope.conf"))
+        );
         let _ = std::fs::remove_dir_all(&d);
     }
 }

@@ -3,11 +3,11 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use bridge_core::model::files;
 use bridge_core::model::{
     AwsOptions, DependencyCondition, MountKind, PortMode, Protocol, PullPolicy, RestartPolicy,
     Service,
 };
-use bridge_core::model::files;
 use bridge_core::shell;
 use bridge_core::units::{ByteSize, Cpus, Duration};
 
@@ -106,7 +106,10 @@ fn ship_bind(
     let pf = match cx.app.files.get(name, i, m) {
         Ok(pf) => pf,
         Err(d) => {
-            cx.ledger.dropped(path, "the bind source cannot be read, so nothing is shipped");
+            cx.ledger.dropped(
+                path,
+                "the bind source cannot be read, so nothing is shipped",
+            );
             cx.diags.push(d);
             return None;
         }
@@ -136,7 +139,11 @@ fn ship_bind(
         .filter(|f| !f.is_empty() && *f != "." && *f != "..")
         .unwrap_or("file")
         .to_string();
-    let rel = if pf.dir { dir.clone() } else { format!("{dir}/{file}") };
+    let rel = if pf.dir {
+        dir.clone()
+    } else {
+        format!("{dir}/{file}")
+    };
     for e in &pf.entries {
         let at = if pf.dir {
             format!("{dir}/{}", e.rel)

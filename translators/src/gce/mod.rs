@@ -967,7 +967,8 @@ fn hosts_to_instances(
             serde_json::to_string(&upd).unwrap_or_default(),
         ));
         metadata.push(("google-logging-enabled".into(), "true".into()));
-        let shipped = cloudinit::shipped_sizes(app, &svcs.iter().map(String::as_str).collect::<Vec<_>>());
+        let shipped =
+            cloudinit::shipped_sizes(app, &svcs.iter().map(String::as_str).collect::<Vec<_>>());
         let total: usize = metadata.iter().map(|(k, v)| k.len() + v.len()).sum();
         if let Some((src, svc, i, size)) = shipped.first().filter(|_| {
             total > METADATA_TOTAL_LIMIT
@@ -986,7 +987,9 @@ fn hosts_to_instances(
                 svc,
                 *i,
                 src,
-                &format!("the user-data of {name} ({size} bytes of project files); GCE takes {what}"),
+                &format!(
+                    "the user-data of {name} ({size} bytes of project files); GCE takes {what}"
+                ),
                 total as u64,
                 limit as u64,
                 "GCE metadata holds 256 KiB per value and 512 KiB per instance: bake large files into the image, or keep them on a persistent disk",

@@ -46,7 +46,10 @@ fn ship_bind(
     let pf = match app.files.get(name, i, m) {
         Ok(pf) => pf,
         Err(d) => {
-            ledger.dropped(&field, "the bind source cannot be read, so nothing is shipped");
+            ledger.dropped(
+                &field,
+                "the bind source cannot be read, so nothing is shipped",
+            );
             diags.push(d);
             return Vec::new();
         }
