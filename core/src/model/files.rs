@@ -109,12 +109,10 @@ impl ProjectFiles {
     }
 }
 
-/// The error for a shipped source over a target's limit.
+/// The error for a shipped source over a target's limit; `at` is (service, mount index, source).
 pub fn too_large(
     f: &ProjectFile,
-    svc: &str,
-    i: usize,
-    src: &str,
+    (svc, i, src): (&str, usize, &str),
     what: &str,
     size: u64,
     limit: u64,
@@ -236,9 +234,9 @@ mod tests {
     fn a_directory_is_expanded_to_its_files_and_a_missing_one_is_an_error() {
         let d = std::env::temp_dir().join(format!("bridge-files-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&d);
-        std::fs::create_dir_all(d.join("conf/sub")).unwrap();
-        std::fs::write(d.join("conf/b.conf"), "b").unwrap();
-        std::fs::write(d.join("conf/sub/a.conf"), "a").unwrap();
+        std::fs::create_dir_all(d.join("conf/sub")).unwrap_or_else(|e| panic!("{e}"));
+        std::fs::write(d.join("conf/b.conf"), "b").unwrap_or_else(|e| panic!("{e}"));
+        std::fs::write(d.join("conf/sub/a.conf"), "a").unwrap_or_else(|e| panic!("{e}"));
         let f = read_one(&d.join("conf"));
         assert!(f.dir && f.error.is_none());
         let rels: Vec<&str> = f.entries.iter().map(|e| e.rel.as_str()).collect();

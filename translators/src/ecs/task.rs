@@ -479,8 +479,6 @@ pub(crate) fn build(
             Some("set providers.aws.execution_role_arn"),
         );
     }
-    let mut containers = containers;
-    let mut volumes = volumes;
     let shipped = std::mem::take(&mut cx.files);
     if !shipped.is_empty() {
         containers.insert(0, files_container(&shipped, &mut volumes));
@@ -508,9 +506,7 @@ pub(crate) fn build(
         let f = app.files.0.get(&src).cloned().unwrap_or_default();
         cx.diags.push(files::too_large(
             &f,
-            &svc,
-            i,
-            &src,
+            (&svc, i, &src),
             &format!("the task definition of `{g}` (its files travel base64 in the init container's environment)"),
             size as u64,
             TASK_DEFINITION_LIMIT as u64,

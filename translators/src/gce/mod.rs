@@ -984,9 +984,7 @@ fn hosts_to_instances(
             let f = app.files.0.get(src).cloned().unwrap_or_default();
             let mut d = bridge_core::model::files::too_large(
                 &f,
-                svc,
-                *i,
-                src,
+                (svc, *i, src),
                 &format!(
                     "the user-data of {name} ({size} bytes of project files); GCE takes {what}"
                 ),

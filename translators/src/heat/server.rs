@@ -736,9 +736,7 @@ fn host(b: &mut Builder<'_>, p: &Plan) {
         let f = app.files.0.get(src).cloned().unwrap_or_default();
         let mut d = bridge_core::model::files::too_large(
             &f,
-            svc,
-            *i,
-            src,
+            (svc, *i, src),
             "Nova's user_data",
             encoded as u64,
             NOVA_USER_DATA_LIMIT as u64,

@@ -66,9 +66,7 @@ fn ship_bind(
         ledger.dropped(&field, "over the engine's size limit for one config");
         diags.push(bridge_core::model::files::too_large(
             pf,
-            name,
-            i,
-            &src,
+            (name, i, &src),
             "one swarm config",
             size,
             CONFIG_LIMIT,
