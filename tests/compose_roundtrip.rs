@@ -100,6 +100,7 @@ fn case(services: &BTreeMap<String, Svc>) -> (String, App) {
         networks: BTreeMap::new(),
         groups: BTreeMap::new(),
         providers: Providers::default(),
+        files: Default::default(),
     };
     let mut used_host_ports = std::collections::BTreeSet::new();
     for (name, s) in services {

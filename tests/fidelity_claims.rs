@@ -360,7 +360,8 @@ fn arm64_on_ecs_is_not_mapped_on_x86_capacity() {
     assert!(task.content.contains("\"ARM64\""), "{}", task.content);
 }
 
-/// (f) A relative bind on Swarm is an error naming the mount (the engine refuses `./x`); an
+/// (f) A relative bind on Swarm ships the project file as a config (tests/project_files.rs
+/// deploys it); one whose file is missing is an error naming the mount at its line; an
 /// absolute one is sent as it is.
 #[test]
 fn relative_bind_on_swarm_is_reported() {
@@ -371,9 +372,10 @@ fn relative_bind_on_swarm_is_reported() {
     let t = translate(ProviderKind::Swarm, &app);
     let errs: Vec<_> = t.diagnostics.iter().filter(|d| d.is_error()).collect();
     assert_eq!(errs.len(), 1, "{errs:?}");
-    assert_eq!(errs[0].code, "T107");
+    assert_eq!(errs[0].code, "E072");
     assert_eq!(errs[0].path, "services.db.volumes[0]");
     assert!(errs[0].message.contains("./db/init.sql"));
+    assert_eq!(errs[0].span.map(|s| s.line), Some(5));
     assert_eq!(line(&t, "services.db.volumes[0]").0, Fidelity::Dropped);
     assert_eq!(line(&t, "services.db.volumes[1]").0, Fidelity::Approximated);
 }

@@ -203,6 +203,7 @@ fn app() -> impl Strategy<Value = App> {
                 networks: BTreeMap::new(),
                 groups: BTreeMap::new(),
                 providers: Providers::default(),
+                files: Default::default(),
             }
         })
 }

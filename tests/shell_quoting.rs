@@ -71,6 +71,7 @@ fn app(marker: &str) -> App {
         networks: BTreeMap::new(),
         groups: BTreeMap::new(),
         providers: Providers::default(),
+        files: Default::default(),
     }
 }
 

@@ -102,6 +102,11 @@ pub const NO_DEFAULT_PROVIDER: &str = "E070";
 /// A component placed on a provider that cannot run it (a VM on Swarm).
 pub const CANNOT_HOST: &str = "E071";
 
+/// A relative bind source (a project file or directory) that cannot be read at render time.
+pub const PROJECT_FILE_MISSING: &str = "E072";
+/// A project file shipped by a relative bind mount that exceeds a target's size limit.
+pub const PROJECT_FILE_TOO_LARGE: &str = "E073";
+
 /// A field of a provider artifact or live deployment that `bridge export` cannot read back.
 pub const EXPORT_DROPPED: &str = "X001";
 /// A field `bridge export` reads back with a different but close meaning.
@@ -212,6 +217,14 @@ pub const ALL: &[(&str, &str)] = &[
     (
         CANNOT_HOST,
         "a component placed on a provider that cannot run it (a vm on swarm)",
+    ),
+    (
+        PROJECT_FILE_MISSING,
+        "a relative bind mount names a project file or directory that cannot be read",
+    ),
+    (
+        PROJECT_FILE_TOO_LARGE,
+        "a project file shipped by a relative bind mount exceeds the target's size limit",
     ),
     (
         EXPORT_DROPPED,

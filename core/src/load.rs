@@ -290,6 +290,12 @@ pub fn load_str(name: &Arc<str>, text: &str, base_dir: &Path, opts: &LoadOptions
     } else {
         &map_locator
     };
+    // Relative bind sources are read now, beside the file: render is deploy, so the artifacts
+    // carry their content.
+    let mut app = app;
+    if let Some(a) = &mut app {
+        a.files = crate::model::files::read(a, base_dir, locator);
+    }
     for d in diags.0.iter_mut() {
         if d.file.is_none() {
             d.file = Some(name.clone());

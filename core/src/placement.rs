@@ -1734,6 +1734,7 @@ services:
             networks: BTreeMap::new(),
             groups: BTreeMap::new(),
             providers: Default::default(),
+            files: Default::default(),
         }
     }
 

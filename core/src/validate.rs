@@ -2278,6 +2278,7 @@ mod tests {
             networks: BTreeMap::new(),
             groups: BTreeMap::new(),
             providers: Default::default(),
+            files: Default::default(),
         };
         let r = validate(a, &NoLocation);
         let Err(ds) = r else {

@@ -5,6 +5,8 @@
 
 use std::collections::BTreeMap;
 
+use bridge_core::diag::Diagnostic;
+use bridge_core::model::files;
 use bridge_core::model::{App, DependencyCondition, MountKind, PortMode, RestartPolicy, Service};
 use bridge_core::shell;
 use serde::Serialize;
@@ -267,6 +269,7 @@ pub fn docker_run_args_on(
                         Some(path) => path.clone(),
                         None => format!("{}-{v}", app.name),
                     },
+                    (Some(_), _) if files::ships(m) => shipped_path(app, name, i, m),
                     (Some(path), _) => path.clone(),
                     (None, _) => String::new(),
                 };
@@ -281,7 +284,10 @@ pub fn docker_run_args_on(
                 a.extend(["--volume".into(), spec]);
             }
         }
-        ledger.mapped(format!("services.{name}.volumes[{i}]"));
+        // A shipped bind's line comes from [`ship_files`], which writes its files.
+        if !files::ships(m) {
+            ledger.mapped(format!("services.{name}.volumes[{i}]"));
+        }
     }
     let r = &s.resources;
     if let Some(c) = r.cpus {
@@ -780,6 +786,130 @@ pub struct WriteFile {
     pub content: String,
 }
 
+/// Where the project files of relative bind mounts are written on a VM.
+pub const FILES_DIR: &str = "/var/lib/bridge/files";
+
+/// The host path a relative bind mount `i` of service `name` is bound from: a directory under
+/// [`FILES_DIR`] for a directory source, the file in it (named like the source) for a file.
+pub fn shipped_path(app: &App, name: &str, i: usize, m: &bridge_core::model::Mount) -> String {
+    let base = format!("{FILES_DIR}/{}/{name}/{i}", app.name);
+    let is_dir = m
+        .source
+        .as_ref()
+        .and_then(|src| app.files.0.get(src))
+        .is_some_and(|f| f.dir);
+    if is_dir {
+        base
+    } else {
+        let src = m.source.clone().unwrap_or_default();
+        let file = src
+            .trim_end_matches('/')
+            .rsplit('/')
+            .next()
+            .filter(|f| !f.is_empty() && *f != "." && *f != "..")
+            .unwrap_or("file")
+            .to_string();
+        format!("{base}/{file}")
+    }
+}
+
+/// The errors of shipping service `name`'s relative bind sources (missing or unreadable,
+/// placed at the volume entry), for the translator's diagnostics.
+pub fn project_file_errors(app: &App, name: &str, s: &Service) -> Vec<Diagnostic> {
+    s.volumes
+        .iter()
+        .enumerate()
+        .filter(|(_, m)| files::ships(m))
+        .filter_map(|(i, m)| app.files.get(name, i, m).err())
+        .collect()
+}
+
+/// The shipped project files of the given services, largest first: (bind source, service,
+/// mount index, bytes), so a size-limit error can name what fills the user data.
+pub fn shipped_sizes(app: &App, services: &[&str]) -> Vec<(String, String, usize, u64)> {
+    let mut out = Vec::new();
+    for name in services {
+        let Some(s) = app.services.get(*name) else {
+            continue;
+        };
+        for (i, m) in s.volumes.iter().enumerate() {
+            if let (true, Ok(f)) = (files::ships(m), app.files.get(name, i, m)) {
+                out.push((
+                    m.source.clone().unwrap_or_default(),
+                    name.to_string(),
+                    i,
+                    f.size,
+                ));
+            }
+        }
+    }
+    out.sort_by(|a, b| b.3.cmp(&a.3).then_with(|| a.cmp(b)));
+    out
+}
+
+/// A `write_files` item with base64 content (a binary project file).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+struct EncodedFile {
+    path: String,
+    permissions: String,
+    encoding: &'static str,
+    content: String,
+}
+
+#[derive(Serialize)]
+#[serde(untagged)]
+enum FileItem {
+    File(WriteFile),
+    Encoded(EncodedFile),
+    Placeholder(String),
+}
+
+/// The `write_files` items that ship service `name`'s relative bind sources to the VM under
+/// [`FILES_DIR`] (text as is, anything else base64), bound from there by the `docker run` of
+/// [`docker_run_args_on`]; writes the mounts' ledger lines.
+fn ship_files(app: &App, name: &str, s: &Service, ledger: &mut Ledger) -> Vec<FileItem> {
+    let mut out = Vec::new();
+    for (i, m) in s.volumes.iter().enumerate() {
+        if !files::ships(m) {
+            continue;
+        }
+        let field = format!("services.{name}.volumes[{i}]");
+        let Ok(pf) = app.files.get(name, i, m) else {
+            ledger.dropped(
+                field,
+                "the bind source cannot be read, so nothing is shipped",
+            );
+            continue;
+        };
+        let host = shipped_path(app, name, i, m);
+        for e in &pf.entries {
+            let path = if pf.dir {
+                format!("{host}/{}", e.rel)
+            } else {
+                host.clone()
+            };
+            out.push(match e.text() {
+                Some(t) => FileItem::File(WriteFile {
+                    path,
+                    permissions: "0644".into(),
+                    content: t.to_string(),
+                }),
+                None => FileItem::Encoded(EncodedFile {
+                    path,
+                    permissions: "0644".into(),
+                    encoding: "b64",
+                    content: crate::swarm::base64(&e.bytes),
+                }),
+            });
+        }
+        ledger.approximated(
+            field,
+            "the files are written to the VM by cloud-init at first boot and bound from there: a change made in the container stays on that VM",
+        );
+    }
+    out
+}
+
 /// Extra cloud-config for a host beyond its containers (Heat uses it; everything is optional and
 /// an empty [`HostExtras`] renders exactly what [`cloud_config`] renders).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -859,12 +989,6 @@ pub fn cloud_config_full(
     ledger: &mut Ledger,
 ) -> String {
     #[derive(Serialize)]
-    #[serde(untagged)]
-    enum FileItem {
-        File(WriteFile),
-        Placeholder(String),
-    }
-    #[derive(Serialize)]
     struct Doc {
         #[serde(skip_serializing_if = "Vec::is_empty")]
         packages: Vec<String>,
@@ -907,6 +1031,7 @@ pub fn cloud_config_full(
             }
         }
         let args = docker_run_args_on(app, name, s, host, ledger);
+        files.extend(ship_files(app, name, s, ledger));
         let content = match &s.network_of {
             Some(_) => run_script_joining(
                 &args,

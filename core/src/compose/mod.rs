@@ -325,6 +325,7 @@ pub fn import(
         networks,
         groups,
         providers: Default::default(),
+        files: Default::default(),
     };
     Imported {
         app: Some(app),

@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::units::{ByteSize, Cpus, Duration};
 
+pub mod files;
 mod forms;
 pub use forms::{
     Command, ConfigRef, Dependency, DependencyCondition, Env, HealthTest, Link, Mount, MountKind,
@@ -83,6 +84,11 @@ pub struct App {
     /// Options per provider.
     #[serde(default, skip_serializing_if = "is_default")]
     pub providers: Providers,
+    /// The content of every relative bind source (`./nginx.conf:/etc/nginx/nginx.conf`), read
+    /// by the loader from the app file's directory; never part of the file itself.
+    #[serde(skip)]
+    #[schemars(skip)]
+    pub files: files::ProjectFiles,
 }
 
 /// A container service.

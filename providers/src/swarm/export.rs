@@ -221,6 +221,7 @@ pub fn from_specs(
         networks: BTreeMap::new(),
         groups: BTreeMap::new(),
         providers: Default::default(),
+        files: Default::default(),
     };
     if specs.is_empty() {
         return Err(Diagnostics(vec![

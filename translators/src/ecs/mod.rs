@@ -416,6 +416,9 @@ pub(crate) struct Ctx<'a> {
     pub awsvpc: bool,
     pub ledger: Ledger,
     pub diags: Diagnostics,
+    /// Project files the current task's init container writes: (path under
+    /// [`task::FILES_ROOT`], content).
+    pub files: Vec<(String, Vec<u8>)>,
 }
 
 impl Ctx<'_> {
@@ -468,6 +471,7 @@ pub fn build(valid: &ValidApp, opts: &Options) -> (EcsApp, Vec<LedgerEntry>, Dia
         awsvpc,
         ledger: Ledger::default(),
         diags: Diagnostics::new(),
+        files: Vec::new(),
     };
     let cluster = aws.cluster.clone().unwrap_or_else(|| app.name.clone());
     let mut out = EcsApp {

@@ -3,10 +3,12 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use bridge_core::model::files;
 use bridge_core::model::{
     AwsOptions, DependencyCondition, MountKind, PortMode, Protocol, PullPolicy, RestartPolicy,
     Service,
 };
+use bridge_core::shell;
 use bridge_core::units::{ByteSize, Cpus, Duration};
 
 use super::api::{self, ContainerDefinition};
@@ -57,6 +59,177 @@ const DEFAULT_MEMORY_MIB: u64 = 256;
 
 fn mib_ceil(b: ByteSize) -> u64 {
     b.0.div_ceil(1024 * 1024)
+}
+
+/// Where the init container writes project files on the container instance.
+pub const FILES_ROOT: &str = "/var/lib/bridge/files";
+/// The init container that writes a task's project files.
+pub const FILES_CONTAINER: &str = "bridge-files";
+/// Its image: busybox, for `sh`, `base64`, `mkdir` and `mv`.
+pub const FILES_IMAGE: &str = "public.ecr.aws/docker/library/busybox:1.37";
+/// ECS's limit on a registered task definition, in bytes.
+pub const TASK_DEFINITION_LIMIT: usize = 64 * 1024;
+
+/// The shipped relative bind of `members` with the most bytes: (service, mount, source).
+fn largest_shipped(app: &bridge_core::App, members: &[String]) -> Option<(String, usize, String)> {
+    let mut best: Option<(u64, String, usize, String)> = None;
+    for n in members {
+        let Some(s) = app.services.get(n) else {
+            continue;
+        };
+        for (i, m) in s.volumes.iter().enumerate() {
+            if let (true, Ok(f)) = (files::ships(m), app.files.get(n, i, m))
+                && best.as_ref().is_none_or(|b| f.size > b.0)
+            {
+                best = Some((f.size, n.clone(), i, m.source.clone().unwrap_or_default()));
+            }
+        }
+    }
+    best.map(|(_, n, i, s)| (n, i, s))
+}
+
+/// A relative bind mount (`./nginx.conf:/etc/nginx/nginx.conf:ro`) on ECS: the task's init
+/// container ([`files_container`]) writes the files under [`FILES_ROOT`] on the container
+/// instance, in a directory named by their content hash, and this container binds them from
+/// there (a host volume of that exact path, so a single file replaces only that file, as with
+/// docker) once the init container has completed. Returns the task volume; writes the ledger line.
+fn ship_bind(
+    cx: &mut Ctx<'_>,
+    name: &str,
+    i: usize,
+    m: &bridge_core::model::Mount,
+    c: &mut ContainerDefinition,
+    volumes: &mut BTreeMap<String, api::Volume>,
+) -> Option<String> {
+    let path = format!("services.{name}.volumes[{i}]");
+    let src = m.source.clone().unwrap_or_default();
+    let pf = match cx.app.files.get(name, i, m) {
+        Ok(pf) => pf,
+        Err(d) => {
+            cx.ledger.dropped(
+                path,
+                "the bind source cannot be read, so nothing is shipped",
+            );
+            cx.diags.push(d);
+            return None;
+        }
+    };
+    if cx.fargate {
+        cx.ledger.dropped(path.clone(), "Fargate tasks cannot mount host paths, so a single file cannot be placed over the image's");
+        cx.error(
+            "T210",
+            path,
+            format!("Fargate tasks cannot mount host paths, so the project file `{src}` cannot be shipped"),
+            Some("bake the files into the image, use the EC2 launch type, or a named volume on EFS"),
+        );
+        return None;
+    }
+    let mut h = Vec::new();
+    for e in &pf.entries {
+        h.extend_from_slice(e.rel.as_bytes());
+        h.push(0);
+        h.extend_from_slice(&(e.bytes.len() as u64).to_le_bytes());
+        h.extend_from_slice(&e.bytes);
+    }
+    let dir = format!("{:016x}", bridge_core::hash::fnv1a64(&h));
+    let file = src
+        .trim_end_matches('/')
+        .rsplit('/')
+        .next()
+        .filter(|f| !f.is_empty() && *f != "." && *f != "..")
+        .unwrap_or("file")
+        .to_string();
+    let rel = if pf.dir {
+        dir.clone()
+    } else {
+        format!("{dir}/{file}")
+    };
+    for e in &pf.entries {
+        let at = if pf.dir {
+            format!("{dir}/{}", e.rel)
+        } else {
+            rel.clone()
+        };
+        if !cx.files.iter().any(|(p, _)| *p == at) {
+            cx.files.push((at, e.bytes.clone()));
+        }
+    }
+    if !c
+        .depends_on
+        .iter()
+        .any(|d| d.container_name == FILES_CONTAINER)
+    {
+        c.depends_on.push(api::ContainerDependency {
+            container_name: FILES_CONTAINER.into(),
+            condition: "COMPLETE".into(),
+        });
+    }
+    let vname = volume_name(&format!("{name}-file-{i}"));
+    volumes.insert(
+        vname.clone(),
+        api::Volume {
+            name: vname.clone(),
+            host: Some(api::HostVolumeProperties {
+                source_path: format!("{FILES_ROOT}/{rel}"),
+            }),
+            docker_volume_configuration: None,
+            efs_volume_configuration: None,
+        },
+    );
+    cx.ledger.approximated(
+        path,
+        "written to the container instance by the task's init container (bridge-files) before this container starts, and bound from there: a change made in the container stays on that instance",
+    );
+    Some(vname)
+}
+
+/// The task's init container: non-essential, it writes every shipped file (base64 in its
+/// environment, so the content is part of the task definition and a changed file is a new
+/// revision) under [`FILES_ROOT`], each through a temporary name so a task reading it never
+/// sees half a file, then exits; the consumers wait for it with `dependsOn: COMPLETE`.
+pub fn files_container(
+    files: &[(String, Vec<u8>)],
+    volumes: &mut BTreeMap<String, api::Volume>,
+) -> ContainerDefinition {
+    let mut script = String::from("set -e\n");
+    let mut environment = Vec::new();
+    for (k, (rel, bytes)) in files.iter().enumerate() {
+        let var = format!("BRIDGE_FILE_{k}");
+        let dest = shell::quote(&format!("/bridge-files/{rel}"));
+        script.push_str(&format!(
+            "busybox mkdir -p \"$(busybox dirname {dest})\"\nprintf %s \"${var}\" | busybox base64 -d > {dest}.tmp\nbusybox mv {dest}.tmp {dest}\n"
+        ));
+        environment.push(api::KeyValuePair {
+            name: var,
+            value: crate::swarm::base64(bytes),
+        });
+    }
+    volumes.insert(
+        FILES_CONTAINER.into(),
+        api::Volume {
+            name: FILES_CONTAINER.into(),
+            host: Some(api::HostVolumeProperties {
+                source_path: FILES_ROOT.into(),
+            }),
+            docker_volume_configuration: None,
+            efs_volume_configuration: None,
+        },
+    );
+    ContainerDefinition {
+        name: FILES_CONTAINER.into(),
+        image: FILES_IMAGE.into(),
+        essential: false,
+        memory_reservation: Some(16),
+        entry_point: Some(vec!["/bin/busybox".into(), "sh".into(), "-c".into()]),
+        command: Some(vec![script]),
+        environment,
+        mount_points: vec![api::MountPoint {
+            source_volume: FILES_CONTAINER.into(),
+            container_path: "/bridge-files".into(),
+            read_only: None,
+        }],
+        ..ContainerDefinition::default()
+    }
 }
 
 /// ECS task volume names: letters, digits, `_` and `-`, up to 255.
@@ -306,6 +479,10 @@ pub(crate) fn build(
             Some("set providers.aws.execution_role_arn"),
         );
     }
+    let shipped = std::mem::take(&mut cx.files);
+    if !shipped.is_empty() {
+        containers.insert(0, files_container(&shipped, &mut volumes));
+    }
     let network_mode = if cx.awsvpc { "awsvpc" } else { "bridge" };
     let mut body = api::RegisterTaskDefinition {
         family: format!("{}-{g}", app.name),
@@ -322,6 +499,20 @@ pub(crate) fn build(
         ipc_mode: namespace_mode(cx, app, members, "ipc"),
         tags: tags(&app.name, &format!("task-definition/{g}")),
     };
+    let size = serde_json::to_string(&body).map_or(0, |t| t.len());
+    if size > TASK_DEFINITION_LIMIT
+        && let Some((svc, i, src)) = largest_shipped(app, members)
+    {
+        let f = app.files.0.get(&src).cloned().unwrap_or_default();
+        cx.diags.push(files::too_large(
+            &f,
+            (&svc, i, &src),
+            &format!("the task definition of `{g}` (its files travel base64 in the init container's environment)"),
+            size as u64,
+            TASK_DEFINITION_LIMIT as u64,
+            "ECS takes task definitions up to 64 KiB: bake large files into the image, or keep them on EFS (providers.aws.efs)",
+        ));
+    }
     let h = hash_tag(&body);
     body.tags.push(h);
     TaskDefinition {
@@ -1120,6 +1311,12 @@ fn mounts(
                 );
                 cx.ledger.mapped(path.clone());
                 vname
+            }
+            (MountKind::Bind, Some(_)) if files::ships(m) => {
+                match ship_bind(cx, name, i, m, c, volumes) {
+                    Some(v) => v,
+                    None => continue,
+                }
             }
             (MountKind::Bind, src) => {
                 let src = src.clone().unwrap_or_default();

@@ -84,6 +84,7 @@ pub fn task_definitions(
         networks: BTreeMap::new(),
         groups: BTreeMap::new(),
         providers: Default::default(),
+        files: Default::default(),
     };
     let mut aws = AwsOptions::default();
     let fargate = tasks[0].2.fargate;

@@ -139,6 +139,10 @@ pub const LABEL_COMPONENT: &str = "bridge-component";
 pub const LABEL_SPEC_HASH: &str = "bridge-spec-hash";
 
 const GIB: u64 = 1024 * 1024 * 1024;
+/// GCE's limit on one metadata value (the user-data among them), in bytes.
+pub const METADATA_VALUE_LIMIT: usize = 256 * 1024;
+/// GCE's limit on an instance's metadata, keys and values together, in bytes.
+pub const METADATA_TOTAL_LIMIT: usize = 512 * 1024;
 
 /// One request body with the names the driver needs.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -963,8 +967,38 @@ fn hosts_to_instances(
             serde_json::to_string(&upd).unwrap_or_default(),
         ));
         metadata.push(("google-logging-enabled".into(), "true".into()));
+        let shipped =
+            cloudinit::shipped_sizes(app, &svcs.iter().map(String::as_str).collect::<Vec<_>>());
+        let total: usize = metadata.iter().map(|(k, v)| k.len() + v.len()).sum();
+        if let Some((src, svc, i, size)) = shipped.first().filter(|_| {
+            total > METADATA_TOTAL_LIMIT
+                || metadata
+                    .iter()
+                    .any(|(k, v)| k == "user-data" && v.len() > METADATA_VALUE_LIMIT)
+        }) {
+            let (what, limit) = if total > METADATA_TOTAL_LIMIT {
+                ("the instance metadata (all values)", METADATA_TOTAL_LIMIT)
+            } else {
+                ("one metadata value (the user-data)", METADATA_VALUE_LIMIT)
+            };
+            let f = app.files.0.get(src).cloned().unwrap_or_default();
+            let mut d = bridge_core::model::files::too_large(
+                &f,
+                (svc, *i, src),
+                &format!(
+                    "the user-data of {name} ({size} bytes of project files); GCE takes {what}"
+                ),
+                total as u64,
+                limit as u64,
+                "GCE metadata holds 256 KiB per value and 512 KiB per instance: bake large files into the image, or keep them on a persistent disk",
+            );
+            d.message = format!(
+                "service `{svc}`: the bind source `{src}` ({size} bytes) fills the user-data of {name} past GCE's limit of {limit} bytes for {what}"
+            );
+            c.diags.push(d);
+        }
         for (k, v) in &metadata {
-            if v.len() > 256 * 1024 {
+            if v.len() > METADATA_VALUE_LIMIT && shipped.is_empty() {
                 c.error(
                     "T311",
                     format!("gce.instances.{name}.metadata.{k}"),
@@ -1208,6 +1242,12 @@ fn service_ledger(c: &mut Ctx<'_>, name: &str, s: &Service) {
                 at,
                 "an anonymous docker volume on the VM's boot disk, lost when the VM is replaced",
             ),
+            (MountKind::Bind, Some(_)) if bridge_core::model::files::ships(m) => {
+                // Shipped by cloud-init's write_files (the ledger line comes from there).
+                if let Some(d) = c.app.files.get(name, i, m).err() {
+                    c.diags.push(d);
+                }
+            }
             (MountKind::Bind, Some(src)) if !src.starts_with('/') => {
                 c.ledger.approximated(
                     at.clone(),

@@ -607,6 +607,7 @@ impl WithoutServices for App {
             networks: self.networks.clone(),
             groups: self.groups.clone(),
             providers: self.providers.clone(),
+            files: self.files.clone(),
         }
     }
 }

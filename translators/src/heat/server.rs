@@ -26,6 +26,9 @@ use super::{
 };
 use crate::cloudinit::{self, HostExtras, SCRIPTS_DIR, WriteFile};
 
+/// Nova's limit on a server's user_data: 65535 bytes of its base64 form.
+pub const NOVA_USER_DATA_LIMIT: usize = 65535;
+
 /// Secrets are stored here on the server's disk (root only) and copied to the tmpfs
 /// [`crate::cloudinit::SECRETS_DIR`] on every boot, since cloud-init writes files once per instance.
 pub const SECRETS_STORE: &str = "/var/lib/bridge/secrets";
@@ -725,6 +728,26 @@ fn host(b: &mut Builder<'_>, p: &Plan) {
     }
     let service_refs: Vec<&str> = p.services.iter().map(String::as_str).collect();
     let text = cloudinit::cloud_config_with(&app, &service_refs, extras, &mut b.ledger);
+    let encoded = text.len().div_ceil(3) * 4;
+    if let Some((src, svc, i, size)) = cloudinit::shipped_sizes(&app, &service_refs)
+        .first()
+        .filter(|_| encoded > NOVA_USER_DATA_LIMIT)
+    {
+        let f = app.files.0.get(src).cloned().unwrap_or_default();
+        let mut d = bridge_core::model::files::too_large(
+            &f,
+            (svc, *i, src),
+            "Nova's user_data",
+            encoded as u64,
+            NOVA_USER_DATA_LIMIT as u64,
+            "Nova keeps at most 65535 bytes of base64 user_data: bake large files into the image, or put them on a cinder volume",
+        );
+        d.message = format!(
+            "service `{svc}`: the bind source `{src}` ({size} bytes) makes the user_data of {} {encoded} bytes in base64, over Nova's limit of {NOVA_USER_DATA_LIMIT}",
+            p.res
+        );
+        b.diags.push(d);
+    }
     for (svc, i) in config_conflicts {
         b.ledger.approximated(
             format!("services.{svc}.configs[{i}]"),
@@ -1013,7 +1036,12 @@ fn refine_ledger(b: &mut Builder<'_>) {
             }
         }
         for (i, m) in s.volumes.iter().enumerate() {
-            if m.kind == MountKind::Bind {
+            if bridge_core::model::files::ships(m) {
+                // Shipped by cloud-init's write_files, which writes the ledger line.
+                if let Err(d) = b.app.files.get(n, i, m) {
+                    b.diags.push(d);
+                }
+            } else if m.kind == MountKind::Bind {
                 b.ledger.approximated(
                     format!("services.{n}.volumes[{i}]"),
                     "the host path must exist on the server; bridge does not copy files there",

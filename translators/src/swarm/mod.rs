@@ -319,6 +319,7 @@ pub fn build(app: &App) -> (SwarmApp, Ledger, Diagnostics) {
     }
 
     let link_aliases = crate::cloudinit::link_aliases(app);
+    let mut file_configs = Vec::new();
     for svc in service::order(app) {
         if let Some(s) = app.services.get(&svc) {
             if s.provider.is_some_and(|p| p != ProviderKind::Swarm) {
@@ -329,11 +330,14 @@ pub fn build(app: &App) -> (SwarmApp, Ledger, Diagnostics) {
                 &svc,
                 s,
                 &link_aliases,
+                &mut file_configs,
                 &mut ledger,
                 &mut diags,
             ));
         }
     }
+
+    out.configs.extend(file_configs);
 
     for (v, vm) in &app.vms {
         if vm.provider.is_some_and(|p| p != ProviderKind::Swarm) {

@@ -22,8 +22,100 @@ use bridge_core::diag::Diagnostic;
 use bridge_core::model::*;
 use bridge_core::units::Duration;
 
-use super::{LABEL_SPEC_HASH, SwarmService, labels, scoped};
+use super::{LABEL_SPEC_HASH, Sourced, SwarmService, ValueSource, labels, scoped, with_hash};
 use crate::ledger::Ledger;
+
+/// The engine's limit on one config's data (swarmkit refuses more).
+pub const CONFIG_LIMIT: u64 = 500 * 1024;
+
+/// A relative bind mount (`./conf/app.conf:/etc/app.conf:ro`) shipped as Swarm configs: one
+/// config per file (a directory is expanded), named after the app and the content's hash so a
+/// changed file is a new config and the service rolls onto it, labelled `bridge.app` so destroy
+/// removes it once unused. Returns the service's references to them; writes the ledger line.
+fn ship_bind(
+    app: &App,
+    name: &str,
+    i: usize,
+    m: &Mount,
+    files: &mut Vec<Sourced<api::ConfigSpec>>,
+    ledger: &mut Ledger,
+    diags: &mut Diagnostics,
+) -> Vec<TaskSpecContainerSpecConfigs> {
+    let field = format!("services.{name}.volumes[{i}]");
+    let src = m.source.clone().unwrap_or_default();
+    let pf = match app.files.get(name, i, m) {
+        Ok(pf) => pf,
+        Err(d) => {
+            ledger.dropped(
+                &field,
+                "the bind source cannot be read, so nothing is shipped",
+            );
+            diags.push(d);
+            return Vec::new();
+        }
+    };
+    let too_big = if pf.entries.is_empty() && pf.size > 0 {
+        Some(pf.size)
+    } else {
+        pf.entries
+            .iter()
+            .map(|e| e.bytes.len() as u64)
+            .find(|n| *n > CONFIG_LIMIT)
+    };
+    if let Some(size) = too_big {
+        ledger.dropped(&field, "over the engine's size limit for one config");
+        diags.push(bridge_core::model::files::too_large(
+            pf,
+            (name, i, &src),
+            "one swarm config",
+            size,
+            CONFIG_LIMIT,
+            "swarm keeps configs in its raft store, 500 KiB each: bake a large file into the image, or use a named volume",
+        ));
+        return Vec::new();
+    }
+    let mut refs = Vec::new();
+    for e in &pf.entries {
+        let hash = format!("{:016x}", bridge_core::hash::fnv1a64(&e.bytes));
+        let config_name = format!("{}_file_{hash}", app.name);
+        if !files
+            .iter()
+            .any(|f| f.spec.name.as_deref() == Some(config_name.as_str()))
+        {
+            let mut spec = api::ConfigSpec {
+                name: Some(config_name.clone()),
+                data: Some(super::base64(&e.bytes)),
+                ..api::ConfigSpec::default()
+            };
+            let mut l = labels(&app.name, &format!("config/file-{hash}"));
+            with_hash(&(&spec, &ValueSource::Inline), &mut l);
+            spec.labels = Some(l);
+            files.push(Sourced {
+                spec,
+                source: ValueSource::Inline,
+            });
+        }
+        refs.push(TaskSpecContainerSpecConfigs {
+            file: Some(api::TaskSpecContainerSpecFile1 {
+                name: Some(e.target_in(&m.target)),
+                uid: Some("0".into()),
+                gid: Some("0".into()),
+                mode: Some(0o444),
+            }),
+            config_name: Some(config_name),
+            ..TaskSpecContainerSpecConfigs::default()
+        });
+    }
+    if m.read_only {
+        ledger.mapped(&field);
+    } else {
+        ledger.approximated(
+            &field,
+            "shipped as a swarm config per file: read-only in the container, and a change made there is not written back",
+        );
+    }
+    refs
+}
 
 fn ns(d: &Duration) -> i64 {
     i64::try_from(d.0).unwrap_or(i64::MAX)
@@ -80,6 +172,7 @@ pub fn build(
     name: &str,
     s: &Service,
     link_aliases: &BTreeMap<String, Vec<String>>,
+    files: &mut Vec<Sourced<api::ConfigSpec>>,
     ledger: &mut Ledger,
     diags: &mut Diagnostics,
 ) -> SwarmService {
@@ -206,6 +299,11 @@ pub fn build(
     // Mounts, with shm_size as a tmpfs on /dev/shm.
     let mut mounts = Vec::new();
     for (i, m) in s.volumes.iter().enumerate() {
+        if bridge_core::model::files::ships(m) {
+            let refs = ship_bind(app, name, i, m, files, ledger, diags);
+            c.configs.get_or_insert_with(Vec::new).extend(refs);
+            continue;
+        }
         let (typ, source) = match m.kind {
             MountKind::Volume => (
                 MountType::VOLUME,
