@@ -664,7 +664,7 @@ fn container(
         } else {
             cx.ledger.approximated(
                 path,
-                "the dependency runs in another task: the driver creates its service first and waits for it; ECS itself does not order tasks",
+                "the dependency runs in another task: the driver creates its service first but does not wait for its tasks to run (condition: service_healthy waits); ECS itself does not order tasks",
             );
         }
     }
