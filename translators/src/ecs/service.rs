@@ -321,7 +321,7 @@ pub(crate) fn build(
 /// own address; ECS takes no DNS search domain there, so the name resolves fully qualified
 /// (`db.<app>.local`), and a T227 warning says so. Bridge network mode on EC2: ECS registers
 /// only SRV records (the instance's address and the task's host port), under the first port
-/// the group's services publish; the containers get `<app>.local` as their DNS search domain,
+/// the group's services publish (else expose); the containers get `<app>.local` as their DNS search domain,
 /// so `db` is looked up as `db.<app>.local`, but a plain address (A) lookup finds no record:
 /// only SRV-aware clients reach it, and a T227 warning says so. A group with no port has
 /// nothing for an SRV record to name and is not registered (T227). A name that is not the
@@ -340,7 +340,13 @@ fn registry(
     // What the record is, or why there is none.
     let srv_port = svcs
         .iter()
-        .find_map(|(m, s)| s.ports.first().map(|p| ((*m).clone(), p.container)));
+        .find_map(|(m, s)| {
+            s.ports
+                .first()
+                .map(|p| p.container)
+                .or_else(|| s.expose.first().copied())
+                .map(|p| ((*m).clone(), p))
+        });
     let one_shot = svcs.iter().all(|(_, s)| super::runs_once(s.restart));
     let record: Result<(&str, Option<(String, u16)>), String> = if one_shot {
         Err(format!("group `{g}` runs once (RunTask) and is no ECS service: its tasks register no name"))
@@ -350,7 +356,7 @@ fn registry(
         match srv_port {
             Some(cp) => Ok(("SRV", Some(cp))),
             None => Err(format!(
-                "group `{g}` publishes no port: in bridge network mode Cloud Map holds SRV records only, which name a port, so `{g}` is not registered and does not resolve from other tasks"
+                "group `{g}` publishes or exposes no port: in bridge network mode Cloud Map holds SRV records only, which name a port, so `{g}` is not registered and does not resolve from other tasks"
             )),
         }
     };
@@ -369,7 +375,7 @@ fn registry(
         if m.as_str() == g {
             match &resolves {
                 Some(r) => cx.ledger.approximated(path, r.clone()),
-                None => cx.ledger.dropped(path, "no Cloud Map record: the group publishes no port"),
+                None => cx.ledger.dropped(path, "no Cloud Map record: the group publishes or exposes no port, or runs once"),
             }
         } else if members.len() > 1 {
             cx.ledger.approximated(
@@ -416,7 +422,7 @@ fn registry(
     let (kind, container) = match record {
         Ok(r) => r,
         Err(why) => {
-            cx.warn("T227", format!("groups.{g}"), why, Some("publish the port the service listens on, or use launch_type: fargate (A records)"));
+            cx.warn("T227", format!("groups.{g}"), why, Some("publish or expose the port the service listens on, or use launch_type: fargate (A records)"));
             return (Vec::new(), None);
         }
     };
