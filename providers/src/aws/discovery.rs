@@ -266,7 +266,7 @@ pub(super) async fn apply_namespace(
 }
 
 /// A group's Cloud Map service: CreateService in the app's namespace (a request id from the
-/// spec hash); one of that name in the namespace that is the app's (a rerun after a kill) only
+/// spec hash); one that is the app's already (a rerun after a kill, a step applied twice) only
 /// gets its tags. Replace (the record type changed: launch type or network mode) deletes the old
 /// one first; delete: DeleteService, which Cloud Map refuses while tasks are still registered
 /// (ECS deregisters them when its service is deleted, which destroy does first), so it is
@@ -315,6 +315,21 @@ pub(super) async fn apply_service(
         )
         .with_hint("deploy again: the namespace is created before its services"));
     };
+    // Idempotent: one that is the app's already (a rerun, a re-applied step) only gets its tags.
+    if step.action != Action::Replace {
+        for c in observe(d, app).await? {
+            if c.id == step.resource {
+                call(
+                    d,
+                    "TagResource",
+                    &res,
+                    json!({"ResourceARN": c.handle, "Tags": spec["Tags"]}),
+                )
+                .await?;
+                return Ok(());
+            }
+        }
+    }
     let mut body = spec.clone();
     body["NamespaceId"] = json!(ns);
     body["CreatorRequestId"] =
