@@ -48,7 +48,10 @@ fn namespaces(m: &Moto, app: &str) -> Vec<(Value, Value)> {
             let tags = m.boto(
                 "servicediscovery",
                 "list_tags_for_resource",
-                &format!(r#"{{"ResourceARN": "{}"}}"#, n["Arn"].as_str().unwrap_or_default()),
+                &format!(
+                    r#"{{"ResourceARN": "{}"}}"#,
+                    n["Arn"].as_str().unwrap_or_default()
+                ),
             )["Tags"]
                 .clone();
             (n.clone(), tags)
@@ -98,7 +101,15 @@ fn names_resolve_across_tasks(launch: &str, name: &str) {
     let o = bridge(
         &m,
         &dir,
-        &["render", "-f", &file, "-p", "aws", "-o", &out.to_string_lossy()],
+        &[
+            "render",
+            "-f",
+            &file,
+            "-p",
+            "aws",
+            "-o",
+            &out.to_string_lossy(),
+        ],
     );
     ok(&o, &m, "render");
     let read = |p: &str| -> Value {
@@ -141,7 +152,16 @@ fn names_resolve_across_tasks(launch: &str, name: &str) {
     let o = bridge(
         &m,
         &dir,
-        &["deploy", "-f", &file, "-p", "aws", "--wait", "--timeout", "3m"],
+        &[
+            "deploy",
+            "-f",
+            &file,
+            "-p",
+            "aws",
+            "--wait",
+            "--timeout",
+            "3m",
+        ],
     );
     ok(&o, &m, "deploy");
 
@@ -149,7 +169,11 @@ fn names_resolve_across_tasks(launch: &str, name: &str) {
     let ns = namespaces(&m, name);
     assert_eq!(ns.len(), 1, "{ns:?}");
     let (ns, ns_tags) = &ns[0];
-    assert_eq!(tag(ns_tags, "bridge.app").as_deref(), Some(name), "{ns_tags}");
+    assert_eq!(
+        tag(ns_tags, "bridge.app").as_deref(),
+        Some(name),
+        "{ns_tags}"
+    );
     assert_eq!(ns["Type"], "DNS_PRIVATE", "{ns}");
     let ns_id = ns["Id"].as_str().unwrap_or_default();
     let cm = cloud_map_services(&m, ns_id);
@@ -169,7 +193,10 @@ fn names_resolve_across_tasks(launch: &str, name: &str) {
         let tags = m.boto(
             "servicediscovery",
             "list_tags_for_resource",
-            &format!(r#"{{"ResourceARN": "{}"}}"#, s["Arn"].as_str().unwrap_or_default()),
+            &format!(
+                r#"{{"ResourceARN": "{}"}}"#,
+                s["Arn"].as_str().unwrap_or_default()
+            ),
         )["Tags"]
             .clone();
         assert_eq!(
@@ -220,7 +247,10 @@ fn names_resolve_across_tasks(launch: &str, name: &str) {
     // Destroy removes the Cloud Map services and the namespace.
     let o = bridge(&m, &dir, &["destroy", "-f", &file, "-p", "aws"]);
     ok(&o, &m, "destroy");
-    assert!(namespaces(&m, name).is_empty(), "the namespace is still there");
+    assert!(
+        namespaces(&m, name).is_empty(),
+        "the namespace is still there"
+    );
     assert!(
         cloud_map_services(&m, ns_id).is_empty(),
         "Cloud Map services are still there"

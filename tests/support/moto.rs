@@ -395,10 +395,11 @@ fn check_bodies_of(m: &Moto, name: &str) -> usize {
         if let Some(model) = model {
             let f = dir.join(format!("{i:04}-{}.json", r.op));
             std::fs::write(&f, &r.body).unwrap_or_else(|e| panic!("{e}"));
-            json_services
-                .entry(model)
-                .or_default()
-                .push(format!("{}Request={}", r.op, f.display()));
+            json_services.entry(model).or_default().push(format!(
+                "{}Request={}",
+                r.op,
+                f.display()
+            ));
             continue;
         }
         let shape = match r.op.as_str() {

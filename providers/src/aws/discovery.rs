@@ -37,18 +37,17 @@ async fn call(d: &AwsDriver, op: &str, res: &str, body: Value) -> Result<Value, 
 }
 
 async fn tags(d: &AwsDriver, res: &str, arn: &str) -> Result<Vec<(String, String)>, DriverError> {
-    let v = call(
-        d,
-        "ListTagsForResource",
-        res,
-        json!({"ResourceARN": arn}),
-    )
-    .await?;
+    let v = call(d, "ListTagsForResource", res, json!({"ResourceARN": arn})).await?;
     Ok(pairs(&v["Tags"]))
 }
 
 /// Every page of a Cloud Map list call: the items under `key`.
-async fn list_all(d: &AwsDriver, op: &str, body: Value, key: &str) -> Result<Vec<Value>, DriverError> {
+async fn list_all(
+    d: &AwsDriver,
+    op: &str,
+    body: Value,
+    key: &str,
+) -> Result<Vec<Value>, DriverError> {
     let mut out = Vec::new();
     let mut token: Option<String> = None;
     loop {
@@ -150,7 +149,9 @@ pub(super) async fn observe(d: &AwsDriver, app: &str) -> Result<Vec<Current>, Dr
     )
     .await?;
     for s in services {
-        let Some(sid) = s["Id"].as_str() else { continue };
+        let Some(sid) = s["Id"].as_str() else {
+            continue;
+        };
         // ListServices' summaries lack the namespace: read the service itself.
         let v = call(d, "GetService", "discovery/*", json!({"Id": sid})).await?;
         let svc = &v["Service"];
@@ -311,7 +312,10 @@ pub(super) async fn apply_service(
         return Err(err(
             &res,
             ErrorKind::NotFound,
-            format!("the app's Cloud Map namespace {} does not exist", tr::namespace_name(app)),
+            format!(
+                "the app's Cloud Map namespace {} does not exist",
+                tr::namespace_name(app)
+            ),
         )
         .with_hint("deploy again: the namespace is created before its services"));
     };
@@ -332,8 +336,11 @@ pub(super) async fn apply_service(
     }
     let mut body = spec.clone();
     body["NamespaceId"] = json!(ns);
-    body["CreatorRequestId"] =
-        json!(bridge_core::hash::spec_hash(&(app, &step.resource.name, &spec["Tags"])));
+    body["CreatorRequestId"] = json!(bridge_core::hash::spec_hash(&(
+        app,
+        &step.resource.name,
+        &spec["Tags"]
+    )));
     match d.client.json(Svc::Discovery, "CreateService", &body).await {
         Ok(_) => Ok(()),
         Err(e) if e.is(&["ServiceAlreadyExists"]) => {

@@ -7,7 +7,9 @@
 //! published ports, the EC2 instances (the container-instance pool the placement solver sized,
 //! and the app's VMs), one task definition family per group (a new revision only when the spec
 //! hash changes; older revisions beyond [`KEEP_REVISIONS`] deregistered after the service moved),
-//! and one ECS service per long-running group. Destroy runs in reverse: services scaled to 0 and
+//! the Cloud Map namespace `<app>.local` and one Cloud Map service per ECS service (names across
+//! tasks; their ARNs are the late-bound inputs `discovery.GROUP.arn`), and one ECS service per
+//! long-running group, registered in its Cloud Map service. Destroy runs in reverse: services scaled to 0 and
 //! deleted, task definitions deregistered, instances terminated (and waited for), the security
 //! group and the cluster deleted.
 //!

@@ -18,6 +18,12 @@
 //!   app wants as a file is injected as the variable named after the secret in upper case
 //!   (`api_key` -> `API_KEY`); the ledger says so. The value source (`secrets.<name>.env|file`)
 //!   is what the driver writes behind the ARN; it is never rendered ([`EcsApp::secrets`]).
+//! - **Names across tasks.** Each long-running group registers its tasks in a Cloud Map service
+//!   named after it, in the app's private DNS namespace `<app>.local` (`serviceRegistries`; the
+//!   registry ARN is the late-bound input `discovery.GROUP.arn`, [`CloudMapService`]): A records
+//!   with awsvpc, where ECS allows no DNS search domain, so the name resolves fully qualified;
+//!   SRV records (container and port) in bridge mode, where every container gets the namespace
+//!   as DNS search domain. What does not resolve is reported (T227, T211).
 //! - **One-shot groups.** A group whose services all have `restart: never` gets a task definition
 //!   but no ECS service (a service would restart it forever): the driver runs it once with
 //!   `RunTask` ([`TaskDefinition::one_shot`]).

@@ -338,18 +338,18 @@ fn registry(
     let ns = super::namespace_name(&app.name);
     let fqdn = format!("{g}.{ns}");
     // What the record is, or why there is none.
-    let srv_port = svcs
-        .iter()
-        .find_map(|(m, s)| {
-            s.ports
-                .first()
-                .map(|p| p.container)
-                .or_else(|| s.expose.first().copied())
-                .map(|p| ((*m).clone(), p))
-        });
+    let srv_port = svcs.iter().find_map(|(m, s)| {
+        s.ports
+            .first()
+            .map(|p| p.container)
+            .or_else(|| s.expose.first().copied())
+            .map(|p| ((*m).clone(), p))
+    });
     let one_shot = svcs.iter().all(|(_, s)| super::runs_once(s.restart));
     let record: Result<(&str, Option<(String, u16)>), String> = if one_shot {
-        Err(format!("group `{g}` runs once (RunTask) and is no ECS service: its tasks register no name"))
+        Err(format!(
+            "group `{g}` runs once (RunTask) and is no ECS service: its tasks register no name"
+        ))
     } else if cx.awsvpc {
         Ok(("A", None))
     } else {
@@ -375,7 +375,10 @@ fn registry(
         if m.as_str() == g {
             match &resolves {
                 Some(r) => cx.ledger.approximated(path, r.clone()),
-                None => cx.ledger.dropped(path, "no Cloud Map record: the group publishes or exposes no port, or runs once"),
+                None => cx.ledger.dropped(
+                    path,
+                    "no Cloud Map record: the group publishes or exposes no port, or runs once",
+                ),
             }
         } else if members.len() > 1 {
             cx.ledger.approximated(

@@ -617,18 +617,34 @@ fn names_across_tasks_on_fargate_are_cloud_map_a_records() {
         .iter()
         .find(|t| t.group == "api")
         .unwrap_or_else(|| panic!("no task for api"));
-    assert!(td.body.container_definitions[0].dns_search_domains.is_empty());
+    assert!(
+        td.body.container_definitions[0]
+            .dns_search_domains
+            .is_empty()
+    );
     // The artifacts: the namespace and the Cloud Map services beside the ECS services.
-    let files: Vec<String> = crate::ecs::artifacts(&e).into_iter().map(|a| a.path).collect();
-    assert!(files.contains(&"aws/discovery/namespace.json".to_string()), "{files:?}");
-    assert!(files.contains(&"aws/discovery/services/db.json".to_string()), "{files:?}");
+    let files: Vec<String> = crate::ecs::artifacts(&e)
+        .into_iter()
+        .map(|a| a.path)
+        .collect();
+    assert!(
+        files.contains(&"aws/discovery/namespace.json".to_string()),
+        "{files:?}"
+    );
+    assert!(
+        files.contains(&"aws/discovery/services/db.json".to_string()),
+        "{files:?}"
+    );
     // The driver's own inputs: each Cloud Map ARN, read by the group's services.
     let inputs = crate::ecs::own_inputs(&app(
         "bridge: v1\nname: a\nproviders:\n  aws: {launch_type: fargate}\nservices:\n  db:\n    image: postgres\n",
     ));
     assert_eq!(
         inputs,
-        vec![("discovery.db.arn".to_string(), vec!["services.db.name".to_string()])]
+        vec![(
+            "discovery.db.arn".to_string(),
+            vec!["services.db.name".to_string()]
+        )]
     );
 }
 
@@ -647,7 +663,9 @@ fn names_across_tasks_in_bridge_mode_are_srv_records_with_a_search_domain() {
         serde_json::json!([{"registryArn": "${discovery.db.arn}", "containerName": "db", "containerPort": 5432}])
     );
     assert_eq!(
-        db.discovery.as_ref().map(|c| c.body["DnsConfig"]["DnsRecords"][0]["Type"].clone()),
+        db.discovery
+            .as_ref()
+            .map(|c| c.body["DnsConfig"]["DnsRecords"][0]["Type"].clone()),
         Some(Value::from("SRV"))
     );
     // Every container looks names up in the namespace, after its own search domains.
