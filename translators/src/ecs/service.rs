@@ -311,6 +311,9 @@ pub(crate) fn build(
     })
 }
 
+/// A Cloud Map record type and, for SRV, the container and port it names; or why there is none.
+type Record = Result<(&'static str, Option<(String, u16)>), String>;
+
 /// Names across tasks: the group's Cloud Map service (in the app's private DNS namespace
 /// `<app>.local`) and the `serviceRegistries` entry that registers the group's tasks in it,
 /// with the ledger lines and diagnostics of every name other tasks may use for the group (the
@@ -346,7 +349,7 @@ fn registry(
             .map(|p| ((*m).clone(), p))
     });
     let one_shot = svcs.iter().all(|(_, s)| super::runs_once(s.restart));
-    let record: Result<(&str, Option<(String, u16)>), String> = if one_shot {
+    let record: Record = if one_shot {
         Err(format!(
             "group `{g}` runs once (RunTask) and is no ECS service: its tasks register no name"
         ))
