@@ -1,7 +1,8 @@
 //! The AWS driver's peer: a moto server (`moto_server.py`: moto.server with one moto bug fixed, from the venv that
 //! tests/run-peers-setup.sh builds) on 127.0.0.1 and a free port, with ECS tasks set to stay
 //! RUNNING (its state manager's manual transitions), plus `moto_agent.py` beside it, which plays
-//! the ECS agent on the launched instances and ECS's service scheduler (see that file). In front
+//! the ECS agent on the launched instances (including the container health checks, run on the
+//! machine's Docker Engine) and ECS's service scheduler (see that file). In front
 //! of moto sits a proxy that records every request body (to check them against botocore's
 //! models) and can answer a share of requests with 500 or a throttling error. Killed on drop.
 //! A moto that does not start fails the test with its log.
@@ -34,6 +35,9 @@ pub struct Recorded {
 pub struct Moto {
     moto: Child,
     agent: Child,
+    /// The label value (`bridge.moto-agent`) of the engine containers the agent runs health
+    /// checks in; removed on drop.
+    pub agent_id: String,
     /// moto itself.
     pub direct: String,
     /// The proxy bridge talks to.
@@ -146,7 +150,13 @@ impl Moto {
         let direct = format!("http://127.0.0.1:{port}");
         let log =
             std::env::temp_dir().join(format!("bridge-moto-{name}-{}.log", std::process::id()));
-        let out = std::fs::File::create(&log).unwrap_or_else(|e| panic!("{}: {e}", log.display()));
+        std::fs::File::create(&log).unwrap_or_else(|e| panic!("{}: {e}", log.display()));
+        // Appending, as the agent does to the same file: else moto's writes at its own offset
+        // overwrite the agent's lines.
+        let out = std::fs::OpenOptions::new()
+            .append(true)
+            .open(&log)
+            .unwrap_or_else(|e| panic!("{}: {e}", log.display()));
         let err = out.try_clone().unwrap_or_else(|e| panic!("{e}"));
         let moto = Command::new(&python)
             .arg(peers::root().join("tests/support/moto_server.py"))
@@ -180,9 +190,10 @@ impl Moto {
             .open(&log)
             .unwrap_or_else(|e| panic!("{e}"));
         let agent_err = agent_log.try_clone().unwrap_or_else(|e| panic!("{e}"));
+        let agent_id = format!("moto-{name}-{}", std::process::id());
         let agent = Command::new(&python)
             .arg(peers::root().join("tests/support/moto_agent.py"))
-            .args([&direct, region])
+            .args([&direct, region, &agent_id])
             .stdin(Stdio::null())
             .stdout(agent_log)
             .stderr(agent_err)
@@ -220,6 +231,7 @@ impl Moto {
         Moto {
             moto,
             agent,
+            agent_id,
             direct,
             endpoint,
             region: region.to_string(),
@@ -460,6 +472,23 @@ impl Drop for Moto {
         let _ = self.moto.kill();
         let _ = self.agent.wait();
         let _ = self.moto.wait();
+        // The engine containers the agent ran health checks in.
+        if let Ok(o) = Command::new("docker")
+            .args(["ps", "-aq", "--filter"])
+            .arg(format!("label=bridge.moto-agent={}", self.agent_id))
+            .output()
+        {
+            let ids: Vec<String> = String::from_utf8_lossy(&o.stdout)
+                .split_whitespace()
+                .map(str::to_string)
+                .collect();
+            if !ids.is_empty() {
+                let _ = Command::new("docker")
+                    .args(["rm", "-f"])
+                    .args(&ids)
+                    .output();
+            }
+        }
     }
 }
 

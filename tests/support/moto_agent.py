@@ -10,18 +10,40 @@
   network configuration; on EC2 moto places them on registered container instances by cpu and
   memory) and stops the extra ones; tasks of deleted services are stopped.
 
-Usage: moto_agent.py ENDPOINT REGION. Runs until killed; every error is printed and retried.
+- The container health checks the ECS agent runs. For every RUNNING task whose task definition
+  gives a container a `healthCheck`, the agent does what the real one does on its instance: it
+  creates that container on the Docker Engine (the machine's, through /var/run/docker.sock) with
+  the task definition's image, entryPoint, command and environment, and the check as Docker's
+  `Healthcheck` (`command` is Docker's `Test` as is: CMD-SHELL / CMD; interval, timeout, retries
+  and startPeriod in seconds, ECS's defaults 30/5/3/0), so the Docker Engine runs the check.
+  What Docker reports (starting / healthy / unhealthy) is reported to moto as the container's
+  UNKNOWN / HEALTHY / UNHEALTHY, and the task's health follows (see moto_server.py's
+  `/moto-api/bridge/ecs-health`, which stands in for the agent's reporting channel). Only images
+  the local engine has run (nothing is pulled): a task whose image is missing keeps UNKNOWN and
+  the agent logs why. The engine containers are labelled `bridge.moto-agent=AGENT_ID` and removed
+  when their task stops.
+- What ECS's service scheduler does with the result: a task whose essential container turns
+  UNHEALTHY is stopped with ECS's reason "Task failed container health checks" and replaced; a
+  task whose essential container exits is stopped with "Essential container in task exited".
+  Every health transition is logged as `health: TASK CONTAINER STATUS` with the time.
+
+Usage: moto_agent.py ENDPOINT REGION [AGENT_ID]. Runs until killed; every error is printed and
+retried.
 """
 
 import base64
+import http.client
 import json
 import re
+import socket
 import sys
 import time
+import urllib.request
 
 import boto3
 
 endpoint, region = sys.argv[1], sys.argv[2]
+agent_id = sys.argv[3] if len(sys.argv) > 3 else "moto-agent"
 kw = dict(endpoint_url=endpoint, region_name=region, aws_access_key_id="testing",
           aws_secret_access_key="testing")
 ec2 = boto3.client("ec2", **kw)
@@ -109,8 +131,133 @@ def scheduler():
                 ecs.stop_task(cluster=cluster, task=t["taskArn"], reason="scheduler: service deleted")
 
 
+class _Unix(http.client.HTTPConnection):
+    def connect(self):
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.sock.connect("/var/run/docker.sock")
+
+
+def engine(method, path, body=None):
+    """One Docker Engine API call: (status, parsed JSON or text)."""
+    c = _Unix("localhost", timeout=30)
+    data = json.dumps(body).encode() if body is not None else None
+    c.request(method, "/v1.41" + path, body=data, headers={"Content-Type": "application/json"})
+    r = c.getresponse()
+    raw = r.read().decode("utf-8", "replace")
+    c.close()
+    try:
+        return r.status, json.loads(raw) if raw else None
+    except ValueError:
+        return r.status, raw
+
+
+task_defs = {}  # task definition arn -> its description
+engine_containers = {}  # (task arn, container name) -> engine container name
+reported = {}  # task arn -> {container: status} last reported
+missing_logged = set()
+NS = 1_000_000_000
+DOCKER_HEALTH = {"starting": "UNKNOWN", "healthy": "HEALTHY", "unhealthy": "UNHEALTHY"}
+
+
+def task_definition(arn):
+    if arn not in task_defs:
+        task_defs[arn] = ecs.describe_task_definition(taskDefinition=arn)["taskDefinition"]
+    return task_defs[arn]
+
+
+def engine_name(task_arn, container):
+    return f"bridge-{agent_id}-{task_arn.rsplit('/', 1)[-1][:12]}-{container}"
+
+
+def start_container(task_arn, cd):
+    """Create and start the task's container with its check on the engine; False when its image
+    is not there."""
+    name = engine_name(task_arn, cd["name"])
+    hc = cd["healthCheck"]
+    spec = {
+        "Image": cd["image"],
+        "Env": [f"{e['name']}={e['value']}" for e in cd.get("environment", [])],
+        "Labels": {"bridge.moto-agent": agent_id, "bridge.moto-task": task_arn},
+        "Healthcheck": {
+            "Test": hc["command"],
+            "Interval": hc.get("interval", 30) * NS,
+            "Timeout": hc.get("timeout", 5) * NS,
+            "Retries": hc.get("retries", 3),
+            "StartPeriod": hc.get("startPeriod", 0) * NS,
+        },
+        "HostConfig": {"NetworkMode": "none"},
+    }
+    if cd.get("entryPoint"):
+        spec["Entrypoint"] = cd["entryPoint"]
+    if cd.get("command"):
+        spec["Cmd"] = cd["command"]
+    code, out = engine("POST", f"/containers/create?name={name}", spec)
+    if code == 404 and "image" in str(out).lower():
+        if cd["image"] not in missing_logged:
+            missing_logged.add(cd["image"])
+            print(f"health: image {cd['image']} is not on the engine: its health stays UNKNOWN", flush=True)
+        return False
+    if code == 409:  # already there (an agent restart)
+        pass
+    elif code != 201:
+        raise RuntimeError(f"engine create {name}: {code} {out}")
+    code, out = engine("POST", f"/containers/{name}/start")
+    if code not in (204, 304):
+        raise RuntimeError(f"engine start {name}: {code} {out}")
+    return True
+
+
+def report(cluster, task_arn, containers, essential):
+    body = json.dumps({"region": region, "cluster": cluster, "task": task_arn,
+                       "containers": containers, "essential": essential}).encode()
+    req = urllib.request.Request(endpoint + "/moto-api/bridge/ecs-health", data=body, method="POST",
+                                 headers={"Content-Type": "application/json"})
+    urllib.request.urlopen(req, timeout=30).read()
+
+
+def health():
+    live = set()
+    for cluster in ecs.list_clusters()["clusterArns"]:
+        for t in tasks_of(cluster):
+            task_arn = t["taskArn"]
+            td = task_definition(t["taskDefinitionArn"])
+            checked = [cd for cd in td["containerDefinitions"] if cd.get("healthCheck")
+                       and cd["healthCheck"].get("command", ["NONE"])[0] != "NONE"]
+            if not checked:
+                continue
+            live.add(task_arn)
+            status, exited = {}, None
+            for cd in checked:
+                key = (task_arn, cd["name"])
+                if key not in engine_containers:
+                    if not start_container(task_arn, cd):
+                        continue
+                    engine_containers[key] = engine_name(task_arn, cd["name"])
+                code, info = engine("GET", f"/containers/{engine_containers[key]}/json")
+                if code != 200:
+                    continue
+                state = info["State"]
+                status[cd["name"]] = DOCKER_HEALTH.get((state.get("Health") or {}).get("Status"), "UNKNOWN")
+                if not state.get("Running") and cd.get("essential", True):
+                    exited = (cd["name"], state.get("ExitCode"))
+            essential = [cd["name"] for cd in checked if cd.get("essential", True)]
+            if status and status != reported.get(task_arn):
+                report(cluster, task_arn, status, essential)
+                for n, h in sorted(status.items()):
+                    if reported.get(task_arn, {}).get(n) != h:
+                        print(f"health: {time.time():.3f} {task_arn} {n} {h}", flush=True)
+                reported[task_arn] = status
+            if exited is not None:
+                print(f"health: {time.time():.3f} {task_arn} {exited[0]} exited {exited[1]}", flush=True)
+                ecs.stop_task(cluster=cluster, task=task_arn, reason="Essential container in task exited")
+            elif any(status.get(n) == "UNHEALTHY" for n in essential) and t.get("group", "").startswith("service:"):
+                ecs.stop_task(cluster=cluster, task=task_arn, reason="Task failed container health checks")
+    for key in [k for k in engine_containers if k[0] not in live]:
+        engine("DELETE", f"/containers/{engine_containers.pop(key)}?force=true")
+
+
 while True:
-    for step in (agent, scheduler):
+    for step in (agent, scheduler, health):
         try:
             step()
         except Exception as e:  # noqa: BLE001  (moto reset or busy: try again)

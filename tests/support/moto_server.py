@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Runs moto's server (same arguments as `python -m moto.server`) with two bugs of moto fixed.
+"""Runs moto's server (same arguments as `python -m moto.server`) with three bugs of moto fixed.
 
 1. moto sums the containers' `memory` to place a task, and fails with a TypeError when a container
    has none. ECS allows that (on Fargate, and on EC2 when the task sets memory): the sum falls back
@@ -10,12 +10,26 @@
    specified, you must specify a non-zero integer for one or both of memory or memoryReservation in
    a container definition." The validation below is moto's own with only that check corrected.
 
+3. moto's containers say `healthStatus: HEALTHY` whether or not they have a health check; ECS
+   says UNKNOWN until a check reports (and always, for a container without one). Here they start
+   UNKNOWN.
+
+And one route moto does not have, standing in for the channel on which the real ECS agent
+reports container health to ECS (it is not a public API call): `POST /moto-api/bridge/ecs-health`
+with `{"region", "cluster", "task", "containers": {NAME: HEALTHY|UNHEALTHY|UNKNOWN}, "essential":
+[NAME, ...]}` sets those containers' `healthStatus` and the task's, which ECS derives from its
+essential containers that have a check: UNHEALTHY if one is, HEALTHY if all are, else UNKNOWN.
+moto_agent.py calls it with what the Docker Engine reports of the health checks it runs.
+
 Nothing else is changed.
 """
 
+import json
 import sys
 
+from moto.core import DEFAULT_ACCOUNT_ID
 from moto.ecs import models
+from moto.moto_api._internal import urls as moto_api_urls
 from moto.server import main
 
 _orig = models.EC2ContainerServiceBackend._calculate_task_resource_requirements
@@ -57,6 +71,44 @@ def _validate_container_defs(memory, container_definitions, requires_compatibili
 
 
 models.EC2ContainerServiceBackend._validate_container_defs = staticmethod(_validate_container_defs)
+
+_container_init = models.Container.__init__
+
+
+def _container_unknown(self, task_def):
+    _container_init(self, task_def)
+    self.health_status = "UNKNOWN"
+
+
+models.Container.__init__ = _container_unknown
+
+
+def _ecs_health(request, full_url, headers):
+    """The agent's health report for one task (see the module's doc)."""
+    size = int(headers.get("Content-Length") or 0)
+    body = json.loads(request.environ["wsgi.input"].read(size).decode("utf-8") or "{}")
+    backend = models.ecs_backends[body.get("account_id", DEFAULT_ACCOUNT_ID)][body["region"]]
+    cluster = backend._get_cluster(body["cluster"])
+    task_id = body["task"].split("/")[-1]
+    task = next((t for arn, t in backend.tasks.get(cluster.name, {}).items()
+                 if arn.endswith(task_id)), None)
+    if task is None:
+        return 404, {}, json.dumps({"message": f"no task {body['task']}"})
+    reported = body.get("containers", {})
+    for c in task.containers:
+        if c.name in reported:
+            c.health_status = reported[c.name]
+    checked = [reported[n] for n in body.get("essential", []) if n in reported]
+    if "UNHEALTHY" in checked:
+        task.health_status = "UNHEALTHY"
+    elif checked and all(h == "HEALTHY" for h in checked):
+        task.health_status = "HEALTHY"
+    else:
+        task.health_status = "UNKNOWN"
+    return 200, {}, json.dumps({"healthStatus": task.health_status})
+
+
+moto_api_urls.url_paths["{0}/moto-api/bridge/ecs-health"] = _ecs_health
 
 if __name__ == "__main__":
     main(sys.argv[1:])

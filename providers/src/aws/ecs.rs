@@ -1026,10 +1026,16 @@ pub(super) async fn status(d: &AwsDriver, app: &str) -> Result<Vec<ComponentStat
         let mut stopped = service_tasks(d, &cluster, name, "STOPPED").await?;
         stopped.sort_by(|a, b| b["stoppedAt"].to_string().cmp(&a["stoppedAt"].to_string()));
         for t in stopped {
-            if matches!(
-                t["stopCode"].as_str(),
-                Some("UserInitiated" | "ServiceSchedulerInitiated")
-            ) {
+            // ... but a task the scheduler replaced because it failed its checks is one.
+            let health_failure = t["stoppedReason"]
+                .as_str()
+                .is_some_and(|r| r.contains("health checks"));
+            if !health_failure
+                && matches!(
+                    t["stopCode"].as_str(),
+                    Some("UserInitiated" | "ServiceSchedulerInitiated")
+                )
+            {
                 continue;
             }
             let why = t["containers"]
@@ -1057,8 +1063,60 @@ pub(super) async fn status(d: &AwsDriver, app: &str) -> Result<Vec<ComponentStat
     Ok(out)
 }
 
-/// Wait until the service runs its desired count of tasks (healthy when asked and the tasks
-/// report health); fails fast when its deployment failed.
+/// The essential containers of a task definition that have a health check (a `healthCheck`
+/// whose command is not `[NONE]`), by name.
+pub(super) fn checked_containers(td: &Value) -> Vec<String> {
+    td["containerDefinitions"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|c| c["essential"].as_bool().unwrap_or(true))
+        .filter(|c| {
+            c["healthCheck"]["command"]
+                .as_array()
+                .and_then(|a| a.first())
+                .and_then(Value::as_str)
+                .is_some_and(|k| k != "NONE")
+        })
+        .filter_map(|c| c["name"].as_str().map(str::to_string))
+        .collect()
+}
+
+/// What ECS shows of a task's health: the task's `healthStatus`, each container's
+/// `healthStatus` and `reason`, and for a stopped task its `stoppedReason`
+/// (`UNHEALTHY (container db: UNHEALTHY)`, `stopped: Task failed container health checks
+/// (container db: UNHEALTHY)`).
+pub(super) fn health_detail(t: &Value) -> String {
+    let containers: Vec<String> = t["containers"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|c| {
+            let name = c["name"].as_str()?;
+            let h = c["healthStatus"].as_str().unwrap_or("UNKNOWN");
+            Some(match c["reason"].as_str() {
+                Some(r) => format!("container {name}: {h}, {r}"),
+                None => format!("container {name}: {h}"),
+            })
+        })
+        .collect();
+    let head = match t["stoppedReason"].as_str().filter(|r| !r.is_empty()) {
+        Some(r) => format!("stopped: {r}"),
+        None => t["healthStatus"].as_str().unwrap_or("UNKNOWN").to_string(),
+    };
+    if containers.is_empty() {
+        head
+    } else {
+        format!("{head} ({})", containers.join("; "))
+    }
+}
+
+/// Wait until the service runs its desired count of tasks, and, when `healthy` and its task
+/// definition gives an essential container a health check, until that many report
+/// `healthStatus: HEALTHY` (DescribeTasks; ECS derives a task's health from its essential
+/// containers' checks). Fails fast when its deployment failed; on timeout the error carries
+/// what ECS shows of the health: the newest task's health, and the reason of the newest task
+/// stopped while waiting (`Task failed container health checks`, with its containers' health).
 pub(super) async fn wait_service(
     d: &AwsDriver,
     app: &str,
@@ -1070,8 +1128,14 @@ pub(super) async fn wait_service(
     let name = format!("{app}-{group}");
     let res = format!("service/{group}");
     let start = Instant::now();
+    let started_secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|t| t.as_secs_f64())
+        .unwrap_or(0.0);
+    let mut checked: Option<(String, Vec<String>)> = None;
     loop {
-        let last;
+        let mut last;
+        let mut gated = false;
         if let Some(s) = describe_service(d, &cluster, &name).await? {
             let desired = s["desiredCount"].as_u64().unwrap_or(0);
             if let Some(dep) = s["deployments"]
@@ -1091,20 +1155,68 @@ pub(super) async fn wait_service(
                 )
                 .with_hint("see `bridge status` for the stopped tasks' reasons"));
             }
+            let td_arn = s["taskDefinition"].as_str().unwrap_or_default().to_string();
+            if healthy && checked.as_ref().is_none_or(|(a, _)| *a != td_arn) && !td_arn.is_empty() {
+                let v = d
+                    .ecs(
+                        "DescribeTaskDefinition",
+                        &res,
+                        json!({"taskDefinition": td_arn}),
+                    )
+                    .await?;
+                checked = Some((td_arn.clone(), checked_containers(&v["taskDefinition"])));
+            }
+            gated = healthy && checked.as_ref().is_some_and(|(_, c)| !c.is_empty());
             let tasks: Vec<Value> = service_tasks(d, &cluster, &name, "RUNNING")
                 .await?
                 .into_iter()
                 .filter(|t| t["lastStatus"] == "RUNNING")
                 .collect();
-            let ok_health = !healthy || matches!(health_of(&tasks).as_str(), "-" | "healthy");
-            if tasks.len() as u64 >= desired && ok_health {
-                return Ok(());
+            if gated {
+                let ok = tasks
+                    .iter()
+                    .filter(|t| t["healthStatus"] == "HEALTHY")
+                    .count() as u64;
+                if tasks.len() as u64 >= desired && ok >= desired {
+                    return Ok(());
+                }
+                last = format!("{ok} of {desired} tasks healthy");
+                if let Some(t) = tasks.iter().find(|t| t["healthStatus"] != "HEALTHY") {
+                    last.push_str(&format!("; a running task: {}", health_detail(t)));
+                }
+            } else {
+                let ok_health = !healthy || matches!(health_of(&tasks).as_str(), "-" | "healthy");
+                if tasks.len() as u64 >= desired && ok_health {
+                    return Ok(());
+                }
+                last = format!("{} of {desired} tasks running", tasks.len());
             }
-            last = format!("{} of {desired} tasks running", tasks.len());
         } else {
             last = "the service does not exist".into();
         }
         if start.elapsed() >= timeout {
+            if gated {
+                // The newest task stopped while we waited, as ECS reports it.
+                let mut stopped: Vec<Value> = service_tasks(d, &cluster, &name, "STOPPED")
+                    .await?
+                    .into_iter()
+                    .filter(|t| t["stoppedAt"].as_f64().is_none_or(|s| s >= started_secs))
+                    .collect();
+                stopped.sort_by(|a, b| b["stoppedAt"].to_string().cmp(&a["stoppedAt"].to_string()));
+                if let Some(t) = stopped.first() {
+                    last.push_str(&format!(
+                        "; {} task(s) stopped while waiting, the last: {}",
+                        stopped.len(),
+                        health_detail(t)
+                    ));
+                }
+                return Err(err(
+                    res,
+                    ErrorKind::Timeout,
+                    format!("not healthy after {}s: {last}", timeout.as_secs()),
+                )
+                .with_hint(format!("the health check of `{group}` did not pass: see `bridge status`; ECS does not report the check's output, run the check in the container (ECS Exec, or docker exec on the instance)")));
+            }
             return Err(err(
                 res,
                 ErrorKind::Timeout,

@@ -657,7 +657,7 @@ pub fn desired_with(
                 .iter()
                 .map(|g| Dependency {
                     resource: ResourceId::new("service", g.clone()),
-                    healthy: false,
+                    healthy: s.healthy_after.contains(g),
                 })
                 .collect(),
         });
@@ -884,6 +884,47 @@ mod tests {
         ] {
             assert!(!region_is_valid(bad), "{bad}");
         }
+    }
+
+    #[test]
+    fn a_healthy_dependency_across_tasks_is_a_health_gate() {
+        let y = "bridge: v1\nname: h\nservices:\n  api:\n    image: x\n    depends_on: [{service: db, condition: healthy}, cache]\n  db:\n    image: x\n    health: {test: 'true'}\n  cache:\n    image: x\nproviders:\n  aws: {region: us-east-1, launch_type: fargate}\n";
+        let l = bridge_core::load_str(
+            &std::sync::Arc::from("h.yaml"),
+            y,
+            std::path::Path::new("."),
+            &bridge_core::LoadOptions::default(),
+        );
+        let Some(v) = l.valid else {
+            panic!("{:?}", l.diagnostics)
+        };
+        let d = desired(&v).0;
+        let api = d
+            .iter()
+            .find(|x| x.id == ResourceId::new("service", "api"))
+            .unwrap_or_else(|| panic!("no service/api"));
+        let gates: Vec<(String, bool)> = api
+            .depends_on
+            .iter()
+            .map(|x| (x.resource.name.clone(), x.healthy))
+            .collect();
+        assert_eq!(gates, [("cache".into(), false), ("db".into(), true)]);
+    }
+
+    #[test]
+    fn health_detail_shows_what_ecs_reports() {
+        let t = json!({"healthStatus": "UNHEALTHY", "stoppedReason": "Task failed container health checks",
+            "containers": [{"name": "db", "healthStatus": "UNHEALTHY"}]});
+        assert_eq!(
+            ecs::health_detail(&t),
+            "stopped: Task failed container health checks (container db: UNHEALTHY)"
+        );
+        let td = json!({"containerDefinitions": [
+            {"name": "a", "healthCheck": {"command": ["CMD-SHELL", "true"]}},
+            {"name": "b", "healthCheck": {"command": ["NONE"]}},
+            {"name": "c", "essential": false, "healthCheck": {"command": ["CMD", "true"]}},
+            {"name": "d"}]});
+        assert_eq!(ecs::checked_containers(&td), ["a"]);
     }
 
     #[test]

@@ -207,6 +207,9 @@ pub struct EcsService {
     pub group: String,
     /// Groups whose services this one waits for (created first).
     pub after: Vec<String>,
+    /// Those of `after` that a member depends on with `condition: healthy`: the driver creates
+    /// this service only once their tasks report `healthStatus: HEALTHY`.
+    pub healthy_after: Vec<String>,
     /// awsvpc without subnets in the options: the driver fills in the default VPC's subnets.
     pub default_subnets: bool,
     /// The group's Cloud Map service (names across tasks), when its tasks register one.

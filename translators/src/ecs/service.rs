@@ -3,7 +3,9 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use bridge_core::model::{AwsOptions, FailureAction, ServiceMode, UpdateOrder, UpdatePolicy};
+use bridge_core::model::{
+    AwsOptions, DependencyCondition, FailureAction, ServiceMode, UpdateOrder, UpdatePolicy,
+};
 
 use super::api::{self, PlacementConstraint, PlacementStrategy};
 use super::{CloudMapService, Ctx, EcsService, hash_tag, on_aws, tags};
@@ -259,14 +261,15 @@ pub(crate) fn build(
         );
     }
 
-    // Groups this one waits for.
+    // Groups this one waits for (to exist and run; to be healthy for `condition: healthy`).
     let mut after: BTreeSet<String> = BTreeSet::new();
+    let mut healthy_after: BTreeSet<String> = BTreeSet::new();
     for (_, s) in &svcs {
-        for dep in s
+        for (dep, healthy) in s
             .depends_on
             .iter()
-            .map(|d| &d.service)
-            .chain(s.links.iter().map(|l| &l.service))
+            .map(|d| (&d.service, d.condition == DependencyCondition::Healthy))
+            .chain(s.links.iter().map(|l| (&l.service, false)))
         {
             if members.contains(dep) {
                 continue;
@@ -276,6 +279,9 @@ pub(crate) fn build(
             {
                 let og = super::group_of(dep, other);
                 if groups.contains_key(&og) {
+                    if healthy {
+                        healthy_after.insert(og.clone());
+                    }
                     after.insert(og);
                 }
             }
@@ -305,6 +311,7 @@ pub(crate) fn build(
     Some(EcsService {
         group: g.to_string(),
         after: after.into_iter().collect(),
+        healthy_after: healthy_after.into_iter().collect(),
         default_subnets,
         discovery,
         body,

@@ -474,6 +474,11 @@ fn container(
             } else {
                 cx.ledger.mapped(path);
             }
+        } else if d.condition == DependencyCondition::Healthy {
+            cx.ledger.approximated(
+                path,
+                "the dependency runs in another task: the driver creates its service first and waits until its tasks report HEALTHY (DescribeTasks); ECS itself does not order tasks",
+            );
         } else {
             cx.ledger.approximated(
                 path,

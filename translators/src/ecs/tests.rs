@@ -302,6 +302,27 @@ fn depends_on_conditions() {
         .find(|s| s.group == "g")
         .unwrap_or_else(|| panic!("no g service"));
     assert_eq!(g.after, vec!["other".to_string()]);
+    // Inside one task the container's dependsOn HEALTHY gates; across tasks nothing is
+    // health-gated by a plain dependency.
+    assert!(g.healthy_after.is_empty());
+}
+
+#[test]
+fn a_healthy_dependency_on_another_task_is_health_gated() {
+    let (e, l, _) = run(
+        "bridge: v1\nname: a\nservices:\n  api:\n    image: x\n    depends_on:\n      - {service: db, condition: healthy}\n      - cache\n  db:\n    image: x\n    health: {test: 'pg_isready'}\n  cache:\n    image: x\n",
+    );
+    let api = e
+        .services
+        .iter()
+        .find(|s| s.group == "api")
+        .unwrap_or_else(|| panic!("no api service"));
+    assert_eq!(api.after, vec!["cache".to_string(), "db".to_string()]);
+    assert_eq!(api.healthy_after, vec!["db".to_string()]);
+    assert_eq!(
+        fidelity(&l, "services.api.depends_on[0]"),
+        Some(crate::Fidelity::Approximated)
+    );
 }
 
 #[test]
