@@ -147,7 +147,8 @@ fn explain_knows_codes_and_rejects_unknown_ones() {
 }
 
 /// `render -o DIR` writes the late-bound inputs beside the artifacts (examples/07: the api on
-/// aws reads the address of the vm on openstack), and the artifacts keep the named input.
+/// aws reads the address of the vm on openstack, and its ECS service the ARN of its Cloud Map
+/// service), and the artifacts keep the named input.
 #[test]
 fn render_lists_late_bound_inputs_beside_the_artifacts() {
     let dir = tmpdir("inputs");
@@ -167,7 +168,11 @@ fn render_lists_late_bound_inputs_beside_the_artifacts() {
             .unwrap_or_default();
     assert_eq!(
         v["inputs"],
-        serde_json::json!([{"input": "vms.db.address", "field": "services.api.env.DB_HOST", "consumer_provider": "aws", "producer_provider": "openstack"}])
+        serde_json::json!([
+            {"input": "vms.db.address", "field": "services.api.env.DB_HOST", "consumer_provider": "aws", "producer_provider": "openstack"},
+            // The api's ECS service registers in its Cloud Map service, whose ARN the AWS driver makes.
+            {"input": "discovery.api.arn", "field": "services.api.name", "consumer_provider": "aws", "producer_provider": "aws"}
+        ])
     );
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -389,19 +389,29 @@ sys.exit(1 if bad else 0)
 "#;
 
 /// Every RegisterTaskDefinition, CreateService, UpdateService and RunInstances body, and every
-/// Secrets Manager request, sent so far passes the strict check against botocore's models;
+/// Secrets Manager and Cloud Map (servicediscovery) request, sent so far passes the strict check against botocore's models;
 /// returns how many were checked.
 fn check_bodies_of(m: &Moto, name: &str) -> usize {
     let dir = std::env::temp_dir().join(format!("bridge-aws-{name}-bodies-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display()));
     let mut by_shape: std::collections::BTreeMap<&str, Vec<PathBuf>> = Default::default();
-    let mut secrets: Vec<String> = Vec::new();
+    // JSON services checked whole against their own model: target prefix -> botocore name.
+    let mut json_services: std::collections::BTreeMap<&str, Vec<String>> = Default::default();
     for (i, r) in m.recorded().iter().enumerate() {
-        if r.service == "secretsmanager" {
+        let model = match r.service.as_str() {
+            "secretsmanager" => Some("secretsmanager"),
+            "Route53AutoNaming_v20170314" => Some("servicediscovery"),
+            _ => None,
+        };
+        if let Some(model) = model {
             let f = dir.join(format!("{i:04}-{}.json", r.op));
             std::fs::write(&f, &r.body).unwrap_or_else(|e| panic!("{e}"));
-            secrets.push(format!("{}Request={}", r.op, f.display()));
+            json_services.entry(model).or_default().push(format!(
+                "{}Request={}",
+                r.op,
+                f.display()
+            ));
             continue;
         }
         let shape = match r.op.as_str() {
@@ -436,18 +446,18 @@ fn check_bodies_of(m: &Moto, name: &str) -> usize {
             String::from_utf8_lossy(&out.stderr)
         );
     }
-    if !secrets.is_empty() {
-        n += secrets.len();
+    for (model, bodies) in &json_services {
+        n += bodies.len();
         let out = Command::new(peers::python())
             .args(["-W", "ignore", "-c", JSON_MODEL_CHECK])
             .arg(&v)
-            .arg("secretsmanager")
-            .args(&secrets)
+            .arg(model)
+            .args(bodies)
             .output()
             .unwrap_or_else(|e| panic!("validator: {e}"));
         assert!(
             out.status.success(),
-            "Secrets Manager requests the driver sent fail botocore's model:\n{}{}",
+            "{model} requests the driver sent fail botocore's model:\n{}{}",
             String::from_utf8_lossy(&out.stdout),
             String::from_utf8_lossy(&out.stderr)
         );

@@ -1,4 +1,4 @@
-//! The AWS wire: signed requests to ECS, SSM, Secrets Manager and CloudWatch Logs (the JSON
+//! The AWS wire: signed requests to ECS, SSM, Secrets Manager, CloudWatch Logs and Cloud Map (the JSON
 //! protocol, `X-Amz-Target`) and to EC2 (the Query protocol, XML answers), over reqwest, signed
 //! with aws-sigv4 from aws-config's default credential chain. Throttling, 5xx answers and
 //! connection failures are retried with capped exponential backoff and jitter, within a bounded
@@ -34,6 +34,8 @@ pub(crate) enum Svc {
     Logs,
     /// STS (Query).
     Sts,
+    /// Cloud Map, `servicediscovery` (JSON 1.1).
+    Discovery,
 }
 
 impl Svc {
@@ -46,6 +48,7 @@ impl Svc {
             Svc::Secrets => "secretsmanager",
             Svc::Logs => "logs",
             Svc::Sts => "sts",
+            Svc::Discovery => "servicediscovery",
         }
     }
     /// The service id in `AWS_ENDPOINT_URL_<ID>`.
@@ -57,6 +60,7 @@ impl Svc {
             Svc::Secrets => "SECRETS_MANAGER",
             Svc::Logs => "CLOUDWATCH_LOGS",
             Svc::Sts => "STS",
+            Svc::Discovery => "SERVICEDISCOVERY",
         }
     }
     /// The JSON protocol's target prefix.
@@ -66,6 +70,7 @@ impl Svc {
             Svc::Ssm => "AmazonSSM",
             Svc::Secrets => "secretsmanager",
             Svc::Logs => "Logs_20140328",
+            Svc::Discovery => "Route53AutoNaming_v20170314",
             Svc::Ec2 | Svc::Sts => "",
         }
     }

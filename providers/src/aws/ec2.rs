@@ -247,7 +247,7 @@ pub(crate) async fn app_security_group(
         .map(|g| g.id))
 }
 
-async fn default_vpc(d: &AwsDriver) -> Result<String, DriverError> {
+pub(crate) async fn default_vpc(d: &AwsDriver) -> Result<String, DriverError> {
     let text = call(
         d,
         "DescribeVpcs",
@@ -269,7 +269,7 @@ async fn default_vpc(d: &AwsDriver) -> Result<String, DriverError> {
         })
 }
 
-async fn vpc_of_subnet(d: &AwsDriver, subnet: &str) -> Result<String, DriverError> {
+pub(crate) async fn vpc_of_subnet(d: &AwsDriver, subnet: &str) -> Result<String, DriverError> {
     let text = call(d, "DescribeSubnets", "-", &vec![p("SubnetId.1", subnet)]).await?;
     let doc = xml(&text).map_err(|e| e.into_driver("DescribeSubnets", "-"))?;
     items(doc.root_element(), "subnetSet")

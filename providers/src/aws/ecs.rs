@@ -207,6 +207,7 @@ pub(super) async fn observe(d: &AwsDriver, app: &str) -> Result<Vec<Current>, Dr
                 "schedulingStrategy": s["schedulingStrategy"],
                 "taskDefinition": family_of_arn(td).0,
                 "serviceName": s["serviceName"],
+                "serviceRegistries": s["serviceRegistries"],
             });
             out.push(Current {
                 id,
@@ -885,6 +886,7 @@ pub(super) async fn apply_service(
                 "placementStrategy",
                 "enableExecuteCommand",
                 "propagateTags",
+                "serviceRegistries",
             ] {
                 if let Some(v) = body.get(k) {
                     u[k] = v.clone();

@@ -7,7 +7,9 @@
 //! published ports, the EC2 instances (the container-instance pool the placement solver sized,
 //! and the app's VMs), one task definition family per group (a new revision only when the spec
 //! hash changes; older revisions beyond [`KEEP_REVISIONS`] deregistered after the service moved),
-//! and one ECS service per long-running group. Destroy runs in reverse: services scaled to 0 and
+//! the Cloud Map namespace `<app>.local` and one Cloud Map service per ECS service (names across
+//! tasks; their ARNs are the late-bound inputs `discovery.GROUP.arn`), and one ECS service per
+//! long-running group, registered in its Cloud Map service. Destroy runs in reverse: services scaled to 0 and
 //! deleted, task definitions deregistered, instances terminated (and waited for), the security
 //! group and the cluster deleted.
 //!
@@ -16,6 +18,7 @@
 //! after `kill -9`) never duplicates.
 
 mod client;
+mod discovery;
 mod ec2;
 mod ecs;
 
@@ -46,6 +49,8 @@ pub const ECS_AMI_PARAMETER: &str =
 const RANK_CLUSTER: u32 = 0;
 const RANK_SECURITY_GROUP: u32 = 1;
 const RANK_SECRET: u32 = 1;
+const RANK_NAMESPACE: u32 = 1;
+const RANK_DISCOVERY: u32 = 2;
 const RANK_INSTANCE: u32 = 2;
 const RANK_TASK_DEFINITION: u32 = 3;
 const RANK_SERVICE: u32 = 10;
@@ -68,6 +73,9 @@ pub struct AwsDriver {
     /// last [`Driver::observe`] found them: the values of the late-bound inputs
     /// `secrets.NAME.arn`.
     pub(crate) secret_arns: std::sync::Mutex<BTreeMap<String, String>>,
+    /// The ARNs of the app's Cloud Map services (group -> ARN), as the last [`Driver::observe`]
+    /// found them: the values of the late-bound inputs `discovery.GROUP.arn`.
+    pub(crate) discovery_arns: std::sync::Mutex<BTreeMap<String, String>>,
 }
 
 pub(crate) fn err(
@@ -214,6 +222,7 @@ impl AwsDriver {
         Ok(AwsDriver {
             secret_sources,
             secret_arns: std::sync::Mutex::default(),
+            discovery_arns: std::sync::Mutex::default(),
             client,
             options,
             register_timeout: env_secs("BRIDGE_AWS_REGISTER_SECONDS", 600),
@@ -301,6 +310,17 @@ fn hash_of_tags(tags: &[tr::api::Tag]) -> String {
         .unwrap_or_default()
 }
 
+/// The `bridge.spec-hash` of a `Key`/`Value` tag list the translator wrote.
+fn tr_hash_of(tags: &Value) -> String {
+    tags.as_array()
+        .into_iter()
+        .flatten()
+        .find(|t| t["Key"] == TAG_SPEC_HASH)
+        .and_then(|t| t["Value"].as_str())
+        .unwrap_or_default()
+        .to_string()
+}
+
 fn with_hash(spec: &mut Value, hash: &str, key: &str, value: &str) {
     if let Some(t) = spec.get_mut("tags").and_then(Value::as_array_mut) {
         t.retain(|x| x[key] != TAG_SPEC_HASH);
@@ -344,6 +364,8 @@ pub struct SecretsKnown {
     pub arns: BTreeMap<String, String>,
     /// Neutral name -> hash of the value.
     pub values: BTreeMap<String, String>,
+    /// Group -> ARN of its Cloud Map service (the late-bound inputs `discovery.GROUP.arn`).
+    pub discovery: BTreeMap<String, String>,
 }
 
 /// The desired resources of an app on AWS, hashed and ranked (pure), with nothing known of
@@ -558,6 +580,37 @@ pub fn desired_with(
             depends_on: Vec::new(),
         });
     }
+    // Names across tasks: the app's Cloud Map namespace and one Cloud Map service per group
+    // whose tasks register a name; each ECS service reads its ARN once known.
+    if ecs.services.iter().any(|s| s.discovery.is_some()) {
+        let mut spec = tr::namespace_body(&name);
+        spec["Subnet"] = json!(aws.subnets.first());
+        let hash = tr_hash_of(&spec["Tags"]);
+        out.push(Desired {
+            id: ResourceId::new("namespace", name.clone()),
+            spec_hash: hash,
+            spec,
+            rank: RANK_NAMESPACE,
+            in_place: true,
+            depends_on: Vec::new(),
+        });
+    }
+    for s in &mut ecs.services {
+        let Some(dsc) = &s.discovery else { continue };
+        out.push(Desired {
+            id: ResourceId::new("discovery", s.group.clone()),
+            spec_hash: tr_hash_of(&dsc.body["Tags"]),
+            spec: dsc.body.clone(),
+            rank: RANK_DISCOVERY,
+            in_place: false,
+            depends_on: Vec::new(),
+        });
+        if let Some(arn) = known.discovery.get(&s.group) {
+            for r in &mut s.body.service_registries {
+                r.registry_arn = arn.clone();
+            }
+        }
+    }
     let mut depth: BTreeMap<String, u32> = BTreeMap::new();
     for s in &ecs.services {
         let d = s
@@ -567,11 +620,27 @@ pub fn desired_with(
             .max()
             .unwrap_or(0);
         depth.insert(s.group.clone(), d);
-        let hash = bridge_core::hash::spec_hash(&(
-            hash_of_tags(&s.body.tags),
-            td_hash.get(&s.group),
-            s.default_subnets,
-        ));
+        let registries: Vec<&str> = s
+            .body
+            .service_registries
+            .iter()
+            .map(|r| r.registry_arn.as_str())
+            .collect();
+        let hash = if registries.is_empty() {
+            bridge_core::hash::spec_hash(&(
+                hash_of_tags(&s.body.tags),
+                td_hash.get(&s.group),
+                s.default_subnets,
+            ))
+        } else {
+            // The registry's ARN as resolved: a replaced Cloud Map service updates the service.
+            bridge_core::hash::spec_hash(&(
+                hash_of_tags(&s.body.tags),
+                td_hash.get(&s.group),
+                s.default_subnets,
+                registries,
+            ))
+        };
         let mut spec = serde_json::to_value(&s.body).unwrap_or(Value::Null);
         with_hash(&mut spec, &hash, "key", "value");
         if let Some(o) = spec.as_object_mut() {
@@ -621,6 +690,11 @@ impl Driver for AwsDriver {
                 .map(|m| m.clone())
                 .unwrap_or_default(),
             values: BTreeMap::new(),
+            discovery: self
+                .discovery_arns
+                .lock()
+                .map(|m| m.clone())
+                .unwrap_or_default(),
         };
         for s in tr::build(app, &tr::Options::default()).0.secrets {
             if s.create.is_some()
@@ -632,22 +706,32 @@ impl Driver for AwsDriver {
         desired_with(app, &known, &self.translator_options())
     }
 
-    /// `secrets.NAME.arn` of each secret the driver creates, with the ARN the last observe found.
+    /// `secrets.NAME.arn` of each secret the driver creates and `discovery.GROUP.arn` of each
+    /// Cloud Map service, with the ARN the last observe found.
     fn own_inputs(&self, app: &ValidApp) -> Vec<crate::OwnInput> {
         let arns = self
             .secret_arns
             .lock()
             .map(|m| m.clone())
             .unwrap_or_default();
+        let discovery = self
+            .discovery_arns
+            .lock()
+            .map(|m| m.clone())
+            .unwrap_or_default();
         tr::own_inputs(app)
             .into_iter()
-            .map(|(name, fields)| crate::OwnInput {
-                value: name
-                    .strip_prefix("secrets.")
-                    .and_then(|n| n.strip_suffix(".arn"))
-                    .and_then(|n| arns.get(n).cloned()),
-                name,
-                fields,
+            .map(|(name, fields)| {
+                let of = |prefix: &str, m: &BTreeMap<String, String>| {
+                    name.strip_prefix(prefix)
+                        .and_then(|n| n.strip_suffix(".arn"))
+                        .and_then(|n| m.get(n).cloned())
+                };
+                crate::OwnInput {
+                    value: of("secrets.", &arns).or_else(|| of("discovery.", &discovery)),
+                    name,
+                    fields,
+                }
             })
             .collect()
     }
@@ -679,6 +763,15 @@ impl Driver for AwsDriver {
                 .collect();
         }
         out.extend(secrets);
+        let names = discovery::observe(self, app).await?;
+        if let Ok(mut m) = self.discovery_arns.lock() {
+            *m = names
+                .iter()
+                .filter(|c| c.id.kind == "discovery")
+                .map(|c| (c.id.name.clone(), c.handle.clone()))
+                .collect();
+        }
+        out.extend(names);
         Ok(out)
     }
 
@@ -689,6 +782,8 @@ impl Driver for AwsDriver {
             "instance" => ec2::apply_instance(self, app, step).await,
             "task-definition" => ecs::apply_task_definition(self, app, step).await,
             "secret" => ecs::apply_secret(self, app, step).await,
+            "namespace" => discovery::apply_namespace(self, app, step).await,
+            "discovery" => discovery::apply_service(self, app, step).await,
             "service" => ecs::apply_service(self, app, step).await,
             other => Err(err(
                 step.resource.to_string(),

@@ -491,6 +491,22 @@ pub struct NetworkConfiguration {
     pub awsvpc_configuration: AwsVpcConfiguration,
 }
 
+/// One entry of `serviceRegistries`: the Cloud Map service's ARN, and for an SRV record (bridge
+/// network mode) the container and port it names.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ServiceRegistry {
+    /// The Cloud Map service's ARN: the late-bound input `discovery.GROUP.arn` until the driver
+    /// has created it.
+    pub registry_arn: String,
+    /// The container the SRV record names (bridge network mode only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub container_name: Option<String>,
+    /// Its container port (bridge network mode only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub container_port: Option<u16>,
+}
+
 /// `CreateService`'s request body.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -520,6 +536,9 @@ pub struct CreateService {
     /// awsvpc networking.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub network_configuration: Option<NetworkConfiguration>,
+    /// The Cloud Map service the tasks register in (names across tasks).
+    #[serde(skip_serializing_if = "no")]
+    pub service_registries: Vec<ServiceRegistry>,
     /// Always false: bridge does not open exec sessions.
     pub enable_execute_command: bool,
     /// `TASK_DEFINITION`.

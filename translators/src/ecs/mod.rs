@@ -18,6 +18,12 @@
 //!   app wants as a file is injected as the variable named after the secret in upper case
 //!   (`api_key` -> `API_KEY`); the ledger says so. The value source (`secrets.<name>.env|file`)
 //!   is what the driver writes behind the ARN; it is never rendered ([`EcsApp::secrets`]).
+//! - **Names across tasks.** Each long-running group registers its tasks in a Cloud Map service
+//!   named after it, in the app's private DNS namespace `<app>.local` (`serviceRegistries`; the
+//!   registry ARN is the late-bound input `discovery.GROUP.arn`, [`CloudMapService`]): A records
+//!   with awsvpc, where ECS allows no DNS search domain, so the name resolves fully qualified;
+//!   SRV records (container and port) in bridge mode, where every container gets the namespace
+//!   as DNS search domain. What does not resolve is reported (T227, T211).
 //! - **One-shot groups.** A group whose services all have `restart: never` gets a task definition
 //!   but no ECS service (a service would restart it forever): the driver runs it once with
 //!   `RunTask` ([`TaskDefinition::one_shot`]).
@@ -135,6 +141,10 @@ pub const CODES: &[(&str, &str)] = &[
         "T226",
         "no region for awslogs at render: none in the file, the environment or the AWS config",
     ),
+    (
+        "T227",
+        "a name other tasks use resolves only partly (Cloud Map: no search domain with awsvpc, SRV only in bridge mode, one name per ECS service)",
+    ),
 ];
 
 /// The network mode of task definitions on the EC2 launch type.
@@ -202,8 +212,52 @@ pub struct EcsService {
     pub healthy_after: Vec<String>,
     /// awsvpc without subnets in the options: the driver fills in the default VPC's subnets.
     pub default_subnets: bool,
+    /// The group's Cloud Map service (names across tasks), when its tasks register one.
+    pub discovery: Option<CloudMapService>,
     /// The request body.
     pub body: api::CreateService,
+}
+
+/// One Cloud Map service in the app's namespace: the name other tasks reach a group by.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct CloudMapService {
+    /// The group (its Cloud Map service is named after it).
+    pub group: String,
+    /// The late-bound input its ARN fills: `discovery.GROUP.arn`.
+    pub input: String,
+    /// The `servicediscovery` CreateService body without `NamespaceId` and `CreatorRequestId`,
+    /// which the driver adds (the namespace it created, a token from the spec hash).
+    pub body: serde_json::Value,
+}
+
+/// The app's private DNS namespace in Cloud Map: `<app>.local`.
+pub fn namespace_name(app: &str) -> String {
+    format!("{app}.local")
+}
+
+/// The late-bound input that stands for the ARN of a group's Cloud Map service:
+/// `discovery.GROUP.arn`.
+pub fn discovery_arn_input(group: &str) -> String {
+    format!("discovery.{group}.arn")
+}
+
+/// The CreatePrivateDnsNamespace body for the app, without `Vpc` and `CreatorRequestId`, which
+/// the driver adds (the VPC of `providers.aws.subnets`, else the default VPC, as for the
+/// security group). Tagged like the rest.
+pub fn namespace_body(app: &str) -> serde_json::Value {
+    let mut body = serde_json::json!({
+        "Name": namespace_name(app),
+        "Description": format!("names of the services of the app {app}, by bridge"),
+        "Tags": [
+            {"Key": TAG_APP, "Value": app},
+            {"Key": TAG_COMPONENT, "Value": format!("namespace/{app}")},
+        ],
+    });
+    let h = bridge_core::hash::spec_hash(&body);
+    if let Some(t) = body["Tags"].as_array_mut() {
+        t.push(serde_json::json!({"Key": TAG_SPEC_HASH, "Value": h}));
+    }
+    body
 }
 
 /// One VM.
@@ -329,6 +383,18 @@ pub fn artifacts(ecs: &EcsApp) -> Vec<Artifact> {
         out.push(Artifact {
             path: format!("aws/services/{}.json", s.body.service_name),
             content: pretty(&s.body),
+        });
+    }
+    if ecs.services.iter().any(|s| s.discovery.is_some()) {
+        out.push(Artifact {
+            path: "aws/discovery/namespace.json".into(),
+            content: pretty(&namespace_body(&ecs.app)),
+        });
+    }
+    for d in ecs.services.iter().filter_map(|s| s.discovery.as_ref()) {
+        out.push(Artifact {
+            path: format!("aws/discovery/services/{}.json", d.group),
+            content: pretty(&d.body),
         });
     }
     for i in &ecs.instances {
@@ -688,11 +754,28 @@ fn secret(
 }
 
 /// The late-bound inputs the AWS driver produces for itself: `secrets.NAME.arn` of each
-/// secret it creates, with the fields that read it (`services.api.secrets[0]`).
+/// secret it creates, with the fields that read it (`services.api.secrets[0]`), and
+/// `discovery.GROUP.arn` of each group's Cloud Map service, read by the group's ECS service
+/// (`services.db.name` for each of its services).
 pub fn own_inputs(valid: &ValidApp) -> Vec<(String, Vec<String>)> {
     let app = valid.app();
-    build(valid, &Options::default())
-        .0
+    let ecs = build(valid, &Options::default()).0;
+    let discovery: Vec<(String, Vec<String>)> = ecs
+        .services
+        .iter()
+        .filter_map(|s| {
+            let d = s.discovery.as_ref()?;
+            let td = ecs.task_definitions.iter().find(|t| t.group == s.group)?;
+            Some((
+                d.input.clone(),
+                td.services
+                    .iter()
+                    .map(|m| format!("services.{m}.name"))
+                    .collect(),
+            ))
+        })
+        .collect();
+    let mut out: Vec<(String, Vec<String>)> = ecs
         .secrets
         .into_iter()
         .filter(|s| s.create.is_some())
@@ -711,7 +794,9 @@ pub fn own_inputs(valid: &ValidApp) -> Vec<(String, Vec<String>)> {
                 .collect();
             (secret_arn_input(&s.name), fields)
         })
-        .collect()
+        .collect();
+    out.extend(discovery);
+    out
 }
 
 /// Ledger lines for `providers.aws`.

@@ -8,7 +8,7 @@ use bridge_core::model::{
 };
 
 use super::api::{self, PlacementConstraint, PlacementStrategy};
-use super::{Ctx, EcsService, hash_tag, on_aws, tags};
+use super::{CloudMapService, Ctx, EcsService, hash_tag, on_aws, tags};
 
 /// Services in dependency order (`after` first), ties by name; a cycle keeps name order. Each
 /// round takes every service whose dependencies are done, so the cost is rounds x n log n.
@@ -288,6 +288,8 @@ pub(crate) fn build(
         }
     }
 
+    let (service_registries, discovery) = registry(cx, g, &svcs, members, groups);
+
     let mut body = api::CreateService {
         cluster: cluster.to_string(),
         service_name: format!("{}-{g}", app.name),
@@ -299,6 +301,7 @@ pub(crate) fn build(
         placement_constraints: constraints,
         placement_strategy: strategies,
         network_configuration,
+        service_registries,
         enable_execute_command: false,
         propagate_tags: "TASK_DEFINITION".into(),
         tags: tags(&app.name, &format!("service/{g}")),
@@ -310,8 +313,177 @@ pub(crate) fn build(
         after: after.into_iter().collect(),
         healthy_after: healthy_after.into_iter().collect(),
         default_subnets,
+        discovery,
         body,
     })
+}
+
+/// A Cloud Map record type and, for SRV, the container and port it names; or why there is none.
+type Record = Result<(&'static str, Option<(String, u16)>), String>;
+
+/// Names across tasks: the group's Cloud Map service (in the app's private DNS namespace
+/// `<app>.local`) and the `serviceRegistries` entry that registers the group's tasks in it,
+/// with the ledger lines and diagnostics of every name other tasks may use for the group (the
+/// service names, their network aliases, and the links of services in other tasks that point
+/// here), so the record and what the ledger says of it come from one place.
+///
+/// awsvpc (Fargate, or EC2 with [`super::NetworkMode::Awsvpc`]): an A record per task, the task's
+/// own address; ECS takes no DNS search domain there, so the name resolves fully qualified
+/// (`db.<app>.local`), and a T227 warning says so. Bridge network mode on EC2: ECS registers
+/// only SRV records (the instance's address and the task's host port), under the first port
+/// the group's services publish (else expose); the containers get `<app>.local` as their DNS search domain,
+/// so `db` is looked up as `db.<app>.local`, but a plain address (A) lookup finds no record:
+/// only SRV-aware clients reach it, and a T227 warning says so. A group with no port has
+/// nothing for an SRV record to name and is not registered (T227). A name that is not the
+/// group's (another service of a multi-service group, a network alias, a link alias) has no
+/// record: ECS registers a service in one registry only (T227).
+fn registry(
+    cx: &mut Ctx<'_>,
+    g: &str,
+    svcs: &[(&String, &bridge_core::model::Service)],
+    members: &[String],
+    groups: &BTreeMap<String, Vec<String>>,
+) -> (Vec<api::ServiceRegistry>, Option<CloudMapService>) {
+    let app = cx.app;
+    let ns = super::namespace_name(&app.name);
+    let fqdn = format!("{g}.{ns}");
+    // What the record is, or why there is none.
+    let srv_port = svcs.iter().find_map(|(m, s)| {
+        s.ports
+            .first()
+            .map(|p| p.container)
+            .or_else(|| s.expose.first().copied())
+            .map(|p| ((*m).clone(), p))
+    });
+    let one_shot = svcs.iter().all(|(_, s)| super::runs_once(s.restart));
+    let record: Record = if one_shot {
+        Err(format!(
+            "group `{g}` runs once (RunTask) and is no ECS service: its tasks register no name"
+        ))
+    } else if cx.awsvpc {
+        Ok(("A", None))
+    } else {
+        match srv_port {
+            Some(cp) => Ok(("SRV", Some(cp))),
+            None => Err(format!(
+                "group `{g}` publishes or exposes no port: in bridge network mode Cloud Map holds SRV records only, which name a port, so `{g}` is not registered and does not resolve from other tasks"
+            )),
+        }
+    };
+    let resolves = match &record {
+        Ok(("A", _)) => Some(format!(
+            "resolves from every task as `{fqdn}` (a Cloud Map A record per task, following replacements); ECS takes no DNS search domain with awsvpc, so the bare name resolves only inside the task"
+        )),
+        Ok(_) => Some(format!(
+            "`{g}` is looked up as `{fqdn}` (DNS search domain {ns}): a Cloud Map SRV record per task (instance address and host port) in bridge network mode; an address (A) lookup finds none"
+        )),
+        Err(_) => None,
+    };
+    // The group's own name: the name of its service when it has one of that name.
+    for (m, _) in svcs {
+        let path = format!("services.{m}.name");
+        if m.as_str() == g {
+            match &resolves {
+                Some(r) => cx.ledger.approximated(path, r.clone()),
+                None => cx.ledger.dropped(
+                    path,
+                    "no Cloud Map record: the group publishes or exposes no port, or runs once",
+                ),
+            }
+        } else if members.len() > 1 {
+            cx.ledger.approximated(
+                path,
+                format!("other containers of the task reach it by link; other tasks reach the task as `{g}`, the group's Cloud Map service"),
+            );
+        }
+    }
+    for (m, s) in svcs {
+        if !s.aliases.is_empty() {
+            cx.drop_warn(
+                "T227",
+                format!("services.{m}.aliases"),
+                &format!("ECS registers a service in one Cloud Map service only: `{g}` resolves, these aliases do not"),
+                Some("use the service name, or name the service after the alias"),
+            );
+        }
+    }
+    // Links from services in other tasks that point here.
+    for (c, cs) in &app.services {
+        if !on_aws(cs.provider) || members.contains(c) {
+            continue;
+        }
+        if !groups.contains_key(&super::group_of(c, cs)) {
+            continue;
+        }
+        for (i, l) in cs.links.iter().enumerate() {
+            if !members.contains(&l.service) {
+                continue;
+            }
+            let path = format!("services.{c}.links[{i}]");
+            let name = l.alias.as_deref().unwrap_or(&l.service);
+            match &resolves {
+                Some(r) if name == g => cx.ledger.approximated(path, r.clone()),
+                _ => cx.drop_warn(
+                    "T211",
+                    path,
+                    &format!("the link reaches another task: only the group's Cloud Map name `{g}` resolves there, not `{name}`"),
+                    Some("link by the group's name, or put both services in one group"),
+                ),
+            }
+        }
+    }
+    let (kind, container) = match record {
+        Ok(r) => r,
+        Err(why) => {
+            cx.warn("T227", format!("groups.{g}"), why, Some("publish or expose the port the service listens on, or use launch_type: fargate (A records)"));
+            return (Vec::new(), None);
+        }
+    };
+    if kind == "A" {
+        cx.warn(
+            "T227",
+            format!("groups.{g}"),
+            format!("ECS takes no DNS search domain with awsvpc: other tasks reach `{g}` as `{fqdn}`, the bare name does not resolve"),
+            Some(format!("address it as {fqdn} (for example in an environment variable)").as_str()),
+        );
+    } else {
+        cx.warn(
+            "T227",
+            format!("groups.{g}"),
+            format!("bridge network mode on EC2: Cloud Map holds SRV records only, so `{g}` ({fqdn}) answers SRV lookups (address and port), not address lookups"),
+            Some("use launch_type: fargate for A records, or an SRV-aware client"),
+        );
+    }
+    let input = super::discovery_arn_input(g);
+    let reg = api::ServiceRegistry {
+        registry_arn: format!("${{{input}}}"),
+        container_name: container.as_ref().map(|(c, _)| c.clone()),
+        container_port: container.as_ref().map(|(_, p)| *p),
+    };
+    let mut body = serde_json::json!({
+        "Name": g,
+        "DnsConfig": {
+            "RoutingPolicy": "MULTIVALUE",
+            "DnsRecords": [{"Type": kind, "TTL": 10}],
+        },
+        "HealthCheckCustomConfig": {"FailureThreshold": 1},
+        "Tags": [
+            {"Key": super::TAG_APP, "Value": app.name},
+            {"Key": super::TAG_COMPONENT, "Value": format!("discovery/{g}")},
+        ],
+    });
+    let h = bridge_core::hash::spec_hash(&body);
+    if let Some(t) = body["Tags"].as_array_mut() {
+        t.push(serde_json::json!({"Key": super::TAG_SPEC_HASH, "Value": h}));
+    }
+    (
+        vec![reg],
+        Some(CloudMapService {
+            group: g.to_string(),
+            input,
+            body,
+        }),
+    )
 }
 
 /// `node.labels.K == V` as `attribute:K == V` (and `!=`).

@@ -12,7 +12,7 @@ use bridge_core::shell;
 use bridge_core::units::{ByteSize, Cpus, Duration};
 
 use super::api::{self, ContainerDefinition};
-use super::{Ctx, TaskDefinition, hash_tag, runs_once, tags};
+use super::{Ctx, TaskDefinition, hash_tag, on_aws, runs_once, tags};
 
 /// Valid Fargate task sizes: cpu units and the memory values (MiB) each allows.
 pub const FARGATE_SIZES: &[(u64, u64, u64, u64)] = &[
@@ -605,7 +605,16 @@ fn container(
     // Links and start order within the task.
     for (i, l) in s.links.iter().enumerate() {
         let path = format!("services.{name}.links[{i}]");
-        if !members.contains(&l.service) {
+        if !members.contains(&l.service)
+            && cx
+                .app
+                .services
+                .get(&l.service)
+                .is_some_and(|t| on_aws(t.provider))
+        {
+            // Another task on AWS: its group's Cloud Map name (ledgered by service::registry).
+            continue;
+        } else if !members.contains(&l.service) {
             cx.drop_warn(
                 "T211",
                 path,
@@ -844,6 +853,14 @@ fn container(
             cx.ledger.mapped(p(f));
         }
     }
+    // Names across tasks: in bridge network mode every container looks names up in the app's
+    // Cloud Map namespace too (see service::registry; awsvpc takes no search domain).
+    if !cx.awsvpc {
+        let ns = super::namespace_name(&cx.app.name);
+        if !c.dns_search_domains.contains(&ns) {
+            c.dns_search_domains.push(ns);
+        }
+    }
     if !s.dns_opt.is_empty() {
         cx.drop_warn(
             "T215",
@@ -988,14 +1005,7 @@ fn container(
             "ECS has no networks: tasks share the VPC and security groups decide who reaches whom",
         );
     }
-    if !s.aliases.is_empty() {
-        cx.drop_warn(
-            "T215",
-            p("aliases"),
-            "ECS gives tasks no DNS names of their own",
-            Some("register the service in Cloud Map or Service Connect"),
-        );
-    }
+    // Network aliases are ledgered with the group's Cloud Map service (service::registry).
     c
 }
 

@@ -586,3 +586,133 @@ fn codes_are_in_range_and_used_ones_listed() {
         }
     }
 }
+
+#[test]
+fn names_across_tasks_on_fargate_are_cloud_map_a_records() {
+    let (e, l, d) = run(
+        "bridge: v1\nname: a\nproviders:\n  aws: {launch_type: fargate}\nservices:\n  api:\n    image: nginx\n    links: [db, 'db:database']\n    depends_on: [db]\n  db:\n    image: postgres\n    aliases: [pg]\n",
+    );
+    let db = e
+        .services
+        .iter()
+        .find(|s| s.group == "db")
+        .unwrap_or_else(|| panic!("no service for db"));
+    // The service body registers in the group's Cloud Map service, whose ARN is late-bound.
+    let body = json(&db.body);
+    assert_eq!(
+        body["serviceRegistries"],
+        serde_json::json!([{"registryArn": "${discovery.db.arn}"}])
+    );
+    let cm = db
+        .discovery
+        .as_ref()
+        .unwrap_or_else(|| panic!("no Cloud Map service for db"));
+    assert_eq!(cm.input, "discovery.db.arn");
+    assert_eq!(cm.body["Name"], "db");
+    assert_eq!(cm.body["DnsConfig"]["DnsRecords"][0]["Type"], "A");
+    // The ledger says how the names resolve, from the same function.
+    assert_eq!(
+        fidelity(&l, "services.db.name"),
+        Some(crate::Fidelity::Approximated)
+    );
+    assert_eq!(
+        fidelity(&l, "services.api.links[0]"),
+        Some(crate::Fidelity::Approximated)
+    );
+    // A link alias and a network alias have no record: reported, never silent.
+    assert!(has(&d, "T211", "services.api.links[1]"));
+    assert_eq!(
+        fidelity(&l, "services.api.links[1]"),
+        Some(crate::Fidelity::Dropped)
+    );
+    assert!(has(&d, "T227", "services.db.aliases"));
+    // awsvpc takes no search domain: the fully qualified name is what resolves.
+    assert!(has(&d, "T227", "groups.db"));
+    assert!(
+        d.0.iter()
+            .any(|x| x.code == "T227" && x.message.contains("db.a.local")),
+        "{d:?}"
+    );
+    let td = e
+        .task_definitions
+        .iter()
+        .find(|t| t.group == "api")
+        .unwrap_or_else(|| panic!("no task for api"));
+    assert!(
+        td.body.container_definitions[0]
+            .dns_search_domains
+            .is_empty()
+    );
+    // The artifacts: the namespace and the Cloud Map services beside the ECS services.
+    let files: Vec<String> = crate::ecs::artifacts(&e)
+        .into_iter()
+        .map(|a| a.path)
+        .collect();
+    assert!(
+        files.contains(&"aws/discovery/namespace.json".to_string()),
+        "{files:?}"
+    );
+    assert!(
+        files.contains(&"aws/discovery/services/db.json".to_string()),
+        "{files:?}"
+    );
+    // The driver's own inputs: each Cloud Map ARN, read by the group's services.
+    let inputs = crate::ecs::own_inputs(&app(
+        "bridge: v1\nname: a\nproviders:\n  aws: {launch_type: fargate}\nservices:\n  db:\n    image: postgres\n",
+    ));
+    assert_eq!(
+        inputs,
+        vec![(
+            "discovery.db.arn".to_string(),
+            vec!["services.db.name".to_string()]
+        )]
+    );
+}
+
+#[test]
+fn names_across_tasks_in_bridge_mode_are_srv_records_with_a_search_domain() {
+    let (e, l, d) = run(
+        "bridge: v1\nname: a\nservices:\n  api:\n    image: nginx\n    ports: ['8080:80']\n    dns_search: [corp.example]\n  db:\n    image: postgres\n    ports: ['5432']\n  worker:\n    image: busybox\n",
+    );
+    let db = e
+        .services
+        .iter()
+        .find(|s| s.group == "db")
+        .unwrap_or_else(|| panic!("no service for db"));
+    assert_eq!(
+        json(&db.body)["serviceRegistries"],
+        serde_json::json!([{"registryArn": "${discovery.db.arn}", "containerName": "db", "containerPort": 5432}])
+    );
+    assert_eq!(
+        db.discovery
+            .as_ref()
+            .map(|c| c.body["DnsConfig"]["DnsRecords"][0]["Type"].clone()),
+        Some(Value::from("SRV"))
+    );
+    // Every container looks names up in the namespace, after its own search domains.
+    let api = e
+        .task_definitions
+        .iter()
+        .find(|t| t.group == "api")
+        .unwrap_or_else(|| panic!("no task for api"));
+    assert_eq!(
+        api.body.container_definitions[0].dns_search_domains,
+        vec!["corp.example".to_string(), "a.local".to_string()]
+    );
+    // A group with no port has nothing an SRV record could name: not registered, reported.
+    let worker = e
+        .services
+        .iter()
+        .find(|s| s.group == "worker")
+        .unwrap_or_else(|| panic!("no service for worker"));
+    assert!(worker.discovery.is_none() && worker.body.service_registries.is_empty());
+    assert!(has(&d, "T227", "groups.worker"));
+    assert_eq!(
+        fidelity(&l, "services.worker.name"),
+        Some(crate::Fidelity::Dropped)
+    );
+    assert_eq!(
+        fidelity(&l, "services.db.name"),
+        Some(crate::Fidelity::Approximated)
+    );
+}

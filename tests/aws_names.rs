@@ -1,0 +1,303 @@
+//! Names across tasks on ECS (issue 12), through the `bridge` binary against a moto server
+//! (tests/support/moto.rs): an app of two services, `api` depending on `db`, each its own
+//! task, deployed on EC2 and on Fargate. The driver creates the app's private DNS namespace
+//! `<app>.local` and one Cloud Map service per ECS service (A records on Fargate's awsvpc, SRV
+//! records naming the container and port in EC2's bridge mode, where the containers also get the
+//! namespace as DNS search domain), and registers each ECS service in its Cloud Map service
+//! (`serviceRegistries`, whose ARN is the late-bound input `discovery.GROUP.arn`: written so in
+//! the rendered service and inputs.json, held in the first plan). All of it is read back from
+//! moto and compared; the plan after deploy is empty; destroy removes namespace and services.
+//! Every Cloud Map request is checked against botocore's servicediscovery model, the ECS and
+//! EC2 ones against theirs.
+
+#[path = "support/moto.rs"]
+mod moto;
+#[path = "support/peers.rs"]
+mod peers;
+
+use std::path::Path;
+use std::process::Output;
+
+use moto::{Moto, ok, workdir};
+use peers::text;
+use serde_json::Value;
+
+fn bridge(m: &Moto, dir: &Path, args: &[&str]) -> Output {
+    let mut c = moto::bridge(Some(m), dir);
+    c.env("BRIDGE_AWS_REGISTER_SECONDS", "120");
+    c.args(args)
+        .output()
+        .unwrap_or_else(|e| panic!("bridge {args:?}: {e}"))
+}
+
+fn app(name: &str, launch: &str) -> String {
+    format!(
+        "bridge: v1\nname: {name}\nproviders:\n  aws: {{region: us-east-1, launch_type: {launch}}}\nservices:\n  db:\n    image: postgres:16\n    ports: ['5432']\n    resources: {{cpus: 0.25, memory: 256MiB}}\n  api:\n    image: nginx:1\n    ports: ['8080:80']\n    env: {{DB_HOST: db.{name}.local}}\n    depends_on: [db]\n    resources: {{cpus: 0.25, memory: 256MiB}}\n"
+    )
+}
+
+/// The namespaces moto holds named `<app>.local`, with their tags.
+fn namespaces(m: &Moto, app: &str) -> Vec<(Value, Value)> {
+    let v = m.boto("servicediscovery", "list_namespaces", "{}");
+    v["Namespaces"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|n| n["Name"] == format!("{app}.local").as_str())
+        .map(|n| {
+            let tags = m.boto(
+                "servicediscovery",
+                "list_tags_for_resource",
+                &format!(
+                    r#"{{"ResourceARN": "{}"}}"#,
+                    n["Arn"].as_str().unwrap_or_default()
+                ),
+            )["Tags"]
+                .clone();
+            (n.clone(), tags)
+        })
+        .collect()
+}
+
+/// The Cloud Map services in a namespace, by name, as GetService reports them.
+fn cloud_map_services(m: &Moto, ns: &str) -> std::collections::BTreeMap<String, Value> {
+    let v = m.boto("servicediscovery", "list_services", "{}");
+    v["Services"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|s| {
+            m.boto(
+                "servicediscovery",
+                "get_service",
+                &format!(r#"{{"Id": "{}"}}"#, s["Id"].as_str().unwrap_or_default()),
+            )["Service"]
+                .clone()
+        })
+        .filter(|s| s["NamespaceId"] == ns)
+        .map(|s| (s["Name"].as_str().unwrap_or_default().to_string(), s))
+        .collect()
+}
+
+fn tag(tags: &Value, key: &str) -> Option<String> {
+    tags.as_array()?
+        .iter()
+        .find(|t| t["Key"] == key)
+        .and_then(|t| t["Value"].as_str())
+        .map(str::to_string)
+}
+
+fn names_resolve_across_tasks(launch: &str, name: &str) {
+    let m = Moto::start(name, "us-east-1");
+    let dir = workdir(name);
+    let f = dir.join("bridge.yaml");
+    std::fs::write(&f, app(name, launch)).unwrap_or_else(|e| panic!("{e}"));
+    let file = f.to_string_lossy().to_string();
+    let fargate = launch == "fargate";
+    let record = if fargate { "A" } else { "SRV" };
+
+    // Render: the service reads its registry's ARN as a late-bound input, listed beside it.
+    let out = dir.join("rendered");
+    let o = bridge(
+        &m,
+        &dir,
+        &[
+            "render",
+            "-f",
+            &file,
+            "-p",
+            "aws",
+            "-o",
+            &out.to_string_lossy(),
+        ],
+    );
+    ok(&o, &m, "render");
+    let read = |p: &str| -> Value {
+        let t = std::fs::read_to_string(out.join(p)).unwrap_or_else(|e| panic!("{p}: {e}"));
+        serde_json::from_str(&t).unwrap_or_else(|e| panic!("{p}: {e}"))
+    };
+    for g in ["api", "db"] {
+        let svc = read(&format!("aws/services/{name}-{g}.json"));
+        assert_eq!(
+            svc["serviceRegistries"][0]["registryArn"],
+            format!("${{discovery.{g}.arn}}").as_str(),
+            "{svc}"
+        );
+        let cm = read(&format!("aws/discovery/services/{g}.json"));
+        assert_eq!(cm["DnsConfig"]["DnsRecords"][0]["Type"], record, "{cm}");
+    }
+    assert_eq!(
+        read("aws/discovery/namespace.json")["Name"],
+        format!("{name}.local").as_str()
+    );
+    let inputs = std::fs::read_to_string(out.join("inputs.json"))
+        .unwrap_or_else(|e| panic!("inputs.json: {e}"));
+    assert!(
+        inputs.contains("\"input\": \"discovery.db.arn\"") && inputs.contains("services.db.name"),
+        "{inputs}"
+    );
+    // The diagnostics say what resolves how (T227), never silently.
+    assert!(text(&o).contains("T227"), "{}", text(&o));
+
+    // The first plan: namespace and Cloud Map services created, the ECS services wait.
+    let o = bridge(&m, &dir, &["plan", "-f", &file, "-p", "aws"]);
+    ok(&o, &m, "plan");
+    let plan = String::from_utf8_lossy(&o.stdout).to_string();
+    assert!(
+        plan.contains(&format!("+ namespace/{name}")) && plan.contains("+ discovery/db"),
+        "{plan}"
+    );
+    assert!(plan.contains("waits for discovery.db.arn"), "{plan}");
+
+    let o = bridge(
+        &m,
+        &dir,
+        &[
+            "deploy",
+            "-f",
+            &file,
+            "-p",
+            "aws",
+            "--wait",
+            "--timeout",
+            "3m",
+        ],
+    );
+    ok(&o, &m, "deploy");
+
+    // Read back: one namespace, the app's, and a Cloud Map service per ECS service in it.
+    let ns = namespaces(&m, name);
+    assert_eq!(ns.len(), 1, "{ns:?}");
+    let (ns, ns_tags) = &ns[0];
+    assert_eq!(
+        tag(ns_tags, "bridge.app").as_deref(),
+        Some(name),
+        "{ns_tags}"
+    );
+    assert_eq!(ns["Type"], "DNS_PRIVATE", "{ns}");
+    let ns_id = ns["Id"].as_str().unwrap_or_default();
+    let cm = cloud_map_services(&m, ns_id);
+    assert_eq!(
+        cm.keys().cloned().collect::<Vec<_>>(),
+        ["api", "db"],
+        "{cm:?}"
+    );
+    let ecs = m.boto(
+        "ecs",
+        "describe_services",
+        &format!(r#"{{"cluster": "{name}", "services": ["{name}-api", "{name}-db"]}}"#),
+    );
+    for (g, s) in &cm {
+        assert_eq!(s["DnsConfig"]["DnsRecords"][0]["Type"], record, "{s}");
+        assert_eq!(s["DnsConfig"]["RoutingPolicy"], "MULTIVALUE", "{s}");
+        let tags = m.boto(
+            "servicediscovery",
+            "list_tags_for_resource",
+            &format!(
+                r#"{{"ResourceARN": "{}"}}"#,
+                s["Arn"].as_str().unwrap_or_default()
+            ),
+        )["Tags"]
+            .clone();
+        assert_eq!(
+            tag(&tags, "bridge.component"),
+            Some(format!("discovery/{g}")),
+            "{tags}"
+        );
+        let svc = ecs["services"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|x| x["serviceName"] == format!("{name}-{g}").as_str())
+            .unwrap_or_else(|| panic!("no ECS service for {g}: {ecs}"));
+        let reg = &svc["serviceRegistries"];
+        assert_eq!(reg.as_array().map(Vec::len), Some(1), "{svc}");
+        assert_eq!(reg[0]["registryArn"], s["Arn"], "{svc}");
+        if fargate {
+            assert!(reg[0].get("containerPort").is_none(), "{svc}");
+        } else {
+            // SRV names the container and its port.
+            let port = if g == "db" { 5432 } else { 80 };
+            assert_eq!(reg[0]["containerName"], g.as_str(), "{svc}");
+            assert_eq!(reg[0]["containerPort"], port, "{svc}");
+        }
+    }
+    // EC2 bridge mode: every container looks names up in the namespace.
+    let td = m.boto(
+        "ecs",
+        "describe_task_definition",
+        &format!(r#"{{"taskDefinition": "{name}-api"}}"#),
+    )["taskDefinition"]
+        .clone();
+    let search = td["containerDefinitions"][0]["dnsSearchDomains"].clone();
+    if fargate {
+        assert!(search.is_null(), "awsvpc takes no search domain: {td}");
+    } else {
+        assert_eq!(search, serde_json::json!([format!("{name}.local")]), "{td}");
+    }
+
+    // Nothing left to do.
+    let o = bridge(
+        &m,
+        &dir,
+        &["plan", "-f", &file, "-p", "aws", "--detailed-exitcode"],
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+
+    // Destroy removes the Cloud Map services and the namespace.
+    let o = bridge(&m, &dir, &["destroy", "-f", &file, "-p", "aws"]);
+    ok(&o, &m, "destroy");
+    assert!(
+        namespaces(&m, name).is_empty(),
+        "the namespace is still there"
+    );
+    assert!(
+        cloud_map_services(&m, ns_id).is_empty(),
+        "Cloud Map services are still there"
+    );
+    let left = m.boto(
+        "ecs",
+        "describe_services",
+        &format!(r#"{{"cluster": "{name}", "services": ["{name}-api", "{name}-db"]}}"#),
+    );
+    assert!(
+        left["services"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .all(|s| s["status"] != "ACTIVE"),
+        "{left}"
+    );
+
+    let n = m.check_bodies(name);
+    let sd = m
+        .recorded()
+        .iter()
+        .filter(|r| r.service == "Route53AutoNaming_v20170314")
+        .count();
+    for op in [
+        "CreatePrivateDnsNamespace",
+        "CreateService",
+        "DeleteService",
+        "DeleteNamespace",
+    ] {
+        assert!(
+            m.recorded()
+                .iter()
+                .any(|r| r.service == "Route53AutoNaming_v20170314" && r.op == op),
+            "no Cloud Map {op} sent"
+        );
+    }
+    assert!(n >= sd + 4, "only {n} bodies checked ({sd} Cloud Map)");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn aws_names_resolve_across_tasks_on_fargate() {
+    names_resolve_across_tasks("fargate", "nmf");
+}
+
+#[test]
+fn aws_names_resolve_across_tasks_on_ec2() {
+    names_resolve_across_tasks("ec2", "nme");
+}
