@@ -13,7 +13,6 @@ mod support;
 use std::process::Output;
 
 use bridge_providers::Driver;
-use serde_json::Value;
 use support::gce::{PROJECT, Server, ZONE, valid};
 use support::peers::text;
 

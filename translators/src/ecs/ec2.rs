@@ -75,7 +75,7 @@ impl InstanceType {
 
     /// `t3.small (2 vCPU, 2 GiB)`.
     pub fn describe(&self) -> String {
-        if self.memory_mib % 1024 == 0 {
+        if self.memory_mib.is_multiple_of(1024) {
             format!(
                 "{} ({} vCPU, {} GiB)",
                 self.name,
@@ -338,7 +338,7 @@ pub(crate) fn instance(
     let component = format!("instance/{name}");
     let mut body = api::RunInstances {
         image_id: image.clone(),
-        instance_type: ty.name.into(),
+        instance_type: ty.name,
         min_count: vm.replicas,
         max_count: vm.replicas,
         user_data,

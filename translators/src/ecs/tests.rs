@@ -636,7 +636,9 @@ fn arm64_services_get_a_graviton_pool_from_the_region() {
 #[test]
 fn gpu_services_get_gpu_types_or_a_diagnostic() {
     let yaml = |g: u32| {
-        format!("bridge: v1\nname: a\nservices:\n  w:\n    image: trainer\n    resources: {{cpus: 2, memory: 4GiB, gpus: {g}}}\n")
+        format!(
+            "bridge: v1\nname: a\nservices:\n  w:\n    image: trainer\n    resources: {{cpus: 2, memory: 4GiB, gpus: {g}}}\n"
+        )
     };
     let (e, _, d) = run_in_region(&yaml(1));
     assert!(!d.has_errors(), "{d:?}");
@@ -650,7 +652,10 @@ fn gpu_services_get_gpu_types_or_a_diagnostic() {
     assert!(d.has_errors() && e.capacity.is_none());
     // The stock list has none at all: a warning, the region's list decides at deploy.
     let (_, _, d) = run(&yaml(1));
-    assert!(has(&d, "T228", "services.w.resources.gpus") && !d.has_errors(), "{d:?}");
+    assert!(
+        has(&d, "T228", "services.w.resources.gpus") && !d.has_errors(),
+        "{d:?}"
+    );
 }
 
 #[test]
@@ -665,7 +670,10 @@ fn a_vm_larger_than_the_region_offers_names_the_largest() {
     assert!(e.message.contains("the region offers"), "{}", e.message);
     // GPU and Graviton types are not for VMs: the largest plain one is m6i.xlarge.
     assert!(
-        e.hint.as_deref().unwrap_or_default().contains("m6i.xlarge (4 vCPU, 16 GiB)"),
+        e.hint
+            .as_deref()
+            .unwrap_or_default()
+            .contains("m6i.xlarge (4 vCPU, 16 GiB)"),
         "{e:?}"
     );
 }
