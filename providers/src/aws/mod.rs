@@ -233,8 +233,8 @@ impl AwsDriver {
 
     /// The translator's options for this driver: the region in use written as
     /// `awslogs-region` when the app gives none, as `render` does with [`render_region`].
-    /// The region's instance types sized the VMs and the container-instance pool once
-    /// [`Driver::check`] has read them (else the stock list, warning T227).
+    /// VMs and the container-instance pool are sized from the region's instance types once
+    /// [`Driver::check`] has read them (else from the stock list, warning T227).
     pub fn translator_options(&self) -> tr::Options {
         tr::Options {
             region: Some(self.client.region.clone()),
