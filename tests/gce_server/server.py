@@ -30,6 +30,10 @@ It enforces the rules of the real API that the bridge GCE driver relies on:
   checked against ``secretmanager.v1.json``, ``secretId`` syntax, 409
   ``ALREADY_EXISTS``), get, list (label filter), delete, ``:addVersion`` and
   versions list; errors in that API's shape (no ``errors`` list);
+- machineTypes list / get of the zone (the discovery document's ``MachineType`` shape; a
+  catalogue wider than bridge's stock E2 list; query parameters checked against the discovery
+  document); an instance whose ``machineType`` the zone does not list is rejected (400
+  ``invalid``), as the real API does;
 - the metadata server's token URL (``Metadata-Flavor: Google`` required), for
   the driver's on-GCE path (``GCE_METADATA_HOST``).
 
@@ -142,6 +146,76 @@ def sm_schema_errors(def_name: str, method: str, obj) -> list[str]:
     for e in jsonschema.Draft202012Validator(_SM[key]).iter_errors(obj):
         out.extend(gce_validate._explain(e))
     return out
+
+
+def _machine_types() -> list[tuple]:
+    """The zone's machine types: name, guestCpus, memoryMb, isSharedCpu, architecture,
+    accelerators. Real shapes of a us-central1 zone, and more than bridge's stock E2 list (E2
+    highcpu-2, N2, N2D, shared-core e2-micro, ARM64 T2A, a GPU A2): a deploy that sizes from this
+    list is told apart from one that used the stock list."""
+    out = [("e2-micro", 2, 1024, True, "X86_64", None), ("e2-small", 2, 2048, True, "X86_64", None),
+           ("e2-medium", 2, 4096, True, "X86_64", None)]
+    for n in (2, 4, 8, 16, 32):
+        out.append(("e2-standard-%d" % n, n, n * 4096, False, "X86_64", None))
+        out.append(("e2-highcpu-%d" % n, n, n * 1024, False, "X86_64", None))
+    for n in (2, 4, 8, 16):
+        out.append(("e2-highmem-%d" % n, n, n * 8192, False, "X86_64", None))
+    for n in (2, 4, 8):
+        out.append(("n2-standard-%d" % n, n, n * 4096, False, "X86_64", None))
+        out.append(("n2-highmem-%d" % n, n, n * 8192, False, "X86_64", None))
+        out.append(("n2d-standard-%d" % n, n, n * 4096, False, "X86_64", None))
+    for n in (1, 2, 4):
+        out.append(("t2a-standard-%d" % n, n, n * 4096, False, "ARM64", None))
+    out.append(("a2-highgpu-1g", 12, 87040, False, "X86_64", ("nvidia-tesla-a100", 1)))
+    return out
+
+
+MACHINE_TYPES = _machine_types()
+
+
+def machine_type(project: str, zone: str, i: int, t: tuple) -> dict:
+    """One ``MachineType`` as ``machineTypes.get`` / ``list`` return it (discovery shape)."""
+    name, cpus, mem, shared, arch, acc = t
+    r = {"kind": "compute#machineType", "id": str(801000 + i), "name": name,
+         "creationTimestamp": "1969-12-31T16:00:00.000-08:00",
+         "description": "%s%d vCPU%s, %s GB RAM" % ("Efficient Instance, " if name.startswith("e2") else "",
+                                                   cpus, "s" if cpus > 1 else "", ("%g" % (mem / 1024))),
+         "guestCpus": cpus, "memoryMb": mem, "isSharedCpu": shared, "architecture": arch,
+         "maximumPersistentDisks": 16 if shared else 128, "maximumPersistentDisksSizeGb": "3072" if shared else "263168",
+         "zone": zone, "selfLink": full_url(project, "zones/%s/machineTypes/%s" % (zone, name))}
+    if acc:
+        r["accelerators"] = [{"guestAcceleratorType": acc[0], "guestAcceleratorCount": acc[1]}]
+    return r
+
+
+_PARAMS: dict = {}
+
+
+def check_query(method_id: str, query: dict) -> None:
+    """Reject a query parameter the discovery document does not define for the method (or as
+    a standard parameter), as the real API does; and a ``maxResults`` out of its range."""
+    if method_id not in _PARAMS:
+        with open(gce_validate.discovery_path(), encoding="utf-8") as fh:
+            doc = json.load(fh)
+        res, meth = method_id.split(".")
+        m = doc["resources"][res]["methods"][meth]
+        params = {k: v for k, v in m.get("parameters", {}).items() if v.get("location") == "query"}
+        params.update(doc.get("parameters", {}))
+        _PARAMS[method_id] = params
+    params = _PARAMS[method_id]
+    for k, v in query.items():
+        spec = params.get(k)
+        if spec is None:
+            raise invalid("Invalid JSON payload received. Unknown name \"%s\": Cannot bind query parameter." % k)
+        if spec.get("type") == "integer":
+            if not re.fullmatch(r"[0-9]+", v) or ("minimum" in spec and int(v) < int(spec["minimum"])) \
+                    or ("maximum" in spec and int(v) > int(spec["maximum"])):
+                raise invalid("Invalid value for field '%s': '%s'" % (k, v))
+            if k == "maxResults" and int(v) > 500:
+                # The documented range (0 to 500), which the document's schema does not carry.
+                raise invalid("Invalid value for field 'maxResults': '%s'. Must be less than or equal to 500" % v)
+        if spec.get("type") == "boolean" and v not in ("true", "false"):
+            raise invalid("Invalid value for field '%s': '%s'" % (k, v))
 
 
 def public(r: dict) -> dict:
@@ -485,9 +559,11 @@ class Handler(BaseHTTPRequestHandler):
             raise not_found("/".join(p))
         coll = rest[0]
         allowed = {"instances": scope != "global", "disks": scope != "global",
-                   "firewalls": scope == "global", "operations": True}
+                   "firewalls": scope == "global", "operations": True, "machineTypes": scope != "global"}
         if not allowed.get(coll):
             raise not_found("/".join(p))
+        if coll == "machineTypes":
+            return self.machine_types(scope, rest[1:], method, query)
         if coll == "operations":
             return self.operation(scope, rest[1:], method)
         prefix = ("zones/%s/" % scope if scope != "global" else "global/") + coll
@@ -530,6 +606,32 @@ class Handler(BaseHTTPRequestHandler):
             if rest[2] == "resize" and coll == "disks":
                 return self.resize(scope, r, path, body, query)
         raise not_found("/".join(p))
+
+    def machine_types(self, scope, rest, method, query):
+        """machineTypes.list (``filter``, ``maxResults``, pages with ``nextPageToken``) and
+        machineTypes.get; read only."""
+        st = self.st
+        if method != "GET" or len(rest) > 1:
+            raise not_found("projects/%s/zones/%s/machineTypes/%s" % (st.project, scope, "/".join(rest)))
+        items = [machine_type(st.project, scope, i, t) for i, t in enumerate(MACHINE_TYPES)]
+        st.count("machineTypes." + ("get" if rest else "list"))
+        if rest:
+            check_query("machineTypes.get", query)
+            for it in items:
+                if it["name"] == rest[0]:
+                    return 200, it
+            raise not_found("projects/%s/zones/%s/machineTypes/%s" % (st.project, scope, rest[0]))
+        check_query("machineTypes.list", query)
+        ok = parse_filter(query.get("filter", ""))
+        found = [r for r in items if ok(r)]
+        size = min(int(query.get("maxResults") or 500) or 500, st.page_size)
+        start = int(query.get("pageToken") or 0)
+        out = {"kind": "compute#machineTypeList", "id": "projects/%s/zones/%s/machineTypes" % (st.project, scope),
+               "items": found[start:start + size],
+               "selfLink": full_url(st.project, "zones/%s/machineTypes" % scope)}
+        if start + size < len(found):
+            out["nextPageToken"] = str(start + size)
+        return 200, out
 
     def guest_attributes(self, scope, r, path, query):
         """instances.getGuestAttributes: only the discovery document's query parameters; the
@@ -737,6 +839,12 @@ class Handler(BaseHTTPRequestHandler):
                 d.setdefault("type", "PERSISTENT")
                 d["index"] = i
                 d["kind"] = "compute#attachedDisk"
+            parts = r["machineType"].split("/")
+            mt = parts[-1]
+            if len(parts) < 2 or parts[-2] != "machineTypes" or parts[-4:-3] not in ([], ["zones"]) \
+                    or (len(parts) >= 3 and parts[-3] != scope) or not any(t[0] == mt for t in MACHINE_TYPES):
+                raise invalid("Invalid value for field 'resource.machineType': '%s'. Machine type with name '%s' does not exist in zone '%s'."
+                              % (r["machineType"], mt, scope))
             r["machineType"] = full_url(st.project, r["machineType"])
             for n in r.get("networkInterfaces", []):
                 n["network"] = full_url(st.project, n.get("network", "global/networks/default"))

@@ -388,8 +388,10 @@ for arg in sys.argv[3:]:
 sys.exit(1 if bad else 0)
 "#;
 
-/// Every RegisterTaskDefinition, CreateService, UpdateService and RunInstances body, and every
-/// Secrets Manager and Cloud Map (servicediscovery) request, sent so far passes the strict check against botocore's models;
+/// Every RegisterTaskDefinition, CreateService, UpdateService, RunInstances,
+/// DescribeInstanceTypes and DescribeInstanceTypeOfferings body (the EC2 ones by the Query
+/// check, each against its own action's shape), and every Secrets Manager and Cloud Map
+/// (servicediscovery) request, sent so far passes the strict check against botocore's models;
 /// returns how many were checked.
 fn check_bodies_of(m: &Moto, name: &str) -> usize {
     let dir = std::env::temp_dir().join(format!("bridge-aws-{name}-bodies-{}", std::process::id()));
@@ -418,7 +420,9 @@ fn check_bodies_of(m: &Moto, name: &str) -> usize {
             "RegisterTaskDefinition" => "RegisterTaskDefinitionRequest",
             "CreateService" => "CreateServiceRequest",
             "UpdateService" => "UpdateServiceRequest",
-            "RunInstances" => "RunInstances",
+            "RunInstances" | "DescribeInstanceTypes" | "DescribeInstanceTypeOfferings" => {
+                "RunInstances"
+            }
             _ => continue,
         };
         let f = dir.join(format!("{i:04}-{}.body", r.op));

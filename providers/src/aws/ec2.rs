@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
 
 use bridge_core::plan::{Action, Current, ResourceId, Step};
-use bridge_translators::ecs::{TAG_APP, TAG_COMPONENT, TAG_SPEC_HASH};
+use bridge_translators::ecs::{self as tr, TAG_APP, TAG_COMPONENT, TAG_SPEC_HASH};
 use serde_json::{Value, json};
 
 use super::client::{child, items, xml};
@@ -149,6 +149,116 @@ pub(crate) async fn instances(
         }
     }
     Ok(out)
+}
+
+/// The instance types the region offers: `DescribeInstanceTypeOfferings` (location type
+/// `region`, every page) names them, `DescribeInstanceTypes` (every page) sizes them. When the
+/// offerings call is refused (an old endpoint, or a policy without
+/// `ec2:DescribeInstanceTypeOfferings`), every type DescribeInstanceTypes lists is taken.
+/// Bare-metal types and those without a vCPU or memory figure are left out.
+pub(super) async fn instance_types(d: &AwsDriver) -> Result<Vec<tr::InstanceType>, DriverError> {
+    let mut offered: Option<BTreeSet<String>> = Some(BTreeSet::new());
+    let mut token: Option<String> = None;
+    loop {
+        let mut params = vec![p("LocationType", "region"), p("MaxResults", "1000")];
+        if let Some(t) = &token {
+            params.push(p("NextToken", t.clone()));
+        }
+        let text = match d
+            .client
+            .query(Svc::Ec2, "DescribeInstanceTypeOfferings", &params)
+            .await
+        {
+            Ok(t) => t,
+            Err(e) if e.is(&["UnauthorizedOperation", "InvalidAction", "AccessDenied"]) => {
+                tracing::debug!(
+                    "no DescribeInstanceTypeOfferings: {e:?}; taking every listed type"
+                );
+                offered = None;
+                break;
+            }
+            Err(e) => return Err(e.into_driver("DescribeInstanceTypeOfferings", "-")),
+        };
+        let doc = xml(&text).map_err(|e| e.into_driver("DescribeInstanceTypeOfferings", "-"))?;
+        let root = doc.root_element();
+        if let Some(set) = offered.as_mut() {
+            for i in items(root, "instanceTypeOfferingSet") {
+                if let Some(t) = child(i, "instanceType") {
+                    set.insert(t.to_string());
+                }
+            }
+        }
+        token = child(root, "nextToken").map(str::to_string);
+        if token.is_none() {
+            break;
+        }
+    }
+    let mut out = Vec::new();
+    let mut token: Option<String> = None;
+    loop {
+        let mut params = vec![p("MaxResults", "100")];
+        if let Some(t) = &token {
+            params.push(p("NextToken", t.clone()));
+        }
+        let text = call(d, "DescribeInstanceTypes", "-", &params).await?;
+        let doc = xml(&text).map_err(|e| e.into_driver("DescribeInstanceTypes", "-"))?;
+        let root = doc.root_element();
+        for i in items(root, "instanceTypeSet") {
+            if let Some(t) = instance_type(i)
+                && offered.as_ref().is_none_or(|o| o.contains(&t.name))
+            {
+                out.push(t);
+            }
+        }
+        token = child(root, "nextToken").map(str::to_string);
+        if token.is_none() {
+            break;
+        }
+    }
+    // Catalogue order breaks cost ties: by name, so the choice does not depend on the answer's.
+    out.sort_by(|a, b| a.name.cmp(&b.name));
+    Ok(out)
+}
+
+/// One `InstanceTypeInfo` item as a type the translator may choose.
+fn instance_type(i: roxmltree::Node<'_, '_>) -> Option<tr::InstanceType> {
+    let name = child(i, "instanceType")?;
+    let sub = |n: &str| i.children().find(|c| c.has_tag_name(n));
+    if child(i, "bareMetal") == Some("true") {
+        return None;
+    }
+    let vcpus: u64 = sub("vCpuInfo")
+        .and_then(|v| child(v, "defaultVCpus"))?
+        .parse()
+        .ok()?;
+    let mib: u64 = sub("memoryInfo")
+        .and_then(|v| child(v, "sizeInMiB"))?
+        .parse()
+        .ok()?;
+    if vcpus == 0 || mib == 0 {
+        return None;
+    }
+    let archs: Vec<&str> = sub("processorInfo")
+        .map(|p| items(p, "supportedArchitectures"))
+        .unwrap_or_default()
+        .into_iter()
+        .filter_map(|n| n.text())
+        .collect();
+    let arm64 = archs.contains(&"arm64");
+    if !arm64 && !archs.contains(&"x86_64") && !archs.is_empty() {
+        return None;
+    }
+    let gpus: u32 = sub("gpuInfo")
+        .map(|g| items(g, "gpus"))
+        .unwrap_or_default()
+        .into_iter()
+        .filter_map(|g| child(g, "count")?.parse::<u32>().ok())
+        .sum();
+    let mut t = tr::InstanceType::new(name, vcpus, mib);
+    t.burstable = child(i, "burstablePerformanceSupported") == Some("true");
+    t.arm64 = arm64;
+    t.gpus = gpus;
+    Some(t)
 }
 
 const LIVE: &[&str] = &["pending", "running", "stopping", "stopped"];

@@ -76,6 +76,9 @@ pub struct AwsDriver {
     /// The ARNs of the app's Cloud Map services (group -> ARN), as the last [`Driver::observe`]
     /// found them: the values of the late-bound inputs `discovery.GROUP.arn`.
     pub(crate) discovery_arns: std::sync::Mutex<BTreeMap<String, String>>,
+    /// The region's instance types, read once per run by [`Driver::check`]
+    /// ([`AwsDriver::instance_types`]).
+    pub(crate) instance_types: std::sync::OnceLock<Vec<tr::InstanceType>>,
 }
 
 pub(crate) fn err(
@@ -223,6 +226,7 @@ impl AwsDriver {
             secret_sources,
             secret_arns: std::sync::Mutex::default(),
             discovery_arns: std::sync::Mutex::default(),
+            instance_types: std::sync::OnceLock::new(),
             client,
             options,
             register_timeout: env_secs("BRIDGE_AWS_REGISTER_SECONDS", 600),
@@ -238,11 +242,33 @@ impl AwsDriver {
 
     /// The translator's options for this driver: the region in use written as
     /// `awslogs-region` when the app gives none, as `render` does with [`render_region`].
+    /// VMs and the container-instance pool are sized from the region's instance types once
+    /// [`Driver::check`] has read them (else from the stock list, warning T229).
     pub fn translator_options(&self) -> tr::Options {
         tr::Options {
             region: Some(self.client.region.clone()),
+            catalogue: self.instance_types.get().cloned(),
             ..tr::Options::default()
         }
+    }
+
+    /// The instance types the region offers (DescribeInstanceTypeOfferings and
+    /// DescribeInstanceTypes, every page). Read once per driver; later calls reuse the list.
+    pub async fn instance_types(&self) -> Result<Vec<tr::InstanceType>, DriverError> {
+        if let Some(t) = self.instance_types.get() {
+            return Ok(t.clone());
+        }
+        let out = ec2::instance_types(self).await?;
+        if out.is_empty() {
+            return Err(err(
+                "-",
+                ErrorKind::NotFound,
+                format!("region {} lists no instance types", self.client.region),
+            )
+            .with_hint("check the region (providers.aws.region or AWS_REGION) and the ec2:DescribeInstanceTypes permission"));
+        }
+        tracing::debug!(types = out.len(), "ec2 instance types");
+        Ok(self.instance_types.get_or_init(|| out).clone())
     }
 
     /// The ECS endpoint in use.
@@ -736,11 +762,13 @@ impl Driver for AwsDriver {
             .collect()
     }
 
-    /// Reachable and authorised: one cheap ECS read. An account is always "set up" for ECS;
+    /// Reachable and authorised: one cheap ECS read; then the region's instance types. An account is always "set up" for ECS;
     /// the cluster is one of the app's resources.
     async fn check(&self) -> Result<Readiness, DriverError> {
         self.ecs("ListClusters", "-", json!({"maxResults": 1}))
             .await?;
+        // The catalogue VMs and the container-instance pool are sized from.
+        self.instance_types().await?;
         Ok(Readiness::Ready)
     }
 

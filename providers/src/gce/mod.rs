@@ -21,9 +21,11 @@ mod rollout;
 mod secrets;
 
 use std::path::PathBuf;
+use std::sync::OnceLock;
 use std::time::Duration;
 
 use bridge_core::model::{GceOptions, ProviderKind};
+use bridge_core::placement::HostType;
 use bridge_core::plan::{Action, Desired, ResourceId, Step};
 use bridge_core::{Diagnostics, ValidApp};
 use bridge_translators::gce::{self as tr, LABEL_SPEC_HASH, label_value};
@@ -81,6 +83,9 @@ pub struct GceDriver {
     base_dir: PathBuf,
     /// The rolling updates in progress.
     rollouts: rollout::Rollouts,
+    /// The zone's machine types, read once per run by [`Driver::check`]
+    /// ([`GceDriver::machine_types`]).
+    machine_types: OnceLock<Vec<HostType>>,
 }
 
 impl GceDriver {
@@ -133,7 +138,30 @@ impl GceDriver {
             zone,
             base_dir,
             rollouts: rollout::Rollouts::default(),
+            machine_types: OnceLock::new(),
         })
+    }
+
+    /// The machine types the zone offers (`machineTypes.list`, every page), as sizes the solver
+    /// may choose ([`tr::machines::from_api`]: deprecated, ARM64, accelerator and unknown
+    /// shared-core types are left out). Read once per driver; later calls reuse the list.
+    pub async fn machine_types(&self) -> Result<Vec<HostType>, DriverError> {
+        if let Some(m) = self.machine_types.get() {
+            return Ok(m.clone());
+        }
+        let path = format!("zones/{}/machineTypes", self.zone);
+        let items = objects::list(self, &path, None).await?;
+        let out: Vec<HostType> = items.iter().filter_map(tr::machines::from_api).collect();
+        if out.is_empty() {
+            return Err(err(
+                "-",
+                ErrorKind::NotFound,
+                format!("zone {} lists no machine type bridge can place containers on ({} listed)", self.zone, items.len()),
+            )
+            .with_hint("choose a zone with x86-64 machine types (gcloud compute machine-types list --zones ZONE)"));
+        }
+        tracing::debug!(zone = %self.zone, listed = items.len(), usable = out.len(), "gce machine types");
+        Ok(self.machine_types.get_or_init(|| out).clone())
     }
 
     /// The project.
@@ -177,8 +205,10 @@ impl Driver for GceDriver {
         objects::outputs(self, app).await
     }
 
+    /// Sized from the zone's machine types once [`Driver::check`] has read them, else the stock
+    /// list (warning T316).
     fn desired(&self, app: &ValidApp) -> (Vec<Desired>, Diagnostics) {
-        desired(app, &self.api.project)
+        desired_with(app, &self.api.project, self.machine_types.get().cloned())
     }
 
     async fn check(&self) -> Result<Readiness, DriverError> {
@@ -188,7 +218,11 @@ impl Driver for GceDriver {
             .call(reqwest::Method::GET, &zone, &[], None, "-")
             .await
         {
-            Ok(_) => Ok(Readiness::Ready),
+            Ok(_) => {
+                // The catalogue the placement sizes hosts and VMs from.
+                self.machine_types().await?;
+                Ok(Readiness::Ready)
+            }
             Err(e) if e.kind == ErrorKind::NotFound => {
                 // Which one is missing: the project or the zone?
                 let project = self
@@ -297,8 +331,19 @@ fn description_fields(d: &str) -> std::collections::BTreeMap<&str, &str> {
 /// address references resolved ([`refs`]), hashed (the `bridge-spec-hash` label, or the
 /// description of a firewall rule) and ranked. An instance's spec also says `status: RUNNING`
 /// (not sent), so a stopped or terminated instance shows as drift and is replaced.
+/// Sizes come from the stock machine types (the translator warns, T316); a driver that has read
+/// the zone's uses [`desired_with`].
 pub fn desired(app: &ValidApp, project: &str) -> (Vec<Desired>, Diagnostics) {
-    let (g, _ledger, diags) = tr::build(app);
+    desired_with(app, project, None)
+}
+
+/// [`desired`] with the zone's machine types (None: the stock list).
+pub fn desired_with(
+    app: &ValidApp,
+    project: &str,
+    machine_types: Option<Vec<HostType>>,
+) -> (Vec<Desired>, Diagnostics) {
+    let (g, _ledger, diags) = tr::build_with(app, machine_types);
     let addresses = refs::Addresses::new(&g, app.app(), project);
     let mut out = Vec::new();
     for f in &g.firewalls {

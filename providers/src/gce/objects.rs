@@ -57,7 +57,7 @@ fn normalise_urls(v: &mut Value, keys: &[&str]) {
 }
 
 /// All items of a list, following page tokens.
-async fn list(
+pub(super) async fn list(
     d: &GceDriver,
     path: &str,
     filter: Option<String>,

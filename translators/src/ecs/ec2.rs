@@ -13,29 +13,28 @@ use super::{Capacity, Ctx, Instance, Pool, TAG_APP, TAG_COMPONENT, TAG_SPEC_HASH
 const GIB: u64 = 1024 * 1024 * 1024;
 
 /// An EC2 instance type bridge can choose.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct InstanceType {
     /// The API name, like `m5.large`.
-    pub name: &'static str,
+    pub name: String,
     /// Virtual CPUs.
     pub vcpus: u64,
-    /// Memory in GiB.
-    pub memory_gib: u64,
-    /// On-demand price in ten-thousandths of a dollar per hour (us-east-1, Linux); only compared.
+    /// Memory in MiB.
+    pub memory_mib: u64,
+    /// Relative cost; only compared. The stock list: on-demand price in ten-thousandths of a
+    /// dollar per hour (us-east-1, Linux). From the API: [`cost_of`] (no prices there).
     pub cost: u64,
-    /// Burstable (t3): fine for VMs, not chosen for container instances, whose reserved cpu units
-    /// would run out of credits under steady load.
+    /// Burstable (t2, t3...): fine for VMs, not chosen for container instances, whose reserved
+    /// cpu units would run out of credits under steady load.
     pub burstable: bool,
+    /// An arm64 (Graviton) type; the others are x86-64.
+    pub arm64: bool,
+    /// GPUs.
+    pub gpus: u32,
 }
 
-const fn it(
-    name: &'static str,
-    vcpus: u64,
-    memory_gib: u64,
-    cost: u64,
-    burstable: bool,
-) -> InstanceType {
-    InstanceType {
+const fn it(name: &'static str, vcpus: u64, memory_gib: u64, cost: u64, burstable: bool) -> Stock {
+    Stock {
         name,
         vcpus,
         memory_gib,
@@ -44,8 +43,89 @@ const fn it(
     }
 }
 
+/// One entry of the stock list.
+#[derive(Debug, Clone, Copy)]
+struct Stock {
+    name: &'static str,
+    vcpus: u64,
+    memory_gib: u64,
+    cost: u64,
+    burstable: bool,
+}
+
+/// Relative cost of a type from its size alone (DescribeInstanceTypes has no prices): m5's
+/// on-demand rates per vCPU and per GiB, so smaller is cheaper.
+pub fn cost_of(vcpus: u64, memory_mib: u64) -> u64 {
+    vcpus * 340 + memory_mib * 36 / 1024
+}
+
+impl InstanceType {
+    /// A type from the API's figures (x86-64, no GPUs, not burstable; see the builders).
+    pub fn new(name: impl Into<String>, vcpus: u64, memory_mib: u64) -> InstanceType {
+        InstanceType {
+            name: name.into(),
+            vcpus,
+            memory_mib,
+            cost: cost_of(vcpus, memory_mib),
+            burstable: false,
+            arm64: false,
+            gpus: 0,
+        }
+    }
+
+    /// `t3.small (2 vCPU, 2 GiB)`.
+    pub fn describe(&self) -> String {
+        if self.memory_mib.is_multiple_of(1024) {
+            format!(
+                "{} ({} vCPU, {} GiB)",
+                self.name,
+                self.vcpus,
+                self.memory_mib / 1024
+            )
+        } else {
+            format!(
+                "{} ({} vCPU, {} MiB)",
+                self.name, self.vcpus, self.memory_mib
+            )
+        }
+    }
+
+    fn memory(&self) -> ByteSize {
+        ByteSize(self.memory_mib * 1024 * 1024)
+    }
+}
+
+/// The stock list as instance types: assumed when the driver passes no catalogue of its own
+/// (`render` without credentials; warning T229).
+pub fn stock_catalogue() -> Vec<InstanceType> {
+    CATALOGUE
+        .iter()
+        .map(|s| InstanceType {
+            name: s.name.to_string(),
+            vcpus: s.vcpus,
+            memory_mib: s.memory_gib * 1024,
+            cost: s.cost,
+            burstable: s.burstable,
+            arm64: false,
+            gpus: 0,
+        })
+        .collect()
+}
+
+/// `m5.24xlarge (96 vCPU, 384 GiB)`: the catalogue's largest types by cpu and by memory (one
+/// when they are the same), for a diagnostic.
+pub fn largest(catalogue: &[InstanceType]) -> String {
+    let by_cpu = catalogue.iter().max_by_key(|t| (t.vcpus, t.memory_mib));
+    let by_mem = catalogue.iter().max_by_key(|t| (t.memory_mib, t.vcpus));
+    match (by_cpu, by_mem) {
+        (Some(a), Some(b)) if a.name == b.name => a.describe(),
+        (Some(a), Some(b)) => format!("{} and {}", a.describe(), b.describe()),
+        _ => "none".into(),
+    }
+}
+
 /// The catalogue: general purpose (t3, m5), compute (c5) and memory (r5) sizes.
-pub const CATALOGUE: &[InstanceType] = &[
+const CATALOGUE: &[Stock] = &[
     it("t3.micro", 2, 1, 104, true),
     it("t3.small", 2, 2, 208, true),
     it("t3.medium", 2, 4, 416, true),
@@ -81,9 +161,9 @@ pub const CATALOGUE: &[InstanceType] = &[
 impl InstanceType {
     fn host(&self) -> HostType {
         HostType::new(
-            self.name,
+            self.name.clone(),
             Cpus(self.vcpus * 1000),
-            ByteSize(self.memory_gib * GIB),
+            self.memory(),
             self.cost,
         )
     }
@@ -97,9 +177,9 @@ pub fn instance_type_for(
 ) -> Option<InstanceType> {
     catalogue
         .iter()
-        .filter(|t| t.vcpus * 1000 >= cpus.0 && t.memory_gib * GIB >= memory.0)
+        .filter(|t| t.vcpus * 1000 >= cpus.0 && t.memory() >= memory)
         .min_by_key(|t| t.cost)
-        .copied()
+        .cloned()
 }
 
 fn ec2_tags(app: &str, component: &str, labels: &BTreeMap<String, String>) -> Vec<api::Ec2Tag> {
@@ -138,17 +218,20 @@ pub(crate) fn instance(
             );
         }
     }
-    let ty = instance_type_for(catalogue, vm.cpus, vm.memory);
-    match ty {
-        Some(t) if t.vcpus * 1000 == vm.cpus.0 && t.memory_gib * GIB == vm.memory.0 => {
+    // A VM's AMI is taken to be x86-64, and it asks for no GPUs.
+    let plain: Vec<InstanceType> = catalogue
+        .iter()
+        .filter(|t| !t.arm64 && t.gpus == 0)
+        .cloned()
+        .collect();
+    let ty = instance_type_for(&plain, vm.cpus, vm.memory);
+    match &ty {
+        Some(t) if t.vcpus * 1000 == vm.cpus.0 && t.memory() == vm.memory => {
             cx.ledger.mapped(p("cpus"));
             cx.ledger.mapped(p("memory"));
         }
         Some(t) => {
-            let why = format!(
-                "the cheapest instance type that fits is {} ({} vCPU, {} GiB)",
-                t.name, t.vcpus, t.memory_gib
-            );
+            let why = format!("the cheapest instance type that fits is {}", t.describe());
             cx.ledger.approximated(p("cpus"), why.clone());
             cx.ledger.approximated(p("memory"), why.clone());
             cx.note("T222", format!("vms.{name}"), why);
@@ -162,10 +245,24 @@ pub(crate) fn instance(
                 "T213",
                 format!("vms.{name}"),
                 format!(
-                    "vm `{name}` needs {} cpu and {}, more than any instance type bridge knows",
-                    vm.cpus, vm.memory
+                    "vm `{name}` needs {} cpu and {}, more than any x86-64 instance type {}",
+                    vm.cpus,
+                    vm.memory,
+                    if cx.stock_types {
+                        "bridge knows"
+                    } else {
+                        "the region offers"
+                    }
                 ),
-                Some("lower cpus or memory (the largest known types have 96 vCPU or 768 GiB)"),
+                Some(&format!(
+                    "lower cpus or memory (the largest {} {})",
+                    if cx.stock_types {
+                        "in the stock list:"
+                    } else {
+                        "the region offers:"
+                    },
+                    largest(&plain)
+                )),
             );
         }
     }
@@ -241,7 +338,7 @@ pub(crate) fn instance(
     let component = format!("instance/{name}");
     let mut body = api::RunInstances {
         image_id: image.clone(),
-        instance_type: ty.name.into(),
+        instance_type: ty.name,
         min_count: vm.replicas,
         max_count: vm.replicas,
         user_data,
@@ -311,32 +408,92 @@ pub(crate) fn capacity(
             return None;
         }
     };
-    // Base sizes: the one the options name, or the non-burstable catalogue.
+    // Base sizes: the one the options name, or the non-burstable catalogue of the pool's
+    // architecture, with enough GPUs for the services that ask for them.
+    let gpus = app
+        .services
+        .iter()
+        .filter_map(|(n, s)| Some((s.resources.gpus?, n)))
+        .max();
+    if let (true, Some((g, n))) = (cx.stock_types, gpus) {
+        // The stock list has no GPU types; the region's may.
+        cx.warn(
+            "T228",
+            format!("services.{n}.resources.gpus"),
+            format!("the stock instance types have no GPUs; the pool is sized without the {g} GPU(s) asked for"),
+            Some("deploy (or plan) reads the region's instance types and sizes the pool on GPU types"),
+        );
+    }
+    let gpus = gpus.filter(|_| !cx.stock_types);
+    let arm64 = cx.pool_arm64;
+    let fits = |t: &InstanceType| {
+        t.arm64 == arm64
+            && match gpus {
+                Some((g, _)) => t.gpus >= g,
+                None => t.gpus == 0,
+            }
+    };
+    let whose = if cx.stock_types {
+        "in the stock list"
+    } else {
+        "the region offers"
+    };
     let base: Vec<HostType> = match &aws.instance_type {
-        Some(n) => match catalogue.iter().find(|t| t.name == n) {
+        Some(n) => match catalogue.iter().find(|t| &t.name == n) {
             Some(t) => vec![t.host()],
             None => {
-                cx.error(
-                    "T213",
-                    "providers.aws.instance_type".into(),
-                    format!("bridge does not know the size of the instance type `{n}`"),
-                    Some(&format!(
+                let hint = if cx.stock_types {
+                    format!(
                         "use one of {}",
                         catalogue
                             .iter()
-                            .map(|t| t.name)
+                            .map(|t| t.name.as_str())
                             .collect::<Vec<_>>()
                             .join(", ")
-                    )),
+                    )
+                } else {
+                    "use a type the region offers (aws ec2 describe-instance-type-offerings), or leave it out to let the solver choose".to_string()
+                };
+                cx.error(
+                    "T213",
+                    "providers.aws.instance_type".into(),
+                    if cx.stock_types {
+                        format!("bridge does not know the size of the instance type `{n}`")
+                    } else {
+                        format!("the region offers no instance type `{n}`")
+                    },
+                    Some(&hint),
                 );
                 return None;
             }
         },
-        None => catalogue
-            .iter()
-            .filter(|t| !t.burstable)
-            .map(InstanceType::host)
-            .collect(),
+        None => {
+            let v: Vec<HostType> = catalogue
+                .iter()
+                .filter(|t| !t.burstable && fits(t))
+                .map(InstanceType::host)
+                .collect();
+            if v.is_empty() {
+                let (path, what) = match gpus {
+                    Some((g, n)) => (
+                        format!("services.{n}.resources.gpus"),
+                        format!("{g} GPU{}", if g == 1 { "" } else { "s" }),
+                    ),
+                    None => (
+                        "providers.aws".to_string(),
+                        "the pool's architecture".to_string(),
+                    ),
+                };
+                cx.error(
+                    "T228",
+                    path,
+                    format!("no non-burstable instance type {whose} has {what}"),
+                    Some("run the service on Fargate (no GPUs), or on a region or cluster that has GPU instances"),
+                );
+                return None;
+            }
+            v
+        }
     };
     // Instances bridge launches can carry any attribute: one variant of each size per set of
     // `==` constraints a unit needs (and one without attributes).

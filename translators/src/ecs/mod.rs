@@ -58,7 +58,7 @@ use bridge_core::model::{App, LaunchType, ProviderKind, RestartPolicy};
 use bridge_core::{Diagnostics, ValidApp};
 use serde::Serialize;
 
-pub use ec2::{CATALOGUE, InstanceType, instance_type_for};
+pub use ec2::{InstanceType, cost_of, instance_type_for, largest, stock_catalogue};
 pub use task::{FARGATE_SIZES, fargate_size};
 
 use crate::{Artifact, Fidelity, LedgerEntry, Translation, Translator};
@@ -145,6 +145,14 @@ pub const CODES: &[(&str, &str)] = &[
         "T227",
         "a name other tasks use resolves only partly (Cloud Map: no search domain with awsvpc, SRV only in bridge mode, one name per ECS service)",
     ),
+    (
+        "T229",
+        "no instance type catalogue from the region: the stock t3/m5/c5/r5 list is assumed",
+    ),
+    (
+        "T228",
+        "no instance type of the catalogue has the GPUs or architecture the pool needs",
+    ),
 ];
 
 /// The network mode of task definitions on the EC2 launch type.
@@ -163,8 +171,10 @@ pub enum NetworkMode {
 pub struct Options {
     /// Network mode on the EC2 launch type (Fargate is always awsvpc).
     pub ec2_network_mode: NetworkMode,
-    /// Instance types for VMs and the container-instance pool.
-    pub catalogue: Vec<InstanceType>,
+    /// Instance types for VMs and the container-instance pool: the region's, as the driver read
+    /// them (DescribeInstanceTypes, filtered by DescribeInstanceTypeOfferings), or None for the
+    /// stock list of [`stock_catalogue`], with warning T229.
+    pub catalogue: Option<Vec<InstanceType>>,
     /// The region when `providers.aws.region` gives none (the driver's, or what `render`
     /// found in the credential chain's sources): written as `awslogs-region`.
     pub region: Option<String>,
@@ -177,7 +187,7 @@ impl Default for Options {
     fn default() -> Options {
         Options {
             ec2_network_mode: NetworkMode::Bridge,
-            catalogue: CATALOGUE.to_vec(),
+            catalogue: None,
             region: None,
             require_region: false,
         }
@@ -480,6 +490,11 @@ pub(crate) struct Ctx<'a> {
     pub app: &'a App,
     pub fargate: bool,
     pub awsvpc: bool,
+    /// The instance types are the stock list, not the region's.
+    pub stock_types: bool,
+    /// The container-instance pool is arm64 (Graviton): every service on the EC2 launch type
+    /// is `linux/arm64` and the catalogue has such types.
+    pub pool_arm64: bool,
     pub ledger: Ledger,
     pub diags: Diagnostics,
     /// Project files the current task's init container writes: (path under
@@ -531,10 +546,27 @@ pub fn build(valid: &ValidApp, opts: &Options) -> (EcsApp, Vec<LedgerEntry>, Dia
     }
     let fargate = aws.launch_type == LaunchType::Fargate;
     let awsvpc = fargate || opts.ec2_network_mode == NetworkMode::Awsvpc;
+    let catalogue = opts.catalogue.clone().unwrap_or_else(stock_catalogue);
+    let arm = |s: &&bridge_core::model::Service| {
+        s.platform
+            .as_deref()
+            .is_some_and(|p| p == "linux/arm64" || p == "linux/aarch64")
+    };
+    let ours: Vec<&bridge_core::model::Service> = app
+        .services
+        .values()
+        .filter(|s| on_aws(s.provider))
+        .collect();
+    let pool_arm64 = !fargate
+        && !ours.is_empty()
+        && ours.iter().all(arm)
+        && catalogue.iter().any(|t| t.arm64 && !t.burstable);
     let mut cx = Ctx {
         app,
         fargate,
         awsvpc,
+        stock_types: opts.catalogue.is_none(),
+        pool_arm64,
         ledger: Ledger::default(),
         diags: Diagnostics::new(),
         files: Vec::new(),
@@ -626,13 +658,23 @@ pub fn build(valid: &ValidApp, opts: &Options) -> (EcsApp, Vec<LedgerEntry>, Dia
         if !on_aws(vm.provider) {
             continue;
         }
-        if let Some(i) = ec2::instance(&mut cx, &aws, &opts.catalogue, v, vm) {
+        if let Some(i) = ec2::instance(&mut cx, &aws, &catalogue, v, vm) {
             out.instances.push(i);
         }
     }
 
-    if !fargate && !groups.is_empty() {
-        out.capacity = ec2::capacity(&mut cx, &aws, &opts.catalogue, &cluster);
+    let vms = app.vms.values().any(|v| on_aws(v.provider));
+    let pool = !fargate && !groups.is_empty();
+    if cx.stock_types && (vms || pool) {
+        cx.warn(
+            "T229",
+            "providers.aws".into(),
+            "no instance type catalogue from the region: sizes are chosen from the stock t3/m5/c5/r5 list".into(),
+            Some("deploy (or plan) reads the region's own types (DescribeInstanceTypes and DescribeInstanceTypeOfferings); a rendered request may name a type the region lacks"),
+        );
+    }
+    if pool {
+        out.capacity = ec2::capacity(&mut cx, &aws, &catalogue, &cluster);
     }
     (out, cx.ledger.into_entries(), cx.diags)
 }

@@ -383,7 +383,7 @@ pub(crate) fn build(
             _ => None,
         };
         match (os, arch) {
-            ("linux", Some("ARM64")) if !cx.fargate => {
+            ("linux", Some("ARM64")) if !cx.fargate && !cx.pool_arm64 => {
                 // The EC2 pool is sized from an x86-64 catalogue: the task would never be placed.
                 cx.ledger.dropped(
                     path.clone(),
@@ -393,7 +393,11 @@ pub(crate) fn build(
                     "T215",
                     path,
                     format!("`{pl}` tasks need Graviton instances, but bridge's EC2 capacity is x86-64"),
-                    Some("use `providers.aws.launch_type: fargate` (which runs arm64), or publish a linux/amd64 image"),
+                    Some(if cx.stock_types {
+                        "deploy reads the region's instance types (Graviton among them) when every service on EC2 is linux/arm64; or use `providers.aws.launch_type: fargate`, or publish a linux/amd64 image"
+                    } else {
+                        "the pool is Graviton only when every service on EC2 is linux/arm64 and the region offers such types; or use `providers.aws.launch_type: fargate`, or publish a linux/amd64 image"
+                    }),
                 );
             }
             ("linux", Some(a)) if platforms.len() == 1 => {
@@ -1600,7 +1604,7 @@ fn resources(cx: &mut Ctx<'_>, name: &str, s: &Service, c: &mut ContainerDefinit
             });
             cx.ledger.approximated(
                 p("gpus"),
-                "ECS places the task on a GPU container instance; the pool bridge sizes has none, add GPU instances to the cluster",
+                "the pool bridge sizes is of instance types with at least this many GPUs; the solver packs by cpu and memory only",
             );
         }
     }

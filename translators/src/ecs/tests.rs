@@ -716,3 +716,115 @@ fn names_across_tasks_in_bridge_mode_are_srv_records_with_a_search_domain() {
         Some(crate::Fidelity::Approximated)
     );
 }
+
+/// A small region catalogue as the driver reads it: x86-64, Graviton, burstable and GPU types.
+fn region_types() -> Vec<InstanceType> {
+    let t = |n: &str, c: u64, m: u64| InstanceType::new(n, c, m);
+    let mut out = vec![
+        t("t2.micro", 1, 1024),
+        t("m6i.large", 2, 8192),
+        t("m6i.xlarge", 4, 16384),
+        t("m6g.large", 2, 8192),
+        t("m6g.xlarge", 4, 16384),
+        t("g4dn.xlarge", 4, 16384),
+        t("g4dn.12xlarge", 48, 196608),
+    ];
+    out[0].burstable = true;
+    for i in [3, 4] {
+        out[i].arm64 = true;
+    }
+    out[5].gpus = 1;
+    out[6].gpus = 4;
+    out
+}
+
+fn run_in_region(yaml: &str) -> (EcsApp, Vec<crate::LedgerEntry>, Diagnostics) {
+    let opts = Options {
+        catalogue: Some(region_types()),
+        ..Options::default()
+    };
+    build(&app(yaml), &opts)
+}
+
+fn pool_types(e: &EcsApp) -> Vec<String> {
+    e.capacity
+        .as_ref()
+        .map(|c| c.pools.iter().map(|p| p.instance_type.clone()).collect())
+        .unwrap_or_default()
+}
+
+#[test]
+fn region_catalogue_sizes_vms_and_the_pool_without_the_stock_warning() {
+    let yaml = "bridge: v1\nname: a\nservices:\n  w:\n    image: nginx\n    resources: {cpus: 1, memory: 1GiB}\nvms:\n  db:\n    image: ubuntu\n    cpus: 1\n    memory: 1GiB\nproviders:\n  aws:\n    images: {ubuntu: ami-1}\n";
+    let (e, _, d) = run(yaml);
+    assert!(has(&d, "T229", "providers.aws"), "{d:?}");
+    assert_eq!(json(&e.instances[0].body)["InstanceType"], "t3.micro");
+    let (e, _, d) = run_in_region(yaml);
+    assert!(!codes(&d).contains(&"T229"), "{d:?}");
+    assert_eq!(json(&e.instances[0].body)["InstanceType"], "t2.micro");
+    // The pool: the smallest non-burstable x86-64 type without GPUs.
+    assert_eq!(pool_types(&e), ["m6i.large"]);
+}
+
+#[test]
+fn arm64_services_get_a_graviton_pool_from_the_region() {
+    let yaml = "bridge: v1\nname: a\nservices:\n  w:\n    image: nginx\n    platform: linux/arm64\n    resources: {cpus: 1, memory: 1GiB}\n";
+    let (e, _, d) = run_in_region(yaml);
+    assert!(!d.has_errors(), "{d:?}");
+    assert_eq!(pool_types(&e), ["m6g.large"]);
+    let rp = json(&e.task_definitions[0].body)["runtimePlatform"].clone();
+    assert_eq!(rp["cpuArchitecture"], "ARM64", "{rp}");
+    // The stock list has no Graviton types: an error, as before.
+    let (_, _, d) = run(yaml);
+    assert!(has(&d, "T215", "services.w.platform"), "{d:?}");
+    // Mixed architectures share one x86-64 pool: the arm64 one cannot be placed.
+    let mixed = "bridge: v1\nname: a\nservices:\n  w:\n    image: nginx\n    platform: linux/arm64\n  x:\n    image: nginx\n";
+    let (e, _, d) = run_in_region(mixed);
+    assert!(has(&d, "T215", "services.w.platform"), "{d:?}");
+    assert!(pool_types(&e).iter().all(|t| t.starts_with("m6i")), "{e:?}");
+}
+
+#[test]
+fn gpu_services_get_gpu_types_or_a_diagnostic() {
+    let yaml = |g: u32| {
+        format!(
+            "bridge: v1\nname: a\nservices:\n  w:\n    image: trainer\n    resources: {{cpus: 2, memory: 4GiB, gpus: {g}}}\n"
+        )
+    };
+    let (e, _, d) = run_in_region(&yaml(1));
+    assert!(!d.has_errors(), "{d:?}");
+    assert_eq!(pool_types(&e), ["g4dn.xlarge"]);
+    let (e, _, d) = run_in_region(&yaml(4));
+    assert!(!d.has_errors(), "{d:?}");
+    assert_eq!(pool_types(&e), ["g4dn.12xlarge"]);
+    // No type has 8 GPUs: an error on the field.
+    let (e, _, d) = run_in_region(&yaml(8));
+    assert!(has(&d, "T228", "services.w.resources.gpus"), "{d:?}");
+    assert!(d.has_errors() && e.capacity.is_none());
+    // The stock list has none at all: a warning, the region's list decides at deploy.
+    let (_, _, d) = run(&yaml(1));
+    assert!(
+        has(&d, "T228", "services.w.resources.gpus") && !d.has_errors(),
+        "{d:?}"
+    );
+}
+
+#[test]
+fn a_vm_larger_than_the_region_offers_names_the_largest() {
+    let (_, _, d) = run_in_region(
+        "bridge: v1\nname: a\nvms:\n  db:\n    image: ubuntu\n    cpus: 64\n    memory: 1GiB\nproviders:\n  aws:\n    images: {ubuntu: ami-1}\n",
+    );
+    let e = d
+        .iter()
+        .find(|x| x.code == "T213" && x.path == "vms.db")
+        .unwrap_or_else(|| panic!("{d:?}"));
+    assert!(e.message.contains("the region offers"), "{}", e.message);
+    // GPU and Graviton types are not for VMs: the largest plain one is m6i.xlarge.
+    assert!(
+        e.hint
+            .as_deref()
+            .unwrap_or_default()
+            .contains("m6i.xlarge (4 vCPU, 16 GiB)"),
+        "{e:?}"
+    );
+}

@@ -77,13 +77,74 @@ pub fn size_of(machine_type: &str) -> Option<HostType> {
     }
 }
 
-/// The cheapest catalogue machine type with at least `cpus` and `memory`, or None when none is
-/// large enough. Used for plain VMs, which the solver does not pack.
-pub fn for_vm(cpus: Cpus, memory: ByteSize) -> Option<HostType> {
-    catalogue()
-        .into_iter()
+/// The cheapest machine type of `catalogue` with at least `cpus` and `memory` (ties: catalogue
+/// order), or None when none is large enough. Used for plain VMs, which the solver does not pack.
+pub fn for_vm(catalogue: &[HostType], cpus: Cpus, memory: ByteSize) -> Option<HostType> {
+    catalogue
+        .iter()
         .filter(|t| t.cpus >= cpus && t.memory >= memory)
         .min_by_key(|t| t.cost)
+        .cloned()
+}
+
+/// `e2-standard-16 (16 vCPU, 64GiB)`: the catalogue's largest types by cpu and by memory (one
+/// when they are the same), for a diagnostic.
+pub fn largest(catalogue: &[HostType]) -> String {
+    let d = |t: &HostType| format!("{} ({} vCPU, {})", t.name, t.cpus, t.memory);
+    let by_cpu = catalogue.iter().max_by_key(|t| (t.cpus, t.memory));
+    let by_mem = catalogue.iter().max_by_key(|t| (t.memory, t.cpus));
+    match (by_cpu, by_mem) {
+        (Some(a), Some(b)) if a.name == b.name => d(a),
+        (Some(a), Some(b)) => format!("{} and {}", d(a), d(b)),
+        _ => "empty".into(),
+    }
+}
+
+/// Sustained vCPUs of the shared-core types, in thousandths (Compute reports their burst
+/// `guestCpus`); an unknown shared-core type is not offered to the solver.
+const SHARED: &[(&str, u64)] = &[
+    ("e2-micro", 250),
+    ("e2-small", 500),
+    ("e2-medium", 1000),
+    ("f1-micro", 200),
+    ("g1-small", 500),
+];
+
+/// Relative cost from the size alone (the catalogue has no prices): E2's on-demand rates per
+/// vCPU and per GiB, so smaller is cheaper and the ratio of cpu to memory is weighed as E2 does.
+pub fn cost_of(cpus: Cpus, memory: ByteSize) -> u64 {
+    (cpus.0 * 218 + memory.0 / MIB * 29) / 1000
+}
+
+/// One item of Compute's `machineTypes.list` (a `MachineType`) as a size the solver may choose,
+/// or None for a type bridge does not place containers on: deprecated, ARM64 (the hosts run the
+/// x86-64 Container-Optimized OS image), with accelerators, an unknown shared-core type, or one
+/// without `guestCpus` / `memoryMb`.
+pub fn from_api(item: &serde_json::Value) -> Option<HostType> {
+    let name = item["name"].as_str()?;
+    if item
+        .get("deprecated")
+        .is_some_and(|d| d["state"].as_str().is_some_and(|s| !s.is_empty()))
+    {
+        return None;
+    }
+    if item["architecture"].as_str() == Some("ARM64") {
+        return None;
+    }
+    if item["accelerators"]
+        .as_array()
+        .is_some_and(|a| !a.is_empty())
+    {
+        return None;
+    }
+    let guest = item["guestCpus"].as_u64().filter(|n| *n > 0)?;
+    let memory = ByteSize(item["memoryMb"].as_u64().filter(|n| *n > 0)? * MIB);
+    let cpus = if item["isSharedCpu"].as_bool() == Some(true) {
+        Cpus(SHARED.iter().find(|(n, _)| *n == name)?.1)
+    } else {
+        Cpus(guest * 1000)
+    };
+    Some(HostType::new(name, cpus, memory, cost_of(cpus, memory)))
 }
 
 #[cfg(test)]
@@ -106,12 +167,34 @@ mod tests {
 
     #[test]
     fn vm_sizes() {
-        let t = for_vm(Cpus(2000), ByteSize(4 * GIB)).unwrap_or_default();
+        let c = catalogue();
+        let t = for_vm(&c, Cpus(2000), ByteSize(4 * GIB)).unwrap_or_default();
         assert_eq!(t.name, "e2-standard-2");
-        let t = for_vm(Cpus(1000), ByteSize(GIB)).unwrap_or_default();
+        let t = for_vm(&c, Cpus(1000), ByteSize(GIB)).unwrap_or_default();
         assert_eq!(t.name, "e2-medium");
-        let t = for_vm(Cpus(2000), ByteSize(16 * GIB)).unwrap_or_default();
+        let t = for_vm(&c, Cpus(2000), ByteSize(16 * GIB)).unwrap_or_default();
         assert_eq!(t.name, "e2-highmem-2");
-        assert!(for_vm(Cpus(64000), ByteSize(GIB)).is_none());
+        assert!(for_vm(&c, Cpus(64000), ByteSize(GIB)).is_none());
+        assert_eq!(largest(&c), "e2-standard-16 (16 vCPU, 64GiB)");
+    }
+
+    #[test]
+    fn api_items() {
+        let t = from_api(
+            &serde_json::json!({"name": "e2-highcpu-2", "guestCpus": 2, "memoryMb": 2048}),
+        )
+        .unwrap_or_default();
+        assert_eq!((t.cpus, t.memory), (Cpus(2000), ByteSize(2 * GIB)));
+        let t = from_api(&serde_json::json!({"name": "e2-micro", "guestCpus": 2, "memoryMb": 1024, "isSharedCpu": true}))
+            .unwrap_or_default();
+        assert_eq!(t.cpus, Cpus(250));
+        for skip in [
+            serde_json::json!({"name": "t2a-standard-1", "guestCpus": 1, "memoryMb": 4096, "architecture": "ARM64"}),
+            serde_json::json!({"name": "a2-highgpu-1g", "guestCpus": 12, "memoryMb": 87040, "accelerators": [{"guestAcceleratorType": "nvidia-tesla-a100", "guestAcceleratorCount": 1}]}),
+            serde_json::json!({"name": "n1-old-1", "guestCpus": 1, "memoryMb": 3840, "deprecated": {"state": "DEPRECATED"}}),
+            serde_json::json!({"name": "x9-shared", "guestCpus": 2, "memoryMb": 1024, "isSharedCpu": true}),
+        ] {
+            assert!(from_api(&skip).is_none(), "{skip}");
+        }
     }
 }

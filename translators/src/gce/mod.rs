@@ -119,6 +119,10 @@ pub const CODES: &[(&str, &str)] = &[
         "T315",
         "a platform other than linux/amd64 on x86-64 machine types",
     ),
+    (
+        "T316",
+        "no machine type catalogue from the cloud: the stock E2 list is assumed",
+    ),
 ];
 
 /// The zone used when `providers.gce.zone` is not set.
@@ -291,11 +295,21 @@ struct Ctx<'a> {
     order: Vec<String>,
     opts: GceOptions,
     zone: String,
+    /// The machine types the zone offers (the driver reads `machineTypes.list`), or None for the
+    /// stock list of [`machines::catalogue`].
+    machine_types: Option<Vec<HostType>>,
     ledger: Ledger,
     diags: Diagnostics,
 }
 
 impl Ctx<'_> {
+    /// The catalogue sizes are chosen from: the zone's, else the stock list.
+    fn catalogue(&self) -> Vec<HostType> {
+        self.machine_types
+            .clone()
+            .unwrap_or_else(machines::catalogue)
+    }
+
     fn warn(&mut self, code: &'static str, path: String, msg: String, hint: Option<String>) {
         self.diags.push(
             Diagnostic::warning(code, msg)
@@ -482,6 +496,15 @@ fn labelled_catalogue(
 
 /// Build the GCE request bodies, the ledger and diagnostics for an app.
 pub fn build(valid: &ValidApp) -> (GceApp, Ledger, Diagnostics) {
+    build_with(valid, None)
+}
+
+/// [`build`] with the machine types the zone offers, as the driver read them from
+/// `machineTypes.list` ([`machines::from_api`]); None: the stock E2 list, with warning T316.
+pub fn build_with(
+    valid: &ValidApp,
+    machine_types: Option<Vec<HostType>>,
+) -> (GceApp, Ledger, Diagnostics) {
     let full = valid.app();
     let ours = |p: Option<ProviderKind>| p.is_none_or(|p| p == ProviderKind::Gce);
     let mut app = full.clone();
@@ -500,6 +523,7 @@ pub fn build(valid: &ValidApp) -> (GceApp, Ledger, Diagnostics) {
         order,
         opts,
         zone,
+        machine_types,
         ledger: Ledger::default(),
         diags: Diagnostics::new(),
     };
@@ -517,6 +541,15 @@ pub fn build(valid: &ValidApp) -> (GceApp, Ledger, Diagnostics) {
             "providers.gce.zone".into(),
             format!("no zone is set; instances and disks go to {DEFAULT_ZONE}"),
             Some("set `providers.gce.zone`".into()),
+        );
+    }
+    let sized = (!app.services.is_empty() && c.opts.machine_type.is_none()) || !app.vms.is_empty();
+    if c.machine_types.is_none() && sized {
+        c.warn(
+            "T316",
+            "providers.gce".into(),
+            "no machine type catalogue from the cloud: sizes are chosen from the stock list e2-small to e2-standard-16".into(),
+            Some("deploy (or plan) reads the zone's own machine types (machineTypes.list); a rendered request may name a type the zone lacks".into()),
         );
     }
 
@@ -585,8 +618,25 @@ fn place(c: &mut Ctx<'_>, out: &mut GceApp) -> Vec<(Host, BTreeMap<String, Strin
         out.placement = format!("# placement of {} on gce: no services\n", app.name);
         return Vec::new();
     }
-    let base = match &c.opts.machine_type {
-        Some(t) => match machines::size_of(t) {
+    let known = match (&c.opts.machine_type, &c.machine_types) {
+        (Some(t), Some(zone)) => match zone.iter().find(|h| &h.name == t) {
+            Some(h) => Some(Some(h.clone())),
+            None => {
+                let z = c.zone.clone();
+                c.error(
+                    "T304",
+                    "providers.gce.machine_type".into(),
+                    format!("zone {z} offers no machine type `{t}`"),
+                    Some(format!("use one the zone lists (gcloud compute machine-types list --zones {z}), or leave it out to let the solver choose")),
+                );
+                return Vec::new();
+            }
+        },
+        (Some(t), None) => Some(machines::size_of(t)),
+        (None, _) => None,
+    };
+    let base = match (&c.opts.machine_type, known) {
+        (Some(t), Some(known)) => match known {
             Some(h) => vec![h],
             None => {
                 c.error(
@@ -598,7 +648,7 @@ fn place(c: &mut Ctx<'_>, out: &mut GceApp) -> Vec<(Host, BTreeMap<String, Strin
                 return Vec::new();
             }
         },
-        None => machines::catalogue(),
+        _ => c.catalogue(),
     };
     let popts = placement::Options::default();
     c.diags.extend(placement::node_role_warnings(app, "gce").0);
@@ -1498,7 +1548,8 @@ fn vm(c: &mut Ctx<'_>, out: &mut GceApp, name: &str) {
         }
     };
     c.ledger.mapped(p("image"));
-    let machine = machines::for_vm(v.cpus, v.memory);
+    let catalogue = c.catalogue();
+    let machine = machines::for_vm(&catalogue, v.cpus, v.memory);
     match &machine {
         Some(t) => {
             for (f, exact) in [("cpus", t.cpus == v.cpus), ("memory", t.memory == v.memory)] {
@@ -1519,11 +1570,16 @@ fn vm(c: &mut Ctx<'_>, out: &mut GceApp, name: &str) {
             c.error(
                 "T303",
                 p("cpus"),
-                format!(
-                    "no machine type has {} vCPU and {}",
-                    v.cpus, v.memory
-                ),
-                Some("the largest is e2-standard-16 (16 vCPU, 64GiB) and e2-highmem-8 (8 vCPU, 64GiB)".into()),
+                format!("no machine type has {} vCPU and {}", v.cpus, v.memory),
+                Some(format!(
+                    "the largest in {} {}; lower the vm's cpus or memory",
+                    if c.machine_types.is_some() {
+                        "the zone's catalogue is"
+                    } else {
+                        "the stock list is"
+                    },
+                    machines::largest(&catalogue)
+                )),
             );
         }
     }
