@@ -103,7 +103,12 @@ pub fn peers_file(
             &computed
         }
     };
-    let names = |s: &str| names_of.get(s).cloned().unwrap_or_else(|| vec![s.to_string()]);
+    let names = |s: &str| {
+        names_of
+            .get(s)
+            .cloned()
+            .unwrap_or_else(|| vec![s.to_string()])
+    };
     // A name with a container here resolves to it on the VM's docker network (docker's DNS).
     let local: std::collections::BTreeSet<String> =
         services.iter().flat_map(|s| names(s)).collect();

@@ -828,8 +828,7 @@ fn host(b: &mut Builder<'_>, p: &Plan, peers: Option<&BTreeMap<String, Vec<(Stri
         let t = tokens.add(json!({ "list_join": lists }));
         host_opts.peers.insert(svc.clone(), vec![t]);
     }
-    let text =
-        cloudinit::cloud_config_full(&app, &service_refs, extras, &host_opts, &mut b.ledger);
+    let text = cloudinit::cloud_config_full(&app, &service_refs, extras, &host_opts, &mut b.ledger);
     for (svc, i) in config_conflicts {
         b.ledger.approximated(
             format!("services.{svc}.configs[{i}]"),
