@@ -444,8 +444,9 @@ print(json.dumps(out))
     assert!(o.status.success(), "{}", peers::text(&o));
     let servers: BTreeMap<String, serde_json::Value> =
         serde_json::from_slice(&o.stdout).unwrap_or_else(|e| panic!("{e}"));
-    let mut by_service: BTreeMap<String, (String, BTreeMap<String, String>, Vec<String>)> =
-        BTreeMap::new();
+    // Per service: its server resource, its files, the servers whose addresses it reads.
+    type Placed = (String, BTreeMap<String, String>, Vec<String>);
+    let mut by_service: BTreeMap<String, Placed> = BTreeMap::new();
     for (res, s) in &servers {
         let ud = s["user_data"].as_str().unwrap_or_default();
         cloud_init_schema(&dir, res, ud);
