@@ -41,6 +41,107 @@ pub struct HostOptions {
     /// The hosts have no GPUs: `--gpus` is left out, and the translator reports the field (a
     /// `--gpus` request fails on such a host, so the container would never start).
     pub no_gpus: bool,
+    /// Services of the app that run on other VMs (not on this one), each with the addresses of
+    /// the VMs running it: IP addresses, DNS names the VM resolves, or template tokens a template
+    /// engine replaces with addresses. Written by [`peers_file`] to [`PEERS_FILE`]; every
+    /// container script reads it at start (see [`run_script_with_peers`]).
+    pub peers: BTreeMap<String, Vec<String>>,
+    /// [`service_names`] of every service of the whole app, for a caller whose `app` holds only
+    /// this VM's services; None computes them from `app`.
+    pub names: Option<BTreeMap<String, Vec<String>>>,
+}
+
+/// [`service_names`] of every service of `app`.
+pub fn all_service_names(app: &App) -> BTreeMap<String, Vec<String>> {
+    let aliases = link_aliases(app);
+    app.services
+        .keys()
+        .map(|s| (s.clone(), service_names(app, s, &aliases)))
+        .collect()
+}
+
+/// The hosts entries for names that run on other VMs: one line per name, `name address...`.
+pub const PEERS_FILE: &str = "/etc/bridge/peers";
+
+/// The names a service answers to on the app's network: its own, its aliases, the aliases other
+/// services link to it by, and the services sharing its network namespace (with their aliases).
+pub fn service_names(
+    app: &App,
+    svc: &str,
+    link_aliases: &BTreeMap<String, Vec<String>>,
+) -> Vec<String> {
+    let mut out = vec![svc.to_string()];
+    if let Some(s) = app.services.get(svc) {
+        out.extend(s.aliases.iter().cloned());
+    }
+    out.extend(link_aliases.get(svc).cloned().unwrap_or_default());
+    for (n, o) in &app.services {
+        if o.network_of.is_some() && n != svc && namespace_owner(app, n) == svc {
+            out.push(n.clone());
+            out.extend(o.aliases.iter().cloned());
+        }
+    }
+    out
+}
+
+/// The [`PEERS_FILE`] of a VM running `services`: for every service in `host.peers` (running
+/// elsewhere), each of its names (see [`service_names`]) not also a name of a container here,
+/// with the addresses of the VMs running it. The ledger line saying the name resolves across VMs
+/// is written here, beside the entries. None when no name needs an entry.
+pub fn peers_file(
+    app: &App,
+    services: &[&str],
+    host: &HostOptions,
+    ledger: &mut Ledger,
+) -> Option<WriteFile> {
+    if host.peers.is_empty() {
+        return None;
+    }
+    let computed;
+    let names_of = match &host.names {
+        Some(m) => m,
+        None => {
+            computed = all_service_names(app);
+            &computed
+        }
+    };
+    let names = |s: &str| {
+        names_of
+            .get(s)
+            .cloned()
+            .unwrap_or_else(|| vec![s.to_string()])
+    };
+    // A name with a container here resolves to it on the VM's docker network (docker's DNS).
+    let local: std::collections::BTreeSet<String> =
+        services.iter().flat_map(|s| names(s)).collect();
+    let mut lines = String::new();
+    for (svc, addrs) in &host.peers {
+        if addrs.is_empty() || services.contains(&svc.as_str()) {
+            continue;
+        }
+        let ns: Vec<String> = names(svc)
+            .into_iter()
+            .filter(|n| !local.contains(n))
+            .collect();
+        if ns.is_empty() {
+            continue;
+        }
+        for n in &ns {
+            lines.push_str(&format!("{n} {}\n", addrs.join(" ")));
+        }
+        ledger.approximated(
+            format!("services.{svc}.name"),
+            "resolves from every container of the app: on its own VM through the docker network, from other VMs through hosts entries (the addresses of the VMs running it, read when each container starts); across VMs only ports published on their own number are reachable",
+        );
+    }
+    if lines.is_empty() {
+        return None;
+    }
+    Some(WriteFile {
+        path: PEERS_FILE.into(),
+        permissions: "0644".into(),
+        content: format!("# written by bridge: names of the app that run on other VMs\n{lines}"),
+    })
 }
 
 /// Per linked service, the aliases other services link to it by, in service then link order.
@@ -622,6 +723,35 @@ pub fn run_script(args: &[String]) -> String {
     )
 }
 
+/// [`run_script`] for a VM with a [`PEERS_FILE`]: before `docker run`, each address in the file
+/// is turned into an `--add-host name:ip` (an IP as it is, a DNS name resolved by the VM, waiting
+/// up to 30 s for it to resolve), so the names of containers on other VMs resolve in this one.
+/// A name that does not resolve is left out with a message on stderr (the journal).
+pub fn run_script_with_peers(args: &[String]) -> String {
+    let rest = args.get(1..).unwrap_or_default();
+    format!(
+        "#!/bin/sh\n# written by bridge: runs one container in the foreground; names on other VMs from {PEERS_FILE}\n\
+         set --\n\
+         if [ -r {PEERS_FILE} ]; then\n\
+         while read -r name addrs; do\n  \
+         case $name in ''|'#'*) continue ;; esac\n  \
+         for a in $addrs; do\n    \
+         case $a in *[!0-9a-fA-F.:]*) ip= ;; *[.:]*) ip=$a ;; *) ip= ;; esac\n    \
+         i=0\n    \
+         while [ -z \"$ip\" ] && [ \"$i\" -lt 30 ]; do\n      \
+         ip=$(getent hosts \"$a\" | awk 'NR == 1 {{ print $1 }}')\n      \
+         [ -n \"$ip\" ] && break\n      \
+         i=$((i + 1)); sleep 1\n    \
+         done\n    \
+         if [ -n \"$ip\" ]; then set -- \"$@\" --add-host \"$name:$ip\"; else echo \"bridge: $a ($name) does not resolve: left out\" >&2; fi\n  \
+         done\n\
+         done < {PEERS_FILE}\n\
+         fi\n\
+         exec docker run \"$@\" {}\n",
+        shell::join(rest)
+    )
+}
+
 /// [`run_script`] for a container joining `owner`'s network namespace: it first waits (up to a
 /// minute) for that container to run, since systemd starts both units at once.
 pub fn run_script_joining(args: &[String], owner: &str) -> String {
@@ -1019,6 +1149,11 @@ pub fn cloud_config_full(
         ],
     ];
     let mut volumes: Vec<String> = Vec::new();
+    let peers = peers_file(app, services, host, ledger);
+    let with_peers = peers.is_some();
+    if let Some(f) = peers {
+        files.push(FileItem::File(f));
+    }
     for name in services {
         let Some(s) = app.services.get(*name) else {
             continue;
@@ -1037,6 +1172,7 @@ pub fn cloud_config_full(
                 &args,
                 &container_name(&app.name, namespace_owner(app, name)),
             ),
+            None if with_peers => run_script_with_peers(&args),
             None => run_script(&args),
         };
         files.push(FileItem::File(WriteFile {

@@ -98,7 +98,7 @@ pub const CODES: &[(&str, &str)] = &[
     ("T307", "a field GCE hosts cannot express is left out"),
     (
         "T308",
-        "a service depends on or links to a service that runs on another VM",
+        "a service names one on another VM whose ports are not published on their own number",
     ),
     ("T309", "two resources normalise to the same GCE name"),
     (
@@ -892,6 +892,7 @@ fn hosts_to_instances(
     let mut declared: BTreeMap<String, bool> = BTreeMap::new();
     let mut any_declared = false;
     let aliases = cloudinit::link_aliases(app);
+    let all_names = cloudinit::all_service_names(app);
     for (h, host_labels, svcs) in hosts {
         let name = instance(h);
         let component = format!("host-{}", h.name);
@@ -905,6 +906,8 @@ fn hosts_to_instances(
             link_aliases: Some(aliases.clone()),
             // The machine types bridge places on have no GPUs (the ledger says dropped).
             no_gpus: true,
+            peers: peer_addresses(c, &svc_hosts, svcs),
+            names: Some(all_names.clone()),
             ..HostOptions::default()
         };
         let mut devices = BTreeMap::new();
@@ -1101,7 +1104,39 @@ fn hosts_to_instances(
             declaration_ledger(c, svc, s);
         }
     }
-    // Dependencies that cross VMs: the name resolves only on the VM's own docker network.
+    cross_vm_ports(c, &svc_hosts);
+}
+
+/// The DNS name of an instance inside GCE: the zonal internal name when the project is known,
+/// else the instance name, which the VM's resolver completes with its own zone's search domain
+/// (every instance of the app is in the one zone).
+fn instance_dns(c: &Ctx<'_>, instance: &str) -> String {
+    match &c.opts.project {
+        Some(p) => format!("{instance}.{}.c.{p}.internal", c.zone),
+        None => instance.to_string(),
+    }
+}
+
+/// For a host running `svcs`: every other service of the app with the internal DNS names of the
+/// instances running it, for [`cloudinit::peers_file`]. DNS names, not addresses: an instance
+/// keeps its name when bridge replaces it, and GCE's DNS answers with its current address.
+fn peer_addresses(
+    c: &Ctx<'_>,
+    svc_hosts: &BTreeMap<String, BTreeSet<String>>,
+    svcs: &[String],
+) -> BTreeMap<String, Vec<String>> {
+    svc_hosts
+        .iter()
+        .filter(|(s, _)| !svcs.contains(s))
+        .map(|(s, hs)| (s.clone(), hs.iter().map(|h| instance_dns(c, h)).collect()))
+        .collect()
+}
+
+/// A service named (depends_on, links) by a service on another VM: its name resolves there to
+/// the VMs running it, so only ports published on their own number are reached. Report every
+/// other port, and a service that publishes none.
+fn cross_vm_ports(c: &mut Ctx<'_>, svc_hosts: &BTreeMap<String, BTreeSet<String>>) {
+    let app = c.app;
     for (svc, s) in &app.services {
         let mine = svc_hosts.get(svc).cloned().unwrap_or_default();
         let deps = s
@@ -1112,12 +1147,33 @@ fn hosts_to_instances(
         let mut warned = BTreeSet::new();
         for (field, d) in deps {
             let theirs = svc_hosts.get(d).cloned().unwrap_or_default();
-            if !mine.is_subset(&theirs) && warned.insert(d.clone()) {
+            if mine.is_subset(&theirs) || !warned.insert(d.clone()) {
+                continue;
+            }
+            let Some(other) = app.services.get(cloudinit::namespace_owner(app, d)) else {
+                continue;
+            };
+            let unreachable: Vec<String> = other
+                .ports
+                .iter()
+                .filter(|p| p.published != Some(p.container) || is_loopback(&p.host_ip))
+                .map(|p| p.container.to_string())
+                .chain(other.expose.iter().map(|e| e.to_string()))
+                .collect();
+            if other.ports.is_empty() || !unreachable.is_empty() {
+                let what = if unreachable.is_empty() {
+                    "it publishes no port".to_string()
+                } else {
+                    format!(
+                        "container port(s) {} are not published on their own number",
+                        unreachable.join(", ")
+                    )
+                };
                 c.warn(
                     "T308",
                     format!("services.{svc}.{field}"),
-                    format!("`{svc}` and `{d}` do not always share a VM, and the name `{d}` resolves only on its own VM"),
-                    Some(format!("put both in one group, or reach `{d}` through `${{services.{d}.address}}` and a published port")),
+                    format!("`{svc}` reaches `{d}` on another VM, where the name `{d}` resolves to that VM's address, but {what}: such ports are not reachable across VMs"),
+                    Some(format!("publish the port on the same number (`ports: [\"5432:5432\"]` for 5432), or put `{svc}` and `{d}` in one group")),
                 );
             }
         }
@@ -2105,7 +2161,22 @@ mod tests {
             ud.contains("--network-alias app --network-alias backend"),
             "{ud}"
         );
-        // `other` runs on another VM: the name `app` does not resolve there.
+        // `other` runs on another VM: `app` and its link alias resolve there through the
+        // peers file, but `app` publishes no port, so it is not reachable: T308 says so.
+        let oth = g
+            .instances
+            .iter()
+            .find(|r| {
+                user_data(r)
+                    .unwrap_or_default()
+                    .contains("/etc/bridge/other.sh")
+            })
+            .unwrap_or_else(|| panic!("no host of other"));
+        let ud = user_data(oth).unwrap_or_default();
+        let host = &grp.name;
+        assert!(ud.contains(&format!("app {host}")), "{ud}");
+        assert!(ud.contains(&format!("backend {host}")), "{ud}");
+        assert!(ud.contains("exec docker run \"$@\" --rm"), "{ud}");
         let w = d
             .iter()
             .find(|x| x.code == "T308")

@@ -82,7 +82,7 @@ pub const CODES: &[(&str, &str)] = &[
     ("T410", "a field Zun cannot express"),
     (
         "T411",
-        "a service reaches a service on another server by name only",
+        "a service names one on another server that its server cannot read the address of (a cycle) or whose ports are not published on their own number",
     ),
     (
         "T412",

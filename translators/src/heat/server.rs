@@ -234,7 +234,7 @@ pub(crate) fn build_all(b: &mut Builder<'_>, order: &[String]) {
         p.res = name;
     }
     volumes(b, &plans);
-    cross_host_names(b, &plans);
+    let peers = cross_host_names(b, &plans);
     for p in &plans {
         for s in &p.services {
             b.hosts_of
@@ -244,7 +244,7 @@ pub(crate) fn build_all(b: &mut Builder<'_>, order: &[String]) {
         }
     }
     for p in &plans {
-        host(b, p);
+        host(b, p, peers.get(&p.res));
     }
     refine_ledger(b);
     b.hosts = plans
@@ -405,11 +405,51 @@ pub(crate) fn volume_resources(b: &mut Builder<'_>, users: &BTreeMap<String, usi
     }
 }
 
-/// Warn about services that name a service running on another server (depends_on, links).
-fn cross_host_names(b: &mut Builder<'_>, plans: &[Plan]) {
+/// Per pool, the services of the app on other servers with the pools running them: the servers
+/// whose addresses go into the pool's peers file ([`cloudinit::peers_file`]), as
+/// `get_attr: [server, first_address]` inside the template, so Heat resolves them and a replaced
+/// server changes the others' user data (the stack update rewrites the file).
+type Peers = BTreeMap<String, BTreeMap<String, Vec<(String, bool)>>>;
+
+/// Wire the peers of every pool. A pool reading another's address depends on it, so the edges
+/// must stay acyclic: the names a service depends on or links to are wired first (in dependency
+/// order), then every other name wherever no cycle forms. A named service that cannot be wired
+/// gets a T411 warning; so does one whose ports are not reachable across servers.
+fn cross_host_names(b: &mut Builder<'_>, plans: &[Plan]) -> Peers {
+    let mut hosts_of: BTreeMap<String, Vec<(String, bool)>> = BTreeMap::new();
+    for p in plans {
+        for s in &p.services {
+            hosts_of
+                .entry(s.clone())
+                .or_default()
+                .push((p.res.clone(), p.count > 1));
+        }
+    }
+    let mut peers: Peers = BTreeMap::new();
+    let mut wire = |b: &mut Builder<'_>, p: &Plan, other: &str| -> bool {
+        if p.services.iter().any(|s| s == other) {
+            return true;
+        }
+        if peers.get(&p.res).is_some_and(|m| m.contains_key(other)) {
+            return true;
+        }
+        let Some(pools) = hosts_of.get(other) else {
+            return true;
+        };
+        if pools.iter().any(|(res, _)| b.would_cycle(&p.res, res)) {
+            return false;
+        }
+        for (res, _) in pools {
+            b.deps.insert((p.res.clone(), res.clone()));
+        }
+        peers
+            .entry(p.res.clone())
+            .or_default()
+            .insert(other.to_string(), pools.clone());
+        true
+    };
     let mut warned = BTreeSet::new();
     for p in plans {
-        let here: BTreeSet<&str> = p.services.iter().map(String::as_str).collect();
         for s in &p.services {
             let Some(svc) = b.app.services.get(s) else {
                 continue;
@@ -421,22 +461,68 @@ fn cross_host_names(b: &mut Builder<'_>, plans: &[Plan]) {
                 .chain(svc.links.iter().map(|l| l.service.clone()))
                 .collect();
             for other in named {
-                if here.contains(other.as_str())
-                    || !b.app.services.contains_key(&other)
-                    || !warned.insert((s.clone(), other.clone()))
-                {
+                let owner = cloudinit::namespace_owner(&b.app, &other).to_string();
+                if p.services.contains(&owner) || !b.app.services.contains_key(&owner) {
                     continue;
                 }
-                b.diags.push(
-                    Diagnostic::warning(
-                        "T411",
-                        format!("service `{s}` names `{other}`, which the placement put on another server: the name does not resolve there"),
-                    )
-                    .with_path(format!("services.{s}"))
-                    .with_hint(format!("put `{s}` and `{other}` in one group, or reach it through `${{services.{other}.address}}` and a published port")),
-                );
+                let wired = wire(b, p, &owner);
+                if !warned.insert((s.clone(), other.clone())) {
+                    continue;
+                }
+                if !wired {
+                    b.diags.push(
+                        Diagnostic::warning(
+                            "T411",
+                            format!("service `{s}` names `{other}` on another server, but that server already reads this one's address: the name does not resolve from `{s}`"),
+                        )
+                        .with_path(format!("services.{s}"))
+                        .with_hint(format!("put `{s}` and `{other}` in one group, or drop one direction of the dependency between the two servers")),
+                    );
+                    continue;
+                }
+                if let Some(why) = unreachable_ports(&b.app.services[&owner]) {
+                    b.diags.push(
+                        Diagnostic::warning(
+                            "T411",
+                            format!("service `{s}` reaches `{other}` on another server, where the name resolves to that server's address, but {why}: such ports are not reachable across servers"),
+                        )
+                        .with_path(format!("services.{s}"))
+                        .with_hint(format!("publish the port on the same number (`ports: [\"5432:5432\"]` for 5432), or put `{s}` and `{other}` in one group")),
+                    );
+                }
             }
         }
+    }
+    // Every other name, wherever it forms no cycle (a name nobody depends on is wired only if
+    // it can be; an unwired one still resolves on its own server).
+    for p in plans {
+        let others: Vec<String> = hosts_of.keys().cloned().collect();
+        for o in others {
+            wire(b, p, &o);
+        }
+    }
+    peers
+}
+
+/// Why a service's ports are not reached through its server's address, if they are not: a port
+/// not published on its own number, an exposed port, or no port at all.
+fn unreachable_ports(s: &Service) -> Option<String> {
+    let bad: Vec<String> = s
+        .ports
+        .iter()
+        .filter(|p| p.published != Some(p.container) || loopback(p.host_ip.as_deref()))
+        .map(|p| p.container.to_string())
+        .chain(s.expose.iter().map(|e| e.to_string()))
+        .collect();
+    if !bad.is_empty() {
+        Some(format!(
+            "container port(s) {} are not published on their own number",
+            bad.join(", ")
+        ))
+    } else if s.ports.is_empty() {
+        Some("it publishes no port".into())
+    } else {
+        None
     }
 }
 
@@ -545,7 +631,7 @@ fn service_address(
 }
 
 /// One pool: server or resource group, its security group, volume attachments, output.
-fn host(b: &mut Builder<'_>, p: &Plan) {
+fn host(b: &mut Builder<'_>, p: &Plan, peers: Option<&BTreeMap<String, Vec<(String, bool)>>>) {
     let app_name = b.app.name.clone();
     let here: BTreeSet<String> = p.services.iter().cloned().collect();
     let mut tokens = Tokens::new(&b.token_prefix);
@@ -727,7 +813,25 @@ fn host(b: &mut Builder<'_>, p: &Plan) {
         attach.push((v.clone(), id));
     }
     let service_refs: Vec<&str> = p.services.iter().map(String::as_str).collect();
-    let text = cloudinit::cloud_config_with(&app, &service_refs, extras, &mut b.ledger);
+    // Names on other servers: their addresses, resolved by Heat (get_attr), as tokens.
+    let mut host_opts = cloudinit::HostOptions {
+        link_aliases: Some(cloudinit::link_aliases(&b.app)),
+        names: Some(cloudinit::all_service_names(&b.app)),
+        ..cloudinit::HostOptions::default()
+    };
+    for (svc, pools) in peers.into_iter().flatten() {
+        let mut lists: Vec<Value> = vec![json!(" ")];
+        for (res, group) in pools {
+            lists.push(if *group {
+                json!({"get_attr": [res, "first_address"]})
+            } else {
+                json!([{"get_attr": [res, "first_address"]}])
+            });
+        }
+        let t = tokens.add(json!({ "list_join": lists }));
+        host_opts.peers.insert(svc.clone(), vec![t]);
+    }
+    let text = cloudinit::cloud_config_full(&app, &service_refs, extras, &host_opts, &mut b.ledger);
     let encoded = text.len().div_ceil(3) * 4;
     if let Some((src, svc, i, size)) = cloudinit::shipped_sizes(&app, &service_refs)
         .first()

@@ -1,0 +1,506 @@
+//! Issue 12: on the container-VM targets (GCE, OpenStack) a service name, alias or link alias
+//! resolves from every container of the app to the VMs running the service, wherever the
+//! placement put it. The translator's output is checked by the real peers (Debian's `cloud-init
+//! schema`, Heat's own validator, the GCE discovery document) and its per-container scripts run
+//! on the machine's Docker Engine standing in for two VMs: one docker network per "host", plus a
+//! shared network standing in for the VPC on which the other "VM"'s published port is reached.
+
+mod support;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bridge_core::model::ProviderKind;
+use bridge_core::node::{Limits, NodeKind, load};
+use bridge_core::{LoadOptions, ValidApp, load_str};
+use bridge_translators::{Fidelity, Translation, for_provider};
+use support::engine::{TEST_IMAGE, ensure_test_image};
+use support::peers;
+
+fn app(name: &str, provider: &str, port: u16) -> ValidApp {
+    let yaml = format!(
+        "bridge: v1\nname: {name}\nservices:\n  api:\n    image: {TEST_IMAGE}\n    group: g\n    aliases: [backend]\n    command: [sh, -c, 'mkdir -p /w && echo from-api > /w/index.html && exec httpd -f -p {port} -h /w']\n    ports: ['{port}:{port}']\n    resources: {{cpus: 1.5, memory: 256MiB}}\n  web:\n    image: {TEST_IMAGE}\n    command: [sleep, '600']\n    links: ['api:apiref']\n    depends_on: [api]\n    resources: {{cpus: 1.5, memory: 256MiB}}\ngroups:\n  g: {{}}\nproviders:\n  {provider}\n"
+    );
+    let loaded = load_str(
+        &Arc::from("bridge.yaml"),
+        &yaml,
+        Path::new("."),
+        &LoadOptions::default(),
+    );
+    loaded
+        .valid
+        .unwrap_or_else(|| panic!("does not validate: {:?}\n{yaml}", loaded.diagnostics))
+}
+
+fn translate(kind: ProviderKind, app: &ValidApp) -> Translation {
+    let t = for_provider(kind)
+        .unwrap_or_else(|| panic!("no translator for {kind:?}"))
+        .translate(app);
+    assert!(!t.diagnostics.has_errors(), "{:?}", t.diagnostics);
+    t
+}
+
+fn scratch(tag: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("bridge-names-vm-{tag}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap_or_else(|e| panic!("{e}"));
+    d
+}
+
+fn docker(args: &[&str]) -> (bool, String) {
+    let out = Command::new("docker")
+        .args(args)
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run docker: {e}"));
+    (
+        out.status.success(),
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ),
+    )
+}
+
+/// `write_files` of a cloud-config: path to content.
+fn files_of(user_data: &str) -> BTreeMap<String, String> {
+    let doc = load(user_data, &Limits::default())
+        .unwrap_or_else(|e| panic!("user-data is not YAML: {}", e.message));
+    let Some(NodeKind::Seq(items)) = doc.get("write_files").map(|w| &w.kind) else {
+        panic!("no write_files list")
+    };
+    let text = |n: &bridge_core::node::Node| match &n.kind {
+        NodeKind::Scalar(s) => s.text.clone(),
+        _ => panic!("not a scalar: {n:?}"),
+    };
+    items
+        .iter()
+        .filter_map(|i| Some((text(i.get("path")?), text(i.get("content")?))))
+        .collect()
+}
+
+/// Debian's cloud-init validates the user data as a real VM reads it.
+fn cloud_init_schema(dir: &Path, name: &str, user_data: &str) {
+    let f = dir.join(format!("{name}.cloud-config"));
+    std::fs::write(&f, user_data).unwrap_or_else(|e| panic!("{e}"));
+    let v = Command::new("cloud-init")
+        .args(["schema", "-c"])
+        .arg(&f)
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run Debian's cloud-init: {e}"));
+    assert!(
+        v.status.success(),
+        "cloud-init schema {name}: {}",
+        peers::text(&v)
+    );
+}
+
+/// Two stand-in VMs: per host a docker network (the VM's own `<app>-net`), and one shared
+/// network standing in for the VPC, on which a container's address is its VM's address (the
+/// port is published on its own number, so VM address:port reaches it). Everything made is
+/// removed on drop.
+struct Vms {
+    dir: PathBuf,
+    networks: Vec<String>,
+    containers: Vec<String>,
+    children: Vec<Child>,
+    vpc: String,
+}
+
+impl Vms {
+    fn new(tag: &str) -> Vms {
+        ensure_test_image();
+        let vpc = format!("names-vm-{tag}-vpc");
+        let mut v = Vms {
+            dir: scratch(tag),
+            networks: Vec::new(),
+            containers: Vec::new(),
+            children: Vec::new(),
+            vpc: vpc.clone(),
+        };
+        v.network(&vpc);
+        v
+    }
+
+    fn network(&mut self, n: &str) {
+        let _ = docker(&["network", "rm", n]);
+        let (ok, out) = docker(&["network", "create", n]);
+        assert!(ok, "network create {n}: {out}");
+        self.networks.push(n.into());
+    }
+
+    /// Run one generated script as systemd would (stdin /dev/null), with `hosts` as the
+    /// machine's resolver for the script (a mount namespace with its own /etc/hosts: the VM's
+    /// DNS), then attach its container to the VPC and return the container's VPC address.
+    fn run(&mut self, name: &str, container: &str, script: &str, hosts: &str) -> String {
+        let _ = docker(&["rm", "-f", container]);
+        self.containers.push(container.into());
+        let f = self.dir.join(format!("{name}.sh"));
+        std::fs::write(&f, script).unwrap_or_else(|e| panic!("{e}"));
+        let h = self.dir.join(format!("{name}.hosts"));
+        std::fs::write(&h, format!("127.0.0.1 localhost\n{hosts}"))
+            .unwrap_or_else(|e| panic!("{e}"));
+        let log = std::fs::File::create(self.dir.join(format!("{name}.log")))
+            .unwrap_or_else(|e| panic!("{e}"));
+        let err = log.try_clone().unwrap_or_else(|e| panic!("{e}"));
+        let child = Command::new("unshare")
+            .args([
+                "-m",
+                "sh",
+                "-c",
+                "mount --bind \"$1\" /etc/hosts && exec sh \"$2\"",
+                "sh",
+            ])
+            .arg(&h)
+            .arg(&f)
+            .stdin(Stdio::null())
+            .stdout(log)
+            .stderr(err)
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot run unshare: {e}"));
+        self.children.push(child);
+        let end = Instant::now() + Duration::from_secs(60);
+        while docker(&["inspect", "-f", "{{.State.Running}}", container])
+            .1
+            .trim()
+            != "true"
+        {
+            assert!(
+                Instant::now() < end,
+                "{container} does not run: {}",
+                self.log(name)
+            );
+            std::thread::sleep(Duration::from_millis(300));
+        }
+        let (ok, out) = docker(&["network", "connect", &self.vpc, container]);
+        assert!(ok, "network connect: {out}");
+        let fmt = format!(
+            "{{{{(index .NetworkSettings.Networks \"{}\").IPAddress}}}}",
+            self.vpc
+        );
+        let (ok, ip) = docker(&["inspect", "-f", &fmt, container]);
+        assert!(ok && !ip.trim().is_empty(), "no vpc address: {ip}");
+        ip.trim().to_string()
+    }
+
+    fn log(&self, name: &str) -> String {
+        std::fs::read_to_string(self.dir.join(format!("{name}.log"))).unwrap_or_default()
+    }
+
+    /// An HTTP GET from `container` to `name:port` with busybox `nc` (the static busybox's `wget`
+    /// crashes resolving from a fresh container), retried for a few seconds.
+    fn fetch(container: &str, name: &str, port: u16) -> (bool, String) {
+        let mut got = (false, String::new());
+        for _ in 0..15 {
+            got = docker(&["exec", container, "sh", "-c", &get(name, port)]);
+            if got.0 && got.1.contains("from-api") {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(400));
+        }
+        got
+    }
+}
+
+impl Drop for Vms {
+    fn drop(&mut self) {
+        for c in &self.containers {
+            let _ = docker(&["rm", "-f", c]);
+        }
+        for ch in &mut self.children {
+            let _ = ch.kill();
+            let _ = ch.wait();
+        }
+        for n in &self.networks {
+            let _ = docker(&["network", "rm", n]);
+        }
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// A shell command sending an HTTP GET to `name:port` with `nc`.
+fn get(name: &str, port: u16) -> String {
+    format!("printf 'GET / HTTP/1.0\\r\\n\\r\\n' | nc -w 3 {name} {port}")
+}
+
+/// Give a generated script its stand-in host's own network and peers file (on a real VM both
+/// are `<app>-net` and /etc/bridge/peers: here two "VMs" share one engine and one disk).
+fn on_host(script: &str, app: &str, net: &str, peers_file: &Path) -> String {
+    let s = script.replace(&format!("--network {app}-net"), &format!("--network {net}"));
+    assert_ne!(s, script, "no --network {app}-net in {script}");
+    s.replace("/etc/bridge/peers", &peers_file.display().to_string())
+}
+
+/// Runs `api` on one stand-in VM and `web` on the other from the generated scripts and peers
+/// file, then checks from `web` that `api`, its alias and its link alias reach `api` across
+/// the VMs; a `web` started without the peers file does not resolve `api` (the control).
+fn run_two_vms(
+    tag: &str,
+    app: &str,
+    api_sh: &str,
+    web_sh: &str,
+    peers_text: &str,
+    api_vm_name: Option<&str>,
+    port: u16,
+) {
+    let mut vms = Vms::new(tag);
+    let (na, nb) = (format!("names-vm-{tag}-a"), format!("names-vm-{tag}-b"));
+    vms.network(&na);
+    vms.network(&nb);
+    let empty = vms.dir.join("no-peers");
+    std::fs::write(&empty, "").unwrap_or_else(|e| panic!("{e}"));
+    let api_c = format!("{app}-api");
+    let web_c = format!("{app}-web");
+    let ip = vms.run("api", &api_c, &on_host(api_sh, app, &nb, &empty), "");
+    // The api VM's address as the web VM sees it: its DNS name (GCE) or the address Heat wrote.
+    let (peers_text, hosts) = match api_vm_name {
+        Some(dns) => (peers_text.to_string(), format!("{ip} {dns}\n")),
+        None => (peers_text.replace("API_ADDRESS", &ip), String::new()),
+    };
+    let pf = vms.dir.join("peers");
+    std::fs::write(&pf, &peers_text).unwrap_or_else(|e| panic!("{e}"));
+    vms.run("web", &web_c, &on_host(web_sh, app, &na, &pf), &hosts);
+    let (_, etc) = docker(&["exec", &web_c, "cat", "/etc/hosts"]);
+    for name in ["api", "backend", "apiref"] {
+        assert!(
+            etc.contains(&format!("{ip}\t{name}")),
+            "{name} not in /etc/hosts:\n{etc}\n{}",
+            vms.log("web")
+        );
+        let got = Vms::fetch(&web_c, name, port);
+        assert!(
+            got.0,
+            "web does not reach {name} on the other VM: {}\n{}",
+            got.1,
+            vms.log("web")
+        );
+        assert!(got.1.trim_end().ends_with("from-api"), "{}", got.1);
+    }
+    // The control: the same script without the peers file; docker's DNS alone does not resolve
+    // a name on the other VM's network.
+    let ctl = format!("{app}-ctl");
+    let ctl_sh = on_host(web_sh, app, &na, &empty)
+        .replace(&format!("--name {web_c}"), &format!("--name {ctl}"));
+    vms.run("ctl", &ctl, &ctl_sh, &hosts);
+    let got = docker(&["exec", &ctl, "sh", "-c", &get("api", port)]);
+    assert!(
+        !got.1.contains("from-api"),
+        "api resolved without the peers file: {}",
+        got.1
+    );
+    assert!(got.1.contains("bad address") || !got.0, "{}", got.1);
+}
+
+/// GCE: the peers file names the instance running `api` by its internal DNS name, the ledger
+/// line comes with it, the bodies pass the discovery document and the cloud-configs cloud-init.
+#[test]
+fn gce_names_resolve_across_vms() {
+    let name = "nvmg";
+    let a = app(
+        name,
+        "gce: {project: p1, zone: europe-west4-a, machine_type: e2-standard-2}",
+        18481,
+    );
+    let t = translate(ProviderKind::Gce, &a);
+    let dir = scratch("gce-check");
+    let mut by_service: BTreeMap<String, (String, BTreeMap<String, String>)> = BTreeMap::new();
+    let mut bodies = Vec::new();
+    for art in t
+        .artifacts
+        .iter()
+        .filter(|x| x.path.starts_with("gce/instances/"))
+    {
+        let body: serde_json::Value =
+            serde_json::from_str(&art.content).unwrap_or_else(|e| panic!("{e}"));
+        let inst = body["name"].as_str().unwrap_or_default().to_string();
+        let ud = body["metadata"]["items"]
+            .as_array()
+            .and_then(|a| a.iter().find(|i| i["key"] == "user-data"))
+            .and_then(|i| i["value"].as_str())
+            .unwrap_or_else(|| panic!("no user-data"))
+            .to_string();
+        cloud_init_schema(&dir, &inst, &ud);
+        let files = files_of(&ud);
+        for s in ["api", "web"] {
+            if files.contains_key(&format!("/etc/bridge/{s}.sh")) {
+                by_service.insert(s.into(), (inst.clone(), files.clone()));
+            }
+        }
+        let f = dir.join(format!("{inst}.json"));
+        std::fs::write(&f, &art.content).unwrap_or_else(|e| panic!("{e}"));
+        bodies.push(f);
+    }
+    let v = Command::new(peers::python())
+        .arg(peers::root().join("tests/validators/gce_validate.py"))
+        .args(["--kind", "Instance"])
+        .args(&bodies)
+        .output()
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(v.status.success(), "gce_validate: {}", peers::text(&v));
+    let (api_vm, api_files) = &by_service["api"];
+    let (web_vm, web_files) = &by_service["web"];
+    assert_ne!(api_vm, web_vm, "the placement put api and web on one VM");
+    let dns = format!("{api_vm}.europe-west4-a.c.p1.internal");
+    let peers_text = &web_files["/etc/bridge/peers"];
+    for n in ["api", "backend", "apiref"] {
+        assert!(
+            peers_text.contains(&format!("\n{n} {dns}\n")),
+            "{peers_text}"
+        );
+    }
+    // api's VM needs no entry for web's names? It does: web runs elsewhere.
+    assert!(
+        api_files["/etc/bridge/peers"].contains("\nweb "),
+        "{}",
+        api_files["/etc/bridge/peers"]
+    );
+    let e = t
+        .ledger
+        .iter()
+        .find(|e| e.field == "services.api.name")
+        .unwrap_or_else(|| panic!("no ledger line"));
+    assert_eq!(e.fidelity, Fidelity::Approximated);
+    assert!(e.reason.contains("hosts entries"), "{}", e.reason);
+    assert!(
+        !t.diagnostics.iter().any(|d| d.code == "T308"),
+        "{:?}",
+        t.diagnostics
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+    run_two_vms(
+        "gce",
+        name,
+        &api_files["/etc/bridge/api.sh"],
+        &web_files["/etc/bridge/web.sh"],
+        peers_text,
+        Some(&dns),
+        18481,
+    );
+}
+
+/// OpenStack: the peers file holds a `str_replace` token Heat fills with `get_attr: [server,
+/// first_address]` of the server running `api`; Heat's validator accepts the template, and the
+/// cloud-configs (the token replaced by an address, as Heat does) pass cloud-init.
+#[test]
+fn openstack_names_resolve_across_servers() {
+    let name = "nvmo";
+    let a = app(name, "openstack: {flavor: m1.medium}", 18482);
+    let t = translate(ProviderKind::Openstack, &a);
+    let dir = scratch("heat-check");
+    let tpl = dir.join("template.yaml");
+    std::fs::write(&tpl, &t.artifacts[0].content).unwrap_or_else(|e| panic!("{e}"));
+    let v = Command::new(peers::python())
+        .arg(peers::root().join("tests/validators/heat_validate.py"))
+        .arg("--fill-required")
+        .arg(&tpl)
+        .output()
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(v.status.success(), "heat_validate: {}", peers::text(&v));
+    // Heat's own YAML reader; each server's user data with its tokens replaced as Heat would:
+    // an address attribute by API_ADDRESS (the test's stand-in), and the server it names.
+    let script = r#"
+import sys, json, yaml
+from heat.common import template_format
+t = yaml.load(open(sys.argv[1]).read(), Loader=template_format.yaml_loader)
+out = {}
+for name, r in t['resources'].items():
+    if r['type'] == 'OS::Heat::ResourceGroup':
+        r = r['properties']['resource_def']
+    if r['type'] != 'OS::Nova::Server':
+        continue
+    ud = r['properties']['user_data']
+    refs = []
+    if isinstance(ud, dict):
+        s = ud['str_replace_strict']
+        ud = s['template']
+        for k, v in s['params'].items():
+            text = json.dumps(v)
+            if 'first_address' in text:
+                def walk(x):
+                    if isinstance(x, dict):
+                        if 'get_attr' in x:
+                            refs.append(x['get_attr'][0])
+                        for y in x.values():
+                            walk(y)
+                    elif isinstance(x, list):
+                        for y in x:
+                            walk(y)
+                walk(v)
+                ud = ud.replace(k, 'API_ADDRESS')
+            else:
+                ud = ud.replace(k, 'x')
+    out[name] = {'user_data': ud, 'refs': refs}
+print(json.dumps(out))
+"#;
+    let o = Command::new(peers::python())
+        .arg("-c")
+        .arg(script)
+        .arg(&tpl)
+        .output()
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(o.status.success(), "{}", peers::text(&o));
+    let servers: BTreeMap<String, serde_json::Value> =
+        serde_json::from_slice(&o.stdout).unwrap_or_else(|e| panic!("{e}"));
+    // Per service: its server resource, its files, the servers whose addresses it reads.
+    type Placed = (String, BTreeMap<String, String>, Vec<String>);
+    let mut by_service: BTreeMap<String, Placed> = BTreeMap::new();
+    for (res, s) in &servers {
+        let ud = s["user_data"].as_str().unwrap_or_default();
+        cloud_init_schema(&dir, res, ud);
+        let files = files_of(ud);
+        let refs: Vec<String> = serde_json::from_value(s["refs"].clone()).unwrap_or_default();
+        for svc in ["api", "web"] {
+            if files.contains_key(&format!("/etc/bridge/{svc}.sh")) {
+                by_service.insert(svc.into(), (res.clone(), files.clone(), refs.clone()));
+            }
+        }
+    }
+    let (api_res, api_files, _) = &by_service["api"];
+    let (web_res, web_files, web_refs) = &by_service["web"];
+    assert_ne!(
+        api_res, web_res,
+        "the placement put api and web on one server"
+    );
+    assert_eq!(
+        web_refs,
+        &vec![api_res.clone()],
+        "web's server reads the address of api's"
+    );
+    let peers_text = &web_files["/etc/bridge/peers"];
+    for n in ["api", "backend", "apiref"] {
+        assert!(
+            peers_text.contains(&format!("\n{n} API_ADDRESS\n")),
+            "{peers_text}"
+        );
+    }
+    // The reverse direction would be a cycle: api's server has no entry for web.
+    assert!(
+        !api_files.contains_key("/etc/bridge/peers"),
+        "{:?}",
+        api_files.get("/etc/bridge/peers")
+    );
+    let e = t
+        .ledger
+        .iter()
+        .find(|e| e.field == "services.api.name")
+        .unwrap_or_else(|| panic!("no ledger line"));
+    assert_eq!(e.fidelity, Fidelity::Approximated);
+    assert!(
+        !t.diagnostics.iter().any(|d| d.code == "T411"),
+        "{:?}",
+        t.diagnostics
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+    run_two_vms(
+        "heat",
+        name,
+        &api_files["/etc/bridge/api.sh"],
+        &web_files["/etc/bridge/web.sh"],
+        peers_text,
+        None,
+        18482,
+    );
+}
