@@ -163,8 +163,11 @@ async fn event_time(d: &OpenstackDriver, path: &str, res: &str, status: &str) ->
 /// server never signals fails on a short --timeout with Heat's wait condition reason.
 #[test]
 fn deploy_waits_for_the_health_signal_and_fails_without_it() {
-    let env = os::cli_env("bridge-demo");
-    let d = os::driver("bridge-demo", Path::new("."));
+    // As the admin: the test cloud's Heat has no stack user domain, so creating the wait
+    // condition handle's stack user needs the admin role (a production cloud sets
+    // `stack_user_domain_name`; members can then deploy this too).
+    let env = os::cli_env("bridge-admin");
+    let d = os::driver("bridge-admin", Path::new("."));
     let rt = os::rt();
 
     // 1. Signalled: the deploy succeeds, web is created after db's wait condition.

@@ -69,6 +69,9 @@ def identity(c):
 
 
 def compute(c):
+    # Heat gives a wait condition handle's stack user this role (devstack creates it too).
+    if not c.identity.find_role("heat_stack_user"):
+        c.identity.create_role(name="heat_stack_user")
     for name, vcpus, ram, disk in FLAVORS:
         if not c.compute.find_flavor(name):
             c.compute.create_flavor(name=name, vcpus=vcpus, ram=ram, disk=disk, is_public=True)
