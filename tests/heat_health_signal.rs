@@ -32,16 +32,34 @@ fn docker(args: &[&str]) -> String {
 fn signal_for(name: &str, check: &str) -> (String, Value, Option<i32>) {
     let _ = Command::new("docker").args(["rm", "-f", name]).output();
     docker(&[
-        "run", "-d", "--name", name, "--health-cmd", check, "--health-interval", "1s",
-        "--health-retries", "2", IMAGE, "sleep", "300",
+        "run",
+        "-d",
+        "--name",
+        name,
+        "--health-cmd",
+        check,
+        "--health-interval",
+        "1s",
+        "--health-retries",
+        "2",
+        IMAGE,
+        "sleep",
+        "300",
     ]);
     let listener = TcpListener::bind("127.0.0.1:0").unwrap_or_else(|e| panic!("{e}"));
-    let port = listener.local_addr().unwrap_or_else(|e| panic!("{e}")).port();
-    let dir = std::env::temp_dir().join(format!("bridge-heat-signal-{name}-{}", std::process::id()));
+    let port = listener
+        .local_addr()
+        .unwrap_or_else(|e| panic!("{e}"))
+        .port();
+    let dir =
+        std::env::temp_dir().join(format!("bridge-heat-signal-{name}-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("{e}"));
     let conf = dir.join("heat-signal");
-    std::fs::write(&conf, format!("http://127.0.0.1:{port}/v1/signal/x\ntok-4711\n"))
-        .unwrap_or_else(|e| panic!("{e}"));
+    std::fs::write(
+        &conf,
+        format!("http://127.0.0.1:{port}/v1/signal/x\ntok-4711\n"),
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
     let script = dir.join("health-signal.sh");
     std::fs::write(&script, HEALTH_SIGNAL_SCRIPT).unwrap_or_else(|e| panic!("{e}"));
     let server = std::thread::spawn(move || {

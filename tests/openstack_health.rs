@@ -48,7 +48,15 @@ fn app(name: &str) -> String {
 }
 
 fn args<'a>(cmd: &'a str, extra: &[&'a str]) -> Vec<&'a str> {
-    let mut v = vec![cmd, "-p", "openstack", "-f", "app.yaml", "--state", "state.db"];
+    let mut v = vec![
+        cmd,
+        "-p",
+        "openstack",
+        "-f",
+        "app.yaml",
+        "--state",
+        "state.db",
+    ];
     v.extend(extra);
     v
 }
@@ -163,22 +171,24 @@ async fn event_time(d: &OpenstackDriver, path: &str, res: &str, status: &str) ->
 /// server never signals fails on a short --timeout with Heat's wait condition reason.
 #[test]
 fn deploy_waits_for_the_health_signal_and_fails_without_it() {
-    // As the admin: the test cloud's Heat has no stack user domain, so creating the wait
-    // condition handle's stack user needs the admin role (a production cloud sets
-    // `stack_user_domain_name`; members can then deploy this too).
-    let env = os::cli_env("bridge-admin");
-    let d = os::driver("bridge-admin", Path::new("."));
+    // As a member of `demo`: Heat gives the handle a user in its stack user domain.
+    let env = os::cli_env("bridge-demo");
+    let d = os::driver("bridge-demo", Path::new("."));
     let rt = os::rt();
 
     // 1. Signalled: the deploy succeeds, web is created after db's wait condition.
     let name = format!("hwait{}", std::process::id());
     let dir = os::app_dir("health-ok", &app(&name));
     let t0 = Instant::now();
-    let child = bridge(&dir, &args("deploy", &["--wait", "--timeout", "150s"]), &env)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap_or_else(|e| panic!("{e}"));
+    let child = bridge(
+        &dir,
+        &args("deploy", &["--wait", "--timeout", "150s"]),
+        &env,
+    )
+    .stdout(Stdio::piped())
+    .stderr(Stdio::piped())
+    .spawn()
+    .unwrap_or_else(|e| panic!("{e}"));
     let path = rt.block_on(await_status(
         &d,
         &name,
@@ -194,21 +204,23 @@ fn deploy_waits_for_the_health_signal_and_fails_without_it() {
         .unwrap_or_else(|| panic!("no host_web: {before:?}"));
     assert_eq!(web.2, "INIT_COMPLETE", "web started before db was healthy");
     assert!(
-        rt.block_on(os::servers(&d, &format!("{name}-web"))).is_empty(),
+        rt.block_on(os::servers(&d, &format!("{name}-web")))
+            .is_empty(),
         "nova has web's server before db signalled"
     );
     let body = json!({"status": "SUCCESS", "reason": "healthy: hwait-db", "data": "", "id": format!("{name}-db")});
     let st = rt.block_on(signal(&d, &path, "host_db_health", &body));
     assert!((200..300).contains(&st), "signal: {st}");
-    let out = child
-        .wait_with_output()
-        .unwrap_or_else(|e| panic!("{e}"));
+    let out = child.wait_with_output().unwrap_or_else(|e| panic!("{e}"));
     let t = text(&out);
     assert_eq!(out.status.code(), Some(0), "{t}");
     eprintln!("signalled deploy: {:?}", t0.elapsed());
     let ready = rt.block_on(event_time(&d, &path, "host_db_healthy", "CREATE_COMPLETE"));
     let web_started = rt.block_on(event_time(&d, &path, "host_web", "CREATE_IN_PROGRESS"));
-    assert!(web_started >= ready, "web {web_started} before db healthy {ready}");
+    assert!(
+        web_started >= ready,
+        "web {web_started} before db healthy {ready}"
+    );
     let stacks = rt.block_on(os::stacks(&d, &name));
     assert_eq!(stacks.len(), 1);
     assert_eq!(stacks[0].1, "CREATE_COMPLETE");
@@ -232,11 +244,13 @@ fn deploy_waits_for_the_health_signal_and_fails_without_it() {
         .unwrap_or_else(|| panic!("no stack {name}"));
     let res = rt.block_on(resources(&d, &path));
     assert!(
-        res.iter().any(|r| r.0 == "host_db_healthy" && r.2 == "CREATE_FAILED"),
+        res.iter()
+            .any(|r| r.0 == "host_db_healthy" && r.2 == "CREATE_FAILED"),
         "{res:?}"
     );
     assert!(
-        res.iter().any(|r| r.0 == "host_web" && r.2 != "CREATE_COMPLETE"),
+        res.iter()
+            .any(|r| r.0 == "host_web" && r.2 != "CREATE_COMPLETE"),
         "web was created without db healthy: {res:?}"
     );
     let o = run(&dir, &args("destroy", &[]), &env);

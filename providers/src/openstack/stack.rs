@@ -454,7 +454,14 @@ pub(crate) async fn converge(
                         reason: String::new(),
                         tags: Vec::new(),
                     };
-                    return follow(d, &s, &HashSet::new(), Some("CREATE"), d.stack_timeout + HEALTH_GRACE).await;
+                    return follow(
+                        d,
+                        &s,
+                        &HashSet::new(),
+                        Some("CREATE"),
+                        d.stack_timeout + HEALTH_GRACE,
+                    )
+                    .await;
                 }
                 // Created meanwhile (a resumed deploy): converge it with an update.
                 409 => continue,

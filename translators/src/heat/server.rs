@@ -961,8 +961,10 @@ fn health_gate(
         return None;
     }
     let handle = b.fresh(&format!("{}_health", p.res));
-    b.resources
-        .insert(handle.clone(), json!({"type": "OS::Heat::WaitConditionHandle"}));
+    b.resources.insert(
+        handle.clone(),
+        json!({"type": "OS::Heat::WaitConditionHandle"}),
+    );
     b.param(
         HEALTH_TIMEOUT_PARAM,
         json!({"type": "number", "default": 600, "description": "seconds a server's containers may take to report healthy (bridge supplies the deploy's timeout)"}),
