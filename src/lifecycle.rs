@@ -253,8 +253,25 @@ async fn run_async(args: &LifecycleArgs, op: Op, json: bool) -> Result<ExitCode>
         }
     });
     let mut drivers: BTreeMap<ProviderKind, Box<dyn DynDriver>> = BTreeMap::new();
+    // `deploy --wait` bounds the drivers' own waits (Heat's health wait conditions) too.
+    let bound = match &op {
+        Op::Deploy {
+            wait: true,
+            timeout,
+            ..
+        } => Some(*timeout),
+        _ => None,
+    };
     for p in partition.providers() {
-        match orchestrator::connect(p, &valid, base_dir(&args.file), Some(progress.clone())).await {
+        match orchestrator::connect_with(
+            p,
+            &valid,
+            base_dir(&args.file),
+            Some(progress.clone()),
+            bound,
+        )
+        .await
+        {
             Ok(d) => {
                 drivers.insert(p, d);
             }

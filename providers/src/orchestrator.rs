@@ -598,7 +598,20 @@ pub async fn connect(
     base_dir: PathBuf,
     progress: Option<ProgressFn>,
 ) -> Result<Box<dyn DynDriver>, DriverError> {
-    let _ = (&app, &base_dir, &progress);
+    connect_with(p, app, base_dir, progress, None).await
+}
+
+/// [`connect`] with a bound on how long the driver's own operations may wait (`deploy --wait
+/// --timeout`): Heat's stack operations and its servers' health wait conditions. None: the
+/// driver's default.
+pub async fn connect_with(
+    p: ProviderKind,
+    app: &ValidApp,
+    base_dir: PathBuf,
+    progress: Option<ProgressFn>,
+    timeout: Option<Duration>,
+) -> Result<Box<dyn DynDriver>, DriverError> {
+    let _ = (&app, &base_dir, &progress, &timeout);
     match p {
         #[cfg(feature = "swarm")]
         ProviderKind::Swarm => Ok(Box::new(
@@ -615,7 +628,10 @@ pub async fn connect(
         )?)),
         #[cfg(feature = "openstack")]
         ProviderKind::Openstack => {
-            let d = crate::openstack::OpenstackDriver::for_app(base_dir, app)?;
+            let mut d = crate::openstack::OpenstackDriver::for_app(base_dir, app)?;
+            if let Some(t) = timeout {
+                d = d.with_stack_timeout(t);
+            }
             Ok(Box::new(match progress {
                 Some(f) => d.with_progress(f),
                 None => d,

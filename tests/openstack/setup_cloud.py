@@ -56,6 +56,14 @@ def identity(c):
             name=name, password=spw, domain_id="default")
         idn.assign_project_role_to_user(service, u, admin_role)
         idn.assign_project_role_to_user(service, u, service_role)
+    # Heat's stack user domain (heat.conf stack_user_domain_name) and its admin: wait condition
+    # handles get a user there and its token, for members as for admins.
+    heat_domain = idn.find_domain("heat") or idn.create_domain(name="heat")
+    hda = idn.find_user("heat_domain_admin", domain_id=heat_domain.id) or idn.create_user(
+        name="heat_domain_admin", password=spw, domain_id=heat_domain.id)
+    idn.assign_domain_role_to_user(heat_domain, hda, admin_role)
+    if not idn.find_role("heat_stack_user"):
+        idn.create_role(name="heat_stack_user")
     u = idn.find_user("demo", domain_id="default") or idn.create_user(
         name="demo", password=os.environ["BRIDGE_OS_DEMO_PASSWORD"], domain_id="default")
     idn.assign_project_role_to_user(demo, u, member)

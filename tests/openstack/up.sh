@@ -229,6 +229,10 @@ num_engine_workers = 1
 heat_metadata_server_url = http://127.0.0.1:8000
 heat_waitcondition_server_url = http://127.0.0.1:8000/v1/waitcondition
 reauthentication_auth_method = trusts
+# Wait condition handles (bridge's health gating) get a stack domain user and its token.
+stack_user_domain_name = heat
+stack_domain_admin = heat_domain_admin
+stack_domain_admin_password = $BRIDGE_OS_SERVICE_PASSWORD
 log_file = $logs/heat-app.log
 max_stacks_per_tenant = 1000
 [database]

@@ -1055,6 +1055,9 @@ pub struct HostExtras {
     /// `runcmd` entries (argv lists) run after docker and its network are up and before the
     /// docker volumes are created and the containers start (mounting block devices, for example).
     pub before_containers: Vec<Vec<String>>,
+    /// `runcmd` entries (argv lists) run after the containers are started (Heat's health
+    /// signal, for example).
+    pub after_containers: Vec<Vec<String>>,
 }
 
 /// The `#cloud-config` document for a host running the given services: docker network, one
@@ -1210,6 +1213,7 @@ pub fn cloud_config_full(
             format!("{}-{name}.service", app.name),
         ]);
     }
+    runcmd.extend(extras.after_containers);
     let doc = Doc {
         packages: extras.packages,
         write_files: files,

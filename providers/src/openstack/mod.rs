@@ -93,7 +93,8 @@ pub fn desired_with(
     let mut defaults = serde_json::Map::new();
     if let Some(params) = stack.template["parameters"].as_object() {
         for (k, p) in params {
-            if p["hidden"] == json!(true) {
+            // Hidden ones are never read back; the health timeout is the deploy's, not drift.
+            if p["hidden"] == json!(true) || k == tr::HEALTH_TIMEOUT_PARAM {
                 continue;
             }
             if let Some(d) = p.get("default") {
@@ -239,6 +240,13 @@ impl OpenstackDriver {
         }
     }
 
+    /// Give up waiting for a stack operation after `timeout` (default 1 h); it is also the
+    /// timeout of the servers' health wait conditions (`deploy --wait --timeout`).
+    pub fn with_stack_timeout(mut self, timeout: Duration) -> Self {
+        self.stack_timeout = timeout;
+        self
+    }
+
     /// Poll stacks this often (default 2 s).
     pub fn with_poll(mut self, poll: Duration) -> Self {
         self.poll = poll;
@@ -381,6 +389,16 @@ impl OpenstackDriver {
         for p in spec["supplied"].as_array().into_iter().flatten() {
             let name = p["name"].as_str().unwrap_or_default().to_string();
             out.insert(name, json!(self.supply(p)?));
+        }
+        // Heat fails a server's health wait condition when this deploy would stop waiting.
+        if spec["template"]["parameters"]
+            .get(tr::HEALTH_TIMEOUT_PARAM)
+            .is_some()
+        {
+            out.insert(
+                tr::HEALTH_TIMEOUT_PARAM.into(),
+                json!(self.stack_timeout.as_secs().max(1).to_string()),
+            );
         }
         Ok(out)
     }

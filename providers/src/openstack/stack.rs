@@ -16,6 +16,10 @@ use crate::{ComponentStatus, DriverError, ErrorKind};
 
 /// Heat's own timeout for a create or update, in minutes.
 const TIMEOUT_MINS: u64 = 60;
+/// How much longer than the stack timeout (which is also the health wait conditions' timeout)
+/// bridge follows a create or update, so Heat's own verdict (a wait condition's failure reason)
+/// arrives before bridge gives up.
+const HEALTH_GRACE: Duration = Duration::from_secs(30);
 
 /// Percent-encode a path segment or query value.
 pub(crate) fn enc(s: &str) -> String {
@@ -113,6 +117,14 @@ fn hint_for(reason: &str) -> Option<&'static str> {
     {
         Some(
             "the network does not exist in this cloud: set providers.openstack.network (openstack network list)",
+        )
+    } else if r.contains("waitconditiontimeout") {
+        Some(
+            "the server's containers did not report healthy in time (no signal reached heat): check their health checks, or deploy with a longer --timeout (`journalctl -u bridge-health-signal` on the server shows what was seen)",
+        )
+    } else if r.contains("waitconditionfailure") {
+        Some(
+            "a container's health check stayed unhealthy (its last output is above): fix the check or the service, then deploy again",
         )
     } else {
         None
@@ -442,7 +454,14 @@ pub(crate) async fn converge(
                         reason: String::new(),
                         tags: Vec::new(),
                     };
-                    return follow(d, &s, &HashSet::new(), Some("CREATE"), d.stack_timeout).await;
+                    return follow(
+                        d,
+                        &s,
+                        &HashSet::new(),
+                        Some("CREATE"),
+                        d.stack_timeout + HEALTH_GRACE,
+                    )
+                    .await;
                 }
                 // Created meanwhile (a resumed deploy): converge it with an update.
                 409 => continue,
@@ -478,7 +497,7 @@ pub(crate) async fn converge(
         match status {
             200..=299 => {
                 tracing::info!(stack = %name, "update started");
-                return follow(d, &s, &seen, Some("UPDATE"), d.stack_timeout).await;
+                return follow(d, &s, &seen, Some("UPDATE"), d.stack_timeout + HEALTH_GRACE).await;
             }
             409 => continue,
             _ => return Err(api_error(&res, status, &b)),

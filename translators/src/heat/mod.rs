@@ -15,6 +15,8 @@ mod server;
 mod vm;
 mod zun;
 
+pub use server::{HEALTH_SIGNAL_CONF, HEALTH_SIGNAL_SCRIPT, HEALTH_TIMEOUT_PARAM};
+
 use std::collections::{BTreeMap, BTreeSet};
 
 use bridge_core::diag::Diagnostic;
@@ -365,6 +367,8 @@ pub(crate) struct Builder<'a> {
     pub vm_resources: BTreeMap<String, (String, u32)>,
     /// Resource dependencies created by address references (from, to), for cycle checks.
     pub deps: BTreeSet<(String, String)>,
+    /// Server (or resource group) resource to its health `OS::Heat::WaitCondition`.
+    pub health_waits: BTreeMap<String, String>,
     pub hosts: Vec<HostPool>,
     pub bound: Option<String>,
     /// Service name to the pools running it (resource, is a resource group).
@@ -658,6 +662,7 @@ pub fn build(valid: &ValidApp, opts: &HeatOptions) -> (HeatStack, Ledger, Diagno
         volume_ids: BTreeMap::new(),
         vm_resources: BTreeMap::new(),
         deps: BTreeSet::new(),
+        health_waits: BTreeMap::new(),
         hosts: Vec::new(),
         bound: None,
         hosts_of: BTreeMap::new(),

@@ -65,6 +65,57 @@ mountpoint -q "$dir" || mount "$dir"
 docker volume inspect "$vol" >/dev/null 2>&1 || docker volume create --driver local --opt type=none --opt o=bind --opt device="$dir" "$vol" >/dev/null
 "#;
 
+/// The stack parameter holding the health wait conditions' timeout in seconds (the driver
+/// supplies the deploy's timeout).
+pub const HEALTH_TIMEOUT_PARAM: &str = "health_timeout";
+/// Where a server keeps its wait condition handle's signal URL (line 1) and token (line 2).
+pub const HEALTH_SIGNAL_CONF: &str = "/var/lib/bridge/heat-signal";
+
+/// Signals Heat's wait condition once the named containers are healthy (SUCCESS), or as soon as
+/// one is unhealthy (FAILURE, with its last health check output). Arguments: the file with the
+/// signal URL and token, then the container names. The JSON strings come from docker's own
+/// `json` template function, so health output is data, never JSON syntax.
+pub const HEALTH_SIGNAL_SCRIPT: &str = r#"#!/bin/sh
+# written by bridge: tells heat's wait condition whether this server's containers are healthy
+set -u
+conf="$1"; shift
+endpoint=$(sed -n 1p "$conf")
+token=$(sed -n 2p "$conf")
+id=$(hostname)
+send() {
+  body="{\"status\":\"$1\",\"reason\":$2,\"data\":$3,\"id\":\"$id\"}"
+  i=0
+  until curl -fsS -o /dev/null -X POST -H "X-Auth-Token: $token" -H 'Content-Type: application/json' -H 'Accept: application/json' --data-binary "$body" "$endpoint"; do
+    i=$((i + 1))
+    if [ "$i" -ge 30 ]; then echo "bridge: cannot signal heat" >&2; exit 1; fi
+    sleep 10
+  done
+  echo "bridge: signalled $1"
+}
+last='{{$o := ""}}{{if .State.Health}}{{range .State.Health.Log}}{{$o = .Output}}{{end}}{{end}}'
+while :; do
+  pending=""
+  for c in "$@"; do
+    s=$(docker inspect -f '{{if .State.Health}}{{.State.Health.Status}}{{else}}{{.State.Status}}{{end}}' "$c" 2>/dev/null) || s=missing
+    case "$s" in
+      healthy) ;;
+      unhealthy)
+        reason=$(docker inspect -f "$last"'{{json (printf "container %s is unhealthy: %s" .Name $o)}}' "$c")
+        data=$(docker inspect -f "$last"'{{json $o}}' "$c")
+        send FAILURE "$reason" "$data"
+        exit 1 ;;
+      *) pending="$pending $c" ;;
+    esac
+  done
+  if [ -z "$pending" ]; then
+    data=$(docker inspect -f "$last"'{{json $o}}' "$c")
+    send SUCCESS "\"healthy: $*\"" "$data"
+    exit 0
+  fi
+  sleep 2
+done
+"#;
+
 /// The flavor catalogue for container hosts.
 fn catalogue(b: &mut Builder<'_>) -> Vec<HostType> {
     let Some(name) = b.os.flavor.clone() else {
@@ -246,6 +297,7 @@ pub(crate) fn build_all(b: &mut Builder<'_>, order: &[String]) {
     for p in &plans {
         host(b, p, peers.get(&p.res));
     }
+    health_dependencies(b, &plans);
     refine_ledger(b);
     b.hosts = plans
         .iter()
@@ -812,6 +864,7 @@ fn host(b: &mut Builder<'_>, p: &Plan, peers: Option<&BTreeMap<String, Vec<(Stri
         ]);
         attach.push((v.clone(), id));
     }
+    let gate = health_gate(b, p, &mut tokens, &mut extras);
     let service_refs: Vec<&str> = p.services.iter().map(String::as_str).collect();
     // Names on other servers: their addresses, resolved by Heat (get_attr), as tokens.
     let mut host_opts = cloudinit::HostOptions {
@@ -972,6 +1025,23 @@ fn host(b: &mut Builder<'_>, p: &Plan, peers: Option<&BTreeMap<String, Vec<(Stri
     } else {
         b.resources.insert(p.res.clone(), server);
     }
+    if let Some(handle) = gate {
+        let wait = b.fresh(&format!("{}_healthy", p.res));
+        b.resources.insert(
+            wait.clone(),
+            json!({
+                "type": "OS::Heat::WaitCondition",
+                // The timeout runs from the server's creation, not the stack's.
+                "depends_on": [p.res],
+                "properties": {
+                    "handle": {"get_resource": handle},
+                    "count": p.count,
+                    "timeout": {"get_param": HEALTH_TIMEOUT_PARAM},
+                },
+            }),
+        );
+        b.health_waits.insert(p.res.clone(), wait);
+    }
     for (v, id) in attach {
         let res = b.fresh(&format!("attach_{v}"));
         b.resources.insert(
@@ -989,6 +1059,121 @@ fn host(b: &mut Builder<'_>, p: &Plan, peers: Option<&BTreeMap<String, Vec<(Stri
             "value": super::address_of(&p.res, p.count > 1),
         }),
     );
+}
+
+/// Health gating of one pool: when its containers have health checks, a wait condition handle
+/// whose URL and token the server keeps in [`HEALTH_SIGNAL_CONF`], and the cloud-init command that
+/// runs [`HEALTH_SIGNAL_SCRIPT`] after the containers start. Returns the handle's resource name
+/// (the caller adds the `OS::Heat::WaitCondition` once the server exists).
+fn health_gate(
+    b: &mut Builder<'_>,
+    p: &Plan,
+    tokens: &mut Tokens,
+    extras: &mut HostExtras,
+) -> Option<String> {
+    let app_name = b.app.name.clone();
+    let gated: Vec<String> = p
+        .services
+        .iter()
+        .filter(|s| {
+            b.app
+                .services
+                .get(*s)
+                .and_then(|x| x.health.as_ref())
+                .is_some_and(|h| !h.test.is_none())
+        })
+        .cloned()
+        .collect();
+    if gated.is_empty() {
+        return None;
+    }
+    let handle = b.fresh(&format!("{}_health", p.res));
+    b.resources.insert(
+        handle.clone(),
+        json!({"type": "OS::Heat::WaitConditionHandle"}),
+    );
+    b.param(
+        HEALTH_TIMEOUT_PARAM,
+        json!({"type": "number", "default": 600, "description": "seconds a server's containers may take to report healthy (bridge supplies the deploy's timeout)"}),
+    );
+    // The URL and token reach the disk only, as one write_files item Heat itself JSON-encodes.
+    let item = json!({"list_join": ["", [{
+        "path": HEALTH_SIGNAL_CONF,
+        "permissions": "0400",
+        "content": {"list_join": ["\n", [
+            {"get_attr": [handle, "endpoint"]},
+            {"get_attr": [handle, "token"]},
+            "",
+        ]]},
+    }]]});
+    let t = tokens.add(item);
+    extras.file_placeholders.push(t);
+    extras.files.push(WriteFile {
+        path: format!("{SCRIPTS_DIR}/health-signal.sh"),
+        permissions: "0755".into(),
+        content: HEALTH_SIGNAL_SCRIPT.into(),
+    });
+    if b.opts.install_docker {
+        extras.packages.push("curl".into());
+    }
+    // In the background (systemd-run), so cloud-init finishes while the checks run.
+    let mut cmd: Vec<String> = vec![
+        "systemd-run".into(),
+        "--unit=bridge-health-signal".into(),
+        "/bin/sh".into(),
+        format!("{SCRIPTS_DIR}/health-signal.sh"),
+        HEALTH_SIGNAL_CONF.into(),
+    ];
+    for s in &gated {
+        cmd.push(cloudinit::container_name(&app_name, s));
+        b.ledger.mapped(format!("services.{s}.health"));
+    }
+    extras.after_containers.push(cmd);
+    Some(handle)
+}
+
+/// A server whose service depends on a `service_healthy` service of another pool is created only
+/// after that pool's wait condition (its containers reported healthy). Run after every pool is
+/// built; a dependency that would close a cycle stays a deploy-time wait only.
+fn health_dependencies(b: &mut Builder<'_>, plans: &[Plan]) {
+    use bridge_core::model::DependencyCondition;
+    for p in plans {
+        let mut waits: BTreeSet<String> = BTreeSet::new();
+        for s in &p.services {
+            let Some(svc) = b.app.services.get(s) else {
+                continue;
+            };
+            let mut wired = false;
+            let deps = svc.depends_on.clone();
+            for d in &deps {
+                if d.condition != DependencyCondition::Healthy || p.services.contains(&d.service) {
+                    continue;
+                }
+                for (q, _) in b.hosts_of.get(&d.service).cloned().unwrap_or_default() {
+                    let Some(w) = b.health_waits.get(&q).cloned() else {
+                        continue;
+                    };
+                    if q == p.res || b.would_cycle(&p.res, &q) {
+                        continue;
+                    }
+                    b.deps.insert((p.res.clone(), q.clone()));
+                    waits.insert(w);
+                    wired = true;
+                }
+            }
+            if wired {
+                b.ledger.approximated(
+                    format!("services.{s}.depends_on"),
+                    "a service_healthy dependency on another server: heat creates this server after that server's containers report healthy (its wait condition); on the same server systemd orders the containers",
+                );
+            }
+        }
+        if !waits.is_empty()
+            && let Some(r) = b.resources.get_mut(&p.res)
+        {
+            r["depends_on"] = json!(waits.into_iter().collect::<Vec<_>>());
+        }
+    }
 }
 
 /// An ingress rule for one published port from anywhere.
