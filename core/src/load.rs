@@ -269,7 +269,10 @@ pub fn load_str(name: &Arc<str>, text: &str, base_dir: &Path, opts: &LoadOptions
                 profiles: opts.profiles.clone(),
                 default_name: default_project_name(base_dir),
             };
-            let imported = compose::import(&root, name, base_dir, &iopts, &mut out.sources);
+            // The import interpolates the tree in place; only its span is needed after.
+            let span = root.span;
+            let tree = std::mem::replace(&mut root, Node::empty_map(span));
+            let imported = compose::import_owned(tree, name, base_dir, &iopts, &mut out.sources);
             diags.extend(imported.diagnostics);
             source_map = imported.source_map;
             (imported.app, false)

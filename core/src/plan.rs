@@ -321,11 +321,7 @@ fn walk(path: &str, d: &Value, o: &Value, opaque: &[String], out: &mut Vec<Field
         (Value::Null, _) => {}
         (Value::Object(dm), Value::Object(om)) => {
             for (k, dv) in dm {
-                let ov = om
-                    .iter()
-                    .find(|(ok, _)| ok.eq_ignore_ascii_case(k))
-                    .map(|(_, v)| v)
-                    .unwrap_or(&Value::Null);
+                let ov = key_ignoring_case(om, k).unwrap_or(&Value::Null);
                 let p = if path.is_empty() {
                     k.clone()
                 } else {
@@ -376,6 +372,17 @@ fn walk(path: &str, d: &Value, o: &Value, opaque: &[String], out: &mut Vec<Field
     }
 }
 
+/// The value under `key` in `map`, the key compared without case: the key as spelt first (a
+/// lookup, as engines mostly echo bridge's spelling), then a scan for another spelling. A
+/// scan for every key made the diff quadratic in the size of an object.
+fn key_ignoring_case<'a>(map: &'a serde_json::Map<String, Value>, key: &str) -> Option<&'a Value> {
+    map.get(key).or_else(|| {
+        map.iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(key))
+            .map(|(_, v)| v)
+    })
+}
+
 fn change(path: &str, description: String) -> FieldChange {
     FieldChange {
         path: path.to_string(),
@@ -387,12 +394,9 @@ fn change(path: &str, description: String) -> FieldChange {
 pub fn contains(stored: &Value, sent: &Value) -> bool {
     match (stored, sent) {
         (_, Value::Null) => true,
-        (Value::Object(a), Value::Object(b)) => b.iter().all(|(k, v)| {
-            v.is_null()
-                || a.iter()
-                    .find(|(ak, _)| ak.eq_ignore_ascii_case(k))
-                    .is_some_and(|(_, av)| contains(av, v))
-        }),
+        (Value::Object(a), Value::Object(b)) => b
+            .iter()
+            .all(|(k, v)| v.is_null() || key_ignoring_case(a, k).is_some_and(|av| contains(av, v))),
         (Value::Array(a), Value::Array(b)) => {
             a.len() == b.len() && a.iter().zip(b).all(|(x, y)| contains(x, y))
         }
