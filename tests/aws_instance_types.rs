@@ -76,12 +76,12 @@ fn aws_vm_gets_the_smallest_instance_type_the_region_offers() {
     let rt = rt();
     rt.block_on(async {
         let d = driver(&m, &app).await;
-        // Before check: the stock list, and the translator says so.
+        // Before verify: the stock list, and the translator says so.
         let (desired, diags) = d.desired(&app);
         assert!(diags.iter().any(|x| x.code == "T229"), "{diags:?}");
         assert_eq!(vm_type(&desired), "t3.micro");
 
-        d.check().await.unwrap_or_else(|e| panic!("check: {e}"));
+        d.verify(&app).await.unwrap_or_else(|e| panic!("verify: {e}"));
         let types = d.instance_types().await.unwrap_or_else(|e| panic!("{e}"));
         // Cached: a second read sends nothing.
         let before = m.recorded().len();
@@ -167,7 +167,9 @@ fn aws_vm_larger_than_every_type_names_it_and_the_largest() {
     let app = load(&yaml("it-itbig", "4096", "1GiB"));
     rt().block_on(async {
         let d = driver(&m, &app).await;
-        d.check().await.unwrap_or_else(|e| panic!("check: {e}"));
+        d.verify(&app)
+            .await
+            .unwrap_or_else(|e| panic!("verify: {e}"));
         let (_, diags) = d.desired(&app);
         let e = diags
             .iter()

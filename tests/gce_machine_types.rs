@@ -101,12 +101,14 @@ fn gce_deploy_sizes_hosts_and_vms_from_the_zones_machine_types() {
     let d = server.driver(&valid).unwrap_or_else(|e| panic!("{e}"));
     let rt = rt();
     rt.block_on(async {
-        // Before check: the stock list, and the translator says so.
+        // Before verify: the stock list, and the translator says so.
         let (desired, diags) = d.desired(&valid);
         assert!(diags.iter().any(|x| x.code == "T316"), "{diags:?}");
         assert_eq!(instance_types(&desired), ["e2-standard-2", "e2-standard-2"]);
 
-        d.check().await.unwrap_or_else(|e| panic!("check: {e}"));
+        d.verify(&valid)
+            .await
+            .unwrap_or_else(|e| panic!("verify: {e}"));
         let listed = server.stat("machineTypes.list");
         // 30 types in pages of 2: every page was read.
         assert_eq!(listed, 15, "{}", server.control("stats"));
@@ -254,8 +256,8 @@ fn gce_a_request_larger_than_every_machine_type_names_it_and_the_largest() {
     ] {
         let valid = valid(&yaml);
         let d = server.driver(&valid).unwrap_or_else(|e| panic!("{e}"));
-        rt().block_on(d.check())
-            .unwrap_or_else(|e| panic!("check: {e}"));
+        rt().block_on(d.verify(&valid))
+            .unwrap_or_else(|e| panic!("verify: {e}"));
         let (_, diags) = d.desired(&valid);
         let e = diags
             .iter()

@@ -76,7 +76,7 @@ pub struct AwsDriver {
     /// The ARNs of the app's Cloud Map services (group -> ARN), as the last [`Driver::observe`]
     /// found them: the values of the late-bound inputs `discovery.GROUP.arn`.
     pub(crate) discovery_arns: std::sync::Mutex<BTreeMap<String, String>>,
-    /// The region's instance types, read once per run by [`Driver::check`]
+    /// The region's instance types, read once per run by [`Driver::verify`]
     /// ([`AwsDriver::instance_types`]).
     pub(crate) instance_types: std::sync::OnceLock<Vec<tr::InstanceType>>,
 }
@@ -243,7 +243,7 @@ impl AwsDriver {
     /// The translator's options for this driver: the region in use written as
     /// `awslogs-region` when the app gives none, as `render` does with [`render_region`].
     /// VMs and the container-instance pool are sized from the region's instance types once
-    /// [`Driver::check`] has read them (else from the stock list, warning T229).
+    /// [`Driver::verify`] has read them (else from the stock list, warning T229).
     pub fn translator_options(&self) -> tr::Options {
         tr::Options {
             region: Some(self.client.region.clone()),
@@ -762,13 +762,11 @@ impl Driver for AwsDriver {
             .collect()
     }
 
-    /// Reachable and authorised: one cheap ECS read; then the region's instance types. An account is always "set up" for ECS;
+    /// Reachable and authorised: one cheap ECS read. An account is always "set up" for ECS;
     /// the cluster is one of the app's resources.
     async fn check(&self) -> Result<Readiness, DriverError> {
         self.ecs("ListClusters", "-", json!({"maxResults": 1}))
             .await?;
-        // The catalogue VMs and the container-instance pool are sized from.
-        self.instance_types().await?;
         Ok(Readiness::Ready)
     }
 
@@ -776,7 +774,11 @@ impl Driver for AwsDriver {
         Ok(())
     }
 
+    /// Before a plan, deploy or reconcile: the secret ARNs the app names exist, and the
+    /// region's instance types (the catalogue VMs and the container-instance pool are sized
+    /// from) are read, once per run. `status` and `destroy` need neither.
     async fn verify(&self, app: &ValidApp) -> Result<(), DriverError> {
+        self.instance_types().await?;
         ecs::verify_secrets(self, app).await
     }
 

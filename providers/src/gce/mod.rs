@@ -83,7 +83,7 @@ pub struct GceDriver {
     base_dir: PathBuf,
     /// The rolling updates in progress.
     rollouts: rollout::Rollouts,
-    /// The zone's machine types, read once per run by [`Driver::check`]
+    /// The zone's machine types, read once per run by [`Driver::verify`]
     /// ([`GceDriver::machine_types`]).
     machine_types: OnceLock<Vec<HostType>>,
 }
@@ -205,10 +205,16 @@ impl Driver for GceDriver {
         objects::outputs(self, app).await
     }
 
-    /// Sized from the zone's machine types once [`Driver::check`] has read them, else the stock
+    /// Sized from the zone's machine types once [`Driver::verify`] has read them, else the stock
     /// list (warning T316).
     fn desired(&self, app: &ValidApp) -> (Vec<Desired>, Diagnostics) {
         desired_with(app, &self.api.project, self.machine_types.get().cloned())
+    }
+
+    /// Before a plan, deploy or reconcile: the zone's machine types, the catalogue the
+    /// placement sizes hosts and VMs from, read once per run (`status` and `destroy` need none).
+    async fn verify(&self, _app: &ValidApp) -> Result<(), DriverError> {
+        self.machine_types().await.map(|_| ())
     }
 
     async fn check(&self) -> Result<Readiness, DriverError> {
@@ -218,11 +224,7 @@ impl Driver for GceDriver {
             .call(reqwest::Method::GET, &zone, &[], None, "-")
             .await
         {
-            Ok(_) => {
-                // The catalogue the placement sizes hosts and VMs from.
-                self.machine_types().await?;
-                Ok(Readiness::Ready)
-            }
+            Ok(_) => Ok(Readiness::Ready),
             Err(e) if e.kind == ErrorKind::NotFound => {
                 // Which one is missing: the project or the zone?
                 let project = self
