@@ -368,6 +368,16 @@ fn examples_round_trip_through_export() {
             "{label}: task families differ"
         );
         for ((fam, x), (_, y)) in a.iter().zip(&b) {
+            // Project files ship in the task definition (bridge's `bridge-files` init
+            // container); export reports it as approximated and writes no files back, so that
+            // family cannot render back the same.
+            if containers(x).iter().any(|c| c["name"] == "bridge-files") {
+                assert!(
+                    !containers(y).iter().any(|c| c["name"] == "bridge-files"),
+                    "{label}: {fam}: the init container was exported as a service"
+                );
+                continue;
+            }
             assert_eq!(
                 containers(x),
                 containers(y),

@@ -221,6 +221,8 @@ pub fn task_definitions(
     finish(r, app)
 }
 
+/// The name of bridge's init container that writes project files (relative binds).
+const FILES_INIT: &str = "bridge-files";
 fn task(r: &mut Reader, root: &Node) -> Option<Task> {
     // describe-task-definition wraps the body: {"taskDefinition": {...}, "tags": [...]}.
     let (body, tags) = match root.get("taskDefinition") {
@@ -372,6 +374,16 @@ fn task(r: &mut Reader, root: &Node) -> Option<Task> {
     for (i, c) in defs_seq.iter().enumerate() {
         let p = format!("{dpath}[{i}]");
         if let Some((name, s)) = container(r, &p, c, awsvpc, &task_vols, &mut t.secrets) {
+            if name == FILES_INIT {
+                // bridge's own init container carries the project files of relative binds
+                // (`translators/src/ecs/task.rs`): the files are not written back.
+                r.approximated(
+                    &p,
+                    c,
+                    "bridge's project-file init container: not exported as a service; its consumers keep host-path binds under /var/lib/bridge/files, the files it carries are not written back (put them beside the app as relative binds)",
+                );
+                continue;
+            }
             for m in &s.volumes {
                 if let Some(src) = &m.source {
                     used.insert(src.clone());
@@ -379,6 +391,9 @@ fn task(r: &mut Reader, root: &Node) -> Option<Task> {
             }
             t.containers.push((name, s, c.clone()));
         }
+    }
+    for (_, s, _) in t.containers.iter_mut() {
+        s.depends_on.retain(|d| d.service != FILES_INIT);
     }
     for (name, (vol, host)) in task_vols {
         if host.is_none() && used.contains(&name) && !name.contains("-anon-") {
