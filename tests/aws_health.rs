@@ -212,9 +212,10 @@ fn aws_a_check_that_never_passes_fails_the_deploy_within_the_timeout() {
     assert_eq!(o.status.code(), Some(2), "{out}");
     // 20 s of waiting plus what comes before it: the cluster, the Cloud Map namespace (an
     // operation polled until done) and services, the task definitions, and a second round once
-    // the Cloud Map ARNs are known. Measured 26 s alone, 40 s with the suite beside it.
+    // the Cloud Map ARNs are known. Measured 26 s alone, 40-67 s with other suites beside it;
+    // the bound is far below the default --timeout of 5 minutes, so it proves --timeout holds.
     assert!(
-        took < Duration::from_secs(60),
+        took < Duration::from_secs(120),
         "took {:.1}s: {out}",
         took.as_secs_f64()
     );

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Runs moto's server (same arguments as `python -m moto.server`) with three bugs of moto fixed.
+"""Runs moto's server (same arguments as `python -m moto.server`) with four bugs of moto fixed.
 
 1. moto sums the containers' `memory` to place a task, and fails with a TypeError when a container
    has none. ECS allows that (on Fargate, and on EC2 when the task sets memory): the sum falls back
@@ -21,15 +21,22 @@ with `{"region", "cluster", "task", "containers": {NAME: HEALTHY|UNHEALTHY|UNKNO
 essential containers that have a check: UNHEALTHY if one is, HEALTHY if all are, else UNKNOWN.
 moto_agent.py calls it with what the Docker Engine reports of the health checks it runs.
 
+4. moto's server is threaded but its backends are not thread-safe: a request racing another (the
+   agent's RunTask beside bridge's calls) fails with a KeyError (HTTP 500) or sees half-made state,
+   which AWS never answers. Here requests are served one at a time, as a consistent API would
+   order them; the response is read whole under the lock.
+
 Nothing else is changed.
 """
 
 import json
 import sys
+import threading
 
 from moto.core import DEFAULT_ACCOUNT_ID
 from moto.ecs import models
 from moto.moto_api._internal import urls as moto_api_urls
+from moto.moto_server import werkzeug_app
 from moto.server import main
 
 _orig = models.EC2ContainerServiceBackend._calculate_task_resource_requirements
@@ -109,6 +116,17 @@ def _ecs_health(request, full_url, headers):
 
 
 moto_api_urls.url_paths["{0}/moto-api/bridge/ecs-health"] = _ecs_health
+
+_serial = threading.Lock()
+_dispatch = werkzeug_app.DomainDispatcherApplication.__call__
+
+
+def _one_at_a_time(self, environ, start_response):
+    with _serial:
+        return list(_dispatch(self, environ, start_response))
+
+
+werkzeug_app.DomainDispatcherApplication.__call__ = _one_at_a_time
 
 if __name__ == "__main__":
     main(sys.argv[1:])
