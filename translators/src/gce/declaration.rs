@@ -75,6 +75,11 @@ pub fn unsupported(s: &Service) -> Vec<&'static str> {
         "security_opt",
     );
     no(!s.aliases.is_empty() || !s.links.is_empty(), "links");
+    // Project files (relative binds) ship through cloud-init's write_files only.
+    no(
+        s.volumes.iter().any(bridge_core::model::files::ships),
+        "volumes",
+    );
     no(
         s.restart_max_attempts.is_some() || s.restart_delay.is_some(),
         "restart_max_attempts",

@@ -951,8 +951,19 @@ fn hosts_to_instances(
         };
         let mut metadata = Vec::new();
         let declare = c.opts.container_declaration;
+        // Names on other hosts resolve through cloud-init's peers file, which a declared
+        // container does not read.
+        let needs_peers = svcs.iter().filter_map(|s| app.services.get(s)).any(|s| {
+            s.depends_on
+                .iter()
+                .map(|d| &d.service)
+                .chain(s.links.iter().map(|l| &l.service))
+                .any(|d| host_opts.peers.contains_key(d))
+        });
         match single {
-            Some((sname, s)) if declare && declaration::unsupported(s).is_empty() => {
+            Some((sname, s))
+                if declare && declaration::unsupported(s).is_empty() && !needs_peers =>
+            {
                 any_declared = true;
                 declared.entry(sname.clone()).or_insert(true);
                 metadata.push((
@@ -963,6 +974,7 @@ fn hosts_to_instances(
             _ => {
                 if declare {
                     let why = match single {
+                        Some(_) if needs_peers => "its service names a service on another host, which resolves only through cloud-init's peers file".to_string(),
                         Some((_, s)) => format!(
                             "its service sets {}, which the declaration cannot carry",
                             declaration::unsupported(s).join(", ")
@@ -2118,6 +2130,53 @@ mod tests {
         let (g, _, d) = run(app);
         assert!(g.instances.iter().all(|r| user_data(r).is_some()));
         assert!(!codes(&d).contains(&"T305"));
+    }
+
+    #[test]
+    fn a_declared_host_keeps_cloud_init_for_project_files_and_names_on_other_hosts() {
+        // web binds a project file, api reaches db on another host: neither reaches a declared
+        // container (no write_files, no peers file), so both hosts keep cloud-init, with a note.
+        let (g, l, d) = run(
+            "bridge: v1\nname: a\nservices:\n  db:\n    image: postgres\n    placement: {constraints: ['node.labels.slot == a']}\n  web:\n    image: nginx\n    volumes: ['./site:/usr/share/nginx/html:ro']\n    placement: {constraints: ['node.labels.slot == b']}\n  api:\n    image: api\n    depends_on: [db]\n    placement: {constraints: ['node.labels.slot == c']}\nproviders:\n  gce: {container_declaration: true}\n",
+        );
+        let host_of = |svc: &str| {
+            g.instances
+                .iter()
+                .find(|r| {
+                    r.body["description"]
+                        .as_str()
+                        .unwrap_or_default()
+                        .ends_with(&format!(": {svc}"))
+                })
+                .unwrap_or_else(|| panic!("no host of {svc} alone: {:?}", g.instances))
+        };
+        for svc in ["web", "api"] {
+            let h = host_of(svc);
+            assert!(
+                meta(h, "gce-container-declaration").is_none(),
+                "{svc} declared"
+            );
+            assert!(user_data(h).is_some(), "{svc} has no cloud-init");
+        }
+        let notes: Vec<&str> = d
+            .iter()
+            .filter(|x| x.code == "T306")
+            .map(|x| x.message.as_str())
+            .collect();
+        assert!(notes.iter().any(|m| m.contains("volumes")), "{notes:?}");
+        assert!(notes.iter().any(|m| m.contains("peers file")), "{notes:?}");
+        // The name db resolves on api's host through the peers file the ledger names.
+        assert!(
+            user_data(host_of("api"))
+                .unwrap_or_default()
+                .contains("/etc/bridge/peers")
+        );
+        assert_eq!(
+            fidelity(&l, "services.db.name"),
+            Some(crate::Fidelity::Approximated)
+        );
+        // db names no other service and binds no project file: it is still declared.
+        assert!(meta(host_of("db"), "gce-container-declaration").is_some());
     }
 
     #[test]
