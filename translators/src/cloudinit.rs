@@ -931,14 +931,7 @@ pub fn shipped_path(app: &App, name: &str, i: usize, m: &bridge_core::model::Mou
     if is_dir {
         base
     } else {
-        let src = m.source.clone().unwrap_or_default();
-        let file = src
-            .trim_end_matches('/')
-            .rsplit('/')
-            .next()
-            .filter(|f| !f.is_empty() && *f != "." && *f != "..")
-            .unwrap_or("file")
-            .to_string();
+        let file = files::base_name(m.source.as_deref().unwrap_or_default());
         format!("{base}/{file}")
     }
 }

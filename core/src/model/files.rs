@@ -59,6 +59,32 @@ pub struct ProjectFile {
     pub at: Option<(Arc<str>, Span)>,
 }
 
+impl ProjectFile {
+    /// A hash of every file's path and content: the same files give the same hash, and any
+    /// change (a byte, a name, a file added) another.
+    pub fn content_hash(&self) -> u64 {
+        let mut h = Vec::new();
+        for e in &self.entries {
+            h.extend_from_slice(e.rel.as_bytes());
+            h.push(0);
+            h.extend_from_slice(&(e.bytes.len() as u64).to_le_bytes());
+            h.extend_from_slice(&e.bytes);
+        }
+        crate::hash::fnv1a64(&h)
+    }
+}
+
+/// The last component of a bind source (`./conf/nginx.conf` -> `nginx.conf`), the name a shipped
+/// single file keeps on the host; `file` for `.`, `..` or an empty one.
+pub fn base_name(src: &str) -> String {
+    src.trim_end_matches('/')
+        .rsplit('/')
+        .next()
+        .filter(|f| !f.is_empty() && *f != "." && *f != "..")
+        .unwrap_or("file")
+        .to_string()
+}
+
 /// Every relative bind source of an app, by the source as written.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct ProjectFiles(pub BTreeMap<String, ProjectFile>);

@@ -124,21 +124,8 @@ fn ship_bind(
         );
         return None;
     }
-    let mut h = Vec::new();
-    for e in &pf.entries {
-        h.extend_from_slice(e.rel.as_bytes());
-        h.push(0);
-        h.extend_from_slice(&(e.bytes.len() as u64).to_le_bytes());
-        h.extend_from_slice(&e.bytes);
-    }
-    let dir = format!("{:016x}", bridge_core::hash::fnv1a64(&h));
-    let file = src
-        .trim_end_matches('/')
-        .rsplit('/')
-        .next()
-        .filter(|f| !f.is_empty() && *f != "." && *f != "..")
-        .unwrap_or("file")
-        .to_string();
+    let dir = format!("{:016x}", pf.content_hash());
+    let file = files::base_name(&src);
     let rel = if pf.dir {
         dir.clone()
     } else {
