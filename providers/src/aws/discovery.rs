@@ -12,22 +12,10 @@ use bridge_core::plan::{Action, Current, ResourceId, Step};
 use bridge_translators::ecs::{self as tr, TAG_APP, TAG_COMPONENT, TAG_SPEC_HASH};
 use serde_json::{Value, json};
 
-use super::{AwsDriver, RANK_DISCOVERY, RANK_NAMESPACE, Svc, component_id, ec2, err, tag_of};
+use super::{
+    AwsDriver, RANK_DISCOVERY, RANK_NAMESPACE, Svc, component_id, ec2, err, kv_tags, tag_of,
+};
 use crate::{DriverError, ErrorKind};
-
-/// `Key`/`Value` tags as pairs.
-fn pairs(v: &Value) -> Vec<(String, String)> {
-    v.as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(|t| {
-            Some((
-                t["Key"].as_str()?.to_string(),
-                t["Value"].as_str()?.to_string(),
-            ))
-        })
-        .collect()
-}
 
 async fn call(d: &AwsDriver, op: &str, res: &str, body: Value) -> Result<Value, DriverError> {
     d.client
@@ -38,7 +26,7 @@ async fn call(d: &AwsDriver, op: &str, res: &str, body: Value) -> Result<Value, 
 
 async fn tags(d: &AwsDriver, res: &str, arn: &str) -> Result<Vec<(String, String)>, DriverError> {
     let v = call(d, "ListTagsForResource", res, json!({"ResourceARN": arn})).await?;
-    Ok(pairs(&v["Tags"]))
+    Ok(kv_tags(&v["Tags"]))
 }
 
 /// Every page of a Cloud Map list call: the items under `key`.
@@ -320,19 +308,8 @@ pub(super) async fn apply_service(
         .with_hint("deploy again: the namespace is created before its services"));
     };
     // Idempotent: one that is the app's already (a rerun, a re-applied step) only gets its tags.
-    if step.action != Action::Replace {
-        for c in observe(d, app).await? {
-            if c.id == step.resource {
-                call(
-                    d,
-                    "TagResource",
-                    &res,
-                    json!({"ResourceARN": c.handle, "Tags": spec["Tags"]}),
-                )
-                .await?;
-                return Ok(());
-            }
-        }
+    if step.action != Action::Replace && retag_own(d, app, step, spec).await? {
+        return Ok(());
     }
     let mut body = spec.clone();
     body["NamespaceId"] = json!(ns);
@@ -344,17 +321,8 @@ pub(super) async fn apply_service(
     match d.client.json(Svc::Discovery, "CreateService", &body).await {
         Ok(_) => Ok(()),
         Err(e) if e.is(&["ServiceAlreadyExists"]) => {
-            for c in observe(d, app).await? {
-                if c.id == step.resource {
-                    call(
-                        d,
-                        "TagResource",
-                        &res,
-                        json!({"ResourceARN": c.handle, "Tags": spec["Tags"]}),
-                    )
-                    .await?;
-                    return Ok(());
-                }
+            if retag_own(d, app, step, spec).await? {
+                return Ok(());
             }
             Err(e.into_driver("CreateService", &res).with_hint(format!(
                 "a Cloud Map service named {} in {} is not bridge's for the app {app}: delete it",
@@ -364,4 +332,27 @@ pub(super) async fn apply_service(
         }
         Err(e) => Err(e.into_driver("CreateService", &res)),
     }
+}
+
+/// When the app already has the step's Cloud Map service, give it the spec's tags and say so
+/// (true); false when it has none.
+async fn retag_own(
+    d: &AwsDriver,
+    app: &str,
+    step: &Step,
+    spec: &Value,
+) -> Result<bool, DriverError> {
+    for c in observe(d, app).await? {
+        if c.id == step.resource {
+            call(
+                d,
+                "TagResource",
+                &step.resource.to_string(),
+                json!({"ResourceARN": c.handle, "Tags": spec["Tags"]}),
+            )
+            .await?;
+            return Ok(true);
+        }
+    }
+    Ok(false)
 }

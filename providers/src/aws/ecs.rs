@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 
 use super::{
     AwsDriver, KEEP_REVISIONS, RANK_CLUSTER, RANK_SECRET, RANK_SERVICE, RANK_TASK_DEFINITION, Svc,
-    component_id, ec2, ecs_tags, err, tag_of,
+    component_id, ec2, ecs_tags, err, kv_tags, tag_of,
 };
 use crate::{ComponentStatus, DriverError, ErrorKind};
 
@@ -626,17 +626,7 @@ pub(super) async fn observe_secrets(d: &AwsDriver, app: &str) -> Result<Vec<Curr
             if !s["DeletedDate"].is_null() {
                 continue;
             }
-            let tags: Vec<(String, String)> = s["Tags"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .filter_map(|t| {
-                    Some((
-                        t["Key"].as_str()?.to_string(),
-                        t["Value"].as_str()?.to_string(),
-                    ))
-                })
-                .collect();
+            let tags = kv_tags(&s["Tags"]);
             if tag_of(&tags, TAG_APP) != Some(app) {
                 continue;
             }

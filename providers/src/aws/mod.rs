@@ -307,20 +307,23 @@ pub(crate) fn tag_of<'a>(tags: &'a [(String, String)], key: &str) -> Option<&'a 
     tags.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str())
 }
 
-/// ECS tags as pairs.
+/// ECS tags (`key`/`value`) as pairs.
 pub(crate) fn ecs_tags(v: &Value) -> Vec<(String, String)> {
+    tag_pairs(v, "key", "value")
+}
+
+/// Tags as the other services write them (`Key`/`Value`: Secrets Manager, Cloud Map, EC2) as
+/// pairs.
+pub(crate) fn kv_tags(v: &Value) -> Vec<(String, String)> {
+    tag_pairs(v, "Key", "Value")
+}
+
+fn tag_pairs(v: &Value, key: &str, value: &str) -> Vec<(String, String)> {
     v.as_array()
-        .map(|a| {
-            a.iter()
-                .filter_map(|t| {
-                    Some((
-                        t["key"].as_str()?.to_string(),
-                        t["value"].as_str()?.to_string(),
-                    ))
-                })
-                .collect()
-        })
-        .unwrap_or_default()
+        .into_iter()
+        .flatten()
+        .filter_map(|t| Some((t[key].as_str()?.to_string(), t[value].as_str()?.to_string())))
+        .collect()
 }
 
 /// The resource id a component tag names.
