@@ -106,6 +106,15 @@ pub fn call(method: &str, path: &str, body: Option<&serde_json::Value>) -> Respo
         .unwrap_or_else(|e| panic!("{method} {path}: {e}"))
 }
 
+/// The `bridge` binary, to run in `dir` against this engine (no `DOCKER_HOST`, no colour).
+pub fn bridge_in(dir: &Path) -> std::process::Command {
+    let mut c = std::process::Command::new(env!("CARGO_BIN_EXE_bridge"));
+    c.env_remove("DOCKER_HOST")
+        .env("NO_COLOR", "1")
+        .current_dir(dir);
+    c
+}
+
 /// Make sure this engine is a swarm manager (a single-node swarm on 127.0.0.1).
 pub fn ensure_swarm() {
     let info = call("GET", "/info", None).json();
