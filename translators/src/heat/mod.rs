@@ -103,6 +103,10 @@ pub const CODES: &[(&str, &str)] = &[
         "T416",
         "no flavor catalogue from the cloud: the stock m1.* flavors are assumed",
     ),
+    (
+        "T417",
+        "an external secret or config: the OpenStack driver cannot look up its value",
+    ),
 ];
 
 /// A flavor the solver may choose: name, vCPUs, RAM, root disk.
@@ -779,16 +783,24 @@ fn top_level(b: &mut Builder<'_>) {
             b.ledger.mapped(format!("secrets.{s}.file"));
             ValueSource::File(f.clone())
         } else {
-            b.ledger.approximated(
+            b.ledger.dropped(
                 format!("secrets.{s}.external"),
-                "heat has no secret store reference here: the driver reads the existing secret and passes it as a hidden parameter",
+                "heat has no secret store reference, and the OpenStack driver cannot look up an existing secret's value: a deploy that needs it stops, asking for `env:` or `file:`",
+            );
+            b.diags.push(
+                Diagnostic::warning(
+                    "T417",
+                    format!("secret `{s}` is external: the OpenStack driver cannot look up its value, so a deploy that needs it stops"),
+                )
+                .with_path(format!("secrets.{s}.external"))
+                .with_hint("give the secret `env:` or `file:` for openstack"),
             );
             ValueSource::External
         };
         if sec.name.is_some() {
             b.ledger.approximated(
                 format!("secrets.{s}.name"),
-                "the value is a hidden stack parameter; the name only identifies an external secret for the driver",
+                "the value is a hidden stack parameter; the name is not used on openstack",
             );
         }
         let used = b
@@ -813,16 +825,24 @@ fn top_level(b: &mut Builder<'_>) {
             b.ledger.mapped(format!("configs.{c}.file"));
             Some(ValueSource::File(f.clone()))
         } else {
-            b.ledger.approximated(
+            b.ledger.dropped(
                 format!("configs.{c}.external"),
-                "heat has no config store: the driver reads the existing config and passes it as a parameter",
+                "heat has no config store, and the OpenStack driver cannot look up an existing config's content: a deploy that needs it stops, asking for `env:` or `file:`",
+            );
+            b.diags.push(
+                Diagnostic::warning(
+                    "T417",
+                    format!("config `{c}` is external: the OpenStack driver cannot look up its content, so a deploy that needs it stops"),
+                )
+                .with_path(format!("configs.{c}.external"))
+                .with_hint("give the config `content:`, `env:` or `file:` for openstack"),
             );
             Some(ValueSource::External)
         };
         if cfg.name.is_some() {
             b.ledger.approximated(
                 format!("configs.{c}.name"),
-                "the content is written to each server; the name only identifies an external config for the driver",
+                "the content is written to each server; the name is not used on openstack",
             );
         }
         let used = b
