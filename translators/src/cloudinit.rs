@@ -129,8 +129,8 @@ pub fn peers_file(
         for n in &ns {
             lines.push_str(&format!("{n} {}\n", addrs.join(" ")));
         }
-        ledger.approximated(
-            format!("services.{svc}.name"),
+        ledger.claimed(
+            format!("services.{svc}.name"), crate::claims::Claim::ResolvesNamesAcrossVms,
             "resolves from every container of the app: on its own VM through the docker network, from other VMs through hosts entries (the addresses of the VMs running it, read when each container starts); across VMs only ports published on their own number are reachable",
         );
     }
@@ -830,9 +830,10 @@ pub fn unit(app: &App, name: &str, s: &Service, ledger: &mut Ledger) -> String {
             .iter()
             .any(|d| d.condition != DependencyCondition::Started)
         {
-            ledger.approximated(
+            ledger.claimed(
                 format!("services.{name}.depends_on"),
-                "ordered by systemd on the same VM; health and completion conditions are waited for by bridge at deploy time only",
+                crate::claims::Claim::WaitsForHealthAcrossVms,
+                "ordered by systemd on the same VM, which starts the container once the dependency's has started, not once it is healthy or has exited; a service_healthy dependency on another VM is waited for at deploy time",
             );
         } else {
             ledger.mapped(format!("services.{name}.depends_on"));
@@ -1025,8 +1026,8 @@ fn ship_files(app: &App, name: &str, s: &Service, ledger: &mut Ledger) -> Vec<Fi
                 }),
             });
         }
-        ledger.approximated(
-            field,
+        ledger.claimed(
+            field, crate::claims::Claim::ShipsProjectFiles,
             "the files are written to the VM by cloud-init at first boot and bound from there: a change made in the container stays on that VM",
         );
     }

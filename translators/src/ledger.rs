@@ -3,6 +3,7 @@
 
 use std::collections::HashMap;
 
+use crate::claims::Claim;
 use crate::{Fidelity, LedgerEntry};
 
 /// Collects ledger entries; one per field path (a later entry for the same path replaces an
@@ -17,20 +18,32 @@ pub struct Ledger {
 impl Ledger {
     /// The field is carried with the same meaning.
     pub fn mapped(&mut self, field: impl Into<String>) {
-        self.put(field.into(), Fidelity::Mapped, String::new());
+        self.put(field.into(), Fidelity::Mapped, String::new(), None);
     }
 
     /// The field is carried with a close but different meaning.
     pub fn approximated(&mut self, field: impl Into<String>, reason: impl Into<String>) {
-        self.put(field.into(), Fidelity::Approximated, reason.into());
+        self.put(field.into(), Fidelity::Approximated, reason.into(), None);
+    }
+
+    /// The field is carried with a close but different meaning, and the line promises what
+    /// happens at deploy time: `claim` says what, and [`crate::claims::proofs`] which driver
+    /// tests prove it.
+    pub fn claimed(&mut self, field: impl Into<String>, claim: Claim, reason: impl Into<String>) {
+        self.put(
+            field.into(),
+            Fidelity::Approximated,
+            reason.into(),
+            Some(claim),
+        );
     }
 
     /// The field cannot be expressed on the target.
     pub fn dropped(&mut self, field: impl Into<String>, reason: impl Into<String>) {
-        self.put(field.into(), Fidelity::Dropped, reason.into());
+        self.put(field.into(), Fidelity::Dropped, reason.into(), None);
     }
 
-    fn put(&mut self, field: String, fidelity: Fidelity, reason: String) {
+    fn put(&mut self, field: String, fidelity: Fidelity, reason: String, claim: Option<Claim>) {
         if let Some(e) = self
             .index
             .get(&field)
@@ -38,12 +51,14 @@ impl Ledger {
         {
             e.fidelity = fidelity;
             e.reason = reason;
+            e.claim = claim;
         } else {
             self.index.insert(field.clone(), self.entries.len());
             self.entries.push(LedgerEntry {
                 field,
                 fidelity,
                 reason,
+                claim,
             });
         }
     }
@@ -76,6 +91,7 @@ pub fn settle(t: &mut crate::Translation) {
                 hit = true;
                 e.fidelity = Fidelity::Dropped;
                 e.reason.clone_from(&reason);
+                e.claim = None;
             }
         }
         if !hit {
@@ -83,6 +99,7 @@ pub fn settle(t: &mut crate::Translation) {
                 field: path,
                 fidelity: Fidelity::Dropped,
                 reason,
+                claim: None,
             });
         }
     }

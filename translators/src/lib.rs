@@ -3,6 +3,7 @@
 //! sorted maps, so output is byte-stable and golden-testable. The ECS, GCE, Heat and Swarm
 //! translators implement [`Translator`]; each lives in its own module.
 
+pub mod claims;
 pub mod cloudinit;
 pub mod ecs;
 pub mod export;
@@ -36,6 +37,10 @@ pub struct LedgerEntry {
     pub fidelity: Fidelity,
     /// Why, for approximated and dropped fields.
     pub reason: String,
+    /// The deploy-time behaviour the line promises, if any ([`claims`] names the driver tests
+    /// that prove it). Not part of the JSON output.
+    #[serde(skip)]
+    pub claim: Option<claims::Claim>,
 }
 
 /// One file of output, ready for the provider's own tools.

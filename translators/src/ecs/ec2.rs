@@ -285,8 +285,9 @@ pub(crate) fn instance(
     }
     let user_data = vm.user_data.as_ref().map(|u| {
         if u.contains("${") {
-            cx.ledger.approximated(
+            cx.ledger.claimed(
                 p("user_data"),
+                crate::claims::Claim::ResolvesAddressReferences,
                 "address references are resolved by the driver before the instance starts",
             );
         } else {
@@ -312,15 +313,16 @@ pub(crate) fn instance(
         }
     });
     for (i, _) in vm.ports.iter().enumerate() {
-        cx.ledger.approximated(
-            format!("vms.{name}.ports[{i}]"),
+        cx.ledger.claimed(
+            format!("vms.{name}.ports[{i}]"), crate::claims::Claim::OpensVmPorts,
             "EC2 opens ports in security groups: the driver adds this port to the app's group; RunInstances itself has none",
         );
     }
     let pl = &vm.placement;
     if pl.spread.is_some() {
-        cx.ledger.approximated(
+        cx.ledger.claimed(
             p("placement.spread"),
+            crate::claims::Claim::SpreadsVmReplicas,
             "the driver spreads the replicas over providers.aws.subnets (one zone each)",
         );
     }

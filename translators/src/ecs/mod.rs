@@ -61,7 +61,7 @@ use serde::Serialize;
 pub use ec2::{InstanceType, cost_of, instance_type_for, largest, stock_catalogue};
 pub use task::{FARGATE_SIZES, fargate_size};
 
-use crate::{Artifact, Fidelity, LedgerEntry, Translation, Translator};
+use crate::{Artifact, LedgerEntry, Translation, Translator};
 
 /// Tag keys bridge owns on every resource it creates.
 pub const TAG_APP: &str = "bridge.app";
@@ -454,36 +454,8 @@ fn group_of(name: &str, s: &bridge_core::model::Service) -> String {
     s.group.clone().unwrap_or_else(|| name.to_string())
 }
 
-/// The fidelity ledger, keyed by field path so a large app stays `O(n log n)` (a later verdict
-/// for a path replaces an earlier one, as in [`crate::ledger::Ledger`]).
-#[derive(Debug, Default)]
-pub(crate) struct Ledger(BTreeMap<String, (Fidelity, String)>);
-
-impl Ledger {
-    pub fn mapped(&mut self, field: impl Into<String>) {
-        self.0
-            .insert(field.into(), (Fidelity::Mapped, String::new()));
-    }
-    pub fn approximated(&mut self, field: impl Into<String>, reason: impl Into<String>) {
-        self.0
-            .insert(field.into(), (Fidelity::Approximated, reason.into()));
-    }
-    pub fn dropped(&mut self, field: impl Into<String>, reason: impl Into<String>) {
-        self.0
-            .insert(field.into(), (Fidelity::Dropped, reason.into()));
-    }
-    /// The entries, sorted by field.
-    pub fn into_entries(self) -> Vec<LedgerEntry> {
-        self.0
-            .into_iter()
-            .map(|(field, (fidelity, reason))| LedgerEntry {
-                field,
-                fidelity,
-                reason,
-            })
-            .collect()
-    }
-}
+/// The fidelity ledger: the crate's one [`crate::ledger::Ledger`].
+pub(crate) use crate::ledger::Ledger;
 
 /// Context shared by the builders.
 pub(crate) struct Ctx<'a> {
@@ -772,8 +744,8 @@ fn secret(
     };
     for (f, set) in [("env", sec.env.is_some()), ("file", sec.file.is_some())] {
         if set {
-            cx.ledger.approximated(
-                format!("{p}.{f}"),
+            cx.ledger.claimed(
+                format!("{p}.{f}"), crate::claims::Claim::StoresInSecretStore,
                 "ECS reads the value from the ARN in providers.aws.secrets; the driver writes this source's value there",
             );
         }

@@ -384,15 +384,18 @@ fn registry(
         let path = format!("services.{m}.name");
         if m.as_str() == g {
             match &resolves {
-                Some(r) => cx.ledger.approximated(path, r.clone()),
+                Some(r) => {
+                    cx.ledger
+                        .claimed(path, crate::claims::Claim::RegistersServiceNames, r.clone())
+                }
                 None => cx.ledger.dropped(
                     path,
                     "no Cloud Map record: the group publishes or exposes no port, or runs once",
                 ),
             }
         } else if members.len() > 1 {
-            cx.ledger.approximated(
-                path,
+            cx.ledger.claimed(
+                path, crate::claims::Claim::RegistersServiceNames,
                 format!("other containers of the task reach it by link; other tasks reach the task as `{g}`, the group's Cloud Map service"),
             );
         }
@@ -422,7 +425,7 @@ fn registry(
             let path = format!("services.{c}.links[{i}]");
             let name = l.alias.as_deref().unwrap_or(&l.service);
             match &resolves {
-                Some(r) if name == g => cx.ledger.approximated(path, r.clone()),
+                Some(r) if name == g => cx.ledger.claimed(path, crate::claims::Claim::RegistersServiceNames, r.clone()),
                 _ => cx.drop_warn(
                     "T211",
                     path,

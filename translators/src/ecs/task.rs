@@ -163,8 +163,8 @@ fn ship_bind(
             efs_volume_configuration: None,
         },
     );
-    cx.ledger.approximated(
-        path,
+    cx.ledger.claimed(
+        path, crate::claims::Claim::ShipsProjectFiles,
         "written to the container instance by the task's init container (bridge-files) before this container starts, and bound from there: a change made in the container stays on that instance",
     );
     Some(vname)
@@ -569,8 +569,9 @@ fn container(
         .collect();
     if !s.env.is_empty() {
         if s.env.0.values().any(|v| v.contains("${")) {
-            cx.ledger.approximated(
+            cx.ledger.claimed(
                 p("env"),
+                crate::claims::Claim::ResolvesAddressReferences,
                 "address references are resolved by bridge at deploy time",
             );
         } else {
@@ -657,13 +658,13 @@ fn container(
                 cx.ledger.mapped(path);
             }
         } else if d.condition == DependencyCondition::Healthy {
-            cx.ledger.approximated(
-                path,
+            cx.ledger.claimed(
+                path, crate::claims::Claim::WaitsForHealthyDependency,
                 "the dependency runs in another task: the driver creates its service first and waits until its tasks report HEALTHY (DescribeTasks); ECS itself does not order tasks",
             );
         } else {
-            cx.ledger.approximated(
-                path,
+            cx.ledger.claimed(
+                path, crate::claims::Claim::CreatesDependencyFirst,
                 "the dependency runs in another task: the driver creates its service first but does not wait for its tasks to run (condition: service_healthy waits); ECS itself does not order tasks",
             );
         }

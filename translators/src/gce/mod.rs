@@ -1297,8 +1297,9 @@ fn service_ledger(c: &mut Ctx<'_>, name: &str, s: &Service) {
         .values()
         .any(|v| v.contains("${vms.") || v.contains("${services."))
     {
-        c.ledger.approximated(
+        c.ledger.claimed(
             p("env"),
+            crate::claims::Claim::ResolvesAddressReferences,
             "address references are resolved by bridge at deploy time to the VM's address",
         );
     }
@@ -1540,15 +1541,16 @@ fn top_level_ledger(c: &mut Ctx<'_>, out: &mut GceApp) {
         }
         for (f, set) in [("file", cfg.file.is_some()), ("env", cfg.env.is_some())] {
             if set {
-                c.ledger.approximated(
-                    p(f),
+                c.ledger.claimed(
+                    p(f), crate::claims::Claim::StoresInSecretStore,
                     "the GCE driver stores the content in Secret Manager and the VM fetches it at boot",
                 );
             }
         }
         if cfg.external {
-            c.ledger.approximated(
+            c.ledger.claimed(
                 p("external"),
+                crate::claims::Claim::FetchesSecretsAtBoot,
                 "read from the Secret Manager secret of that name at boot",
             );
         }

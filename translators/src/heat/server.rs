@@ -1162,8 +1162,8 @@ fn health_dependencies(b: &mut Builder<'_>, plans: &[Plan]) {
                 }
             }
             if wired {
-                b.ledger.approximated(
-                    format!("services.{s}.depends_on"),
+                b.ledger.claimed(
+                    format!("services.{s}.depends_on"), crate::claims::Claim::WaitsForHealthAcrossVms,
                     "a service_healthy dependency on another server: heat creates this server after that server's containers report healthy (its wait condition); on the same server systemd orders the containers",
                 );
             }
@@ -1255,14 +1255,15 @@ fn service_ledger(b: &mut Builder<'_>) {
         for (which, pol) in [("update", &s.update), ("rollback", &s.rollback)] {
             let Some(pol) = pol else { continue };
             if which == "update" && (pol.parallelism.is_some() || pol.delay.is_some()) {
-                b.ledger.approximated(
+                b.ledger.claimed(
                     p(which),
+                    crate::claims::Claim::ReplacesInBatches,
                     "parallelism and delay become the resource group's rolling update (max_batch_size, pause_time); the rest is heat's stack update",
                 );
             } else {
                 b.ledger.dropped(
                     p(which),
-                    "heat replaces servers on a stack update and rolls the whole stack back on failure; there is no per-service policy",
+                    "heat has no per-service update or rollback policy: bridge updates the whole stack, with heat's own rollback off (disable_rollback)",
                 );
             }
             if pol.failure_action.is_some()

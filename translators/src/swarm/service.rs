@@ -200,8 +200,9 @@ pub fn build(
             .values()
             .any(|v| v.contains("${vms.") || v.contains("${services."))
         {
-            ledger.approximated(
+            ledger.claimed(
                 p("env"),
+                crate::claims::Claim::ResolvesAddressReferences,
                 "address references are resolved by bridge at deploy time",
             );
         } else {
@@ -617,8 +618,8 @@ pub fn build(
     }
     if let Some(g) = &s.group {
         constraints.push(format!("node.labels.bridge.group.{}.{g} == true", app.name));
-        ledger.approximated(
-            p("group"),
+        ledger.claimed(
+            p("group"), crate::claims::Claim::PinsGroupToOneNode,
             "swarm has no pods: the group's services are pinned to one node by a node label bridge sets; they do not share a network namespace",
         );
     }
@@ -833,8 +834,8 @@ pub fn build(
     });
 
     if !s.depends_on.is_empty() {
-        ledger.approximated(
-            p("depends_on"),
+        ledger.claimed(
+            p("depends_on"), crate::claims::Claim::WaitsForHealthyDependency,
             "swarm has no start order: bridge creates dependencies first and waits for them (for health with condition healthy); swarm's own restarts ignore it",
         );
     }
