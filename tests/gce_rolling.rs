@@ -3,7 +3,8 @@
 //! instances after it: a changed 3-replica service is replaced stop-first without ever having
 //! fewer than 2 of its instances RUNNING, start-first never fewer than 3; a new instance that
 //! never boots is rolled back to the old spec with exit 2; `--wait` blocks until the VM reports
-//! its containers healthy in the guest attribute `bridge/health`, and times out otherwise.
+//! its containers healthy in the guest attribute `bridge/health`, and times out otherwise;
+//! `monitor` and `delay` hold each next host back until they have passed.
 
 mod support;
 
@@ -291,4 +292,46 @@ fn service_healthy_dependency_on_another_host_is_waited_for() {
     let out = child.wait_with_output().unwrap_or_else(|e| panic!("{e}"));
     ok(&out);
     assert_eq!(instances(&server).as_object().map(|m| m.len()), Some(2));
+}
+
+#[test]
+fn delay_waits_between_hosts_and_monitor_watches_each() {
+    let server = Server::start("roll-delay", 3600.0);
+    let upd = "    update: {delay: 3s, monitor: 2s}\n";
+    let f = server.write_app("rd", &app("rd", "v1", upd));
+    ok(&bridge(&server, &["deploy", "--yes", "--wait"], &f));
+    let t = now();
+    std::fs::write(&f, app("rd", "v2", upd)).unwrap_or_else(|e| panic!("{e}"));
+    ok(&bridge(&server, &["deploy", "--wait"], &f));
+    let (_, events) = min_running(&server, "rd", t);
+    let at: Vec<(String, String, f64)> = events
+        .iter()
+        .filter_map(|e| {
+            Some((
+                e["event"].as_str()?.to_string(),
+                e["instance"].as_str()?.to_string(),
+                e["t"].as_f64()?,
+            ))
+        })
+        .collect();
+    // Host by host: the next host's old instance is deleted only `monitor` + `delay` (5 s)
+    // after the previous host's new one is RUNNING (booting takes under a second here).
+    let running: Vec<f64> = at
+        .iter()
+        .filter(|(e, _, _)| e == "running")
+        .map(|x| x.2)
+        .collect();
+    let deletes: Vec<f64> = at
+        .iter()
+        .filter(|(e, _, _)| e == "delete")
+        .map(|x| x.2)
+        .collect();
+    assert_eq!((running.len(), deletes.len()), (3, 3), "{at:#?}");
+    for i in 1..3 {
+        let gap = deletes[i] - running[i - 1];
+        assert!(
+            gap >= 4.9,
+            "host {i} was taken down {gap:.2}s after the previous one ran, before monitor (2s) + delay (3s): {at:#?}"
+        );
+    }
 }

@@ -47,6 +47,8 @@ pub enum Claim {
     PinsGroupToOneNode,
     /// An update replaces at most `parallelism` VMs (or servers) at once.
     ReplacesInBatches,
+    /// An update watches each batch for `monitor`, then waits `delay`, before the next batch.
+    PacesBatches,
     /// An update stops the old VM before starting the new one (stop-first).
     StopsBeforeStarting,
     /// An update starts the new VM before deleting the old one (start-first).
@@ -57,7 +59,7 @@ pub enum Claim {
 
 impl Claim {
     /// Every claim.
-    pub const ALL: [Claim; 16] = [
+    pub const ALL: [Claim; 17] = [
         Claim::WaitsForHealthyDependency,
         Claim::CreatesDependencyFirst,
         Claim::WaitsForHealthAcrossVms,
@@ -71,6 +73,7 @@ impl Claim {
         Claim::SpreadsVmReplicas,
         Claim::PinsGroupToOneNode,
         Claim::ReplacesInBatches,
+        Claim::PacesBatches,
         Claim::StopsBeforeStarting,
         Claim::StartsBeforeStopping,
         Claim::RollsBackFailedUpdates,
@@ -148,6 +151,9 @@ pub fn proofs(claim: Claim, target: ProviderKind) -> &'static [&'static str] {
             "tests/gce_rolling.rs::stop_first_keeps_two_of_three_running",
             "tests/gce_rolling.rs::start_first_keeps_three_running_and_alternates_names",
         ],
+        (PacesBatches, Gce) => {
+            &["tests/gce_rolling.rs::delay_waits_between_hosts_and_monitor_watches_each"]
+        }
         (StopsBeforeStarting, Gce) => {
             &["tests/gce_rolling.rs::stop_first_keeps_two_of_three_running"]
         }

@@ -21,6 +21,12 @@ impl Ledger {
         self.put(field.into(), Fidelity::Mapped, String::new(), None);
     }
 
+    /// The field is carried with the same meaning, and the line promises what happens at deploy
+    /// time (see [`Ledger::claimed`]).
+    pub fn mapped_claim(&mut self, field: impl Into<String>, claim: Claim) {
+        self.put(field.into(), Fidelity::Mapped, String::new(), Some(claim));
+    }
+
     /// The field is carried with a close but different meaning.
     pub fn approximated(&mut self, field: impl Into<String>, reason: impl Into<String>) {
         self.put(field.into(), Fidelity::Approximated, reason.into(), None);

@@ -162,10 +162,10 @@ fn policy_ledger(ledger: &mut Ledger, at: &str, p: &UpdatePolicy, disks: bool) {
         );
     }
     if p.delay.is_some() {
-        ledger.mapped(f("delay"));
+        ledger.mapped_claim(f("delay"), crate::claims::Claim::PacesBatches);
     }
     if p.monitor.is_some() {
-        ledger.mapped(f("monitor"));
+        ledger.mapped_claim(f("monitor"), crate::claims::Claim::PacesBatches);
     }
     if p.max_failure_ratio.is_some() {
         ledger.mapped(f("max_failure_ratio"));
