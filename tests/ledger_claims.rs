@@ -87,17 +87,22 @@ const NOT_PROMISES: &[&str] = &[
     "share one bridge docker network made by bridge",
     // Says what bridge does not do.
     "bridge sets no scheduler hints for them",
+    // Heat orders a template's resources by their depends_on (Zun containers); nothing waits.
+    "heat creates the dependency's container first; health and completion are not waited for",
     // Heat's update with bridge's settings: no promise beyond what bridge sends.
     "heat has no per-service update or rollback policy: bridge updates the whole stack, with heat's own rollback off (disable_rollback)",
     "the openstack driver cannot look up an existing secret's value: a deploy that needs it stops",
     "the openstack driver cannot look up an existing config's content: a deploy that needs it stops",
 ];
 
-/// The files audited: the examples, the kitchen sinks and the compose corpus.
+/// The files audited: the examples, the kitchen sinks, the translators' other modes
+/// (`tests/fixtures/ledger-claims`), the compose import fixtures and the compose corpus.
 fn inputs() -> Vec<PathBuf> {
     let mut out = Vec::new();
     peers::yaml_files(&peers::root().join("examples"), &mut out);
-    peers::yaml_files(&peers::root().join("tests/fixtures/kitchen-sink"), &mut out);
+    for d in ["kitchen-sink", "ledger-claims", "compose"] {
+        peers::yaml_files(&peers::root().join("tests/fixtures").join(d), &mut out);
+    }
     let corpus = peers::corpus();
     assert!(
         corpus.is_dir(),
