@@ -130,7 +130,8 @@ pub fn peers_file(
             lines.push_str(&format!("{n} {}\n", addrs.join(" ")));
         }
         ledger.claimed(
-            format!("services.{svc}.name"), crate::claims::Claim::ResolvesNamesAcrossVms,
+            format!("services.{svc}.name"),
+            crate::claims::Claim::ResolvesNamesAcrossVms,
             "resolves from every container of the app: on its own VM through the docker network, from other VMs through hosts entries (the addresses of the VMs running it, read when each container starts); across VMs only ports published on their own number are reachable",
         );
     }
@@ -1027,7 +1028,8 @@ fn ship_files(app: &App, name: &str, s: &Service, ledger: &mut Ledger) -> Vec<Fi
             });
         }
         ledger.claimed(
-            field, crate::claims::Claim::ShipsProjectFiles,
+            field,
+            crate::claims::Claim::ShipsProjectFiles,
             "the files are written to the VM by cloud-init at first boot and bound from there: a change made in the container stays on that VM",
         );
     }

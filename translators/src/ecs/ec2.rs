@@ -314,7 +314,8 @@ pub(crate) fn instance(
     });
     for (i, _) in vm.ports.iter().enumerate() {
         cx.ledger.claimed(
-            format!("vms.{name}.ports[{i}]"), crate::claims::Claim::OpensVmPorts,
+            format!("vms.{name}.ports[{i}]"),
+            crate::claims::Claim::OpensVmPorts,
             "EC2 opens ports in security groups: the driver adds this port to the app's group; RunInstances itself has none",
         );
     }

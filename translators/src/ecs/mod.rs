@@ -745,7 +745,8 @@ fn secret(
     for (f, set) in [("env", sec.env.is_some()), ("file", sec.file.is_some())] {
         if set {
             cx.ledger.claimed(
-                format!("{p}.{f}"), crate::claims::Claim::StoresInSecretStore,
+                format!("{p}.{f}"),
+                crate::claims::Claim::StoresInSecretStore,
                 "ECS reads the value from the ARN in providers.aws.secrets; the driver writes this source's value there",
             );
         }

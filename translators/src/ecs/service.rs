@@ -395,7 +395,8 @@ fn registry(
             }
         } else if members.len() > 1 {
             cx.ledger.claimed(
-                path, crate::claims::Claim::RegistersServiceNames,
+                path,
+                crate::claims::Claim::RegistersServiceNames,
                 format!("other containers of the task reach it by link; other tasks reach the task as `{g}`, the group's Cloud Map service"),
             );
         }
@@ -425,7 +426,11 @@ fn registry(
             let path = format!("services.{c}.links[{i}]");
             let name = l.alias.as_deref().unwrap_or(&l.service);
             match &resolves {
-                Some(r) if name == g => cx.ledger.claimed(path, crate::claims::Claim::RegistersServiceNames, r.clone()),
+                Some(r) if name == g => cx.ledger.claimed(
+                    path,
+                    crate::claims::Claim::RegistersServiceNames,
+                    r.clone(),
+                ),
                 _ => cx.drop_warn(
                     "T211",
                     path,

@@ -164,7 +164,8 @@ fn ship_bind(
         },
     );
     cx.ledger.claimed(
-        path, crate::claims::Claim::ShipsProjectFiles,
+        path,
+        crate::claims::Claim::ShipsProjectFiles,
         "written to the container instance by the task's init container (bridge-files) before this container starts, and bound from there: a change made in the container stays on that instance",
     );
     Some(vname)
@@ -659,12 +660,14 @@ fn container(
             }
         } else if d.condition == DependencyCondition::Healthy {
             cx.ledger.claimed(
-                path, crate::claims::Claim::WaitsForHealthyDependency,
+                path,
+                crate::claims::Claim::WaitsForHealthyDependency,
                 "the dependency runs in another task: the driver creates its service first and waits until its tasks report HEALTHY (DescribeTasks); ECS itself does not order tasks",
             );
         } else {
             cx.ledger.claimed(
-                path, crate::claims::Claim::CreatesDependencyFirst,
+                path,
+                crate::claims::Claim::CreatesDependencyFirst,
                 "the dependency runs in another task: the driver creates its service first but does not wait for its tasks to run (condition: service_healthy waits); ECS itself does not order tasks",
             );
         }

@@ -1542,7 +1542,8 @@ fn top_level_ledger(c: &mut Ctx<'_>, out: &mut GceApp) {
         for (f, set) in [("file", cfg.file.is_some()), ("env", cfg.env.is_some())] {
             if set {
                 c.ledger.claimed(
-                    p(f), crate::claims::Claim::StoresInSecretStore,
+                    p(f),
+                    crate::claims::Claim::StoresInSecretStore,
                     "the GCE driver stores the content in Secret Manager and the VM fetches it at boot",
                 );
             }

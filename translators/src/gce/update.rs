@@ -135,7 +135,8 @@ pub fn host_update(
         }
         if s.rollback.is_some() {
             ledger.claimed(
-                format!("services.{name}.rollback"), crate::claims::Claim::RollsBackFailedUpdates,
+                format!("services.{name}.rollback"),
+                crate::claims::Claim::RollsBackFailedUpdates,
                 "a failed update's rollback restores the previous instances one at a time as soon as the failure is seen: the rollback policy's own fields are not used",
             );
         }
@@ -157,7 +158,8 @@ fn policy_ledger(ledger: &mut Ledger, at: &str, p: &UpdatePolicy, disks: bool) {
     let f = |x: &str| format!("{at}.{x}");
     if p.parallelism.is_some() {
         ledger.claimed(
-            f("parallelism"), crate::claims::Claim::ReplacesInBatches,
+            f("parallelism"),
+            crate::claims::Claim::ReplacesInBatches,
             "at most this many of the service's VMs are replaced at once by the GCE driver (a VM shared with other services waits for theirs too)",
         );
     }
@@ -172,17 +174,20 @@ fn policy_ledger(ledger: &mut Ledger, at: &str, p: &UpdatePolicy, disks: bool) {
     }
     if p.failure_action.is_some() {
         ledger.claimed(
-            f("failure_action"), crate::claims::Claim::RollsBackFailedUpdates,
+            f("failure_action"),
+            crate::claims::Claim::RollsBackFailedUpdates,
             "applied by the GCE driver when a new VM is not running (and healthy) in time; the deploy fails in every case",
         );
     }
     match p.order {
         Some(UpdateOrder::StartFirst) if disks => ledger.claimed(
-            f("order"), crate::claims::Claim::StopsBeforeStarting,
+            f("order"),
+            crate::claims::Claim::StopsBeforeStarting,
             "stop-first: the VM has a persistent disk, which attaches read-write to one VM at a time",
         ),
         Some(UpdateOrder::StartFirst) => ledger.claimed(
-            f("order"), crate::claims::Claim::StartsBeforeStopping,
+            f("order"),
+            crate::claims::Claim::StartsBeforeStopping,
             "the new VM is inserted under the host's other name (`-b` added or taken off) before the old one is deleted",
         ),
         Some(UpdateOrder::StopFirst) => ledger.mapped(f("order")),

@@ -1163,7 +1163,8 @@ fn health_dependencies(b: &mut Builder<'_>, plans: &[Plan]) {
             }
             if wired {
                 b.ledger.claimed(
-                    format!("services.{s}.depends_on"), crate::claims::Claim::WaitsForHealthAcrossVms,
+                    format!("services.{s}.depends_on"),
+                    crate::claims::Claim::WaitsForHealthAcrossVms,
                     "a service_healthy dependency on another server: heat creates this server after that server's containers report healthy (its wait condition); on the same server systemd orders the containers",
                 );
             }

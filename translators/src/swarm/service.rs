@@ -619,7 +619,8 @@ pub fn build(
     if let Some(g) = &s.group {
         constraints.push(format!("node.labels.bridge.group.{}.{g} == true", app.name));
         ledger.claimed(
-            p("group"), crate::claims::Claim::PinsGroupToOneNode,
+            p("group"),
+            crate::claims::Claim::PinsGroupToOneNode,
             "swarm has no pods: the group's services are pinned to one node by a node label bridge sets; they do not share a network namespace",
         );
     }
@@ -835,7 +836,8 @@ pub fn build(
 
     if !s.depends_on.is_empty() {
         ledger.claimed(
-            p("depends_on"), crate::claims::Claim::WaitsForHealthyDependency,
+            p("depends_on"),
+            crate::claims::Claim::WaitsForHealthyDependency,
             "swarm has no start order: bridge creates dependencies first and waits for them (for health with condition healthy); swarm's own restarts ignore it",
         );
     }
