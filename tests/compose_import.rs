@@ -263,7 +263,7 @@ fn unsupported_keys_are_reported_with_their_own_codes() {
         "reported.yaml",
         &[],
         &[
-            "C003", "C011", "C024", "C101", "C102", "C111", "C115", "C130", "C201", "C221", "E010",
+            "C011", "C024", "C070", "C101", "C102", "C111", "C115", "C130", "C201", "C221", "E010",
             "W102", "W104",
         ],
     );

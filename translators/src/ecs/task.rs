@@ -590,6 +590,7 @@ fn container(
 
     ports(cx, name, s, &mut c);
     mounts(cx, aws, name, s, &mut c, volumes);
+    api_socket(cx, name, s, &mut c, volumes);
     resources(cx, name, s, &mut c);
     kernel(cx, name, s, &mut c);
 
@@ -1410,6 +1411,50 @@ fn mounts(
     }
 }
 
+/// `use_api_socket` on EC2: the container instance's Docker socket (the ECS-optimized AMI's
+/// Engine, which the ECS agent drives) as a host volume at the same path. Fargate tasks have no
+/// host to mount from.
+fn api_socket(
+    cx: &mut Ctx<'_>,
+    name: &str,
+    s: &Service,
+    c: &mut ContainerDefinition,
+    volumes: &mut BTreeMap<String, api::Volume>,
+) {
+    if !s.use_api_socket {
+        return;
+    }
+    let field = format!("services.{name}.use_api_socket");
+    if cx.fargate {
+        cx.drop_warn(
+            "T215",
+            field,
+            "Fargate tasks have no host Docker Engine to reach",
+            Some("use the EC2 launch type"),
+        );
+        return;
+    }
+    let sock = crate::cloudinit::API_SOCKET;
+    let vname = volume_name(&format!("{name}-docker-sock"));
+    volumes.insert(
+        vname.clone(),
+        api::Volume {
+            name: vname.clone(),
+            host: Some(api::HostVolumeProperties {
+                source_path: sock.into(),
+            }),
+            docker_volume_configuration: None,
+            efs_volume_configuration: None,
+        },
+    );
+    c.mount_points.push(api::MountPoint {
+        source_volume: vname,
+        container_path: sock.into(),
+        read_only: None,
+    });
+    cx.ledger.mapped(field);
+}
+
 /// The task's `pidMode` or `ipcMode` from its services' `pid` / `ipc`: ECS has one per task.
 fn namespace_mode(
     cx: &mut Ctx<'_>,
@@ -1522,6 +1567,7 @@ fn kernel(cx: &mut Ctx<'_>, name: &str, s: &Service, c: &mut ContainerDefinition
         "ipc",
         "mem_swappiness",
         "memswap_limit",
+        "use_api_socket",
     ];
     for (f, set) in s
         .runtime_keys()
