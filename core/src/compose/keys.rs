@@ -257,8 +257,8 @@ pub const SERVICE_KEYS: &[KeyInfo] = &[
     k(
         "pull_refresh_after",
         "C070",
-        D,
-        "periodic image refresh has no neutral field",
+        A,
+        "becomes `pull_policy: always`: the image is pulled at every container start, not only once it is older than the duration",
     ),
     k("read_only", "C071", M, "mapped to `read_only`"),
     k("restart", "C072", M, "mapped to `restart`"),

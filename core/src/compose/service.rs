@@ -130,6 +130,7 @@ pub fn convert(
         ..Service::default()
     };
     let mut container_alias: Option<(String, Span)> = None;
+    let mut refresh_after: Option<Span> = None;
     let mut pend = Pending::default();
     let mut legacy = Legacy::default();
     let mut dset = DeploySet::default();
@@ -346,6 +347,11 @@ pub fn convert(
             "devices" => devices(cx, v, &kp, &mut s.devices),
             "logging" => s.logging = logging(cx, v, &kp),
             "pull_policy" => s.pull_policy = pull_policy(cx, v, &kp),
+            "pull_refresh_after" => {
+                if cx.duration(v, &kp).is_some() {
+                    refresh_after = Some(kspan);
+                }
+            }
             "cpu_shares" => {
                 s.cpu_shares = ranged(cx, v, &kp, 2, 262_144).and_then(|n| u32::try_from(n).ok());
             }
@@ -491,6 +497,28 @@ pub fn convert(
             ),
         )
         .hint = Some("build and push the image in CI before deploying".into());
+    }
+    // `pull_refresh_after`: a refresh on a schedule is a pull at every start, unless the service
+    // says never to pull, or only when missing (then it is not carried).
+    if let (Some(sp), Some(info)) = (refresh_after, keys::service_key("pull_refresh_after")) {
+        let kp = format!("{p}.pull_refresh_after");
+        match s.pull_policy {
+            None | Some(PullPolicy::Always) => {
+                s.pull_policy = Some(PullPolicy::Always);
+                cx.report(info, &kp, sp);
+            }
+            Some(other) => {
+                let other = format!("{other:?}").to_ascii_lowercase();
+                cx.push(
+                    Severity::Warning,
+                    info.code,
+                    &kp,
+                    sp,
+                    format!("`pull_refresh_after` is not carried: `pull_policy: {other}` does not refresh the image"),
+                )
+                .hint = Some("drop pull_refresh_after, or set `pull_policy: always`".into());
+            }
+        }
     }
     // `container_name` is a name other containers reach this one by: an alias.
     if let Some((c, sp)) = container_alias
