@@ -4,6 +4,7 @@
 //! exactly: a change in any translator's or the importer's verdict shows here.
 
 use std::collections::BTreeMap;
+use std::path::Path;
 use std::process::Command;
 
 use serde_json::Value;
@@ -189,4 +190,61 @@ fn text_table_has_the_same_counts() {
         "{text}"
     );
     assert_eq!(text.lines().filter(|l| l.starts_with("   ")).count(), 93);
+}
+
+/// Per key, a golden file `tests/golden/keys/<key>.txt`: for each target the key's row (verdict
+/// and reason) and the artifact fragment it renders (the lines it adds to or removes from the
+/// artifacts of the same service without it). Regenerate with `BLESS=1 cargo test --test
+/// fidelity_keys` and read the diff: a change of any key's verdict or rendering shows here.
+#[test]
+fn every_key_row_and_artifact_fragment_matches_its_golden() {
+    let v = keys_json();
+    let mut per_key: BTreeMap<String, String> = BTreeMap::new();
+    for t in v["targets"].as_array().unwrap_or_else(|| panic!("{v}")) {
+        let p = t["provider"].as_str().unwrap_or_default();
+        for r in t["keys"].as_array().unwrap_or_else(|| panic!("{t}")) {
+            let key = r["key"].as_str().unwrap_or_default();
+            let out = per_key
+                .entry(key.to_string())
+                .or_insert_with(|| format!("# {key} ({})\n", r["code"].as_str().unwrap_or("")));
+            let why = r["reason"].as_str().unwrap_or_default();
+            out.push_str(&format!(
+                "== {p}: {}{}{why}\n",
+                r["fidelity"].as_str().unwrap_or_default(),
+                if why.is_empty() { "" } else { ": " }
+            ));
+            for l in r["artifact"].as_array().into_iter().flatten() {
+                out.push_str(l.as_str().unwrap_or_default());
+                out.push('\n');
+            }
+        }
+    }
+    assert_eq!(per_key.len(), 92);
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden/keys");
+    let bless = std::env::var_os("BLESS").is_some();
+    if bless {
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("{e}"));
+    }
+    let mut wrong = Vec::new();
+    for (key, text) in &per_key {
+        let f = dir.join(format!("{key}.txt"));
+        if bless {
+            std::fs::write(&f, text).unwrap_or_else(|e| panic!("{}: {e}", f.display()));
+        }
+        if std::fs::read_to_string(&f).ok().as_deref() != Some(text.as_str()) {
+            wrong.push(key.clone());
+        }
+    }
+    let on_disk = std::fs::read_dir(&dir)
+        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+        .count();
+    assert!(
+        wrong.is_empty(),
+        "keys whose row or fragment differs from tests/golden/keys (BLESS=1 to accept): {wrong:?}"
+    );
+    assert_eq!(on_disk, per_key.len(), "stale files in {}", dir.display());
+    // The fragment is what the row claims: a flag the VM targets map is in the script.
+    let cg = std::fs::read_to_string(dir.join("cgroup.txt")).unwrap_or_default();
+    assert!(cg.contains("--cgroupns private"), "{cg}");
 }
