@@ -32,6 +32,11 @@ pub struct KeyRow {
     pub fidelity: Fidelity,
     /// Why (empty when mapped).
     pub reason: String,
+    /// What the key changes in the target's artifacts over the same service without it: `+ ` a
+    /// line it adds, `- ` one it removes, `path (new)` a whole artifact (JSON is read as one
+    /// `pointer = value` line per leaf, multi-line strings line by line).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub artifact: Vec<String>,
 }
 
 /// The rows of one target and their counts.
@@ -73,6 +78,8 @@ struct Sample {
     neutral: serde_json::Value,
     /// Per target: ledger (field -> (fidelity, reason)) and errors about the service.
     targets: BTreeMap<ProviderKind, TargetView>,
+    /// Per target: the artifacts rendered, path to content.
+    artifacts: BTreeMap<ProviderKind, BTreeMap<String, String>>,
 }
 
 fn run(text: &str, dir: &Path, kinds: &[ProviderKind]) -> Option<Sample> {
@@ -81,7 +88,10 @@ fn run(text: &str, dir: &Path, kinds: &[ProviderKind]) -> Option<Sample> {
         profiles: vec!["web".into()],
         ..LoadOptions::default()
     };
-    let loaded = load_str(&Arc::from("compose.yaml"), text, dir, &opts);
+    // One project name for every sample, so that artifacts and reasons do not name the
+    // temporary directory.
+    let text = format!("name: keys\n{text}");
+    let loaded = load_str(&Arc::from("compose.yaml"), &text, dir, &opts);
     let about =
         |p: &str| p == format!("services.{SVC}") || p.starts_with(&format!("services.{SVC}."));
     let import = loaded
@@ -97,11 +107,13 @@ fn run(text: &str, dir: &Path, kinds: &[ProviderKind]) -> Option<Sample> {
         .and_then(|s| serde_json::to_value(s).ok())
         .unwrap_or_default();
     let mut targets = BTreeMap::new();
+    let mut artifacts = BTreeMap::new();
     let Some(valid) = loaded.valid else {
         return Some(Sample {
             import,
             neutral,
             targets,
+            artifacts,
         });
     };
     for k in kinds {
@@ -120,11 +132,19 @@ fn run(text: &str, dir: &Path, kinds: &[ProviderKind]) -> Option<Sample> {
             .map(|d| d.message.clone())
             .collect();
         targets.insert(*k, (ledger, errors));
+        artifacts.insert(
+            *k,
+            t.artifacts
+                .into_iter()
+                .map(|a| (a.path, a.content))
+                .collect(),
+        );
     }
     Some(Sample {
         import,
         neutral,
         targets,
+        artifacts,
     })
 }
 
@@ -147,7 +167,8 @@ pub fn tables(kinds: &[ProviderKind]) -> Vec<KeyTable> {
             .get(info.key)
             .and_then(|text| run(text, &dir, kinds));
         for k in kinds {
-            let row = verdict(info, sample.as_ref(), base.as_ref(), *k);
+            let mut row = verdict(info, sample.as_ref(), base.as_ref(), *k);
+            row.artifact = fragment(sample.as_ref(), base.as_ref(), *k);
             rows.entry(*k).or_default().push(row);
         }
     }
@@ -177,6 +198,7 @@ fn verdict(
         code: info.code,
         fidelity,
         reason,
+        artifact: Vec::new(),
     };
     let Some(sample) = sample else {
         return row(
@@ -294,5 +316,79 @@ fn verdict(
     match approx_at_import {
         Some(m) => row(Fidelity::Approximated, format!("at import: {m}")),
         None => row(Fidelity::Mapped, String::new()),
+    }
+}
+
+/// The artifact lines of target `k` the sample adds (`+ `) or removes (`- `) over the base
+/// service, per artifact path; an artifact the base has not is named whole.
+fn fragment(sample: Option<&Sample>, base: Option<&Sample>, k: ProviderKind) -> Vec<String> {
+    let empty = BTreeMap::new();
+    let Some(arts) = sample.and_then(|s| s.artifacts.get(&k)) else {
+        return Vec::new();
+    };
+    let base = base.and_then(|b| b.artifacts.get(&k)).unwrap_or(&empty);
+    let mut out = Vec::new();
+    for (path, content) in arts {
+        let Some(before) = base.get(path) else {
+            out.push(format!("{path} (new)"));
+            continue;
+        };
+        // The spec hash labels change with any line: they would only repeat the other lines.
+        let lines = |c: &str| -> Vec<String> {
+            leaf_lines(c)
+                .into_iter()
+                .filter(|l| !l.contains("spec-hash"))
+                .collect()
+        };
+        let (now, was) = (lines(content), lines(before));
+        let (now_set, was_set): (BTreeSet<&String>, BTreeSet<&String>) =
+            (now.iter().collect(), was.iter().collect());
+        out.extend(
+            now.iter()
+                .filter(|l| !was_set.contains(l))
+                .map(|l| format!("+ {path}: {l}")),
+        );
+        out.extend(
+            was.iter()
+                .filter(|l| !now_set.contains(l))
+                .map(|l| format!("- {path}: {l}")),
+        );
+    }
+    out.extend(
+        base.keys()
+            .filter(|p| !arts.contains_key(*p))
+            .map(|p| format!("{p} (gone)")),
+    );
+    out
+}
+
+/// An artifact as lines to compare: JSON as `pointer = value` per leaf (a multi-line string
+/// one line each, `pointer | line`), anything else line by line.
+fn leaf_lines(content: &str) -> Vec<String> {
+    fn walk(v: &serde_json::Value, at: &str, out: &mut Vec<String>) {
+        match v {
+            serde_json::Value::Object(m) => {
+                for (k, x) in m {
+                    walk(x, &format!("{at}/{k}"), out);
+                }
+            }
+            serde_json::Value::Array(a) => {
+                for (i, x) in a.iter().enumerate() {
+                    walk(x, &format!("{at}/{i}"), out);
+                }
+            }
+            serde_json::Value::String(s) if s.contains('\n') => {
+                out.extend(s.lines().map(|l| format!("{at} | {l}")));
+            }
+            other => out.push(format!("{at} = {other}")),
+        }
+    }
+    match serde_json::from_str::<serde_json::Value>(content) {
+        Ok(v) => {
+            let mut out = Vec::new();
+            walk(&v, "", &mut out);
+            out
+        }
+        Err(_) => content.lines().map(str::to_string).collect(),
     }
 }

@@ -263,7 +263,7 @@ fn unsupported_keys_are_reported_with_their_own_codes() {
         "reported.yaml",
         &[],
         &[
-            "C003", "C011", "C024", "C101", "C102", "C111", "C115", "C130", "C201", "C221", "E010",
+            "C011", "C024", "C070", "C101", "C102", "C111", "C115", "C130", "C201", "C221", "E010",
             "W102", "W104",
         ],
     );
@@ -305,4 +305,44 @@ fn source_map_points_into_the_compose_file() {
     assert_eq!(at("services.web-1.image"), Some((3, 12)));
     assert_eq!(at("services.web-1.ports[0]"), Some((5, 9)));
     assert_eq!(at("services.web-1.ports[2]"), Some((6, 9)));
+}
+
+/// `pull_refresh_after` becomes a pull at every start (approximated, at its line), except beside
+/// a policy that never refreshes, where it is reported as not carried and the policy kept.
+#[test]
+fn pull_refresh_after_becomes_always_unless_the_policy_says_otherwise() {
+    let one = |body: &str| {
+        let text = format!("services:\n  web:\n    image: nginx:1.27\n{body}");
+        let l = bridge_core::load_str(
+            &std::sync::Arc::from("compose.yaml"),
+            &text,
+            Path::new("."),
+            &LoadOptions::default(),
+        );
+        let policy = l
+            .app
+            .as_ref()
+            .and_then(|a| a.services.get("web"))
+            .and_then(|s| s.pull_policy);
+        let d = l
+            .diagnostics
+            .iter()
+            .find(|d| d.path == "services.web.pull_refresh_after")
+            .map(|d| (d.code, d.span.map(|s| (s.line, s.col)), d.message.clone()))
+            .unwrap_or_else(|| panic!("{:?}", l.diagnostics));
+        (policy, d)
+    };
+    use bridge_core::model::PullPolicy;
+    let (p, (code, at, msg)) = one("    pull_refresh_after: 1h\n");
+    assert_eq!(p, Some(PullPolicy::Always));
+    assert_eq!((code, at), ("C070", Some((4, 5))));
+    assert!(msg.contains("is approximated"), "{msg}");
+    let (p, (code, at, msg)) = one("    pull_policy: never\n    pull_refresh_after: 1h\n");
+    assert_eq!(p, Some(PullPolicy::Never));
+    assert_eq!((code, at), ("C070", Some((5, 5))));
+    assert!(msg.contains("is not carried"), "{msg}");
+    // A malformed duration is an error at the value.
+    let (_, (code, at, _)) = one("    pull_refresh_after: soon\n");
+    assert_ne!(code, "C070");
+    assert_eq!(at, Some((4, 25)));
 }

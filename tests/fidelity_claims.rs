@@ -451,7 +451,7 @@ fn fidelity_agrees_with_render() {
     let f = dir.join("compose.yaml");
     std::fs::write(
         &f,
-        "services:\n  web:\n    image: nginx:1.27\n    cgroup: host\n    deploy:\n      replicas: 2\n      placement:\n        constraints: ['node.labels.disk == ssd', 'node.hostname == node1']\n",
+        "services:\n  web:\n    image: nginx:1.27\n    cpu_rt_runtime: 950000\n    deploy:\n      replicas: 2\n      placement:\n        constraints: ['node.labels.disk == ssd', 'node.hostname == node1']\n",
     )
     .unwrap_or_else(|e| panic!("{e}"));
     let bridge = env!("CARGO_BIN_EXE_bridge");
@@ -477,8 +477,8 @@ fn fidelity_agrees_with_render() {
         !out.contains("mapped       services.web.placement.constraints[1]"),
         "{out}"
     );
-    // The import's warning for `cgroup` (dropped at import), with its line.
-    assert!(err.contains("services.web.cgroup"), "{err}");
+    // The import's warning for `cpu_rt_runtime` (dropped at import), with its line.
+    assert!(err.contains("services.web.cpu_rt_runtime"), "{err}");
     let js = run(&["fidelity", "-p", "gce", "--output", "json"]);
     assert_eq!(js.status.code(), Some(1));
     let v: serde_json::Value =
@@ -487,7 +487,7 @@ fn fidelity_agrees_with_render() {
     assert!(
         v["diagnostics"]
             .as_array()
-            .is_some_and(|d| d.iter().any(|d| d["path"] == "services.web.cgroup")),
+            .is_some_and(|d| d.iter().any(|d| d["path"] == "services.web.cpu_rt_runtime")),
         "{v}"
     );
     let _ = std::fs::remove_dir_all(&dir);

@@ -112,6 +112,7 @@ fn set_fields(app: &bridge_core::App) -> Vec<(String, String, Option<String>)> {
                             "update",
                             "rollback",
                             "logging",
+                            "blkio_config",
                         ]
                         .contains(&field.as_str()) =>
                     {

@@ -74,15 +74,19 @@ fn fid(t: &Translation, f: &str) -> Fidelity {
         .unwrap_or_else(|| panic!("no line for {f}: {:?}", t.ledger))
 }
 
-/// The GCE instance's `write_files`: path to content.
-fn gce_files(t: &Translation) -> std::collections::BTreeMap<String, String> {
-    let inst = t
+/// The JSON of the first artifact whose path starts with `prefix`.
+fn artifact_json(t: &Translation, prefix: &str) -> serde_json::Value {
+    let art = t
         .artifacts
         .iter()
-        .find(|a| a.path.starts_with("gce/instances/"))
-        .unwrap_or_else(|| panic!("{:?}", t.diagnostics));
-    let body: serde_json::Value =
-        serde_json::from_str(&inst.content).unwrap_or_else(|e| panic!("{e}"));
+        .find(|a| a.path.starts_with(prefix))
+        .unwrap_or_else(|| panic!("no {prefix}: {:?}", t.diagnostics));
+    serde_json::from_str(&art.content).unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// The GCE instance's `write_files`: path to content.
+fn gce_files(t: &Translation) -> std::collections::BTreeMap<String, String> {
+    let body = artifact_json(t, "gce/instances/");
     let ud = body["metadata"]["items"]
         .as_array()
         .and_then(|a| a.iter().find(|i| i["key"] == "user-data"))
@@ -106,13 +110,7 @@ fn gce_files(t: &Translation) -> std::collections::BTreeMap<String, String> {
 }
 
 fn gce_script(t: &Translation) -> String {
-    let inst = t
-        .artifacts
-        .iter()
-        .find(|a| a.path.starts_with("gce/instances/"))
-        .unwrap_or_else(|| panic!("{:?}", t.diagnostics));
-    let body: serde_json::Value =
-        serde_json::from_str(&inst.content).unwrap_or_else(|e| panic!("{e}"));
+    let body = artifact_json(t, "gce/instances/");
     let ud = body["metadata"]["items"]
         .as_array()
         .and_then(|a| a.iter().find(|i| i["key"] == "user-data"))
@@ -133,6 +131,61 @@ fn gce_script(t: &Translation) -> String {
         }
     }
     panic!("no script")
+}
+
+/// `docker ARGS`: success and stdout (with stderr after it).
+fn docker(args: &[&str]) -> (bool, String) {
+    let o = Command::new("docker")
+        .args(args)
+        .output()
+        .unwrap_or_else(|e| panic!("{e}"));
+    (
+        o.status.success(),
+        String::from_utf8_lossy(&o.stdout).trim().to_string() + &String::from_utf8_lossy(&o.stderr),
+    )
+}
+
+/// Runs the generated VM script of app `name`'s `web` on the real Engine (its network made
+/// first, as the VM's boot does) until the container runs, calls `read` with the container's
+/// name, then removes the container, the network and the script.
+fn on_engine<T>(name: &str, script: &str, read: impl FnOnce(&str) -> T) -> T {
+    let c = format!("{name}-web");
+    let net = format!("{name}-net");
+    let _ = docker(&["rm", "-f", &c]);
+    if !docker(&["network", "inspect", &net]).0 {
+        assert!(docker(&["network", "create", &net]).0);
+    }
+    let dir = std::env::temp_dir().join(format!("bridge-{name}-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("{e}"));
+    let f = dir.join("web.sh");
+    std::fs::write(&f, script).unwrap_or_else(|e| panic!("{e}"));
+    let log = dir.join("web.log");
+    let mut child = Command::new("sh")
+        .arg(&f)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(&log).unwrap_or_else(|e| panic!("{e}")))
+        .spawn()
+        .unwrap_or_else(|e| panic!("{e}"));
+    let end = Instant::now() + Duration::from_secs(20);
+    while docker(&["inspect", "-f", "{{.State.Running}}", &c]).1 != "true" {
+        if Instant::now() > end || child.try_wait().ok().flatten().is_some() {
+            let _ = child.kill();
+            let _ = docker(&["rm", "-f", &c]);
+            panic!(
+                "not running: {}\n{script}",
+                std::fs::read_to_string(&log).unwrap_or_default()
+            );
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let out = read(&c);
+    let _ = docker(&["rm", "-f", &c]);
+    let _ = child.kill();
+    let _ = child.wait();
+    let _ = docker(&["network", "rm", &net]);
+    let _ = std::fs::remove_dir_all(&dir);
+    out
 }
 
 #[test]
@@ -178,13 +231,7 @@ fn every_key_is_a_flag_on_the_vms_a_field_on_ecs_and_reported_on_swarm() {
     }
     // ECS on EC2 (the default launch type).
     let ecs = translate(ProviderKind::Aws, &a);
-    let task = ecs
-        .artifacts
-        .iter()
-        .find(|x| x.path.starts_with("aws/task-definitions/"))
-        .unwrap_or_else(|| panic!("{:?}", ecs.diagnostics));
-    let v: serde_json::Value =
-        serde_json::from_str(&task.content).unwrap_or_else(|e| panic!("{e}"));
+    let v = artifact_json(&ecs, "aws/task-definitions/");
     let c = &v["containerDefinitions"][0];
     assert_eq!(v["pidMode"], "host", "{v}");
     assert_eq!(v["ipcMode"], "task", "{v}");
@@ -215,24 +262,36 @@ fn memswap_without_a_memory_limit_is_not_rendered() {
     assert_eq!(fid(&gce, "memswap_limit"), Fidelity::Dropped);
 }
 
-#[test]
-fn out_of_range_values_are_errors_at_import() {
-    let yaml = format!(
-        "services:\n  web:\n    image: {TEST_IMAGE}\n    oom_score_adj: 5000\n    mem_swappiness: 101\n"
-    );
+/// An error's path, line and column, and whether it has a hint.
+type ErrorAt = (String, Option<(u32, u32)>, bool);
+
+/// The import errors of `web` with `body`; the file must not validate.
+fn import_errors(body: &str) -> Vec<ErrorAt> {
+    let yaml = format!("services:\n  web:\n    image: {TEST_IMAGE}\n{body}");
     let l = load_str(
         &Arc::from("compose.yaml"),
         &yaml,
         Path::new("."),
         &LoadOptions::default(),
     );
-    assert!(l.valid.is_none());
-    let paths: Vec<&str> = l
-        .diagnostics
+    assert!(l.valid.is_none(), "{yaml}");
+    l.diagnostics
         .iter()
         .filter(|d| d.is_error())
-        .map(|d| d.path.as_str())
-        .collect();
+        .map(|d| {
+            (
+                d.path.clone(),
+                d.span.map(|s| (s.line, s.col)),
+                d.hint.is_some(),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn out_of_range_values_are_errors_at_import() {
+    let errors = import_errors("    oom_score_adj: 5000\n    mem_swappiness: 101\n");
+    let paths: Vec<&str> = errors.iter().map(|e| e.0.as_str()).collect();
     assert_eq!(
         paths,
         ["services.web.oom_score_adj", "services.web.mem_swappiness"]
@@ -248,58 +307,16 @@ fn the_engine_applies_them() {
         "    command: [sleep, '600']\n    cpu_shares: 512\n    security_opt: ['no-new-privileges:true']\n    ipc: shareable\n    oom_score_adj: 500\n    runtime: runc\n",
     );
     let script = gce_script(&translate(ProviderKind::Gce, &a));
-    let docker = |args: &[&str]| {
-        let o = Command::new("docker")
-            .args(args)
-            .output()
-            .unwrap_or_else(|e| panic!("{e}"));
+    let got = on_engine("rt-engine", &script, |c| {
+        let get = |fmt: &str| docker(&["inspect", "-f", fmt, c]).1;
         (
-            o.status.success(),
-            String::from_utf8_lossy(&o.stdout).trim().to_string()
-                + &String::from_utf8_lossy(&o.stderr),
+            get("{{.HostConfig.CpuShares}}"),
+            get("{{json .HostConfig.SecurityOpt}}"),
+            get("{{.HostConfig.IpcMode}}"),
+            get("{{.HostConfig.OomScoreAdj}}"),
+            get("{{.HostConfig.Runtime}}"),
         )
-    };
-    let c = "rt-engine-web";
-    let _ = docker(&["rm", "-f", c]);
-    if !docker(&["network", "inspect", "rt-engine-net"]).0 {
-        assert!(docker(&["network", "create", "rt-engine-net"]).0);
-    }
-    let dir = std::env::temp_dir().join(format!("bridge-rt-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("{e}"));
-    let f = dir.join("web.sh");
-    std::fs::write(&f, &script).unwrap_or_else(|e| panic!("{e}"));
-    let log = dir.join("web.log");
-    let mut child = Command::new("sh")
-        .arg(&f)
-        .stdin(Stdio::null())
-        .stdout(std::fs::File::create(&log).unwrap_or_else(|e| panic!("{e}")))
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap_or_else(|e| panic!("{e}"));
-    let end = Instant::now() + Duration::from_secs(20);
-    while docker(&["inspect", "-f", "{{.State.Running}}", c]).1 != "true" {
-        if Instant::now() > end || child.try_wait().ok().flatten().is_some() {
-            let _ = child.kill();
-            panic!(
-                "not running: {}\n{script}",
-                std::fs::read_to_string(&log).unwrap_or_default()
-            );
-        }
-        std::thread::sleep(Duration::from_millis(200));
-    }
-    let get = |fmt: &str| docker(&["inspect", "-f", fmt, c]).1;
-    let got = (
-        get("{{.HostConfig.CpuShares}}"),
-        get("{{json .HostConfig.SecurityOpt}}"),
-        get("{{.HostConfig.IpcMode}}"),
-        get("{{.HostConfig.OomScoreAdj}}"),
-        get("{{.HostConfig.Runtime}}"),
-    );
-    let _ = docker(&["rm", "-f", c]);
-    let _ = child.kill();
-    let _ = child.wait();
-    let _ = docker(&["network", "rm", "rt-engine-net"]);
-    let _ = std::fs::remove_dir_all(&dir);
+    });
     assert_eq!(got.0, "512");
     assert_eq!(got.1, "[\"no-new-privileges:true\"]");
     assert_eq!(got.2, "shareable");
@@ -394,4 +411,187 @@ fn hooks_run_in_the_container() {
     assert!(hooked.0, "post_start did not run in the container");
     assert!(pre.success(), "pre_stop failed");
     assert!(log.contains("pre-stop-ran"), "container log: {log:?}");
+}
+
+/// A block device of this machine, for `blkio_config`'s per-device limits.
+fn a_block_device() -> String {
+    let parts = std::fs::read_to_string("/proc/partitions").unwrap_or_default();
+    parts
+        .lines()
+        .skip(2)
+        .filter_map(|l| l.split_whitespace().nth(3))
+        .find(|n| Path::new(&format!("/dev/{n}")).exists())
+        .map(|n| format!("/dev/{n}"))
+        .unwrap_or_else(|| panic!("no block device in /proc/partitions:\n{parts}"))
+}
+
+/// `cgroup`, `blkio_config` and `use_api_socket`: flags on the VMs, run on the real Engine and
+/// read back (the namespace mode, the rates, the socket inside the container); reported where
+/// the target has no such field.
+#[test]
+fn cgroupns_blkio_and_the_api_socket_reach_the_engine() {
+    ensure_test_image();
+    let dev = a_block_device();
+    let a = app(
+        "rt-blkio",
+        &format!(
+            "    command: [sleep, '600']\n    cgroup: private\n    use_api_socket: true\n    blkio_config:\n      weight: 300\n      device_read_bps: [{{path: {dev}, rate: 50mb}}]\n      device_write_iops: [{{path: {dev}, rate: 200}}]\n"
+        ),
+    );
+    let gce = translate(ProviderKind::Gce, &a);
+    let script = gce_script(&gce);
+    for flag in [
+        "--cgroupns private".to_string(),
+        "--blkio-weight 300".into(),
+        format!("--device-read-bps {dev}:52428800"),
+        format!("--device-write-iops {dev}:200"),
+        "--volume /var/run/docker.sock:/var/run/docker.sock".into(),
+    ] {
+        assert!(script.contains(&flag), "{flag} missing:\n{script}");
+    }
+    for kind in [ProviderKind::Gce, ProviderKind::Openstack] {
+        let t = translate(kind, &a);
+        assert_eq!(fid(&t, "cgroup"), Fidelity::Mapped, "{kind:?}");
+        assert_eq!(fid(&t, "use_api_socket"), Fidelity::Mapped, "{kind:?}");
+        assert_eq!(fid(&t, "blkio_config"), Fidelity::Approximated, "{kind:?}");
+    }
+    let sw = translate(ProviderKind::Swarm, &a);
+    assert_eq!(fid(&sw, "cgroup"), Fidelity::Dropped);
+    assert_eq!(fid(&sw, "blkio_config"), Fidelity::Dropped);
+    assert_eq!(fid(&sw, "use_api_socket"), Fidelity::Mapped);
+    let ecs = translate(ProviderKind::Aws, &a);
+    assert_eq!(fid(&ecs, "cgroup"), Fidelity::Dropped);
+    assert_eq!(fid(&ecs, "blkio_config"), Fidelity::Dropped);
+    assert_eq!(fid(&ecs, "use_api_socket"), Fidelity::Mapped);
+    let v = artifact_json(&ecs, "aws/task-definitions/");
+    let mp = &v["containerDefinitions"][0]["mountPoints"][0];
+    assert_eq!(mp["containerPath"], "/var/run/docker.sock", "{v}");
+    let vol = v["volumes"]
+        .as_array()
+        .and_then(|vs| vs.iter().find(|x| x["name"] == mp["sourceVolume"]))
+        .unwrap_or_else(|| panic!("{v}"));
+    assert_eq!(vol["host"]["sourcePath"], "/var/run/docker.sock", "{v}");
+
+    // The script on the real Engine; inside, the socket is the Engine's.
+    let got = on_engine("rt-blkio", &script, |c| {
+        let get = |fmt: &str| docker(&["inspect", "-f", fmt, c]).1;
+        (
+            get("{{.HostConfig.CgroupnsMode}}"),
+            get("{{json .HostConfig.BlkioDeviceReadBps}}"),
+            get("{{json .HostConfig.BlkioDeviceWriteIOps}}"),
+            docker(&[
+                "exec",
+                c,
+                "sh",
+                "-c",
+                "test -S /var/run/docker.sock && echo socket",
+            ])
+            .1,
+        )
+    });
+    assert_eq!(got.0, "private");
+    assert_eq!(got.1, format!("[{{\"Path\":\"{dev}\",\"Rate\":52428800}}]"));
+    assert_eq!(got.2, format!("[{{\"Path\":\"{dev}\",\"Rate\":200}}]"));
+    assert_eq!(got.3, "socket");
+}
+
+/// `use_api_socket` on Swarm: the rendered service, created on the real Engine's swarm, runs a
+/// task whose container has the node's Engine socket.
+#[test]
+fn swarm_task_has_the_api_socket() {
+    ensure_test_image();
+    support::engine::ensure_swarm();
+    let a = app(
+        "rt-sock",
+        "    command: [sleep, '600']\n    use_api_socket: true\n",
+    );
+    let sw = translate(ProviderKind::Swarm, &a);
+    let mut spec = artifact_json(&sw, "swarm/services/");
+    // The app's overlay network is the driver's to create; this test needs only the task.
+    if let Some(t) = spec["TaskTemplate"].as_object_mut() {
+        t.remove("Networks");
+    }
+    let name = spec["Name"].as_str().unwrap_or_default().to_string();
+    let _ = support::engine::call("DELETE", &format!("/services/{name}"), None);
+    let r = support::engine::call("POST", "/services/create", Some(&spec));
+    assert_eq!(r.status, 201, "{}", r.text());
+    let end = Instant::now() + Duration::from_secs(60);
+    let mut container = String::new();
+    while container.is_empty() && Instant::now() < end {
+        let filters = format!("{{\"service\":[\"{name}\"],\"desired-state\":[\"running\"]}}");
+        let tasks = support::engine::call(
+            "GET",
+            &format!("/tasks?filters={}", urlencode(&filters)),
+            None,
+        )
+        .json();
+        container = tasks
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|t| t["Status"]["State"] == "running")
+            .and_then(|t| t["Status"]["ContainerStatus"]["ContainerID"].as_str())
+            .unwrap_or_default()
+            .to_string();
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    let inspect = support::engine::call("GET", &format!("/services/{name}"), None).json();
+    let sock = Command::new("docker")
+        .args([
+            "exec",
+            &container,
+            "sh",
+            "-c",
+            "test -S /var/run/docker.sock && echo socket",
+        ])
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+        .unwrap_or_default();
+    let _ = support::engine::call("DELETE", &format!("/services/{name}"), None);
+    let mounts = &inspect["Spec"]["TaskTemplate"]["ContainerSpec"]["Mounts"];
+    assert_eq!(mounts[0]["Type"], "bind", "{inspect}");
+    assert_eq!(mounts[0]["Source"], "/var/run/docker.sock", "{inspect}");
+    assert_eq!(mounts[0]["Target"], "/var/run/docker.sock", "{inspect}");
+    assert!(!container.is_empty(), "no running task: {inspect}");
+    assert_eq!(sock, "socket");
+}
+
+fn urlencode(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+/// Bad values of the new keys are errors at their line and column, with a hint.
+#[test]
+fn bad_cgroup_and_blkio_values_are_errors_at_their_place() {
+    let got = import_errors(
+        "    cgroup: shared\n    blkio_config:\n      weight: 5\n      device_read_bps: [{path: sda, rate: 1m}]\n      device_write_iops: [{path: /dev/sda}]\n",
+    );
+    assert_eq!(
+        got,
+        [
+            ("services.web.cgroup".to_string(), Some((4, 13)), true),
+            (
+                "services.web.blkio_config.weight".into(),
+                Some((6, 15)),
+                false
+            ),
+            (
+                "services.web.blkio_config.device_read_bps[0].path".into(),
+                Some((7, 32)),
+                true
+            ),
+            (
+                "services.web.blkio_config.device_write_iops[0]".into(),
+                Some((8, 27)),
+                true
+            ),
+        ]
+    );
 }

@@ -8,7 +8,7 @@
 //!   against the real Docker Engine, then the file is read inside the container.
 //! - ECS: the task definition passes botocore's model (tests/validators/ecs_validate.py); the init
 //!   container's own entrypoint and command are run on the real Docker Engine into a host
-//!   directory and the file is read from it.
+//!   directory and the file is read from it; a config with inline `content` ships the same way.
 //! - Limits and missing files: the error per target names the file, the service and the limit.
 
 mod support;
@@ -310,13 +310,21 @@ fn run_on_engine(app: &str, items: &[serde_json::Value], want: &[(&str, &[u8])])
 const BINARY: &[u8] = &[0, 159, 146, 150, 255, 1, 2];
 
 fn vm_app(tag: &str, name: &str) -> ValidApp {
+    app_with(tag, name, "")
+}
+
+/// [`vm_app`] with `extra` after the service's volumes (more service keys, then top-level ones).
+fn app_with(tag: &str, name: &str, extra: &str) -> ValidApp {
     let dir = workdir(tag);
     write(&dir.join("conf/app.conf"), CONF.as_bytes());
     write(&dir.join("site/index.html"), b"<h1>hi</h1>\n");
     write(&dir.join("site/img/logo.bin"), BINARY);
-    let f = compose(&dir, name, "      - ./site:/srv/site\n");
+    let f = compose(&dir, name, &format!("      - ./site:/srv/site\n{extra}"));
     load(&f)
 }
+
+/// The inline config the ECS test ships beside the project files.
+const SITE_CONF: &str = "listen 8000\n";
 
 #[test]
 fn gce_writes_the_files_with_cloud_init_and_the_container_reads_them() {
@@ -404,11 +412,21 @@ sys.stdout.write(ud)
 #[test]
 fn ecs_init_container_writes_the_files_that_the_consumer_binds() {
     ensure_test_image();
-    let app = vm_app("ecs", "it-files-ecs");
+    let app = app_with(
+        "ecs",
+        "it-files-ecs",
+        &format!(
+            "    configs: [{{source: site_conf, target: /etc/app/site.conf}}]\nconfigs:\n  site_conf:\n    content: {SITE_CONF:?}\n"
+        ),
+    );
     let t = translate(ProviderKind::Aws, &app);
     assert!(!t.diagnostics.has_errors(), "{:?}", t.diagnostics);
     assert_eq!(
         ledger(&t, "services.app.volumes[0]"),
+        Fidelity::Approximated
+    );
+    assert_eq!(
+        ledger(&t, "services.app.configs[0]"),
         Fidelity::Approximated
     );
     let td = t
@@ -518,6 +536,14 @@ fn ecs_init_container_writes_the_files_that_the_consumer_binds() {
                 assert_eq!(mp["readOnly"], true);
                 seen += 1;
             }
+            Some("/etc/app/site.conf") => {
+                assert_eq!(
+                    std::fs::read(&on_host).unwrap_or_default(),
+                    SITE_CONF.as_bytes()
+                );
+                assert_eq!(mp["readOnly"], true);
+                seen += 1;
+            }
             Some("/srv/site") => {
                 assert_eq!(
                     std::fs::read(on_host.join("img/logo.bin")).unwrap_or_default(),
@@ -532,7 +558,7 @@ fn ecs_init_container_writes_the_files_that_the_consumer_binds() {
             other => panic!("unexpected mount {other:?}"),
         }
     }
-    assert_eq!(seen, 2);
+    assert_eq!(seen, 3);
     // Files written as root in the container: remove them with the engine's help.
     let _ = docker(&[
         "run",

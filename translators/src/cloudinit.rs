@@ -686,6 +686,7 @@ fn kernel_flags(name: &str, s: &Service, a: &mut Vec<String>, ledger: &mut Ledge
     if let Some(v) = &s.cgroup_parent {
         flag(a, ledger, p("cgroup_parent"), "--cgroup-parent", v.clone());
     }
+    cgroup_blkio_socket_flags(name, s, a, ledger);
     if !s.annotations.is_empty() {
         // A refused flag would keep the container from starting at all.
         ledger.dropped(
@@ -694,6 +695,79 @@ fn kernel_flags(name: &str, s: &Service, a: &mut Vec<String>, ledger: &mut Ledge
         );
     }
 }
+
+/// `cgroup`, `blkio_config` and `use_api_socket`: each the `docker run` flag compose passes the
+/// Engine, and its ledger line.
+fn cgroup_blkio_socket_flags(name: &str, s: &Service, a: &mut Vec<String>, ledger: &mut Ledger) {
+    let p = |f: &str| format!("services.{name}.{f}");
+    if let Some(c) = s.cgroup {
+        flag(a, ledger, p("cgroup"), "--cgroupns", c.as_str().into());
+    }
+    blkio_flags(&s.blkio_config, &p("blkio_config"), a, ledger);
+    if s.use_api_socket {
+        flag(
+            a,
+            ledger,
+            p("use_api_socket"),
+            "--volume",
+            format!("{API_SOCKET}:{API_SOCKET}"),
+        );
+    }
+}
+
+/// `blkio_config` as `docker run` takes it. Approximated, never mapped: the Engine discards a
+/// weight (with a warning, and starts the container) where the kernel has no weight-based I/O
+/// scheduler, and the device paths are the VM's, which docker refuses to start with if absent.
+fn blkio_flags(
+    b: &bridge_core::model::Blkio,
+    field: &str,
+    a: &mut Vec<String>,
+    ledger: &mut Ledger,
+) {
+    if b.is_empty() {
+        return;
+    }
+    if let Some(w) = b.weight {
+        a.extend(["--blkio-weight".into(), w.to_string()]);
+    }
+    for (d, w) in &b.weight_device {
+        a.extend(["--blkio-weight-device".into(), format!("{d}:{w}")]);
+    }
+    for (fl, m) in [
+        ("--device-read-bps", &b.device_read_bps),
+        ("--device-write-bps", &b.device_write_bps),
+    ] {
+        for (d, r) in m {
+            a.extend([fl.into(), format!("{d}:{}", r.0)]);
+        }
+    }
+    for (fl, m) in [
+        ("--device-read-iops", &b.device_read_iops),
+        ("--device-write-iops", &b.device_write_iops),
+    ] {
+        for (d, r) in m {
+            a.extend([fl.into(), format!("{d}:{r}")]);
+        }
+    }
+    let weighs = b.weight.is_some() || !b.weight_device.is_empty();
+    let devices = !b.weight_device.is_empty()
+        || !b.device_read_bps.is_empty()
+        || !b.device_write_bps.is_empty()
+        || !b.device_read_iops.is_empty()
+        || !b.device_write_iops.is_empty();
+    let mut why = Vec::new();
+    if weighs {
+        why.push("the Engine applies a block I/O weight only where the kernel has a weight-based I/O scheduler, else it discards it with a warning");
+    }
+    if devices {
+        why.push("device paths are the VM's (GCE disks are /dev/sda or /dev/nvme0n1, OpenStack's /dev/vda): docker does not start the container if one is missing");
+    }
+    ledger.approximated(field, why.join("; "));
+}
+
+/// Where the Docker Engine's API socket is, on the VMs and swarm nodes and in the container
+/// (`use_api_socket`).
+pub const API_SOCKET: &str = "/var/run/docker.sock";
 
 /// `stdin_open` under systemd: the unit's standard input is `/dev/null`, so `docker run
 /// --interactive` would hand the container an EOF at once, and with `--tty` exit before starting

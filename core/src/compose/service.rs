@@ -8,9 +8,9 @@ use std::sync::Arc;
 use crate::codes;
 use crate::diag::Severity;
 use crate::model::{
-    Command, ConfigRef, Dependency, DependencyCondition, FailureAction, Health, HealthTest, Link,
-    Logging, Mount, MountKind, Port, PortMode, Protocol, PullPolicy, RestartPolicy, SecretRef,
-    Service, ServiceMode, Ulimit, UpdateOrder, UpdatePolicy,
+    Blkio, CgroupNs, Command, ConfigRef, Dependency, DependencyCondition, FailureAction, Health,
+    HealthTest, Link, Logging, Mount, MountKind, Port, PortMode, Protocol, PullPolicy,
+    RestartPolicy, SecretRef, Service, ServiceMode, Ulimit, UpdateOrder, UpdatePolicy,
 };
 use crate::node::{Node, NodeKind, Resolved};
 use crate::source::{SourceFile, Sources, Span};
@@ -129,6 +129,8 @@ pub fn convert(
         replicas: 1,
         ..Service::default()
     };
+    let mut container_alias: Option<(String, Span)> = None;
+    let mut refresh_after: Option<Span> = None;
     let mut pend = Pending::default();
     let mut legacy = Legacy::default();
     let mut dset = DeploySet::default();
@@ -309,10 +311,11 @@ pub fn convert(
                 pend.container_name = cx.opt_string(v, &kp);
                 if let (Some(info), Some(c)) = (keys::service_key(key), &pend.container_name) {
                     let msg = format!(
-                        "`container_name: {c}` is not kept: {}; other services reach it as `{nname}`",
+                        "`container_name: {c}` is approximated: {}; other services reach it as `{c}` and `{nname}`",
                         info.reason
                     );
                     cx.push(Severity::Warning, info.code, &kp, kspan, msg);
+                    container_alias = Some((c.clone(), v.span));
                 }
             }
             "profiles" | "extends" => {}
@@ -344,6 +347,11 @@ pub fn convert(
             "devices" => devices(cx, v, &kp, &mut s.devices),
             "logging" => s.logging = logging(cx, v, &kp),
             "pull_policy" => s.pull_policy = pull_policy(cx, v, &kp),
+            "pull_refresh_after" => {
+                if cx.duration(v, &kp).is_some() {
+                    refresh_after = Some(kspan);
+                }
+            }
             "cpu_shares" => {
                 s.cpu_shares = ranged(cx, v, &kp, 2, 262_144).and_then(|n| u32::try_from(n).ok());
             }
@@ -368,6 +376,16 @@ pub fn convert(
             "runtime" => s.runtime = cx.opt_string(v, &kp),
             "cgroup_parent" => s.cgroup_parent = cx.opt_string(v, &kp),
             "annotations" => s.annotations = cx.string_map(v, &kp),
+            "cgroup" => s.cgroup = cgroup_ns(cx, v, &kp),
+            "blkio_config" => s.blkio_config = blkio(cx, v, &kp),
+            "use_api_socket" => {
+                s.use_api_socket = cx.boolean(v, &kp).unwrap_or(false);
+                if s.use_api_socket
+                    && let Some(info) = keys::service_key(key)
+                {
+                    cx.report(info, &kp, kspan);
+                }
+            }
             "post_start" => s.post_start = hooks(cx, v, &kp),
             "pre_stop" => s.pre_stop = hooks(cx, v, &kp),
             // `attach: false` is the setting that means something (true is the default).
@@ -480,12 +498,141 @@ pub fn convert(
         )
         .hint = Some("build and push the image in CI before deploying".into());
     }
+    // `pull_refresh_after`: a refresh on a schedule is a pull at every start, unless the service
+    // says never to pull, or only when missing (then it is not carried).
+    if let (Some(sp), Some(info)) = (refresh_after, keys::service_key("pull_refresh_after")) {
+        let kp = format!("{p}.pull_refresh_after");
+        match s.pull_policy {
+            None | Some(PullPolicy::Always) => {
+                s.pull_policy = Some(PullPolicy::Always);
+                cx.report(info, &kp, sp);
+            }
+            Some(other) => {
+                let other = format!("{other:?}").to_ascii_lowercase();
+                cx.push(
+                    Severity::Warning,
+                    info.code,
+                    &kp,
+                    sp,
+                    format!("`pull_refresh_after` is not carried: `pull_policy: {other}` does not refresh the image"),
+                )
+                .hint = Some("drop pull_refresh_after, or set `pull_policy: always`".into());
+            }
+        }
+    }
+    // `container_name` is a name other containers reach this one by: an alias.
+    if let Some((c, sp)) = container_alias
+        && c.to_ascii_lowercase() != nname
+        && !s.aliases.iter().any(|a| a.eq_ignore_ascii_case(&c))
+    {
+        cx.at(format!("{np}.aliases[{}]", s.aliases.len()), sp);
+        s.aliases.push(c);
+    }
     // Other containers reach a renamed service by its compose name: keep it as an alias.
     // DNS is case-insensitive, so only a rename beyond case needs it.
     if nname != orig.to_ascii_lowercase() && !s.aliases.iter().any(|a| a == orig) {
         s.aliases.push(orig.to_string());
     }
     (nname, s, pend)
+}
+
+/// `cgroup: host | private`.
+fn cgroup_ns(cx: &mut Cx, v: &Node, kp: &str) -> Option<CgroupNs> {
+    match cx.opt_string(v, kp)?.as_str() {
+        "host" => Some(CgroupNs::Host),
+        "private" => Some(CgroupNs::Private),
+        other => {
+            cx.invalid(v, kp, format!("`{other}` is not a cgroup namespace mode"))
+                .hint = Some("write `host` or `private`".into());
+            None
+        }
+    }
+}
+
+/// `blkio_config`: `weight` (10 to 1000) and, per device `path`, `weight_device` weights and
+/// `device_{read,write}_{bps,iops}` rates.
+fn blkio(cx: &mut Cx, v: &Node, kp: &str) -> Blkio {
+    const LISTS: [&str; 5] = [
+        "weight_device",
+        "device_read_bps",
+        "device_write_bps",
+        "device_read_iops",
+        "device_write_iops",
+    ];
+    let mut b = Blkio::default();
+    let mut known = vec!["weight"];
+    known.extend(LISTS);
+    for (key, _, val) in cx.entries(v, kp, &known) {
+        let ip = format!("{kp}.{key}");
+        if key == "weight" {
+            b.weight = ranged(cx, val, &ip, 10, 1000).and_then(|n| u16::try_from(n).ok());
+            continue;
+        }
+        let Some(items) = val.as_seq() else {
+            if !val.is_null() {
+                cx.wrong_type(val, &ip, "a list of `{path, ...}`");
+            }
+            continue;
+        };
+        let rate = if key == "weight_device" {
+            "weight"
+        } else {
+            "rate"
+        };
+        for (i, it) in items.iter().enumerate() {
+            let ep = format!("{ip}[{i}]");
+            let e = cx.entries(it, &ep, &["path", rate]);
+            let get = |k: &str| e.iter().find(|(n, _, _)| *n == k).map(|(_, _, x)| *x);
+            let (Some(pn), Some(rn)) = (get("path"), get(rate)) else {
+                cx.invalid(it, &ep, format!("a device entry needs `path` and `{rate}`"))
+                    .hint = Some(format!("write `{{path: /dev/sda, {rate}: ...}}`"));
+                continue;
+            };
+            let Some(path) = cx.string(pn, &format!("{ep}.path")) else {
+                continue;
+            };
+            if !path.starts_with("/dev/") {
+                cx.invalid(
+                    pn,
+                    &format!("{ep}.path"),
+                    format!("`{path}` is not a device path"),
+                )
+                .hint = Some("name a block device, like `/dev/sda`".into());
+                continue;
+            }
+            let rp = format!("{ep}.{rate}");
+            match key {
+                "weight_device" => {
+                    if let Some(w) =
+                        ranged(cx, rn, &rp, 10, 1000).and_then(|n| u16::try_from(n).ok())
+                    {
+                        b.weight_device.insert(path, w);
+                    }
+                }
+                "device_read_bps" | "device_write_bps" => {
+                    if let Some(r) = cx.bytes_any(rn, &rp) {
+                        let m = if key == "device_read_bps" {
+                            &mut b.device_read_bps
+                        } else {
+                            &mut b.device_write_bps
+                        };
+                        m.insert(path, r);
+                    }
+                }
+                _ => {
+                    if let Some(r) = cx.uint::<u64>(rn, &rp) {
+                        let m = if key == "device_read_iops" {
+                            &mut b.device_read_iops
+                        } else {
+                            &mut b.device_write_iops
+                        };
+                        m.insert(path, r);
+                    }
+                }
+            }
+        }
+    }
+    b
 }
 
 /// An integer in `lo..=hi` (the kernel's range), else an error naming the range.

@@ -330,6 +330,16 @@ pub struct Service {
     /// OCI annotations on the container.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub annotations: BTreeMap<String, String>,
+    /// The cgroup namespace: `host` or `private`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cgroup: Option<CgroupNs>,
+    /// Block I/O weights and rate limits (compose `blkio_config`).
+    #[serde(default, skip_serializing_if = "Blkio::is_empty")]
+    pub blkio_config: Blkio,
+    /// Mount the API socket of the Docker Engine running the container into it, at
+    /// `/var/run/docker.sock` (compose `use_api_socket`).
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub use_api_socket: bool,
     /// Commands run in the container once it has started (compose `post_start`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub post_start: Vec<Hook>,
@@ -342,7 +352,7 @@ impl Service {
     /// The kernel and runtime keys of `docker run` (and the hooks) this service sets, each as
     /// (its field name, whether it is set), in one fixed order: the one list every translator
     /// reads to map, or report, the keys its target cannot express.
-    pub fn runtime_keys(&self) -> [(&'static str, bool); 19] {
+    pub fn runtime_keys(&self) -> [(&'static str, bool); 22] {
         [
             ("cpu_shares", self.cpu_shares.is_some()),
             ("cpuset", self.cpuset.is_some()),
@@ -361,9 +371,63 @@ impl Service {
             ("runtime", self.runtime.is_some()),
             ("cgroup_parent", self.cgroup_parent.is_some()),
             ("annotations", !self.annotations.is_empty()),
+            ("cgroup", self.cgroup.is_some()),
+            ("blkio_config", !self.blkio_config.is_empty()),
+            ("use_api_socket", self.use_api_socket),
             ("post_start", !self.post_start.is_empty()),
             ("pre_stop", !self.pre_stop.is_empty()),
         ]
+    }
+}
+
+/// The cgroup namespace a container runs in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum CgroupNs {
+    /// The host's cgroup namespace.
+    Host,
+    /// A namespace of its own.
+    Private,
+}
+
+impl CgroupNs {
+    /// As docker spells it (`--cgroupns`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CgroupNs::Host => "host",
+            CgroupNs::Private => "private",
+        }
+    }
+}
+
+/// Block I/O weights and rate limits, per device path (`/dev/sda`).
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case", deny_unknown_fields)]
+pub struct Blkio {
+    /// Relative weight of the container's block I/O (10 to 1000).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub weight: Option<u16>,
+    /// Weight per device.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub weight_device: BTreeMap<String, u16>,
+    /// Read rate limit per device, bytes per second.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub device_read_bps: BTreeMap<String, ByteSize>,
+    /// Write rate limit per device, bytes per second.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub device_write_bps: BTreeMap<String, ByteSize>,
+    /// Read operations per second per device.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub device_read_iops: BTreeMap<String, u64>,
+    /// Write operations per second per device.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub device_write_iops: BTreeMap<String, u64>,
+}
+
+impl Blkio {
+    /// Nothing set.
+    pub fn is_empty(&self) -> bool {
+        *self == Blkio::default()
     }
 }
 

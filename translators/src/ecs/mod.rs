@@ -890,7 +890,12 @@ fn ledger_unsupported_top(cx: &mut Ctx<'_>) {
             ("external", cfg.external),
             ("name", cfg.name.is_some()),
         ] {
-            if set {
+            if f == "content" && set && !cx.fargate {
+                cx.ledger.approximated(
+                    format!("configs.{c}.{f}"),
+                    "shipped as a file by the init container of each task that mounts it",
+                );
+            } else if set {
                 cx.ledger
                     .dropped(format!("configs.{c}.{f}"), "ECS has no config files");
             }

@@ -141,6 +141,23 @@ fn ship_bind(
             cx.files.push((at, e.bytes.clone()));
         }
     }
+    let vname = shipped_volume(c, volumes, &format!("{name}-file-{i}"), &rel);
+    cx.ledger.claimed(
+        path,
+        crate::claims::Claim::ShipsProjectFiles,
+        "written to the container instance by the task's init container (bridge-files) before this container starts, and bound from there: a change made in the container stays on that instance",
+    );
+    Some(vname)
+}
+
+/// The task volume `name` of the shipped file at `rel` under [`FILES_ROOT`], and the container's
+/// wait for the init container that writes it.
+fn shipped_volume(
+    c: &mut ContainerDefinition,
+    volumes: &mut BTreeMap<String, api::Volume>,
+    name: &str,
+    rel: &str,
+) -> String {
     if !c
         .depends_on
         .iter()
@@ -151,7 +168,7 @@ fn ship_bind(
             condition: "COMPLETE".into(),
         });
     }
-    let vname = volume_name(&format!("{name}-file-{i}"));
+    let vname = volume_name(name);
     volumes.insert(
         vname.clone(),
         api::Volume {
@@ -163,12 +180,57 @@ fn ship_bind(
             efs_volume_configuration: None,
         },
     );
-    cx.ledger.claimed(
-        path,
-        crate::claims::Claim::ShipsProjectFiles,
-        "written to the container instance by the task's init container (bridge-files) before this container starts, and bound from there: a change made in the container stays on that instance",
-    );
-    Some(vname)
+    vname
+}
+
+/// A service's configs on ECS. One with inline `content` on EC2 is shipped like a project file:
+/// the task's init container writes it under [`FILES_ROOT`] (in a directory named by its content
+/// hash) and this container binds it read-only at its target once the init container has
+/// completed. A config from a file or the environment, or an external one, has no content in the
+/// artifact to ship, and Fargate has no host to write to: reported.
+fn configs(
+    cx: &mut Ctx<'_>,
+    name: &str,
+    s: &Service,
+    c: &mut ContainerDefinition,
+    volumes: &mut BTreeMap<String, api::Volume>,
+) {
+    for (i, r) in s.configs.iter().enumerate() {
+        let path = format!("services.{name}.configs[{i}]");
+        let content = cx.app.configs.get(&r.name).and_then(|d| d.content.clone());
+        let Some(content) = content.filter(|_| !cx.fargate) else {
+            cx.drop_warn(
+                "T215",
+                path,
+                if cx.fargate {
+                    "Fargate tasks cannot mount host paths, so the config cannot be placed as a file"
+                } else {
+                    "ECS has no config files: only a config with inline `content` is shipped by the task's init container"
+                },
+                Some("bake the file into the image, give the config inline `content` (EC2), or put it on an EFS volume (providers.aws.efs)"),
+            );
+            continue;
+        };
+        let rel = format!(
+            "configs/{:016x}/{}",
+            bridge_core::hash::fnv1a64(content.as_bytes()),
+            r.name
+        );
+        if !cx.files.iter().any(|(p, _)| *p == rel) {
+            cx.files.push((rel.clone(), content.into_bytes()));
+        }
+        let vname = shipped_volume(c, volumes, &format!("{name}-config-{i}"), &rel);
+        c.mount_points.push(api::MountPoint {
+            source_volume: vname,
+            container_path: r.file.clone().unwrap_or_else(|| format!("/{}", r.name)),
+            read_only: Some(true),
+        });
+        cx.ledger.claimed(
+            path,
+            crate::claims::Claim::ShipsProjectFiles,
+            "written to the container instance by the task's init container (bridge-files) and bound read-only: the file's mode, uid and gid are the init container's (0644, root), not the config's",
+        );
+    }
 }
 
 /// The task's init container: non-essential, it writes every shipped file (base64 in its
@@ -581,17 +643,11 @@ fn container(
     }
 
     secrets(cx, aws, name, s, &mut c);
-    for (i, _) in s.configs.iter().enumerate() {
-        cx.drop_warn(
-            "T215",
-            format!("services.{name}.configs[{i}]"),
-            "ECS has no config files",
-            Some("bake the file into the image, or put it on an EFS volume (providers.aws.efs)"),
-        );
-    }
+    configs(cx, name, s, &mut c, volumes);
 
     ports(cx, name, s, &mut c);
     mounts(cx, aws, name, s, &mut c, volumes);
+    api_socket(cx, name, s, &mut c, volumes);
     resources(cx, name, s, &mut c);
     kernel(cx, name, s, &mut c);
 
@@ -1414,6 +1470,50 @@ fn mounts(
     }
 }
 
+/// `use_api_socket` on EC2: the container instance's Docker socket (the ECS-optimized AMI's
+/// Engine, which the ECS agent drives) as a host volume at the same path. Fargate tasks have no
+/// host to mount from.
+fn api_socket(
+    cx: &mut Ctx<'_>,
+    name: &str,
+    s: &Service,
+    c: &mut ContainerDefinition,
+    volumes: &mut BTreeMap<String, api::Volume>,
+) {
+    if !s.use_api_socket {
+        return;
+    }
+    let field = format!("services.{name}.use_api_socket");
+    if cx.fargate {
+        cx.drop_warn(
+            "T215",
+            field,
+            "Fargate tasks have no host Docker Engine to reach",
+            Some("use the EC2 launch type"),
+        );
+        return;
+    }
+    let sock = crate::cloudinit::API_SOCKET;
+    let vname = volume_name(&format!("{name}-docker-sock"));
+    volumes.insert(
+        vname.clone(),
+        api::Volume {
+            name: vname.clone(),
+            host: Some(api::HostVolumeProperties {
+                source_path: sock.into(),
+            }),
+            docker_volume_configuration: None,
+            efs_volume_configuration: None,
+        },
+    );
+    c.mount_points.push(api::MountPoint {
+        source_volume: vname,
+        container_path: sock.into(),
+        read_only: None,
+    });
+    cx.ledger.mapped(field);
+}
+
 /// The task's `pidMode` or `ipcMode` from its services' `pid` / `ipc`: ECS has one per task.
 fn namespace_mode(
     cx: &mut Ctx<'_>,
@@ -1526,6 +1626,7 @@ fn kernel(cx: &mut Ctx<'_>, name: &str, s: &Service, c: &mut ContainerDefinition
         "ipc",
         "mem_swappiness",
         "memswap_limit",
+        "use_api_socket",
     ];
     for (f, set) in s
         .runtime_keys()

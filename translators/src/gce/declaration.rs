@@ -52,28 +52,8 @@ pub fn unsupported(s: &Service) -> Vec<&'static str> {
     );
     no(!s.labels.is_empty(), "labels");
     no(s.network_of.is_some(), "network_of");
-    no(
-        s.cpu_shares.is_some()
-            || s.cpuset.is_some()
-            || !s.security_opt.is_empty()
-            || s.pid.is_some()
-            || s.ipc.is_some()
-            || s.mem_swappiness.is_some()
-            || s.memswap_limit.is_some()
-            || s.oom_score_adj.is_some()
-            || s.oom_kill_disable
-            || !s.device_cgroup_rules.is_empty()
-            || s.mac_address.is_some()
-            || s.userns_mode.is_some()
-            || s.uts.is_some()
-            || !s.storage_opt.is_empty()
-            || s.runtime.is_some()
-            || s.cgroup_parent.is_some()
-            || !s.annotations.is_empty()
-            || !s.post_start.is_empty()
-            || !s.pre_stop.is_empty(),
-        "security_opt",
-    );
+    // The kernel and runtime keys: docker run flags, which the declaration has no field for.
+    no(s.runtime_keys().iter().any(|(_, on)| *on), "security_opt");
     no(!s.aliases.is_empty() || !s.links.is_empty(), "links");
     // Project files (relative binds) ship through cloud-init's write_files only.
     no(

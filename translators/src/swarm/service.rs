@@ -371,6 +371,10 @@ pub fn build(
             "swarm services have no shm size: a tmpfs of that size is mounted on /dev/shm",
         );
     }
+    if s.use_api_socket {
+        mounts.push(api_socket_mount());
+        ledger.mapped(p("use_api_socket"));
+    }
     if !mounts.is_empty() {
         c.mounts = Some(mounts);
     }
@@ -603,7 +607,8 @@ pub fn build(
         }
     }
     for (f, set) in s.runtime_keys() {
-        if set {
+        // use_api_socket is a bind mount (above).
+        if set && f != "use_api_socket" {
             ledger.dropped(
                 p(f),
                 "the Engine's service API (1.41) has no such field: swarm tasks run without it",
@@ -885,5 +890,17 @@ pub fn build(
         component: name.to_string(),
         spec,
         after,
+    }
+}
+
+/// `use_api_socket`: the node's Engine socket, bound where the container expects it (each
+/// swarm node runs an Engine, so the socket is there on every node).
+fn api_socket_mount() -> api::Mount {
+    let sock = crate::cloudinit::API_SOCKET;
+    api::Mount {
+        target: Some(sock.into()),
+        source: Some(sock.into()),
+        typ: Some(MountType::BIND),
+        ..api::Mount::default()
     }
 }
