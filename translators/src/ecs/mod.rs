@@ -891,8 +891,9 @@ fn ledger_unsupported_top(cx: &mut Ctx<'_>) {
             ("name", cfg.name.is_some()),
         ] {
             if f == "content" && set && !cx.fargate {
-                cx.ledger.approximated(
+                cx.ledger.claimed(
                     format!("configs.{c}.{f}"),
+                    crate::claims::Claim::ShipsProjectFiles,
                     "shipped as a file by the init container of each task that mounts it",
                 );
             } else if set {

@@ -205,7 +205,7 @@ fn configs(
                 if cx.fargate {
                     "Fargate tasks cannot mount host paths, so the config cannot be placed as a file"
                 } else {
-                    "ECS has no config files: only a config with inline `content` is shipped by the task's init container"
+                    "ECS has no config files, and this config has no inline `content` for the task's init container to write"
                 },
                 Some("bake the file into the image, give the config inline `content` (EC2), or put it on an EFS volume (providers.aws.efs)"),
             );
