@@ -212,6 +212,10 @@ pub enum Command {
         /// How long B may take to become healthy (and each wait).
         #[arg(long, value_name = "DURATION", default_value = "5m", value_parser = parse_duration)]
         timeout: std::time::Duration,
+        /// The app's name on B: a second deployment beside A on the same provider (Swarm to
+        /// Swarm on one engine), volumes copied.
+        #[arg(long = "as", value_name = "NAME")]
+        rename: Option<String>,
     },
     /// Read provider artifacts (ECS task definitions, `docker stack config` output) back into
     /// bridge.yaml, reporting every field that cannot be read back.
@@ -404,6 +408,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
             no_data,
             yes,
             timeout,
+            rename,
         } => crate::relocate::run(
             &args,
             crate::relocate::MoveOp {
@@ -415,6 +420,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
                 no_data,
                 yes,
                 timeout,
+                rename,
             },
             json,
         ),

@@ -52,6 +52,8 @@ pub struct MoveOp {
     pub yes: bool,
     /// How long B may take to become healthy (and each wait).
     pub timeout: Duration,
+    /// The app's name on B (a second deployment on the same engine, e.g. Swarm to Swarm).
+    pub rename: Option<String>,
 }
 
 /// The move as recorded in history.
@@ -60,6 +62,7 @@ struct Recorded {
     from: ProviderKind,
     to: ProviderKind,
     phase: String,
+    rename: Option<String>,
 }
 
 const FINAL: [&str; 2] = ["done", "rolled-back"];
@@ -85,13 +88,31 @@ fn last_move(store: &Store, app: &str) -> Result<Option<Recorded>> {
             from,
             to,
             phase: m["phase"].as_str().unwrap_or_default().to_string(),
+            rename: m["as"].as_str().map(str::to_string),
         }));
     }
     Ok(None)
 }
 
-/// The app with every component that runs on `from` placed on `to`, the others where they are.
-fn moved_app(src: &Partition, from: ProviderKind, to: ProviderKind) -> ValidApp {
+/// True when the open (latest, not final) move of `app` reached `phase`.
+fn reached(store: &Store, app: &str, phase: &str) -> Result<bool> {
+    for d in store.history(app, 200)? {
+        let Some(p) = d.plan["move"]["phase"].as_str() else {
+            continue;
+        };
+        if FINAL.contains(&p) {
+            return Ok(false);
+        }
+        if p == phase && d.result == "ok" {
+            return Ok(true);
+        }
+    }
+    Ok(false)
+}
+
+/// The app with every component that runs on `from` placed on `to`, the others where they
+/// are, named `name`.
+fn moved_app(src: &Partition, from: ProviderKind, to: ProviderKind, name: &str) -> ValidApp {
     let placed = src.placement().clone();
     let at = move |c: Component| {
         placed
@@ -100,6 +121,7 @@ fn moved_app(src: &Partition, from: ProviderKind, to: ProviderKind) -> ValidApp 
             .unwrap_or(to)
     };
     src.valid().map_app(|app| {
+        app.name = name.to_string();
         for (n, s) in app.services.iter_mut() {
             s.provider = Some(at(Component::Service(n.clone())));
         }
@@ -208,6 +230,7 @@ struct Ctx<'a> {
     store: &'a Mutex<Store>,
     actor: &'a Actor,
     app: &'a str,
+    rename: Option<String>,
     label: String,
     from: ProviderKind,
     to: ProviderKind,
@@ -226,7 +249,7 @@ impl Ctx<'_> {
             &self.label,
             self.actor,
             &serde_json::json!({
-                "move": {"from": self.from.as_str(), "to": self.to.as_str(), "phase": name, "rollback": self.rollback},
+                "move": {"from": self.from.as_str(), "to": self.to.as_str(), "phase": name, "rollback": self.rollback, "as": self.rename},
                 "steps": steps,
             }),
         )?;
@@ -408,14 +431,24 @@ async fn moving(
             "no destination: pass --to aws|gce|openstack|swarm (no move of {app} is in progress)"
         ));
     };
-    if from == to {
+    let rename = op
+        .rename
+        .clone()
+        .or(open.as_ref().and_then(|r| r.rename.clone()));
+    let b_name = rename.clone().unwrap_or_else(|| app.clone());
+    if let Some(problem) = bridge_core::validate::dns_label_problem(&b_name) {
         return Err(anyhow!(
-            "{app}: --from and --to are both {}: nothing to move\n  hint: moving between two engines of one provider is not supported",
+            "--as `{b_name}`: the app name {problem}\n  hint: a lower-case DNS label such as `{app}-b`"
+        ));
+    }
+    if from == to && b_name == app {
+        return Err(anyhow!(
+            "{app}: --from and --to are both {}: nothing to move\n  hint: to run a second copy on the same provider and move to it, pass `--as NEW-NAME`",
             to.as_str()
         ));
     }
     if let Some(r) = &open
-        && (r.from != from || r.to != to)
+        && (r.from != from || r.to != to || r.rename != rename)
     {
         return Err(anyhow!(
             "a move of {app} from {} to {} is in progress (phase {})\n  hint: finish it (`bridge move --to {}`) or roll it back (`bridge move --rollback`) first",
@@ -443,7 +476,7 @@ async fn moving(
             from.as_str()
         ));
     }
-    let moved = moved_app(&src, from, to);
+    let moved = moved_app(&src, from, to, &b_name);
     let dst = match Partition::new(&moved, Some(to)) {
         Ok(p) => p,
         Err(diags) => {
@@ -465,6 +498,7 @@ async fn moving(
         store,
         actor,
         app: &app,
+        rename: rename.clone(),
         label: orchestrator::providers_label(&all),
         from,
         to,
@@ -480,21 +514,23 @@ async fn moving(
         return rollback(&ctx, &src_orch, &dst_orch, &opts, op.yes, several).await;
     }
 
-    // Volumes: each reported; their data does not move between these providers.
+    // Volumes: each reported; their data is copied between two Docker engines only.
     let volumes = volumes_on(&src, from);
+    let copies = from == ProviderKind::Swarm && to == ProviderKind::Swarm && !op.no_data;
     for (v, users) in &volumes {
         say(
             json,
-            serde_json::json!({"event": "volume", "volume": v, "used_by": users, "copied": false}),
+            serde_json::json!({"event": "volume", "volume": v, "used_by": users, "copied": copies}),
             &format!(
-                "volume `{v}` (used by {}): its data on {} is not copied to {}",
+                "volume `{v}` (used by {}): its data on {} is {} {}",
                 users.join(", "),
                 from.as_str(),
+                if copies { "copied to" } else { "not copied to" },
                 to.as_str()
             ),
         );
     }
-    if !volumes.is_empty() && !op.no_data {
+    if !volumes.is_empty() && !op.no_data && !copies {
         let names: Vec<String> = volumes.keys().map(|v| format!("`{v}`")).collect();
         return Err(anyhow!(
             "refusing to move {app} from {} to {}: the data of volume {} would be lost (bridge copies volume data only between two Docker engines); nothing was changed\n  hint: copy the data yourself, or pass --no-data to move without it ({} starts with empty volumes; A keeps its data until it is removed)",
@@ -538,6 +574,26 @@ async fn moving(
 
     let progress = Progress::new(json, several);
     let on = |p: ProviderKind, e: &Event| progress.event(p, e);
+
+    // data-copied: B's volumes first (by B's driver), then each filled from A's before B's
+    // services start. Once per move: a rerun after it does not overwrite what B wrote since.
+    let copied = {
+        let s = store
+            .lock()
+            .map_err(|_| anyhow!("state store lock poisoned"))?;
+        reached(&s, &app, "data-copied")?
+    };
+    if copies && !volumes.is_empty() && !copied {
+        let p = ctx.begin("data-copied", serde_json::Value::Null)?;
+        let r = copy_volumes(&src_orch, &dst_orch, &volumes, &opts, &on, json).await;
+        if let Err(e) = phase(p, async { r }).await? {
+            progress.finish();
+            return Err(anyhow!(
+                "copying the volumes' data failed: {e}\n  A ({}) is untouched; run the move again",
+                from.as_str()
+            ));
+        }
+    }
 
     // deployed-B
     let p = ctx.begin("deployed-B", b_plan.steps_json())?;
@@ -621,6 +677,102 @@ async fn moving(
         &m,
     );
     Ok(ExitCode::from(EXIT_OK))
+}
+
+/// The swarm volume names of the app's volume `v` as `orch`'s swarm driver renders them.
+fn volume_name(orch: &Orchestrator, v: &str) -> Option<String> {
+    let d = orch.driver(ProviderKind::Swarm)?;
+    let part = orch.partition().part(ProviderKind::Swarm, &BTreeMap::new());
+    d.desired(&part)
+        .0
+        .into_iter()
+        .find(|x| x.id.kind == "volume" && x.id.name == v)
+        .and_then(|x| x.spec["Name"].as_str().map(str::to_string))
+}
+
+/// Create B's volumes (B's own plan, its volume steps only) and copy each from A's with a
+/// transfer container on each engine (see `bridge_providers::swarm::transfer`).
+async fn copy_volumes(
+    src: &Orchestrator,
+    dst: &Orchestrator,
+    volumes: &BTreeMap<String, Vec<String>>,
+    opts: &ApplyOptions,
+    on: &(dyn Fn(ProviderKind, &Event) + Sync),
+    json: bool,
+) -> Result<()> {
+    let plan = dst.plan().await?;
+    let Some(d) = dst.driver(ProviderKind::Swarm) else {
+        return Ok(());
+    };
+    let steps = plan
+        .parts
+        .iter()
+        .filter(|p| p.provider == ProviderKind::Swarm)
+        .flat_map(|p| p.plan.steps.iter())
+        .filter(|s| s.resource.kind == "volume")
+        .cloned()
+        .collect();
+    let on_p = |e: &Event| on(ProviderKind::Swarm, e);
+    engine::apply_plan(
+        d,
+        dst.app(),
+        &bridge_core::plan::Plan { steps },
+        opts,
+        &on_p,
+    )
+    .await?;
+    copy_data(src, dst, volumes, json).await
+}
+
+#[cfg(feature = "swarm")]
+async fn copy_data(
+    src: &Orchestrator,
+    dst: &Orchestrator,
+    volumes: &BTreeMap<String, Vec<String>>,
+    json: bool,
+) -> Result<()> {
+    use bridge_providers::swarm::transfer;
+    let (a, b) = (transfer::engine(None).await?, transfer::engine(None).await?);
+    let app = src.partition().valid().app();
+    for (v, users) in volumes {
+        let (Some(from), Some(to)) = (volume_name(src, v), volume_name(dst, v)) else {
+            return Err(anyhow!("volume `{v}`: no swarm volume rendered for it"));
+        };
+        if from == to {
+            return Err(anyhow!(
+                "volume `{v}` has the fixed name `{from}` on both sides: A and B would share it\n  hint: drop `volumes.{v}.name`, or move to another engine"
+            ));
+        }
+        let image = users
+            .first()
+            .and_then(|u| u.strip_prefix("services."))
+            .and_then(|u| app.services.get(u))
+            .map(|s| s.image.clone())
+            .unwrap_or_default();
+        let t = Instant::now();
+        let bytes = transfer::copy_volume(&a, &from, &b, &to, &image).await?;
+        say(
+            json,
+            serde_json::json!({"event": "volume-copied", "volume": v, "from": from, "to": to, "bytes": bytes, "millis": t.elapsed().as_millis() as u64}),
+            &format!(
+                "  volume `{v}`: {from} -> {to}, {bytes} bytes of tar in {:.1}s",
+                t.elapsed().as_secs_f64()
+            ),
+        );
+    }
+    Ok(())
+}
+
+#[cfg(not(feature = "swarm"))]
+async fn copy_data(
+    _: &Orchestrator,
+    _: &Orchestrator,
+    _: &BTreeMap<String, Vec<String>>,
+    _: bool,
+) -> Result<()> {
+    Err(anyhow!(
+        "this bridge was built without the `swarm` feature: volumes cannot be copied"
+    ))
 }
 
 /// `--rollback`: A deployed again and healthy (nothing changes when it was never removed),

@@ -102,6 +102,11 @@ fn swarm_web(app: &str) -> Option<(usize, u64)> {
     Some((running, s["Version"]["Index"].as_u64().unwrap_or(0)))
 }
 
+/// True when `<app>_web` runs one task.
+fn swarm_web_running(app: &str) -> bool {
+    swarm_web(app).is_some_and(|(r, _)| r == 1)
+}
+
 /// When the engine removed the service `name` (its own `remove` event), epoch seconds.
 fn removed_at(name: &str, since: i64) -> Option<f64> {
     let until = std::time::SystemTime::now()
@@ -186,25 +191,19 @@ fn assert_only_on_aws(m: &Moto, name: &str) -> (String, f64) {
     svcs[0].clone()
 }
 
+/// Deploy app.yaml to swarm and wait for it.
+const DEPLOY: [&str; 7] = [
+    "deploy",
+    "-f",
+    "app.yaml",
+    "--yes",
+    "--wait",
+    "--timeout",
+    "60s",
+];
+
 fn deploy_on_swarm(m: &Moto, dir: &Path, token: &str) {
-    ok(
-        &run(
-            m,
-            dir,
-            token,
-            &[
-                "deploy",
-                "-f",
-                "app.yaml",
-                "--yes",
-                "--wait",
-                "--timeout",
-                "60s",
-            ],
-        ),
-        m,
-        "deploy to swarm",
-    );
+    ok(&run(m, dir, token, &DEPLOY), m, "deploy to swarm");
 }
 
 /// The engine and a moto for `name`, a fresh directory holding the app with `check`, deployed
@@ -236,7 +235,7 @@ fn teardown_aws(m: &Moto, dir: &Path, name: &str) {
 fn move_swarm_to_aws_refuses_without_no_data_then_removes_a_only_after_b_is_healthy() {
     let name = "mv-sa";
     let (m, dir) = setup(name, "test -f /tmp/ok", "first-value");
-    assert!(swarm_web(name).is_some_and(|(r, _)| r == 1));
+    assert!(swarm_web_running(name));
 
     // The volume's data cannot follow to ECS: refused, naming it, nothing created.
     let o = move_to_aws(&m, &dir, "second-value", &[]);
@@ -281,10 +280,7 @@ fn move_swarm_to_aws_refuses_without_no_data_then_removes_a_only_after_b_is_heal
     assert_eq!(last["phase"], "B-healthy", "{}", text(&o));
     assert_eq!(last["source_removed"], false);
     assert_eq!(ecs_services(&m, name).len(), 1);
-    assert!(
-        swarm_web(name).is_some_and(|(r, _)| r == 1),
-        "A stopped serving"
-    );
+    assert!(swarm_web_running(name), "A stopped serving");
 
     // The secret moved by reference: B's value is the env source's now, not A's.
     let s = m.app_secrets(name);
@@ -485,5 +481,75 @@ fn a_failed_health_gate_leaves_a_untouched_and_rollback_removes_b() {
         "destroy",
     );
     assert!(on_engine(name).is_empty());
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// The files `f` and `sub/g` of an engine volume, read by a container of the test image.
+fn volume_files(volume: &str) -> String {
+    let o = Command::new("docker")
+        .args(["run", "--rm", "-v"])
+        .arg(format!("{volume}:/d:ro"))
+        .args([engine::TEST_IMAGE, "cat", "/d/f", "/d/sub/g"])
+        .output()
+        .unwrap_or_else(|e| panic!("docker run: {e}"));
+    assert!(
+        o.status.success(),
+        "reading {volume}: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    String::from_utf8_lossy(&o.stdout).to_string()
+}
+
+#[test]
+fn swarm_to_swarm_under_a_second_name_copies_the_volume_by_content() {
+    engine::ensure_swarm();
+    engine::ensure_test_image();
+    let (a, b) = ("mv-ss", "mv-ss-b");
+    let dir = workdir("move-ss");
+    // Each deployment writes a random id into an empty volume: B holds A's only if it was copied.
+    let yaml = |name: &str| {
+        format!(
+            "bridge: v1\nname: {name}\nservices:\n  web:\n    image: {}\n    command: [sh, -c, 'test -f /data/f || {{ cat /proc/sys/kernel/random/uuid > /data/f; busybox mkdir -p /data/sub; cat /data/f /data/f > /data/sub/g; }}; exec sleep 3600']\n    stop_signal: SIGKILL\n    health: {{test: [CMD-SHELL, 'test -f /data/sub/g'], interval: 2s, timeout: 2s, retries: 3}}\n    volumes: ['data:/data']\n    secrets: [token]\nvolumes:\n  data: {{}}\nsecrets:\n  token: {{env: MV_TOKEN}}\n",
+            engine::TEST_IMAGE
+        )
+    };
+    std::fs::write(dir.join("app.yaml"), yaml(a)).unwrap_or_else(|e| panic!("{e}"));
+    std::fs::write(dir.join("b.yaml"), yaml(b)).unwrap_or_else(|e| panic!("{e}"));
+    let bridge = |args: &[&str]| {
+        let mut c = moto::bridge(None, &dir);
+        c.env_remove("DOCKER_HOST").env("MV_TOKEN", "t");
+        c.args(args)
+            .output()
+            .unwrap_or_else(|e| panic!("bridge {args:?}: {e}"))
+    };
+    let ok = |o: &Output, what: &str| assert!(o.status.success(), "{what}:\n{}", text(o));
+    let _ = bridge(&["destroy", "-f", "app.yaml"]);
+    let _ = bridge(&["destroy", "-f", "b.yaml"]);
+    ok(&bridge(&DEPLOY), "deploy A");
+    let before = volume_files(&format!("{a}_data"));
+    assert_eq!(before.lines().count(), 3, "{before}");
+
+    let o = bridge(&[
+        "move",
+        "-f",
+        "app.yaml",
+        "--to",
+        "swarm",
+        "--as",
+        b,
+        "--remove-source",
+        "--timeout",
+        "60s",
+    ]);
+    ok(&o, "move --as");
+    assert!(text(&o).contains("volume `data`"), "{}", text(&o));
+    assert_eq!(volume_files(&format!("{b}_data")), before, "{}", text(&o));
+    assert!(on_engine(a).is_empty(), "A left: {:?}", on_engine(a));
+    assert!(swarm_web_running(b), "B's service does not run");
+    let o = bridge(&["history", "-f", "app.yaml"]);
+    assert!(text(&o).contains("move data-copied"), "{}", text(&o));
+
+    ok(&bridge(&["destroy", "-f", "b.yaml"]), "destroy B");
+    assert!(on_engine(b).is_empty());
     let _ = std::fs::remove_dir_all(&dir);
 }
