@@ -246,6 +246,13 @@ async fn run_async(args: &LifecycleArgs, op: Op, json: bool) -> Result<ExitCode>
             return Ok(ExitCode::from(EXIT_INVALID));
         }
     };
+    // An app moved away from a provider (`bridge move`) is not put back there by a deploy or
+    // reconcile that still reads the old placement: that would remove it from B ungated.
+    if matches!(op, Op::Deploy { .. } | Op::Reconcile { .. })
+        && let Some(m) = crate::relocate::moved_from(&state_path(args), &app, &partition)
+    {
+        return Ok(fail(json, &m));
+    }
     // A driver for every provider of the app; one that cannot connect (no credentials, no
     // endpoint) stops here, naming the provider.
     let progress: orchestrator::ProgressFn = std::sync::Arc::new(move |line: &str| {

@@ -94,6 +94,24 @@ fn last_move(store: &Store, app: &str) -> Result<Option<Recorded>> {
     Ok(None)
 }
 
+/// When the app's latest move is done (not under another name) and `partition` places its
+/// components on the move's source and none on its destination: why a deploy must not go on.
+pub fn moved_from(state: &std::path::Path, app: &str, partition: &Partition) -> Option<String> {
+    if !state.exists() {
+        return None;
+    }
+    let store = Store::open(state).ok()?;
+    let m = last_move(&store, app).ok()??;
+    let ps = partition.providers();
+    (m.phase == "done" && m.rename.is_none() && ps.contains(&m.from) && !ps.contains(&m.to)).then(|| {
+        format!(
+            "{app} was moved from {from} to {to} (bridge move): this would deploy it on {from} again and remove it from {to} without a health gate\n  hint: deploy with `-p {to}` (or set `providers.default: {to}` in the file); to move it back, `bridge move --from {to} --to {from}`",
+            from = m.from.as_str(),
+            to = m.to.as_str()
+        )
+    })
+}
+
 /// True when the open (latest, not final) move of `app` reached `phase`.
 fn reached(store: &Store, app: &str, phase: &str) -> Result<bool> {
     for d in store.history(app, 200)? {

@@ -324,6 +324,18 @@ fn move_swarm_to_aws_refuses_without_no_data_then_removes_a_only_after_b_is_heal
         "{p:?}"
     );
     assert!(p.iter().all(|(_, r)| r == "ok"), "{p:?}");
+    // A deploy that still reads the old placement is refused; with -p aws it is the app on B.
+    let o = run(&m, &dir, "second-value", &["deploy", "-f", "app.yaml"]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(text(&o).contains("-p aws"), "{}", text(&o));
+    assert_eq!(ecs_services(&m, name).len(), 1);
+    let o = run(
+        &m,
+        &dir,
+        "second-value",
+        &["plan", "-f", "app.yaml", "-p", "aws", "--detailed-exitcode"],
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
 
     teardown_aws(&m, &dir, name);
 }
