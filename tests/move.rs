@@ -291,6 +291,15 @@ fn move_swarm_to_aws_refuses_without_no_data_then_removes_a_only_after_b_is_heal
         &serde_json::json!({"SecretId": s[0].1}).to_string(),
     );
     assert_eq!(v["SecretString"], "second-value");
+    // ... and its value is in no output of the move nor in the state store.
+    assert!(!text(&o).contains("second-value"), "{}", text(&o));
+    let mut db = std::fs::read(dir.join(".bridge/state.db")).unwrap_or_default();
+    db.extend(std::fs::read(dir.join(".bridge/state.db-wal")).unwrap_or_default());
+    assert!(!db.is_empty());
+    assert!(
+        !db.windows(12).any(|w| w == b"second-value"),
+        "the secret is in state.db"
+    );
 
     // Second run: remove A. B is checked healthy again first.
     let since = now() - 1;
