@@ -574,3 +574,48 @@ fn swarm_to_swarm_under_a_second_name_copies_the_volume_by_content() {
     assert!(on_engine(b).is_empty());
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn bad_invocations_fail_with_a_hint_before_touching_any_peer() {
+    let dir = workdir("move-bad");
+    std::fs::write(dir.join("app.yaml"), app("mv-bad", "true")).unwrap_or_else(|e| panic!("{e}"));
+    let run = |args: &[&str]| {
+        let o = moto::bridge(None, &dir)
+            .args(args)
+            .output()
+            .unwrap_or_else(|e| panic!("bridge {args:?}: {e}"));
+        (o.status.code(), text(&o))
+    };
+    let (code, t) = run(&["move", "-f", "app.yaml"]);
+    assert_eq!(code, Some(2), "{t}");
+    assert!(t.contains("no destination") && t.contains("--to"), "{t}");
+    let (code, t) = run(&["move", "-f", "app.yaml", "--to", "swarm"]);
+    assert_eq!(code, Some(2), "{t}");
+    assert!(t.contains("nothing to move") && t.contains("--as"), "{t}");
+    let (code, t) = run(&[
+        "move", "-f", "app.yaml", "--to", "swarm", "--as", "Bad_Name",
+    ]);
+    assert_eq!(code, Some(2), "{t}");
+    assert!(t.contains("--as `Bad_Name`") && t.contains("hint:"), "{t}");
+    let (code, t) = run(&[
+        "move",
+        "-f",
+        "app.yaml",
+        "--to",
+        "aws",
+        "--rollback",
+        "--keep",
+    ]);
+    assert_eq!(code, Some(2), "{t}");
+    assert!(t.contains("cannot be used with"), "{t}");
+    // A bad file: exit 1 with file, line and the field.
+    std::fs::write(
+        dir.join("app.yaml"),
+        app("mv-bad", "true").replace("    stop_signal", "    stop_signall"),
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    let (code, t) = run(&["move", "-f", "app.yaml", "--to", "aws"]);
+    assert_eq!(code, Some(1), "{t}");
+    assert!(t.contains("app.yaml:") && t.contains("stop_signall"), "{t}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
