@@ -8,8 +8,10 @@
 //! again and picks up where the peers stand; B's health is checked again on every run, so A
 //! is never removed before B is healthy.
 //!
-//! Named volumes are reported; their data is not copied between these providers, so a move
-//! whose components on A use one is refused unless `--no-data`, naming each. Secrets move by
+//! Named volumes are reported. Between two Docker engines (Swarm to Swarm, `--as` for a second
+//! name on one engine) their data is copied in the phase `data-copied`, before B's services
+//! start; any other pair moves no data, so a move whose components on A use a volume is refused
+//! unless `--no-data`, naming each. Secrets move by
 //! reference: B's driver creates them from their `env`/`file` source, nothing is read back
 //! from A. With no cut-over target declared, the move stops once B is healthy and prints B's
 //! endpoints; `--remove-source` (a second run) removes A, `--keep` ends the move leaving A.
