@@ -179,6 +179,44 @@ pub enum Command {
         #[arg(long, value_name = "DURATION", default_value = "5m", value_parser = parse_duration)]
         timeout: std::time::Duration,
     },
+    /// Move the app's components from one provider to another: plan both, deploy to B, wait
+    /// until B is healthy, then (with --remove-source) remove A. Resumable; each phase is in
+    /// history.
+    Move {
+        /// The app (`-p` is not used: say --from and --to).
+        #[command(flatten)]
+        args: LifecycleArgs,
+        /// The provider the components leave (default: the move in progress, else the only
+        /// provider the app runs on).
+        #[arg(long, value_enum)]
+        from: Option<lifecycle::DeployProvider>,
+        /// The provider they go to (default: the move in progress).
+        #[arg(long, value_enum)]
+        to: Option<lifecycle::DeployProvider>,
+        /// Once B is healthy, remove A (no cut-over target is declared, so consumers must have
+        /// been pointed at B's endpoints).
+        #[arg(long = "remove-source", conflicts_with = "keep")]
+        remove_source: bool,
+        /// End the move once B is healthy and leave A running.
+        #[arg(long)]
+        keep: bool,
+        /// Return to A (deployed again if it was removed, and healthy) and remove B.
+        #[arg(long, conflicts_with_all = ["keep", "remove_source", "no_data"])]
+        rollback: bool,
+        /// Move although named volumes' data cannot be copied to B (B starts with empty volumes).
+        #[arg(long = "no-data")]
+        no_data: bool,
+        /// Do not ask (creates a local single-node swarm when B is swarm and none is active).
+        #[arg(long)]
+        yes: bool,
+        /// How long B may take to become healthy (and each wait).
+        #[arg(long, value_name = "DURATION", default_value = "5m", value_parser = parse_duration)]
+        timeout: std::time::Duration,
+        /// The app's name on B: a second deployment beside A on the same provider (Swarm to
+        /// Swarm on one engine), volumes copied.
+        #[arg(long = "as", value_name = "NAME")]
+        rename: Option<String>,
+    },
     /// Read provider artifacts (ECS task definitions, `docker stack config` output) back into
     /// bridge.yaml, reporting every field that cannot be read back.
     Export(crate::export::ExportArgs),
@@ -360,6 +398,32 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
             json,
         ),
         Command::History { args, limit } => lifecycle::run(&args, Op::History { limit }, json),
+        Command::Move {
+            args,
+            from,
+            to,
+            remove_source,
+            keep,
+            rollback,
+            no_data,
+            yes,
+            timeout,
+            rename,
+        } => crate::relocate::run(
+            &args,
+            crate::relocate::MoveOp {
+                from,
+                to,
+                keep,
+                remove_source,
+                rollback,
+                no_data,
+                yes,
+                timeout,
+                rename,
+            },
+            json,
+        ),
         Command::Export(a) => crate::export::run(&a, json, color),
     }
 }

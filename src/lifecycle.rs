@@ -127,7 +127,7 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
         .map_err(|e| e.to_string())
 }
 
-fn init_tracing() {
+pub(crate) fn init_tracing() {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
     let _ = tracing_subscriber::fmt()
@@ -153,18 +153,21 @@ fn state_path(args: &LifecycleArgs) -> PathBuf {
         .unwrap_or_else(|| base_dir(&args.file).join(".bridge").join("state.db"))
 }
 
-fn base_dir(file: &Path) -> PathBuf {
+pub(crate) fn base_dir(file: &Path) -> PathBuf {
     file.parent()
         .filter(|p| !p.as_os_str().is_empty())
         .map(Path::to_path_buf)
         .unwrap_or_else(|| PathBuf::from("."))
 }
 
-fn print_diags(diags: &Diagnostics, sources: &bridge_core::source::Sources) {
+pub(crate) fn print_diags(diags: &Diagnostics, sources: &bridge_core::source::Sources) {
     output::print_diagnostics(diags, sources, crate::output::ColorChoice::Auto.resolve());
 }
 
-fn load(args: &LifecycleArgs, json: bool) -> Result<std::result::Result<ValidApp, ExitCode>> {
+pub(crate) fn load(
+    args: &LifecycleArgs,
+    json: bool,
+) -> Result<std::result::Result<ValidApp, ExitCode>> {
     let loaded = crate::input::load(&args.file, &args.input, false);
     match loaded.valid {
         Some(v) => {
@@ -180,7 +183,7 @@ fn load(args: &LifecycleArgs, json: bool) -> Result<std::result::Result<ValidApp
     }
 }
 
-fn invalid(json: bool, diags: &Diagnostics, sources: &bridge_core::source::Sources) {
+pub(crate) fn invalid(json: bool, diags: &Diagnostics, sources: &bridge_core::source::Sources) {
     if json {
         emit_json(&serde_json::json!({
             "event": "result", "ok": false,
@@ -191,13 +194,13 @@ fn invalid(json: bool, diags: &Diagnostics, sources: &bridge_core::source::Sourc
     }
 }
 
-fn emit_json(v: &serde_json::Value) {
+pub(crate) fn emit_json(v: &serde_json::Value) {
     let mut out = std::io::stdout().lock();
     let _ = serde_json::to_writer(&mut out, v);
     let _ = writeln!(out);
 }
 
-fn fail(json: bool, e: &dyn std::fmt::Display) -> ExitCode {
+pub(crate) fn fail(json: bool, e: &dyn std::fmt::Display) -> ExitCode {
     if json {
         emit_json(&serde_json::json!({"event": "result", "ok": false, "error": e.to_string()}));
     } else {
@@ -243,6 +246,13 @@ async fn run_async(args: &LifecycleArgs, op: Op, json: bool) -> Result<ExitCode>
             return Ok(ExitCode::from(EXIT_INVALID));
         }
     };
+    // An app moved away from a provider (`bridge move`) is not put back there by a deploy or
+    // reconcile that still reads the old placement: that would remove it from B ungated.
+    if matches!(op, Op::Deploy { .. } | Op::Reconcile { .. })
+        && let Some(m) = crate::relocate::moved_from(&state_path(args), &app, &partition)
+    {
+        return Ok(fail(json, &m));
+    }
     // A driver for every provider of the app; one that cannot connect (no credentials, no
     // endpoint) stops here, naming the provider.
     let progress: orchestrator::ProgressFn = std::sync::Arc::new(move |line: &str| {
@@ -316,7 +326,7 @@ async fn run_async(args: &LifecycleArgs, op: Op, json: bool) -> Result<ExitCode>
 
 /// The translators' diagnostics for every part, each prefixed with its provider when the app
 /// spans several.
-fn part_diagnostics(orch: &Orchestrator) -> Diagnostics {
+pub(crate) fn part_diagnostics(orch: &Orchestrator) -> Diagnostics {
     let none = BTreeMap::new();
     let mut out = Diagnostics::new();
     let providers = orch.partition().providers();
@@ -513,7 +523,7 @@ fn confirm(question: &str) -> bool {
 }
 
 /// Take the app's lock (fails fast naming the holder; a dead holder on this host is taken over).
-fn acquire(
+pub(crate) fn acquire(
     args: &LifecycleArgs,
     app: &str,
     command: &str,
@@ -535,7 +545,7 @@ fn acquire(
     Ok((Mutex::new(store), actor))
 }
 
-fn release(store: &Mutex<Store>, app: &str, actor: &Actor) -> Result<()> {
+pub(crate) fn release(store: &Mutex<Store>, app: &str, actor: &Actor) -> Result<()> {
     if let Ok(s) = store.lock() {
         s.unlock(app, actor)?;
     }
@@ -642,8 +652,19 @@ async fn run_ops(
 
 /// What a destroy would delete, per provider (reverse apply order).
 async fn destroy_preview(orch: &Orchestrator) -> Result<HybridPlan, DriverError> {
+    removal_preview(orch, None).await
+}
+
+/// What removing the app deletes on every provider (reverse apply order), or on `only`.
+pub(crate) async fn removal_preview(
+    orch: &Orchestrator,
+    only: Option<ProviderKind>,
+) -> Result<HybridPlan, DriverError> {
     let mut parts = Vec::new();
     for (p, observed) in orch.observe().await?.into_iter().rev() {
+        if only.is_some_and(|o| o != p) {
+            continue;
+        }
         parts.push(orchestrator::PartPlan {
             provider: p,
             plan: bridge_core::plan::diff(&[], &observed),
@@ -659,7 +680,7 @@ async fn destroy_preview(orch: &Orchestrator) -> Result<HybridPlan, DriverError>
 
 /// Progress: bars on a terminal, lines otherwise, JSON lines with `--output json`. With several
 /// providers every line and bar names its provider.
-struct Progress {
+pub(crate) struct Progress {
     json: bool,
     several: bool,
     multi: Option<MultiProgress>,
@@ -667,7 +688,7 @@ struct Progress {
 }
 
 impl Progress {
-    fn new(json: bool, several: bool) -> Self {
+    pub(crate) fn new(json: bool, several: bool) -> Self {
         let multi = (!json && std::io::stderr().is_terminal()).then(MultiProgress::new);
         Progress {
             json,
@@ -677,7 +698,7 @@ impl Progress {
         }
     }
 
-    fn event(&self, p: ProviderKind, e: &Event) {
+    pub(crate) fn event(&self, p: ProviderKind, e: &Event) {
         if self.json {
             let mut v = serde_json::to_value(e).unwrap_or_default();
             v["provider"] = serde_json::json!(p.as_str());
@@ -761,7 +782,7 @@ impl Progress {
         }
     }
 
-    fn finish(&self) {
+    pub(crate) fn finish(&self) {
         if let Ok(bars) = self.bars.lock() {
             for b in bars.values() {
                 if !b.is_finished() {
@@ -804,7 +825,10 @@ fn history(args: &LifecycleArgs, app: &str, limit: usize, json: bool) -> Result<
             "#{:<4} {}  {:<9} {:<14} {:<11} {:<24} {} changes{}",
             d.id,
             utc(d.started),
-            d.command,
+            match d.plan["move"]["phase"].as_str() {
+                Some(phase) => format!("move {phase}"),
+                None => d.command,
+            },
             d.provider,
             d.result,
             d.who,

@@ -8,6 +8,7 @@ mod input;
 mod keys;
 mod lifecycle;
 mod output;
+mod relocate;
 
 use std::process::ExitCode;
 

@@ -66,20 +66,6 @@ fn created_at(m: &Moto, cluster: &str, service: &str) -> Option<f64> {
     String::from_utf8_lossy(&o.stdout).trim().parse().ok()
 }
 
-/// The agent's `health: TIME TASK CONTAINER STATUS` lines for `container` and `status`: times.
-fn health_log(m: &Moto, container: &str, status: &str) -> Vec<f64> {
-    m.log()
-        .lines()
-        .filter_map(|l| {
-            let f: Vec<&str> = l.split_whitespace().collect();
-            match f.as_slice() {
-                ["health:", t, _task, c, s] if *c == container && *s == status => t.parse().ok(),
-                _ => None,
-            }
-        })
-        .collect()
-}
-
 #[test]
 fn aws_api_waits_until_db_tasks_report_healthy() {
     engine::ensure_test_image();
@@ -112,7 +98,7 @@ fn aws_api_waits_until_db_tasks_report_healthy() {
     let took = t0.elapsed();
 
     // The agent saw db's check pass on the engine, and api's service is younger than that.
-    let healthy = health_log(&m, "db", "HEALTHY");
+    let healthy = m.health_times("db", "HEALTHY");
     assert!(
         !healthy.is_empty(),
         "no HEALTHY of db in the agent's log:\n{}",
@@ -229,7 +215,7 @@ fn aws_a_check_that_never_passes_fails_the_deploy_within_the_timeout() {
         "the error does not show ECS's health reason:\n{out}"
     );
     // The agent did report it; api was never created.
-    assert!(!health_log(&m, "db", "UNHEALTHY").is_empty(), "{}", m.log());
+    assert!(!m.health_times("db", "UNHEALTHY").is_empty(), "{}", m.log());
     assert_eq!(created_at(&m, "hu", "hu-api"), None, "api was created");
     assert!(created_at(&m, "hu", "hu-db").is_some());
 

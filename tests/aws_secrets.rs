@@ -31,30 +31,6 @@ fn bridge(m: &Moto, dir: &Path, args: &[&str], extra: &[(&str, &str)]) -> Output
         .unwrap_or_else(|e| panic!("bridge {args:?}: {e}"))
 }
 
-/// The app's secrets as moto lists them: (name, ARN, tags).
-fn secrets_of(m: &Moto, app: &str) -> Vec<(String, String, Value)> {
-    let v = m.boto("secretsmanager", "list_secrets", "{}");
-    v["SecretList"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter(|s| {
-            s["Tags"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .any(|t| t["Key"] == "bridge.app" && t["Value"] == app)
-        })
-        .map(|s| {
-            (
-                s["Name"].as_str().unwrap_or_default().to_string(),
-                s["ARN"].as_str().unwrap_or_default().to_string(),
-                s["Tags"].clone(),
-            )
-        })
-        .collect()
-}
-
 /// The latest active task definition of a family, as ECS describes it.
 fn task_definition(m: &Moto, family: &str) -> Value {
     m.boto(
@@ -155,7 +131,7 @@ fn aws_compose_file_secret_is_created_read_by_arn_updated_and_destroyed() {
     shown.push_str(&text(&o));
 
     // The secret exists, named and tagged for the app, with the file's value.
-    let s = secrets_of(&m, "smapp");
+    let s = m.app_secrets("smapp");
     assert_eq!(s.len(), 1, "{s:?}");
     let (name, arn, tags) = &s[0];
     assert_eq!(name, "smapp/db_password");
@@ -241,7 +217,7 @@ fn aws_compose_file_secret_is_created_read_by_arn_updated_and_destroyed() {
     let o = bridge(&m, &dir, &["destroy", "-f", &file, "-p", "aws"], &debug);
     ok(&o, &m, "destroy");
     shown.push_str(&text(&o));
-    assert!(secrets_of(&m, "smapp").is_empty());
+    assert!(m.app_secrets("smapp").is_empty());
     let del = m
         .recorded()
         .into_iter()

@@ -115,6 +115,26 @@ pub fn bridge_in(dir: &Path) -> std::process::Command {
     c
 }
 
+/// The objects of one kind (`services`, `secrets`, `volumes`, `networks`) labelled
+/// `bridge.app=<app>` on the engine, as it lists them (volumes unwrapped from `Volumes`).
+pub fn labelled(kind: &str, app: &str) -> Vec<serde_json::Value> {
+    let f = serde_json::json!({"label": [format!("bridge.app={app}")]}).to_string();
+    let enc: String = f
+        .bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect();
+    let v = call("GET", &format!("/{kind}?filters={enc}"), None).json();
+    let list = if kind == "volumes" {
+        v["Volumes"].clone()
+    } else {
+        v
+    };
+    list.as_array().cloned().unwrap_or_default()
+}
+
 /// Make sure this engine is a swarm manager (a single-node swarm on 127.0.0.1).
 pub fn ensure_swarm() {
     let info = call("GET", "/info", None).json();

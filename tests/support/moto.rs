@@ -298,6 +298,48 @@ impl Moto {
 }
 
 impl Moto {
+    /// The app's Secrets Manager secrets as moto lists them (tagged `bridge.app=<app>`): name,
+    /// ARN, tags.
+    pub fn app_secrets(&self, app: &str) -> Vec<(String, String, serde_json::Value)> {
+        let v = self.boto("secretsmanager", "list_secrets", "{}");
+        v["SecretList"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|s| {
+                s["Tags"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .any(|t| t["Key"] == "bridge.app" && t["Value"] == app)
+            })
+            .map(|s| {
+                (
+                    s["Name"].as_str().unwrap_or_default().to_string(),
+                    s["ARN"].as_str().unwrap_or_default().to_string(),
+                    s["Tags"].clone(),
+                )
+            })
+            .collect()
+    }
+
+    /// The times (epoch seconds) of the agent's `health: TIME TASK CONTAINER STATUS` lines for
+    /// `container` reaching `status` (`HEALTHY`, `UNHEALTHY`).
+    pub fn health_times(&self, container: &str, status: &str) -> Vec<f64> {
+        self.log()
+            .lines()
+            .filter_map(|l| {
+                let f: Vec<&str> = l.split_whitespace().collect();
+                match f.as_slice() {
+                    ["health:", t, _task, c, s] if *c == container && *s == status => {
+                        t.parse().ok()
+                    }
+                    _ => None,
+                }
+            })
+            .collect()
+    }
+
     /// Every RegisterTaskDefinition, CreateService, UpdateService and RunInstances body sent
     /// so far passes the strict check against botocore's models; how many were checked.
     pub fn check_bodies(&self, name: &str) -> usize {

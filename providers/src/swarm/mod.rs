@@ -7,6 +7,7 @@
 pub mod export;
 mod objects;
 mod tasks;
+pub mod transfer;
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
