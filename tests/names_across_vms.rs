@@ -240,10 +240,22 @@ fn get(name: &str, port: u16) -> String {
 
 /// Give a generated script its stand-in host's own network and peers file (on a real VM both
 /// are `<app>-net` and /etc/bridge/peers: here two "VMs" share one engine and one disk).
+/// The VM's address book (`/run/bridge/peer-addresses`) is `book` beside the peers file.
 fn on_host(script: &str, app: &str, net: &str, peers_file: &Path) -> String {
     let s = script.replace(&format!("--network {app}-net"), &format!("--network {net}"));
     assert_ne!(s, script, "no --network {app}-net in {script}");
     s.replace("/etc/bridge/peers", &peers_file.display().to_string())
+        .replace(
+            "/run/bridge/peer-addresses",
+            &peers_file.with_file_name("book").display().to_string(),
+        )
+}
+
+/// How the web VM finds the api VM's address: its DNS name (GCE), or the key of the VM's
+/// address book that names the api server (Heat: a key of the server's metadata).
+enum Addr<'a> {
+    Dns(&'a str),
+    Book(&'a str),
 }
 
 /// Runs `api` on one stand-in VM and `web` on the other from the generated scripts and peers
@@ -255,7 +267,7 @@ fn run_two_vms(
     api_sh: &str,
     web_sh: &str,
     peers_text: &str,
-    api_vm_name: Option<&str>,
+    addr: Addr<'_>,
     port: u16,
 ) {
     let mut vms = Vms::new(tag);
@@ -267,13 +279,18 @@ fn run_two_vms(
     let api_c = format!("{app}-api");
     let web_c = format!("{app}-web");
     let ip = vms.run("api", &api_c, &on_host(api_sh, app, &nb, &empty), "");
-    // The api VM's address as the web VM sees it: its DNS name (GCE) or the address Heat wrote.
-    let (peers_text, hosts) = match api_vm_name {
-        Some(dns) => (peers_text.to_string(), format!("{ip} {dns}\n")),
-        None => (peers_text.replace("API_ADDRESS", &ip), String::new()),
+    // The api VM's address as the web VM sees it: its DNS name (GCE) or what Heat wrote into
+    // the server's metadata, kept in the book by the VM's watcher.
+    let hosts = match addr {
+        Addr::Dns(dns) => format!("{ip} {dns}\n"),
+        Addr::Book(key) => {
+            std::fs::write(vms.dir.join("book"), format!("{key} {ip}\n"))
+                .unwrap_or_else(|e| panic!("{e}"));
+            String::new()
+        }
     };
     let pf = vms.dir.join("peers");
-    std::fs::write(&pf, &peers_text).unwrap_or_else(|e| panic!("{e}"));
+    std::fs::write(&pf, peers_text).unwrap_or_else(|e| panic!("{e}"));
     vms.run("web", &web_c, &on_host(web_sh, app, &na, &pf), &hosts);
     let (_, etc) = docker(&["exec", &web_c, "cat", "/etc/hosts"]);
     for name in ["api", "backend", "apiref"] {
@@ -388,7 +405,7 @@ fn gce_names_resolve_across_vms() {
         &api_files["/etc/bridge/api.sh"],
         &web_files["/etc/bridge/web.sh"],
         peers_text,
-        Some(&dns),
+        Addr::Dns(&dns),
         18481,
     );
 }
@@ -411,8 +428,9 @@ fn openstack_names_resolve_across_servers() {
         .output()
         .unwrap_or_else(|e| panic!("{e}"));
     assert!(v.status.success(), "heat_validate: {}", peers::text(&v));
-    // Heat's own YAML reader; each server's user data with its tokens replaced as Heat would:
-    // an address attribute by API_ADDRESS (the test's stand-in), and the server it names.
+    // Heat's own YAML reader; each server's user data with its tokens replaced as Heat would,
+    // the servers whose addresses it reads (by its metadata's `bridge-peer-*` keys, or by an
+    // address token in its user data) and those keys.
     let script = r#"
 import sys, json, yaml
 from heat.common import template_format
@@ -425,6 +443,7 @@ for name, r in t['resources'].items():
         continue
     ud = r['properties']['user_data']
     refs = []
+    keys = []
     if isinstance(ud, dict):
         s = ud['str_replace_strict']
         ud = s['template']
@@ -444,7 +463,11 @@ for name, r in t['resources'].items():
                 ud = ud.replace(k, 'API_ADDRESS')
             else:
                 ud = ud.replace(k, 'x')
-    out[name] = {'user_data': ud, 'refs': refs}
+    for k, v in r['properties'].get('metadata', {}).items():
+        if k.startswith('bridge-peer-'):
+            refs.append(v['get_attr'][0])
+            keys.append(k)
+    out[name] = {'user_data': ud, 'refs': refs, 'keys': keys}
 print(json.dumps(out))
 "#;
     let o = Command::new(peers::python())
@@ -481,13 +504,24 @@ print(json.dumps(out))
         &vec![api_res.clone()],
         "web's server reads the address of api's"
     );
+    let key = format!("bridge-peer-{api_res}");
+    assert_eq!(
+        servers[web_res]["keys"],
+        serde_json::json!([key]),
+        "web's server metadata names api's address"
+    );
     let peers_text = &web_files["/etc/bridge/peers"];
     for n in ["api", "backend", "apiref"] {
         assert!(
-            peers_text.contains(&format!("\n{n} API_ADDRESS\n")),
+            peers_text.contains(&format!("\n{n} {key}\n")),
             "{peers_text}"
         );
     }
+    assert!(
+        web_files.contains_key("/etc/bridge/peers-watch.sh"),
+        "{:?}",
+        web_files.keys()
+    );
     // The reverse direction would be a cycle: api's server has no entry for web.
     assert!(
         !api_files.contains_key("/etc/bridge/peers"),
@@ -505,6 +539,37 @@ print(json.dumps(out))
         "{:?}",
         t.diagnostics
     );
+    // The watcher reads the addresses out of the server's meta_data.json (its shape as Nova's
+    // metadata service serves it) into the book, with the VM's python3 (cloud-init's).
+    let md = dir.join("meta_data.json");
+    std::fs::write(
+        &md,
+        serde_json::json!({"uuid": "0b5e4a3c", "name": "nvmo-web", "meta": {"bridge.app": name, key.clone(): "10.0.0.7"}}).to_string(),
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    let book = dir.join("book");
+    let watch = web_files["/etc/bridge/peers-watch.sh"]
+        .replace("/run/bridge/peer-addresses", &book.display().to_string())
+        .replace("/etc/bridge/peers-refresh.sh", "/dev/null");
+    let mut w = Command::new("sh")
+        .arg("-c")
+        .arg(&watch)
+        .env("BRIDGE_META_DATA_URL", format!("file://{}", md.display()))
+        .stdin(Stdio::null())
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot run the watcher: {e}"));
+    let end = Instant::now() + Duration::from_secs(20);
+    let mut got = String::new();
+    while Instant::now() < end {
+        got = std::fs::read_to_string(&book).unwrap_or_default();
+        if !got.is_empty() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let _ = w.kill();
+    let _ = w.wait();
+    assert_eq!(got, format!("{key} 10.0.0.7\n"), "the watcher's book");
     let _ = std::fs::remove_dir_all(&dir);
     run_two_vms(
         "heat",
@@ -512,7 +577,7 @@ print(json.dumps(out))
         &api_files["/etc/bridge/api.sh"],
         &web_files["/etc/bridge/web.sh"],
         peers_text,
-        None,
+        Addr::Book(&key),
         18482,
     );
 }
@@ -597,7 +662,7 @@ fn gce_a_replaced_host_is_followed_without_a_restart() {
     let paths = [
         ("/etc/bridge/peers-refresh.sh", d.join("peers-refresh.sh")),
         ("/etc/bridge/peers", d.join("peers")),
-        ("/run/bridge/peer-addresses", d.join("run/peer-addresses")),
+        ("/run/bridge/peer-addresses", d.join("book")),
     ];
     let local = |text: &str| {
         let mut t = text.to_string();

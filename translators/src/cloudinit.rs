@@ -49,10 +49,10 @@ pub struct HostOptions {
     /// [`service_names`] of every service of the whole app, for a caller whose `app` holds only
     /// this VM's services; None computes them from `app`.
     pub names: Option<BTreeMap<String, Vec<String>>>,
-    /// How the VM keeps the peers' addresses current in its running containers (it runs
-    /// [`refresh_script`] when they change), for the ledger line of [`peers_file`]; None: they
-    /// are read when each container starts.
-    pub peers_follow: Option<String>,
+    /// Per service of `peers`: how the VM keeps its addresses current in the running containers
+    /// (it runs [`refresh_script`] when they change), for the ledger line of [`peers_file`]; a
+    /// service not in it has its addresses read when each container starts.
+    pub peers_follow: BTreeMap<String, String>,
 }
 
 /// [`service_names`] of every service of `app`.
@@ -135,8 +135,8 @@ pub fn peers_file(
         }
         let follow = host
             .peers_follow
-            .as_deref()
-            .unwrap_or("read when each container starts");
+            .get(svc)
+            .map_or("read when each container starts", String::as_str);
         ledger.approximated(
             format!("services.{svc}.name"),
             format!("resolves from every container of the app: on its own VM through the docker network, from other VMs through hosts entries (the addresses of the VMs running it, {follow}); across VMs only ports published on their own number are reachable"),
@@ -738,20 +738,50 @@ pub const PEER_BOOK: &str = "/run/bridge/peer-addresses";
 
 /// Where [`refresh_script`] is written.
 pub const REFRESH_SCRIPT: &str = "/etc/bridge/peers-refresh.sh";
+/// Where a provider's watcher script is written ([`follow_files`]).
+pub const WATCH_SCRIPT: &str = "/etc/bridge/peers-watch.sh";
+/// The watcher's systemd unit: it keeps [`PEER_BOOK`] current and runs [`refresh_script`].
+pub const FOLLOW_UNIT: &str = "bridge-peers.service";
 
-/// `sh` function `bridge_ip ADDRESS TRIES`: prints the IP of an address of [`PEERS_FILE`]: an IP
-/// as it is, else the [`PEER_BOOK`] entry of its first DNS label, else the VM's resolver, asked
-/// `TRIES` times a second apart. Prints nothing when none answers. One text for both scripts
-/// that read the file, so a container's start and its refresh agree.
+/// The files of a VM that follows its peers' addresses: [`refresh_script`], the provider's
+/// `watch` script (it keeps [`PEER_BOOK`] and runs the refresh) and the unit running it.
+pub fn follow_files(app: &str, watch: String) -> Vec<WriteFile> {
+    vec![
+        WriteFile {
+            path: REFRESH_SCRIPT.into(),
+            permissions: "0755".into(),
+            content: refresh_script(app),
+        },
+        WriteFile {
+            path: WATCH_SCRIPT.into(),
+            permissions: "0755".into(),
+            content: watch,
+        },
+        WriteFile {
+            path: format!("/etc/systemd/system/{FOLLOW_UNIT}"),
+            permissions: "0644".into(),
+            content: format!(
+                "[Unit]\nDescription=bridge: follow the addresses of the app's other VMs\nAfter=docker.service network-online.target\nWants=network-online.target\n\n[Service]\nExecStart=/bin/sh {WATCH_SCRIPT}\nRestart=always\nRestartSec=5\n\n[Install]\nWantedBy=multi-user.target\n"
+            ),
+        },
+    ]
+}
+
+/// `sh` function `bridge_ip ADDRESS TRIES`: prints the IPs of an address of [`PEERS_FILE`], one
+/// a line: an IP as it is, else the [`PEER_BOOK`] entry of its first DNS label (every address on
+/// that line), else the VM's resolver; `TRIES` rounds a second apart. Prints nothing when none
+/// answers. One text for both scripts that read the file, so a container's start and its
+/// refresh agree.
 fn resolve_fn() -> String {
     r#"bridge_ip() {
   case $1 in *[!0-9a-fA-F.:]*) ;; *[.:]*) echo "$1"; return ;; esac
-  ip=$(awk -v a="${1%%.*}" '$1 == a { print $2; exit }' BOOK 2>/dev/null)
   i=0
-  while [ -z "$ip" ] && [ "$i" -lt "$2" ]; do
-    ip=$(getent hosts "$1" | awk 'NR == 1 { print $1 }')
+  while :; do
+    ip=$(awk -v a="${1%%.*}" '$1 == a { for (j = 2; j <= NF; j++) print $j; exit }' BOOK 2>/dev/null)
+    [ -n "$ip" ] || ip=$(getent hosts "$1" | awk 'NR == 1 { print $1 }')
     [ -n "$ip" ] && break
-    i=$((i + 1)); sleep 1
+    i=$((i + 1)); [ "$i" -ge "$2" ] && break
+    sleep 1
   done
   [ -n "$ip" ] && echo "$ip"
 }
@@ -775,8 +805,9 @@ pub fn run_script_with_peers(args: &[String]) -> String {
          while read -r name addrs; do\n  \
          case $name in ''|'#'*) continue ;; esac\n  \
          for a in $addrs; do\n    \
-         ip=$(bridge_ip \"$a\" 30)\n    \
-         if [ -n \"$ip\" ]; then set -- \"$@\" --add-host \"$name:$ip\"; else echo \"bridge: $a ($name) does not resolve: left out\" >&2; fi\n  \
+         ips=$(bridge_ip \"$a\" 30)\n    \
+         [ -n \"$ips\" ] || echo \"bridge: $a ($name) does not resolve: left out\" >&2\n    \
+         for ip in $ips; do set -- \"$@\" --add-host \"$name:$ip\"; done\n  \
          done\n\
          done < {PEERS_FILE}\n\
          fi\n\
@@ -803,8 +834,9 @@ pub fn refresh_script(app: &str) -> String {
          while read -r name addrs; do\n  \
          case $name in ''|'#'*) continue ;; esac\n  \
          for a in $addrs; do\n    \
-         ip=$(bridge_ip \"$a\" 1)\n    \
-         if [ -n \"$ip\" ]; then printf '%s\\t%s\\n' \"$ip\" \"$name\" >> \"$e\"; else echo \"bridge: $a ($name) does not resolve: kept as it was\" >&2; fi\n  \
+         ips=$(bridge_ip \"$a\" 1)\n    \
+         [ -n \"$ips\" ] || echo \"bridge: $a ($name) does not resolve: kept as it was\" >&2\n    \
+         for ip in $ips; do printf '%s\\t%s\\n' \"$ip\" \"$name\" >> \"$e\"; done\n  \
          done\n\
          done < {PEERS_FILE}\n\
          [ -s \"$e\" ] || exit 0\n\

@@ -1031,7 +1031,11 @@ fn hosts_to_instances(
                 .is_some();
                 let mut after = Vec::new();
                 if follows {
-                    host_opts.peers_follow = Some(peers::FOLLOW.into());
+                    host_opts.peers_follow = host_opts
+                        .peers
+                        .keys()
+                        .map(|s| (s.clone(), peers::FOLLOW.to_string()))
+                        .collect();
                     extra.extend(peers::files(&app.name));
                     after.push(vec![
                         "systemctl".into(),

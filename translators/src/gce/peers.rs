@@ -15,7 +15,7 @@
 
 use std::collections::BTreeMap;
 
-use crate::cloudinit::{self, PEER_BOOK, REFRESH_SCRIPT, SCRIPTS_DIR, WriteFile};
+use crate::cloudinit::{self, PEER_BOOK, REFRESH_SCRIPT, WriteFile};
 
 /// The instance attribute holding the address book.
 pub const BOOK_KEY: &str = "bridge-peer-addresses";
@@ -24,7 +24,7 @@ pub const BOOK_PLACEHOLDER: &str = "# the addresses of the app's hosts, kept by 
 /// The longest wait on the metadata server before the hosts entries are refreshed anyway.
 pub const WAIT_SECONDS: u32 = 60;
 /// The watcher's unit.
-pub const UNIT: &str = "bridge-peers.service";
+pub const UNIT: &str = cloudinit::FOLLOW_UNIT;
 
 /// What the ledger line of a followed name says about it.
 pub const FOLLOW: &str = "kept current in the running containers: a replaced VM's new address reaches them within seconds of bridge's setMetadata, through bridge-peers.service on each VM";
@@ -97,32 +97,9 @@ done
     )
 }
 
-/// The watcher's systemd unit.
-pub fn unit() -> String {
-    format!(
-        "[Unit]\nDescription=bridge: follow the addresses of the app's other hosts\nAfter=docker.service network-online.target\nWants=network-online.target\n\n[Service]\nExecStart=/bin/sh {SCRIPTS_DIR}/peers-watch.sh\nRestart=always\nRestartSec=5\n\n[Install]\nWantedBy=multi-user.target\n"
-    )
-}
-
 /// The files a host with a peers file gets: the refresh script, the watcher and its unit.
 pub fn files(app: &str) -> Vec<WriteFile> {
-    vec![
-        WriteFile {
-            path: REFRESH_SCRIPT.into(),
-            permissions: "0755".into(),
-            content: cloudinit::refresh_script(app),
-        },
-        WriteFile {
-            path: format!("{SCRIPTS_DIR}/peers-watch.sh"),
-            permissions: "0755".into(),
-            content: watch_script(),
-        },
-        WriteFile {
-            path: format!("/etc/systemd/system/{UNIT}"),
-            permissions: "0644".into(),
-            content: unit(),
-        },
-    ]
+    cloudinit::follow_files(app, watch_script())
 }
 
 #[cfg(test)]
