@@ -21,9 +21,7 @@ use support::engine::{TEST_IMAGE, ensure_test_image};
 use support::peers;
 
 fn app(name: &str, provider: &str, port: u16) -> ValidApp {
-    let yaml = format!(
-        "bridge: v1\nname: {name}\nservices:\n  api:\n    image: {TEST_IMAGE}\n    group: g\n    aliases: [backend]\n    command: [sh, -c, 'mkdir -p /w && echo from-api > /w/index.html && exec httpd -f -p {port} -h /w']\n    ports: ['{port}:{port}']\n    resources: {{cpus: 1.5, memory: 256MiB}}\n  web:\n    image: {TEST_IMAGE}\n    command: [sleep, '600']\n    links: ['api:apiref']\n    depends_on: [api]\n    resources: {{cpus: 1.5, memory: 256MiB}}\ngroups:\n  g: {{}}\nproviders:\n  {provider}\n"
-    );
+    let yaml = app_yaml(name, provider, port);
     let loaded = load_str(
         &Arc::from("bridge.yaml"),
         &yaml,
@@ -33,6 +31,14 @@ fn app(name: &str, provider: &str, port: u16) -> ValidApp {
     loaded
         .valid
         .unwrap_or_else(|| panic!("does not validate: {:?}\n{yaml}", loaded.diagnostics))
+}
+
+/// `api` (alias `backend`, published on `port`) and `web` (linking it as `apiref`), each too
+/// large to share a VM with the other.
+fn app_yaml(name: &str, provider: &str, port: u16) -> String {
+    format!(
+        "bridge: v1\nname: {name}\nservices:\n  api:\n    image: {TEST_IMAGE}\n    group: g\n    aliases: [backend]\n    command: [sh, -c, 'mkdir -p /w && echo from-api > /w/index.html && exec httpd -f -p {port} -h /w']\n    ports: ['{port}:{port}']\n    resources: {{cpus: 1.5, memory: 256MiB}}\n  web:\n    image: {TEST_IMAGE}\n    command: [sleep, '600']\n    links: ['api:apiref']\n    depends_on: [api]\n    resources: {{cpus: 1.5, memory: 256MiB}}\ngroups:\n  g: {{}}\nproviders:\n  {provider}\n"
+    )
 }
 
 fn translate(kind: ProviderKind, app: &ValidApp) -> Translation {
@@ -143,25 +149,17 @@ impl Vms {
         let h = self.dir.join(format!("{name}.hosts"));
         std::fs::write(&h, format!("127.0.0.1 localhost\n{hosts}"))
             .unwrap_or_else(|e| panic!("{e}"));
-        let log = std::fs::File::create(self.dir.join(format!("{name}.log")))
-            .unwrap_or_else(|e| panic!("{e}"));
-        let err = log.try_clone().unwrap_or_else(|e| panic!("{e}"));
-        let child = Command::new("unshare")
-            .args([
-                "-m",
-                "sh",
-                "-c",
-                "mount --bind \"$1\" /etc/hosts && exec sh \"$2\"",
-                "sh",
-            ])
-            .arg(&h)
-            .arg(&f)
-            .stdin(Stdio::null())
-            .stdout(log)
-            .stderr(err)
-            .spawn()
-            .unwrap_or_else(|e| panic!("cannot run unshare: {e}"));
-        self.children.push(child);
+        let mut cmd = Command::new("unshare");
+        cmd.args([
+            "-m",
+            "sh",
+            "-c",
+            "mount --bind \"$1\" /etc/hosts && exec sh \"$2\"",
+            "sh",
+        ])
+        .arg(&h)
+        .arg(&f);
+        self.spawn(name, cmd);
         let end = Instant::now() + Duration::from_secs(60);
         while docker(&["inspect", "-f", "{{.State.Running}}", container])
             .1
@@ -184,6 +182,20 @@ impl Vms {
         let (ok, ip) = docker(&["inspect", "-f", &fmt, container]);
         assert!(ok && !ip.trim().is_empty(), "no vpc address: {ip}");
         ip.trim().to_string()
+    }
+
+    /// Run `cmd` as systemd would (stdin /dev/null), its output in `<name>.log`; killed on drop.
+    fn spawn(&mut self, name: &str, mut cmd: Command) {
+        let log = std::fs::File::create(self.dir.join(format!("{name}.log")))
+            .unwrap_or_else(|e| panic!("{e}"));
+        let err = log.try_clone().unwrap_or_else(|e| panic!("{e}"));
+        let child = cmd
+            .stdin(Stdio::null())
+            .stdout(log)
+            .stderr(err)
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
+        self.children.push(child);
     }
 
     fn log(&self, name: &str) -> String {
@@ -228,10 +240,22 @@ fn get(name: &str, port: u16) -> String {
 
 /// Give a generated script its stand-in host's own network and peers file (on a real VM both
 /// are `<app>-net` and /etc/bridge/peers: here two "VMs" share one engine and one disk).
+/// The VM's address book (`/run/bridge/peer-addresses`) is `book` beside the peers file.
 fn on_host(script: &str, app: &str, net: &str, peers_file: &Path) -> String {
     let s = script.replace(&format!("--network {app}-net"), &format!("--network {net}"));
     assert_ne!(s, script, "no --network {app}-net in {script}");
     s.replace("/etc/bridge/peers", &peers_file.display().to_string())
+        .replace(
+            "/run/bridge/peer-addresses",
+            &peers_file.with_file_name("book").display().to_string(),
+        )
+}
+
+/// How the web VM finds the api VM's address: its DNS name (GCE), or the key of the VM's
+/// address book that names the api server (Heat: a key of the server's metadata).
+enum Addr<'a> {
+    Dns(&'a str),
+    Book(&'a str),
 }
 
 /// Runs `api` on one stand-in VM and `web` on the other from the generated scripts and peers
@@ -243,7 +267,7 @@ fn run_two_vms(
     api_sh: &str,
     web_sh: &str,
     peers_text: &str,
-    api_vm_name: Option<&str>,
+    addr: Addr<'_>,
     port: u16,
 ) {
     let mut vms = Vms::new(tag);
@@ -255,13 +279,18 @@ fn run_two_vms(
     let api_c = format!("{app}-api");
     let web_c = format!("{app}-web");
     let ip = vms.run("api", &api_c, &on_host(api_sh, app, &nb, &empty), "");
-    // The api VM's address as the web VM sees it: its DNS name (GCE) or the address Heat wrote.
-    let (peers_text, hosts) = match api_vm_name {
-        Some(dns) => (peers_text.to_string(), format!("{ip} {dns}\n")),
-        None => (peers_text.replace("API_ADDRESS", &ip), String::new()),
+    // The api VM's address as the web VM sees it: its DNS name (GCE) or what Heat wrote into
+    // the server's metadata, kept in the book by the VM's watcher.
+    let hosts = match addr {
+        Addr::Dns(dns) => format!("{ip} {dns}\n"),
+        Addr::Book(key) => {
+            std::fs::write(vms.dir.join("book"), format!("{key} {ip}\n"))
+                .unwrap_or_else(|e| panic!("{e}"));
+            String::new()
+        }
     };
     let pf = vms.dir.join("peers");
-    std::fs::write(&pf, &peers_text).unwrap_or_else(|e| panic!("{e}"));
+    std::fs::write(&pf, peers_text).unwrap_or_else(|e| panic!("{e}"));
     vms.run("web", &web_c, &on_host(web_sh, app, &na, &pf), &hosts);
     let (_, etc) = docker(&["exec", &web_c, "cat", "/etc/hosts"]);
     for name in ["api", "backend", "apiref"] {
@@ -376,7 +405,7 @@ fn gce_names_resolve_across_vms() {
         &api_files["/etc/bridge/api.sh"],
         &web_files["/etc/bridge/web.sh"],
         peers_text,
-        Some(&dns),
+        Addr::Dns(&dns),
         18481,
     );
 }
@@ -399,8 +428,9 @@ fn openstack_names_resolve_across_servers() {
         .output()
         .unwrap_or_else(|e| panic!("{e}"));
     assert!(v.status.success(), "heat_validate: {}", peers::text(&v));
-    // Heat's own YAML reader; each server's user data with its tokens replaced as Heat would:
-    // an address attribute by API_ADDRESS (the test's stand-in), and the server it names.
+    // Heat's own YAML reader; each server's user data with its tokens replaced as Heat would,
+    // the servers whose addresses it reads (by its metadata's `bridge-peer-*` keys, or by an
+    // address token in its user data) and those keys.
     let script = r#"
 import sys, json, yaml
 from heat.common import template_format
@@ -413,6 +443,7 @@ for name, r in t['resources'].items():
         continue
     ud = r['properties']['user_data']
     refs = []
+    keys = []
     if isinstance(ud, dict):
         s = ud['str_replace_strict']
         ud = s['template']
@@ -432,7 +463,11 @@ for name, r in t['resources'].items():
                 ud = ud.replace(k, 'API_ADDRESS')
             else:
                 ud = ud.replace(k, 'x')
-    out[name] = {'user_data': ud, 'refs': refs}
+    for k, v in r['properties'].get('metadata', {}).items():
+        if k.startswith('bridge-peer-'):
+            refs.append(v['get_attr'][0])
+            keys.append(k)
+    out[name] = {'user_data': ud, 'refs': refs, 'keys': keys}
 print(json.dumps(out))
 "#;
     let o = Command::new(peers::python())
@@ -469,13 +504,24 @@ print(json.dumps(out))
         &vec![api_res.clone()],
         "web's server reads the address of api's"
     );
+    let key = format!("bridge-peer-{api_res}");
+    assert_eq!(
+        servers[web_res]["keys"],
+        serde_json::json!([key]),
+        "web's server metadata names api's address"
+    );
     let peers_text = &web_files["/etc/bridge/peers"];
     for n in ["api", "backend", "apiref"] {
         assert!(
-            peers_text.contains(&format!("\n{n} API_ADDRESS\n")),
+            peers_text.contains(&format!("\n{n} {key}\n")),
             "{peers_text}"
         );
     }
+    assert!(
+        web_files.contains_key("/etc/bridge/peers-watch.sh"),
+        "{:?}",
+        web_files.keys()
+    );
     // The reverse direction would be a cycle: api's server has no entry for web.
     assert!(
         !api_files.contains_key("/etc/bridge/peers"),
@@ -493,6 +539,37 @@ print(json.dumps(out))
         "{:?}",
         t.diagnostics
     );
+    // The watcher reads the addresses out of the server's meta_data.json (its shape as Nova's
+    // metadata service serves it) into the book, with the VM's python3 (cloud-init's).
+    let md = dir.join("meta_data.json");
+    std::fs::write(
+        &md,
+        serde_json::json!({"uuid": "0b5e4a3c", "name": "nvmo-web", "meta": {"bridge.app": name, key.clone(): "10.0.0.7"}}).to_string(),
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    let book = dir.join("book");
+    let watch = web_files["/etc/bridge/peers-watch.sh"]
+        .replace("/run/bridge/peer-addresses", &book.display().to_string())
+        .replace("/etc/bridge/peers-refresh.sh", "/dev/null");
+    let mut w = Command::new("sh")
+        .arg("-c")
+        .arg(&watch)
+        .env("BRIDGE_META_DATA_URL", format!("file://{}", md.display()))
+        .stdin(Stdio::null())
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot run the watcher: {e}"));
+    let end = Instant::now() + Duration::from_secs(20);
+    let mut got = String::new();
+    while Instant::now() < end {
+        got = std::fs::read_to_string(&book).unwrap_or_default();
+        if !got.is_empty() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let _ = w.kill();
+    let _ = w.wait();
+    assert_eq!(got, format!("{key} 10.0.0.7\n"), "the watcher's book");
     let _ = std::fs::remove_dir_all(&dir);
     run_two_vms(
         "heat",
@@ -500,7 +577,242 @@ print(json.dumps(out))
         &api_files["/etc/bridge/api.sh"],
         &web_files["/etc/bridge/web.sh"],
         peers_text,
-        None,
+        Addr::Book(&key),
         18482,
     );
+}
+
+/// The stored instances of the GCE test server, by name.
+fn gce_instances(server: &support::gce::Server) -> BTreeMap<String, serde_json::Value> {
+    let dump = server.control("dump");
+    let key = format!("{}/instances", support::gce::ZONE);
+    serde_json::from_value(dump["resources"][&key].clone()).unwrap_or_default()
+}
+
+fn metadata_value(inst: &serde_json::Value, key: &str) -> Option<String> {
+    inst["metadata"]["items"]
+        .as_array()?
+        .iter()
+        .find(|i| i["key"] == key)?["value"]
+        .as_str()
+        .map(str::to_string)
+}
+
+/// Issue 12, following a replacement on GCE: `web`'s container runs on a stand-in VM from the
+/// user data the driver sent (its script, peers file, refresh script and watcher, the watcher
+/// polling the test server's metadata server for its instance). `api`'s host is replaced (a
+/// changed env: a new instance, a new address); the driver sets the address book of `web`'s host
+/// with `setMetadata` (not re-inserted, the plan after is empty), and the same running
+/// container (same id, same start time, same hosts-file inode) now resolves `api`, `backend`
+/// and `apiref` to the new address.
+#[test]
+fn gce_a_replaced_host_is_followed_without_a_restart() {
+    let name = "nvmf";
+    let provider = format!(
+        "gce: {{project: {}, zone: {}, machine_type: e2-standard-2}}",
+        support::gce::PROJECT,
+        support::gce::ZONE
+    );
+    let yaml = app_yaml(name, &provider, 18483);
+    let server = support::gce::Server::start("peers-follow", 3600.0);
+    let f = server.write_app(name, &yaml);
+    let run = |args: &[&str]| {
+        server
+            .on_app(args, &f)
+            .env("BRIDGE_GCE_UPDATE_SECONDS", "20")
+            .output()
+            .unwrap_or_else(|e| panic!("cannot run bridge: {e}"))
+    };
+    let o = run(&["deploy", "--yes", "--wait"]);
+    assert_eq!(o.status.code(), Some(0), "{}", peers::text(&o));
+    let insts = gce_instances(&server);
+    let holding = |s: &str| {
+        insts
+            .iter()
+            .find(|(_, v)| {
+                metadata_value(v, "user-data")
+                    .is_some_and(|ud| ud.contains(&format!("/etc/bridge/{s}.sh")))
+            })
+            .map(|(n, v)| (n.clone(), v.clone()))
+            .unwrap_or_else(|| panic!("no instance runs {s}: {:?}", insts.keys()))
+    };
+    let (api_vm, api_inst) = holding("api");
+    let (web_vm, web_inst) = holding("web");
+    assert_ne!(api_vm, web_vm);
+    let ip_of = |v: &serde_json::Value| {
+        v["networkInterfaces"][0]["networkIP"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string()
+    };
+    let ip1 = ip_of(&api_inst);
+    let book = metadata_value(&web_inst, "bridge-peer-addresses").unwrap_or_default();
+    assert!(
+        book.contains(&format!("\n{api_vm} {ip1}\n")),
+        "the book of {web_vm} lacks {api_vm}: {book}"
+    );
+
+    // The stand-in for web's VM: the files of its user data under a scratch directory.
+    let ud = metadata_value(&web_inst, "user-data").unwrap_or_default();
+    let files = files_of(&ud);
+    let mut vms = Vms::new("follow");
+    let net = format!("names-vm-follow-{name}");
+    vms.network(&net);
+    let d = vms.dir.clone();
+    let paths = [
+        ("/etc/bridge/peers-refresh.sh", d.join("peers-refresh.sh")),
+        ("/etc/bridge/peers", d.join("peers")),
+        ("/run/bridge/peer-addresses", d.join("book")),
+    ];
+    let local = |text: &str| {
+        let mut t = text.to_string();
+        for (from, to) in &paths {
+            t = t.replace(from, &to.display().to_string());
+        }
+        t
+    };
+    std::fs::write(&paths[0].1, local(&files["/etc/bridge/peers-refresh.sh"]))
+        .unwrap_or_else(|e| panic!("{e}"));
+    std::fs::write(&paths[1].1, &files["/etc/bridge/peers"]).unwrap_or_else(|e| panic!("{e}"));
+    let watch = d.join("peers-watch.sh");
+    std::fs::write(&watch, local(&files["/etc/bridge/peers-watch.sh"]))
+        .unwrap_or_else(|e| panic!("{e}"));
+    let unit = &files["/etc/systemd/system/bridge-peers.service"];
+    assert!(
+        unit.contains("ExecStart=/bin/sh /etc/bridge/peers-watch.sh"),
+        "{unit}"
+    );
+    let mut watcher = Command::new("sh");
+    watcher.arg(&watch).env(
+        "GCE_METADATA_HOST",
+        format!(
+            "127.0.0.1:{}/_vm/{}/{web_vm}",
+            server.port,
+            support::gce::ZONE
+        ),
+    );
+    vms.spawn("watch", watcher);
+    let wait_for = |what: &str, secs: u64, cond: &dyn Fn() -> bool| {
+        let end = Instant::now() + Duration::from_secs(secs);
+        while !cond() {
+            assert!(
+                Instant::now() < end,
+                "{what} within {secs} s; watcher: {}",
+                std::fs::read_to_string(d.join("watch.log")).unwrap_or_default()
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    };
+    wait_for("the watcher writes the book", 10, &|| {
+        std::fs::read_to_string(&paths[2].1).is_ok_and(|b| b.contains(&ip1))
+    });
+    // web starts as its unit starts it; the VM's DNS knows nothing: the book answers.
+    let web_c = format!("{name}-web");
+    let script = on_host(&files["/etc/bridge/web.sh"], name, &net, &paths[1].1);
+    let _ = vms.run("web", &web_c, &local(&script), "");
+    let hosts = || docker(&["exec", &web_c, "cat", "/etc/hosts"]).1;
+    for n in ["api", "backend", "apiref"] {
+        assert!(
+            hosts().contains(&format!("{ip1}\t{n}\n")),
+            "{n} -> {ip1} not in:\n{}",
+            hosts()
+        );
+    }
+    let state = || {
+        let (ok, out) = docker(&[
+            "inspect",
+            "-f",
+            "{{.Id}} {{.State.StartedAt}} {{.RestartCount}} {{.HostsPath}}",
+            &web_c,
+        ]);
+        assert!(ok, "{out}");
+        let hp = out
+            .split_whitespace()
+            .last()
+            .unwrap_or_default()
+            .to_string();
+        let ino = std::fs::metadata(&hp)
+            .map(|m| std::os::unix::fs::MetadataExt::ino(&m))
+            .unwrap_or_else(|e| panic!("{hp}: {e}"));
+        format!("{} inode {ino}", out.trim())
+    };
+    let before = state();
+
+    // Replace api's host: a changed env is a new spec hash, so a new instance and address.
+    let t0 = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|x| x.as_secs_f64())
+        .unwrap_or(0.0);
+    let changed = yaml.replace(
+        "    aliases: [backend]\n",
+        "    aliases: [backend]\n    env: {RELEASE: '2'}\n",
+    );
+    assert_ne!(changed, yaml);
+    std::fs::write(&f, &changed).unwrap_or_else(|e| panic!("{e}"));
+    let o = run(&["deploy", "--wait"]);
+    let deployed = Instant::now();
+    assert_eq!(o.status.code(), Some(0), "{}", peers::text(&o));
+    let insts = gce_instances(&server);
+    let ip2 = ip_of(&insts[&api_vm]);
+    assert_ne!(ip1, ip2, "the replaced host kept its address");
+    let events: Vec<serde_json::Value> = server.control("oplog")["events"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|e| e["t"].as_f64().unwrap_or(0.0) >= t0)
+        .collect();
+    let of = |vm: &str, ev: &str| {
+        events
+            .iter()
+            .filter(|e| e["instance"] == vm && e["event"] == ev)
+            .count()
+    };
+    assert_eq!(of(&api_vm, "insert"), 1, "{events:#?}");
+    assert_eq!(
+        of(&web_vm, "insert"),
+        0,
+        "web's host re-inserted: {events:#?}"
+    );
+    assert_eq!(of(&web_vm, "delete"), 0, "web's host deleted: {events:#?}");
+    assert!(of(&web_vm, "setMetadata") >= 1, "{events:#?}");
+    assert_eq!(
+        insts[&web_vm]["id"], web_inst["id"],
+        "web's host is another instance"
+    );
+    let book = metadata_value(&insts[&web_vm], "bridge-peer-addresses").unwrap_or_default();
+    assert!(book.contains(&format!("\n{api_vm} {ip2}\n")), "{book}");
+    // The rest of web's metadata is as it was.
+    assert_eq!(
+        metadata_value(&insts[&web_vm], "user-data"),
+        metadata_value(&web_inst, "user-data")
+    );
+    // Followed in the running container, in place.
+    wait_for(
+        "web's container resolves api to the new address",
+        30,
+        &|| {
+            let h = hosts();
+            ["api", "backend", "apiref"]
+                .iter()
+                .all(|n| h.contains(&format!("{ip2}\t{n}\n")))
+        },
+    );
+    let took = deployed.elapsed();
+    let h = hosts();
+    assert!(!h.contains(&ip1), "the old address is left:\n{h}");
+    assert!(h.contains("localhost"), "docker's own lines are gone:\n{h}");
+    assert_eq!(
+        state(),
+        before,
+        "web's container was restarted or its hosts file replaced"
+    );
+    let (_, ping) = docker(&["exec", &web_c, "sh", "-c", "ping -c1 -W1 apiref 2>&1; true"]);
+    assert!(ping.contains(&format!("({ip2})")), "{ping}");
+    eprintln!("web's container followed the replaced host {took:?} after the deploy returned");
+    // The plan right after shows nothing: the book is the driver's, not a change.
+    let plan = run(&["plan", "--detailed-exitcode"]);
+    assert_eq!(plan.status.code(), Some(0), "{}", peers::text(&plan));
+    let o = run(&["destroy"]);
+    assert_eq!(o.status.code(), Some(0), "{}", peers::text(&o));
 }

@@ -35,13 +35,19 @@ It enforces the rules of the real API that the bridge GCE driver relies on:
   document); an instance whose ``machineType`` the zone does not list is rejected (400
   ``invalid``), as the real API does;
 - the metadata server's token URL (``Metadata-Flavor: Google`` required), for
-  the driver's on-GCE path (``GCE_METADATA_HOST``).
+  the driver's on-GCE path (``GCE_METADATA_HOST``);
+- a VM's own metadata server, for a stand-in VM: ``/_vm/<zone>/<instance>`` +
+  ``/computeMetadata/v1/instance/attributes/<key>`` serves that instance's metadata
+  value as the real one does (``Metadata-Flavor: Google`` required, else 403; 404
+  for a missing key; an ``ETag``; ``wait_for_change=true`` answers at once when
+  ``last_etag`` is not the current one, else when the value changes, else after
+  ``timeout_sec`` with the current value).
 
 Test control (no auth, not part of the real API), under ``/_control/``:
 ``revoke`` (all issued tokens become invalid), ``disable-key`` (the service
 account's key stops working), ``terminate/<zone>/<name>`` (an instance becomes
 TERMINATED), ``drift/<zone>/<name>`` (its metadata changed by hand),
-``quota/<n>`` (instances per zone), ``oplog`` (every instance insert, delete
+``quota/<n>`` (instances per zone), ``oplog`` (every instance insert, delete, setMetadata
 and start, timestamped, with the RUNNING instances after it), ``stall/<text>``
 (instances whose user-data holds the text stay STAGING: the VM never boots),
 ``guest/<zone>/<name>/<ns>/<key>?value=V`` (a guest attribute, as the VM's PUT
@@ -338,6 +344,9 @@ class Handler(BaseHTTPRequestHandler):
                 return self.token(raw)
             if url.path == "/computeMetadata/v1/instance/service-accounts/default/token":
                 return self.metadata_token()
+            m = re.fullmatch(r"/_vm/([^/]+)/([^/]+)/computeMetadata/v1/instance/attributes/([^/]+)", url.path)
+            if m and method == "GET":
+                return self.vm_attribute(m.group(1), m.group(2), m.group(3), query)
             if url.path.startswith("/_control/"):
                 self.guest_value = query.get("value", "")
                 return self.control(url.path[len("/_control/"):])
@@ -456,6 +465,47 @@ class Handler(BaseHTTPRequestHandler):
             self.st.tokens[tok] = time.time() + self.st.ttl
             self.st.count("metadata_tokens_issued")
         self.send(200, {"access_token": tok, "expires_in": int(self.st.ttl), "token_type": "Bearer"})
+
+    def vm_attribute(self, zone: str, name: str, key: str, query: dict) -> None:
+        """An instance attribute as the VM's metadata server serves it (see the module doc)."""
+        def send_text(code: int, text: str, etag: str | None = None) -> None:
+            data = text.encode()
+            self.send_response(code)
+            self.send_header("Content-Type", "application/text")
+            self.send_header("Content-Length", str(len(data)))
+            if etag:
+                self.send_header("ETag", etag)
+            self.end_headers()
+            self.wfile.write(data)
+
+        if self.headers.get("Metadata-Flavor") != "Google":
+            return send_text(403, "Missing Metadata-Flavor:Google header.")
+
+        def current():
+            with self.st.lock:
+                inst = self.st.res.get((zone, "instances"), {}).get(name)
+                if inst is None:
+                    return None
+                for i in inst["metadata"].get("items", []):
+                    if i.get("key") == key:
+                        v = i.get("value", "")
+                        return v, hashlib.sha256(v.encode()).hexdigest()[:16]
+                return None
+
+        got = current()
+        if query.get("wait_for_change") == "true" and got is not None \
+                and query.get("last_etag", "0") == got[1]:
+            end = time.time() + float(query.get("timeout_sec", "300"))
+            while time.time() < end:
+                time.sleep(0.1)
+                got = current()
+                if got is None or got[1] != query.get("last_etag"):
+                    break
+        if got is None:
+            return send_text(404, "not found")
+        with self.st.lock:
+            self.st.count("vm_metadata_reads")
+        send_text(200, got[0], got[1])
 
     def auth(self) -> None:
         h = self.headers.get("Authorization", "")
@@ -940,6 +990,7 @@ class Handler(BaseHTTPRequestHandler):
         r["metadata"] = {"kind": "compute#metadata", "items": body.get("items", []),
                          "fingerprint": fingerprint(body.get("items", []))}
         self.st.count("setMetadata")
+        self.st.log("setMetadata", scope, r["name"])
         return self.op(scope, "setMetadata", path.split("/", 2)[2], query)
 
     def resize(self, scope, r, path, body, query):

@@ -98,6 +98,14 @@ pub fn load(dir: &Path, yaml: &str) -> ValidApp {
         .unwrap_or_else(|| panic!("does not validate: {:?}", loaded.diagnostics))
 }
 
+/// Apply options for the test cloud: 4 steps at once, 5 minutes per wait.
+pub fn apply_opts() -> bridge_providers::engine::ApplyOptions {
+    bridge_providers::engine::ApplyOptions {
+        parallelism: 4,
+        timeout: std::time::Duration::from_secs(300),
+    }
+}
+
 /// A current-thread runtime.
 pub fn rt() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_current_thread()

@@ -119,12 +119,14 @@ pub fn proofs(claim: Claim, target: ProviderKind) -> &'static [&'static str] {
             "tests/aws_names.rs::aws_names_resolve_across_tasks_on_fargate",
             "tests/aws_names.rs::aws_names_resolve_across_tasks_on_ec2",
         ],
-        (ResolvesNamesAcrossVms, Gce) => {
-            &["tests/names_across_vms.rs::gce_names_resolve_across_vms"]
-        }
-        (ResolvesNamesAcrossVms, Openstack) => {
-            &["tests/names_across_vms.rs::openstack_names_resolve_across_servers"]
-        }
+        (ResolvesNamesAcrossVms, Gce) => &[
+            "tests/names_across_vms.rs::gce_names_resolve_across_vms",
+            "tests/names_across_vms.rs::gce_a_replaced_host_is_followed_without_a_restart",
+        ],
+        (ResolvesNamesAcrossVms, Openstack) => &[
+            "tests/names_across_vms.rs::openstack_names_resolve_across_servers",
+            "tests/openstack_peers_follow.rs::a_replaced_server_updates_its_peers_metadata_in_place",
+        ],
         (ShipsProjectFiles, Aws) => {
             &["tests/project_files.rs::ecs_init_container_writes_the_files_that_the_consumer_binds"]
         }

@@ -49,6 +49,10 @@ pub struct HostOptions {
     /// [`service_names`] of every service of the whole app, for a caller whose `app` holds only
     /// this VM's services; None computes them from `app`.
     pub names: Option<BTreeMap<String, Vec<String>>>,
+    /// Per service of `peers`: how the VM keeps its addresses current in the running containers
+    /// (it runs [`refresh_script`] when they change), for the ledger line of [`peers_file`]; a
+    /// service not in it has its addresses read when each container starts.
+    pub peers_follow: BTreeMap<String, String>,
 }
 
 /// [`service_names`] of every service of `app`.
@@ -129,10 +133,14 @@ pub fn peers_file(
         for n in &ns {
             lines.push_str(&format!("{n} {}\n", addrs.join(" ")));
         }
+        let follow = host
+            .peers_follow
+            .get(svc)
+            .map_or("read when each container starts", String::as_str);
         ledger.claimed(
             format!("services.{svc}.name"),
             crate::claims::Claim::ResolvesNamesAcrossVms,
-            "resolves from every container of the app: on its own VM through the docker network, from other VMs through hosts entries (the addresses of the VMs running it, read when each container starts); across VMs only ports published on their own number are reachable",
+            format!("resolves from every container of the app: on its own VM through the docker network, from other VMs through hosts entries (the addresses of the VMs running it, {follow}); across VMs only ports published on their own number are reachable"),
         );
     }
     if lines.is_empty() {
@@ -798,32 +806,124 @@ pub fn run_script(args: &[String]) -> String {
     )
 }
 
+/// The current addresses of the app's VMs, `instance address` per line, kept on the VM by a
+/// provider's watcher (GCE: [`crate::gce::peers`]); looked up before DNS, by the first label of a
+/// DNS name in [`PEERS_FILE`]. Absent on a VM without one: DNS alone.
+pub const PEER_BOOK: &str = "/run/bridge/peer-addresses";
+
+/// Where [`refresh_script`] is written.
+pub const REFRESH_SCRIPT: &str = "/etc/bridge/peers-refresh.sh";
+/// Where a provider's watcher script is written ([`follow_files`]).
+pub const WATCH_SCRIPT: &str = "/etc/bridge/peers-watch.sh";
+/// The watcher's systemd unit: it keeps [`PEER_BOOK`] current and runs [`refresh_script`].
+pub const FOLLOW_UNIT: &str = "bridge-peers.service";
+
+/// The files of a VM that follows its peers' addresses: [`refresh_script`], the provider's
+/// `watch` script (it keeps [`PEER_BOOK`] and runs the refresh) and the unit running it.
+pub fn follow_files(app: &str, watch: String) -> Vec<WriteFile> {
+    vec![
+        WriteFile {
+            path: REFRESH_SCRIPT.into(),
+            permissions: "0755".into(),
+            content: refresh_script(app),
+        },
+        WriteFile {
+            path: WATCH_SCRIPT.into(),
+            permissions: "0755".into(),
+            content: watch,
+        },
+        WriteFile {
+            path: format!("/etc/systemd/system/{FOLLOW_UNIT}"),
+            permissions: "0644".into(),
+            content: format!(
+                "[Unit]\nDescription=bridge: follow the addresses of the app's other VMs\nAfter=docker.service network-online.target\nWants=network-online.target\n\n[Service]\nExecStart=/bin/sh {WATCH_SCRIPT}\nRestart=always\nRestartSec=5\n\n[Install]\nWantedBy=multi-user.target\n"
+            ),
+        },
+    ]
+}
+
+/// `sh` function `bridge_ip ADDRESS TRIES`: prints the IPs of an address of [`PEERS_FILE`], one
+/// a line: an IP as it is, else the [`PEER_BOOK`] entry of its first DNS label (every address on
+/// that line), else the VM's resolver; `TRIES` rounds a second apart. Prints nothing when none
+/// answers. One text for both scripts that read the file, so a container's start and its
+/// refresh agree.
+fn resolve_fn() -> String {
+    r#"bridge_ip() {
+  case $1 in *[!0-9a-fA-F.:]*) ;; *[.:]*) echo "$1"; return ;; esac
+  i=0
+  while :; do
+    ip=$(awk -v a="${1%%.*}" '$1 == a { for (j = 2; j <= NF; j++) print $j; exit }' BOOK 2>/dev/null)
+    [ -n "$ip" ] || ip=$(getent hosts "$1" | awk 'NR == 1 { print $1 }')
+    [ -n "$ip" ] && break
+    i=$((i + 1)); [ "$i" -ge "$2" ] && break
+    sleep 1
+  done
+  [ -n "$ip" ] && echo "$ip"
+}
+"#
+    .replace("BOOK", PEER_BOOK)
+}
+
 /// [`run_script`] for a VM with a [`PEERS_FILE`]: before `docker run`, each address in the file
-/// is turned into an `--add-host name:ip` (an IP as it is, a DNS name resolved by the VM, waiting
-/// up to 30 s for it to resolve), so the names of containers on other VMs resolve in this one.
-/// A name that does not resolve is left out with a message on stderr (the journal).
+/// is turned into an `--add-host name:ip` (an IP as it is, an instance of [`PEER_BOOK`] at its
+/// address there, a DNS name resolved by the VM, waiting up to 30 s for it to resolve), so the
+/// names of containers on other VMs resolve in this one. A name that does not resolve is left
+/// out with a message on stderr (the journal). A VM with a watcher keeps them current while the
+/// container runs ([`refresh_script`]).
 pub fn run_script_with_peers(args: &[String]) -> String {
     let rest = args.get(1..).unwrap_or_default();
     format!(
         "#!/bin/sh\n# written by bridge: runs one container in the foreground; names on other VMs from {PEERS_FILE}\n\
+         {}\
          set --\n\
          if [ -r {PEERS_FILE} ]; then\n\
          while read -r name addrs; do\n  \
          case $name in ''|'#'*) continue ;; esac\n  \
          for a in $addrs; do\n    \
-         case $a in *[!0-9a-fA-F.:]*) ip= ;; *[.:]*) ip=$a ;; *) ip= ;; esac\n    \
-         i=0\n    \
-         while [ -z \"$ip\" ] && [ \"$i\" -lt 30 ]; do\n      \
-         ip=$(getent hosts \"$a\" | awk 'NR == 1 {{ print $1 }}')\n      \
-         [ -n \"$ip\" ] && break\n      \
-         i=$((i + 1)); sleep 1\n    \
-         done\n    \
-         if [ -n \"$ip\" ]; then set -- \"$@\" --add-host \"$name:$ip\"; else echo \"bridge: $a ($name) does not resolve: left out\" >&2; fi\n  \
+         ips=$(bridge_ip \"$a\" 30)\n    \
+         [ -n \"$ips\" ] || echo \"bridge: $a ($name) does not resolve: left out\" >&2\n    \
+         for ip in $ips; do set -- \"$@\" --add-host \"$name:$ip\"; done\n  \
          done\n\
          done < {PEERS_FILE}\n\
          fi\n\
          exec docker run \"$@\" {}\n",
+        resolve_fn(),
         shell::join(rest)
+    )
+}
+
+/// The script that makes the running containers of `app` on this VM follow [`PEERS_FILE`]: it
+/// resolves each name as [`run_script_with_peers`] does (without waiting), and writes the
+/// result into each container's hosts file (docker's `HostsPath`, bind-mounted as its
+/// `/etc/hosts`) in place, so the inode, and so the container's view of it, stays: lines naming
+/// a peer name are replaced, docker's own lines kept. A name that resolves nowhere keeps its old
+/// lines. Run by a provider's watcher whenever the addresses may have changed.
+pub fn refresh_script(app: &str) -> String {
+    let label = shell::quote(&format!("bridge.app={app}"));
+    format!(
+        "#!/bin/sh\n# written by bridge: the names of {PEERS_FILE} written into the hosts file of each running container of the app, in place\n\
+         {}\
+         [ -r {PEERS_FILE} ] || exit 0\n\
+         e=$(mktemp) || exit 1\n\
+         trap 'rm -f \"$e\" \"$e.h\"' EXIT\n\
+         while read -r name addrs; do\n  \
+         case $name in ''|'#'*) continue ;; esac\n  \
+         for a in $addrs; do\n    \
+         ips=$(bridge_ip \"$a\" 1)\n    \
+         [ -n \"$ips\" ] || echo \"bridge: $a ($name) does not resolve: kept as it was\" >&2\n    \
+         for ip in $ips; do printf '%s\\t%s\\n' \"$ip\" \"$name\" >> \"$e\"; done\n  \
+         done\n\
+         done < {PEERS_FILE}\n\
+         [ -s \"$e\" ] || exit 0\n\
+         for c in $(docker ps -q --filter label={label}); do\n  \
+         h=$(docker inspect -f '{{{{.HostsPath}}}}' \"$c\") || continue\n  \
+         [ -f \"$h\" ] || continue\n  \
+         awk -v e=\"$e\" 'BEGIN {{ while ((getline l < e) > 0) {{ split(l, f, \"\\t\"); n[f[2]] = 1; add[++k] = l }} }}\n    \
+         /^[ \\t]*#/ {{ print; next }} {{ for (i = 2; i <= NF; i++) if ($i in n) next; print }}\n    \
+         END {{ for (i = 1; i <= k; i++) print add[i] }}' \"$h\" > \"$e.h\" || continue\n  \
+         if [ \"$(cat \"$e.h\")\" != \"$(cat \"$h\")\" ]; then cat \"$e.h\" > \"$h\" && echo \"bridge: hosts of $c updated\" >&2; fi\n\
+         done\n",
+        resolve_fn()
     )
 }
 

@@ -16,6 +16,7 @@
 mod api;
 mod auth;
 mod objects;
+mod peers;
 mod refs;
 mod rollout;
 mod secrets;
@@ -86,6 +87,8 @@ pub struct GceDriver {
     /// The zone's machine types, read once per run by [`Driver::verify`]
     /// ([`GceDriver::machine_types`]).
     machine_types: OnceLock<Vec<HostType>>,
+    /// One address-book sync at a time ([`peers::sync`]).
+    peers_sync: tokio::sync::Mutex<()>,
 }
 
 impl GceDriver {
@@ -139,6 +142,7 @@ impl GceDriver {
             base_dir,
             rollouts: rollout::Rollouts::default(),
             machine_types: OnceLock::new(),
+            peers_sync: tokio::sync::Mutex::new(()),
         })
     }
 

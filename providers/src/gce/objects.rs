@@ -100,6 +100,7 @@ fn instance_spec(v: &Value) -> Value {
             normalise_urls(n, &["network", "subnetwork"]);
         }
     }
+    super::peers::normalise(&mut s);
     let status = v["status"].as_str().unwrap_or("UNKNOWN");
     s["status"] = Value::String(
         if UP.contains(&status) {
@@ -240,6 +241,22 @@ pub(super) async fn get(
 /// whose resource is gone or that failed, the next derived id is used, so a deleted resource is
 /// created again while a rerun after a crash never creates a second copy.
 pub(super) async fn insert(
+    d: &GceDriver,
+    app: &str,
+    coll: &str,
+    body: &Value,
+    resource: &str,
+) -> Result<(), DriverError> {
+    if !coll.ends_with("/instances") {
+        return insert_body(d, app, coll, body, resource).await;
+    }
+    // The instance starts with the hosts' current addresses, and the others learn its own.
+    let filled = super::peers::filled(d, app, body).await?;
+    insert_body(d, app, coll, &filled, resource).await?;
+    super::peers::sync(d, app).await
+}
+
+async fn insert_body(
     d: &GceDriver,
     app: &str,
     coll: &str,
@@ -488,7 +505,9 @@ async fn reset_drift(
     body: &Value,
     resource: &str,
 ) -> Result<(), DriverError> {
-    let want_items = body
+    let mut want = body.clone();
+    super::peers::keep(&mut want, cur);
+    let want_items = want
         .pointer("/metadata/items")
         .cloned()
         .unwrap_or(json!([]));

@@ -55,6 +55,7 @@
 mod declaration;
 pub mod machines;
 pub mod names;
+pub mod peers;
 pub mod setup;
 pub mod update;
 
@@ -837,7 +838,7 @@ fn hosts_to_instances(
     hosts: &[(Host, BTreeMap<String, String>, Vec<String>)],
 ) {
     let app = c.app;
-    let instance = |h: &Host| resource_name(&format!("{}-{}", app.name, h.name));
+    let instance = |h: &Host| peers::host_instance(&app.name, &h.name);
     // Named volumes: which hosts need them.
     let mut vol_hosts: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
     let mut svc_hosts: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
@@ -1020,7 +1021,37 @@ fn hosts_to_instances(
                     extra.extend(health_files(app, svcs));
                 }
                 let names: Vec<&str> = svcs.iter().map(String::as_str).collect();
-                let ud = cloudinit::cloud_config_on(app, &names, extra, &host_opts, &mut c.ledger);
+                // A host reading names on other hosts follows their replacements (see [`peers`]).
+                let follows = cloudinit::peers_file(
+                    app,
+                    &names,
+                    &host_opts,
+                    &mut crate::ledger::Ledger::default(),
+                )
+                .is_some();
+                let mut after = Vec::new();
+                if follows {
+                    host_opts.peers_follow = host_opts
+                        .peers
+                        .keys()
+                        .map(|s| (s.clone(), peers::FOLLOW.to_string()))
+                        .collect();
+                    extra.extend(peers::files(&app.name));
+                    after.push(vec![
+                        "systemctl".into(),
+                        "enable".into(),
+                        "--now".into(),
+                        peers::UNIT.into(),
+                    ]);
+                    metadata.push((peers::BOOK_KEY.into(), peers::BOOK_PLACEHOLDER.into()));
+                }
+                let extras = cloudinit::HostExtras {
+                    files: extra,
+                    after_containers: after,
+                    ..cloudinit::HostExtras::default()
+                };
+                let ud =
+                    cloudinit::cloud_config_full(app, &names, extras, &host_opts, &mut c.ledger);
                 metadata.push(("user-data".to_string(), ud));
             }
         }

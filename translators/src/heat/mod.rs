@@ -15,7 +15,9 @@ mod server;
 mod vm;
 mod zun;
 
-pub use server::{HEALTH_SIGNAL_CONF, HEALTH_SIGNAL_SCRIPT, HEALTH_TIMEOUT_PARAM};
+pub use server::{
+    HEALTH_SIGNAL_CONF, HEALTH_SIGNAL_SCRIPT, HEALTH_TIMEOUT_PARAM, PEER_META_PREFIX,
+};
 
 use std::collections::{BTreeMap, BTreeSet};
 

@@ -457,24 +457,23 @@ pub(crate) fn volume_resources(b: &mut Builder<'_>, users: &BTreeMap<String, usi
     }
 }
 
-/// Per pool, the services of the app on other servers with the pools running them: the servers
-/// whose addresses go into the pool's peers file ([`cloudinit::peers_file`]), as
-/// `get_attr: [server, first_address]` inside the template, so Heat resolves them and a replaced
-/// server changes the others' user data (the stack update rewrites the file).
-type Peers = BTreeMap<String, BTreeMap<String, Vec<(String, bool)>>>;
+/// Per pool, the services of the app on other servers with the pools running them (resource,
+/// count): the servers whose addresses the pool's peers file ([`cloudinit::peers_file`]) names
+/// (see [`host`]).
+type Peers = BTreeMap<String, BTreeMap<String, Vec<(String, usize)>>>;
 
 /// Wire the peers of every pool. A pool reading another's address depends on it, so the edges
 /// must stay acyclic: the names a service depends on or links to are wired first (in dependency
 /// order), then every other name wherever no cycle forms. A named service that cannot be wired
 /// gets a T411 warning; so does one whose ports are not reachable across servers.
 fn cross_host_names(b: &mut Builder<'_>, plans: &[Plan]) -> Peers {
-    let mut hosts_of: BTreeMap<String, Vec<(String, bool)>> = BTreeMap::new();
+    let mut hosts_of: BTreeMap<String, Vec<(String, usize)>> = BTreeMap::new();
     for p in plans {
         for s in &p.services {
             hosts_of
                 .entry(s.clone())
                 .or_default()
-                .push((p.res.clone(), p.count > 1));
+                .push((p.res.clone(), p.count));
         }
     }
     let mut peers: Peers = BTreeMap::new();
@@ -554,6 +553,51 @@ fn cross_host_names(b: &mut Builder<'_>, plans: &[Plan]) -> Peers {
         }
     }
     peers
+}
+
+/// Nova's limit on one metadata value, in characters.
+const NOVA_METADATA_VALUE_LIMIT: usize = 255;
+/// Characters one IPv4 address takes in a space-separated list, at most.
+const PEER_ADDRESS_CHARS: usize = 16;
+/// The server metadata keys holding the addresses of the pools a server's peers file names
+/// (`bridge-peer-<resource>`); the key is the address the peers file gives.
+pub const PEER_META_PREFIX: &str = "bridge-peer-";
+/// Where the Heat watcher reads the server's metadata.
+pub const META_DATA_URL: &str = "http://169.254.169.254/openstack/latest/meta_data.json";
+/// How often it polls (the metadata service has no long poll).
+pub const PEERS_POLL_SECONDS: u32 = 10;
+/// The ledger's words for a followed name on Heat.
+const PEERS_FOLLOW: &str = "kept current in the running containers: a replaced server's new address is written by the stack update into this server's metadata in place, which bridge-peers.service on each server polls every 10 s";
+
+/// The Heat watcher: polls the server's metadata (`meta_data.json`, with cloud-init's python3)
+/// for its `bridge-peer-*` keys, keeps them in [`cloudinit::PEER_BOOK`], runs the refresh.
+/// `BRIDGE_META_DATA_URL` names another source.
+pub fn watch_script() -> String {
+    format!(
+        r#"#!/bin/sh
+# written by bridge: follows the addresses of the app's other servers (server metadata {PEER_META_PREFIX}*)
+url=${{BRIDGE_META_DATA_URL:-{META_DATA_URL}}}
+book={book}
+mkdir -p "${{book%/*}}"
+while :; do
+  if python3 -c '
+import json, sys, urllib.request
+meta = json.load(urllib.request.urlopen(sys.argv[1], timeout=10)).get("meta", {{}})
+for k, v in sorted(meta.items()):
+    if k.startswith("{PEER_META_PREFIX}"):
+        print(k, v)
+' "$url" > "$book.new"; then
+    mv -f "$book.new" "$book"
+  else
+    echo "bridge: cannot read the server metadata at $url" >&2
+  fi
+  /bin/sh {refresh}
+  sleep {PEERS_POLL_SECONDS}
+done
+"#,
+        book = cloudinit::PEER_BOOK,
+        refresh = cloudinit::REFRESH_SCRIPT,
+    )
 }
 
 /// Why a service's ports are not reached through its server's address, if they are not: a port
@@ -683,7 +727,7 @@ fn service_address(
 }
 
 /// One pool: server or resource group, its security group, volume attachments, output.
-fn host(b: &mut Builder<'_>, p: &Plan, peers: Option<&BTreeMap<String, Vec<(String, bool)>>>) {
+fn host(b: &mut Builder<'_>, p: &Plan, peers: Option<&BTreeMap<String, Vec<(String, usize)>>>) {
     let app_name = b.app.name.clone();
     let here: BTreeSet<String> = p.services.iter().cloned().collect();
     let mut tokens = Tokens::new(&b.token_prefix);
@@ -872,17 +916,49 @@ fn host(b: &mut Builder<'_>, p: &Plan, peers: Option<&BTreeMap<String, Vec<(Stri
         names: Some(cloudinit::all_service_names(&b.app)),
         ..cloudinit::HostOptions::default()
     };
+    // A pool whose addresses fit one Nova metadata value is named by a key of this server's
+    // metadata, which Heat fills with them and updates in place when they change; the VM's
+    // bridge-peers.service polls them (a replaced server is followed without replacing this
+    // one). A larger group's addresses are a token in the user data: a change replaces this
+    // server.
+    let mut peer_meta: BTreeMap<String, Value> = BTreeMap::new();
     for (svc, pools) in peers.into_iter().flatten() {
         let mut lists: Vec<Value> = vec![json!(" ")];
-        for (res, group) in pools {
-            lists.push(if *group {
-                json!({"get_attr": [res, "first_address"]})
+        let mut keys = Vec::new();
+        for (res, count) in pools {
+            let attr = json!({"get_attr": [res, "first_address"]});
+            if *count * PEER_ADDRESS_CHARS <= NOVA_METADATA_VALUE_LIMIT {
+                let key = format!("{PEER_META_PREFIX}{res}");
+                let v = if *count > 1 {
+                    json!({"list_join": [" ", attr]})
+                } else {
+                    attr
+                };
+                peer_meta.insert(key.clone(), v);
+                keys.push(key);
             } else {
-                json!([{"get_attr": [res, "first_address"]}])
-            });
+                lists.push(if *count > 1 { attr } else { json!([attr]) });
+            }
         }
-        let t = tokens.add(json!({ "list_join": lists }));
-        host_opts.peers.insert(svc.clone(), vec![t]);
+        if lists.len() > 1 {
+            keys.push(tokens.add(json!({ "list_join": lists })));
+        } else {
+            host_opts
+                .peers_follow
+                .insert(svc.clone(), PEERS_FOLLOW.into());
+        }
+        host_opts.peers.insert(svc.clone(), keys);
+    }
+    if !peer_meta.is_empty() {
+        extras
+            .files
+            .extend(cloudinit::follow_files(&app_name, watch_script()));
+        extras.after_containers.push(vec![
+            "systemctl".into(),
+            "enable".into(),
+            "--now".into(),
+            cloudinit::FOLLOW_UNIT.into(),
+        ]);
     }
     let text = cloudinit::cloud_config_full(&app, &service_refs, extras, &host_opts, &mut b.ledger);
     let encoded = text.len().div_ceil(3) * 4;
@@ -980,7 +1056,7 @@ fn host(b: &mut Builder<'_>, p: &Plan, peers: Option<&BTreeMap<String, Vec<(Stri
         "name": server_name.replace('_', "-"),
         "image": {"get_param": "container_host_image"},
         "flavor": {"get_param": flavor_param},
-        "metadata": b.tags(&component),
+        "metadata": peer_meta.into_iter().chain(b.tags(&component).into_iter().map(|(k, v)| (k, json!(v)))).collect::<serde_json::Map<String, Value>>(),
         "user_data_format": "RAW",
         "user_data": user_data,
     });

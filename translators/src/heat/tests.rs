@@ -579,3 +579,56 @@ fn the_clouds_flavors_are_chosen_and_the_stock_list_says_so() {
         ]
     );
 }
+
+/// A server naming a pool on another server: a group that fits one Nova metadata value (255
+/// characters) is a `bridge-peer-*` key of the consumer's metadata (updated in place, the
+/// ledger says followed); one of 16 servers is not, and stays a token in the user data.
+#[test]
+fn peer_addresses_go_to_server_metadata_when_they_fit_nova_s_limit() {
+    let app = |n: u32| {
+        format!(
+            "bridge: v1\nname: peers\nservices:\n  api:\n    image: a:1\n    replicas: {n}\n    ports: ['80:80']\n    resources: {{cpus: 1.5, memory: 256MiB}}\n  web:\n    image: w:1\n    depends_on: [api]\n    resources: {{cpus: 1.5, memory: 256MiB}}\nproviders:\n  openstack: {{flavor: m1.medium}}\n"
+        )
+    };
+    let web_server = |s: &HeatStack| {
+        of_type(s, "OS::Nova::Server")
+            .into_iter()
+            .find(|(_, r)| user_data(r).contains("/etc/bridge/web.sh"))
+            .map(|(n, r)| (n.clone(), r.clone()))
+            .unwrap_or_else(|| panic!("no web server: {}", s.template))
+    };
+    let (s, t) = stack(&app(15));
+    let (_, web) = web_server(&s);
+    let meta = &web["properties"]["metadata"];
+    let (key, v) = meta
+        .as_object()
+        .and_then(|m| m.iter().find(|(k, _)| k.starts_with(PEER_META_PREFIX)))
+        .unwrap_or_else(|| panic!("no peer key: {meta}"));
+    assert_eq!(v["list_join"][1]["get_attr"][1], "first_address", "{v}");
+    let ud = user_data(&web);
+    assert!(ud.contains(&format!(" api {key}\n")), "{ud}");
+    assert!(ud.contains("/etc/bridge/peers-watch.sh"), "{ud}");
+    assert!(web["properties"]["user_data"].is_string(), "no tokens left");
+    let line = t.ledger.iter().find(|e| e.field == "services.api.name");
+    assert!(
+        line.is_some_and(|e| e.reason.contains("metadata in place")),
+        "{line:?}"
+    );
+
+    let (s, t) = stack(&app(16));
+    let (_, web) = web_server(&s);
+    let meta = web["properties"]["metadata"].to_string();
+    assert!(!meta.contains(PEER_META_PREFIX), "{meta}");
+    assert!(
+        web["properties"]["user_data"]["str_replace_strict"]["params"]
+            .to_string()
+            .contains("first_address"),
+        "{web}"
+    );
+    assert!(!user_data(&web).contains("peers-watch.sh"));
+    let line = t.ledger.iter().find(|e| e.field == "services.api.name");
+    assert!(
+        line.is_some_and(|e| e.reason.contains("read when each container starts")),
+        "{line:?}"
+    );
+}
