@@ -397,6 +397,52 @@ fn names_resolve_across_tasks(launch: &str, name: &str) {
     );
     ok(&o, &m, "deploy (repair)");
     assert_service_connect(&m, name, &ns_arn);
+
+    // The peer enforces ECS's Service Connect rules (tests/support/moto_server.py): what breaks
+    // one is refused with ECS's InvalidParameterException, and changes nothing.
+    let sc = |conf: &str| {
+        format!(
+            r#"{{"cluster": "{name}", "serviceName": "{name}-x", "taskDefinition": "{name}-db", "desiredCount": 0, "serviceConnectConfiguration": {conf}}}"#
+        )
+    };
+    let entry = |port_name: &str, disc: &str, aliases: &str| {
+        format!(
+            r#"{{"enabled": true, "namespace": "{name}.local", "services": [{{"portName": "{port_name}", "discoveryName": "{disc}", "clientAliases": [{aliases}]}}]}}"#
+        )
+    };
+    let db_port = "db-5432-tcp";
+    for (conf, why) in [
+        (
+            r#"{"enabled": true, "namespace": "nowhere.local"}"#.to_string(),
+            "namespace nowhere.local was not found",
+        ),
+        (
+            entry("nope", "x-1", r#"{"port": 1, "dnsName": "x"}"#),
+            "portName nope does not match",
+        ),
+        (
+            entry(db_port, "x-1", ""),
+            "clientAliases must have 1 element",
+        ),
+        (
+            entry(db_port, "db-5432", r#"{"port": 1, "dnsName": "x"}"#),
+            "discoveryName db-5432 is already in use",
+        ),
+        (
+            entry(db_port, "db", r#"{"port": 1, "dnsName": "x"}"#),
+            "discoveryName db is already in use",
+        ),
+        (
+            entry(db_port, "x-1", r#"{"port": 5432, "dnsName": "pg"}"#),
+            "client alias pg:5432 is already in use",
+        ),
+    ] {
+        let e = m.boto_refused("ecs", "create_service", &sc(&conf));
+        assert!(
+            e.contains("InvalidParameterException") && e.contains(why),
+            "{why}: {e}"
+        );
+    }
     let o = bridge(&m, &dir, &PLAN.map(|a| if a == "FILE" { &file } else { a }));
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
 
