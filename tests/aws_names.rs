@@ -1,14 +1,26 @@
 //! Names across tasks on ECS (issue 12), through the `bridge` binary against a moto server
-//! (tests/support/moto.rs): an app of two services, `api` depending on `db`, each its own
-//! task, deployed on EC2 and on Fargate. The driver creates the app's private DNS namespace
-//! `<app>.local` and one Cloud Map service per ECS service (A records on Fargate's awsvpc, SRV
-//! records naming the container and port in EC2's bridge mode, where the containers also get the
-//! namespace as DNS search domain), and registers each ECS service in its Cloud Map service
-//! (`serviceRegistries`, whose ARN is the late-bound input `discovery.GROUP.arn`: written so in
-//! the rendered service and inputs.json, held in the first plan). All of it is read back from
-//! moto and compared; the plan after deploy is empty; destroy removes namespace and services.
-//! Every Cloud Map request is checked against botocore's servicediscovery model, the ECS and
-//! EC2 ones against theirs.
+//! (tests/support/moto.rs): an app of three services, each its own task: `db` (a port, a network
+//! alias `pg`), `api` (reaching `db` by name, and by the link alias `database`) and `worker`
+//! (no port), deployed on Fargate from a bridge.yaml and on EC2 from a compose file.
+//!
+//! Service Connect (the bare names): every ECS service is read back from moto as a Service
+//! Connect client of the app's namespace, and each name, alias and link alias as the one client
+//! alias of its own endpoint of the right service, on the container port, its portName a port
+//! mapping of the service's task definition as registered. The render warns of no name (no
+//! T227/T211). Drift in it (Service Connect turned off out of band) is planned and repaired.
+//! moto keeps and checks Service Connect only through tests/support/moto_server.py, which
+//! enforces ECS's rules (namespace exists in Cloud Map, portName in the task definition, one
+//! client alias per entry, discovery names and client aliases unique in the namespace).
+//!
+//! Cloud Map (the fully qualified names): the driver creates the app's private DNS namespace
+//! `<app>.local` and one Cloud Map service per ECS service with a record (A records on
+//! Fargate's awsvpc, SRV records naming the container and port in EC2's bridge mode, where the
+//! containers also get the namespace as DNS search domain), and registers each ECS service in
+//! its Cloud Map service (`serviceRegistries`, whose ARN is the late-bound input
+//! `discovery.GROUP.arn`: written so in the rendered service and inputs.json, held in the first
+//! plan). All of it is read back from moto and compared; the plan after deploy is empty;
+//! destroy removes namespace and services. Every Cloud Map request is checked against botocore's
+//! servicediscovery model, the ECS and EC2 ones against theirs.
 
 #[path = "support/moto.rs"]
 mod moto;
@@ -22,6 +34,19 @@ use moto::{Moto, ok, workdir};
 use peers::text;
 use serde_json::Value;
 
+/// `bridge deploy` and `bridge plan --detailed-exitcode` of the app file (`FILE`).
+const DEPLOY: [&str; 8] = [
+    "deploy",
+    "-f",
+    "FILE",
+    "-p",
+    "aws",
+    "--wait",
+    "--timeout",
+    "3m",
+];
+const PLAN: [&str; 6] = ["plan", "-f", "FILE", "-p", "aws", "--detailed-exitcode"];
+
 fn bridge(m: &Moto, dir: &Path, args: &[&str]) -> Output {
     let mut c = moto::bridge(Some(m), dir);
     c.env("BRIDGE_AWS_REGISTER_SECONDS", "120");
@@ -30,10 +55,109 @@ fn bridge(m: &Moto, dir: &Path, args: &[&str]) -> Output {
         .unwrap_or_else(|e| panic!("bridge {args:?}: {e}"))
 }
 
-fn app(name: &str, launch: &str) -> String {
-    format!(
-        "bridge: v1\nname: {name}\nproviders:\n  aws: {{region: us-east-1, launch_type: {launch}}}\nservices:\n  db:\n    image: postgres:16\n    ports: ['5432']\n    resources: {{cpus: 0.25, memory: 256MiB}}\n  api:\n    image: nginx:1\n    ports: ['8080:80']\n    env: {{DB_HOST: db.{name}.local}}\n    depends_on: [db]\n    resources: {{cpus: 0.25, memory: 256MiB}}\n"
+/// The app: a bridge.yaml on Fargate, a compose file (no provider options: EC2) otherwise.
+fn app(name: &str, launch: &str) -> (&'static str, String) {
+    if launch == "fargate" {
+        return (
+            "bridge.yaml",
+            format!(
+                "bridge: v1\nname: {name}\nproviders:\n  aws: {{region: us-east-1, launch_type: fargate}}\nservices:\n  db:\n    image: postgres:16\n    ports: ['5432']\n    aliases: [pg]\n    resources: {{cpus: 0.25, memory: 256MiB}}\n  api:\n    image: nginx:1\n    ports: ['8080:80']\n    env: {{DB_HOST: db}}\n    depends_on: [db]\n    links: ['db:database']\n    resources: {{cpus: 0.25, memory: 256MiB}}\n  worker:\n    image: nginx:1\n    depends_on: [api]\n    resources: {{cpus: 0.25, memory: 256MiB}}\n"
+            ),
+        );
+    }
+    (
+        "compose.yaml",
+        format!(
+            "name: {name}\nservices:\n  db:\n    image: postgres:16\n    ports: ['5432']\n    networks:\n      default:\n        aliases: [pg]\n    deploy: {{resources: {{limits: {{cpus: '0.25', memory: 256M}}}}}}\n  api:\n    image: nginx:1\n    ports: ['8080:80']\n    environment: {{DB_HOST: db}}\n    depends_on: [db]\n    links: ['db:database']\n    deploy: {{resources: {{limits: {{cpus: '0.25', memory: 256M}}}}}}\n  worker:\n    image: nginx:1\n    depends_on: [api]\n    deploy: {{resources: {{limits: {{cpus: '0.25', memory: 256M}}}}}}\n"
+        ),
     )
+}
+
+/// The ECS services of the app as DescribeServices reports them, by group.
+fn ecs_services(m: &Moto, name: &str) -> std::collections::BTreeMap<String, Value> {
+    let v = m.boto(
+        "ecs",
+        "describe_services",
+        &format!(
+            r#"{{"cluster": "{name}", "services": ["{name}-api", "{name}-db", "{name}-worker"]}}"#
+        ),
+    );
+    v["services"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|s| s["status"] == "ACTIVE")
+        .map(|s| {
+            let g = s["serviceName"].as_str().unwrap_or_default();
+            (
+                g.trim_start_matches(&format!("{name}-")).to_string(),
+                s.clone(),
+            )
+        })
+        .collect()
+}
+
+/// A service's Service Connect configuration as ECS reports it: on its primary deployment.
+fn connect(s: &Value) -> Value {
+    s["deployments"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|d| d["status"] == "PRIMARY")
+        .map(|d| d["serviceConnectConfiguration"].clone())
+        .unwrap_or(Value::Null)
+}
+
+/// Every service is a client of the namespace, and serves exactly `want` (dnsName, port) as
+/// one client alias each, on a port mapping of its own task definition.
+fn assert_service_connect(m: &Moto, name: &str, ns_arn: &str) {
+    let svcs = ecs_services(m, name);
+    assert_eq!(
+        svcs.keys().cloned().collect::<Vec<_>>(),
+        ["api", "db", "worker"]
+    );
+    let want: [(&str, &[(&str, u64)]); 3] = [
+        ("db", &[("db", 5432), ("pg", 5432), ("database", 5432)]),
+        ("api", &[("api", 80)]),
+        ("worker", &[]),
+    ];
+    for (g, names) in want {
+        let s = &svcs[g];
+        let c = connect(s);
+        assert_eq!(c["enabled"], true, "{g}: {s}");
+        assert_eq!(c["namespace"], ns_arn, "{g}: {c}");
+        let td = m.boto(
+            "ecs",
+            "describe_task_definition",
+            &format!(
+                r#"{{"taskDefinition": "{}"}}"#,
+                s["taskDefinition"].as_str().unwrap_or_default()
+            ),
+        )["taskDefinition"]
+            .clone();
+        let port_names: Vec<&str> = td["containerDefinitions"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .flat_map(|c| c["portMappings"].as_array().into_iter().flatten())
+            .filter_map(|p| p["name"].as_str())
+            .collect();
+        let mut got = Vec::new();
+        for e in c["services"].as_array().into_iter().flatten() {
+            assert!(
+                port_names.contains(&e["portName"].as_str().unwrap_or_default()),
+                "{g}: {e} names no port mapping of {td}"
+            );
+            let a = &e["clientAliases"];
+            assert_eq!(a.as_array().map(Vec::len), Some(1), "{e}");
+            got.push((
+                a[0]["dnsName"].as_str().unwrap_or_default().to_string(),
+                a[0]["port"].as_u64().unwrap_or_default(),
+            ));
+        }
+        let want: Vec<(String, u64)> = names.iter().map(|(n, p)| (n.to_string(), *p)).collect();
+        assert_eq!(got, want, "{g}: {c}");
+    }
 }
 
 /// The namespaces moto holds named `<app>.local`, with their tags.
@@ -90,8 +214,9 @@ fn tag(tags: &Value, key: &str) -> Option<String> {
 fn names_resolve_across_tasks(launch: &str, name: &str) {
     let m = Moto::start(name, "us-east-1");
     let dir = workdir(name);
-    let f = dir.join("bridge.yaml");
-    std::fs::write(&f, app(name, launch)).unwrap_or_else(|e| panic!("{e}"));
+    let (file_name, text_of_app) = app(name, launch);
+    let f = dir.join(file_name);
+    std::fs::write(&f, text_of_app).unwrap_or_else(|e| panic!("{e}"));
     let file = f.to_string_lossy().to_string();
     let fargate = launch == "fargate";
     let record = if fargate { "A" } else { "SRV" };
@@ -136,8 +261,18 @@ fn names_resolve_across_tasks(launch: &str, name: &str) {
         inputs.contains("\"input\": \"discovery.db.arn\"") && inputs.contains("services.db.name"),
         "{inputs}"
     );
-    // The diagnostics say what resolves how (T227), never silently.
-    assert!(text(&o).contains("T227"), "{}", text(&o));
+    // Every name, alias and link alias resolves: nothing to warn of.
+    assert!(
+        !text(&o).contains("T227") && !text(&o).contains("T211"),
+        "{}",
+        text(&o)
+    );
+    let db = read(&format!("aws/services/{name}-db.json"));
+    assert_eq!(
+        db["serviceConnectConfiguration"]["namespace"],
+        format!("{name}.local").as_str(),
+        "{db}"
+    );
 
     // The first plan: namespace and Cloud Map services created, the ECS services wait.
     let o = bridge(&m, &dir, &["plan", "-f", &file, "-p", "aws"]);
@@ -152,16 +287,7 @@ fn names_resolve_across_tasks(launch: &str, name: &str) {
     let o = bridge(
         &m,
         &dir,
-        &[
-            "deploy",
-            "-f",
-            &file,
-            "-p",
-            "aws",
-            "--wait",
-            "--timeout",
-            "3m",
-        ],
+        &DEPLOY.map(|a| if a == "FILE" { &file } else { a }),
     );
     ok(&o, &m, "deploy");
 
@@ -177,15 +303,19 @@ fn names_resolve_across_tasks(launch: &str, name: &str) {
     assert_eq!(ns["Type"], "DNS_PRIVATE", "{ns}");
     let ns_id = ns["Id"].as_str().unwrap_or_default();
     let cm = cloud_map_services(&m, ns_id);
-    assert_eq!(
-        cm.keys().cloned().collect::<Vec<_>>(),
-        ["api", "db"],
-        "{cm:?}"
-    );
+    // `worker` publishes no port: an A record on awsvpc, none in bridge mode (SRV names a port).
+    let groups: &[&str] = if fargate {
+        &["api", "db", "worker"]
+    } else {
+        &["api", "db"]
+    };
+    assert_eq!(cm.keys().cloned().collect::<Vec<_>>(), groups, "{cm:?}");
     let ecs = m.boto(
         "ecs",
         "describe_services",
-        &format!(r#"{{"cluster": "{name}", "services": ["{name}-api", "{name}-db"]}}"#),
+        &format!(
+            r#"{{"cluster": "{name}", "services": ["{name}-api", "{name}-db", "{name}-worker"]}}"#
+        ),
     );
     for (g, s) in &cm {
         assert_eq!(s["DnsConfig"]["DnsRecords"][0]["Type"], record, "{s}");
@@ -236,12 +366,84 @@ fn names_resolve_across_tasks(launch: &str, name: &str) {
         assert_eq!(search, serde_json::json!([format!("{name}.local")]), "{td}");
     }
 
+    // Service Connect, read back: every service a client, every name an alias of the right one.
+    let ns_arn = ns["Arn"].as_str().unwrap_or_default().to_string();
+    assert_service_connect(&m, name, &ns_arn);
+
     // Nothing left to do.
+    let o = bridge(&m, &dir, &PLAN.map(|a| if a == "FILE" { &file } else { a }));
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+
+    // Drift: Service Connect turned off on db out of band is planned and repaired.
+    m.boto(
+        "ecs",
+        "update_service",
+        &format!(
+            r#"{{"cluster": "{name}", "service": "{name}-db", "serviceConnectConfiguration": {{"enabled": false}}}}"#
+        ),
+    );
+    assert_eq!(connect(&ecs_services(&m, name)["db"])["enabled"], false);
+    let o = bridge(&m, &dir, &PLAN.map(|a| if a == "FILE" { &file } else { a }));
+    assert_eq!(o.status.code(), Some(3), "{}", text(&o));
+    let plan = String::from_utf8_lossy(&o.stdout).to_string();
+    assert!(
+        plan.contains("~ service/db") && plan.contains("serviceConnectConfiguration.enabled"),
+        "{plan}"
+    );
     let o = bridge(
         &m,
         &dir,
-        &["plan", "-f", &file, "-p", "aws", "--detailed-exitcode"],
+        &DEPLOY.map(|a| if a == "FILE" { &file } else { a }),
     );
+    ok(&o, &m, "deploy (repair)");
+    assert_service_connect(&m, name, &ns_arn);
+
+    // The peer enforces ECS's Service Connect rules (tests/support/moto_server.py): what breaks
+    // one is refused with ECS's InvalidParameterException, and changes nothing.
+    let sc = |conf: &str| {
+        format!(
+            r#"{{"cluster": "{name}", "serviceName": "{name}-x", "taskDefinition": "{name}-db", "desiredCount": 0, "serviceConnectConfiguration": {conf}}}"#
+        )
+    };
+    let entry = |port_name: &str, disc: &str, aliases: &str| {
+        format!(
+            r#"{{"enabled": true, "namespace": "{name}.local", "services": [{{"portName": "{port_name}", "discoveryName": "{disc}", "clientAliases": [{aliases}]}}]}}"#
+        )
+    };
+    let db_port = "db-5432-tcp";
+    for (conf, why) in [
+        (
+            r#"{"enabled": true, "namespace": "nowhere.local"}"#.to_string(),
+            "namespace nowhere.local was not found",
+        ),
+        (
+            entry("nope", "x-1", r#"{"port": 1, "dnsName": "x"}"#),
+            "portName nope does not match",
+        ),
+        (
+            entry(db_port, "x-1", ""),
+            "clientAliases must have 1 element",
+        ),
+        (
+            entry(db_port, "db-5432", r#"{"port": 1, "dnsName": "x"}"#),
+            "discoveryName db-5432 is already in use",
+        ),
+        (
+            entry(db_port, "db", r#"{"port": 1, "dnsName": "x"}"#),
+            "discoveryName db is already in use",
+        ),
+        (
+            entry(db_port, "x-1", r#"{"port": 5432, "dnsName": "pg"}"#),
+            "client alias pg:5432 is already in use",
+        ),
+    ] {
+        let e = m.boto_refused("ecs", "create_service", &sc(&conf));
+        assert!(
+            e.contains("InvalidParameterException") && e.contains(why),
+            "{why}: {e}"
+        );
+    }
+    let o = bridge(&m, &dir, &PLAN.map(|a| if a == "FILE" { &file } else { a }));
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
 
     // Destroy removes the Cloud Map services and the namespace.

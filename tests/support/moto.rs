@@ -275,8 +275,31 @@ impl Moto {
     /// Call an AWS API on moto directly (out of band, as another actor would) with the venv's
     /// boto3: `service`, `method`, JSON keyword arguments. Returns the JSON answer.
     pub fn boto(&self, service: &str, method: &str, args: &str) -> serde_json::Value {
+        let out = self.boto_output(service, method, args);
+        assert!(
+            out.status.success(),
+            "boto3 {service}.{method}({args}) failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("boto3 answer: {e}"))
+    }
+
+    /// The error boto3 reports for a call the peer must refuse (it fails the test if the call
+    /// succeeds).
+    #[allow(dead_code)]
+    pub fn boto_refused(&self, service: &str, method: &str, args: &str) -> String {
+        let out = self.boto_output(service, method, args);
+        assert!(
+            !out.status.success(),
+            "boto3 {service}.{method}({args}) succeeded: {}",
+            String::from_utf8_lossy(&out.stdout)
+        );
+        String::from_utf8_lossy(&out.stderr).to_string()
+    }
+
+    fn boto_output(&self, service: &str, method: &str, args: &str) -> std::process::Output {
         let script = "import boto3, json, sys\nc = boto3.client(sys.argv[1], endpoint_url=sys.argv[4], region_name=sys.argv[5], aws_access_key_id='testing', aws_secret_access_key='testing')\nr = getattr(c, sys.argv[2])(**json.loads(sys.argv[3]))\nr.pop('ResponseMetadata', None)\nprint(json.dumps(r, default=str))\n";
-        let out = Command::new(peers::python())
+        Command::new(peers::python())
             .args([
                 "-c",
                 script,
@@ -287,13 +310,7 @@ impl Moto {
                 &self.region,
             ])
             .output()
-            .unwrap_or_else(|e| panic!("boto3: {e}"));
-        assert!(
-            out.status.success(),
-            "boto3 {service}.{method}({args}) failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("boto3 answer: {e}"))
+            .unwrap_or_else(|e| panic!("boto3: {e}"))
     }
 }
 

@@ -198,7 +198,28 @@ pub(super) async fn observe(d: &AwsDriver, app: &str) -> Result<Vec<Current>, Dr
     }
 
     if cluster_active {
-        for (id, s) in app_services(d, app).await? {
+        // ECS reports a Service Connect namespace by ARN; bridge writes the app's by name.
+        let mut ns_arn: Option<Option<String>> = None;
+        for (id, mut s) in app_services(d, app).await? {
+            let mut connect = service_connect(&s);
+            if connect["namespace"]
+                .as_str()
+                .is_some_and(|n| n.starts_with("arn:"))
+            {
+                if ns_arn.is_none() {
+                    ns_arn = Some(
+                        super::discovery::namespace(d, app)
+                            .await?
+                            .map(|(_, arn, _)| arn),
+                    );
+                }
+                if let Some(Some(arn)) = &ns_arn
+                    && connect["namespace"] == arn.as_str()
+                {
+                    connect["namespace"] = json!(bridge_translators::ecs::namespace_name(app));
+                }
+            }
+            s["serviceConnectConfiguration"] = connect;
             let tags = ecs_tags(&s["tags"]);
             let td = s["taskDefinition"].as_str().unwrap_or_default();
             let spec = json!({
@@ -208,6 +229,7 @@ pub(super) async fn observe(d: &AwsDriver, app: &str) -> Result<Vec<Current>, Dr
                 "taskDefinition": family_of_arn(td).0,
                 "serviceName": s["serviceName"],
                 "serviceRegistries": s["serviceRegistries"],
+                "serviceConnectConfiguration": s["serviceConnectConfiguration"],
             });
             out.push(Current {
                 id,
@@ -782,6 +804,28 @@ async fn deregister(d: &AwsDriver, res: &str, arn: &str) -> Result<(), DriverErr
     }
 }
 
+/// The Service Connect configuration a service runs with, as ECS reports it: on its primary
+/// deployment (the Service shape has none of its own), with no `services` key when it serves
+/// none, as bridge writes it.
+fn service_connect(s: &Value) -> Value {
+    let primary = s["deployments"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|d| d["status"] == "PRIMARY");
+    let mut c = primary
+        .map(|d| d["serviceConnectConfiguration"].clone())
+        .unwrap_or(Value::Null);
+    if let Some(o) = c.as_object_mut()
+        && o.get("services")
+            .and_then(Value::as_array)
+            .is_some_and(|a| a.is_empty())
+    {
+        o.remove("services");
+    }
+    c
+}
+
 /// The service body as sent: the translator's, with the family's latest revision, and for
 /// awsvpc the default VPC's subnets and the app's security group when the app gives none.
 async fn service_body(d: &AwsDriver, app: &str, spec: &Value) -> Result<Value, DriverError> {
@@ -877,6 +921,7 @@ pub(super) async fn apply_service(
                 "enableExecuteCommand",
                 "propagateTags",
                 "serviceRegistries",
+                "serviceConnectConfiguration",
             ] {
                 if let Some(v) = body.get(k) {
                     u[k] = v.clone();

@@ -609,9 +609,14 @@ pub fn desired_with(
             depends_on: Vec::new(),
         });
     }
-    // Names across tasks: the app's Cloud Map namespace and one Cloud Map service per group
-    // whose tasks register a name; each ECS service reads its ARN once known.
-    if ecs.services.iter().any(|s| s.discovery.is_some()) {
+    // Names across tasks: the app's Cloud Map namespace (Service Connect's, and the records')
+    // and one Cloud Map service per group whose tasks register a name; each ECS service reads
+    // its ARN once known.
+    if ecs
+        .services
+        .iter()
+        .any(|s| s.discovery.is_some() || s.body.service_connect_configuration.is_some())
+    {
         let mut spec = tr::namespace_body(&name);
         spec["Subnet"] = json!(aws.subnets.first());
         let hash = tr_hash_of(&spec["Tags"]);

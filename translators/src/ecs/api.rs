@@ -507,6 +507,43 @@ pub struct ServiceRegistry {
     pub container_port: Option<u16>,
 }
 
+/// `serviceConnectConfiguration`: the namespace the service's tasks resolve names in (through
+/// the proxy ECS adds to each task) and the endpoints it serves there.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ServiceConnectConfiguration {
+    /// Always true.
+    pub enabled: bool,
+    /// The Cloud Map namespace, by name: `<app>.local`.
+    pub namespace: String,
+    /// The endpoints: one per name and TCP port (ECS takes one client alias per entry).
+    #[serde(skip_serializing_if = "no")]
+    pub services: Vec<ServiceConnectService>,
+}
+
+/// One Service Connect endpoint: a named port mapping of the task definition, reached as one
+/// client alias.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ServiceConnectService {
+    /// A `portMappings` name of the task definition.
+    pub port_name: String,
+    /// The Cloud Map service ECS creates for it: unique in the namespace.
+    pub discovery_name: String,
+    /// Exactly one (ECS's limit).
+    pub client_aliases: Vec<ServiceConnectClientAlias>,
+}
+
+/// The name and port client tasks reach an endpoint by.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ServiceConnectClientAlias {
+    /// The port the proxy listens on in client tasks: the container port.
+    pub port: u16,
+    /// The bare name: a service name, a network alias or a link alias.
+    pub dns_name: String,
+}
+
 /// `CreateService`'s request body.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -539,6 +576,10 @@ pub struct CreateService {
     /// The Cloud Map service the tasks register in (names across tasks).
     #[serde(skip_serializing_if = "no")]
     pub service_registries: Vec<ServiceRegistry>,
+    /// Service Connect: every service of the app is a client of the app's namespace, and a
+    /// group with TCP ports serves each of its names on them.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub service_connect_configuration: Option<ServiceConnectConfiguration>,
     /// Always false: bridge does not open exec sessions.
     pub enable_execute_command: bool,
     /// `TASK_DEFINITION`.

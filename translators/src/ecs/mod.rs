@@ -51,7 +51,7 @@ mod ec2;
 mod service;
 mod task;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use bridge_core::diag::{Diagnostic, Severity};
 use bridge_core::model::{App, LaunchType, ProviderKind, RestartPolicy};
@@ -59,7 +59,7 @@ use bridge_core::{Diagnostics, ValidApp};
 use serde::Serialize;
 
 pub use ec2::{InstanceType, cost_of, instance_type_for, largest, stock_catalogue};
-pub use task::{FARGATE_SIZES, fargate_size};
+pub use task::{FARGATE_SIZES, default_port_name, fargate_size};
 
 use crate::{Artifact, LedgerEntry, Translation, Translator};
 
@@ -143,7 +143,7 @@ pub const CODES: &[(&str, &str)] = &[
     ),
     (
         "T227",
-        "a name other tasks use resolves only partly (Cloud Map: no search domain with awsvpc, SRV only in bridge mode, one name per ECS service)",
+        "a name other tasks use does not resolve from them (no TCP port for Service Connect to serve it on, a task run once, an alias taken)",
     ),
     (
         "T229",
@@ -472,6 +472,8 @@ pub(crate) struct Ctx<'a> {
     /// Project files the current task's init container writes: (path under
     /// [`task::FILES_ROOT`], content).
     pub files: Vec<(String, Vec<u8>)>,
+    /// Service Connect discovery names given so far: unique in the namespace.
+    pub discovery_names: BTreeSet<String>,
 }
 
 impl Ctx<'_> {
@@ -542,6 +544,7 @@ pub fn build(valid: &ValidApp, opts: &Options) -> (EcsApp, Vec<LedgerEntry>, Dia
         ledger: Ledger::default(),
         diags: Diagnostics::new(),
         files: Vec::new(),
+        discovery_names: BTreeSet::new(),
     };
     let cluster = aws.cluster.clone().unwrap_or_else(|| app.name.clone());
     let mut out = EcsApp {
@@ -609,7 +612,7 @@ pub fn build(valid: &ValidApp, opts: &Options) -> (EcsApp, Vec<LedgerEntry>, Dia
         let td = task::build(&mut cx, &aws, g, members);
         // One-shot groups are run once by the driver (RunTask with count = replicas); the
         // service is still built so its fields are ledgered and checked.
-        if let Some(svc) = service::build(&mut cx, &aws, &cluster, g, members, &groups)
+        if let Some(svc) = service::build(&mut cx, &aws, &cluster, g, members, &groups, &td)
             && !td.one_shot
         {
             out.services.push(svc);

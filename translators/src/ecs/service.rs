@@ -69,6 +69,7 @@ pub(crate) fn build(
     g: &str,
     members: &[String],
     groups: &BTreeMap<String, Vec<String>>,
+    td: &super::TaskDefinition,
 ) -> Option<EcsService> {
     let app = cx.app;
     let svcs: Vec<(&String, &bridge_core::model::Service)> = members
@@ -288,7 +289,8 @@ pub(crate) fn build(
         }
     }
 
-    let (service_registries, discovery) = registry(cx, g, &svcs, members, groups);
+    let (service_registries, discovery, service_connect_configuration) =
+        registry(cx, g, &svcs, members, groups, td);
 
     let mut body = api::CreateService {
         cluster: cluster.to_string(),
@@ -302,6 +304,7 @@ pub(crate) fn build(
         placement_strategy: strategies,
         network_configuration,
         service_registries,
+        service_connect_configuration,
         enable_execute_command: false,
         propagate_tags: "TASK_DEFINITION".into(),
         tags: tags(&app.name, &format!("service/{g}")),
@@ -321,29 +324,42 @@ pub(crate) fn build(
 /// A Cloud Map record type and, for SRV, the container and port it names; or why there is none.
 type Record = Result<(&'static str, Option<(String, u16)>), String>;
 
-/// Names across tasks: the group's Cloud Map service (in the app's private DNS namespace
-/// `<app>.local`) and the `serviceRegistries` entry that registers the group's tasks in it,
-/// with the ledger lines and diagnostics of every name other tasks may use for the group (the
-/// service names, their network aliases, and the links of services in other tasks that point
-/// here), so the record and what the ledger says of it come from one place.
+/// Names across tasks, with the ledger lines and diagnostics of every name other tasks may use
+/// for the group's services (their names, their network aliases, and the links of services in
+/// other tasks that point here), so each name and what the ledger says of it come from one
+/// place. Two native mechanisms, both in the app's Cloud Map namespace `<app>.local`:
 ///
-/// awsvpc (Fargate, or EC2 with [`super::NetworkMode::Awsvpc`]): an A record per task, the task's
-/// own address; ECS takes no DNS search domain there, so the name resolves fully qualified
-/// (`db.<app>.local`), and a T227 warning says so. Bridge network mode on EC2: ECS registers
-/// only SRV records (the instance's address and the task's host port), under the first port
-/// the group's services publish (else expose); the containers get `<app>.local` as their DNS search domain,
-/// so `db` is looked up as `db.<app>.local`, but a plain address (A) lookup finds no record:
-/// only SRV-aware clients reach it, and a T227 warning says so. A group with no port has
-/// nothing for an SRV record to name and is not registered (T227). A name that is not the
-/// group's (another service of a multi-service group, a network alias, a link alias) has no
-/// record: ECS registers a service in one registry only (T227).
+/// Service Connect (the bare names): every ECS service of the app is a client of the namespace
+/// (`serviceConnectConfiguration {enabled, namespace}`): ECS adds a proxy to each of its tasks,
+/// on Fargate and on EC2 in bridge or awsvpc mode, that answers the namespace's client aliases
+/// and forwards to the current tasks of the service that serves them, following replacements.
+/// Each name of a member with TCP ports is served on each of them: one Service Connect service
+/// per name and port (ECS takes exactly one client alias per entry), `portName` the task
+/// definition's port mapping (every TCP mapping is named, see task::ports), `discoveryName`
+/// `NAME-PORT` (unique in the namespace, as ECS requires), the client alias `{port: the container
+/// port, dnsName: NAME}`, so `db:5432` reaches the `db` tasks. A name is served once in the app
+/// ([`owner`]): ECS requires each name and port unique in the namespace. A member without a TCP
+/// port has no endpoint (T227), nor do tasks run once with RunTask, which are no ECS service and
+/// so no Service Connect client (T227).
+///
+/// The Cloud Map record (the fully qualified name `GROUP.<app>.local`, for clients outside
+/// Service Connect): `serviceRegistries` registers the group's tasks in the group's Cloud Map
+/// service: an A record per task with awsvpc; SRV records only in bridge network mode (the
+/// instance's address and the task's host port, under the first port the group's services
+/// publish, else expose), where the containers also get `<app>.local` as DNS search domain. A
+/// bridge-mode group with no port has nothing for an SRV record to name and is not registered.
 fn registry(
     cx: &mut Ctx<'_>,
     g: &str,
     svcs: &[(&String, &bridge_core::model::Service)],
     members: &[String],
     groups: &BTreeMap<String, Vec<String>>,
-) -> (Vec<api::ServiceRegistry>, Option<CloudMapService>) {
+    td: &super::TaskDefinition,
+) -> (
+    Vec<api::ServiceRegistry>,
+    Option<CloudMapService>,
+    Option<api::ServiceConnectConfiguration>,
+) {
     let app = cx.app;
     let ns = super::namespace_name(&app.name);
     let fqdn = format!("{g}.{ns}");
@@ -358,7 +374,7 @@ fn registry(
     let one_shot = svcs.iter().all(|(_, s)| super::runs_once(s.restart));
     let record: Record = if one_shot {
         Err(format!(
-            "group `{g}` runs once (RunTask) and is no ECS service: its tasks register no name"
+            "group `{g}` runs once (RunTask) and is no ECS service: its tasks register no name, and are no Service Connect clients, so the bare names of other groups do not resolve from them"
         ))
     } else if cx.awsvpc {
         Ok(("A", None))
@@ -366,48 +382,103 @@ fn registry(
         match srv_port {
             Some(cp) => Ok(("SRV", Some(cp))),
             None => Err(format!(
-                "group `{g}` publishes or exposes no port: in bridge network mode Cloud Map holds SRV records only, which name a port, so `{g}` is not registered and does not resolve from other tasks"
+                "group `{g}` publishes or exposes no port: Service Connect serves names on ports, and in bridge network mode Cloud Map holds SRV records only, which name a port, so `{g}` does not resolve from other tasks"
             )),
         }
     };
-    let resolves = match &record {
-        Ok(("A", _)) => Some(format!(
-            "resolves from every task as `{fqdn}` (a Cloud Map A record per task, following replacements); ECS takes no DNS search domain with awsvpc, so the bare name resolves only inside the task"
-        )),
-        Ok(_) => Some(format!(
-            "`{g}` is looked up as `{fqdn}` (DNS search domain {ns}): a Cloud Map SRV record per task (instance address and host port) in bridge network mode; an address (A) lookup finds none"
-        )),
-        Err(_) => None,
+    let fq = match &record {
+        Ok(("A", _)) => format!("; also as `{fqdn}` (a Cloud Map A record per task)"),
+        Ok(_) => format!("; also as `{fqdn}` to SRV lookups (a Cloud Map SRV record per task)"),
+        Err(_) => String::new(),
     };
-    // The group's own name: the name of its service when it has one of that name.
-    for (m, _) in svcs {
+    // Each member's named TCP port mappings, as the task definition has them.
+    let tcp = |m: &str| -> Vec<(String, u16)> {
+        td.body
+            .container_definitions
+            .iter()
+            .filter(|c| c.name == m)
+            .flat_map(|c| c.port_mappings.iter())
+            .filter(|p| p.protocol == "tcp")
+            .filter_map(|p| p.name.clone().map(|n| (n, p.container_port)))
+            .collect()
+    };
+    let mut endpoints: Vec<api::ServiceConnectService> = Vec::new();
+    let mut serve = |cx: &mut Ctx<'_>, name: &str, ports: &[(String, u16)]| {
+        serve_name(cx, groups, &mut endpoints, name, ports)
+    };
+    let unreached = if one_shot {
+        "the group runs once (RunTask): no ECS service, so no Service Connect endpoint".to_string()
+    } else {
+        String::new()
+    };
+    for (m, s) in svcs {
+        let ports = tcp(m);
         let path = format!("services.{m}.name");
-        if m.as_str() == g {
-            match &resolves {
-                Some(r) => {
-                    cx.ledger
-                        .claimed(path, crate::claims::Claim::RegistersServiceNames, r.clone())
+        // Reached by name from another task: a name that does not resolve is warned of.
+        let reached = app.services.iter().any(|(c, cs)| {
+            !members.contains(c)
+                && (cs.depends_on.iter().any(|d| &d.service == *m)
+                    || cs.links.iter().any(|l| &l.service == *m))
+        });
+        let served = if one_shot {
+            Err(unreached.clone())
+        } else {
+            serve(cx, m, &ports)
+        };
+        match served {
+            Ok(p) => cx.ledger.claimed(
+                path,
+                crate::claims::Claim::RegistersServiceNames,
+                format!("resolves as `{m}` from every task of the app's ECS services on port {p}: a Service Connect client alias, which the proxy ECS adds to each task forwards to the current tasks, following replacements; other ports do not, nor do tasks run once (RunTask){fq}"),
+            ),
+            Err(why) if m.as_str() == g && !fq.is_empty() => {
+                let r = format!("{why}: the bare name `{m}` does not resolve from other tasks{fq}");
+                cx.ledger.claimed(
+                    path.clone(),
+                    crate::claims::Claim::RegistersServiceNames,
+                    r.clone(),
+                );
+                if reached {
+                    cx.warn("T227", path, r, Some("publish or expose the TCP port the service listens on"));
                 }
-                None => cx.ledger.dropped(
-                    path,
-                    "no Cloud Map record: the group publishes or exposes no port, or runs once",
-                ),
             }
-        } else if members.len() > 1 {
+            Err(why) => {
+                let r = format!("`{m}` does not resolve from other tasks: {why}");
+                if reached && !one_shot {
+                    cx.drop_warn("T227", path, &r, Some("publish or expose the TCP port the service listens on"));
+                } else {
+                    cx.ledger.dropped(path, &r);
+                }
+            }
+        }
+        if s.aliases.is_empty() {
+            continue;
+        }
+        let mut missing = Vec::new();
+        for a in &s.aliases {
+            let r = match owner(app, a) {
+                _ if one_shot => Err(unreached.clone()),
+                Some(o) if o == m.as_str() => serve(cx, a, &ports),
+                Some(o) => Err(format!("`{o}` is reached as `{a}` already")),
+                None => Err("no service runs as an ECS service to serve it".to_string()),
+            };
+            if let Err(why) = r {
+                missing.push(format!("`{a}` ({why})"));
+            }
+        }
+        let path = format!("services.{m}.aliases");
+        if missing.is_empty() {
             cx.ledger.claimed(
                 path,
                 crate::claims::Claim::RegistersServiceNames,
-                format!("other containers of the task reach it by link; other tasks reach the task as `{g}`, the group's Cloud Map service"),
+                "each resolves from every task of the app's ECS services, as a Service Connect client alias on the service's TCP ports",
             );
-        }
-    }
-    for (m, s) in svcs {
-        if !s.aliases.is_empty() {
+        } else {
             cx.drop_warn(
                 "T227",
-                format!("services.{m}.aliases"),
-                &format!("ECS registers a service in one Cloud Map service only: `{g}` resolves, these aliases do not"),
-                Some("use the service name, or name the service after the alias"),
+                path,
+                &format!("these aliases do not resolve from other tasks: {}", missing.join(", ")),
+                Some("publish or expose the TCP port the service listens on, and give each alias to one service"),
             );
         }
     }
@@ -425,43 +496,61 @@ fn registry(
             }
             let path = format!("services.{c}.links[{i}]");
             let name = l.alias.as_deref().unwrap_or(&l.service);
-            match &resolves {
-                Some(r) if name == g => cx.ledger.claimed(
+            let ports = tcp(&l.service);
+            let r = match owner(app, name) {
+                _ if one_shot => Err(unreached.clone()),
+                Some(o) if o != l.service => Err(format!("`{name}` is `{o}`'s name already")),
+                None => Err("no service runs as an ECS service to serve it".to_string()),
+                // The service's own name and its aliases are served above.
+                Some(_)
+                    if name == l.service
+                        || app.services[&l.service].aliases.iter().any(|a| a == name) =>
+                {
+                    if ports.is_empty() {
+                        Err("the linked service publishes or exposes no TCP port".to_string())
+                    } else {
+                        Ok(())
+                    }
+                }
+                Some(_) => serve(cx, name, &ports).map(|_| ()),
+            };
+            match r {
+                Ok(()) => cx.ledger.claimed(
                     path,
                     crate::claims::Claim::RegistersServiceNames,
-                    r.clone(),
+                    format!("resolves as `{name}` from every task of the app's ECS services (a Service Connect client alias: app-wide, not only from `{c}`)"),
                 ),
-                _ => cx.drop_warn(
+                Err(why) => cx.drop_warn(
                     "T211",
                     path,
-                    &format!("the link reaches another task: only the group's Cloud Map name `{g}` resolves there, not `{name}`"),
-                    Some("link by the group's name, or put both services in one group"),
+                    &format!("the link reaches another task, where `{name}` does not resolve: {why}"),
+                    Some("link by the service's name, or put both services in one group"),
                 ),
             }
         }
     }
+    let connect = (!one_shot).then(|| api::ServiceConnectConfiguration {
+        enabled: true,
+        namespace: ns.clone(),
+        services: endpoints,
+    });
     let (kind, container) = match record {
         Ok(r) => r,
         Err(why) => {
-            cx.warn("T227", format!("groups.{g}"), why, Some("publish or expose the port the service listens on, or use launch_type: fargate (A records)"));
-            return (Vec::new(), None);
+            // A group without a port: its names are reported above, where another task reaches them.
+            if one_shot {
+                cx.warn(
+                    "T227",
+                    format!("groups.{g}"),
+                    why,
+                    Some(
+                        "run it as a service (restart: always) to reach other groups by bare name",
+                    ),
+                );
+            }
+            return (Vec::new(), None, connect);
         }
     };
-    if kind == "A" {
-        cx.warn(
-            "T227",
-            format!("groups.{g}"),
-            format!("ECS takes no DNS search domain with awsvpc: other tasks reach `{g}` as `{fqdn}`, the bare name does not resolve"),
-            Some(format!("address it as {fqdn} (for example in an environment variable)").as_str()),
-        );
-    } else {
-        cx.warn(
-            "T227",
-            format!("groups.{g}"),
-            format!("bridge network mode on EC2: Cloud Map holds SRV records only, so `{g}` ({fqdn}) answers SRV lookups (address and port), not address lookups"),
-            Some("use launch_type: fargate for A records, or an SRV-aware client"),
-        );
-    }
     let input = super::discovery_arn_input(g);
     let reg = api::ServiceRegistry {
         registry_arn: format!("${{{input}}}"),
@@ -491,7 +580,92 @@ fn registry(
             input,
             body,
         }),
+        connect,
     )
+}
+
+/// The service that serves `name` in the app's namespace (ECS requires each client alias
+/// unique there): the service of that name, else the first (by name) with it as network alias,
+/// else the target of the first link in another task with it as alias; only services that run
+/// as ECS services on AWS.
+fn owner<'a>(app: &'a bridge_core::model::App, name: &str) -> Option<&'a str> {
+    let serves =
+        |s: &bridge_core::model::Service| on_aws(s.provider) && !super::runs_once(s.restart);
+    if let Some((k, s)) = app.services.get_key_value(name)
+        && serves(s)
+    {
+        return Some(k);
+    }
+    if let Some((k, _)) = app
+        .services
+        .iter()
+        .find(|(_, s)| serves(s) && s.aliases.iter().any(|a| a == name))
+    {
+        return Some(k);
+    }
+    app.services
+        .iter()
+        .filter(|(_, s)| on_aws(s.provider))
+        .flat_map(|(c, s)| s.links.iter().map(move |l| (c, s, l)))
+        .find(|(c, s, l)| {
+            l.alias.as_deref() == Some(name)
+                && app.services.get(&l.service).is_some_and(|t| {
+                    serves(t) && super::group_of(c, s) != super::group_of(&l.service, t)
+                })
+        })
+        .map(|(_, _, l)| l.service.as_str())
+}
+
+/// Serve `name` on each of `ports` (port name, container port): one Service Connect service
+/// each. Returns the ports as the ledger says them, or why the name cannot be served.
+fn serve_name(
+    cx: &mut Ctx<'_>,
+    groups: &BTreeMap<String, Vec<String>>,
+    endpoints: &mut Vec<api::ServiceConnectService>,
+    name: &str,
+    ports: &[(String, u16)],
+) -> Result<String, String> {
+    if ports.is_empty() {
+        return Err(
+            "it publishes or exposes no TCP port, and Service Connect serves names on ports".into(),
+        );
+    }
+    let dns = name.to_ascii_lowercase();
+    let valid = dns.len() <= 127
+        && !dns.starts_with('-')
+        && dns
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'));
+    if !valid {
+        return Err(format!(
+            "`{name}` is no Service Connect name (letters, digits, `_`, `-` and `.`, up to 127, not starting with `-`)"
+        ));
+    }
+    let mut new = Vec::new();
+    for (port_name, port) in ports {
+        let discovery = super::task::port_name(&format!("{dns}-{port}"));
+        // Unique in the namespace: not another endpoint's, nor a group's Cloud Map service.
+        if groups.contains_key(&discovery) || !cx.discovery_names.insert(discovery.clone()) {
+            return Err(format!(
+                "its Service Connect discovery name `{discovery}` is taken in the namespace"
+            ));
+        }
+        new.push(api::ServiceConnectService {
+            port_name: port_name.clone(),
+            discovery_name: discovery,
+            client_aliases: vec![api::ServiceConnectClientAlias {
+                port: *port,
+                dns_name: dns.clone(),
+            }],
+        });
+    }
+    endpoints.extend(new);
+    let list: Vec<String> = ports.iter().map(|(_, p)| p.to_string()).collect();
+    Ok(if list.len() == 1 {
+        list[0].clone()
+    } else {
+        format!("s {}", list.join(", "))
+    })
 }
 
 /// `node.labels.K == V` as `attribute:K == V` (and `!=`).

@@ -1215,9 +1215,6 @@ fn ports(cx: &mut Ctx<'_>, name: &str, s: &Service, c: &mut ContainerDefinition)
             None => None,
             Some(a @ ("http" | "http2" | "grpc")) => {
                 cx.ledger.mapped(format!("{path}.app_protocol"));
-                if pname.is_none() {
-                    pname = Some(format!("{name}-{}-{proto}", pt.container).to_ascii_lowercase());
-                }
                 Some(a.to_string())
             }
             Some(_) => {
@@ -1232,6 +1229,11 @@ fn ports(cx: &mut Ctx<'_>, name: &str, s: &Service, c: &mut ContainerDefinition)
         };
         if pt.name.is_some() {
             cx.ledger.mapped(format!("{path}.name"));
+        }
+        // Every TCP port is named: Service Connect serves the service's names on named ports
+        // (see service::names), and appProtocol needs a name.
+        if pname.is_none() && (proto == "tcp" || app_protocol.is_some()) {
+            pname = Some(default_port_name(name, pt.container, proto));
         }
         c.port_mappings.push(api::PortMapping {
             container_port: pt.container,
@@ -1250,7 +1252,7 @@ fn ports(cx: &mut Ctx<'_>, name: &str, s: &Service, c: &mut ContainerDefinition)
             container_port: *e,
             host_port: cx.awsvpc.then_some(*e),
             protocol: "tcp".into(),
-            name: None,
+            name: Some(default_port_name(name, *e, "tcp")),
             app_protocol: None,
         });
     }
@@ -1266,8 +1268,14 @@ fn ports(cx: &mut Ctx<'_>, name: &str, s: &Service, c: &mut ContainerDefinition)
     }
 }
 
+/// The name bridge gives a port mapping the app names not: `SERVICE-PORT-PROTO`, as a port name
+/// (export reads it back as no name).
+pub fn default_port_name(service: &str, port: u16, proto: &str) -> String {
+    port_name(&format!("{service}-{port}-{proto}"))
+}
+
 /// ECS port names: lower-case letters, digits, `_` and `-`, not starting with `-`, up to 64.
-fn port_name(n: &str) -> String {
+pub(crate) fn port_name(n: &str) -> String {
     let s: String = n
         .to_ascii_lowercase()
         .chars()

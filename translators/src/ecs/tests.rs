@@ -245,8 +245,8 @@ fn awsvpc_restrictions() {
     assert_eq!(
         json(&web.port_mappings),
         serde_json::json!([
-            {"containerPort": 8000, "hostPort": 8000, "protocol": "tcp"},
-            {"containerPort": 9000, "hostPort": 9000, "protocol": "tcp"},
+            {"containerPort": 8000, "hostPort": 8000, "protocol": "tcp", "name": "web-8000-tcp"},
+            {"containerPort": 9000, "hostPort": 9000, "protocol": "tcp", "name": "web-9000-tcp"},
         ])
     );
     assert!(has(&d, "T216", "services.web.ports[0]"));
@@ -587,18 +587,78 @@ fn codes_are_in_range_and_used_ones_listed() {
     }
 }
 
-#[test]
-fn names_across_tasks_on_fargate_are_cloud_map_a_records() {
-    let (e, l, d) = run(
-        "bridge: v1\nname: a\nproviders:\n  aws: {launch_type: fargate}\nservices:\n  api:\n    image: nginx\n    links: [db, 'db:database']\n    depends_on: [db]\n  db:\n    image: postgres\n    aliases: [pg]\n",
-    );
-    let db = e
-        .services
+/// The Service Connect endpoints of a service body: (portName, discoveryName, port, dnsName).
+fn endpoints(svc: &crate::ecs::EcsService) -> Vec<(String, String, u64, String)> {
+    let b = json(&svc.body);
+    b["serviceConnectConfiguration"]["services"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|e| {
+            let a = &e["clientAliases"];
+            assert_eq!(
+                a.as_array().map(Vec::len),
+                Some(1),
+                "one client alias per entry: {e}"
+            );
+            (
+                e["portName"].as_str().unwrap_or_default().to_string(),
+                e["discoveryName"].as_str().unwrap_or_default().to_string(),
+                a[0]["port"].as_u64().unwrap_or_default(),
+                a[0]["dnsName"].as_str().unwrap_or_default().to_string(),
+            )
+        })
+        .collect()
+}
+
+fn service<'a>(e: &'a EcsApp, g: &str) -> &'a crate::ecs::EcsService {
+    e.services
         .iter()
-        .find(|s| s.group == "db")
-        .unwrap_or_else(|| panic!("no service for db"));
-    // The service body registers in the group's Cloud Map service, whose ARN is late-bound.
+        .find(|s| s.group == g)
+        .unwrap_or_else(|| panic!("no service for {g}"))
+}
+
+const NAMES_APP: &str = "services:\n  api:\n    image: nginx\n    ports: ['8080:80']\n    links: [db, 'db:database']\n    depends_on: [db, queue]\n  db:\n    image: postgres\n    ports: ['5432']\n    aliases: [pg]\n  queue:\n    image: redis\n  worker:\n    image: busybox\n";
+
+#[test]
+fn names_aliases_and_links_are_service_connect_client_aliases_on_fargate() {
+    let (e, l, d) = run(&format!(
+        "bridge: v1\nname: a\nproviders:\n  aws: {{launch_type: fargate}}\n{NAMES_APP}"
+    ));
+    let db = service(&e, "db");
     let body = json(&db.body);
+    // The service's name, its network alias and the link alias of another task, each a client
+    // alias of its own entry on the named port mapping, in the app's namespace.
+    assert_eq!(body["serviceConnectConfiguration"]["enabled"], true);
+    assert_eq!(body["serviceConnectConfiguration"]["namespace"], "a.local");
+    let ep = |p: &str, dn: &str, n: &str| (p.to_string(), dn.to_string(), 5432, n.to_string());
+    assert_eq!(
+        endpoints(db),
+        vec![
+            ep("db-5432-tcp", "db-5432", "db"),
+            ep("db-5432-tcp", "pg-5432", "pg"),
+            ep("db-5432-tcp", "database-5432", "database"),
+        ]
+    );
+    let td = e
+        .task_definitions
+        .iter()
+        .find(|t| t.group == "db")
+        .unwrap_or_else(|| panic!("no task for db"));
+    assert_eq!(
+        td.body.container_definitions[0].port_mappings[0]
+            .name
+            .as_deref(),
+        Some("db-5432-tcp")
+    );
+    // Every service is a client of the namespace, also one without ports.
+    for g in ["api", "queue", "worker"] {
+        let c = &json(&service(&e, g).body)["serviceConnectConfiguration"];
+        assert_eq!(c["enabled"], true, "{g}");
+        assert_eq!(c["namespace"], "a.local", "{g}");
+    }
+    assert!(endpoints(service(&e, "worker")).is_empty());
+    // The Cloud Map record stays: the fully qualified name, an A record per task.
     assert_eq!(
         body["serviceRegistries"],
         serde_json::json!([{"registryArn": "${discovery.db.arn}"}])
@@ -608,38 +668,36 @@ fn names_across_tasks_on_fargate_are_cloud_map_a_records() {
         .as_ref()
         .unwrap_or_else(|| panic!("no Cloud Map service for db"));
     assert_eq!(cm.input, "discovery.db.arn");
-    assert_eq!(cm.body["Name"], "db");
     assert_eq!(cm.body["DnsConfig"]["DnsRecords"][0]["Type"], "A");
-    // The ledger says how the names resolve, from the same function.
-    assert_eq!(
-        fidelity(&l, "services.db.name"),
-        Some(crate::Fidelity::Approximated)
-    );
-    assert_eq!(
-        fidelity(&l, "services.api.links[0]"),
-        Some(crate::Fidelity::Approximated)
-    );
-    // A link alias and a network alias have no record: reported, never silent.
-    assert!(has(&d, "T211", "services.api.links[1]"));
-    assert_eq!(
-        fidelity(&l, "services.api.links[1]"),
-        Some(crate::Fidelity::Dropped)
-    );
-    assert!(has(&d, "T227", "services.db.aliases"));
-    // awsvpc takes no search domain: the fully qualified name is what resolves.
-    assert!(has(&d, "T227", "groups.db"));
+    // The ledger says what resolves, from the function that wrote the endpoints.
+    for f in [
+        "services.db.name",
+        "services.db.aliases",
+        "services.api.links[0]",
+        "services.api.links[1]",
+    ] {
+        assert_eq!(fidelity(&l, f), Some(crate::Fidelity::Approximated), "{f}");
+    }
+    // Nothing warns of db or api; only queue, which has no port and which api reaches by name.
     assert!(
-        d.0.iter()
-            .any(|x| x.code == "T227" && x.message.contains("db.a.local")),
+        !d.iter().any(|x| (x.code == "T227" || x.code == "T211")
+            && (x.path.contains(".db") || x.path.contains(".api"))),
         "{d:?}"
     );
-    let td = e
+    assert!(has(&d, "T227", "services.queue.name"));
+    assert!(!has(&d, "T227", "services.worker.name"));
+    assert_eq!(
+        fidelity(&l, "services.worker.name"),
+        Some(crate::Fidelity::Approximated)
+    );
+    // awsvpc takes no search domain.
+    let api = e
         .task_definitions
         .iter()
         .find(|t| t.group == "api")
         .unwrap_or_else(|| panic!("no task for api"));
     assert!(
-        td.body.container_definitions[0]
+        api.body.container_definitions[0]
             .dns_search_domains
             .is_empty()
     );
@@ -656,7 +714,6 @@ fn names_across_tasks_on_fargate_are_cloud_map_a_records() {
         files.contains(&"aws/discovery/services/db.json".to_string()),
         "{files:?}"
     );
-    // The driver's own inputs: each Cloud Map ARN, read by the group's services.
     let inputs = crate::ecs::own_inputs(&app(
         "bridge: v1\nname: a\nproviders:\n  aws: {launch_type: fargate}\nservices:\n  db:\n    image: postgres\n",
     ));
@@ -670,15 +727,12 @@ fn names_across_tasks_on_fargate_are_cloud_map_a_records() {
 }
 
 #[test]
-fn names_across_tasks_in_bridge_mode_are_srv_records_with_a_search_domain() {
-    let (e, l, d) = run(
-        "bridge: v1\nname: a\nservices:\n  api:\n    image: nginx\n    ports: ['8080:80']\n    dns_search: [corp.example]\n  db:\n    image: postgres\n    ports: ['5432']\n  worker:\n    image: busybox\n",
-    );
-    let db = e
-        .services
-        .iter()
-        .find(|s| s.group == "db")
-        .unwrap_or_else(|| panic!("no service for db"));
+fn names_in_bridge_mode_are_service_connect_aliases_beside_srv_records() {
+    let (e, l, d) = run(&format!(
+        "bridge: v1\nname: a\n{}",
+        NAMES_APP.replace("    links:", "    dns_search: [corp.example]\n    links:")
+    ));
+    let db = service(&e, "db");
     assert_eq!(
         json(&db.body)["serviceRegistries"],
         serde_json::json!([{"registryArn": "${discovery.db.arn}", "containerName": "db", "containerPort": 5432}])
@@ -689,7 +743,9 @@ fn names_across_tasks_in_bridge_mode_are_srv_records_with_a_search_domain() {
             .map(|c| c.body["DnsConfig"]["DnsRecords"][0]["Type"].clone()),
         Some(Value::from("SRV"))
     );
-    // Every container looks names up in the namespace, after its own search domains.
+    // The bare names are Service Connect's on EC2 bridge mode too: `db:5432` is an address.
+    let names: Vec<String> = endpoints(db).into_iter().map(|e| e.3).collect();
+    assert_eq!(names, ["db", "pg", "database"]);
     let api = e
         .task_definitions
         .iter()
@@ -699,22 +755,50 @@ fn names_across_tasks_in_bridge_mode_are_srv_records_with_a_search_domain() {
         api.body.container_definitions[0].dns_search_domains,
         vec!["corp.example".to_string(), "a.local".to_string()]
     );
-    // A group with no port has nothing an SRV record could name: not registered, reported.
-    let worker = e
-        .services
-        .iter()
-        .find(|s| s.group == "worker")
-        .unwrap_or_else(|| panic!("no service for worker"));
+    // A group with no port has neither record nor endpoint; it warns only where it is reached.
+    let worker = service(&e, "worker");
     assert!(worker.discovery.is_none() && worker.body.service_registries.is_empty());
-    assert!(has(&d, "T227", "groups.worker"));
+    assert!(
+        !d.iter()
+            .any(|x| x.path.contains("worker") && x.code == "T227"),
+        "{d:?}"
+    );
+    assert!(has(&d, "T227", "services.queue.name"));
     assert_eq!(
-        fidelity(&l, "services.worker.name"),
+        fidelity(&l, "services.queue.name"),
         Some(crate::Fidelity::Dropped)
     );
     assert_eq!(
         fidelity(&l, "services.db.name"),
         Some(crate::Fidelity::Approximated)
     );
+    assert!(!d.iter().any(|x| x.path == "groups.db"), "{d:?}");
+}
+
+#[test]
+fn a_name_is_served_once_in_the_namespace() {
+    // Two services in two tasks with one alias, and a link alias that is another service's
+    // name: ECS wants each name and port unique in the namespace, so the first keeps it.
+    let (e, l, d) = run(
+        "bridge: v1\nname: a\nservices:\n  a1:\n    image: x\n    ports: ['80']\n    aliases: [cache]\n  a2:\n    image: x\n    ports: ['80']\n    aliases: [cache]\n  c:\n    image: x\n    links: ['a1:a2']\n",
+    );
+    let names =
+        |g: &str| -> Vec<String> { endpoints(service(&e, g)).into_iter().map(|e| e.3).collect() };
+    assert_eq!(names("a1"), ["a1", "cache"]);
+    assert_eq!(names("a2"), ["a2"]);
+    assert!(has(&d, "T227", "services.a2.aliases"));
+    assert_eq!(
+        fidelity(&l, "services.a2.aliases"),
+        Some(crate::Fidelity::Dropped)
+    );
+    assert!(has(&d, "T211", "services.c.links[0]"));
+    let all: Vec<String> = e
+        .services
+        .iter()
+        .flat_map(|s| endpoints(s).into_iter().map(|e| e.1))
+        .collect();
+    let unique: std::collections::BTreeSet<&String> = all.iter().collect();
+    assert_eq!(unique.len(), all.len(), "{all:?}");
 }
 
 /// A small region catalogue as the driver reads it: x86-64, Graviton, burstable and GPU types.

@@ -803,6 +803,20 @@ fn container(
         );
         return None;
     };
+    // A port name bridge writes by default (every TCP port is named, for Service Connect) is
+    // no name of the app's.
+    for pt in &mut s.ports {
+        let proto = if pt.protocol == Protocol::Udp {
+            "udp"
+        } else {
+            "tcp"
+        };
+        if pt.name.as_deref()
+            == Some(crate::ecs::default_port_name(&raw, pt.container, proto).as_str())
+        {
+            pt.name = None;
+        }
+    }
     let name = dns_label(&raw);
     if name != raw {
         r.approximated(
