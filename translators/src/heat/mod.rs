@@ -12,6 +12,7 @@
 //! serialized with `json.dumps`), so quotes, newlines or `#` in a value are data, never YAML.
 
 mod server;
+mod update;
 mod vm;
 mod zun;
 
@@ -247,6 +248,9 @@ pub struct HeatStack {
     pub hosts: Vec<HostPool>,
     /// `N hosts used, lower bound M`, when there are container hosts.
     pub bound: Option<String>,
+    /// A service's `update.failure_action` is `rollback`: the driver updates the stack with
+    /// Heat's rollback enabled, so a failed update restores the previous template.
+    pub rollback: bool,
 }
 
 /// The Heat translator.
@@ -377,6 +381,8 @@ pub(crate) struct Builder<'a> {
     pub token_prefix: String,
     /// The app-wide security group letting the app's servers reach each other.
     pub internal_sg: Option<String>,
+    /// See [`HeatStack::rollback`].
+    pub rollback: bool,
 }
 
 impl Builder<'_> {
@@ -668,6 +674,7 @@ pub fn build(valid: &ValidApp, opts: &HeatOptions) -> (HeatStack, Ledger, Diagno
         hosts_of: BTreeMap::new(),
         token_prefix: server::token_prefix(full),
         internal_sg: None,
+        rollback: false,
     };
     if opts.flavors.is_none() && needs_flavor {
         b.diags.push(
@@ -724,6 +731,7 @@ pub fn build(valid: &ValidApp, opts: &HeatOptions) -> (HeatStack, Ledger, Diagno
         parameters: b.stack_params.values().cloned().collect(),
         hosts: b.hosts,
         bound: b.bound,
+        rollback: b.rollback,
     };
     (stack, b.ledger, b.diags)
 }
