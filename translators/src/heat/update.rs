@@ -5,7 +5,9 @@
 //!
 //! What Heat does: a changed `user_data` replaces the server (its `user_data_update_policy` is
 //! REPLACE), the convergence engine creates the replacement before it deletes the old server,
-//! and resources without a dependency between them are replaced together.
+//! and resources without a dependency between them are replaced together. Measured on the test
+//! cloud (`tests/openstack_rolling.rs`): a 3-member group with a batch of 1 never had fewer than
+//! 3 servers ACTIVE nor more than 4 listed in Nova.
 //!
 //! - **Resource groups** always get `update_policy.rolling_update`: `max_batch_size` =
 //!   `parallelism` (default 1; 0 means every member at once), `min_in_service` = the members
