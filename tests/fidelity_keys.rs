@@ -60,7 +60,7 @@ fn every_key_per_target_with_counts() {
     let want: Vec<(String, u64, u64, u64)> = [
         ("aws", 39, 21, 32),
         ("gce", 67, 13, 12),
-        ("openstack", 68, 13, 11),
+        ("openstack", 66, 15, 11),
         ("swarm", 44, 15, 33),
     ]
     .into_iter()

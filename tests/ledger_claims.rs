@@ -84,7 +84,7 @@ const NOT_PROMISES: &[&str] = &[
     // Heat orders a template's resources by their depends_on (Zun containers); nothing waits.
     "heat creates the dependency's container first; health and completion are not waited for",
     // Heat's update with bridge's settings: no promise beyond what bridge sends.
-    "heat has no per-service update or rollback policy: bridge updates the whole stack, with heat's own rollback off (disable_rollback)",
+    "heat's rollback re-applies the previous template in its own order; there is no per-service rollback policy",
     "the openstack driver cannot look up an existing secret's value: a deploy that needs it stops",
     "the openstack driver cannot look up an existing config's content: a deploy that needs it stops",
 ];

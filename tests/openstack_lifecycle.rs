@@ -19,17 +19,7 @@ use reqwest::Method;
 use serde_json::json;
 
 fn bridge(dir: &Path, args: &[&str], env: &[(String, String)]) -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_bridge"));
-    c.current_dir(dir)
-        .args(args)
-        .env("NO_COLOR", "1")
-        .env_remove("OS_CLOUD")
-        .env_remove("OS_AUTH_URL")
-        .env_remove("RUST_LOG");
-    for (k, v) in env {
-        c.env(k, v);
-    }
-    c
+    os::cli(dir, args, env)
 }
 
 fn run(dir: &Path, args: &[&str], env: &[(String, String)]) -> Output {

@@ -213,3 +213,33 @@ pub async fn delete_images(d: &OpenstackDriver, name: &str) {
             .await;
     }
 }
+
+/// `bridge ARGS` in `dir` with `env` and none of the caller's OpenStack variables.
+pub fn cli(dir: &Path, args: &[&str], env: &[(String, String)]) -> std::process::Command {
+    let mut c = std::process::Command::new(env!("CARGO_BIN_EXE_bridge"));
+    c.current_dir(dir)
+        .args(args)
+        .env("NO_COLOR", "1")
+        .env_remove("OS_CLOUD")
+        .env_remove("OS_AUTH_URL")
+        .env_remove("RUST_LOG");
+    for (k, v) in env {
+        c.env(k, v);
+    }
+    c
+}
+
+/// `CMD -p openstack -f app.yaml --state state.db EXTRA...`: a CLI run on the app of [`app_dir`].
+pub fn app_args<'a>(cmd: &'a str, extra: &[&'a str]) -> Vec<&'a str> {
+    let mut v = vec![
+        cmd,
+        "-p",
+        "openstack",
+        "-f",
+        "app.yaml",
+        "--state",
+        "state.db",
+    ];
+    v.extend(extra);
+    v
+}

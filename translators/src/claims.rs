@@ -153,6 +153,9 @@ pub fn proofs(claim: Claim, target: ProviderKind) -> &'static [&'static str] {
             "tests/gce_rolling.rs::stop_first_keeps_two_of_three_running",
             "tests/gce_rolling.rs::start_first_keeps_three_running_and_alternates_names",
         ],
+        (ReplacesInBatches, Openstack) => {
+            &["tests/openstack_rolling.rs::a_changed_service_is_replaced_one_server_at_a_time"]
+        }
         (PacesBatches, Gce) => {
             &["tests/gce_rolling.rs::delay_waits_between_hosts_and_monitor_watches_each"]
         }
@@ -177,10 +180,5 @@ pub const UNPROVEN: &[(Claim, ProviderKind, &str)] = &[
         Claim::FetchesSecretsAtBoot,
         ProviderKind::Gce,
         "the startup script's Secret Manager fetch is checked as text only: no test runs it against a peer",
-    ),
-    (
-        Claim::ReplacesInBatches,
-        ProviderKind::Openstack,
-        "no test has yet watched Heat roll a resource group's servers max_batch_size at a time",
     ),
 ];

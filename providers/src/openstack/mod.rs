@@ -114,6 +114,10 @@ pub fn desired_with(
         "supplied": supplied,
         "health": "ok",
     });
+    if stack.rollback {
+        // Only when set, so the spec hash of every other stack stays as it was.
+        spec["rollback"] = json!(true);
+    }
     let hash = bridge_core::hash::spec_hash(&spec);
     spec["tags"] = json!(tags(&stack.name, &hash));
     let d = Desired {

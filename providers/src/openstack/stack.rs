@@ -414,7 +414,8 @@ fn body(spec: &Value, params: &serde_json::Map<String, Value>, name: Option<&str
         "template": spec["template"],
         "parameters": params,
         "tags": tags.join(","),
-        "disable_rollback": true,
+        // Heat's rollback only when a service's update asks for it (`failure_action: rollback`).
+        "disable_rollback": spec["rollback"] != json!(true),
         "timeout_mins": TIMEOUT_MINS,
     });
     if let Some(n) = name {
@@ -497,7 +498,14 @@ pub(crate) async fn converge(
         match status {
             200..=299 => {
                 tracing::info!(stack = %name, "update started");
-                return follow(d, &s, &seen, Some("UPDATE"), d.stack_timeout + HEALTH_GRACE).await;
+                let timeout = d.stack_timeout + HEALTH_GRACE;
+                let res = follow(d, &s, &seen, Some("UPDATE"), timeout).await;
+                return match res {
+                    Err(e) if spec["rollback"] == json!(true) => {
+                        Err(rolled_back(d, &s, timeout, e).await)
+                    }
+                    other => other,
+                };
             }
             409 => continue,
             _ => return Err(api_error(&res, status, &b)),
@@ -509,6 +517,51 @@ pub(crate) async fn converge(
         format!("stack `{name}` kept changing while bridge tried to converge it"),
     )
     .with_hint("another tool is working on the stack: wait for it, then deploy again"))
+}
+
+/// A failed update with Heat's rollback enabled: wait for the rollback Heat starts (the stack
+/// leaves UPDATE_FAILED for ROLLBACK_*), then report the update's failure and how the rollback
+/// ended.
+async fn rolled_back(
+    d: &OpenstackDriver,
+    s: &StackRef,
+    timeout: Duration,
+    update: DriverError,
+) -> DriverError {
+    let start = Instant::now();
+    let mut status = String::new();
+    while start.elapsed() < timeout {
+        match get(d, s).await {
+            Ok(Some(v)) => {
+                let now = StackRef::from(&v);
+                status = now.status.clone();
+                if status.starts_with("ROLLBACK_") && !now.in_progress() {
+                    break;
+                }
+            }
+            Ok(None) => break,
+            Err(e) => return e,
+        }
+        tokio::time::sleep(d.poll).await;
+    }
+    let mut e = update;
+    e.message = if status == "ROLLBACK_COMPLETE" {
+        format!(
+            "{}; heat rolled the stack back to the previous template (ROLLBACK_COMPLETE)",
+            e.message
+        )
+    } else {
+        format!(
+            "{}; heat's rollback did not complete (stack {})",
+            e.message,
+            if status.is_empty() {
+                "unknown"
+            } else {
+                &status
+            }
+        )
+    };
+    e
 }
 
 /// Stack check, then mark every lost server unhealthy so the following update replaces it.
@@ -643,11 +696,13 @@ pub(crate) async fn follow(
                     Some(a) => {
                         finished_event
                             && (now.status == format!("{a}_COMPLETE")
-                                || now.status == format!("{a}_FAILED"))
+                                || now.status == format!("{a}_FAILED")
+                                // The update failed and heat is rolling it back.
+                                || (a == "UPDATE" && now.status.starts_with("ROLLBACK_")))
                     }
                 };
                 if done {
-                    if now.status.ends_with("_FAILED") {
+                    if now.status.ends_with("_FAILED") || now.status.starts_with("ROLLBACK_") {
                         return Err(failure(d, now).await);
                     }
                     tracing::info!(stack = %s.name, status = %now.status, secs = start.elapsed().as_secs(), "settled");

@@ -12,6 +12,7 @@
 //! serialized with `json.dumps`), so quotes, newlines or `#` in a value are data, never YAML.
 
 mod server;
+mod update;
 mod vm;
 mod zun;
 
@@ -108,6 +109,10 @@ pub const CODES: &[(&str, &str)] = &[
     (
         "T417",
         "an external secret or config: the OpenStack driver cannot look up its value",
+    ),
+    (
+        "T418",
+        "an update policy heat applies only in part between a service's separate servers",
     ),
 ];
 
@@ -253,6 +258,9 @@ pub struct HeatStack {
     pub hosts: Vec<HostPool>,
     /// `N hosts used, lower bound M`, when there are container hosts.
     pub bound: Option<String>,
+    /// A service's `update.failure_action` is `rollback`: the driver updates the stack with
+    /// Heat's rollback enabled, so a failed update restores the previous template.
+    pub rollback: bool,
 }
 
 /// The Heat translator.
@@ -383,6 +391,8 @@ pub(crate) struct Builder<'a> {
     pub token_prefix: String,
     /// The app-wide security group letting the app's servers reach each other.
     pub internal_sg: Option<String>,
+    /// See [`HeatStack::rollback`].
+    pub rollback: bool,
 }
 
 impl Builder<'_> {
@@ -674,6 +684,7 @@ pub fn build(valid: &ValidApp, opts: &HeatOptions) -> (HeatStack, Ledger, Diagno
         hosts_of: BTreeMap::new(),
         token_prefix: server::token_prefix(full),
         internal_sg: None,
+        rollback: false,
     };
     if opts.flavors.is_none() && needs_flavor {
         b.diags.push(
@@ -730,6 +741,7 @@ pub fn build(valid: &ValidApp, opts: &HeatOptions) -> (HeatStack, Ledger, Diagno
         parameters: b.stack_params.values().cloned().collect(),
         hosts: b.hosts,
         bound: b.bound,
+        rollback: b.rollback,
     };
     (stack, b.ledger, b.diags)
 }

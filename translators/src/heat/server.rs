@@ -7,8 +7,8 @@
 //! replicas the solver put on it. A replicated unit whose replicas landed on hosts that are
 //! identical (same flavor, zone and co-located units, hence the same cloud-init) becomes one
 //! `OS::Heat::ResourceGroup` with `count` = the number of such hosts, so scaling a group is a
-//! count change Heat applies in place, and `update.parallelism`/`delay` become its rolling update
-//! policy; every other host is a plain `OS::Nova::Server`. A host with a Cinder volume is always a
+//! count change Heat applies in place, with the rolling update policy of `update.rs`; every
+//! other host is a plain `OS::Nova::Server`. A host with a Cinder volume is always a
 //! plain server (a volume attaches to one server). Each unit runs at most one replica per server
 //! (`max_per_host: 1` is imposed): container names and published ports are per server.
 
@@ -298,6 +298,15 @@ pub(crate) fn build_all(b: &mut Builder<'_>, order: &[String]) {
         host(b, p, peers.get(&p.res));
     }
     health_dependencies(b, &plans);
+    let pools: Vec<super::update::Pool<'_>> = plans
+        .iter()
+        .map(|p| super::update::Pool {
+            res: &p.res,
+            count: p.count,
+            services: &p.services,
+        })
+        .collect();
+    b.rollback = super::update::rolling(b, &pools);
     refine_ledger(b);
     b.hosts = plans
         .iter()
@@ -1076,27 +1085,11 @@ fn host(b: &mut Builder<'_>, p: &Plan, peers: Option<&BTreeMap<String, Vec<(Stri
     let hash = bridge_core::hash::spec_hash(&server);
     server["properties"]["metadata"][super::TAG_SPEC_HASH] = json!(hash);
     if p.count > 1 {
-        let mut rg = json!({
+        // Its update_policy is written by `update::rolling`, with the ledger line.
+        let rg = json!({
             "type": "OS::Heat::ResourceGroup",
             "properties": {"count": p.count, "resource_def": server},
         });
-        if let Some(u) = p
-            .services
-            .iter()
-            .filter_map(|s| b.app.services.get(s))
-            .find_map(|s| s.update.clone())
-        {
-            let mut rolling = serde_json::Map::new();
-            if let Some(n) = u.parallelism {
-                rolling.insert("max_batch_size".into(), json!(n.max(1)));
-            }
-            if let Some(d) = u.delay {
-                rolling.insert("pause_time".into(), json!(d.secs_ceil()));
-            }
-            if !rolling.is_empty() {
-                rg["update_policy"] = json!({"rolling_update": rolling});
-            }
-        }
         b.resources.insert(p.res.clone(), rg);
     } else {
         b.resources.insert(p.res.clone(), server);
@@ -1329,36 +1322,7 @@ fn service_ledger(b: &mut Builder<'_>) {
                 "one docker network per server for the containers on it",
             );
         }
-        for (which, pol) in [("update", &s.update), ("rollback", &s.rollback)] {
-            let Some(pol) = pol else { continue };
-            if which == "update" && (pol.parallelism.is_some() || pol.delay.is_some()) {
-                b.ledger.claimed(
-                    p(which),
-                    crate::claims::Claim::ReplacesInBatches,
-                    "parallelism and delay become the resource group's rolling update (max_batch_size, pause_time); the rest is heat's stack update",
-                );
-            } else {
-                b.ledger.dropped(
-                    p(which),
-                    "heat has no per-service update or rollback policy: bridge updates the whole stack, with heat's own rollback off (disable_rollback)",
-                );
-            }
-            if pol.failure_action.is_some()
-                || pol.monitor.is_some()
-                || pol.max_failure_ratio.is_some()
-                || pol.order.is_some()
-                || which == "rollback"
-            {
-                b.diags.push(
-                    Diagnostic::warning(
-                        "T409",
-                        format!("service `{n}`: {which} failure_action, monitor, max_failure_ratio and order have no heat equivalent"),
-                    )
-                    .with_path(p(which))
-                    .with_hint("heat rolls back the whole stack when the driver deploys with rollback enabled"),
-                );
-            }
-        }
+        // `update` and `rollback`: `update::rolling`, beside the fragments it writes.
     }
 }
 

@@ -632,3 +632,127 @@ fn peer_addresses_go_to_server_metadata_when_they_fit_nova_s_limit() {
         "{line:?}"
     );
 }
+
+fn ledger_reason(t: &Translation, field: &str) -> String {
+    t.ledger
+        .iter()
+        .find(|e| e.field == field)
+        .map(|e| format!("{:?}: {}", e.fidelity, e.reason))
+        .unwrap_or_else(|| panic!("no ledger line for {field}"))
+}
+
+/// The rolling update policy of the stack's one resource group.
+fn rolling_update(s: &HeatStack) -> &Value {
+    let groups = of_type(s, "OS::Heat::ResourceGroup");
+    assert_eq!(groups.len(), 1, "{}", s.template);
+    &groups[0].1["update_policy"]["rolling_update"]
+}
+
+#[test]
+fn a_resource_group_without_an_update_policy_still_rolls_one_server_at_a_time() {
+    let (s, t) = stack(
+        "bridge: v1\nname: search\nservices:\n  query:\n    image: q:1\n    replicas: 3\n    resources: {cpus: 1, memory: 1GiB}\n",
+    );
+    let ru = rolling_update(&s);
+    assert_eq!(ru["max_batch_size"], 1, "{}", s.template);
+    assert_eq!(ru["min_in_service"], 2);
+    assert!(ru.get("pause_time").is_none());
+    assert!(!s.rollback);
+    let line = ledger_reason(&t, "services.query.update");
+    assert!(line.starts_with("Approximated"), "{line}");
+    assert!(line.contains("replaces 1 server(s) at a time"), "{line}");
+    assert!(line.contains("leaves the stack UPDATE_FAILED"), "{line}");
+    assert!(!codes(&t).contains(&"T409"), "{:?}", codes(&t));
+}
+
+#[test]
+fn parallelism_zero_replaces_every_member_of_the_group_at_once() {
+    let (s, _) = stack(
+        "bridge: v1\nname: search\nservices:\n  query:\n    image: q:1\n    replicas: 3\n    update: {parallelism: 0}\n",
+    );
+    let ru = rolling_update(&s);
+    assert_eq!(ru["max_batch_size"], 3);
+    assert_eq!(ru["min_in_service"], 0);
+}
+
+/// `api` with 3 replicas spread over 3 zones (so 3 separate servers, not a resource group) and
+/// the given update policy; the servers' resource names in host order.
+fn spread(update: &str) -> (HeatStack, Translation, Vec<String>) {
+    let opts = HeatOptions {
+        zones: vec!["az1".into(), "az2".into(), "az3".into()],
+        ..HeatOptions::default()
+    };
+    let (s, t) = stack_with(
+        &format!(
+            "bridge: v1\nname: spread\nservices:\n  api:\n    image: a:1\n    replicas: 3\n    placement: {{spread: zone}}\n    update: {update}\n"
+        ),
+        &opts,
+    );
+    assert_eq!(of_type(&s, "OS::Nova::Server").len(), 3, "{}", s.template);
+    let names: Vec<String> = s.hosts.iter().map(|h| h.resource.clone()).collect();
+    assert_eq!(names.len(), 3);
+    (s, t, names)
+}
+
+#[test]
+fn separate_servers_of_a_service_are_chained_by_parallelism() {
+    let (s, t, n) = spread("{delay: 5s}");
+    // Each server waits for the one before it: one at a time.
+    let deps: Vec<&Value> = n.iter().map(|r| &res(&s, r)["depends_on"]).collect();
+    let want = [
+        Value::Null,
+        serde_json::json!([n[0]]),
+        serde_json::json!([n[1]]),
+    ];
+    assert_eq!(deps, want.iter().collect::<Vec<_>>(), "{}", s.template);
+    // A delay between separate servers has no heat form: a warning naming the field.
+    let d = t
+        .diagnostics
+        .iter()
+        .find(|d| d.code == "T418")
+        .unwrap_or_else(|| panic!("no T418: {:?}", codes(&t)));
+    assert_eq!(d.path, "services.api.update.delay");
+    let line = ledger_reason(&t, "services.api.update");
+    assert!(line.contains("depends on the one 1 before it"), "{line}");
+}
+
+#[test]
+fn separate_servers_with_parallelism_two_wait_two_back() {
+    let (s, _, n) = spread("{parallelism: 2}");
+    let deps: Vec<&Value> = n.iter().map(|r| &res(&s, r)["depends_on"]).collect();
+    let want = [Value::Null, Value::Null, serde_json::json!([n[0]])];
+    assert_eq!(deps, want.iter().collect::<Vec<_>>(), "{}", s.template);
+}
+
+#[test]
+fn failure_action_rollback_enables_heats_rollback_and_the_rest_are_warnings() {
+    let (s, t) = stack(
+        "bridge: v1\nname: search\nservices:\n  query:\n    image: q:1\n    replicas: 2\n    update: {failure_action: rollback, delay: 3s}\n",
+    );
+    assert!(s.rollback);
+    assert_eq!(rolling_update(&s)["pause_time"], 3);
+    let line = ledger_reason(&t, "services.query.update");
+    assert!(line.contains("rolls the whole stack back"), "{line}");
+    assert!(line.contains("pausing update.delay"), "{line}");
+    assert!(!codes(&t).contains(&"T409"), "{:?}", codes(&t));
+    let (s, t) = stack(
+        "bridge: v1\nname: search\nservices:\n  side:\n    image: s:1\n    update: {order: stop-first, failure_action: continue, monitor: 5s}\n    rollback: {parallelism: 1}\n",
+    );
+    assert!(!s.rollback);
+    let side = ledger_reason(&t, "services.side.update");
+    assert!(side.contains("not honoured: order stop-first"), "{side}");
+    assert!(side.contains("failure_action continue"), "{side}");
+    assert!(side.contains("monitor"), "{side}");
+    assert_eq!(
+        fidelity(&t, "services.side.rollback"),
+        Some(Fidelity::Dropped)
+    );
+    let paths: Vec<&str> = t
+        .diagnostics
+        .iter()
+        .filter(|d| d.code == "T409")
+        .map(|d| d.path.as_str())
+        .collect();
+    assert!(paths.contains(&"services.side.update"), "{paths:?}");
+    assert!(paths.contains(&"services.side.rollback"), "{paths:?}");
+}
