@@ -9,6 +9,8 @@
 //! `cargo bench --bench parse -- --emit DIR N [--stack]` writes the compose file of N services
 //! and its env files into DIR instead (what `scripts/vs-docker-stack-config.sh` runs; `--stack`:
 //! the variant `docker stack config` accepts).
+//! `cargo bench --bench parse -- --once compose|bridge N` loads one input of N services once and
+//! exits: what to run under callgrind, DHAT or `/usr/bin/time -v` (README "Benchmarks").
 //! Goal (issue 15): < 150 ms and < 100 MiB peak RSS for 10,000 services, growth <= 11x.
 
 #[path = "support/gen.rs"]
@@ -165,10 +167,38 @@ fn emit(args: &[String]) {
     println!("{}", dir.join("compose.yaml").display());
 }
 
+/// One load of one input, nothing else: the profilers' view of one stage.
+fn once(args: &[String]) {
+    let n = args.get(1).and_then(|a| a.parse().ok()).unwrap_or(10_000);
+    let (name, text, dir): (Arc<str>, String, PathBuf) = match args.first().map(String::as_str) {
+        Some("bridge") => ("bridge.yaml".into(), generate::app(n), ".".into()),
+        _ => {
+            let dir = compose_dir(n);
+            let text = std::fs::read_to_string(dir.join("compose.yaml")).unwrap_or_default();
+            ("compose.yaml".into(), text, dir)
+        }
+    };
+    let loaded = load_str(&name, &text, &dir, &opts());
+    let services = loaded.valid.as_ref().map_or(0, |v| v.app().services.len());
+    println!(
+        "{services} services, {} diagnostics",
+        loaded.diagnostics.len()
+    );
+    drop(loaded);
+    if dir != Path::new(".") {
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+    assert!(services >= n, "bench input must be valid");
+}
+
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     if let Some(i) = args.iter().position(|a| a == "--emit") {
         emit(&args[i + 1..]);
+        return;
+    }
+    if let Some(i) = args.iter().position(|a| a == "--once") {
+        once(&args[i + 1..]);
         return;
     }
     let mut sizes: Vec<usize> = args.iter().filter_map(|a| a.parse().ok()).collect();

@@ -7,16 +7,15 @@
 //! Goal: the diff of 10,000 against 10,000 in < 50 ms, growth <= 11x.
 //!
 //! Run: `cargo bench --bench plan` (optionally `-- 1000 10000`).
+//! `cargo bench --bench plan -- --once N` builds both sides for N services, diffs them once and
+//! exits: what to run under callgrind or DHAT (the diff is `bridge_core::plan::diff`).
 
 #[path = "support/gen.rs"]
 mod generate;
 
-use std::path::Path;
-use std::sync::Arc;
 use std::time::Instant;
 
 use bridge_core::plan::{Action, Current, Desired, diff};
-use bridge_core::{LoadOptions, load_str};
 use serde_json::{Value, json};
 
 use generate::{median, peak_rss_kib, reset_peak};
@@ -70,10 +69,9 @@ fn observed(desired: &[Desired]) -> (Vec<Current>, usize) {
 }
 
 fn main() {
-    let sizes: Vec<usize> = std::env::args()
-        .skip(1)
-        .filter_map(|a| a.parse().ok())
-        .collect();
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let once = args.iter().any(|a| a == "--once");
+    let sizes: Vec<usize> = args.iter().filter_map(|a| a.parse().ok()).collect();
     let sizes = if sizes.is_empty() {
         vec![1_000, 10_000]
     } else {
@@ -81,19 +79,20 @@ fn main() {
     };
     let mut rows: Vec<(usize, f64, f64)> = Vec::new();
     for n in sizes {
-        let text = generate::app(n);
-        let name: Arc<str> = "plan-bench.yaml".into();
-        let opts = LoadOptions {
-            env: Some(Default::default()),
-            ..LoadOptions::default()
-        };
-        let loaded = load_str(&name, &text, Path::new("."), &opts);
-        let valid = loaded.valid.unwrap_or_else(|| {
-            panic!(
-                "bench app must be valid: {:?}",
-                loaded.diagnostics.iter().take(3).collect::<Vec<_>>()
-            )
-        });
+        let valid = generate::valid_app(n, "plan-bench.yaml");
+        if once {
+            let (desired, _) = bridge_providers::swarm::desired(&valid);
+            let (observed, changed) = observed(&desired);
+            let plan = diff(&desired, &observed);
+            let updates = plan
+                .steps
+                .iter()
+                .filter(|s| s.action == Action::Update)
+                .count();
+            assert_eq!(updates, changed, "every changed service is an update");
+            println!("{} steps, {updates} updates", plan.steps.len());
+            continue;
+        }
         let mut build = Vec::new();
         let mut desired = Vec::new();
         for _ in 0..RUNS {

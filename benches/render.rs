@@ -5,27 +5,43 @@
 //! Goal (issue 15): 10,000 services in < 400 ms in total, growth <= 11x.
 //!
 //! Run: `cargo bench --bench render` (optionally `-- 1000 5000 10000`).
+//! `cargo bench --bench render -- --once N [TARGET]` translates N services once to each target
+//! (or the one named) and exits: what to run under callgrind or DHAT.
 
 #[path = "support/gen.rs"]
 mod generate;
 
 use std::fmt::Write;
-use std::path::Path;
-use std::sync::Arc;
 use std::time::Instant;
 
 use bridge_core::model::ProviderKind;
-use bridge_core::{LoadOptions, load_str};
 
 use generate::{median, peak_rss_kib, reset_peak};
 
 const RUNS: usize = 5;
 
+/// One translation per target (or of the one named), nothing timed.
+fn once(args: &[String]) {
+    let n = args.first().and_then(|a| a.parse().ok()).unwrap_or(10_000);
+    let valid = generate::valid_app(n, "render-bench.yaml");
+    for kind in ProviderKind::ALL {
+        if args.get(1).is_some_and(|t| t != kind.as_str()) {
+            continue;
+        }
+        let t = bridge_translators::for_provider(kind)
+            .unwrap_or_else(|| panic!("no translator for {}", kind.as_str()));
+        let out = t.translate(&valid);
+        println!("{}: {} files", kind.as_str(), out.artifacts.len());
+    }
+}
+
 fn main() {
-    let sizes: Vec<usize> = std::env::args()
-        .skip(1)
-        .filter_map(|a| a.parse().ok())
-        .collect();
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if let Some(i) = args.iter().position(|a| a == "--once") {
+        once(&args[i + 1..]);
+        return;
+    }
+    let sizes: Vec<usize> = args.iter().filter_map(|a| a.parse().ok()).collect();
     let sizes = if sizes.is_empty() {
         vec![1_000, 10_000]
     } else {
@@ -34,19 +50,7 @@ fn main() {
     // Per size: the median of each target, then the total.
     let mut results: Vec<(usize, Vec<f64>, f64)> = Vec::new();
     for n in sizes {
-        let text = generate::app(n);
-        let name: Arc<str> = "render-bench.yaml".into();
-        let opts = LoadOptions {
-            env: Some(Default::default()),
-            ..LoadOptions::default()
-        };
-        let loaded = load_str(&name, &text, Path::new("."), &opts);
-        let valid = loaded.valid.unwrap_or_else(|| {
-            panic!(
-                "bench app must be valid: {:?}",
-                loaded.diagnostics.iter().take(3).collect::<Vec<_>>()
-            )
-        });
+        let valid = generate::valid_app(n, "render-bench.yaml");
         reset_peak();
         let base = peak_rss_kib();
         let mut per_target = Vec::new();

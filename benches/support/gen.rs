@@ -6,6 +6,23 @@
 use std::fmt::Write;
 use std::path::Path;
 
+/// The bridge.yaml of `n` services ([`app`]) under `name`, loaded and validated.
+pub fn valid_app(n: usize, name: &str) -> bridge_core::ValidApp {
+    let text = app(n);
+    let name: std::sync::Arc<str> = name.into();
+    let opts = bridge_core::LoadOptions {
+        env: Some(Default::default()),
+        ..bridge_core::LoadOptions::default()
+    };
+    let loaded = bridge_core::load_str(&name, &text, Path::new("."), &opts);
+    loaded.valid.unwrap_or_else(|| {
+        panic!(
+            "bench app must be valid: {:?}",
+            loaded.diagnostics.iter().take(3).collect::<Vec<_>>()
+        )
+    })
+}
+
 /// How many distinct env files the compose services share.
 pub const ENV_FILES: usize = 10;
 

@@ -309,25 +309,28 @@ pub fn field_changes_except(
     opaque: &[String],
 ) -> Vec<FieldChange> {
     let mut out = Vec::new();
-    walk("", desired, observed, opaque, &mut out);
+    walk(&mut String::new(), desired, observed, opaque, &mut out);
     out
 }
 
-fn walk(path: &str, d: &Value, o: &Value, opaque: &[String], out: &mut Vec<FieldChange>) {
-    if opaque.iter().any(|p| p == path) {
+/// Compare `d` with `o` at the dotted `path`, which each field extends and cuts back (one
+/// buffer for the whole walk: the diff of 10,000 resources visits every field, issue 15).
+fn walk(path: &mut String, d: &Value, o: &Value, opaque: &[String], out: &mut Vec<FieldChange>) {
+    if opaque.iter().any(|p| p.as_str() == path.as_str()) {
         return;
     }
     match (d, o) {
         (Value::Null, _) => {}
         (Value::Object(dm), Value::Object(om)) => {
+            let len = path.len();
             for (k, dv) in dm {
                 let ov = key_ignoring_case(om, k).unwrap_or(&Value::Null);
-                let p = if path.is_empty() {
-                    k.clone()
-                } else {
-                    format!("{path}.{k}")
-                };
-                walk(&p, dv, ov, opaque, out);
+                if len > 0 {
+                    path.push('.');
+                }
+                path.push_str(k);
+                walk(path, dv, ov, opaque, out);
+                path.truncate(len);
             }
         }
         (Value::Array(da), oa) if is_env_list(da) => {

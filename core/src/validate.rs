@@ -8,6 +8,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::sync::Arc;
 
 use crate::codes;
+use crate::compose::read::{item, join};
 use crate::diag::{Diagnostic, Diagnostics, did_you_mean};
 use crate::model::{
     App, DependencyCondition, Health, MountKind, Placement, PortMode, ProviderKind, RestartPolicy,
@@ -246,7 +247,7 @@ impl Checker<'_> {
         for name in app.vms.keys() {
             if app.services.contains_key(name) {
                 let line = self
-                    .line_of(&format!("services.{name}"))
+                    .line_of(&join("services", name))
                     .map(|l| format!(" (line {l})"))
                     .unwrap_or_default();
                 let d = Diagnostic::error(
@@ -344,11 +345,11 @@ impl Checker<'_> {
         let Some(s) = app.services.get(name) else {
             return;
         };
-        let base = format!("services.{name}");
+        let base = join("services", name);
 
         if s.image.trim().is_empty() || s.image.chars().any(char::is_whitespace) {
             self.at(
-                &format!("{base}.image"),
+                &join(&base, "image"),
                 Diagnostic::error(
                     codes::INVALID_VALUE,
                     format!("`{}` is not an image reference", s.image),
@@ -359,8 +360,8 @@ impl Checker<'_> {
 
         // depends_on
         for (i, dep) in s.depends_on.iter().enumerate() {
-            let shown = format!("{base}.depends_on[{i}]");
-            let locate = format!("{shown}.service");
+            let shown = item(&base, "depends_on", i);
+            let locate = join(&shown, "service");
             if dep.service == name {
                 self.at_loc(
                     &shown,
@@ -397,7 +398,7 @@ impl Checker<'_> {
                 };
                 self.at_loc(
                     &shown,
-                    &format!("{shown}.condition"),
+                    &join(&shown, "condition"),
                     Diagnostic::error(
                         codes::NO_HEALTH_CHECK,
                         format!(
@@ -415,7 +416,7 @@ impl Checker<'_> {
 
         // links
         for (i, link) in s.links.iter().enumerate() {
-            let path = format!("{base}.links[{i}]");
+            let path = item(&base, "links", i);
             if link.service == name {
                 self.at(
                     &path,
@@ -438,7 +439,7 @@ impl Checker<'_> {
         for (i, alias) in s.aliases.iter().enumerate() {
             if let Some(problem) = alias_problem(alias) {
                 self.at(
-                    &format!("{base}.aliases[{i}]"),
+                    &item(&base, "aliases", i),
                     Diagnostic::error(codes::BAD_NAME, format!("alias `{alias}` {problem}"))
                         .with_hint_opt(dns_hint(alias)),
                 );
@@ -448,11 +449,11 @@ impl Checker<'_> {
         // mounts
         let mut targets: BTreeMap<&str, usize> = BTreeMap::new();
         for (i, m) in s.volumes.iter().enumerate() {
-            let shown = format!("{base}.volumes[{i}]");
+            let shown = item(&base, "volumes", i);
             if !m.target.starts_with('/') {
                 self.at_loc(
                     &shown,
-                    &format!("{shown}.target"),
+                    &join(&shown, "target"),
                     Diagnostic::error(
                         codes::BAD_MOUNT,
                         format!("the container path `{}` must be absolute", m.target),
@@ -464,7 +465,7 @@ impl Checker<'_> {
             if let Some(first) = targets.get(norm) {
                 self.at_loc(
                     &shown,
-                    &format!("{shown}.target"),
+                    &join(&shown, "target"),
                     Diagnostic::error(
                         codes::BAD_MOUNT,
                         format!("`{}` is already mounted by volumes[{first}]", m.target),
@@ -481,7 +482,7 @@ impl Checker<'_> {
                     {
                         self.dangling(
                             &shown,
-                            &format!("{shown}.source"),
+                            &join(&shown, "source"),
                             "mounts volume",
                             src,
                             Kind::Volume,
@@ -492,7 +493,7 @@ impl Checker<'_> {
                     if m.source.is_some() {
                         self.at_loc(
                             &shown,
-                            &format!("{shown}.source"),
+                            &join(&shown, "source"),
                             Diagnostic::error(codes::BAD_MOUNT, "a tmpfs mount has no source")
                                 .with_hint(
                                     "remove `source`, or use `type: volume` or `type: bind`",
@@ -505,7 +506,7 @@ impl Checker<'_> {
             if m.size.is_some() && m.kind != MountKind::Tmpfs {
                 self.at_loc(
                     &shown,
-                    &format!("{shown}.size"),
+                    &join(&shown, "size"),
                     Diagnostic::warning(
                         codes::NO_EFFECT,
                         "`size` applies to tmpfs mounts only and is ignored here",
@@ -516,22 +517,22 @@ impl Checker<'_> {
 
         // secrets
         for (i, r) in s.secrets.iter().enumerate() {
-            let shown = format!("{base}.secrets[{i}]");
+            let shown = item(&base, "secrets", i);
             if !app.secrets.contains_key(&r.name) {
                 self.dangling(
                     &shown,
-                    &format!("{shown}.name"),
+                    &join(&shown, "name"),
                     "uses secret",
                     &r.name,
                     Kind::Secret,
                 );
             }
             if let Some(var) = &r.env {
-                self.env_name(&format!("{shown}.env"), var);
+                self.env_name(&join(&shown, "env"), var);
                 if s.env.0.contains_key(var) {
                     self.at_loc(
                         &shown,
-                        &format!("{shown}.env"),
+                        &join(&shown, "env"),
                         Diagnostic::error(
                             codes::CONFLICT,
                             format!("`{var}` is set both in `env` and from secret `{}`", r.name),
@@ -545,7 +546,7 @@ impl Checker<'_> {
             {
                 self.at_loc(
                     &shown,
-                    &format!("{shown}.file"),
+                    &join(&shown, "file"),
                     Diagnostic::error(
                         codes::INVALID_VALUE,
                         format!("the container path `{file}` must be absolute"),
@@ -556,11 +557,11 @@ impl Checker<'_> {
         }
         // configs
         for (i, r) in s.configs.iter().enumerate() {
-            let shown = format!("{base}.configs[{i}]");
+            let shown = item(&base, "configs", i);
             if !app.configs.contains_key(&r.name) {
                 self.dangling(
                     &shown,
-                    &format!("{shown}.name"),
+                    &join(&shown, "name"),
                     "uses config",
                     &r.name,
                     Kind::Config,
@@ -571,7 +572,7 @@ impl Checker<'_> {
             {
                 self.at_loc(
                     &shown,
-                    &format!("{shown}.file"),
+                    &join(&shown, "file"),
                     Diagnostic::error(
                         codes::INVALID_VALUE,
                         format!("the container path `{file}` must be absolute"),
@@ -582,7 +583,7 @@ impl Checker<'_> {
         // networks
         for (i, n) in s.networks.iter().enumerate() {
             if n != "default" && !app.networks.contains_key(n) {
-                let path = format!("{base}.networks[{i}]");
+                let path = item(&base, "networks", i);
                 self.dangling(&path, &path, "attaches to network", n, Kind::Network);
             }
         }
@@ -590,12 +591,12 @@ impl Checker<'_> {
         if let Some(g) = &s.group
             && !app.groups.contains_key(g)
         {
-            let path = format!("{base}.group");
+            let path = join(&base, "group");
             self.dangling(&path, &path, "belongs to group", g, Kind::Group);
         }
         // network_of: a service of the same group, not itself.
         if let Some(o) = &s.network_of {
-            let path = format!("{base}.network_of");
+            let path = join(&base, "network_of");
             match app.services.get(o) {
                 None => self.dangling(&path, &path, "shares the network of", o, Kind::Service),
                 Some(other) if o == name || other.group.is_none() || other.group != s.group => {
@@ -633,8 +634,9 @@ impl Checker<'_> {
         }
 
         // env
+        let env_base = join(&base, "env");
         for (k, v) in &s.env.0 {
-            let path = format!("{base}.env.{k}");
+            let path = join(&env_base, k);
             self.env_name(&path, k);
             self.references(&path, v);
         }
@@ -643,7 +645,7 @@ impl Checker<'_> {
         for (i, p) in s.ports.iter().enumerate() {
             if p.container == 0 || p.published == Some(0) {
                 self.at(
-                    &format!("{base}.ports[{i}]"),
+                    &item(&base, "ports", i),
                     Diagnostic::error(codes::BAD_PORT, "port 0 is out of range (1-65535)"),
                 );
             }
@@ -651,7 +653,7 @@ impl Checker<'_> {
         for (i, p) in s.expose.iter().enumerate() {
             if *p == 0 {
                 self.at(
-                    &format!("{base}.expose[{i}]"),
+                    &item(&base, "expose", i),
                     Diagnostic::error(codes::BAD_PORT, "port 0 is out of range (1-65535)"),
                 );
             }
@@ -660,7 +662,7 @@ impl Checker<'_> {
         // replicas and mode
         if s.mode == ServiceMode::Global && s.replicas != 1 {
             self.at(
-                &format!("{base}.replicas"),
+                &join(&base, "replicas"),
                 Diagnostic::error(
                     codes::CONFLICT,
                     format!(
@@ -674,10 +676,10 @@ impl Checker<'_> {
 
         self.resources(&base, s);
         if let Some(h) = &s.health {
-            self.health(&format!("{base}.health"), h);
+            self.health(&join(&base, "health"), h);
         }
         self.restart(&base, s);
-        self.placement(&format!("{base}.placement"), &s.placement);
+        self.placement(&join(&base, "placement"), &s.placement);
         for (what, u) in [("update", &s.update), ("rollback", &s.rollback)] {
             if let Some(u) = u
                 && let Some(r) = u.max_failure_ratio
@@ -696,12 +698,12 @@ impl Checker<'_> {
 
     fn resources(&mut self, base: &str, s: &crate::model::Service) {
         let r = &s.resources;
-        let rb = format!("{base}.resources");
+        let rb = join(base, "resources");
         if let Some(c) = r.cpus
             && c.0 == 0
         {
             self.at(
-                &format!("{rb}.cpus"),
+                &join(&rb, "cpus"),
                 Diagnostic::error(codes::INVALID_VALUE, "`cpus` must be more than 0")
                     .with_hint("leave `cpus` out for no limit"),
             );
@@ -710,7 +712,7 @@ impl Checker<'_> {
             && m < MIN_MEMORY
         {
             self.at(
-                &format!("{rb}.memory"),
+                &join(&rb, "memory"),
                 Diagnostic::error(
                     codes::INVALID_VALUE,
                     format!("a memory limit of {m} is below docker's minimum of 6MiB"),
@@ -722,7 +724,7 @@ impl Checker<'_> {
             && res > limit
         {
             self.at(
-                &format!("{rb}.reserve_cpus"),
+                &join(&rb, "reserve_cpus"),
                 Diagnostic::error(
                     codes::RESERVATION_OVER_LIMIT,
                     format!("`reserve_cpus` ({res}) is more than the `cpus` limit ({limit})"),
@@ -734,7 +736,7 @@ impl Checker<'_> {
             && res > limit
         {
             self.at(
-                &format!("{rb}.reserve_memory"),
+                &join(&rb, "reserve_memory"),
                 Diagnostic::error(
                     codes::RESERVATION_OVER_LIMIT,
                     format!("`reserve_memory` ({res}) is more than the `memory` limit ({limit})"),
@@ -775,7 +777,7 @@ impl Checker<'_> {
         }
         if h.retries == Some(0) {
             self.at(
-                &format!("{base}.retries"),
+                &join(base, "retries"),
                 Diagnostic::error(codes::INVALID_VALUE, "`retries` must be at least 1"),
             );
         }
@@ -802,7 +804,7 @@ impl Checker<'_> {
             && d.0 < 1_000_000
         {
             self.at(
-                &format!("{base}.start_period"),
+                &join(base, "start_period"),
                 Diagnostic::error(
                     codes::BAD_DURATION,
                     format!("`start_period` is {d}; it must be 0 or at least 1ms"),
@@ -819,7 +821,7 @@ impl Checker<'_> {
                 RestartPolicy::OnFailure => "on-failure",
             };
             self.at(
-                &format!("{base}.restart_max_attempts"),
+                &join(base, "restart_max_attempts"),
                 Diagnostic::warning(
                     codes::NO_EFFECT,
                     format!(
@@ -879,7 +881,7 @@ impl Checker<'_> {
                             .into()
                     });
                 self.at(
-                    &format!("{base}.spread"),
+                    &join(base, "spread"),
                     Diagnostic::error(
                         codes::BAD_CONSTRAINT,
                         format!("cannot spread over `{spread}`"),
@@ -891,7 +893,7 @@ impl Checker<'_> {
         for (i, c) in p.constraints.iter().enumerate() {
             if let Err(problem) = parse_constraint(c) {
                 self.at(
-                    &format!("{base}.constraints[{i}]"),
+                    &item(base, "constraints", i),
                     Diagnostic::error(
                         codes::BAD_CONSTRAINT,
                         format!("`{c}` is not a constraint: {problem}"),
@@ -902,7 +904,7 @@ impl Checker<'_> {
         }
         if p.max_per_host == Some(0) {
             self.at(
-                &format!("{base}.max_per_host"),
+                &join(base, "max_per_host"),
                 Diagnostic::error(codes::INVALID_VALUE, "`max_per_host` must be at least 1")
                     .with_hint("leave it out for no limit"),
             );
@@ -1007,7 +1009,7 @@ impl Checker<'_> {
             && !crate::partition::hosts_vms(p)
         {
             self.at(
-                &format!("{base}.provider"),
+                &join(&base, "provider"),
                 Diagnostic::error(
                     codes::CANNOT_HOST,
                     format!("vm `{name}` cannot run on {}: it runs containers only", p.as_str()),
@@ -1017,20 +1019,20 @@ impl Checker<'_> {
         }
         if v.image.trim().is_empty() {
             self.at(
-                &format!("{base}.image"),
+                &join(&base, "image"),
                 Diagnostic::error(codes::INVALID_VALUE, "the VM image is empty")
                     .with_hint("write a logical image name such as `ubuntu-24.04`"),
             );
         }
         if v.cpus.0 == 0 {
             self.at(
-                &format!("{base}.cpus"),
+                &join(&base, "cpus"),
                 Diagnostic::error(codes::INVALID_VALUE, "a VM needs more than 0 CPUs"),
             );
         }
         if v.memory.0 == 0 {
             self.at(
-                &format!("{base}.memory"),
+                &join(&base, "memory"),
                 Diagnostic::error(
                     codes::INVALID_VALUE,
                     "a VM needs more than 0 bytes of memory",
@@ -1040,7 +1042,7 @@ impl Checker<'_> {
         }
         if v.disk == Some(ByteSize(0)) {
             self.at(
-                &format!("{base}.disk"),
+                &join(&base, "disk"),
                 Diagnostic::error(codes::INVALID_VALUE, "a VM disk of 0 bytes")
                     .with_hint("write a size with a unit, e.g. `40GiB`, or leave `disk` out"),
             );
@@ -1048,15 +1050,15 @@ impl Checker<'_> {
         for (i, p) in v.ports.iter().enumerate() {
             if p.container == 0 || p.published == Some(0) {
                 self.at(
-                    &format!("{base}.ports[{i}]"),
+                    &item(&base, "ports", i),
                     Diagnostic::error(codes::BAD_PORT, "port 0 is out of range (1-65535)"),
                 );
             }
         }
         if let Some(ud) = &v.user_data {
-            self.references(&format!("{base}.user_data"), ud);
+            self.references(&join(&base, "user_data"), ud);
         }
-        self.placement(&format!("{base}.placement"), &v.placement);
+        self.placement(&join(&base, "placement"), &v.placement);
     }
 
     // -----------------------------------------------------------------------------------------
@@ -1083,7 +1085,7 @@ impl Checker<'_> {
                 "`env`, `file` or `external: true`",
             );
             if let Some(var) = &s.env {
-                self.env_name(&format!("{path}.env"), var);
+                self.env_name(&join(&path, "env"), var);
             }
         }
         for (name, c) in &app.configs {
@@ -1106,7 +1108,7 @@ impl Checker<'_> {
                 "`file`, `content`, `env` or `external: true`",
             );
             if let Some(var) = &c.env {
-                self.env_name(&format!("{path}.env"), var);
+                self.env_name(&join(&path, "env"), var);
             }
         }
     }
@@ -1260,7 +1262,7 @@ impl Checker<'_> {
                             .clone()
                             .filter(|ip| !matches!(ip.as_str(), "" | "0.0.0.0" | "::")),
                         owner: owner.clone(),
-                        path: format!("{base}.ports[{i}]"),
+                        path: item(base, "ports", i),
                     });
                 }
             }
@@ -1269,7 +1271,7 @@ impl Checker<'_> {
             add(
                 s.provider,
                 format!("service `{name}`"),
-                &format!("services.{name}"),
+                &join("services", name),
                 &s.ports,
             );
         }

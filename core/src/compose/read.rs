@@ -320,7 +320,7 @@ impl Cx {
             Some(items) => items
                 .iter()
                 .enumerate()
-                .filter_map(|(i, n)| self.string(n, &format!("{path}[{i}]")))
+                .filter_map(|(i, n)| self.string(n, &index(path, i)))
                 .collect(),
             None => {
                 if !node.is_null() {
@@ -356,7 +356,7 @@ impl Cx {
             }
             NodeKind::Seq(items) => {
                 for (i, n) in items.iter().enumerate() {
-                    let Some(s) = self.string(n, &format!("{path}[{i}]")) else {
+                    let Some(s) = self.string(n, &index(path, i)) else {
                         continue;
                     };
                     let (key, value) = match s.find(|c| seps.contains(&c)) {
@@ -425,13 +425,37 @@ pub struct Entry {
     pub span: Span,
 }
 
-/// `path.key`, or `key` at the top.
+/// `path.key`, or `key` at the top. Sized once and copied, not formatted: the import joins a
+/// path or two for every key of every service (issue 15).
 pub fn join(path: &str, key: &str) -> String {
     if path.is_empty() {
-        key.to_string()
-    } else {
-        format!("{path}.{key}")
+        return key.to_string();
     }
+    let mut s = String::with_capacity(path.len() + 1 + key.len());
+    s.push_str(path);
+    s.push('.');
+    s.push_str(key);
+    s
+}
+
+/// `path[i]`, sized once (a list item's path).
+pub fn index(path: &str, i: usize) -> String {
+    item(path, "", i)
+}
+
+/// `path.key[i]` (`path[i]` when `key` is empty), sized once.
+pub fn item(path: &str, key: &str, i: usize) -> String {
+    use std::fmt::Write;
+    let mut s = String::with_capacity(path.len() + key.len() + 9);
+    s.push_str(path);
+    if !key.is_empty() {
+        if !path.is_empty() {
+            s.push('.');
+        }
+        s.push_str(key);
+    }
+    let _ = write!(s, "[{i}]");
+    s
 }
 
 /// True when the node holds nothing worth reporting: null, `false`, an empty string,
@@ -454,6 +478,19 @@ mod tests {
 
     fn n(s: &str) -> Node {
         load(s, &Limits::default()).unwrap_or_else(|e| panic!("{e:?}"))
+    }
+
+    #[test]
+    fn paths_are_spelt_as_formatted() {
+        assert_eq!(join("services.web", "ports"), "services.web.ports");
+        assert_eq!(join("", "services"), "services");
+        assert_eq!(index("services.web.ports", 12), "services.web.ports[12]");
+        assert_eq!(
+            item("services.web", "volumes", 0),
+            "services.web.volumes[0]"
+        );
+        assert_eq!(item("", "volumes", 3), "volumes[3]");
+        assert_eq!(item("x", "", 3), "x[3]");
     }
 
     #[test]

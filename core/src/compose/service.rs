@@ -17,7 +17,7 @@ use crate::source::{SourceFile, Sources, Span};
 use crate::units::{ByteSize, Cpus};
 
 use super::keys::{self, Treatment};
-use super::read::{Cx, is_empty_value, join};
+use super::read::{Cx, index, is_empty_value, join};
 
 /// Names of everything, compose name to neutral name.
 #[derive(Debug, Default, Clone)]
@@ -197,7 +197,7 @@ pub fn convert(
             "tmpfs" => {
                 for (i, t) in cx.string_or_list(v, &kp).into_iter().enumerate() {
                     let item = v.as_seq().and_then(|x| x.get(i)).unwrap_or(v);
-                    if let Some(m) = tmpfs_short(cx, &t, &format!("{kp}[{i}]"), item.span) {
+                    if let Some(m) = tmpfs_short(cx, &t, &index(&kp, i), item.span) {
                         tmpfs_mounts.push((m, item.span));
                     }
                 }
@@ -207,7 +207,7 @@ pub fn convert(
                     .into_iter()
                     .enumerate()
                     .map(|(i, (r, sp))| {
-                        cx.at(format!("{}[{i}]", nf("secrets")), sp);
+                        cx.at(index(&nf("secrets"), i), sp);
                         SecretRef {
                             name: r.name,
                             env: None,
@@ -224,7 +224,7 @@ pub fn convert(
                     .into_iter()
                     .enumerate()
                     .map(|(i, (r, sp))| {
-                        cx.at(format!("{}[{i}]", nf("configs")), sp);
+                        cx.at(index(&nf("configs"), i), sp);
                         r
                     })
                     .collect();
@@ -235,7 +235,7 @@ pub fn convert(
                     let mut link = Link::parse(&l);
                     link.service = env.names.service(&link.service);
                     if let Some(item) = v.as_seq().and_then(|x| x.get(i)) {
-                        cx.at(format!("{}[{i}]", nf("links")), item.span);
+                        cx.at(index(&nf("links"), i), item.span);
                     }
                     s.links.push(link);
                 }
@@ -730,7 +730,7 @@ fn hooks(cx: &mut Cx, v: &Node, path: &str) -> Vec<crate::model::Hook> {
         return out;
     };
     for (i, it) in items.iter().enumerate() {
-        let ip = format!("{path}[{i}]");
+        let ip = index(path, i);
         let mut h = crate::model::Hook::default();
         let mut has_command = false;
         for (k, _, val) in cx.entries(
@@ -800,7 +800,7 @@ fn env_file(
     };
     for (i, it) in items.into_iter().enumerate() {
         let ip = if v.as_seq().is_some() {
-            format!("{path}[{i}]")
+            index(path, i)
         } else {
             path.to_string()
         };
@@ -1040,7 +1040,7 @@ fn ports(cx: &mut Cx, v: &Node, path: &str, np: &str, out: &mut Vec<Port>) {
         return;
     };
     for (i, it) in items.iter().enumerate() {
-        let ip = format!("{path}[{i}]");
+        let ip = index(path, i);
         let got: Vec<Port> = match &it.kind {
             NodeKind::Scalar(s) => match parse_port(&s.text) {
                 Ok((ps, narrowed)) => {
@@ -1189,7 +1189,7 @@ fn expose(cx: &mut Cx, v: &Node, path: &str, out: &mut Vec<u16>) {
         return;
     };
     for (i, it) in items.iter().enumerate() {
-        let ip = format!("{path}[{i}]");
+        let ip = index(path, i);
         let Some(t) = cx.string(it, &ip) else {
             continue;
         };
@@ -1239,7 +1239,7 @@ fn volumes(cx: &mut Cx, names: &Names, v: &Node, path: &str, np: &str, out: &mut
         return;
     };
     for (i, it) in items.iter().enumerate() {
-        let ip = format!("{path}[{i}]");
+        let ip = index(path, i);
         let m = match &it.kind {
             NodeKind::Scalar(s) => mount_short(cx, &s.text, &ip, it.span),
             NodeKind::Map(_) => mount_long(cx, it, &ip),
@@ -1544,7 +1544,7 @@ fn refs(
     };
     let mut out = Vec::new();
     for (i, it) in items.iter().enumerate() {
-        let ip = format!("{path}[{i}]");
+        let ip = index(path, i);
         match &it.kind {
             NodeKind::Scalar(_) => {
                 if let Some(n) = cx.string(it, &ip) {
@@ -1621,7 +1621,7 @@ fn depends_on(
     match &v.kind {
         NodeKind::Seq(items) => {
             for (i, it) in items.iter().enumerate() {
-                if let Some(n) = cx.string(it, &format!("{path}[{i}]")) {
+                if let Some(n) = cx.string(it, &index(path, i)) {
                     cx.at(format!("{np}[{}]", out.len()), it.span);
                     out.push(Dependency::on(names.service(&n)));
                 }
@@ -1669,7 +1669,7 @@ fn networks(cx: &mut Cx, names: &Names, v: &Node, path: &str, np: &str, s: &mut 
     match &v.kind {
         NodeKind::Seq(items) => {
             for (i, it) in items.iter().enumerate() {
-                if let Some(n) = cx.string(it, &format!("{path}[{i}]")) {
+                if let Some(n) = cx.string(it, &index(path, i)) {
                     per_net.push((n, Vec::new(), it.span));
                 }
             }
@@ -2007,7 +2007,7 @@ fn deploy(
                                 continue;
                             };
                             for (i, it) in items.iter().enumerate() {
-                                let ip = format!("{pp}[{i}]");
+                                let ip = index(&pp, i);
                                 for (_, _, sv) in cx.entries(it, &ip, &["spread"]) {
                                     let Some(sp) = cx.string(sv, &join(&ip, "spread")) else {
                                         continue;
@@ -2099,7 +2099,7 @@ fn device_reservations(cx: &mut Cx, v: &Node, path: &str) -> Option<u32> {
     };
     let mut total: Option<u32> = None;
     for (i, it) in items.iter().enumerate() {
-        let ip = format!("{path}[{i}]");
+        let ip = index(path, i);
         let fields = ["capabilities", "count", "device_ids", "driver", "options"];
         let mut caps = Vec::new();
         let mut count: Option<&Node> = None;
@@ -2175,7 +2175,7 @@ fn gpus(cx: &mut Cx, v: &Node, path: &str) -> Option<u32> {
     };
     let mut total = 0u32;
     for (i, it) in items.iter().enumerate() {
-        let ip = format!("{path}[{i}]");
+        let ip = index(path, i);
         let fields = ["capabilities", "count", "device_ids", "driver", "options"];
         let mut count = None;
         let mut ids = Vec::new();
@@ -2374,7 +2374,7 @@ fn extra_hosts(cx: &mut Cx, v: &Node, path: &str, out: &mut BTreeMap<String, Str
         }
         NodeKind::Seq(items) => {
             for (i, it) in items.iter().enumerate() {
-                let ip = format!("{path}[{i}]");
+                let ip = index(path, i);
                 let Some(t) = cx.string(it, &ip) else {
                     continue;
                 };
@@ -2455,7 +2455,7 @@ fn devices(cx: &mut Cx, v: &Node, path: &str, out: &mut Vec<String>) {
         return;
     };
     for (i, it) in items.iter().enumerate() {
-        let ip = format!("{path}[{i}]");
+        let ip = index(path, i);
         match &it.kind {
             NodeKind::Map(_) => {
                 let mut src = None;
