@@ -175,10 +175,8 @@ pub fn proofs(claim: Claim, target: ProviderKind) -> &'static [&'static str] {
 /// Claims a ledger still makes that no driver test proves yet, each with why: reviewed, and
 /// kept short. The audit fails when one of them gains a proof (move it to [`proofs`]) or is no
 /// longer made by any rendered example or corpus file (delete it).
-pub const UNPROVEN: &[(Claim, ProviderKind, &str)] = &[
-    (
-        Claim::FetchesSecretsAtBoot,
-        ProviderKind::Gce,
-        "the startup script's Secret Manager fetch is checked as text only: no test runs it against a peer",
-    ),
-];
+pub const UNPROVEN: &[(Claim, ProviderKind, &str)] = &[(
+    Claim::FetchesSecretsAtBoot,
+    ProviderKind::Gce,
+    "the startup script's Secret Manager fetch is checked as text only: no test runs it against a peer",
+)];

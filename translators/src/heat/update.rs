@@ -167,8 +167,11 @@ pub(crate) fn rolling(b: &mut Builder<'_>, pools: &[Pool<'_>]) -> bool {
                 line.push_str(&format!("; not honoured: {}", unsupported.join(", ")));
             }
             // Approximated: the order is always start-first, whatever `order` says.
-            b.ledger
-                .claimed(field("update"), crate::claims::Claim::ReplacesInBatches, line);
+            b.ledger.claimed(
+                field("update"),
+                crate::claims::Claim::ReplacesInBatches,
+                line,
+            );
         }
         if !unsupported.is_empty() {
             b.diags.push(
