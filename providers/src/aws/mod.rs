@@ -992,7 +992,8 @@ mod tests {
         assert_ne!(hash(&a, "task-definition"), hash(&b, "task-definition"));
         assert_ne!(hash(&a, "service"), hash(&b, "service"));
         assert_eq!(hash(&a, "cluster"), hash(&b, "cluster"));
-        // Ranks: cluster, security group, instances, task definitions, services.
+        // Ranks: cluster, security group, instances, task definitions, the Cloud Map namespace
+        // (every ECS service is a Service Connect client of it), services.
         let kinds: Vec<&str> = a.iter().map(|d| d.id.kind.as_str()).collect();
         assert_eq!(
             kinds,
@@ -1001,6 +1002,7 @@ mod tests {
                 "security-group",
                 "instance",
                 "task-definition",
+                "namespace",
                 "service"
             ]
         );
