@@ -992,20 +992,25 @@ mod tests {
         assert_ne!(hash(&a, "task-definition"), hash(&b, "task-definition"));
         assert_ne!(hash(&a, "service"), hash(&b, "service"));
         assert_eq!(hash(&a, "cluster"), hash(&b, "cluster"));
-        // Ranks: cluster, security group, instances, task definitions, the Cloud Map namespace
-        // (every ECS service is a Service Connect client of it), services.
-        let kinds: Vec<&str> = a.iter().map(|d| d.id.kind.as_str()).collect();
+        // In apply order (the engine applies by rank, not by list position): cluster, security
+        // group and the Cloud Map namespace (every ECS service is a Service Connect client of
+        // it), instances, task definitions, services.
+        let mut by_rank: Vec<&Desired> = a.iter().collect();
+        by_rank.sort_by_key(|d| d.rank);
+        let kinds: Vec<&str> = by_rank.iter().map(|d| d.id.kind.as_str()).collect();
         assert_eq!(
             kinds,
             [
                 "cluster",
                 "security-group",
+                "namespace",
                 "instance",
                 "task-definition",
-                "namespace",
                 "service"
             ]
         );
-        assert!(a.windows(2).all(|w| w[0].rank <= w[1].rank));
+        let rank = |k: &str| by_rank.iter().find(|d| d.id.kind == k).map(|d| d.rank);
+        assert!(rank("namespace") < rank("service"));
+        assert!(rank("task-definition") < rank("service"));
     }
 }
