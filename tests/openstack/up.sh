@@ -26,6 +26,11 @@ pids="$state/pids"
 logs="$state/logs"
 etc="$state/etc"
 clouds="$state/clouds.yaml"
+# One bring-up at a time: two test runs (or helpers) starting the cloud at once would each stop
+# what the other started. The second waits here, then finds the cloud up and reuses it.
+mkdir -p "$state"
+exec 9>"$state/up.lock"
+flock 9
 uv_version="0.13.9"
 # Test-only credentials of a throwaway cloud on the loopback interface.
 export BRIDGE_OS_ADMIN_PASSWORD="bridge-admin-pw"
