@@ -64,7 +64,7 @@ wait_port() { # name port seconds
 start() { # name command...  (own session, pid recorded)
     local name="$1"
     shift
-    setsid nohup "$@" >"$logs/$name.log" 2>&1 </dev/null &
+    setsid nohup "$@" >"$logs/$name.log" 2>&1 </dev/null 9>&- &   # 9: up.sh's lock, not inherited
     echo $! >"$pids/$name.pid"
 }
 
