@@ -101,6 +101,13 @@ fn every_key_per_target_with_counts() {
     assert_eq!(row("gce", "gpus").0, "dropped");
     assert_eq!(row("openstack", "gpus").0, "mapped");
     assert_eq!(row("swarm", "privileged").0, "dropped");
+    // Swarm's service API 1.41 takes only SELinux labels of security_opt; the sample has none.
+    let (f, why) = row("swarm", "security_opt");
+    assert_eq!(f, "dropped");
+    assert!(
+        why.contains("only SELinux labels") && why.contains("no-new-privileges:true"),
+        "{why}"
+    );
     // Keys now carried: a docker flag on the VMs, the task definition's field on ECS.
     for k in [
         "cpu_shares",

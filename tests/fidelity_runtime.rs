@@ -495,26 +495,71 @@ fn cgroupns_blkio_and_the_api_socket_reach_the_engine() {
     assert_eq!(got.3, "socket");
 }
 
-/// `use_api_socket` on Swarm: the rendered service, created on the real Engine's swarm, runs a
-/// task whose container has the node's Engine socket.
-#[test]
-fn swarm_task_has_the_api_socket() {
+/// Creates the rendered Swarm service `spec` on the real Engine's swarm, with the app's overlay
+/// networks it attaches to (as the driver makes them), waits up to 60 s for a running task,
+/// calls `read` with its container id (empty if none ran), and returns the stored service, the
+/// container id and what `read` returned. The service and the networks are removed.
+fn on_swarm<T>(
+    spec: serde_json::Value,
+    read: impl FnOnce(&str) -> T,
+) -> (serde_json::Value, String, T) {
     ensure_test_image();
     support::engine::ensure_swarm();
-    let a = app(
-        "rt-sock",
-        "    command: [sleep, '600']\n    use_api_socket: true\n",
-    );
-    let sw = translate(ProviderKind::Swarm, &a);
-    let mut spec = artifact_json(&sw, "swarm/services/");
-    // The app's overlay network is the driver's to create; this test needs only the task.
-    if let Some(t) = spec["TaskTemplate"].as_object_mut() {
-        t.remove("Networks");
+    let nets: Vec<String> = spec["TaskTemplate"]["Networks"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|n| n["Target"].as_str().map(str::to_string))
+        .collect();
+    for n in &nets {
+        // One left by an earlier run may still be being removed (swarm removes networks
+        // asynchronously, and a service created meanwhile does not find it): a fresh one.
+        let end = Instant::now() + Duration::from_secs(30);
+        while docker(&["network", "inspect", n]).0 && Instant::now() < end {
+            let _ = docker(&["network", "rm", n]);
+            std::thread::sleep(Duration::from_millis(500));
+        }
+        let made = docker(&["network", "create", "-d", "overlay", n]);
+        assert!(made.0, "{}", made.1);
     }
+    let out = on_swarm_service(spec, read);
+    for n in &nets {
+        // A task's endpoint may linger a moment after its service is removed.
+        let end = Instant::now() + Duration::from_secs(20);
+        while !docker(&["network", "rm", n]).0 && Instant::now() < end {
+            std::thread::sleep(Duration::from_millis(500));
+        }
+    }
+    out
+}
+
+fn on_swarm_service<T>(
+    spec: serde_json::Value,
+    read: impl FnOnce(&str) -> T,
+) -> (serde_json::Value, String, T) {
     let name = spec["Name"].as_str().unwrap_or_default().to_string();
     let _ = support::engine::call("DELETE", &format!("/services/{name}"), None);
     let r = support::engine::call("POST", "/services/create", Some(&spec));
     assert_eq!(r.status, 201, "{}", r.text());
+    let container = running_task(&name);
+    let inspect = support::engine::call("GET", &format!("/services/{name}"), None).json();
+    let out = read(&container);
+    let _ = support::engine::call("DELETE", &format!("/services/{name}"), None);
+    (inspect, container, out)
+}
+
+/// `stored` has everything `sent` has (objects may have more fields).
+fn holds(stored: &serde_json::Value, sent: &serde_json::Value) -> bool {
+    match (stored, sent) {
+        (serde_json::Value::Object(a), serde_json::Value::Object(b)) => {
+            b.iter().all(|(k, v)| a.get(k).is_some_and(|x| holds(x, v)))
+        }
+        (a, b) => a == b,
+    }
+}
+
+/// The container of service `name`'s running task, waited for up to 60 s (empty if none ran).
+fn running_task(name: &str) -> String {
     let end = Instant::now() + Duration::from_secs(60);
     let mut container = String::new();
     while container.is_empty() && Instant::now() < end {
@@ -535,19 +580,184 @@ fn swarm_task_has_the_api_socket() {
             .to_string();
         std::thread::sleep(Duration::from_millis(300));
     }
-    let inspect = support::engine::call("GET", &format!("/services/{name}"), None).json();
-    let sock = Command::new("docker")
-        .args([
-            "exec",
-            &container,
-            "sh",
-            "-c",
-            "test -S /var/run/docker.sock && echo socket",
-        ])
-        .output()
-        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+    container
+}
+
+/// The container settings the Engine's service API (1.41) has, rendered for Swarm and created on
+/// the real swarm: the Engine stores each as sent, and the task's container runs with it. Of
+/// `security_opt` only the SELinux labels reach the spec (`Privileges.SELinuxContext`); the rest
+/// is reported (T108), not sent.
+#[test]
+fn swarm_stores_the_settings_its_service_api_has() {
+    let a = app(
+        "rt-swarm",
+        "    command: [sleep, '600']\n    hostname: web-1\n    init: true\n    read_only: true\n    tty: true\n    stdin_open: true\n    stop_signal: SIGINT\n    group_add: ['29']\n    cap_add: [NET_ADMIN]\n    cap_drop: [MKNOD]\n    sysctls: {net.core.somaxconn: '1024'}\n    ulimits: {nofile: {soft: 1024, hard: 2048}}\n    pids_limit: 200\n    dns: [10.0.0.53]\n    dns_search: [corp.example]\n    dns_opt: ['ndots:2']\n    extra_hosts: ['db.corp.example:10.0.0.5']\n    security_opt: ['label:type:svirt_apache_t', 'label=level:s0:c100,c200', 'no-new-privileges:true']\n",
+    );
+    let sw = translate(ProviderKind::Swarm, &a);
+    for f in [
+        "hostname",
+        "init",
+        "read_only",
+        "tty",
+        "stdin_open",
+        "stop_signal",
+        "group_add",
+        "cap_add",
+        "cap_drop",
+        "sysctls",
+        "ulimits",
+        "resources.pids",
+        "dns",
+        "dns_search",
+        "dns_opt",
+        "extra_hosts",
+    ] {
+        assert_eq!(fid(&sw, f), Fidelity::Mapped, "swarm {f}");
+    }
+    assert_eq!(fid(&sw, "security_opt"), Fidelity::Approximated);
+    let why = sw
+        .ledger
+        .iter()
+        .find(|e| e.field == "services.web.security_opt")
+        .map(|e| e.reason.clone())
         .unwrap_or_default();
+    assert!(why.contains("no-new-privileges:true"), "{why}");
+    assert!(
+        sw.diagnostics
+            .iter()
+            .any(|d| d.code == "T108" && d.path == "services.web.security_opt"),
+        "{:?}",
+        sw.diagnostics
+    );
+    let spec = artifact_json(&sw, "swarm/services/");
+    let sent = spec["TaskTemplate"]["ContainerSpec"].clone();
+    assert_eq!(
+        sent["Privileges"],
+        serde_json::json!({"SELinuxContext": {"Disable": false, "User": "", "Role": "", "Type": "svirt_apache_t", "Level": "s0:c100,c200"}}),
+        "{sent}"
+    );
+    let (inspect, container, c) = on_swarm(spec, |c| {
+        support::engine::call("GET", &format!("/containers/{c}/json"), None).json()
+    });
+    let stored = &inspect["Spec"]["TaskTemplate"]["ContainerSpec"];
+    // Every field sent is stored as sent (the Engine adds fields of its own, such as
+    // `Privileges.CredentialSpec: null`).
+    for (k, v) in sent.as_object().into_iter().flatten() {
+        assert!(
+            holds(&stored[k], v),
+            "ContainerSpec.{k}: sent {v}, stored {inspect}"
+        );
+    }
+    assert_eq!(
+        inspect["Spec"]["TaskTemplate"]["Resources"]["Limits"]["Pids"], 200,
+        "{inspect}"
+    );
+    assert_eq!(stored["Hosts"][0], "10.0.0.5 db.corp.example");
+    assert!(!container.is_empty(), "no running task: {inspect}");
+    let hc = &c["HostConfig"];
+    assert_eq!(c["Config"]["Hostname"], "web-1", "{c}");
+    assert_eq!(c["Config"]["Tty"], true);
+    assert_eq!(c["Config"]["OpenStdin"], true);
+    assert_eq!(c["Config"]["StopSignal"], "SIGINT");
+    assert_eq!(hc["Init"], true, "{hc}");
+    assert_eq!(hc["ReadonlyRootfs"], true);
+    assert_eq!(hc["GroupAdd"], serde_json::json!(["29"]));
+    assert_eq!(hc["Sysctls"]["net.core.somaxconn"], "1024");
+    assert_eq!(
+        hc["Ulimits"],
+        serde_json::json!([{"Name": "nofile", "Soft": 1024, "Hard": 2048}])
+    );
+    assert_eq!(hc["PidsLimit"], 200);
+    assert_eq!(hc["Dns"], serde_json::json!(["10.0.0.53"]));
+    assert_eq!(hc["DnsSearch"], serde_json::json!(["corp.example"]));
+    assert_eq!(hc["DnsOptions"], serde_json::json!(["ndots:2"]));
+    assert_eq!(
+        hc["ExtraHosts"],
+        serde_json::json!(["db.corp.example:10.0.0.5"])
+    );
+    let caps = |k: &str| hc[k].to_string();
+    assert!(caps("CapAdd").contains("NET_ADMIN"), "{hc}");
+    assert!(caps("CapDrop").contains("MKNOD"), "{hc}");
+    let sec = hc["SecurityOpt"].to_string();
+    assert!(sec.contains("type:svirt_apache_t"), "{sec}");
+    assert!(sec.contains("level:s0:c100,c200"), "{sec}");
+    assert!(!sec.contains("no-new-privileges"), "{sec}");
+}
+
+/// What the Swarm ledger drops for want of a field is really not in the Engine's service API
+/// 1.41: bollard-stubs (API 1.53) has `OomScoreAdj` and `Privileges.NoNewPrivileges`, `Seccomp`,
+/// `AppArmor`, and this Engine stores none of them (it discards unknown fields without an
+/// error), so bridge sends none.
+#[test]
+fn the_engine_discards_the_fields_its_service_api_lacks() {
+    support::engine::ensure_swarm();
+    let name = "rt-discard_web";
+    let spec = serde_json::json!({
+        "Name": name,
+        "TaskTemplate": {"ContainerSpec": {
+            "Image": TEST_IMAGE,
+            "Args": ["sleep", "600"],
+            "OomScoreAdj": 500,
+            "Privileges": {
+                "SELinuxContext": {"Type": "svirt_apache_t"},
+                "NoNewPrivileges": true,
+                "Seccomp": {"Mode": "unconfined"},
+                "AppArmor": {"Mode": "disabled"}
+            }
+        }},
+        "Mode": {"Replicated": {"Replicas": 0}}
+    });
     let _ = support::engine::call("DELETE", &format!("/services/{name}"), None);
+    let r = support::engine::call("POST", "/services/create", Some(&spec));
+    assert_eq!(r.status, 201, "{}", r.text());
+    let inspect = support::engine::call("GET", &format!("/services/{name}"), None).json();
+    let _ = support::engine::call("DELETE", &format!("/services/{name}"), None);
+    let cs = &inspect["Spec"]["TaskTemplate"]["ContainerSpec"];
+    assert_eq!(
+        cs["Privileges"]["SELinuxContext"]["Type"], "svirt_apache_t",
+        "{inspect}"
+    );
+    for k in ["NoNewPrivileges", "Seccomp", "AppArmor"] {
+        assert!(cs["Privileges"].get(k).is_none(), "{k} stored: {inspect}");
+    }
+    assert!(cs.get("OomScoreAdj").is_none(), "{inspect}");
+    // And the translator sends none of them.
+    let a = app(
+        "rt-discard",
+        "    oom_score_adj: 500\n    security_opt: ['no-new-privileges:true', 'seccomp:unconfined', 'apparmor:unconfined']\n",
+    );
+    let sw = translate(ProviderKind::Swarm, &a);
+    let sent = artifact_json(&sw, "swarm/services/");
+    let cs = &sent["TaskTemplate"]["ContainerSpec"];
+    assert!(cs.get("OomScoreAdj").is_none(), "{sent}");
+    assert!(cs.get("Privileges").is_none(), "{sent}");
+    assert_eq!(fid(&sw, "security_opt"), Fidelity::Dropped);
+    assert_eq!(fid(&sw, "oom_score_adj"), Fidelity::Dropped);
+}
+
+/// `use_api_socket` on Swarm: the rendered service, created on the real Engine's swarm, runs a
+/// task whose container has the node's Engine socket.
+#[test]
+fn swarm_task_has_the_api_socket() {
+    let a = app(
+        "rt-sock",
+        "    command: [sleep, '600']\n    use_api_socket: true\n",
+    );
+    let sw = translate(ProviderKind::Swarm, &a);
+    let spec = artifact_json(&sw, "swarm/services/");
+    let (inspect, container, sock) = on_swarm(spec, |c| {
+        Command::new("docker")
+            .args([
+                "exec",
+                c,
+                "sh",
+                "-c",
+                "test -S /var/run/docker.sock && echo socket",
+            ])
+            .output()
+            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+            .unwrap_or_default()
+    });
     let mounts = &inspect["Spec"]["TaskTemplate"]["ContainerSpec"]["Mounts"];
     assert_eq!(mounts[0]["Type"], "bind", "{inspect}");
     assert_eq!(mounts[0]["Source"], "/var/run/docker.sock", "{inspect}");

@@ -940,15 +940,51 @@ fn container(
             cx.ledger.mapped(p("extra_hosts"));
         }
     }
-    if !s.sysctls.is_empty() {
-        c.system_controls = s
-            .sysctls
-            .iter()
-            .map(|(k, v)| api::SystemControl {
-                namespace: k.clone(),
-                value: v.clone(),
-            })
-            .collect();
+    // With `ipc: host` on any of the task's services the task's IPC namespace is the instance's,
+    // where ECS takes no IPC parameters and runc refuses them ("not allowed in the hosts ipc
+    // namespace").
+    let host_ipc = !cx.fargate
+        && members.iter().any(|m| {
+            cx.app
+                .services
+                .get(m)
+                .is_some_and(|x| x.ipc.as_deref() == Some("host"))
+        });
+    let (ipc_lost, sysctls): (Vec<_>, Vec<_>) = s
+        .sysctls
+        .iter()
+        .partition(|(k, _)| host_ipc && ipc_sysctl(k));
+    if !ipc_lost.is_empty() {
+        let names: Vec<&str> = ipc_lost.iter().map(|(k, _)| k.as_str()).collect();
+        let why = format!(
+            "the task shares the instance's IPC namespace (ipc: host), where ECS sets no IPC parameters: {} not set",
+            names.join(", ")
+        );
+        if sysctls.is_empty() {
+            cx.drop_warn(
+                "T215",
+                p("sysctls"),
+                &why,
+                Some("drop `ipc: host`, or the parameters"),
+            );
+        } else {
+            cx.ledger.approximated(p("sysctls"), why.clone());
+            cx.warn(
+                "T215",
+                p("sysctls"),
+                why,
+                Some("drop `ipc: host`, or the parameters"),
+            );
+        }
+    }
+    c.system_controls = sysctls
+        .iter()
+        .map(|(k, v)| api::SystemControl {
+            namespace: (*k).clone(),
+            value: (*v).clone(),
+        })
+        .collect();
+    if !sysctls.is_empty() && ipc_lost.is_empty() {
         if cx.awsvpc && s.sysctls.keys().any(|k| k.starts_with("net.")) {
             cx.ledger.approximated(
                 p("sysctls"),
@@ -1058,6 +1094,21 @@ fn container(
     }
     // Network aliases are ledgered with the group's Cloud Map service (service::registry).
     c
+}
+
+/// A kernel parameter of the IPC namespace (those docker and runc accept per container).
+fn ipc_sysctl(k: &str) -> bool {
+    matches!(
+        k,
+        "kernel.msgmax"
+            | "kernel.msgmnb"
+            | "kernel.msgmni"
+            | "kernel.sem"
+            | "kernel.shmall"
+            | "kernel.shmmax"
+            | "kernel.shmmni"
+            | "kernel.shm_rmid_forced"
+    ) || k.starts_with("fs.mqueue.")
 }
 
 fn linux(c: &mut ContainerDefinition) -> &mut api::LinuxParameters {

@@ -33,6 +33,10 @@ pub const CODES: &[(&str, &str)] = &[
     ("T105", "swarm publishes ports on every address of the node"),
     ("T106", "a local network driver becomes overlay"),
     ("T107", "a bind mount source that is not an absolute path"),
+    (
+        "T108",
+        "a security option the service api does not take (only selinux labels)",
+    ),
 ];
 
 /// Label keys bridge owns on every object it creates.

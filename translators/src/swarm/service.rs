@@ -448,6 +448,7 @@ pub fn build(
             .with_hint("grant the capabilities it needs with cap_add instead"),
         );
     }
+    security_opt(name, s, &mut c, ledger, diags);
     let list = |v: &Vec<String>| (!v.is_empty()).then(|| v.clone());
     c.capability_add = list(&s.cap_add);
     c.capability_drop = list(&s.cap_drop);
@@ -607,8 +608,8 @@ pub fn build(
         }
     }
     for (f, set) in s.runtime_keys() {
-        // use_api_socket is a bind mount (above).
-        if set && f != "use_api_socket" {
+        // use_api_socket is a bind mount (above), security_opt's SELinux labels Privileges.
+        if set && f != "use_api_socket" && f != "security_opt" {
             ledger.dropped(
                 p(f),
                 "the Engine's service API (1.41) has no such field: swarm tasks run without it",
@@ -893,6 +894,87 @@ pub fn build(
     }
 }
 
+/// One `security_opt` entry as an SELinux label: `label:type:T` or `label=type:T` (docker takes
+/// either separator after `label`) gives `("type", "T")`, `label:disable` gives `("disable", "")`.
+/// None for any other option, or a label part docker does not know.
+fn selinux_label(opt: &str) -> Option<(&str, &str)> {
+    let rest = opt
+        .strip_prefix("label=")
+        .or_else(|| opt.strip_prefix("label:"))?;
+    if rest == "disable" {
+        return Some(("disable", ""));
+    }
+    let (part, value) = rest.split_once(':')?;
+    matches!(part, "user" | "role" | "type" | "level").then_some((part, value))
+}
+
+/// `security_opt` on Swarm: the Engine's service API (1.41) has the container's SELinux labels
+/// (`Privileges.SELinuxContext`) and nothing else of it; the Engine discards `NoNewPrivileges`,
+/// `Seccomp` and `AppArmor` (later API versions, which bollard-stubs has), so none is sent and
+/// each other entry is reported.
+fn security_opt(
+    name: &str,
+    s: &Service,
+    c: &mut TaskSpecContainerSpec,
+    ledger: &mut Ledger,
+    diags: &mut Diagnostics,
+) {
+    if s.security_opt.is_empty() {
+        return;
+    }
+    let field = format!("services.{name}.security_opt");
+    // All five fields, as the Engine stores them, so that the stored spec reads back as sent.
+    let mut ctx = api::TaskSpecContainerSpecPrivilegesSeLinuxContext {
+        disable: Some(false),
+        user: Some(String::new()),
+        role: Some(String::new()),
+        typ: Some(String::new()),
+        level: Some(String::new()),
+    };
+    let mut labels = 0;
+    let mut lost = Vec::new();
+    for opt in &s.security_opt {
+        match selinux_label(opt) {
+            Some((part, value)) => {
+                labels += 1;
+                let v = Some(value.to_string());
+                match part {
+                    "disable" => ctx.disable = Some(true),
+                    "user" => ctx.user = v,
+                    "role" => ctx.role = v,
+                    "type" => ctx.typ = v,
+                    _ => ctx.level = v,
+                }
+            }
+            None => lost.push(opt.as_str()),
+        }
+    }
+    if labels > 0 {
+        c.privileges = Some(api::TaskSpecContainerSpecPrivileges {
+            se_linux_context: Some(ctx),
+            ..api::TaskSpecContainerSpecPrivileges::default()
+        });
+    }
+    if lost.is_empty() {
+        ledger.mapped(&field);
+        return;
+    }
+    let why = format!(
+        "the Engine's service API (1.41) takes only SELinux labels (`label:...`) here: {} not carried",
+        lost.join(", ")
+    );
+    if labels > 0 {
+        ledger.approximated(&field, why.clone());
+    } else {
+        ledger.dropped(&field, why.clone());
+    }
+    diags.push(
+        Diagnostic::warning("T108", why)
+            .with_path(field)
+            .with_hint("set them for every container in the nodes' daemon configuration (daemon.json `no-new-privileges`, `seccomp-profile`), or deploy to a VM target"),
+    );
+}
+
 /// `use_api_socket`: the node's Engine socket, bound where the container expects it (each
 /// swarm node runs an Engine, so the socket is there on every node).
 fn api_socket_mount() -> api::Mount {
@@ -902,5 +984,83 @@ fn api_socket_mount() -> api::Mount {
         source: Some(sock.into()),
         typ: Some(MountType::BIND),
         ..api::Mount::default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+    use std::sync::Arc;
+
+    use bridge_core::{LoadOptions, load_str};
+
+    use super::*;
+    use crate::{Fidelity, Translator};
+
+    #[test]
+    fn selinux_labels_in_both_spellings() {
+        assert_eq!(
+            selinux_label("label:type:svirt_t"),
+            Some(("type", "svirt_t"))
+        );
+        assert_eq!(
+            selinux_label("label=level:s0:c100,c200"),
+            Some(("level", "s0:c100,c200"))
+        );
+        assert_eq!(selinux_label("label=user:u"), Some(("user", "u")));
+        assert_eq!(selinux_label("label:role:r"), Some(("role", "r")));
+        assert_eq!(selinux_label("label:disable"), Some(("disable", "")));
+        assert_eq!(selinux_label("label:bogus:x"), None);
+        assert_eq!(selinux_label("no-new-privileges:true"), None);
+        assert_eq!(selinux_label("seccomp=unconfined"), None);
+    }
+
+    /// The context sent and the verdict: mapped when every entry is a label, approximated beside
+    /// others (each reported, T108), dropped with no label and then no `Privileges` at all.
+    #[test]
+    fn security_opt_verdicts() {
+        let run = |opts: &str| {
+            let yaml = format!("services:\n  web:\n    image: x\n    security_opt: [{opts}]\n");
+            let l = load_str(
+                &Arc::from("compose.yaml"),
+                &yaml,
+                Path::new("."),
+                &LoadOptions::default(),
+            );
+            let v = l.valid.unwrap_or_else(|| panic!("{:?}", l.diagnostics));
+            let t = super::super::Swarm.translate(&v);
+            let spec: serde_json::Value = t
+                .artifacts
+                .iter()
+                .find(|a| a.path.starts_with("swarm/services/"))
+                .and_then(|a| serde_json::from_str(&a.content).ok())
+                .unwrap_or_default();
+            let line = t
+                .ledger
+                .iter()
+                .find(|e| e.field == "services.web.security_opt")
+                .map(|e| (e.fidelity, e.reason.clone()))
+                .unwrap_or_else(|| panic!("no line: {:?}", t.ledger));
+            let t108 = t.diagnostics.iter().any(|d| d.code == "T108");
+            (
+                spec["TaskTemplate"]["ContainerSpec"]["Privileges"].clone(),
+                line,
+                t108,
+            )
+        };
+        let (p, (f, _), warned) = run("'label:disable', 'label:type:svirt_t'");
+        assert_eq!(p["SELinuxContext"]["Disable"], true, "{p}");
+        assert_eq!(p["SELinuxContext"]["Type"], "svirt_t", "{p}");
+        assert_eq!(f, Fidelity::Mapped);
+        assert!(!warned);
+        let (p, (f, why), warned) = run("'label=user:u', 'apparmor:unconfined'");
+        assert_eq!(p["SELinuxContext"]["User"], "u", "{p}");
+        assert_eq!(f, Fidelity::Approximated);
+        assert!(why.contains("apparmor:unconfined"), "{why}");
+        assert!(warned);
+        let (p, (f, _), warned) = run("'no-new-privileges:true'");
+        assert!(p.is_null(), "{p}");
+        assert_eq!(f, Fidelity::Dropped);
+        assert!(warned);
     }
 }
