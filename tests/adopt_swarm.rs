@@ -126,7 +126,11 @@ fn a_docker_stack_deploy_stack_is_adopted_in_place() {
     let dir = std::env::temp_dir().join(format!("bridge-adopt-swarm-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("{e}"));
-    let port = 18_200 + u16::try_from(std::process::id() % 700).unwrap_or(0);
+    // A port no one listens on now (host mode publishes on every address of the node).
+    let port = std::net::TcpListener::bind("0.0.0.0:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .unwrap_or_else(|e| panic!("no free port: {e}"));
     let file = dir.join("stack.yaml");
     std::fs::write(&file, corpus_stack(port)).unwrap_or_else(|e| panic!("{e}"));
     let _stack = Stack(name.clone(), dir.clone());
