@@ -133,6 +133,9 @@ pub enum Command {
         /// Exit 3 when the plan has changes (0 when there are none).
         #[arg(long = "detailed-exitcode")]
         detailed_exitcode: bool,
+        /// Show what `deploy --adopt` would do with objects made outside bridge.
+        #[arg(long)]
+        adopt: bool,
     },
     /// Deploy the app: observe, plan, apply in dependency order.
     Deploy {
@@ -148,6 +151,11 @@ pub enum Command {
         /// How long to wait for services to run.
         #[arg(long, value_name = "DURATION", default_value = "5m", value_parser = parse_duration)]
         timeout: std::time::Duration,
+        /// Take over objects that have the app's names but not bridge's labels (what `bridge
+        /// export` read from a `docker stack deploy` stack): labels added in place where the
+        /// provider can, else replaced, as the plan says.
+        #[arg(long)]
+        adopt: bool,
     },
     /// Show per component: desired, running, health and the errors of failing tasks.
     Status {
@@ -374,13 +382,31 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Plan {
             args,
             detailed_exitcode,
-        } => lifecycle::run(&args, Op::Plan { detailed_exitcode }, json),
+            adopt,
+        } => lifecycle::run(
+            &args,
+            Op::Plan {
+                detailed_exitcode,
+                adopt,
+            },
+            json,
+        ),
         Command::Deploy {
             args,
             yes,
             wait,
             timeout,
-        } => lifecycle::run(&args, Op::Deploy { yes, wait, timeout }, json),
+            adopt,
+        } => lifecycle::run(
+            &args,
+            Op::Deploy {
+                yes,
+                wait,
+                timeout,
+                adopt,
+            },
+            json,
+        ),
         Command::Status { args } => lifecycle::run(&args, Op::Status, json),
         Command::Destroy { args, timeout } => lifecycle::run(&args, Op::Destroy { timeout }, json),
         Command::Reconcile {

@@ -87,6 +87,8 @@ pub enum Op {
     Plan {
         /// Exit 3 when there are changes.
         detailed_exitcode: bool,
+        /// Preview taking over objects made outside bridge (`deploy --adopt`).
+        adopt: bool,
     },
     /// Apply the plan.
     Deploy {
@@ -96,6 +98,8 @@ pub enum Op {
         wait: bool,
         /// How long waits may take.
         timeout: Duration,
+        /// Take over objects that have the app's names but not its labels.
+        adopt: bool,
     },
     /// Show what runs.
     Status,
@@ -314,8 +318,12 @@ async fn run_async(args: &LifecycleArgs, op: Op, json: bool) -> Result<ExitCode>
             }
         }
     }
+    let adopt = matches!(
+        op,
+        Op::Plan { adopt: true, .. } | Op::Deploy { adopt: true, .. }
+    );
     let orch = match Orchestrator::new(partition, drivers) {
-        Ok(o) => o,
+        Ok(o) => o.with_adopt(adopt),
         Err(e) => return Ok(fail(json, &e)),
     };
     match lifecycle(&orch, args, &app, op, json).await {
@@ -397,13 +405,16 @@ async fn lifecycle(
         emit_json(&serde_json::json!({"event": "diagnostics", "diagnostics": diags}));
     }
     match op {
-        Op::Plan { detailed_exitcode } => {
+        Op::Plan {
+            detailed_exitcode, ..
+        } => {
             let plan = orch.plan().await?;
             if json {
                 emit_json(&serde_json::json!({
                     "event": "plan", "app": app, "provider": label,
                     "providers": providers.iter().map(ProviderKind::as_str).collect::<Vec<_>>(),
                     "empty": plan.is_empty(), "steps": plan.steps_json(),
+                    "unowned": plan.parts.iter().flat_map(|p| p.unowned.iter().map(move |u| format!("{}: {u}", p.provider.as_str()))).collect::<Vec<_>>(),
                     "inputs": plan.inputs, "diagnostics": diags,
                 }));
             } else {
@@ -624,18 +635,24 @@ async fn run_ops(
         }
     }
     let (c, u, r, d) = plan.counts();
+    let a: usize = plan.parts.iter().map(|p| p.plan.adopted()).sum();
     match result {
         Ok(()) => {
             if json {
                 emit_json(&serde_json::json!({
                     "event": "result", "ok": true, "app": app, "deployment": id,
                     "provider": label,
-                    "created": c, "updated": u, "replaced": r, "deleted": d,
+                    "created": c, "updated": u, "replaced": r, "deleted": d, "adopted": a,
                     "millis": t.elapsed().as_millis() as u64,
                 }));
             } else {
+                let adopted = if a > 0 {
+                    format!(", {a} adopted")
+                } else {
+                    String::new()
+                };
                 eprintln!(
-                    "{app}: {} ({c} created, {u} updated, {r} replaced, {d} deleted) in {:.1}s",
+                    "{app}: {} ({c} created, {u} updated, {r} replaced, {d} deleted{adopted}) in {:.1}s",
                     if plan.is_empty() {
                         "no changes"
                     } else {
@@ -670,6 +687,7 @@ pub(crate) async fn removal_preview(
             plan: bridge_core::plan::diff(&[], &observed),
             held: BTreeMap::new(),
             diagnostics: Diagnostics::new(),
+            unowned: Vec::new(),
         });
     }
     Ok(HybridPlan {
@@ -800,6 +818,7 @@ fn done_word(a: Action) -> &'static str {
         Action::Update => "updated",
         Action::Replace => "replaced",
         Action::Delete => "deleted",
+        Action::Adopt => "adopted",
     }
 }
 

@@ -23,6 +23,9 @@ pub enum Action {
     Replace,
     /// Exists but is no longer desired.
     Delete,
+    /// Exists without bridge's labels (made outside bridge) and matches the app: bridge's labels
+    /// are added in place (`deploy --adopt`), nothing else changes.
+    Adopt,
 }
 
 impl Action {
@@ -34,6 +37,7 @@ impl Action {
             Action::Update => "~",
             Action::Replace => "-/+",
             Action::Delete => "-",
+            Action::Adopt => "<=",
         }
     }
 
@@ -139,16 +143,31 @@ impl Plan {
                 s.reason
             ));
         }
-        let (c, u, r, d) = self.counts();
-        if c + u + r + d == 0 {
-            out.push_str("no changes\n");
-        } else {
-            out.push_str(&format!(
-                "plan: {c} to create, {u} to update, {r} to replace, {d} to delete\n"
-            ));
-        }
+        out.push_str(&summary_line(self.counts(), self.adopted()));
         out
     }
+
+    /// How many resources are adopted (labelled in place).
+    pub fn adopted(&self) -> usize {
+        self.steps
+            .iter()
+            .filter(|s| s.action == Action::Adopt)
+            .count()
+    }
+}
+
+/// The last line of a rendered plan: `no changes`, or the counts per action (adoptions only
+/// when there are any).
+pub fn summary_line((c, u, r, d): (usize, usize, usize, usize), adopted: usize) -> String {
+    if c + u + r + d + adopted == 0 {
+        return "no changes\n".into();
+    }
+    let adopt = if adopted > 0 {
+        format!(", {adopted} to adopt")
+    } else {
+        String::new()
+    };
+    format!("plan: {c} to create, {u} to update, {r} to replace, {d} to delete{adopt}\n")
 }
 
 /// One resource as the app wants it.
@@ -280,6 +299,111 @@ pub fn diff(desired: &[Desired], observed: &[Current]) -> Plan {
     deletes.sort_by(|a, b| (b.rank, &a.resource).cmp(&(a.rank, &b.resource)));
     forward.extend(deletes);
     Plan { steps: forward }
+}
+
+/// A provider object that has the name one of the app's desired resources would get but not
+/// the app's labels: made outside bridge (`docker stack deploy`, by hand, by another tool).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Unowned {
+    /// The desired resource whose name it has.
+    pub id: ResourceId,
+    /// The provider's name of the object.
+    pub name: String,
+    /// The provider's handle (id, ARN).
+    pub handle: String,
+    /// Its stored spec in the shape of [`Desired::spec`], when the provider reports one.
+    pub spec: Option<Value>,
+    /// Dotted paths not compared (as [`Current::opaque`]), bridge's own labels among them.
+    pub opaque: Vec<String>,
+    /// Why the provider cannot add bridge's labels in place, when it cannot.
+    pub no_relabel: Option<String>,
+}
+
+/// What [`adopt`] found: the steps that met an unowned object without `--adopt`.
+#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+pub struct Adoption {
+    /// `service/web: bexp_web` for each desired resource whose name is taken by an object
+    /// without the app's labels, when adoption was not asked for.
+    pub conflicts: Vec<String>,
+}
+
+/// Turn the `Create` steps of `plan` whose name is taken by an [`Unowned`] object into what
+/// taking it over needs (`adopt`), or mark them as conflicts (not `adopt`: the plan still says
+/// create, with the reason naming the object, and [`Adoption::conflicts`] lists them):
+///
+/// - the provider can relabel it and its spec has every field the app sets: [`Action::Adopt`]
+///   (labels added in place, nothing else sent);
+/// - it can be relabelled but fields differ (or its spec is not reported): `Update` (or `Replace`
+///   for a resource that does not change in place), the reason naming the fields;
+/// - it cannot be relabelled: `Replace`, the reason saying why.
+pub fn adopt(plan: &mut Plan, desired: &[Desired], found: &[Unowned], adopt: bool) -> Adoption {
+    let mut out = Adoption::default();
+    for s in &mut plan.steps {
+        if s.action != Action::Create {
+            continue;
+        }
+        let Some(u) = found.iter().find(|u| u.id == s.resource) else {
+            continue;
+        };
+        if !adopt {
+            s.reason = format!(
+                "missing; `{}` exists without bridge's labels (made outside bridge): `--adopt` takes it over",
+                u.name
+            );
+            out.conflicts.push(format!("{}: {}", s.resource, u.name));
+            continue;
+        }
+        s.handle = Some(u.handle.clone());
+        s.before = u.spec.clone();
+        if let Some(why) = &u.no_relabel {
+            s.action = Action::Replace;
+            s.reason = format!(
+                "`{}` exists without bridge's labels and {why}: replaced",
+                u.name
+            );
+            continue;
+        }
+        let after = s.after.clone().unwrap_or(Value::Null);
+        let changes = u
+            .spec
+            .as_ref()
+            .map(|obs| field_changes_except(&after, obs, &u.opaque));
+        match changes {
+            Some(c) if c.is_empty() => {
+                s.action = Action::Adopt;
+                s.reason = format!(
+                    "`{}` exists without bridge's labels: adopted, its labels added in place",
+                    u.name
+                );
+            }
+            other => {
+                let what: Vec<String> = other
+                    .unwrap_or_default()
+                    .into_iter()
+                    .map(|c| c.description)
+                    .collect();
+                let in_place = desired
+                    .iter()
+                    .find(|d| d.id == s.resource)
+                    .is_some_and(|d| d.in_place);
+                s.action = if in_place {
+                    Action::Update
+                } else {
+                    Action::Replace
+                };
+                s.reason = format!(
+                    "`{}` exists without bridge's labels: adopted with an update ({})",
+                    u.name,
+                    if what.is_empty() {
+                        "its spec is not reported".to_string()
+                    } else {
+                        what.join(", ")
+                    }
+                );
+            }
+        }
+    }
+    out
 }
 
 fn delete_step(o: &Current, reason: &str) -> Step {
@@ -667,5 +791,107 @@ mod tests {
         );
         let names: Vec<_> = c.iter().map(|c| c.description.as_str()).collect();
         assert_eq!(names, vec!["env B added", "env C removed"]);
+    }
+
+    fn unowned(kind: &str, name: &str, spec: Option<Value>, no_relabel: Option<&str>) -> Unowned {
+        Unowned {
+            id: ResourceId::new(kind, name),
+            name: format!("shop_{name}"),
+            handle: format!("id-{name}"),
+            spec,
+            opaque: vec!["Labels.bridge.app".into()],
+            no_relabel: no_relabel.map(str::to_string),
+        }
+    }
+
+    #[test]
+    fn adoption_relabels_updates_or_replaces() {
+        let spec = json!({"Name": "shop_web", "Labels": {"bridge.app": "shop"}, "Image": "a:1"});
+        let want = vec![
+            desired("service", "web", "h1", spec.clone(), 10),
+            desired(
+                "service",
+                "api",
+                "h2",
+                json!({"Name": "shop_api", "Image": "b:2"}),
+                10,
+            ),
+            desired(
+                "network",
+                "default",
+                "h3",
+                json!({"Name": "shop_default"}),
+                0,
+            ),
+            desired("service", "new", "h4", json!({"Name": "shop_new"}), 10),
+        ];
+        let found = vec![
+            // Same fields (only bridge's label missing): labelled in place.
+            unowned(
+                "service",
+                "web",
+                Some(json!({"Name": "shop_web", "Labels": {"x": "y"}, "Image": "a:1", "Extra": 1})),
+                None,
+            ),
+            // A field differs: an update that also sets the labels.
+            unowned(
+                "service",
+                "api",
+                Some(json!({"Name": "shop_api", "Image": "b:1"})),
+                None,
+            ),
+            // Cannot be relabelled: replaced, saying why.
+            unowned(
+                "network",
+                "default",
+                None,
+                Some("the engine cannot relabel a network"),
+            ),
+        ];
+        let mut p = diff(&want, &[]);
+        let none = adopt(&mut p, &want, &found, true);
+        assert!(none.conflicts.is_empty());
+        let by = |n: &str| {
+            p.steps
+                .iter()
+                .find(|s| s.resource.name == n)
+                .unwrap_or_else(|| panic!("{n}"))
+        };
+        assert_eq!(by("web").action, Action::Adopt);
+        assert_eq!(by("web").handle.as_deref(), Some("id-web"));
+        assert_eq!(by("api").action, Action::Update);
+        assert!(
+            by("api").reason.contains("Image b:1 -> b:2"),
+            "{}",
+            by("api").reason
+        );
+        assert_eq!(by("default").action, Action::Replace);
+        assert!(by("default").reason.contains("cannot relabel a network"));
+        assert_eq!(by("default").handle.as_deref(), Some("id-default"));
+        assert_eq!(by("new").action, Action::Create);
+        assert!(
+            p.render().ends_with(
+                "plan: 1 to create, 1 to update, 1 to replace, 0 to delete, 1 to adopt\n"
+            ),
+            "{}",
+            p.render()
+        );
+
+        // Without --adopt: still creates, each named as a conflict, nothing adopted.
+        let mut q = diff(&want, &[]);
+        let c = adopt(&mut q, &want, &found, false);
+        assert_eq!(
+            c.conflicts,
+            vec![
+                "network/default: shop_default",
+                "service/api: shop_api",
+                "service/web: shop_web"
+            ]
+        );
+        assert!(q.steps.iter().all(|s| s.action == Action::Create));
+        assert!(q.steps.iter().any(|s| {
+            s.reason
+                .contains("`shop_web` exists without bridge's labels")
+        }));
     }
 }

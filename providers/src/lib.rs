@@ -22,7 +22,7 @@ use std::future::Future;
 use std::time::Duration;
 
 use bridge_core::model::ProviderKind;
-use bridge_core::plan::{Current, Desired, Plan, ResourceId, Step};
+use bridge_core::plan::{Current, Desired, Plan, ResourceId, Step, Unowned};
 use bridge_core::{Diagnostics, ValidApp};
 use serde::Serialize;
 
@@ -176,6 +176,18 @@ pub trait Driver: Send + Sync {
     /// concurrency) and retries once when it changed meanwhile.
     fn apply(&self, app: &str, step: &Step)
     -> impl Future<Output = Result<(), DriverError>> + Send;
+    /// The provider objects that have the names of `app`'s `desired` resources but not its
+    /// labels (made outside bridge: `docker stack deploy`, by hand), each saying whether the
+    /// provider can add bridge's labels in place; what `deploy --adopt` takes over, and what a
+    /// deploy without it refuses to overwrite. Reads only. The default finds none.
+    fn unowned(
+        &self,
+        app: &str,
+        desired: &[Desired],
+    ) -> impl Future<Output = Result<Vec<Unowned>, DriverError>> + Send {
+        let _ = (app, desired);
+        async { Ok(Vec::new()) }
+    }
     /// Wait until a resource runs (all its replicas), and is healthy when `healthy` and it has a
     /// health check. Fails fast when its tasks fail for a reason that will not pass by itself.
     fn wait_ready(
@@ -252,6 +264,11 @@ pub trait DynDriver: Send + Sync {
     fn initialise(&self) -> BoxFuture<'_, Result<(), DriverError>>;
     fn observe<'a>(&'a self, app: &'a str) -> BoxFuture<'a, Result<Vec<Current>, DriverError>>;
     fn apply<'a>(&'a self, app: &'a str, step: &'a Step) -> BoxFuture<'a, Result<(), DriverError>>;
+    fn unowned<'a>(
+        &'a self,
+        app: &'a str,
+        desired: &'a [Desired],
+    ) -> BoxFuture<'a, Result<Vec<Unowned>, DriverError>>;
     fn wait_ready<'a>(
         &'a self,
         app: &'a str,
@@ -301,6 +318,13 @@ impl<D: Driver> DynDriver for D {
     }
     fn apply<'a>(&'a self, app: &'a str, step: &'a Step) -> BoxFuture<'a, Result<(), DriverError>> {
         Box::pin(Driver::apply(self, app, step))
+    }
+    fn unowned<'a>(
+        &'a self,
+        app: &'a str,
+        desired: &'a [Desired],
+    ) -> BoxFuture<'a, Result<Vec<Unowned>, DriverError>> {
+        Box::pin(Driver::unowned(self, app, desired))
     }
     fn wait_ready<'a>(
         &'a self,

@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 
 use bridge_core::model::ProviderKind;
 use bridge_core::partition::Partition;
-use bridge_core::plan::{Current, Plan, ResourceId, diff};
+use bridge_core::plan::{Action, Current, Desired, Plan, ResourceId, adopt, diff};
 use bridge_core::{Diagnostics, ValidApp};
 use serde::Serialize;
 
@@ -64,6 +64,9 @@ pub struct PartPlan {
     pub held: BTreeMap<ResourceId, Vec<String>>,
     /// The translator's diagnostics for this part.
     pub diagnostics: Diagnostics,
+    /// Resources whose name is taken by an object without the app's labels, when adoption was
+    /// not asked for (`service/web: shop_web`): an apply refuses to start.
+    pub unowned: Vec<String>,
 }
 
 impl PartPlan {
@@ -146,14 +149,8 @@ impl HybridPlan {
                 ));
             }
         }
-        let (c, u, r, d) = self.counts();
-        if c + u + r + d == 0 {
-            out.push_str("no changes\n");
-        } else {
-            out.push_str(&format!(
-                "plan: {c} to create, {u} to update, {r} to replace, {d} to delete\n"
-            ));
-        }
+        let adopted = self.parts.iter().map(|p| p.plan.adopted()).sum();
+        out.push_str(&bridge_core::plan::summary_line(self.counts(), adopted));
         out
     }
 
@@ -185,6 +182,8 @@ pub struct Orchestrator {
     drivers: BTreeMap<ProviderKind, Box<dyn DynDriver>>,
     /// Between two rounds when an input is not reported yet.
     poll: Duration,
+    /// Take over objects that have the app's names but not its labels (`deploy --adopt`).
+    adopt: bool,
 }
 
 impl std::fmt::Debug for Orchestrator {
@@ -245,7 +244,16 @@ impl Orchestrator {
             partition,
             drivers,
             poll: Duration::from_secs(2),
+            adopt: false,
         })
+    }
+
+    /// Adopt (`deploy --adopt`): objects that have the names of the app's resources but not its
+    /// labels are taken over (labelled in place where the provider can, else replaced) instead
+    /// of refused.
+    pub fn with_adopt(mut self, adopt: bool) -> Self {
+        self.adopt = adopt;
+        self
     }
 
     /// With another interval between rounds that wait for an address.
@@ -396,6 +404,21 @@ impl Orchestrator {
                 ));
             }
             let mut plan = diff(&desired, &observed);
+            // What would be created may exist already without the app's labels.
+            let creates: Vec<Desired> = desired
+                .iter()
+                .filter(|x| {
+                    plan.steps
+                        .iter()
+                        .any(|s| s.resource == x.id && s.action == Action::Create)
+                })
+                .cloned()
+                .collect();
+            let mut unowned = Vec::new();
+            if !creates.is_empty() {
+                let found = d.unowned(&self.app, &creates).await?;
+                unowned = adopt(&mut plan, &desired, &found, self.adopt).conflicts;
+            }
             d.explain(&self.app, &mut plan).await?;
             let unresolved: Vec<&Input> = inputs
                 .iter()
@@ -437,6 +460,7 @@ impl Orchestrator {
                 plan,
                 held,
                 diagnostics,
+                unowned,
             });
         }
         Ok(HybridPlan { parts, inputs })
@@ -454,6 +478,18 @@ impl Orchestrator {
         let started = Instant::now();
         loop {
             let plan = self.plan().await?;
+            if let Some(part) = plan.parts.iter().find(|p| !p.unowned.is_empty()) {
+                return Err(DriverError::new(
+                    part.provider.as_str(),
+                    part.unowned[0].split(':').next().unwrap_or("-"),
+                    ErrorKind::Conflict,
+                    format!(
+                        "exists without bridge's labels (made outside bridge), so it is not the app's to change: {}",
+                        part.unowned.join(", ")
+                    ),
+                )
+                .with_hint("`bridge deploy --adopt` takes it over (see `bridge plan --adopt`); or remove it, or rename the app"));
+            }
             if report.first.is_none() {
                 report.first = Some(plan.clone());
             }
@@ -554,6 +590,7 @@ impl Orchestrator {
                 plan,
                 held: BTreeMap::new(),
                 diagnostics: Diagnostics::new(),
+                unowned: Vec::new(),
             });
         }
         Ok(HybridPlan {

@@ -271,6 +271,11 @@ impl Driver for GceDriver {
         }
         match step.action {
             Action::NoOp => Ok(()),
+            Action::Adopt => Err(err(
+                step.resource.to_string(),
+                ErrorKind::Other,
+                "adoption is not available on gce",
+            )),
             Action::Create => secrets::create(self, app, step).await,
             Action::Delete => secrets::delete(self, step).await,
             // A secret is not changed in place: the old one goes, the new one is created.

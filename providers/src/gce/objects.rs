@@ -358,6 +358,12 @@ pub async fn apply(d: &GceDriver, app: &str, step: &Step) -> Result<(), DriverEr
     let coll = collection(d, &step.resource.kind)?;
     match step.action {
         Action::NoOp => Ok(()),
+        // The driver finds no unowned objects, so no plan adopts one here.
+        Action::Adopt => Err(super::err(
+            resource,
+            ErrorKind::Other,
+            "adoption is not available on gce",
+        )),
         Action::Create => insert(d, app, &coll, &body_of(step)?, &resource).await,
         Action::Delete => {
             let Some(name) = &step.handle else {

@@ -488,6 +488,12 @@ impl Driver for OpenstackDriver {
         }
         match step.action {
             Action::NoOp => Ok(()),
+            // The driver finds no unowned stacks, so no plan adopts one here.
+            Action::Adopt => Err(err(
+                step.resource.to_string(),
+                ErrorKind::Other,
+                "adoption is not available on openstack",
+            )),
             Action::Create | Action::Update | Action::Replace => {
                 let spec = step.after.as_ref().ok_or_else(|| {
                     err(

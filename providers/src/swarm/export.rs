@@ -232,12 +232,40 @@ pub fn from_specs(
             .with_hint("check the name with `docker stack ls` (or `docker service ls`)"),
         ]));
     }
+    // A stack's networks and volumes were not made by bridge, and the Engine cannot relabel a
+    // network or a volume: the app uses them by name (external), so `deploy --adopt` takes the
+    // services over without replacing what they run on.
+    let stack = label == LABEL_STACK;
+    let by_name = |d: &mut Vec<Diagnostic>, what: &str, key: &str, full: &str| {
+        d.push(
+            Diagnostic::new(
+                Severity::Note,
+                codes::EXPORT_APPROXIMATED,
+                format!(
+                    "{what} `{full}` is the stack's, and the Engine cannot relabel a {what}: the app uses it by name (external); `bridge destroy` leaves it"
+                ),
+            )
+            .with_path(format!("{what}s.{key}")),
+        );
+    };
     let mut net_ids: HashMap<String, String> = HashMap::new();
     for n in networks {
         let nm = n["Name"].as_str().unwrap_or_default().to_string();
         net_ids.insert(n["Id"].as_str().unwrap_or_default().to_string(), nm.clone());
         if n["Labels"][label].as_str() == Some(prefix) {
-            let key = strip(&nm);
+            let key = dns_label(&strip(&nm));
+            if stack {
+                by_name(&mut d, "network", &key, &nm);
+                app.networks.insert(
+                    key,
+                    Network {
+                        external: true,
+                        name: Some(nm.clone()),
+                        ..Network::default()
+                    },
+                );
+                continue;
+            }
             if key == "default" {
                 continue;
             }
@@ -255,10 +283,15 @@ pub fn from_specs(
     for v in volumes {
         let nm = v["Name"].as_str().unwrap_or_default();
         let driver = v["Driver"].as_str().filter(|x| *x != "local");
+        if stack {
+            by_name(&mut d, "volume", &dns_label(&strip(nm)), nm);
+        }
         app.volumes.insert(
-            strip(nm),
+            dns_label(&strip(nm)),
             Volume {
                 driver: driver.map(str::to_string),
+                external: stack,
+                name: stack.then(|| nm.to_string()),
                 ..Volume::default()
             },
         );
@@ -390,11 +423,24 @@ pub fn from_specs(
                             }
                         }
                         let src = m["Source"].as_str().filter(|x| !x.is_empty());
+                        if let (true, MountKind::Volume, Some(full)) = (stack, kind, src)
+                            && !app.volumes.contains_key(&dns_label(&strip(full)))
+                        {
+                            by_name(&mut d, "volume", &dns_label(&strip(full)), full);
+                            app.volumes.insert(
+                                dns_label(&strip(full)),
+                                Volume {
+                                    external: true,
+                                    name: Some(full.to_string()),
+                                    ..Volume::default()
+                                },
+                            );
+                        }
                         s.volumes.push(Mount {
                             kind,
                             source: src.map(|x| {
                                 if kind == MountKind::Volume {
-                                    strip(x)
+                                    dns_label(&strip(x))
                                 } else {
                                     x.to_string()
                                 }
@@ -482,7 +528,7 @@ pub fn from_specs(
             .flatten()
         {
             let t = x["Target"].as_str().unwrap_or_default();
-            let nm = strip(net_ids.get(t).map(String::as_str).unwrap_or(t));
+            let nm = dns_label(&strip(net_ids.get(t).map(String::as_str).unwrap_or(t)));
             if nm != "default" {
                 s.networks.push(nm);
             }
@@ -575,4 +621,77 @@ pub fn from_specs(
         app,
         diagnostics: Diagnostics(d),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn spec(name: &str) -> Value {
+        json!({
+            "Name": name,
+            "TaskTemplate": {
+                "ContainerSpec": {
+                    "Image": "busybox:1",
+                    "Mounts": [{"Type": "volume", "Source": "shop_db_data", "Target": "/data"}]
+                },
+                "Networks": [{"Target": "n1"}]
+            },
+            "Mode": {"Replicated": {"Replicas": 1}}
+        })
+    }
+
+    #[test]
+    fn a_stack_uses_its_networks_and_volumes_by_name() {
+        let nets = [json!({"Id": "n1", "Name": "shop_default", "Labels": {LABEL_STACK: "shop"}})];
+        let e = from_specs(
+            "shop",
+            "shop",
+            LABEL_STACK,
+            &[spec("shop_db")],
+            &nets,
+            &[],
+            &[],
+            &[],
+        )
+        .unwrap_or_else(|d| panic!("{d:?}"));
+        let net = &e.app.networks["default"];
+        assert!(net.external);
+        assert_eq!(net.name.as_deref(), Some("shop_default"));
+        // The key is a DNS label; the name stays the Engine's.
+        let vol = &e.app.volumes["db-data"];
+        assert!(vol.external);
+        assert_eq!(vol.name.as_deref(), Some("shop_db_data"));
+        assert_eq!(
+            e.app.services["db"].volumes[0].source.as_deref(),
+            Some("db-data")
+        );
+        let notes: Vec<&str> = e
+            .diagnostics
+            .0
+            .iter()
+            .filter(|d| d.code == codes::EXPORT_APPROXIMATED)
+            .map(|d| d.path.as_str())
+            .collect();
+        assert_eq!(notes, ["networks.default", "volumes.db-data"]);
+    }
+
+    #[test]
+    fn an_app_bridge_deployed_keeps_owning_them() {
+        let nets = [json!({"Id": "n1", "Name": "shop_back", "Labels": {LABEL_APP: "shop"}})];
+        let e = from_specs(
+            "shop",
+            "shop",
+            LABEL_APP,
+            &[spec("shop_db")],
+            &nets,
+            &[],
+            &[],
+            &[],
+        )
+        .unwrap_or_else(|d| panic!("{d:?}"));
+        assert!(!e.app.networks["back"].external);
+        assert!(!e.app.volumes["db-data"].external);
+    }
 }

@@ -17,7 +17,7 @@ use std::time::Duration;
 use bollard::Docker;
 use bollard::models::{LocalNodeState, SwarmInitRequest};
 use bridge_core::model::ProviderKind;
-use bridge_core::plan::{Current, Dependency, Desired, ResourceId, Step};
+use bridge_core::plan::{Current, Dependency, Desired, ResourceId, Step, Unowned};
 use bridge_core::{Diagnostics, ValidApp};
 use bridge_translators::swarm::{self as tr, LABEL_APP, LABEL_COMPONENT, LABEL_SPEC_HASH};
 
@@ -232,6 +232,10 @@ impl Driver for SwarmDriver {
 
     async fn apply(&self, app: &str, step: &Step) -> Result<(), DriverError> {
         objects::apply(self, app, step).await
+    }
+
+    async fn unowned(&self, app: &str, desired: &[Desired]) -> Result<Vec<Unowned>, DriverError> {
+        objects::unowned(self, app, desired).await
     }
 
     async fn wait_ready(

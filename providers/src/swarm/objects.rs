@@ -12,8 +12,8 @@ use bollard::query_parameters::{
     ListServicesOptions, ListVolumesOptions, RemoveVolumeOptions, UpdateNodeOptions,
     UpdateServiceOptions,
 };
-use bridge_core::plan::{Action, Current, Step};
-use bridge_translators::swarm::{LABEL_SPEC_HASH, base64, scoped};
+use bridge_core::plan::{Action, Current, Desired, Step, Unowned};
+use bridge_translators::swarm::{LABEL_APP, LABEL_COMPONENT, LABEL_SPEC_HASH, base64, scoped};
 use serde_json::Value;
 
 use super::{SwarmDriver, api, app_filter, component_id, err, filters, rank_of, status_of};
@@ -143,6 +143,135 @@ pub async fn observe(d: &SwarmDriver, app: &str) -> Result<Vec<Current>, DriverE
     Ok(out)
 }
 
+/// The services and networks that have the names of `desired` ones but not `app`'s label
+/// (a `docker stack deploy` stack, objects made by hand). A service can be relabelled in place
+/// (an update of its `Labels` alone starts no new task); a network cannot (the Engine has no
+/// network update). Two list calls; no writes.
+pub async fn unowned(
+    d: &SwarmDriver,
+    app: &str,
+    desired: &[Desired],
+) -> Result<Vec<Unowned>, DriverError> {
+    let name_of = |x: &Desired| x.spec["Name"].as_str().map(str::to_string);
+    let wants = |kind: &str| desired.iter().any(|x| x.id.kind == kind);
+    let ours = |labels: Option<&HashMap<String, String>>| {
+        labels.and_then(|l| l.get(LABEL_APP)).map(String::as_str) == Some(app)
+    };
+    let mut out = Vec::new();
+    if !wants("service") && !wants("network") {
+        return Ok(out);
+    }
+    let networks = d
+        .docker
+        .list_networks(Some(ListNetworksOptions { filters: None }))
+        .await
+        .map_err(|e| api("networks", e))?;
+    let net_names: HashMap<String, String> = networks
+        .iter()
+        .filter_map(|n| Some((n.id.clone()?, n.name.clone()?)))
+        .collect();
+    for x in desired.iter().filter(|x| x.id.kind == "network") {
+        let Some(name) = name_of(x) else { continue };
+        if let Some(n) = networks
+            .iter()
+            .find(|n| n.name.as_deref() == Some(name.as_str()) && !ours(n.labels.as_ref()))
+        {
+            out.push(Unowned {
+                id: x.id.clone(),
+                name,
+                handle: n.id.clone().unwrap_or_default(),
+                spec: None,
+                opaque: Vec::new(),
+                no_relabel: Some("the Engine cannot relabel a network in place (it has no network update); replacing it needs every service on it detached first".into()),
+            });
+        }
+    }
+    if wants("service") {
+        let services = d
+            .docker
+            .list_services(Some(ListServicesOptions {
+                filters: None,
+                status: None,
+            }))
+            .await
+            .map_err(|e| api("services", e))?;
+        for x in desired.iter().filter(|x| x.id.kind == "service") {
+            let Some(name) = name_of(x) else { continue };
+            let Some((svc, spec)) = services.iter().find_map(|s| {
+                let spec = s.spec.as_ref()?;
+                (spec.name.as_deref() == Some(name.as_str()) && !ours(spec.labels.as_ref()))
+                    .then_some((s, spec))
+            }) else {
+                continue;
+            };
+            let mut v = normalise(spec, &net_names);
+            if !v["Labels"].is_object() {
+                v["Labels"] = Value::Object(serde_json::Map::new());
+            }
+            out.push(Unowned {
+                id: x.id.clone(),
+                name,
+                handle: svc.id.clone().unwrap_or_default(),
+                spec: Some(v),
+                // The labels adoption adds, and what observe cannot compare either.
+                opaque: vec![
+                    "TaskTemplate.ContainerSpec.HealthCheck".into(),
+                    format!("Labels.{LABEL_APP}"),
+                    format!("Labels.{LABEL_COMPONENT}"),
+                    format!("Labels.{LABEL_SPEC_HASH}"),
+                ],
+                no_relabel: None,
+            });
+        }
+    }
+    Ok(out)
+}
+
+/// Adopt a service: add the desired spec's bridge labels to the service's own `Labels`, with
+/// its version; nothing else of its spec is sent, so no task restarts. Retried when the
+/// version moved meanwhile; idempotent (labels already there are set again to the same value).
+async fn adopt_service(d: &SwarmDriver, step: &Step) -> Result<(), DriverError> {
+    let r = step.resource.to_string();
+    let handle = step.handle.clone().ok_or_else(|| {
+        err(
+            &r,
+            ErrorKind::Other,
+            "an adopt step needs the object's handle",
+        )
+    })?;
+    let wanted: HashMap<String, String> = step
+        .after
+        .as_ref()
+        .and_then(|a| a["Labels"].as_object())
+        .into_iter()
+        .flatten()
+        .filter(|(k, _)| k.starts_with("bridge."))
+        .filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_string())))
+        .collect();
+    for attempt in 1..=3 {
+        let current = d
+            .docker
+            .inspect_service(&handle, None::<InspectServiceOptions>)
+            .await
+            .map_err(|e| api(&r, e))?;
+        let mut spec = current.spec.unwrap_or_default();
+        let mut labels = spec.labels.clone().unwrap_or_default();
+        labels.extend(wanted.clone());
+        spec.labels = Some(labels);
+        let version = current.version.and_then(|v| v.index).unwrap_or(0);
+        let opts = UpdateServiceOptions {
+            version: i32::try_from(version).unwrap_or(i32::MAX),
+            ..UpdateServiceOptions::default()
+        };
+        match d.docker.update_service(&handle, spec, opts, None).await {
+            Ok(_) => return Ok(()),
+            Err(e) if attempt < 3 && e.to_string().contains("update out of sequence") => {}
+            Err(e) => return Err(api(&r, e)),
+        }
+    }
+    Ok(())
+}
+
 /// The stored spec in the shape bridge sends: network ids back to names, the image digest the
 /// engine may pin dropped, secret and config ids (filled at apply time) dropped.
 fn normalise(spec: &ServiceSpec, net_names: &HashMap<String, String>) -> Value {
@@ -190,6 +319,16 @@ fn from_json<T: serde::de::DeserializeOwned>(step: &Step, v: &Value) -> Result<T
 pub async fn apply(d: &SwarmDriver, app: &str, step: &Step) -> Result<(), DriverError> {
     let r = step.resource.to_string();
     let after = step.after.clone().unwrap_or(Value::Null);
+    if step.action == Action::Adopt {
+        return match step.resource.kind.as_str() {
+            "service" => adopt_service(d, step).await,
+            other => Err(err(
+                r,
+                ErrorKind::Other,
+                format!("a {other} cannot be adopted in place on swarm"),
+            )),
+        };
+    }
     if matches!(step.action, Action::Delete | Action::Replace) {
         delete(d, step).await?;
         if step.action == Action::Delete {
@@ -334,8 +473,28 @@ async fn apply_service(
     if step.action == Action::Create {
         match d.docker.create_service(spec.clone(), None).await {
             Ok(_) => return Ok(()),
-            // Created by an earlier run that died before recording it: converge by update.
-            Err(e) if status_of(&e) == Some(409) => {}
+            // Created meanwhile by another run of this app: converge by update. One that is
+            // not the app's (made outside bridge after the plan) is not overwritten.
+            Err(e) if status_of(&e) == Some(409) => {
+                let existing = d
+                    .docker
+                    .inspect_service(&name, None::<InspectServiceOptions>)
+                    .await
+                    .map_err(|e| api(&r, e))?;
+                let owner = existing
+                    .spec
+                    .as_ref()
+                    .and_then(|s| s.labels.as_ref())
+                    .and_then(|l| l.get(LABEL_APP).cloned());
+                if owner.as_deref() != Some(app) {
+                    return Err(err(
+                        &r,
+                        ErrorKind::Conflict,
+                        format!("service {name} exists without bridge's labels for {app} (made outside bridge)"),
+                    )
+                    .with_hint("`bridge deploy --adopt` takes it over; or remove it (docker service rm), or rename the app"));
+                }
+            }
             Err(e) => return Err(api(&r, e)),
         }
     }
