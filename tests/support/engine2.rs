@@ -1,11 +1,14 @@
 //! A second, real Docker Engine for the tests that move an app between two engines: `dockerd`
-//! with its own socket, data root, exec root and pid file under a fresh directory, its own
-//! config file (the machine's /etc/docker/daemon.json sets `data-root`, which may not be given
-//! twice), no bridge network and no iptables rules (so it leaves the machine's engine and
-//! network alone), made a single-node swarm manager on 127.0.0.2 with its own control and data
+//! in a network namespace of its own (`unshare --net`, its loopback brought up), with its own
+//! socket, data root, exec root and pid file under a fresh directory and its own config file
+//! (the machine's /etc/docker/daemon.json sets `data-root`, which may not be given twice), no
+//! bridge network and no iptables rules. The namespace matters: `--bridge none` makes dockerd
+//! delete the `docker0` interface of the namespace it runs in, and its swarm would share the
+//! machine's `docker_gwbridge`; in its own namespace it leaves the machine's engine and network
+//! alone. It is made a single-node swarm manager on 127.0.0.2 (its loopback) with its own
 //! ports; the test image is loaded into it from the machine's engine (`docker save | docker
-//! load`). Stopped (TERM, then KILL) and its directory removed on drop. An engine that does
-//! not start fails the test with its log.
+//! load`, over its unix socket). Stopped (TERM, then KILL) and its directory removed on drop.
+//! An engine that does not start fails the test with its log.
 
 #![allow(dead_code)]
 
@@ -21,13 +24,6 @@ pub struct Engine2 {
     pub endpoint: String,
     /// The swarm's node address (what the Swarm driver reports as services' public address).
     pub node_addr: String,
-}
-
-fn free_port(ip: &str) -> u16 {
-    std::net::TcpListener::bind((ip, 0))
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .unwrap_or_else(|e| panic!("no free port on {ip}: {e}"))
 }
 
 impl Engine2 {
@@ -52,7 +48,11 @@ impl Engine2 {
         let log = dir.join("dockerd.log");
         let out = std::fs::File::create(&log).unwrap_or_else(|e| panic!("{e}"));
         let err = out.try_clone().unwrap_or_else(|e| panic!("{e}"));
-        let child = Command::new("dockerd")
+        // `exec`: the child's pid is dockerd's.
+        let child = Command::new("unshare")
+            .args(["--net", "sh", "-c"])
+            .arg(r#"ip link set lo up && exec dockerd "$@""#)
+            .arg("dockerd")
             .arg("--config-file")
             .arg(&conf)
             .arg("--host")
@@ -68,7 +68,9 @@ impl Engine2 {
             .stdout(out)
             .stderr(err)
             .spawn()
-            .unwrap_or_else(|e| panic!("cannot start dockerd: {e}"));
+            .unwrap_or_else(|e| {
+                panic!("cannot start dockerd in a new network namespace (unshare --net): {e}")
+            });
         let mut e = Engine2 {
             child,
             dir,
@@ -94,8 +96,9 @@ impl Engine2 {
             }
             std::thread::sleep(Duration::from_millis(300));
         }
-        let listen = format!("{}:{}", e.node_addr, free_port(&e.node_addr));
-        let data_port = free_port("127.0.0.1").to_string();
+        // Its own namespace: every port is free there.
+        let listen = format!("{}:2377", e.node_addr);
+        let data_port = "4789".to_string();
         let o = e.docker(&[
             "swarm",
             "init",
