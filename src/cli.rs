@@ -201,8 +201,9 @@ pub enum Command {
         /// The provider they go to (default: the move in progress).
         #[arg(long, value_enum)]
         to: Option<lifecycle::DeployProvider>,
-        /// Once B is healthy, remove A (no cut-over target is declared, so consumers must have
-        /// been pointed at B's endpoints).
+        /// Once B is healthy, remove A although no cut-over target is declared (consumers must
+        /// have been pointed at B's endpoints). With `move.cutover` declared, A is removed after
+        /// the cut-over unless --keep.
         #[arg(long = "remove-source", conflicts_with = "keep")]
         remove_source: bool,
         /// End the move once B is healthy and leave A running.
@@ -224,6 +225,10 @@ pub enum Command {
         /// Swarm on one engine), volumes copied.
         #[arg(long = "as", value_name = "NAME")]
         rename: Option<String>,
+        /// B's Docker engine, for a Swarm-to-Swarm move between two engines (`unix:///path` or
+        /// `tcp://host:port`); A's is `providers.swarm.endpoint`, else DOCKER_HOST.
+        #[arg(long, value_name = "URL")]
+        endpoint: Option<String>,
     },
     /// Read provider artifacts (ECS task definitions, `docker stack config` output) back into
     /// bridge.yaml, reporting every field that cannot be read back.
@@ -435,6 +440,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
             yes,
             timeout,
             rename,
+            endpoint,
         } => crate::relocate::run(
             &args,
             crate::relocate::MoveOp {
@@ -447,6 +453,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
                 yes,
                 timeout,
                 rename,
+                endpoint,
             },
             json,
         ),

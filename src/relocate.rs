@@ -13,8 +13,13 @@
 //! start; any other pair moves no data, so a move whose components on A use a volume is refused
 //! unless `--no-data`, naming each. Secrets move by
 //! reference: B's driver creates them from their `env`/`file` source, nothing is read back
-//! from A. With no cut-over target declared, the move stops once B is healthy and prints B's
+//! from A. With a DNS cut-over declared (`move.cutover.dns`: a Route 53 record), the `cut-over`
+//! phase points the record at B's address for the component (its previous sets recorded in
+//! the phase's row before the change is sent, so a rerun or `--rollback` knows them), waits
+//! for the change to be INSYNC, and A is removed; `--rollback` puts the previous sets back
+//! (`cut-back`) before B is removed. With none, the move stops once B is healthy and prints B's
 //! endpoints; `--remove-source` (a second run) removes A, `--keep` ends the move leaving A.
+//! `--endpoint` names B's Docker engine for a Swarm-to-Swarm move between two engines.
 
 use std::collections::BTreeMap;
 use std::process::ExitCode;
@@ -56,6 +61,8 @@ pub struct MoveOp {
     pub timeout: Duration,
     /// The app's name on B (a second deployment on the same engine, e.g. Swarm to Swarm).
     pub rename: Option<String>,
+    /// B's Docker engine (`--to swarm` only): `unix:///path` or `tcp://host:port`.
+    pub endpoint: Option<String>,
 }
 
 /// The move as recorded in history.
@@ -65,6 +72,7 @@ struct Recorded {
     to: ProviderKind,
     phase: String,
     rename: Option<String>,
+    endpoint: Option<String>,
 }
 
 const FINAL: [&str; 2] = ["done", "rolled-back"];
@@ -91,6 +99,7 @@ fn last_move(store: &Store, app: &str) -> Result<Option<Recorded>> {
             to,
             phase: m["phase"].as_str().unwrap_or_default().to_string(),
             rename: m["as"].as_str().map(str::to_string),
+            endpoint: m["endpoint"].as_str().map(str::to_string),
         }));
     }
     Ok(None)
@@ -105,6 +114,17 @@ pub fn moved_from(state: &std::path::Path, app: &str, partition: &Partition) -> 
     let store = Store::open(state).ok()?;
     let m = last_move(&store, app).ok()??;
     let ps = partition.providers();
+    if let Some(b) = &m.endpoint
+        && m.phase == "done"
+        && m.rename.is_none()
+        && ps.contains(&ProviderKind::Swarm)
+        && swarm_endpoint(partition.valid()) != *b
+    {
+        return Some(format!(
+            "{app} was moved to the Docker engine at {b} (bridge move --endpoint): this would deploy it on {} again\n  hint: set `providers.swarm.endpoint: {b}` in the file (or DOCKER_HOST={b})",
+            swarm_endpoint(partition.valid())
+        ));
+    }
     (m.phase == "done" && m.rename.is_none() && ps.contains(&m.from) && !ps.contains(&m.to)).then(|| {
         format!(
             "{app} was moved from {from} to {to} (bridge move): this would deploy it on {from} again and remove it from {to} without a health gate\n  hint: deploy with `-p {to}` (or set `providers.default: {to}` in the file); to move it back, `bridge move --from {to} --to {from}`",
@@ -112,6 +132,38 @@ pub fn moved_from(state: &std::path::Path, app: &str, partition: &Partition) -> 
             to = m.to.as_str()
         )
     })
+}
+
+/// The Docker engine the app's Swarm part goes to: `providers.swarm.endpoint`, else
+/// DOCKER_HOST, else the local socket.
+fn swarm_endpoint(app: &ValidApp) -> String {
+    app.app()
+        .providers
+        .swarm
+        .as_ref()
+        .and_then(|s| s.endpoint.clone())
+        .or_else(|| std::env::var("DOCKER_HOST").ok().filter(|h| !h.is_empty()))
+        .unwrap_or_else(|| "unix:///var/run/docker.sock".into())
+}
+
+/// The record sets the open move's first `cut-over` row recorded as the record's before the
+/// cut-over (None when no cut-over of this move began).
+fn recorded_previous(store: &Store, app: &str) -> Result<Option<serde_json::Value>> {
+    let mut out = None;
+    for d in store.history(app, 200)? {
+        let Some(p) = d.plan["move"]["phase"].as_str() else {
+            continue;
+        };
+        if FINAL.contains(&p) {
+            break;
+        }
+        if p == "cut-over"
+            && let Some(prev) = d.plan["steps"]["dns"].get("previous")
+        {
+            out = Some(prev.clone());
+        }
+    }
+    Ok(out)
 }
 
 /// True when the open (latest, not final) move of `app` reached `phase`.
@@ -131,8 +183,14 @@ fn reached(store: &Store, app: &str, phase: &str) -> Result<bool> {
 }
 
 /// The app with every component that runs on `from` placed on `to`, the others where they
-/// are, named `name`.
-fn moved_app(src: &Partition, from: ProviderKind, to: ProviderKind, name: &str) -> ValidApp {
+/// are, named `name`; its Swarm part on the engine `endpoint` when given.
+fn moved_app(
+    src: &Partition,
+    from: ProviderKind,
+    to: ProviderKind,
+    name: &str,
+    endpoint: Option<&str>,
+) -> ValidApp {
     let placed = src.placement().clone();
     let at = move |c: Component| {
         placed
@@ -142,6 +200,9 @@ fn moved_app(src: &Partition, from: ProviderKind, to: ProviderKind, name: &str) 
     };
     src.valid().map_app(|app| {
         app.name = name.to_string();
+        if let Some(e) = endpoint {
+            app.providers.swarm.get_or_insert_default().endpoint = Some(e.to_string());
+        }
         for (n, s) in app.services.iter_mut() {
             s.provider = Some(at(Component::Service(n.clone())));
         }
@@ -251,6 +312,7 @@ struct Ctx<'a> {
     actor: &'a Actor,
     app: &'a str,
     rename: Option<String>,
+    endpoint: Option<String>,
     label: String,
     from: ProviderKind,
     to: ProviderKind,
@@ -269,7 +331,7 @@ impl Ctx<'_> {
             &self.label,
             self.actor,
             &serde_json::json!({
-                "move": {"from": self.from.as_str(), "to": self.to.as_str(), "phase": name, "rollback": self.rollback, "as": self.rename},
+                "move": {"from": self.from.as_str(), "to": self.to.as_str(), "phase": name, "rollback": self.rollback, "as": self.rename, "endpoint": self.endpoint},
                 "steps": steps,
             }),
         )?;
@@ -455,20 +517,47 @@ async fn moving(
         .rename
         .clone()
         .or(open.as_ref().and_then(|r| r.rename.clone()));
+    let endpoint = op
+        .endpoint
+        .clone()
+        .or(open.as_ref().and_then(|r| r.endpoint.clone()));
+    if endpoint.is_some() && to != ProviderKind::Swarm {
+        return Err(anyhow!(
+            "--endpoint names B's Docker engine: it goes with --to swarm, not --to {}",
+            to.as_str()
+        ));
+    }
+    if let Some(e) = &endpoint
+        && !["unix://", "tcp://", "http://"]
+            .iter()
+            .any(|p| e.starts_with(p) && e.len() > p.len())
+    {
+        return Err(anyhow!(
+            "--endpoint `{e}` is not a Docker engine endpoint\n  hint: unix:///path/docker.sock or tcp://host:port"
+        ));
+    }
     let b_name = rename.clone().unwrap_or_else(|| app.clone());
     if let Some(problem) = bridge_core::validate::dns_label_problem(&b_name) {
         return Err(anyhow!(
             "--as `{b_name}`: the app name {problem}\n  hint: a lower-case DNS label such as `{app}-b`"
         ));
     }
-    if from == to && b_name == app {
+    let other_engine = endpoint
+        .as_ref()
+        .is_some_and(|e| from == ProviderKind::Swarm && *e != swarm_endpoint(valid));
+    if from == to && b_name == app && !other_engine {
+        if let Some(e) = &endpoint {
+            return Err(anyhow!(
+                "{app}: --endpoint {e} is the engine A runs on: nothing to move\n  hint: name B's engine with --endpoint, or set A's with `providers.swarm.endpoint` (or DOCKER_HOST)"
+            ));
+        }
         return Err(anyhow!(
             "{app}: --from and --to are both {}: nothing to move\n  hint: to run a second copy on the same provider and move to it, pass `--as NEW-NAME`",
             to.as_str()
         ));
     }
     if let Some(r) = &open
-        && (r.from != from || r.to != to || r.rename != rename)
+        && (r.from != from || r.to != to || r.rename != rename || r.endpoint != endpoint)
     {
         return Err(anyhow!(
             "a move of {app} from {} to {} is in progress (phase {})\n  hint: finish it (`bridge move --to {}`) or roll it back (`bridge move --rollback`) first",
@@ -496,7 +585,12 @@ async fn moving(
             from.as_str()
         ));
     }
-    let moved = moved_app(&src, from, to, &b_name);
+    // The declared cut-over: its component must be one that moves.
+    let declared = match cutover_component(args, valid, &src, from, json, op.rollback) {
+        Ok(d) => d,
+        Err(code) => return Ok(code),
+    };
+    let moved = moved_app(&src, from, to, &b_name, endpoint.as_deref());
     let dst = match Partition::new(&moved, Some(to)) {
         Ok(p) => p,
         Err(diags) => {
@@ -519,6 +613,7 @@ async fn moving(
         actor,
         app: &app,
         rename: rename.clone(),
+        endpoint: endpoint.clone(),
         label: orchestrator::providers_label(&all),
         from,
         to,
@@ -530,8 +625,22 @@ async fn moving(
         ..ApplyOptions::default()
     };
     let several = src.providers().len().max(dst.providers().len()) > 1;
+    // The declared cut-over's zone must exist.
+    let dns = match declared {
+        Some((d, label)) => Some(zone_target(args, d, label).await?),
+        None => None,
+    };
     if op.rollback {
-        return rollback(&ctx, &src_orch, &dst_orch, &opts, op.yes, several).await;
+        return rollback(
+            &ctx,
+            &src_orch,
+            &dst_orch,
+            &opts,
+            op.yes,
+            several,
+            dns.as_ref(),
+        )
+        .await;
     }
 
     // Volumes: each reported; their data is copied between two Docker engines only.
@@ -642,10 +751,28 @@ async fn moving(
     }
     progress.finish();
 
-    // cut-over: no cut-over target is declared, so B's endpoints are shown and A stays until
-    // asked to go.
+    // cut-over: the declared DNS record is pointed at B; with none, B's endpoints are shown and
+    // A stays until asked to go.
     endpoints(&dst_orch, to, json).await?;
-    if !op.keep && !op.remove_source {
+    if let Some(t) = &dns {
+        let a = address_of(&src_orch, from, &t.component).await;
+        let b = address_of(&dst_orch, to, &t.component).await?.ok_or_else(|| {
+            anyhow!(
+                "{} reports no address for {}: the record {} cannot be pointed at B\n  A ({}) still serves; `bridge move --rollback` removes B",
+                to.as_str(),
+                t.component,
+                t.record,
+                from.as_str()
+            )
+        })?;
+        let prev = {
+            let s = store
+                .lock()
+                .map_err(|_| anyhow!("state store lock poisoned"))?;
+            recorded_previous(&s, &app)?
+        };
+        dns_cut_over(&ctx, t, prev, a.ok().flatten(), &b, op.timeout).await?;
+    } else if !op.keep && !op.remove_source {
         let m = format!(
             "{app} runs and is healthy on {}; {} still serves. Point consumers at the endpoints above, then run `bridge move -f {} --to {} --remove-source` to remove A (or `--keep` to end the move leaving it)",
             to.as_str(),
@@ -660,8 +787,10 @@ async fn moving(
         );
         return Ok(ExitCode::from(EXIT_OK));
     }
-    let p = ctx.begin("cut-over", serde_json::Value::Null)?;
-    p.reached()?;
+    if dns.is_none() {
+        let p = ctx.begin("cut-over", serde_json::Value::Null)?;
+        p.reached()?;
+    }
 
     if !op.keep {
         let plan = removal_plan(&src_orch, from).await?;
@@ -752,13 +881,27 @@ async fn copy_data(
     json: bool,
 ) -> Result<()> {
     use bridge_providers::swarm::transfer;
-    let (a, b) = (transfer::engine(None).await?, transfer::engine(None).await?);
+    let ep = |o: &Orchestrator| {
+        o.partition()
+            .valid()
+            .app()
+            .providers
+            .swarm
+            .as_ref()
+            .and_then(|s| s.endpoint.clone())
+    };
+    let (ea, eb) = (ep(src), ep(dst));
+    let (a, b) = (
+        transfer::engine(ea.as_deref()).await?,
+        transfer::engine(eb.as_deref()).await?,
+    );
+    let same_engine = ea == eb;
     let app = src.partition().valid().app();
     for (v, users) in volumes {
         let (Some(from), Some(to)) = (volume_name(src, v), volume_name(dst, v)) else {
             return Err(anyhow!("volume `{v}`: no swarm volume rendered for it"));
         };
-        if from == to {
+        if from == to && same_engine {
             return Err(anyhow!(
                 "volume `{v}` has the fixed name `{from}` on both sides: A and B would share it\n  hint: drop `volumes.{v}.name`, or move to another engine"
             ));
@@ -804,6 +947,7 @@ async fn rollback(
     opts: &ApplyOptions,
     yes: bool,
     several: bool,
+    dns: Option<&DnsTarget>,
 ) -> Result<ExitCode> {
     let json = ctx.json;
     let (from, to) = (ctx.from, ctx.to);
@@ -826,6 +970,17 @@ async fn rollback(
             from.as_str(),
             to.as_str()
         ));
+    }
+    // cut-back: the record holds again what it held before the cut-over (recorded then).
+    let prev = {
+        let s = ctx
+            .store
+            .lock()
+            .map_err(|_| anyhow!("state store lock poisoned"))?;
+        recorded_previous(&s, ctx.app)?
+    };
+    if let (Some(t), Some(prev)) = (dns, prev) {
+        dns_cut_back(ctx, t, prev, opts.timeout).await?;
     }
     let b = removal_plan(dst, to).await?;
     show_plan(
@@ -863,4 +1018,287 @@ async fn rollback(
         &m,
     );
     Ok(ExitCode::from(EXIT_OK))
+}
+
+/// The declared DNS cut-over, resolved: the zone found in Route 53.
+pub(crate) struct DnsTarget {
+    #[cfg(feature = "aws")]
+    r53: bridge_providers::aws::route53::Route53,
+    zone_id: String,
+    record: String,
+    ttl: i64,
+    /// `services.NAME` or `vms.NAME`, as drivers report addresses.
+    component: String,
+}
+
+/// Where `path` of the app file stands (the `x-bridge.` extension in a compose file): the
+/// diagnostic placed there, and the file as a source to print it with.
+fn placed(
+    args: &LifecycleArgs,
+    path: &str,
+    d: bridge_core::Diagnostic,
+) -> (bridge_core::Diagnostic, bridge_core::source::Sources) {
+    let name: std::sync::Arc<str> = args.file.display().to_string().into();
+    let mut sources = bridge_core::source::Sources::default();
+    let Ok(text) = std::fs::read_to_string(&args.file) else {
+        return (d.with_file(name), sources);
+    };
+    let mut d = d.with_path(path).with_file(name.clone());
+    if let Ok(root) = bridge_core::node::load(&text, &Default::default()) {
+        let full = if root.get("bridge").is_none() && root.get("x-bridge").is_some() {
+            format!("x-bridge.{path}")
+        } else {
+            path.to_string()
+        };
+        d = d.with_span(root.locate(&full).span);
+    }
+    sources.add(bridge_core::source::SourceFile::new(name, text));
+    (d, sources)
+}
+
+/// `file:line:column` of `path` in the app file, for a message.
+fn position(args: &LifecycleArgs, path: &str) -> String {
+    let (d, _) = placed(args, path, bridge_core::Diagnostic::error("-", ""));
+    match d.span {
+        Some(s) if s.line > 0 => format!("{}:{}:{}", args.file.display(), s.line, s.col),
+        _ => args.file.display().to_string(),
+    }
+}
+
+/// The app's `move.cutover.dns` and its component's label (`services.web`), checked against
+/// this move: the component must be one that moves (exit 1 at its position otherwise).
+fn cutover_component<'a>(
+    args: &LifecycleArgs,
+    valid: &'a ValidApp,
+    src: &Partition,
+    from: ProviderKind,
+    json: bool,
+    rollback: bool,
+) -> std::result::Result<Option<(&'a bridge_core::model::DnsCutover, String)>, ExitCode> {
+    let Some(dns) = valid
+        .app()
+        .move_
+        .as_ref()
+        .and_then(|m| m.cutover.as_ref())
+        .and_then(|c| c.dns.as_ref())
+    else {
+        return Ok(None);
+    };
+    let c = dns.component.as_str();
+    let (comp, label) = if valid.app().services.contains_key(c) {
+        (Component::Service(c.to_string()), format!("services.{c}"))
+    } else {
+        (Component::Vm(c.to_string()), format!("vms.{c}"))
+    };
+    let on = src.provider_of(&comp);
+    if !rollback && on != Some(from) {
+        let d = bridge_core::Diagnostic::error(
+            bridge_core::codes::INVALID_VALUE,
+            format!(
+                "the cut-over component `{c}` runs on {}, not on {} (--from): only a component that moves can be cut over",
+                on.as_ref().map(ProviderKind::as_str).unwrap_or("no provider"),
+                from.as_str()
+            ),
+        )
+        .with_hint(format!(
+            "name a component that runs on {} in move.cutover.dns.component, or move from where `{c}` runs",
+            from.as_str()
+        ));
+        let (d, sources) = placed(args, "move.cutover.dns.component", d);
+        let mut ds = bridge_core::Diagnostics::new();
+        ds.push(d);
+        lifecycle::invalid(json, &ds, &sources);
+        return Err(ExitCode::from(EXIT_INVALID));
+    }
+    Ok(Some((dns, label)))
+}
+
+#[cfg(feature = "aws")]
+async fn zone_target(
+    args: &LifecycleArgs,
+    dns: &bridge_core::model::DnsCutover,
+    component: String,
+) -> Result<DnsTarget> {
+    use bridge_providers::aws::route53::{Route53, fqdn};
+    let r53 = Route53::connect().await?;
+    let Some(zone_id) = r53.zone_id(&dns.zone).await? else {
+        return Err(anyhow!(
+            "{}: the hosted zone `{}` (move.cutover.dns.zone) is not in Route 53; nothing was changed\n  hint: create the zone (aws route53 create-hosted-zone --name {}), or correct its name; AWS_ENDPOINT_URL_ROUTE_53 or AWS_ENDPOINT_URL names another Route 53 endpoint",
+            position(args, "move.cutover.dns.zone"),
+            fqdn(&dns.zone),
+            fqdn(&dns.zone)
+        ));
+    };
+    Ok(DnsTarget {
+        r53,
+        zone_id,
+        record: fqdn(&dns.record),
+        ttl: dns.ttl.unwrap_or(60),
+        component,
+    })
+}
+
+#[cfg(not(feature = "aws"))]
+async fn zone_target(
+    _: &LifecycleArgs,
+    _: &bridge_core::model::DnsCutover,
+    _: String,
+) -> Result<DnsTarget> {
+    Err(anyhow!(
+        "this bridge was built without the `aws` feature: the Route 53 cut-over (move.cutover.dns) cannot be made"
+    ))
+}
+
+/// The address `p`'s driver reports for `component` (`services.web`): its public one, else
+/// its private one.
+async fn address_of(
+    orch: &Orchestrator,
+    p: ProviderKind,
+    component: &str,
+) -> Result<Option<String>> {
+    let Some(d) = orch.driver(p) else {
+        return Ok(None);
+    };
+    Ok(d.outputs(orch.app())
+        .await?
+        .into_iter()
+        .find(|a| a.component == component)
+        .and_then(|a| a.public.or(a.private)))
+}
+
+/// `cut-over`: the record's sets made B's address (one batch, the previous sets of another type
+/// deleted in it), then the change waited INSYNC. The previous sets are those the move's first
+/// cut-over row recorded (`prev`), else the record's now; this row records them before the
+/// change is sent.
+#[cfg(feature = "aws")]
+async fn dns_cut_over(
+    ctx: &Ctx<'_>,
+    t: &DnsTarget,
+    prev: Option<serde_json::Value>,
+    a: Option<String>,
+    b: &str,
+    timeout: Duration,
+) -> Result<()> {
+    use bridge_providers::aws::route53::{RecordSet, changes_to, record_for};
+    let now = t.r53.records(&t.zone_id, &t.record).await?;
+    let prev: Vec<RecordSet> = match prev {
+        Some(v) => serde_json::from_value(v)?,
+        None => now.clone(),
+    };
+    let want = record_for(&t.record, b, t.ttl);
+    let p = ctx.begin(
+        "cut-over",
+        serde_json::json!({"dns": {"zone_id": t.zone_id, "record": t.record, "component": t.component, "previous": prev, "a_address": a, "to": want}}),
+    )?;
+    let r = async {
+        let mut changes = changes_to(&now, std::slice::from_ref(&want));
+        if changes.is_empty() {
+            // Already B's (a rerun): sent again all the same, to have a change to wait for.
+            changes.push((bridge_providers::aws::route53::Action::Upsert, want.clone()));
+        }
+        let id = t
+            .r53
+            .change(
+                &t.zone_id,
+                &changes,
+                &format!("bridge move {}: cut-over to {}", ctx.app, ctx.to.as_str()),
+            )
+            .await?;
+        let was: Vec<&String> = now.iter().flat_map(|s| &s.values).collect();
+        say(
+            ctx.json,
+            serde_json::json!({"event": "dns-change", "record": t.record, "change": id, "from": was, "to": b, "a_address": a}),
+            &format!(
+                "  {} {}: {} -> {b} ({}'s address for {}; A's: {}), change {id}",
+                want.kind,
+                t.record,
+                if was.is_empty() {
+                    "(none)".to_string()
+                } else {
+                    was.iter().map(|v| v.as_str()).collect::<Vec<_>>().join(",")
+                },
+                ctx.to.as_str(),
+                t.component,
+                a.as_deref().unwrap_or("-")
+            ),
+        );
+        t.r53.wait_insync(&id, timeout).await?;
+        Ok::<(), bridge_providers::DriverError>(())
+    };
+    if let Err(e) = phase(p, r).await? {
+        return Err(anyhow!(
+            "the cut-over of {} failed: {e}\n  A ({}) still serves; run the move again, or `bridge move --rollback`",
+            t.record,
+            ctx.from.as_str()
+        ));
+    }
+    Ok(())
+}
+
+/// `cut-back` (`--rollback`): the record's sets made what the cut-over recorded as previous
+/// (deleted when it had none), the change waited INSYNC.
+#[cfg(feature = "aws")]
+async fn dns_cut_back(
+    ctx: &Ctx<'_>,
+    t: &DnsTarget,
+    prev: serde_json::Value,
+    timeout: Duration,
+) -> Result<()> {
+    use bridge_providers::aws::route53::{RecordSet, changes_to};
+    let prev: Vec<RecordSet> = serde_json::from_value(prev)?;
+    let now = t.r53.records(&t.zone_id, &t.record).await?;
+    let p = ctx.begin(
+        "cut-back",
+        serde_json::json!({"dns": {"zone_id": t.zone_id, "record": t.record, "restore": prev}}),
+    )?;
+    let r = async {
+        let changes = changes_to(&now, &prev);
+        let shown: Vec<&String> = prev.iter().flat_map(|s| &s.values).collect();
+        if changes.is_empty() {
+            say(
+                ctx.json,
+                serde_json::json!({"event": "dns-change", "record": t.record, "to": shown}),
+                &format!("  {}: already {:?}", t.record, shown),
+            );
+            return Ok(());
+        }
+        let id = t
+            .r53
+            .change(
+                &t.zone_id,
+                &changes,
+                &format!("bridge move {}: rollback to {}", ctx.app, ctx.from.as_str()),
+            )
+            .await?;
+        say(
+            ctx.json,
+            serde_json::json!({"event": "dns-change", "record": t.record, "change": id, "to": shown}),
+            &format!("  {}: back to {:?}, change {id}", t.record, shown),
+        );
+        t.r53.wait_insync(&id, timeout).await
+    };
+    if let Err(e) = phase(p, r).await? {
+        return Err(anyhow!(
+            "restoring {} failed: {e}\n  A serves, B is kept; run `bridge move --rollback` again",
+            t.record
+        ));
+    }
+    Ok(())
+}
+
+#[cfg(not(feature = "aws"))]
+async fn dns_cut_over(
+    _: &Ctx<'_>,
+    _: &DnsTarget,
+    _: Option<serde_json::Value>,
+    _: Option<String>,
+    _: &str,
+    _: Duration,
+) -> Result<()> {
+    Err(anyhow!("built without the `aws` feature"))
+}
+
+#[cfg(not(feature = "aws"))]
+async fn dns_cut_back(_: &Ctx<'_>, _: &DnsTarget, _: serde_json::Value, _: Duration) -> Result<()> {
+    Err(anyhow!("built without the `aws` feature"))
 }

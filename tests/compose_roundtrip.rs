@@ -101,6 +101,7 @@ fn case(services: &BTreeMap<String, Svc>) -> (String, App) {
         groups: BTreeMap::new(),
         providers: Providers::default(),
         files: Default::default(),
+        move_: None,
     };
     let mut used_host_ports = std::collections::BTreeSet::new();
     for (name, s) in services {

@@ -204,6 +204,7 @@ fn app() -> impl Strategy<Value = App> {
                 groups: BTreeMap::new(),
                 providers: Providers::default(),
                 files: Default::default(),
+                move_: None,
             }
         })
 }

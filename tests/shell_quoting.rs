@@ -72,6 +72,7 @@ fn app(marker: &str) -> App {
         groups: BTreeMap::new(),
         providers: Providers::default(),
         files: Default::default(),
+        move_: None,
     }
 }
 

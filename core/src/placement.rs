@@ -1735,6 +1735,7 @@ services:
             groups: BTreeMap::new(),
             providers: Default::default(),
             files: Default::default(),
+            move_: None,
         }
     }
 

@@ -199,8 +199,95 @@ impl Checker<'_> {
         self.groups();
         self.cycles();
         self.host_ports();
+        self.cutover();
         if !self.app.services.is_empty() || !self.app.vms.is_empty() {
             self.unused();
+        }
+    }
+
+    /// `move.cutover`: the DNS record's zone, name, TTL and component; and
+    /// `providers.swarm.endpoint`'s scheme.
+    fn cutover(&mut self) {
+        if let Some(e) = self
+            .app
+            .providers
+            .swarm
+            .as_ref()
+            .and_then(|s| s.endpoint.as_deref())
+            && !["unix://", "tcp://", "http://"]
+                .iter()
+                .any(|p| e.starts_with(p) && e.len() > p.len())
+        {
+            let d = Diagnostic::error(
+                codes::INVALID_VALUE,
+                format!("`{e}` is not a Docker engine endpoint"),
+            )
+            .with_hint("unix:///path/docker.sock or tcp://host:port (TLS: use DOCKER_HOST with DOCKER_TLS_VERIFY instead)");
+            self.at("providers.swarm.endpoint", d);
+        }
+        let Some(dns) = self
+            .app
+            .move_
+            .as_ref()
+            .and_then(|m| m.cutover.as_ref())
+            .and_then(|c| c.dns.as_ref())
+        else {
+            return;
+        };
+        const AT: &str = "move.cutover.dns";
+        if let Some(p) = dns_name_problem(&dns.zone) {
+            let d = Diagnostic::error(codes::INVALID_VALUE, format!("the zone `{}` {p}", dns.zone))
+                .with_hint("the hosted zone's name, e.g. `example.internal.`");
+            self.at(&format!("{AT}.zone"), d);
+        }
+        if let Some(p) = dns_name_problem(&dns.record) {
+            let d = Diagnostic::error(
+                codes::INVALID_VALUE,
+                format!("the record `{}` {p}", dns.record),
+            )
+            .with_hint("a name inside the zone, e.g. `shop.example.internal.`");
+            self.at(&format!("{AT}.record"), d);
+        } else if dns_name_problem(&dns.zone).is_none() {
+            let (r, z) = (fqdn(&dns.record), fqdn(&dns.zone));
+            if r != z && !r.ends_with(&format!(".{z}")) {
+                let d = Diagnostic::error(
+                    codes::INVALID_VALUE,
+                    format!(
+                        "the record `{}` is not inside the zone `{}`",
+                        dns.record, dns.zone
+                    ),
+                )
+                .with_hint(format!(
+                    "name a record that ends with the zone, e.g. `{}.{z}`",
+                    r.split('.').next().unwrap_or("www")
+                ));
+                self.at(&format!("{AT}.record"), d);
+            }
+        }
+        if let Some(t) = dns.ttl
+            && !(0..=2_147_483_647).contains(&t)
+        {
+            let d = Diagnostic::error(
+                codes::INVALID_VALUE,
+                format!("the TTL {t} is out of range: 0 to 2147483647 seconds"),
+            )
+            .with_hint(
+                "a TTL in seconds; a short one (60) lets consumers follow the cut-over quickly",
+            );
+            self.at(&format!("{AT}.ttl"), d);
+        }
+        let c = dns.component.as_str();
+        if !self.app.services.contains_key(c) && !self.app.vms.contains_key(c) {
+            let names = self.app.services.keys().chain(self.app.vms.keys());
+            let hint = did_you_mean(c, names.map(String::as_str))
+                .map(|s| format!("did you mean `{s}`?"))
+                .unwrap_or_else(|| "name a service or VM of this app".into());
+            let d = Diagnostic::error(
+                codes::DANGLING_REF,
+                format!("the cut-over component `{c}` is not a service or VM of the app"),
+            )
+            .with_hint(hint);
+            self.at(&format!("{AT}.component"), d);
         }
     }
 
@@ -1415,6 +1502,49 @@ pub fn dns_label_problem(name: &str) -> Option<String> {
     label_problem(name, false)
 }
 
+/// Why `name` is not a fully qualified DNS name (labels of letters, digits, `-` and `_`, 1 to 63
+/// characters each, 253 characters in all; a trailing dot is allowed), if it is not one.
+pub fn dns_name_problem(name: &str) -> Option<String> {
+    let n = name.strip_suffix('.').unwrap_or(name);
+    if n.is_empty() {
+        return Some("is empty".into());
+    }
+    if n.len() > 253 {
+        return Some(format!("is {} characters long; the most is 253", n.len()));
+    }
+    for l in n.split('.') {
+        if l.is_empty() {
+            return Some("has an empty label (two dots in a row)".into());
+        }
+        if l.len() > 63 {
+            return Some(format!(
+                "has the label `{l}` of {} characters; the most is 63",
+                l.len()
+            ));
+        }
+        if let Some(c) = l
+            .chars()
+            .find(|c| !(c.is_ascii_alphanumeric() || *c == '-' || *c == '_'))
+        {
+            return Some(format!(
+                "holds `{c}`: DNS labels take letters, digits, `-` and `_`"
+            ));
+        }
+        if l.starts_with('-') || l.ends_with('-') {
+            return Some(format!(
+                "has the label `{l}`, which starts or ends with `-`"
+            ));
+        }
+    }
+    None
+}
+
+/// A DNS name with its trailing dot, lower-cased: how Route 53 compares names.
+pub fn fqdn(name: &str) -> String {
+    let n = name.trim_end_matches('.').to_ascii_lowercase();
+    format!("{n}.")
+}
+
 /// Secret and config names: a DNS label that may also hold `_`.
 fn secret_name_problem(name: &str) -> Option<String> {
     label_problem(name, true)
@@ -1832,6 +1962,70 @@ mod tests {
             .iter()
             .map(|d| (d.code, d.path.clone()))
             .collect()
+    }
+
+    #[test]
+    fn cut_over_declarations_are_checked() {
+        let y = |dns: &str| {
+            format!(
+                "bridge: v1\nname: a\nservices:\n  web: {{image: x}}\nmove:\n  cutover:\n    dns: {dns}\n"
+            )
+        };
+        let ok = y(
+            "{provider: aws, zone: Example.Internal, record: shop.example.internal., ttl: 0, component: web}",
+        );
+        assert!(found(&ok).is_empty(), "{:?}", found(&ok));
+        for (dns, code, path) in [
+            (
+                "{provider: aws, zone: x.y., record: a.x.y., ttl: 2147483648, component: web}",
+                codes::INVALID_VALUE,
+                "move.cutover.dns.ttl",
+            ),
+            (
+                "{provider: aws, zone: x.y., record: a.x.y., ttl: -1, component: web}",
+                codes::INVALID_VALUE,
+                "move.cutover.dns.ttl",
+            ),
+            (
+                "{provider: aws, zone: x.y., record: a.z.y., component: web}",
+                codes::INVALID_VALUE,
+                "move.cutover.dns.record",
+            ),
+            (
+                "{provider: aws, zone: 'x y.', record: a.x.y., component: web}",
+                codes::INVALID_VALUE,
+                "move.cutover.dns.zone",
+            ),
+            (
+                "{provider: aws, zone: x.y., record: -a.x.y., component: web}",
+                codes::INVALID_VALUE,
+                "move.cutover.dns.record",
+            ),
+            (
+                "{provider: aws, zone: x.y., record: a.x.y., component: db}",
+                codes::DANGLING_REF,
+                "move.cutover.dns.component",
+            ),
+            (
+                "{provider: gcp, zone: x.y., record: a.x.y., component: web}",
+                codes::INVALID_VALUE,
+                "move.cutover.dns.provider",
+            ),
+            (
+                "{provider: aws, zone: x.y., record: a.x.y., component: web, tll: 3}",
+                codes::UNKNOWN_FIELD,
+                "move.cutover.dns.tll",
+            ),
+        ] {
+            let f = found(&y(dns));
+            assert!(
+                f.iter().any(|(c, p)| *c == code && p == path),
+                "{dns}: {f:?}"
+            );
+        }
+        assert_eq!(dns_name_problem("a.b."), None);
+        assert!(dns_name_problem(&format!("{}.b", "x".repeat(64))).is_some());
+        assert_eq!(fqdn("A.b"), "a.b.");
     }
 
     fn has(yaml: &str, code: &str, path: &str) {
@@ -2281,6 +2475,7 @@ mod tests {
             groups: BTreeMap::new(),
             providers: Default::default(),
             files: Default::default(),
+            move_: None,
         };
         let r = validate(a, &NoLocation);
         let Err(ds) = r else {

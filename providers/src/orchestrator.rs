@@ -652,7 +652,15 @@ pub async fn connect_with(
     match p {
         #[cfg(feature = "swarm")]
         ProviderKind::Swarm => Ok(Box::new(
-            crate::swarm::SwarmDriver::connect(base_dir).await?,
+            crate::swarm::SwarmDriver::connect_to(
+                app.app()
+                    .providers
+                    .swarm
+                    .as_ref()
+                    .and_then(|s| s.endpoint.as_deref()),
+                base_dir,
+            )
+            .await?,
         )),
         #[cfg(feature = "aws")]
         ProviderKind::Aws => Ok(Box::new(

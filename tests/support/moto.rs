@@ -29,6 +29,10 @@ pub struct Recorded {
     pub service: String,
     /// The body as sent.
     pub body: String,
+    /// The HTTP method.
+    pub method: String,
+    /// The request target (path and query), as sent: what names a REST operation (Route 53).
+    pub path: String,
 }
 
 /// A running moto, its agent and the proxy in front.
@@ -459,7 +463,15 @@ fn check_bodies_of(m: &Moto, name: &str) -> usize {
     let mut by_shape: std::collections::BTreeMap<&str, Vec<PathBuf>> = Default::default();
     // JSON services checked whole against their own model: target prefix -> botocore name.
     let mut json_services: std::collections::BTreeMap<&str, Vec<String>> = Default::default();
+    let mut route53: Vec<PathBuf> = Vec::new();
     for (i, r) in m.recorded().iter().enumerate() {
+        if r.path.starts_with("/2013-04-01/") {
+            let f = dir.join(format!("{i:04}-route53.json"));
+            let v = serde_json::json!({"method": r.method, "path": r.path, "body": r.body});
+            std::fs::write(&f, v.to_string()).unwrap_or_else(|e| panic!("{e}"));
+            route53.push(f);
+            continue;
+        }
         let model = match r.service.as_str() {
             "secretsmanager" => Some("secretsmanager"),
             "Route53AutoNaming_v20170314" => Some("servicediscovery"),
@@ -525,9 +537,120 @@ fn check_bodies_of(m: &Moto, name: &str) -> usize {
             String::from_utf8_lossy(&out.stderr)
         );
     }
+    if !route53.is_empty() {
+        n += route53.len();
+        let out = Command::new(peers::python())
+            .args(["-W", "ignore", "-c", ROUTE53_CHECK])
+            .arg(&v)
+            .args(&route53)
+            .output()
+            .unwrap_or_else(|e| panic!("validator: {e}"));
+        assert!(
+            out.status.success(),
+            "Route 53 requests bridge sent fail botocore's model:\n{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
     let _ = std::fs::remove_dir_all(&dir);
     n
 }
+
+/// Route 53 requests (REST-XML) against botocore's route53 model: the operation is the one
+/// whose method and request URI match exactly; its URI and query-string parameters (none the
+/// model lacks), and its XML body (the input shape's root element and namespace, every
+/// element a member by its location name) are read into the input shape, which then passes
+/// the ECS validator's strict shape check. Prints `OP` per request checked.
+const ROUTE53_CHECK: &str = r#"
+import json, re, sys
+from urllib.parse import urlsplit, parse_qsl, unquote
+import xml.etree.ElementTree as ET
+sys.path.insert(0, sys.argv[1])
+import ecs_validate
+from botocore.loaders import Loader
+model = Loader().load_service_model("route53", "service-2")
+shapes, ops = model["shapes"], model["operations"]
+def pattern(uri):
+    segs = []
+    for seg in uri.split("/"):
+        m = re.fullmatch(r"\{(\w+)\+?\}", seg)
+        segs.append("(?P<%s>[^/]+)" % m.group(1) if m else re.escape(seg))
+    return "^" + "/".join(segs) + "$"
+def decode(shape, el, where, out):
+    s = shapes[shape]; t = s["type"]
+    if t == "structure":
+        members = s.get("members", {})
+        by_loc = {m.get("locationName", k): k for k, m in members.items()}
+        obj = {}
+        for c in el:
+            tag = c.tag.split("}")[-1]
+            if tag not in by_loc:
+                out.append("%s.%s: element not in %s" % (where, tag, shape)); continue
+            k = by_loc[tag]
+            obj[k] = decode(members[k]["shape"], c, where + "." + k, out)
+        return obj
+    if t == "list":
+        mem = s["member"]; loc = mem.get("locationName", "member")
+        items = []
+        for c in el:
+            tag = c.tag.split("}")[-1]
+            if tag != loc:
+                out.append("%s: element %s, the list's members are %s" % (where, tag, loc)); continue
+            items.append(decode(mem["shape"], c, where + "[]", out))
+        return items
+    text = el.text or ""
+    if t in ("integer", "long"):
+        try: return int(text)
+        except ValueError: out.append("%s: %r is not an integer" % (where, text)); return text
+    if t == "boolean": return text == "true"
+    return text
+bad = False
+for f in sys.argv[2:]:
+    r = json.load(open(f))
+    u = urlsplit(r["path"])
+    found = None
+    for name, op in ops.items():
+        h = op["http"]
+        if h["method"] != r["method"]: continue
+        m = re.match(pattern(h["requestUri"].split("?")[0]), u.path)
+        if m: found = (name, op, m); break
+    if not found:
+        print("%s: %s %s is no Route 53 operation" % (f, r["method"], r["path"])); bad = True; continue
+    name, op, m = found
+    out = []
+    shape = op.get("input", {}).get("shape")
+    obj = {}
+    members = shapes[shape]["members"] if shape else {}
+    uri = {mm.get("locationName"): k for k, mm in members.items() if mm.get("location") == "uri"}
+    qs = {mm.get("locationName"): k for k, mm in members.items() if mm.get("location") == "querystring"}
+    for loc, val in m.groupdict().items():
+        obj[uri[loc]] = unquote(val)
+    for k, val in parse_qsl(u.query, keep_blank_values=True):
+        if k not in qs: out.append("query %s: not a parameter of %s" % (k, name)); continue
+        t = shapes[members[qs[k]]["shape"]]["type"]
+        obj[qs[k]] = int(val) if t in ("integer", "long") else val
+    if r["body"].strip():
+        root = ET.fromstring(r["body"])
+        s = shapes[shape]
+        ref = op["input"]
+        want_tag = ref.get("locationName", s.get("locationName"))
+        want_ns = ref.get("xmlNamespace", s.get("xmlNamespace", {})).get("uri")
+        tag = root.tag.split("}")[-1]; ns = root.tag[1:].split("}")[0] if root.tag.startswith("{") else None
+        if tag != want_tag or ns != want_ns:
+            out.append("root element {%s}%s, the model wants {%s}%s" % (ns, tag, want_ns, want_tag))
+        body_members = {k: mm for k, mm in members.items() if "location" not in mm}
+        by_loc = {mm.get("locationName", k): k for k, mm in body_members.items()}
+        for c in root:
+            t2 = c.tag.split("}")[-1]
+            if t2 not in by_loc: out.append("%s: element not in %s" % (t2, shape)); continue
+            obj[by_loc[t2]] = decode(body_members[by_loc[t2]]["shape"], c, by_loc[t2], out)
+    if shape:
+        ecs_validate._check_shape(shapes, shape, obj, "", out)
+    for line in out:
+        print("%s: %s: %s" % (f, name, line)); bad = True
+    print(name)
+sys.exit(1 if bad else 0)
+"#;
 
 impl Drop for Moto {
     fn drop(&mut self) {
@@ -572,6 +695,7 @@ fn proxy(
     let mut head = String::new();
     let mut len = 0usize;
     let mut target = String::new();
+    let mut request_line = String::new();
     loop {
         let mut line = String::new();
         match r.read_line(&mut line) {
@@ -590,6 +714,9 @@ fn proxy(
         }
         if lower.starts_with("connection:") {
             continue;
+        }
+        if head.is_empty() {
+            request_line = line.trim_end().to_string();
         }
         head.push_str(&line);
     }
@@ -631,10 +758,13 @@ fn proxy(
             .rsplit_once('.')
             .map(|(s, _)| s.to_string())
             .unwrap_or_default();
+        let mut rl = request_line.split_whitespace();
         g.push(Recorded {
             op,
             service,
             body: text,
+            method: rl.next().unwrap_or_default().to_string(),
+            path: rl.next().unwrap_or_default().to_string(),
         });
     }
     let Ok(mut up) = TcpStream::connect(upstream.trim_start_matches("http://")) else {

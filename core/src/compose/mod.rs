@@ -26,6 +26,43 @@ use crate::source::{SourceFile, Sources, Span};
 use read::{Cx, is_empty_value, join};
 use service::{Names, Pending};
 
+/// bridge's own extension at the top of a compose file, `x-bridge: {move: {cutover: ...}}`:
+/// read as bridge.yaml's `move` (same fields, same errors); its fields' positions are recorded
+/// under `move.*` for validation.
+fn x_bridge_move(cx: &mut Cx, root: &Node) -> Option<crate::model::MoveOptions> {
+    #[derive(serde::Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct XBridge {
+        #[serde(default, rename = "move")]
+        move_: Option<crate::model::MoveOptions>,
+    }
+    let node = root.get("x-bridge")?;
+    let st = crate::de::State::with_prefix(false, "x-bridge");
+    let r: Result<XBridge, _> = crate::de::from_node(node, &st);
+    cx.diags.extend(st.take_diagnostics());
+    let m = match r {
+        Ok(x) => x.move_?,
+        Err(e) => {
+            cx.diags.push(e.into_diagnostic());
+            return None;
+        }
+    };
+    // Positions: every key under move (three levels deep at most).
+    fn walk(cx: &mut Cx, n: &Node, path: &str) {
+        for (k, v) in n.as_map().unwrap_or_default() {
+            let Some(key) = k.as_str() else { continue };
+            let p = format!("{path}.{key}");
+            cx.at(p.clone(), v.span);
+            walk(cx, v, &p);
+        }
+    }
+    if let Some(mv) = node.get("move") {
+        cx.at("move", mv.span);
+        walk(cx, mv, "move");
+    }
+    Some(m)
+}
+
 /// What the importer needs from its surroundings.
 #[derive(Debug, Clone, Default)]
 pub struct ImportOptions {
@@ -340,6 +377,7 @@ pub fn import_owned(
         groups,
         providers: Default::default(),
         files: Default::default(),
+        move_: x_bridge_move(&mut cx, &root),
     };
     Imported {
         app: Some(app),

@@ -84,6 +84,9 @@ pub struct App {
     /// Options per provider.
     #[serde(default, skip_serializing_if = "is_default")]
     pub providers: Providers,
+    /// How `bridge move` hands consumers over from the old deployment to the new one.
+    #[serde(default, rename = "move", skip_serializing_if = "Option::is_none")]
+    pub move_: Option<MoveOptions>,
     /// The content of every relative bind source (`./nginx.conf:/etc/nginx/nginx.conf`), read
     /// by the loader from the app file's directory; never part of the file itself.
     #[serde(skip)]
@@ -930,6 +933,54 @@ pub struct OpenstackOptions {
     /// resource (security groups) and boots servers with `networks: none` unless `network` is set.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub neutron: Option<bool>,
+}
+
+/// `bridge move`'s options.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub struct MoveOptions {
+    /// What consumers read, switched from A to B in the move's `cut-over` phase (once B is
+    /// healthy, before A is removed) and back by `--rollback`. Without it the move stops once B
+    /// is healthy and prints B's endpoints.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cutover: Option<Cutover>,
+}
+
+/// A cut-over target.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub struct Cutover {
+    /// A DNS record that consumers resolve: set to B's address for `component`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dns: Option<DnsCutover>,
+}
+
+/// The DNS service that holds a cut-over record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum DnsProvider {
+    /// Amazon Route 53 (a public or private hosted zone), with the AWS credentials bridge uses.
+    #[default]
+    Aws,
+}
+
+/// A DNS record carrying one component's address: an `A` record for an IPv4 address, `AAAA`
+/// for IPv6, `CNAME` for a host name, as the component's driver reports it (its public address,
+/// else its private one).
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub struct DnsCutover {
+    /// Where the zone is hosted: `aws` (Route 53).
+    pub provider: DnsProvider,
+    /// The hosted zone's name, e.g. `example.internal.` (must exist).
+    pub zone: String,
+    /// The record's name, inside the zone, e.g. `shop.example.internal.`.
+    pub record: String,
+    /// The record's TTL in seconds, 0 to 2147483647 (default 60).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ttl: Option<i64>,
+    /// The service or VM whose address the record carries; it must be one that moves.
+    pub component: String,
 }
 
 /// Docker Swarm options.

@@ -36,6 +36,8 @@ pub(crate) enum Svc {
     Sts,
     /// Cloud Map, `servicediscovery` (JSON 1.1).
     Discovery,
+    /// Route 53 (REST-XML, global: signed for us-east-1).
+    Route53,
 }
 
 impl Svc {
@@ -49,6 +51,7 @@ impl Svc {
             Svc::Logs => "logs",
             Svc::Sts => "sts",
             Svc::Discovery => "servicediscovery",
+            Svc::Route53 => "route53",
         }
     }
     /// The service id in `AWS_ENDPOINT_URL_<ID>`.
@@ -61,6 +64,7 @@ impl Svc {
             Svc::Logs => "CLOUDWATCH_LOGS",
             Svc::Sts => "STS",
             Svc::Discovery => "SERVICEDISCOVERY",
+            Svc::Route53 => "ROUTE_53",
         }
     }
     /// The JSON protocol's target prefix.
@@ -71,7 +75,7 @@ impl Svc {
             Svc::Secrets => "secretsmanager",
             Svc::Logs => "Logs_20140328",
             Svc::Discovery => "Route53AutoNaming_v20170314",
-            Svc::Ec2 | Svc::Sts => "",
+            Svc::Ec2 | Svc::Sts | Svc::Route53 => "",
         }
     }
 }
@@ -286,6 +290,9 @@ impl Client {
         if let Some(u) = &self.global_endpoint {
             return u.trim_end_matches('/').to_string();
         }
+        if svc == Svc::Route53 {
+            return "https://route53.amazonaws.com".into();
+        }
         let suffix = if self.region.starts_with("cn-") {
             "amazonaws.com.cn"
         } else {
@@ -397,6 +404,26 @@ impl Client {
         .await
     }
 
+    /// Call a REST-XML operation (Route 53): `method` on `path` (with its query string, already
+    /// encoded), an XML body or none; the answer's XML.
+    pub async fn rest(
+        &self,
+        svc: Svc,
+        method: &str,
+        path: &str,
+        body: Option<String>,
+    ) -> Result<String, ApiError> {
+        let url = format!("{}{path}", self.endpoint(svc));
+        let headers: &[(&str, &str)] = if body.is_some() {
+            &[("content-type", "text/xml")]
+        } else {
+            &[]
+        };
+        let body = body.map(String::into_bytes).unwrap_or_default();
+        self.send_to(svc, method, &url, headers, body, self.retry.attempts)
+            .await
+    }
+
     /// One signed POST, retried.
     async fn send(
         &self,
@@ -406,11 +433,25 @@ impl Client {
         attempts: u32,
     ) -> Result<String, ApiError> {
         let url = format!("{}/", self.endpoint(svc));
+        self.send_to(svc, "POST", &url, headers, body, attempts)
+            .await
+    }
+
+    /// One signed request, retried.
+    async fn send_to(
+        &self,
+        svc: Svc,
+        method: &str,
+        url: &str,
+        headers: &[(&str, &str)],
+        body: Vec<u8>,
+        attempts: u32,
+    ) -> Result<String, ApiError> {
         let started = Instant::now();
         let mut attempt = 0u32;
         loop {
             attempt += 1;
-            let r = self.send_once(svc, &url, headers, &body).await;
+            let r = self.send_once(svc, method, url, headers, &body).await;
             match r {
                 Ok(t) => return Ok(t),
                 Err(e) if e.retryable() => {
@@ -439,6 +480,7 @@ impl Client {
     async fn send_once(
         &self,
         svc: Svc,
+        method: &str,
         url: &str,
         headers: &[(&str, &str)],
         body: &[u8],
@@ -452,9 +494,15 @@ impl Client {
             .to_string();
         let mut all: Vec<(&str, &str)> = headers.to_vec();
         all.push(("host", host.as_str()));
+        // Route 53 is global: signed for us-east-1 whatever the region in use.
+        let region = if svc == Svc::Route53 {
+            "us-east-1"
+        } else {
+            self.region.as_str()
+        };
         let params = v4::SigningParams::builder()
             .identity(&identity)
-            .region(&self.region)
+            .region(region)
             .name(svc.name())
             .time(SystemTime::now())
             .settings(SigningSettings::default())
@@ -462,7 +510,7 @@ impl Client {
             .map_err(|e| unreachable(format!("signing: {e}")))?
             .into();
         let signable = SignableRequest::new(
-            "POST",
+            method,
             Cow::Borrowed(url),
             all.iter().copied(),
             SignableBody::Bytes(body),
@@ -471,7 +519,12 @@ impl Client {
         let (instructions, _) = sign(signable, &params)
             .map_err(|e| unreachable(format!("signing: {e}")))?
             .into_parts();
-        let mut req = self.http.post(url).body(body.to_vec());
+        let m = reqwest::Method::from_bytes(method.as_bytes())
+            .map_err(|e| unreachable(format!("method {method}: {e}")))?;
+        let mut req = self.http.request(m, url);
+        if !body.is_empty() || method == "POST" {
+            req = req.body(body.to_vec());
+        }
         for (k, v) in headers {
             req = req.header(*k, *v);
         }
@@ -502,7 +555,7 @@ impl Client {
 
 /// An error answer in either protocol.
 fn parse_error(svc: Svc, status: u16, text: &str, rid: Option<String>) -> ApiError {
-    if matches!(svc, Svc::Ec2 | Svc::Sts) || text.trim_start().starts_with('<') {
+    if matches!(svc, Svc::Ec2 | Svc::Sts | Svc::Route53) || text.trim_start().starts_with('<') {
         let doc = roxmltree::Document::parse(text).ok();
         let find = |n: &str| {
             doc.as_ref().and_then(|d| {

@@ -21,6 +21,7 @@ mod client;
 mod discovery;
 mod ec2;
 mod ecs;
+pub mod route53;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;

@@ -222,6 +222,7 @@ pub fn from_specs(
         groups: BTreeMap::new(),
         providers: Default::default(),
         files: Default::default(),
+        move_: None,
     };
     if specs.is_empty() {
         return Err(Diagnostics(vec![

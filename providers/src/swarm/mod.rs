@@ -1,5 +1,6 @@
-//! The Docker Swarm driver, on bollard (the Engine API): DOCKER_HOST, the default socket, or TCP
-//! with TLS (DOCKER_TLS_VERIFY, DOCKER_CERT_PATH). It observes what carries the app's
+//! The Docker Swarm driver, on bollard (the Engine API): the app's `providers.swarm.endpoint`
+//! (`unix:///path` or `tcp://host:port`, no TLS) when it sets one, else DOCKER_HOST, the default
+//! socket, or TCP with TLS (DOCKER_TLS_VERIFY, DOCKER_CERT_PATH). It observes what carries the app's
 //! `bridge.app` label, creates networks, volumes, secrets (value read from the environment or a
 //! file at apply time, never logged), configs and services, updates services in place with their
 //! version (optimistic concurrency), and waits for tasks to run and be healthy.
@@ -80,13 +81,16 @@ fn api(resource: &str, e: bollard::errors::Error) -> DriverError {
             }
             d
         }
-        other => unreachable_error(&other.to_string()),
+        other => unreachable_error(&default_host(), &other.to_string()),
     }
 }
 
-fn unreachable_error(detail: &str) -> DriverError {
-    let host =
-        std::env::var("DOCKER_HOST").unwrap_or_else(|_| "unix:///var/run/docker.sock".into());
+/// The engine DOCKER_HOST names, else the local socket.
+fn default_host() -> String {
+    std::env::var("DOCKER_HOST").unwrap_or_else(|_| "unix:///var/run/docker.sock".into())
+}
+
+fn unreachable_error(host: &str, detail: &str) -> DriverError {
     err(
         "-",
         ErrorKind::Unreachable,
@@ -129,14 +133,17 @@ impl SwarmDriver {
     /// DOCKER_TLS_VERIFY is set) and agree on an API version. Relative secret and config files
     /// are read from `base_dir`.
     pub async fn connect(base_dir: PathBuf) -> Result<Self, DriverError> {
-        let host =
-            std::env::var("DOCKER_HOST").unwrap_or_else(|_| "unix:///var/run/docker.sock".into());
-        let docker =
-            Docker::connect_with_defaults().map_err(|e| unreachable_error(&e.to_string()))?;
-        let docker = docker
-            .negotiate_version()
-            .await
-            .map_err(|e| unreachable_error(&e.to_string()))?;
+        Self::connect_to(None, base_dir).await
+    }
+
+    /// [`SwarmDriver::connect`] to `endpoint` (`providers.swarm.endpoint`: `unix:///path`,
+    /// `tcp://host:port` or `http://host:port`, without TLS) instead of DOCKER_HOST when given.
+    pub async fn connect_to(
+        endpoint: Option<&str>,
+        base_dir: PathBuf,
+    ) -> Result<Self, DriverError> {
+        let host = endpoint.map(str::to_string).unwrap_or_else(default_host);
+        let docker = transfer::engine(endpoint).await?;
         tracing::debug!(%host, version = ?docker.client_version(), "connected");
         Ok(SwarmDriver {
             docker,
@@ -149,6 +156,10 @@ impl SwarmDriver {
     /// The engine address.
     pub fn host(&self) -> &str {
         &self.host
+    }
+
+    fn unreachable(&self, detail: &str) -> DriverError {
+        unreachable_error(&self.host, detail)
     }
 
     fn single_node(&self) -> bool {
@@ -180,7 +191,7 @@ impl Driver for SwarmDriver {
             .docker
             .info()
             .await
-            .map_err(|e| unreachable_error(&e.to_string()))?;
+            .map_err(|e| self.unreachable(&e.to_string()))?;
         let swarm = info.swarm.unwrap_or_default();
         if let Ok(mut n) = self.nodes.lock() {
             *n = swarm.nodes;
@@ -264,7 +275,7 @@ impl Driver for SwarmDriver {
             .docker
             .info()
             .await
-            .map_err(|e| unreachable_error(&e.to_string()))?;
+            .map_err(|e| self.unreachable(&e.to_string()))?;
         let node = info
             .swarm
             .and_then(|s| s.node_addr)

@@ -21,20 +21,34 @@ use crate::DriverError;
 
 const AT: &str = "/bridge-transfer";
 
-/// An engine: `DOCKER_HOST` (or the local socket) when `host` is None, else that endpoint
-/// (`unix:///path`, `tcp://host:port`).
+/// An engine: `DOCKER_HOST` (or the local socket; TLS with DOCKER_TLS_VERIFY) when `host` is
+/// None, else that endpoint (`unix:///path`, `tcp://host:port`, `http://host:port`; no TLS),
+/// with the API version agreed.
 pub async fn engine(host: Option<&str>) -> Result<Docker, DriverError> {
+    let shown = host.map(str::to_string).unwrap_or_else(super::default_host);
     let d = match host {
         None => Docker::connect_with_defaults(),
         Some(h) if h.starts_with("unix://") => {
             Docker::connect_with_unix(h, 120, bollard::API_DEFAULT_VERSION)
         }
-        Some(h) => Docker::connect_with_http(h, 120, bollard::API_DEFAULT_VERSION),
+        Some(h) if h.starts_with("tcp://") || h.starts_with("http://") => {
+            Docker::connect_with_http(
+                &h.replacen("tcp://", "http://", 1),
+                120,
+                bollard::API_DEFAULT_VERSION,
+            )
+        }
+        Some(h) => {
+            return Err(unreachable_error(
+                h,
+                "not an engine endpoint: unix:///path/docker.sock or tcp://host:port",
+            ));
+        }
     }
-    .map_err(|e| unreachable_error(&e.to_string()))?;
+    .map_err(|e| unreachable_error(&shown, &e.to_string()))?;
     d.negotiate_version()
         .await
-        .map_err(|e| unreachable_error(&e.to_string()))
+        .map_err(|e| unreachable_error(&shown, &e.to_string()))
 }
 
 async fn holder(d: &Docker, volume: &str, image: &str, what: &str) -> Result<String, DriverError> {

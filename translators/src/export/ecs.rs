@@ -85,6 +85,7 @@ pub fn task_definitions(
         groups: BTreeMap::new(),
         providers: Default::default(),
         files: Default::default(),
+        move_: None,
     };
     let mut aws = AwsOptions::default();
     let fargate = tasks[0].2.fargate;

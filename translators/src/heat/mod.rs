@@ -628,6 +628,7 @@ impl WithoutServices for App {
             groups: self.groups.clone(),
             providers: self.providers.clone(),
             files: self.files.clone(),
+            move_: self.move_.clone(),
         }
     }
 }
