@@ -22,6 +22,18 @@ pub enum From {
     EcsTaskDef,
     /// A compose file (what `docker stack config` prints).
     Compose,
+    /// Heat (HOT) templates: the ones bridge renders, and hand-written ones.
+    Heat,
+}
+
+/// What `export` writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum Format {
+    /// bridge.yaml.
+    #[default]
+    Bridge,
+    /// A compose file; the fields compose cannot hold are reported (X001).
+    Compose,
 }
 
 /// The `export` command's arguments.
@@ -45,6 +57,9 @@ pub struct ExportArgs {
     /// The exported app's name (default: from the artifacts).
     #[arg(long, value_name = "NAME")]
     pub name: Option<String>,
+    /// What to write: bridge.yaml, or a compose file.
+    #[arg(long, value_enum, default_value_t = Format::Bridge)]
+    pub format: Format,
     /// Where to write it (default: stdout).
     #[arg(short = 'o', long = "out", value_name = "OUT")]
     pub out: Option<PathBuf>,
@@ -71,7 +86,9 @@ pub fn run(a: &ExportArgs, json: bool, color: bridge_core::render::Color) -> Res
         }
     } else {
         let Some(from) = a.from else {
-            eprintln!("error: give --from ecs-task-def|compose FILE..., or -p swarm --stack NAME");
+            eprintln!(
+                "error: give --from ecs-task-def|heat|compose FILE..., or -p swarm --stack NAME"
+            );
             return Ok(ExitCode::from(EXIT_INVALID));
         };
         if a.files.is_empty() {
@@ -102,6 +119,23 @@ pub fn run(a: &ExportArgs, json: bool, color: bridge_core::render::Color) -> Res
             .count()
     );
     let text = format!("{header}{text}");
+    // --format compose: the same app as a compose file, what compose cannot hold reported; the
+    // compose file must import back.
+    let (text, diags) = match a.format {
+        Format::Bridge => (text, diags),
+        Format::Compose => {
+            let (compose, dropped) = bridge_translators::export::compose::to_compose(&exported.app);
+            let mut diags = diags;
+            diags.0.extend(dropped);
+            let cname: Arc<str> = "<exported compose.yaml>".into();
+            let back = load_str(&cname, &compose, Path::new("."), &LoadOptions::default());
+            if back.valid.is_none() {
+                output::print_diagnostics(&diags, &sources, color);
+                return fail(&back.diagnostics, &back.sources, json, color);
+            }
+            (compose, diags)
+        }
+    };
     if let Some(out) = &a.out {
         crate::cli::write_file(out, &text)?;
     }
@@ -183,7 +217,10 @@ fn from_files(from: From, a: &ExportArgs, sources: &mut Sources) -> Result<Expor
             }
         }
     }
-    bridge_translators::export::ecs::task_definitions(&texts, a.name.as_deref())
+    match from {
+        From::Heat => bridge_translators::export::heat::templates(&texts, a.name.as_deref()),
+        _ => bridge_translators::export::ecs::task_definitions(&texts, a.name.as_deref()),
+    }
 }
 
 fn live(provider: &str, a: &ExportArgs) -> Result<Result<Export, Diagnostics>> {

@@ -114,17 +114,27 @@ pub fn task_definitions(
         // container without its own takes the task's, so the size survives.
         let mut containers = t.containers;
         if let [(_, s, _)] = containers.as_mut_slice() {
-            if let Some((c, _)) = &t.cpu
+            if let Some((c, n)) = &t.cpu
                 && s.resources.reserve_cpus.is_none()
                 && s.resources.cpus.is_none()
             {
                 s.resources.reserve_cpus = Some(cpus_from_units(*c));
+                r.approximated(
+                    "cpu",
+                    n,
+                    "the task's cpu is read as its lone container's `reserve_cpus`: rendered again, the container carries it too",
+                );
             }
-            if let Some((m, _)) = &t.memory
+            if let Some((m, n)) = &t.memory
                 && s.resources.memory.is_none()
                 && s.resources.reserve_memory.is_none()
             {
                 s.resources.memory = Some(ByteSize(m * 1024 * 1024));
+                r.approximated(
+                    "memory",
+                    n,
+                    "the task's memory is read as its lone container's `memory`: rendered again, the container carries it too",
+                );
             }
         } else {
             for (f, v) in [("cpu", &t.cpu), ("memory", &t.memory)] {
@@ -219,6 +229,33 @@ pub fn task_definitions(
         }
     }
     app.providers.aws = Some(aws);
+    // An address reference the task definitions keep for the driver (`${vms.db.address}`)
+    // names a component no task definition holds: said, so the app can be completed.
+    for (n, s) in &app.services {
+        for (k, v) in &s.env.0 {
+            for (rf, _) in bridge_core::refs::scan(v) {
+                if let bridge_core::refs::Ref::Address { kind, name } = rf {
+                    let (what, known) = match kind {
+                        bridge_core::refs::RefKind::Vms => ("vms", app.vms.contains_key(name)),
+                        bridge_core::refs::RefKind::Services => {
+                            ("services", app.services.contains_key(name))
+                        }
+                    };
+                    if !known {
+                        r.diags.push(
+                            bridge_core::Diagnostic::new(
+                                bridge_core::Severity::Warning,
+                                bridge_core::codes::EXPORT_DROPPED,
+                                format!("`services.{n}.env.{k}` names `{what}.{name}`, deployed elsewhere: a task definition does not hold it, so the app must get it (add the {what} entry, or export its task definition too)"),
+                            )
+                            .with_path(format!("services.{n}.env.{k}"))
+                            .with_file(r.file.clone()),
+                        );
+                    }
+                }
+            }
+        }
+    }
     finish(r, app)
 }
 

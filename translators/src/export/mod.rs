@@ -1,9 +1,11 @@
 //! Export: provider artifacts read back into the neutral model, the fidelity ledger in reverse.
-//! Pure functions over an artifact's text (an ECS task definition): every field that cannot be read back is a diagnostic naming its
+//! Pure functions over an artifact's text (an ECS task definition, a Heat template): every field that cannot be read back is a diagnostic naming its
 //! path in the artifact (`X001` dropped, `X002` approximated), never left out silently, and input
 //! that cannot be read at all is an error (`X003`) naming the file, line, column and field.
 
+pub mod compose;
 pub mod ecs;
+pub mod heat;
 
 use std::sync::Arc;
 
