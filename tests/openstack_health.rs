@@ -189,7 +189,13 @@ fn deploy_waits_for_the_health_signal_and_fails_without_it() {
         "nova has web's server before db signalled"
     );
     let body = json!({"status": "SUCCESS", "reason": "healthy: hwait-db", "data": "", "id": format!("{name}-db")});
-    let st = rt.block_on(signal(&d, &path, "host_db_health", &body));
+    // The handle is named after db's server spec (`host_db_health_<hash>`).
+    let handle = before
+        .iter()
+        .find(|r| r.1 == "OS::Heat::WaitConditionHandle" && r.0.starts_with("host_db_health_"))
+        .map(|r| r.0.clone())
+        .unwrap_or_else(|| panic!("no handle of db: {before:?}"));
+    let st = rt.block_on(signal(&d, &path, &handle, &body));
     assert!((200..300).contains(&st), "signal: {st}");
     let out = child.wait_with_output().unwrap_or_else(|e| panic!("{e}"));
     let t = text(&out);

@@ -153,9 +153,16 @@ pub fn proofs(claim: Claim, target: ProviderKind) -> &'static [&'static str] {
             "tests/gce_rolling.rs::stop_first_keeps_two_of_three_running",
             "tests/gce_rolling.rs::start_first_keeps_three_running_and_alternates_names",
         ],
-        (ReplacesInBatches, Openstack) => {
-            &["tests/openstack_rolling.rs::a_changed_service_is_replaced_one_server_at_a_time"]
-        }
+        (ReplacesInBatches, Openstack) => &[
+            "tests/openstack_rolling.rs::a_changed_service_is_replaced_one_server_at_a_time",
+            "tests/openstack_rollback.rs::an_update_waits_for_the_replacement_servers_health_signal",
+        ],
+        // The rollback line also makes the batch promise (one line per `update`).
+        (RollsBackFailedUpdates, Openstack) => &[
+            "tests/openstack_rollback.rs::a_failed_update_is_rolled_back_to_the_running_previous_spec",
+            "tests/openstack_rolling.rs::a_changed_service_is_replaced_one_server_at_a_time",
+            "tests/openstack_rollback.rs::an_update_waits_for_the_replacement_servers_health_signal",
+        ],
         (PacesBatches, Gce) => {
             &["tests/gce_rolling.rs::delay_waits_between_hosts_and_monitor_watches_each"]
         }

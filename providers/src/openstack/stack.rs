@@ -358,6 +358,10 @@ pub(crate) async fn observe(d: &OpenstackDriver, app: &str) -> Result<Vec<Curren
             format!("stack {}", s.status)
         } else if s.status.ends_with("_FAILED") {
             format!("stack {}: {}", s.status, short(&s.reason))
+        } else if s.status == "ROLLBACK_COMPLETE" {
+            // Heat's rollback restores the previous template and parameters but keeps the
+            // failed update's tags (its spec hash): the spec that runs is not the tagged one.
+            "stack ROLLBACK_COMPLETE: the last update failed and was rolled back".to_string()
         } else {
             let lost = lost_servers(d, &s).await?;
             if lost.is_empty() {
@@ -374,16 +378,22 @@ pub(crate) async fn observe(d: &OpenstackDriver, app: &str) -> Result<Vec<Curren
             .and_then(|c| c.strip_prefix("stack/"))
             .unwrap_or(&s.name)
             .to_string();
+        let mut spec = json!({
+            "name": s.name,
+            "parameters": params,
+            "health": health,
+        });
+        // Heat keeps the flag of the last create/update: `rollback` as the desired spec writes
+        // it (present only when on), so a stack deployed with rollback plans empty.
+        if detail["disable_rollback"] == json!(false) {
+            spec["rollback"] = json!(true);
+        }
         out.push(Current {
             id: ResourceId::new(KIND_STACK, name.clone()),
             spec_hash: s
                 .tag(bridge_translators::heat::TAG_SPEC_HASH)
                 .map(str::to_string),
-            spec: Some(json!({
-                "name": s.name,
-                "parameters": params,
-                "health": health,
-            })),
+            spec: Some(spec),
             handle: format!("{}/{}", s.name, s.id),
             rank: 0,
             opaque: vec!["template".into(), "supplied".into(), "tags".into()],
@@ -545,6 +555,12 @@ async fn rolled_back(
         tokio::time::sleep(d.poll).await;
     }
     let mut e = update;
+    if status == "ROLLBACK_COMPLETE" {
+        e.hint = Some(
+            "heat restored the previous template and its servers; fix the cause, then deploy again"
+                .into(),
+        );
+    }
     e.message = if status == "ROLLBACK_COMPLETE" {
         format!(
             "{}; heat rolled the stack back to the previous template (ROLLBACK_COMPLETE)",
@@ -640,6 +656,9 @@ pub(crate) async fn follow(
     let start = Instant::now();
     let mut seen = seen.clone();
     let mut finished_event = false;
+    // The last failed resource among the events: by the time heat rolls back, the resource
+    // list may hold no failed resource any more (the failed replacement is being deleted).
+    let mut last_failed: Option<String> = None;
     loop {
         if let Ok((200, b)) = call(
             d,
@@ -657,6 +676,12 @@ pub(crate) async fn follow(
                     let resource = e["resource_name"].as_str().unwrap_or_default();
                     let reason = e["resource_status_reason"].as_str().unwrap_or_default();
                     tracing::info!(stack = %s.name, resource, status, reason, "heat event");
+                    if status.ends_with("_FAILED")
+                        && e["physical_resource_id"].as_str() != Some(s.id.as_str())
+                    {
+                        last_failed =
+                            Some(format!("resource {resource} {status}: {}", short(reason)));
+                    }
                     d.progress(&format!(
                         "{}: {resource} {status}{}",
                         s.name,
@@ -703,19 +728,25 @@ pub(crate) async fn follow(
                 };
                 if done {
                     if now.status.ends_with("_FAILED") || now.status.starts_with("ROLLBACK_") {
-                        return Err(failure(d, now).await);
+                        return Err(failure(d, now, last_failed.as_deref()).await);
                     }
                     tracing::info!(stack = %s.name, status = %now.status, secs = start.elapsed().as_secs(), "settled");
                     return Ok(());
                 }
                 if start.elapsed() > timeout {
+                    let busy = in_progress(d, now).await;
                     return Err(err(
                         &res,
                         ErrorKind::Timeout,
                         format!(
-                            "stack is still {} after {}s",
+                            "stack is still {} after {}s{}",
                             now.status,
-                            start.elapsed().as_secs()
+                            start.elapsed().as_secs(),
+                            if busy.is_empty() {
+                                String::new()
+                            } else {
+                                format!(", waiting on {}", busy.join(", "))
+                            }
                         ),
                     )
                     .with_hint("heat is still working on it: `bridge status` shows its progress; deploy again later to resume"));
@@ -726,8 +757,42 @@ pub(crate) async fn follow(
     }
 }
 
+/// The stack's resources still in progress, as `name (type)`: what a timed-out wait was
+/// waiting on (a health wait condition nothing signalled, a server still building).
+async fn in_progress(d: &OpenstackDriver, s: &StackRef) -> Vec<String> {
+    let res = format!("{KIND_STACK}/{}", s.name);
+    let Ok((200, b)) = call(
+        d,
+        Method::GET,
+        &format!("{}/resources", s.path()),
+        None,
+        &res,
+    )
+    .await
+    else {
+        return Vec::new();
+    };
+    b["resources"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|r| {
+            r["resource_status"]
+                .as_str()
+                .is_some_and(|st| st.ends_with("_IN_PROGRESS"))
+        })
+        .map(|r| {
+            format!(
+                "{} ({})",
+                r["resource_name"].as_str().unwrap_or_default(),
+                r["resource_type"].as_str().unwrap_or_default()
+            )
+        })
+        .collect()
+}
+
 /// The error for a failed stack: the first failed resource (deepest first) and its reason.
-async fn failure(d: &OpenstackDriver, s: &StackRef) -> DriverError {
+async fn failure(d: &OpenstackDriver, s: &StackRef, last_failed: Option<&str>) -> DriverError {
     let res = format!("{KIND_STACK}/{}", s.name);
     let mut detail = String::new();
     if let Ok((200, b)) = call(
@@ -765,7 +830,10 @@ async fn failure(d: &OpenstackDriver, s: &StackRef) -> DriverError {
         }
     }
     if detail.is_empty() {
-        detail = short(&s.reason);
+        detail = match last_failed {
+            Some(f) => f.to_string(),
+            None => short(&s.reason),
+        };
     }
     let mut e = err(
         &res,

@@ -1082,6 +1082,27 @@ fn host(b: &mut Builder<'_>, p: &Plan, peers: Option<&BTreeMap<String, Vec<(Stri
         props["availability_zone"] = json!(z);
     }
     let mut server = json!({"type": "OS::Nova::Server", "properties": props});
+    // A wait condition waits once: when it is created. The handle is named after what makes
+    // Heat replace the server (the properties Nova cannot update: user data, key, zone;
+    // hashed with the handle's first name), so a replaced server gets a new, empty handle,
+    // and the wait condition (its `handle` is not updatable) is replaced with it, after the
+    // new server, and waits for the new server's signal. A server updated in place (resized,
+    // metadata) keeps its handle: it boots nothing and signals nothing.
+    let gate = gate.map(|first| {
+        let pr = &server["properties"];
+        let spec = bridge_core::hash::spec_hash(&json!([
+            pr["user_data"],
+            pr["user_data_format"],
+            pr["key_name"],
+            pr["availability_zone"],
+        ]));
+        let named = b.fresh(&format!("{first}_{}", &spec[..8]));
+        if let Some(h) = b.resources.remove(&first) {
+            b.resources.insert(named.clone(), h);
+        }
+        rename_attr_refs(&mut server, &first, &named);
+        named
+    });
     let hash = bridge_core::hash::spec_hash(&server);
     server["properties"]["metadata"][super::TAG_SPEC_HASH] = json!(hash);
     if p.count > 1 {
@@ -1128,6 +1149,28 @@ fn host(b: &mut Builder<'_>, p: &Plan, peers: Option<&BTreeMap<String, Vec<(Stri
             "value": super::address_of(&p.res, p.count > 1),
         }),
     );
+}
+
+/// Point every `get_attr: [from, ...]` under `v` at `to`.
+fn rename_attr_refs(v: &mut Value, from: &str, to: &str) {
+    match v {
+        Value::Object(m) => {
+            if let Some(Value::Array(a)) = m.get_mut("get_attr")
+                && a.first().and_then(Value::as_str) == Some(from)
+            {
+                a[0] = json!(to);
+            }
+            for x in m.values_mut() {
+                rename_attr_refs(x, from, to);
+            }
+        }
+        Value::Array(a) => {
+            for x in a {
+                rename_attr_refs(x, from, to);
+            }
+        }
+        _ => {}
+    }
 }
 
 /// Health gating of one pool: when its containers have health checks, a wait condition handle

@@ -756,3 +756,49 @@ fn failure_action_rollback_enables_heats_rollback_and_the_rest_are_warnings() {
     assert!(paths.contains(&"services.side.update"), "{paths:?}");
     assert!(paths.contains(&"services.side.rollback"), "{paths:?}");
 }
+
+/// A wait condition waits once, when created: a server Heat replaces (its user data changed)
+/// gets a new handle, named after that spec, so its wait condition is replaced and waits for
+/// the new server; a resize (updated in place, nothing boots) keeps the handle.
+#[test]
+fn a_replaced_server_gets_a_new_health_handle_and_a_resize_keeps_it() {
+    let app = |level: &str, flavor: &str| {
+        format!(
+            "bridge: v1\nname: shop\nservices:\n  db:\n    image: busybox:1\n    env: {{LEVEL: {level}}}\n    health: {{test: [CMD, 'true']}}\n    resources: {{memory: 512MiB}}\nproviders:\n  openstack: {{flavor: {flavor}}}\n"
+        )
+    };
+    let handle = |s: &HeatStack| -> String {
+        let h = of_type(s, "OS::Heat::WaitConditionHandle");
+        assert_eq!(h.len(), 1, "{}", s.template);
+        let name = h[0].0.clone();
+        let w = res(s, "host_db_healthy");
+        assert_eq!(w["properties"]["handle"]["get_resource"], name.as_str());
+        // The server reads this handle's endpoint and token.
+        let server = serde_json::to_string(res(s, "host_db")).unwrap_or_default();
+        assert!(
+            server.contains(&format!("[\"{name}\",\"endpoint\"]")),
+            "{server}"
+        );
+        name
+    };
+    let (a, _) = stack(&app("one", "m1.small"));
+    let (a2, _) = stack(&app("one", "m1.small"));
+    let (b, _) = stack(&app("two", "m1.small"));
+    let (c, _) = stack(&app("one", "m1.medium"));
+    let (ha, hb, hc) = (handle(&a), handle(&b), handle(&c));
+    assert!(ha.starts_with("host_db_health_") && ha.len() == "host_db_health_".len() + 8);
+    assert_eq!(ha, handle(&a2), "not stable");
+    assert_ne!(ha, hb, "a changed user data kept the handle");
+    assert_ne!(
+        res(&a, "host_db")["properties"]["flavor"],
+        res(&c, "host_db")["properties"]["flavor"]
+    );
+    assert_eq!(ha, hc, "a resize renamed the handle");
+    // The server's spec hash is over the server as rendered (with the handle's final name).
+    let mut r = res(&a, "host_db").clone();
+    let tag = r["properties"]["metadata"][TAG_SPEC_HASH].take();
+    if let Some(m) = r["properties"]["metadata"].as_object_mut() {
+        m.remove(TAG_SPEC_HASH);
+    }
+    assert_eq!(tag, bridge_core::hash::spec_hash(&r).as_str());
+}

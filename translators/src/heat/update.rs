@@ -18,9 +18,13 @@
 //!   Heat form between separate servers (warning T418).
 //! - **order**: Heat's replacement is start-first; an explicit `stop-first` is a warning (T409).
 //! - **failure_action**: `rollback` on any service makes the driver update with rollback
-//!   enabled, so Heat restores the previous template (the whole stack); `pause` (the default)
-//!   leaves the failed stack for inspection; `continue` has no Heat form (Heat stops at a failed
-//!   resource) and acts as pause (T409).
+//!   enabled, so Heat restores the previous template (the whole stack) and keeps the servers
+//!   that ran (`tests/openstack_rollback.rs`: the old server, same id, flavor and spec hash);
+//!   `pause` (the default) leaves the failed stack UPDATE_FAILED for inspection; `continue` has
+//!   no Heat form (Heat stops at a failed resource) and acts as pause (T409).
+//! - **health**: a replaced server gets a new wait condition (see `server.rs`), so the update
+//!   completes only once the replacements signal healthy; Heat's rolling update of a resource
+//!   group does not wait for it between batches (the wait condition is outside the group).
 
 use bridge_core::diag::Diagnostic;
 use bridge_core::model::{FailureAction, UpdateOrder, UpdatePolicy};
@@ -156,22 +160,36 @@ pub(crate) fn rolling(b: &mut Builder<'_>, pools: &[Pool<'_>]) -> bool {
             };
             let fail = match action {
                 FailureAction::Rollback => {
-                    "a failed update rolls the whole stack back to the previous template (heat's rollback)"
+                    "a failed update rolls the whole stack back to the previous template and the servers that ran before (heat's rollback)"
                 }
                 _ => "a failed update stops and leaves the stack UPDATE_FAILED for inspection",
             };
+            // A replaced server gets a new wait condition (server.rs names its handle after the
+            // server's spec): the update waits for it, but only once the group is updated.
+            let gated = s.health.as_ref().is_some_and(|h| !h.test.is_none());
+            let health = if !gated {
+                ""
+            } else if mine.iter().any(|p| p.count > 1) {
+                "; the update completes only once every replacement server has signalled healthy (its new wait condition), but heat does not hold the next batch for it (the wait condition is outside the resource group)"
+            } else if separate {
+                "; the update completes only once each replacement server has signalled healthy (its new wait condition), but the next server does not wait for it"
+            } else {
+                "; the update completes only once the replacement server has signalled healthy (its new wait condition)"
+            };
             let mut line = format!(
-                "{how}; heat creates each replacement before it deletes the old server (start-first); {fail}"
+                "{how}; heat creates each replacement before it deletes the old server (start-first){health}; {fail}"
             );
             if !unsupported.is_empty() {
                 line.push_str(&format!("; not honoured: {}", unsupported.join(", ")));
             }
             // Approximated: the order is always start-first, whatever `order` says.
-            b.ledger.claimed(
-                field("update"),
-                crate::claims::Claim::ReplacesInBatches,
-                line,
-            );
+            // With rollback the line promises the rollback too: its proofs include the batches'.
+            let claim = if action == FailureAction::Rollback {
+                crate::claims::Claim::RollsBackFailedUpdates
+            } else {
+                crate::claims::Claim::ReplacesInBatches
+            };
+            b.ledger.claimed(field("update"), claim, line);
         }
         if !unsupported.is_empty() {
             b.diags.push(
