@@ -225,6 +225,7 @@ pub fn templates(files: &[(String, String)], name: Option<&str>) -> Result<Expor
             ..Default::default()
         },
         files: Default::default(),
+        move_: None,
     };
     flavor_check(&mut r, &app, &host_flavors);
     finish(r, app)
