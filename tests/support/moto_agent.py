@@ -22,6 +22,9 @@
   the local engine has run (nothing is pulled): a task whose image is missing keeps UNKNOWN and
   the agent logs why. The engine containers are labelled `bridge.moto-agent=AGENT_ID` and removed
   when their task stops.
+- ECS's Service Connect, for the tasks of services that are clients of a namespace: all their
+  containers on a network of their own, with a proxy answering the namespace's client aliases
+  and forwarding to the owning services' endpoints (see "Service Connect, played" below).
 - What ECS's service scheduler does with the result: a task whose essential container turns
   UNHEALTHY is stopped with ECS's reason "Task failed container health checks" and replaced; a
   task whose essential container exits is stopped with "Essential container in task exited".
