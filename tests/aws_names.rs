@@ -22,6 +22,8 @@
 //! destroy removes namespace and services. Every Cloud Map request is checked against botocore's
 //! servicediscovery model, the ECS and EC2 ones against theirs.
 
+#[path = "support/engine.rs"]
+mod engine;
 #[path = "support/moto.rs"]
 mod moto;
 #[path = "support/peers.rs"]
@@ -29,6 +31,7 @@ mod peers;
 
 use std::path::Path;
 use std::process::Output;
+use std::time::{Duration, Instant};
 
 use moto::{Moto, ok, workdir};
 use peers::text;
@@ -55,20 +58,25 @@ fn bridge(m: &Moto, dir: &Path, args: &[&str]) -> Output {
         .unwrap_or_else(|e| panic!("bridge {args:?}: {e}"))
 }
 
-/// The app: a bridge.yaml on Fargate, a compose file (no provider options: EC2) otherwise.
+/// What db runs: an HTTP server on its port answering `from-db`.
+const DB: &str = "mkdir -p /w && echo from-db > /w/index.html && exec httpd -f -p 5432 -h /w";
+
+/// The app: a bridge.yaml on Fargate, a compose file (no provider options: EC2) otherwise. The
+/// images are the local test image (the played agent pulls nothing).
 fn app(name: &str, launch: &str) -> (&'static str, String) {
+    let img = engine::TEST_IMAGE;
     if launch == "fargate" {
         return (
             "bridge.yaml",
             format!(
-                "bridge: v1\nname: {name}\nproviders:\n  aws: {{region: us-east-1, launch_type: fargate}}\nservices:\n  db:\n    image: postgres:16\n    ports: ['5432']\n    aliases: [pg]\n    resources: {{cpus: 0.25, memory: 256MiB}}\n  api:\n    image: nginx:1\n    ports: ['8080:80']\n    env: {{DB_HOST: db}}\n    depends_on: [db]\n    links: ['db:database']\n    resources: {{cpus: 0.25, memory: 256MiB}}\n  worker:\n    image: nginx:1\n    depends_on: [api]\n    resources: {{cpus: 0.25, memory: 256MiB}}\n"
+                "bridge: v1\nname: {name}\nproviders:\n  aws: {{region: us-east-1, launch_type: fargate}}\nservices:\n  db:\n    image: {img}\n    command: [sh, -c, {DB:?}]\n    ports: ['5432']\n    aliases: [pg]\n    resources: {{cpus: 0.25, memory: 256MiB}}\n  api:\n    image: {img}\n    command: [sleep, '3600']\n    ports: ['8080:80']\n    env: {{DB_HOST: db}}\n    depends_on: [db]\n    links: ['db:database']\n    resources: {{cpus: 0.25, memory: 256MiB}}\n  worker:\n    image: {img}\n    command: [sleep, '3600']\n    depends_on: [api]\n    resources: {{cpus: 0.25, memory: 256MiB}}\n"
             ),
         );
     }
     (
         "compose.yaml",
         format!(
-            "name: {name}\nservices:\n  db:\n    image: postgres:16\n    ports: ['5432']\n    networks:\n      default:\n        aliases: [pg]\n    deploy: {{resources: {{limits: {{cpus: '0.25', memory: 256M}}}}}}\n  api:\n    image: nginx:1\n    ports: ['8080:80']\n    environment: {{DB_HOST: db}}\n    depends_on: [db]\n    links: ['db:database']\n    deploy: {{resources: {{limits: {{cpus: '0.25', memory: 256M}}}}}}\n  worker:\n    image: nginx:1\n    depends_on: [api]\n    deploy: {{resources: {{limits: {{cpus: '0.25', memory: 256M}}}}}}\n"
+            "name: {name}\nservices:\n  db:\n    image: {img}\n    command: [sh, -c, {DB:?}]\n    ports: ['5432']\n    networks:\n      default:\n        aliases: [pg]\n    deploy: {{resources: {{limits: {{cpus: '0.25', memory: 256M}}}}}}\n  api:\n    image: {img}\n    command: [sleep, '3600']\n    ports: ['8080:80']\n    environment: {{DB_HOST: db}}\n    depends_on: [db]\n    links: ['db:database']\n    deploy: {{resources: {{limits: {{cpus: '0.25', memory: 256M}}}}}}\n  worker:\n    image: {img}\n    command: [sleep, '3600']\n    depends_on: [api]\n    deploy: {{resources: {{limits: {{cpus: '0.25', memory: 256M}}}}}}\n"
         ),
     )
 }
@@ -211,7 +219,316 @@ fn tag(tags: &Value, key: &str) -> Option<String> {
         .map(str::to_string)
 }
 
+fn docker(args: &[&str]) -> (bool, String) {
+    let o = std::process::Command::new("docker")
+        .args(args)
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run docker: {e}"));
+    (
+        o.status.success(),
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&o.stdout),
+            String::from_utf8_lossy(&o.stderr)
+        ),
+    )
+}
+
+/// The running engine container the played agent runs for `container` of the task of ECS
+/// service `service` (waited for up to 60 s).
+fn task_container(m: &Moto, service: &str, container: &str) -> String {
+    let start = Instant::now();
+    loop {
+        let (_, out) = docker(&[
+            "ps",
+            "-q",
+            "--filter",
+            &format!("label=bridge.moto-agent={}", m.agent_id),
+            "--filter",
+            &format!("label=bridge.moto-group=service:{service}"),
+            "--filter",
+            &format!("label=bridge.moto-container={container}"),
+            "--filter",
+            "status=running",
+        ]);
+        let ids: Vec<&str> = out.split_whitespace().collect();
+        if ids.len() == 1 {
+            return ids[0].to_string();
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "no single running engine container {container} of {service}: {ids:?}\n{}",
+            moto::log_tail(&m.log())
+        );
+        std::thread::sleep(Duration::from_millis(300));
+    }
+}
+
+/// An HTTP GET from `container` to `host:port` with busybox `nc` (`tries` times, 0.4 s apart,
+/// until it answers `want`): whether it did, and the last output.
+fn fetch(container: &str, host: &str, port: u16, want: &str, tries: usize) -> (bool, String) {
+    let cmd = format!("printf 'GET / HTTP/1.0\\r\\n\\r\\n' | nc -w 3 {host} {port}");
+    let mut got = (false, String::new());
+    for _ in 0..tries {
+        got = docker(&["exec", container, "sh", "-c", &cmd]);
+        if got.0 && got.1.contains(want) {
+            return got;
+        }
+        std::thread::sleep(Duration::from_millis(400));
+    }
+    (false, got.1)
+}
+
+/// The addresses `host` resolves to from `container` (busybox `nslookup`, the engine's DNS),
+/// none when it does not resolve.
+fn lookup(container: &str, host: &str) -> Vec<String> {
+    let (ok, out) = docker(&["exec", container, "busybox", "nslookup", host]);
+    if !ok {
+        return Vec::new();
+    }
+    // After the server's own lines: "Name: HOST" then "Address: IP".
+    out.split("Name:")
+        .skip(1)
+        .flat_map(|b| b.lines().filter_map(|l| l.strip_prefix("Address:")))
+        .map(|a| a.trim().to_string())
+        .collect()
+}
+
+/// A container's addresses, by engine network.
+fn addresses(container: &str) -> std::collections::BTreeMap<String, String> {
+    let (ok, out) = docker(&[
+        "inspect",
+        "-f",
+        "{{range $k, $v := .NetworkSettings.Networks}}{{$k}}={{$v.IPAddress}} {{end}}",
+        container,
+    ]);
+    assert!(ok, "{out}");
+    out.split_whitespace()
+        .filter_map(|kv| kv.split_once('='))
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+}
+
+/// Service Connect, run (the played agent's proxy, tests/support/moto_agent.py): from api's
+/// container `db`, its alias `pg` and the link alias `database` resolve to api's own proxy and a
+/// TCP request on 5432 reaches db's container; a task that is a client of another namespace
+/// does not resolve them; a task whose definition lacks an entry's portName is refused.
+fn assert_names_resolve(m: &Moto, name: &str, fargate: bool) {
+    let api = task_container(m, &format!("{name}-api"), "api");
+    let db = task_container(m, &format!("{name}-db"), "db");
+    let proxy = task_container(m, &format!("{name}-api"), "ecs-service-connect-0");
+    // api's container: on its task's own network, and (serving `api:80`) an endpoint on the
+    // namespace's.
+    let api_nets = addresses(&api);
+    let api_net = api_nets
+        .keys()
+        .find(|n| !n.contains("-ns-"))
+        .unwrap_or_else(|| panic!("api's task has no network of its own: {api_nets:?}"));
+    assert_eq!(api_nets.len(), 2, "{api_nets:?}");
+    let proxy_ip = addresses(&proxy)
+        .get(api_net)
+        .cloned()
+        .unwrap_or_else(|| panic!("the proxy is not on api's task network {api_net}"));
+    let db_ips: Vec<String> = addresses(&db).into_values().collect();
+    assert!(!db_ips.contains(&proxy_ip), "{db_ips:?}");
+    for host in ["db", "pg", "database"] {
+        assert_eq!(
+            lookup(&api, host),
+            std::slice::from_ref(&proxy_ip),
+            "{host} from api"
+        );
+        let (ok, out) = fetch(&api, host, 5432, "from-db", 25);
+        assert!(
+            ok,
+            "{host}:5432 from api did not reach db: {out}\n{}",
+            moto::log_tail(&m.log())
+        );
+    }
+    // api's own name reaches its own service's endpoint port (no server on it: refused, but
+    // the name resolves), and a port no alias names is not answered.
+    assert_eq!(lookup(&api, "api"), std::slice::from_ref(&proxy_ip));
+    let (ok, out) = fetch(&api, "db", 5433, "from-db", 1);
+    assert!(!ok, "db:5433 answered: {out}");
+
+    // A task outside the namespace: a client of another namespace, in the same cluster, running
+    // api's task definition.
+    // (An HTTP namespace: Service Connect takes one, and moto allows one private DNS
+    // namespace per VPC.)
+    let other = format!("{name}-other");
+    m.boto(
+        "servicediscovery",
+        "create_http_namespace",
+        &format!(r#"{{"Name": "{other}"}}"#),
+    );
+    let api_svc = &ecs_services(m, name)["api"];
+    // api's definition with little memory and no host port: the EC2 instances are sized for
+    // the app alone, and api holds its host port.
+    let small = register_copy(
+        m,
+        api_svc["taskDefinition"].as_str().unwrap_or_default(),
+        &format!("{name}-outside"),
+        |c| {
+            c["memory"] = serde_json::json!(16);
+            if let Some(c) = c.as_object_mut() {
+                c.remove("memoryReservation");
+                c.remove("cpu");
+            }
+            for p in c["portMappings"].as_array_mut().into_iter().flatten() {
+                if let Some(p) = p.as_object_mut() {
+                    p.remove("hostPort");
+                }
+            }
+        },
+    );
+    let mut outside = serde_json::json!({
+        "cluster": name,
+        "serviceName": format!("{name}-outside"),
+        "taskDefinition": small,
+        "desiredCount": 1,
+        "launchType": if fargate { "FARGATE" } else { "EC2" },
+        "serviceConnectConfiguration": {"enabled": true, "namespace": other},
+    });
+    if fargate {
+        outside["networkConfiguration"] = api_svc["networkConfiguration"].clone();
+    }
+    m.boto("ecs", "create_service", &outside.to_string());
+    let out = task_container(m, &format!("{name}-outside"), "api");
+    // Its namespace has no client alias: nothing for a proxy to answer, so it has none.
+    let (_, proxies) = docker(&[
+        "ps",
+        "-aq",
+        "--filter",
+        &format!("label=bridge.moto-group=service:{name}-outside"),
+        "--filter",
+        "label=bridge.moto-container=ecs-service-connect-0",
+    ]);
+    assert_eq!(proxies.trim(), "", "a proxy outside the namespace");
+    for host in ["db", "pg", "database"] {
+        assert_eq!(
+            lookup(&out, host),
+            Vec::<String>::new(),
+            "{host} resolves outside"
+        );
+        let (ok, got) = fetch(&out, host, 5432, "from-db", 1);
+        assert!(
+            !ok,
+            "{host}:5432 reached db from outside the namespace: {got}"
+        );
+    }
+    // db itself is up (the request above did not fail for want of it).
+    assert!(fetch(&api, "db", 5432, "from-db", 25).0);
+    m.boto(
+        "ecs",
+        "delete_service",
+        &format!(r#"{{"cluster": "{name}", "service": "{name}-outside", "force": true}}"#),
+    );
+}
+
+/// Registers a copy of the task definition `from` as `family`, each container definition
+/// edited by `edit`; its ARN.
+fn register_copy(m: &Moto, from: &str, family: &str, edit: impl Fn(&mut Value)) -> String {
+    let td = m.boto(
+        "ecs",
+        "describe_task_definition",
+        &format!(r#"{{"taskDefinition": "{from}"}}"#),
+    )["taskDefinition"]
+        .clone();
+    let mut reg = serde_json::json!({ "family": family });
+    for k in [
+        "containerDefinitions",
+        "networkMode",
+        "requiresCompatibilities",
+        "cpu",
+        "memory",
+        "executionRoleArn",
+    ] {
+        if !td[k].is_null() {
+            reg[k] = td[k].clone();
+        }
+    }
+    for c in reg["containerDefinitions"]
+        .as_array_mut()
+        .into_iter()
+        .flatten()
+    {
+        edit(c);
+    }
+    m.boto("ecs", "register_task_definition", &reg.to_string())["taskDefinition"]
+        ["taskDefinitionArn"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string()
+}
+
+/// The played proxy relies on each entry's portName being a port mapping of the task's
+/// definition: db's service moved out of band to a definition without port names has its new
+/// task stopped with the reason, and the agent says so.
+fn assert_refused_without_port_name(m: &Moto, name: &str) {
+    let db_svc = &ecs_services(m, name)["db"];
+    let arn = register_copy(
+        m,
+        db_svc["taskDefinition"].as_str().unwrap_or_default(),
+        &format!("{name}-noname"),
+        |c| {
+            for p in c["portMappings"].as_array_mut().into_iter().flatten() {
+                if let Some(p) = p.as_object_mut() {
+                    p.remove("name");
+                }
+            }
+        },
+    );
+    m.boto(
+        "ecs",
+        "update_service",
+        &format!(r#"{{"cluster": "{name}", "service": "{name}-db", "taskDefinition": "{arn}"}}"#),
+    );
+    let start = Instant::now();
+    let reason = loop {
+        let stopped = m.boto(
+            "ecs",
+            "list_tasks",
+            &format!(r#"{{"cluster": "{name}", "desiredStatus": "STOPPED"}}"#),
+        )["taskArns"]
+            .clone();
+        let found = stopped
+            .as_array()
+            .filter(|a| !a.is_empty())
+            .map(|a| {
+                m.boto(
+                    "ecs",
+                    "describe_tasks",
+                    &serde_json::json!({"cluster": name, "tasks": a}).to_string(),
+                )["tasks"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter(|t| t["taskDefinitionArn"] == arn.as_str())
+                    .filter_map(|t| t["stoppedReason"].as_str().map(str::to_string))
+                    .find(|r| r.starts_with("Service Connect:"))
+            })
+            .unwrap_or_default();
+        if let Some(r) = found {
+            break r;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "no task of {arn} stopped for its Service Connect configuration\n{}",
+            moto::log_tail(&m.log())
+        );
+        std::thread::sleep(Duration::from_millis(500));
+    };
+    assert!(
+        reason.contains("portName db-5432-tcp") && reason.contains(&format!("{name}-noname")),
+        "{reason}"
+    );
+    assert!(
+        m.log().contains("connect: REFUSED"),
+        "the agent did not say so"
+    );
+}
+
 fn names_resolve_across_tasks(launch: &str, name: &str) {
+    engine::ensure_test_image();
     let m = Moto::start(name, "us-east-1");
     let dir = workdir(name);
     let (file_name, text_of_app) = app(name, launch);
@@ -370,6 +687,9 @@ fn names_resolve_across_tasks(launch: &str, name: &str) {
     let ns_arn = ns["Arn"].as_str().unwrap_or_default().to_string();
     assert_service_connect(&m, name, &ns_arn);
 
+    // Service Connect, run: the names resolve and reach db from api's task, not from outside.
+    assert_names_resolve(&m, name, fargate);
+
     // Nothing left to do.
     let o = bridge(&m, &dir, &PLAN.map(|a| if a == "FILE" { &file } else { a }));
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
@@ -445,6 +765,9 @@ fn names_resolve_across_tasks(launch: &str, name: &str) {
     }
     let o = bridge(&m, &dir, &PLAN.map(|a| if a == "FILE" { &file } else { a }));
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+
+    // What the played proxy relies on, it enforces (moto_agent.py).
+    assert_refused_without_port_name(&m, name);
 
     // Destroy removes the Cloud Map services and the namespace.
     let o = bridge(&m, &dir, &["destroy", "-f", &file, "-p", "aws"]);

@@ -6,7 +6,7 @@
 
 mod support;
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 
 use bridge_core::{LoadOptions, load_file};
@@ -323,17 +323,24 @@ fn the_engine_accepts_the_swarm_objects_of_every_importable_corpus_file() {
     ensure_swarm();
     ensure_test_image();
     let apps = corpus_apps();
-    assert!(
-        apps.len() >= 90,
-        "expected at least 90 importable corpus files, found {}",
-        apps.len()
-    );
+    let root = support::peers::corpus();
     let mut failures = Vec::new();
     let mut services = 0;
+    // One line per importable file: what the engine was sent, or why nothing was.
+    let mut lines = String::new();
     for (f, app) in apps {
+        let rel = f.strip_prefix(&root).unwrap_or(&f).display().to_string();
         let (s, _ledger, diags) = swarm::build(&app);
         if diags.has_errors() {
-            // VMs and the like: reported by the translator, nothing to create.
+            // Reported by the translator, nothing to create: the codes say why.
+            let mut codes: Vec<&str> = diags
+                .iter()
+                .filter(|d| d.is_error())
+                .map(|d| d.code)
+                .collect();
+            codes.sort_unstable();
+            codes.dedup();
+            lines.push_str(&format!("{rel}: not deployed {}\n", codes.join(" ")));
             continue;
         }
         cleanup(&s.app);
@@ -355,19 +362,45 @@ fn the_engine_accepts_the_swarm_objects_of_every_importable_corpus_file() {
         }
         let errs = create_all(&s);
         services += s.services.len();
+        lines.push_str(&format!(
+            "{rel}: deployed {} services {} networks {} volumes {} secrets {} configs\n",
+            s.services.len(),
+            s.networks.len(),
+            s.volumes.len(),
+            s.secrets.len(),
+            s.configs.len()
+        ));
         cleanup(&s.app);
         failures.extend(errs.into_iter().map(|e| format!("{}: {e}", f.display())));
     }
-    // 132 since issue 13. Relative bind sources (`./data`) now ship as configs (issue 12), but
-    // the corpus holds the compose files only, not their project files: those files are a
-    // render error (E072, the source is missing) and are still skipped above.
-    assert!(
-        services >= 130,
-        "expected the corpus to hold at least 130 services, found {services}"
-    );
     assert!(
         failures.is_empty(),
         "the engine refused or changed:\n{}",
         failures.join("\n")
+    );
+    // The exact set, by file: every importable corpus file is either deployed (its objects
+    // created, read back and removed) or names the errors that keep it off the engine. Files
+    // that bind project files (`./data`) are E072: the corpus holds the compose files only.
+    let golden = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden/swarm_corpus.txt");
+    if std::env::var_os("BLESS").is_some() {
+        std::fs::write(&golden, &lines)
+            .unwrap_or_else(|e| panic!("cannot write {}: {e}", golden.display()));
+        return;
+    }
+    let want = std::fs::read_to_string(&golden).unwrap_or_default();
+    let (w, g): (BTreeSet<&str>, BTreeSet<&str>) =
+        (want.lines().collect(), lines.lines().collect());
+    assert!(
+        want == lines,
+        "what the corpus deploys differs from {} (BLESS=1 to accept):\n{}\n{}\n({services} services sent)",
+        golden.display(),
+        w.difference(&g)
+            .map(|l| format!("- {l}"))
+            .collect::<Vec<_>>()
+            .join("\n"),
+        g.difference(&w)
+            .map(|l| format!("+ {l}"))
+            .collect::<Vec<_>>()
+            .join("\n"),
     );
 }

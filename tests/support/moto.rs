@@ -658,7 +658,7 @@ impl Drop for Moto {
         let _ = self.moto.kill();
         let _ = self.agent.wait();
         let _ = self.moto.wait();
-        // The engine containers the agent ran health checks in.
+        // The engine containers the agent ran (health checks, Service Connect clients).
         if let Ok(o) = Command::new("docker")
             .args(["ps", "-aq", "--filter"])
             .arg(format!("label=bridge.moto-agent={}", self.agent_id))
@@ -671,6 +671,23 @@ impl Drop for Moto {
             if !ids.is_empty() {
                 let _ = Command::new("docker")
                     .args(["rm", "-f"])
+                    .args(&ids)
+                    .output();
+            }
+        }
+        // The networks it played Service Connect on (each task's, each namespace's).
+        if let Ok(o) = Command::new("docker")
+            .args(["network", "ls", "-q", "--filter"])
+            .arg(format!("label=bridge.moto-agent={}", self.agent_id))
+            .output()
+        {
+            let ids: Vec<String> = String::from_utf8_lossy(&o.stdout)
+                .split_whitespace()
+                .map(str::to_string)
+                .collect();
+            if !ids.is_empty() {
+                let _ = Command::new("docker")
+                    .args(["network", "rm"])
                     .args(&ids)
                     .output();
             }

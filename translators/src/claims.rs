@@ -115,6 +115,8 @@ pub fn proofs(claim: Claim, target: ProviderKind) -> &'static [&'static str] {
             "tests/hybrid_cli.rs::one_deploy_across_swarm_and_aws_wires_the_vm_address_and_follows_its_replacement",
             "tests/hybrid_openstack.rs::swarm_containers_read_the_address_nova_reports_and_follow_a_replaced_vm",
         ],
+        // Read back from moto, and run: names resolved and reached through the played Service
+        // Connect proxy on the Docker Engine, not from a task outside the namespace.
         (RegistersServiceNames, Aws) => &[
             "tests/aws_names.rs::aws_names_resolve_across_tasks_on_fargate",
             "tests/aws_names.rs::aws_names_resolve_across_tasks_on_ec2",

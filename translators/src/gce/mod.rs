@@ -1292,10 +1292,12 @@ fn declaration_ledger(c: &mut Ctx<'_>, name: &str, s: &Service) {
             "the declared container uses the VM's network: every port it listens on is open on the VM",
         );
     }
+    // A dependency on another GCE host keeps this host on cloud-init (T306, the peers file);
+    // so this names one elsewhere, which the GCE driver does not hold this VM for.
     if !s.depends_on.is_empty() {
         c.ledger.approximated(
             p("depends_on"),
-            "a declared container runs alone on its VM: bridge starts VMs in dependency order at deploy time",
+            "the declaration carries no depends_on, so nothing on the VM holds the container for its dependency (a dependency on another GCE host keeps this host on cloud-init instead, T306)",
         );
     }
 }
@@ -2164,6 +2166,43 @@ mod tests {
         let (g, _, d) = run(app);
         assert!(g.instances.iter().all(|r| user_data(r).is_some()));
         assert!(!codes(&d).contains(&"T305"));
+    }
+
+    #[test]
+    fn a_dependency_on_another_host_keeps_cloud_init_and_no_line_promises_an_order() {
+        // web depends on db on another host: web keeps cloud-init (T306) and its depends_on line
+        // is cloud-init's; no line says VMs start in dependency order.
+        for cond in ["healthy", "started"] {
+            let (g, l, d) = run(&format!(
+                "bridge: v1\nname: a\nservices:\n  web:\n    image: nginx:1\n    depends_on: [{{service: db, condition: {cond}}}]\n    placement: {{constraints: ['node.labels.slot == a']}}\n  db:\n    image: db\n    health: {{test: [CMD, 'true']}}\n    placement: {{constraints: ['node.labels.slot == b']}}\nproviders:\n  gce: {{container_declaration: true}}\n"
+            ));
+            assert!(!d.has_errors(), "{d:?}");
+            let web = g
+                .instances
+                .iter()
+                .find(|r| {
+                    r.body["description"]
+                        .as_str()
+                        .unwrap_or_default()
+                        .ends_with(": web")
+                })
+                .unwrap_or_else(|| panic!("no web host"));
+            assert!(meta(web, "gce-container-declaration").is_none(), "{cond}");
+            assert!(
+                d.iter()
+                    .any(|x| x.code == "T306" && x.message.contains("another host")),
+                "{cond}: {d:?}"
+            );
+            let e = l
+                .iter()
+                .find(|e| e.field == "services.web.depends_on")
+                .unwrap_or_else(|| panic!("{cond}: no depends_on line"));
+            assert!(!e.reason.contains("declaration"), "{cond}: {}", e.reason);
+            assert!(
+                l.iter().all(|e| !e.reason.contains("dependency order")),
+                "{cond}"
+            );
+        }
     }
 
     #[test]
