@@ -9,8 +9,11 @@
 //! `cargo bench --bench parse -- --emit DIR N [--stack]` writes the compose file of N services
 //! and its env files into DIR instead (what `scripts/vs-docker-stack-config.sh` runs; `--stack`:
 //! the variant `docker stack config` accepts).
-//! `cargo bench --bench parse -- --once compose|bridge N` loads one input of N services once and
-//! exits: what to run under callgrind, DHAT or `/usr/bin/time -v` (README "Benchmarks").
+//! `cargo bench --bench parse -- --once compose|bridge|events|tree N` loads one input of N
+//! services once and exits: what to run under callgrind, DHAT or `/usr/bin/time -v` (README
+//! "Benchmarks"). `events` only runs saphyr-parser over the compose file (the floor: no load can
+//! be faster than reading its events), `tree` builds bridge's node tree from them and stops.
+//! Every size also prints those two floors beside the full load, and the ratio load / events.
 //! Goal (issue 15): < 150 ms and < 100 MiB peak RSS for 10,000 services, growth <= 11x.
 
 #[path = "support/gen.rs"]
@@ -20,6 +23,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Instant;
 
+use bridge_core::node::{Limits, load as load_tree, parser_events};
 use bridge_core::render::{Color, render_all};
 use bridge_core::{LoadOptions, load_str};
 
@@ -78,6 +82,48 @@ fn compose_dir(n: usize) -> PathBuf {
     dir
 }
 
+/// How many events saphyr-parser reads from `text`: the parser alone, the floor of any load.
+fn events(text: &str) -> usize {
+    match parser_events(text) {
+        Ok(n) => n,
+        Err(e) => panic!("the bench input must parse: {e:?}"),
+    }
+}
+
+/// The two floors under the compose load of `text`: saphyr-parser's events alone, and those
+/// events built into bridge's node tree (spans, raw scalars, duplicate-key checks).
+fn floor_rows(text: &str, services: usize, runs: usize) -> Row {
+    let mut count = 0;
+    let (ms, peak) = measure(runs, || events(text), |n| count = *n);
+    assert!(
+        count > services * 20,
+        "a service is more than twenty events"
+    );
+    let floor = Row {
+        services,
+        median_ms: ms,
+        peak_mib: peak,
+    };
+    print_row(
+        &format!("  floor: {count} parser events"),
+        text.len(),
+        &floor,
+    );
+    let limits = Limits::default();
+    let (ms, peak) = measure(
+        runs,
+        || load_tree(text, &limits),
+        |t| assert!(t.is_ok(), "the bench input must parse"),
+    );
+    let tree = Row {
+        services,
+        median_ms: ms,
+        peak_mib: peak,
+    };
+    print_row("  floor + node tree", text.len(), &tree);
+    floor
+}
+
 fn compose_rows(n: usize, runs: usize) -> (Row, Row) {
     let dir = compose_dir(n);
     let text = std::fs::read_to_string(dir.join("compose.yaml")).unwrap_or_default();
@@ -104,6 +150,11 @@ fn compose_rows(n: usize, runs: usize) -> (Row, Row) {
         peak_mib: peak,
     };
     print_row("compose parse+import+validate", text.len(), &load);
+    let floor = floor_rows(&text, services, runs);
+    println!(
+        "  load / parser floor: {:.1}x",
+        load.median_ms / floor.median_ms.max(1e-9)
+    );
     // What `bridge validate` adds: every diagnostic rendered with its source line.
     let loaded = load_str(&name, &text, &dir, &opts);
     let mut lines = 0;
@@ -170,7 +221,8 @@ fn emit(args: &[String]) {
 /// One load of one input, nothing else: the profilers' view of one stage.
 fn once(args: &[String]) {
     let n = args.get(1).and_then(|a| a.parse().ok()).unwrap_or(10_000);
-    let (name, text, dir): (Arc<str>, String, PathBuf) = match args.first().map(String::as_str) {
+    let what = args.first().map(String::as_str);
+    let (name, text, dir): (Arc<str>, String, PathBuf) = match what {
         Some("bridge") => ("bridge.yaml".into(), generate::app(n), ".".into()),
         _ => {
             let dir = compose_dir(n);
@@ -178,6 +230,17 @@ fn once(args: &[String]) {
             ("compose.yaml".into(), text, dir)
         }
     };
+    if let Some(floor @ ("events" | "tree")) = what {
+        let _ = std::fs::remove_dir_all(&dir);
+        if floor == "events" {
+            println!("{} parser events", events(&text));
+        } else {
+            let tree = load_tree(&text, &Limits::default());
+            assert!(tree.is_ok(), "the bench input must parse");
+            println!("node tree of {} bytes", text.len());
+        }
+        return;
+    }
     let loaded = load_str(&name, &text, &dir, &opts());
     let services = loaded.valid.as_ref().map_or(0, |v| v.app().services.len());
     println!(

@@ -317,7 +317,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
             input,
         } => {
             let loaded = load(&file, &input, false);
-            let Some(app) = loaded.app.as_ref() else {
+            let Some(app) = loaded.app() else {
                 return report_failure(&loaded, json, color);
             };
             if loaded.valid.is_none() && !force {

@@ -101,8 +101,7 @@ fn run(text: &str, dir: &Path, kinds: &[ProviderKind]) -> Option<Sample> {
         .map(|d| (d.severity, d.code, d.path.clone(), d.message.clone()))
         .collect();
     let neutral = loaded
-        .app
-        .as_ref()
+        .app()
         .and_then(|a| a.services.get(SVC))
         .and_then(|s| serde_json::to_value(s).ok())
         .unwrap_or_default();

@@ -55,7 +55,7 @@ fn render(l: &Loaded) -> String {
         out.push('\n');
     }
     out.push_str("# app\n");
-    match &l.app {
+    match l.app() {
         Some(app) => match bridge_core::emit::to_yaml(app) {
             Ok(y) => out.push_str(&y),
             Err(e) => panic!("{e}"),
@@ -93,7 +93,7 @@ fn check(name: &str, profiles: &[&str], want_codes: &[&str]) -> Loaded {
 }
 
 fn svc<'a>(l: &'a Loaded, name: &str) -> &'a bridge_core::model::Service {
-    match l.app.as_ref().and_then(|a| a.services.get(name)) {
+    match l.app().and_then(|a| a.services.get(name)) {
         Some(s) => s,
         None => panic!("no service {name}"),
     }
@@ -120,7 +120,7 @@ fn interpolation_and_dotenv() {
     let w: Vec<_> = l.diagnostics.iter().filter(|d| d.code == "W101").collect();
     assert_eq!(w.len(), 1);
     assert_eq!(w[0].path, "services.web.environment.MISSING");
-    assert_eq!(l.app.as_ref().map(|a| a.name.as_str()), Some("shop"));
+    assert_eq!(l.app().map(|a| a.name.as_str()), Some("shop"));
 }
 
 #[test]
@@ -162,11 +162,11 @@ fn short_and_long_forms() {
 #[test]
 fn profiles_leave_services_out() {
     let l = check("profiles.yaml", &[], &["W103"]);
-    let app = l.app.as_ref().unwrap_or_else(|| panic!("no app"));
+    let app = l.app().unwrap_or_else(|| panic!("no app"));
     assert_eq!(app.services.keys().collect::<Vec<_>>(), ["web"]);
     assert!(svc(&l, "web").depends_on.is_empty());
     let l = load("profiles.yaml", &["debug"]);
-    let app = l.app.as_ref().unwrap_or_else(|| panic!("no app"));
+    let app = l.app().unwrap_or_else(|| panic!("no app"));
     assert_eq!(app.services.keys().collect::<Vec<_>>(), ["debugger", "web"]);
     assert_eq!(svc(&l, "web").depends_on.len(), 1);
 }
@@ -207,7 +207,7 @@ fn network_mode_service_makes_a_group() {
     for s in ["vpn", "torrent", "sidecar"] {
         assert_eq!(svc(&l, s).group.as_deref(), Some("vpn"), "{s}");
     }
-    let app = l.app.as_ref().unwrap_or_else(|| panic!("no app"));
+    let app = l.app().unwrap_or_else(|| panic!("no app"));
     assert_eq!(app.groups.keys().collect::<Vec<_>>(), ["vpn"]);
     check("network_none.yaml", &[], &["E106"]);
 }
@@ -252,7 +252,7 @@ fn names_become_dns_labels_and_references_follow() {
     assert_eq!(web.secrets[0].name, "tls_key");
     assert_eq!(web.secrets[0].file.as_deref(), Some("/run/secrets/tls_KEY"));
     assert_eq!(web.networks, ["front-net"]);
-    let app = l.app.as_ref().unwrap_or_else(|| panic!("no app"));
+    let app = l.app().unwrap_or_else(|| panic!("no app"));
     assert_eq!(app.name, "my-shop");
     assert_eq!(app.volumes["old-data"].name.as_deref(), Some("old_data"));
 }
@@ -320,8 +320,7 @@ fn pull_refresh_after_becomes_always_unless_the_policy_says_otherwise() {
             &LoadOptions::default(),
         );
         let policy = l
-            .app
-            .as_ref()
+            .app()
             .and_then(|a| a.services.get("web"))
             .and_then(|s| s.pull_policy);
         let d = l

@@ -28,7 +28,7 @@ fn compose_cpus_are_read_as_exact_decimals() {
         .into_app();
     assert_eq!(app.services["a"].resources.cpus, Some(Cpus(2047)));
     let l = load("services:\n  a:\n    image: a\n    cpus: 0.0001\n");
-    let app = l.app.unwrap_or_else(|| panic!("{:?}", l.diagnostics));
+    let app = l.app().unwrap_or_else(|| panic!("{:?}", l.diagnostics));
     assert_eq!(
         app.services["a"].resources.cpus,
         Some(Cpus(1)),

@@ -222,7 +222,9 @@ fn parse(text: &str, file: &str) -> App {
         "re-parse failed:\n{text}\n{:#?}",
         loaded.diagnostics
     );
-    let mut app = loaded.app.unwrap_or_else(|| panic!("no app from:\n{text}"));
+    let mut app = loaded
+        .into_app()
+        .unwrap_or_else(|| panic!("no app from:\n{text}"));
     // The project files a relative bind names are read from disk beside the file, not from its
     // text: they are no part of the text's round trip (and `./a` is not on disk here).
     app.files = Default::default();

@@ -44,14 +44,33 @@ pub struct LoadOptions {
 pub struct Loaded {
     /// The detected format, when the file parsed at all.
     pub format: Option<Format>,
-    /// The app as read (before validation), when it could be built.
-    pub app: Option<App>,
+    /// The app as read, when it could be built and is not in `valid`: once validated it moves
+    /// there (no copy), so [`Loaded::app`] is the way to read it either way.
+    app: Option<App>,
     /// The validated app, when there were no errors.
     pub valid: Option<ValidApp>,
     /// Everything found, sorted by position.
     pub diagnostics: Diagnostics,
     /// The files read, for quoting lines in diagnostics.
     pub sources: Sources,
+}
+
+impl Loaded {
+    /// The app as read (the validated one when it passed validation), when it could be built.
+    pub fn app(&self) -> Option<&App> {
+        match &self.valid {
+            Some(v) => Some(v.app()),
+            None => self.app.as_ref(),
+        }
+    }
+
+    /// [`Loaded::app`], by value.
+    pub fn into_app(self) -> Option<App> {
+        match self.valid {
+            Some(v) => Some(v.into_app()),
+            None => self.app,
+        }
+    }
 }
 
 /// Load a file from disk.
@@ -305,19 +324,21 @@ pub fn load_str(name: &Arc<str>, text: &str, base_dir: &Path, opts: &LoadOptions
         }
     }
     out.diagnostics.extend(diags);
-    if let Some(app) = &app
-        && !out.diagnostics.has_errors()
-        && !opts.skip_validation
-    {
-        match validate::validate(app.clone(), locator) {
-            Ok((v, ds)) => {
-                out.diagnostics.extend(ds);
-                out.valid = Some(v);
+    match app {
+        Some(app) if !out.diagnostics.has_errors() && !opts.skip_validation => {
+            match validate::validate_keeping(app, locator) {
+                Ok((v, ds)) => {
+                    out.diagnostics.extend(ds);
+                    out.valid = Some(v);
+                }
+                Err((app, ds)) => {
+                    out.diagnostics.extend(ds);
+                    out.app = Some(app);
+                }
             }
-            Err(ds) => out.diagnostics.extend(ds),
         }
+        app => out.app = app,
     }
-    out.app = app;
     out.diagnostics.sort();
     out
 }

@@ -403,6 +403,27 @@ pub fn load(text: &str, limits: &Limits) -> Result<Node, LoadError> {
     .run(text)
 }
 
+/// How many events saphyr-parser reads from `text`, and nothing else: the floor under [`load`]
+/// (no tree, no spans kept), which the parse bench prints beside a full load.
+pub fn parser_events(text: &str) -> Result<usize, LoadError> {
+    let mut parser = Parser::new_from_str(text);
+    let mut n = 0;
+    while let Some(ev) = parser.next_event() {
+        if let Err(e) = ev {
+            let m = e.marker();
+            let clamp = |v: usize| u32::try_from(v).unwrap_or(u32::MAX);
+            return Err(LoadError {
+                message: e.info().to_string(),
+                span: Span::point(clamp(m.line()), clamp(m.col()).saturating_add(1)),
+                code: crate::codes::YAML_SYNTAX,
+                hint: yaml_hint(e.info()),
+            });
+        }
+        n += 1;
+    }
+    Ok(n)
+}
+
 struct Loader<'l> {
     limits: &'l Limits,
     anchors: HashMap<usize, Node>,
@@ -688,11 +709,12 @@ impl Loader<'_> {
                             hint: Some("remove one of the two; YAML keeps neither reliably".into()),
                         });
                     }
-                    let text = ktext.to_string();
+                    // Only an indexed (large) mapping needs the key's text again.
+                    let text = index.is_some().then(|| ktext.to_string());
                     entries.push((key, node));
                     match index {
                         Some(ix) => {
-                            ix.insert(text, entries.len() - 1);
+                            ix.insert(text.unwrap_or_default(), entries.len() - 1);
                         }
                         None if entries.len() >= INDEX_FROM => {
                             *index = Some(

@@ -79,6 +79,16 @@ const MIN_MEMORY: ByteSize = ByteSize(6 * 1024 * 1024);
 /// Errors make the result `Err` with every diagnostic found (warnings included); otherwise the
 /// warnings come back beside the [`ValidApp`].
 pub fn validate(app: App, loc: &dyn Locate) -> Result<(ValidApp, Diagnostics), Diagnostics> {
+    validate_keeping(app, loc).map_err(|(_, ds)| ds)
+}
+
+/// [`validate`] that gives the app back beside the diagnostics when it is not valid, so a
+/// caller that keeps the app either way needs no copy of it (at 10,000 services the copy was a
+/// seventh of loading a bridge.yaml).
+pub fn validate_keeping(
+    app: App,
+    loc: &dyn Locate,
+) -> Result<(ValidApp, Diagnostics), (App, Diagnostics)> {
     let mut c = Checker {
         app: &app,
         loc,
@@ -88,7 +98,7 @@ pub fn validate(app: App, loc: &dyn Locate) -> Result<(ValidApp, Diagnostics), D
     let mut out = c.out;
     if out.has_errors() {
         out.sort();
-        return Err(out);
+        return Err((app, out));
     }
     out.sort();
     let order = topological_order(&app);
@@ -315,7 +325,6 @@ impl Checker<'_> {
         ];
         for (kind, names) in sections {
             for name in names {
-                let path = format!("{}.{name}", kind.section());
                 let problem = match kind {
                     Kind::Secret | Kind::Config => secret_name_problem(name),
                     _ => dns_label_problem(name),
@@ -326,7 +335,7 @@ impl Checker<'_> {
                         format!("{} name `{name}` {problem}", kind.word()),
                     )
                     .with_hint_opt(dns_hint(name));
-                    self.at(&path, d);
+                    self.at(&format!("{}.{name}", kind.section()), d);
                 }
             }
         }
@@ -447,12 +456,13 @@ impl Checker<'_> {
 
         // depends_on
         for (i, dep) in s.depends_on.iter().enumerate() {
-            let shown = item(&base, "depends_on", i);
-            let locate = join(&shown, "service");
+            // Paths are only spelt out for a diagnostic.
+            let shown = || item(&base, "depends_on", i);
+            let locate = || join(&shown(), "service");
             if dep.service == name {
                 self.at_loc(
-                    &shown,
-                    &locate,
+                    &shown(),
+                    &locate(),
                     Diagnostic::error(codes::CYCLE, format!("`{name}` depends on itself"))
                         .with_hint("remove this dependency"),
                 );
@@ -460,11 +470,17 @@ impl Checker<'_> {
             }
             let Some(target) = app.services.get(&dep.service) else {
                 if dep.required {
-                    self.dangling(&shown, &locate, "depends on", &dep.service, Kind::Service);
+                    self.dangling(
+                        &shown(),
+                        &locate(),
+                        "depends on",
+                        &dep.service,
+                        Kind::Service,
+                    );
                 } else {
                     self.at_loc(
-                        &shown,
-                        &locate,
+                        &shown(),
+                        &locate(),
                         Diagnostic::warning(
                             codes::DANGLING_REF,
                             format!(
@@ -484,8 +500,8 @@ impl Checker<'_> {
                     "it has no `health:`"
                 };
                 self.at_loc(
-                    &shown,
-                    &join(&shown, "condition"),
+                    &shown(),
+                    &join(&shown(), "condition"),
                     Diagnostic::error(
                         codes::NO_HEALTH_CHECK,
                         format!(
@@ -536,11 +552,11 @@ impl Checker<'_> {
         // mounts
         let mut targets: BTreeMap<&str, usize> = BTreeMap::new();
         for (i, m) in s.volumes.iter().enumerate() {
-            let shown = item(&base, "volumes", i);
+            let shown = || item(&base, "volumes", i);
             if !m.target.starts_with('/') {
                 self.at_loc(
-                    &shown,
-                    &join(&shown, "target"),
+                    &shown(),
+                    &join(&shown(), "target"),
                     Diagnostic::error(
                         codes::BAD_MOUNT,
                         format!("the container path `{}` must be absolute", m.target),
@@ -551,8 +567,8 @@ impl Checker<'_> {
             let norm = if norm.is_empty() { "/" } else { norm };
             if let Some(first) = targets.get(norm) {
                 self.at_loc(
-                    &shown,
-                    &join(&shown, "target"),
+                    &shown(),
+                    &join(&shown(), "target"),
                     Diagnostic::error(
                         codes::BAD_MOUNT,
                         format!("`{}` is already mounted by volumes[{first}]", m.target),
@@ -568,8 +584,8 @@ impl Checker<'_> {
                         && !app.volumes.contains_key(src)
                     {
                         self.dangling(
-                            &shown,
-                            &join(&shown, "source"),
+                            &shown(),
+                            &join(&shown(), "source"),
                             "mounts volume",
                             src,
                             Kind::Volume,
@@ -579,8 +595,8 @@ impl Checker<'_> {
                 MountKind::Tmpfs => {
                     if m.source.is_some() {
                         self.at_loc(
-                            &shown,
-                            &join(&shown, "source"),
+                            &shown(),
+                            &join(&shown(), "source"),
                             Diagnostic::error(codes::BAD_MOUNT, "a tmpfs mount has no source")
                                 .with_hint(
                                     "remove `source`, or use `type: volume` or `type: bind`",
@@ -592,8 +608,8 @@ impl Checker<'_> {
             }
             if m.size.is_some() && m.kind != MountKind::Tmpfs {
                 self.at_loc(
-                    &shown,
-                    &join(&shown, "size"),
+                    &shown(),
+                    &join(&shown(), "size"),
                     Diagnostic::warning(
                         codes::NO_EFFECT,
                         "`size` applies to tmpfs mounts only and is ignored here",
@@ -604,22 +620,22 @@ impl Checker<'_> {
 
         // secrets
         for (i, r) in s.secrets.iter().enumerate() {
-            let shown = item(&base, "secrets", i);
+            let shown = || item(&base, "secrets", i);
             if !app.secrets.contains_key(&r.name) {
                 self.dangling(
-                    &shown,
-                    &join(&shown, "name"),
+                    &shown(),
+                    &join(&shown(), "name"),
                     "uses secret",
                     &r.name,
                     Kind::Secret,
                 );
             }
             if let Some(var) = &r.env {
-                self.env_name(&join(&shown, "env"), var);
+                self.env_name(&join(&shown(), "env"), var);
                 if s.env.0.contains_key(var) {
                     self.at_loc(
-                        &shown,
-                        &join(&shown, "env"),
+                        &shown(),
+                        &join(&shown(), "env"),
                         Diagnostic::error(
                             codes::CONFLICT,
                             format!("`{var}` is set both in `env` and from secret `{}`", r.name),
@@ -632,8 +648,8 @@ impl Checker<'_> {
                 && !file.starts_with('/')
             {
                 self.at_loc(
-                    &shown,
-                    &join(&shown, "file"),
+                    &shown(),
+                    &join(&shown(), "file"),
                     Diagnostic::error(
                         codes::INVALID_VALUE,
                         format!("the container path `{file}` must be absolute"),
@@ -644,11 +660,11 @@ impl Checker<'_> {
         }
         // configs
         for (i, r) in s.configs.iter().enumerate() {
-            let shown = item(&base, "configs", i);
+            let shown = || item(&base, "configs", i);
             if !app.configs.contains_key(&r.name) {
                 self.dangling(
-                    &shown,
-                    &join(&shown, "name"),
+                    &shown(),
+                    &join(&shown(), "name"),
                     "uses config",
                     &r.name,
                     Kind::Config,
@@ -658,8 +674,8 @@ impl Checker<'_> {
                 && !file.starts_with('/')
             {
                 self.at_loc(
-                    &shown,
-                    &join(&shown, "file"),
+                    &shown(),
+                    &join(&shown(), "file"),
                     Diagnostic::error(
                         codes::INVALID_VALUE,
                         format!("the container path `{file}` must be absolute"),
@@ -721,9 +737,14 @@ impl Checker<'_> {
         }
 
         // env
-        let env_base = join(&base, "env");
+        // One path buffer for every variable (`services.<name>.env.<VAR>`), not one apiece: a
+        // service of the bench has two dozen.
+        let mut path = join(&base, "env");
+        let env_base = path.len();
         for (k, v) in &s.env.0 {
-            let path = join(&env_base, k);
+            path.truncate(env_base);
+            path.push('.');
+            path.push_str(k);
             self.env_name(&path, k);
             self.references(&path, v);
         }

@@ -14,6 +14,7 @@ pub mod read;
 pub mod service;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::hash::BuildHasherDefault;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -76,12 +77,64 @@ pub struct ImportOptions {
 }
 
 /// Where each neutral field path came from in the compose file.
+///
+/// The paths are kept back to back in one buffer and found by hash: a 10,000-service file
+/// records 160,000 of them, and a `String` key apiece (allocated, hashed with SipHash, freed)
+/// was a tenth of the import (issue 15).
 #[derive(Debug, Clone, Default)]
 pub struct SourceMap {
     /// The compose file's name.
     pub file: Option<Arc<str>>,
-    /// Neutral path to span.
-    pub spans: HashMap<String, Span>,
+    /// Every recorded path, back to back.
+    paths: String,
+    /// Per recorded path: where it stands in `paths`, its span, and the next entry of the same
+    /// hash (`NONE` ends the chain).
+    entries: Vec<MapEntry>,
+    /// Path hash -> the last entry recorded with it.
+    index: HashMap<u64, u32, BuildHasherDefault<HashIsKey>>,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct MapEntry {
+    start: u32,
+    end: u32,
+    span: Span,
+    next: u32,
+}
+
+const NONE: u32 = u32::MAX;
+
+/// The hasher of an index whose keys are hashes already.
+#[derive(Debug, Clone, Copy, Default)]
+struct HashIsKey(u64);
+
+impl std::hash::Hasher for HashIsKey {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        self.0 = path_hash(bytes);
+    }
+    fn write_u64(&mut self, h: u64) {
+        self.0 = h;
+    }
+}
+
+/// A fast non-cryptographic hash of a path (the multiply-rotate of rustc's FxHasher, eight
+/// bytes at a time); paths come from the file, but a collision only costs a comparison.
+fn path_hash(b: &[u8]) -> u64 {
+    const K: u64 = 0x51_7c_c1_b7_27_22_0a_95;
+    let mut h: u64 = b.len() as u64;
+    let mut chunks = b.chunks_exact(8);
+    for c in &mut chunks {
+        let mut w = [0u8; 8];
+        w.copy_from_slice(c);
+        h = (h.rotate_left(5) ^ u64::from_le_bytes(w)).wrapping_mul(K);
+    }
+    for &x in chunks.remainder() {
+        h = (h.rotate_left(5) ^ u64::from(x)).wrapping_mul(K);
+    }
+    h
 }
 
 impl SourceMap {
@@ -89,12 +142,85 @@ impl SourceMap {
     pub fn locate(&self, path: &str) -> Option<Span> {
         let mut p = path;
         loop {
-            if let Some(s) = self.spans.get(p) {
-                return Some(*s);
+            if let Some(s) = self.get(p) {
+                return Some(s);
             }
             let cut = p.rfind(['.', '['])?;
             p = &p[..cut];
         }
+    }
+
+    /// The span recorded for exactly `path`.
+    pub fn get(&self, path: &str) -> Option<Span> {
+        let mut at = *self.index.get(&path_hash(path.as_bytes()))?;
+        while at != NONE {
+            let e = self.entries.get(at as usize)?;
+            if self.paths.get(e.start as usize..e.end as usize) == Some(path) {
+                return Some(e.span);
+            }
+            at = e.next;
+        }
+        None
+    }
+
+    /// How many paths are recorded.
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// True when no path is recorded.
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    /// Room for `n` more paths of about `bytes` bytes each.
+    pub fn reserve(&mut self, n: usize, bytes: usize) {
+        self.entries.reserve(n);
+        self.index.reserve(n);
+        self.paths.reserve(n.saturating_mul(bytes));
+    }
+
+    /// Record `span` for the path that `write` appends to the buffer it is given (so a path
+    /// built of pieces costs no allocation of its own). An earlier span of the same path is
+    /// replaced when `replace` is true, else kept.
+    pub fn record(&mut self, span: Span, replace: bool, write: impl FnOnce(&mut String)) {
+        let start = self.paths.len();
+        write(&mut self.paths);
+        let (Ok(start32), Ok(end32), Ok(id)) = (
+            u32::try_from(start),
+            u32::try_from(self.paths.len()),
+            u32::try_from(self.entries.len()),
+        ) else {
+            // Past 4 GiB of paths (the input limit is far below): keep what is recorded.
+            self.paths.truncate(start);
+            return;
+        };
+        let h = path_hash(&self.paths.as_bytes()[start..]);
+        let head = self.index.get(&h).copied().unwrap_or(NONE);
+        let mut at = head;
+        while at != NONE {
+            let e = &mut self.entries[at as usize];
+            if self.paths[e.start as usize..e.end as usize] == self.paths[start..] {
+                if replace {
+                    e.span = span;
+                }
+                self.paths.truncate(start);
+                return;
+            }
+            at = e.next;
+        }
+        self.entries.push(MapEntry {
+            start: start32,
+            end: end32,
+            span,
+            next: head,
+        });
+        self.index.insert(h, id);
+    }
+
+    /// Record `span` for `path`, replacing an earlier one.
+    pub fn insert(&mut self, path: &str, span: Span) {
+        self.record(span, true, |b| b.push_str(path));
     }
 }
 
@@ -222,11 +348,10 @@ pub fn import_owned(
             .unwrap_or(&empty)
     };
     let services = section("services");
-    // A service records a dozen or so field spans: growing the map by rehashing from empty
-    // was a twentieth of the import at 10,000 services.
+    // A service records two dozen or so field spans: growing the map by rehashing from empty
+    // (or once more near the end) was a twentieth of the import at 10,000 services.
     cx.map
-        .spans
-        .reserve(services.as_map().map_or(0, <[_]>::len) * 16);
+        .reserve(services.as_map().map_or(0, <[_]>::len) * 32, 32);
 
     // Names.
     let names = Names {
@@ -416,9 +541,7 @@ pub fn interpolate_tree(
         NodeKind::Seq(items) => {
             for (i, v) in items.iter_mut().enumerate() {
                 let len = path.len();
-                path.push('[');
-                path.push_str(&i.to_string());
-                path.push(']');
+                read::push_index(path, i);
                 interpolate_tree(v, path, vars, cx, unset_seen, file);
                 path.truncate(len);
             }

@@ -87,9 +87,35 @@ impl Cx {
     }
 
     /// Record where a neutral path came from.
-    pub fn at(&mut self, neutral: impl Into<String>, span: Span) {
+    pub fn at(&mut self, neutral: impl AsRef<str>, span: Span) {
         if !span.is_unknown() {
-            self.map.spans.insert(neutral.into(), span);
+            self.map.insert(neutral.as_ref(), span);
+        }
+    }
+
+    /// Record where `base.key` came from, the path built in the map's buffer. With `replace`
+    /// false an earlier record of the path is kept.
+    pub fn at_key(&mut self, base: &str, key: &str, span: Span, replace: bool) {
+        if !span.is_unknown() {
+            self.map.record(span, replace, |b| {
+                b.push_str(base);
+                b.push('.');
+                b.push_str(key);
+            });
+        }
+    }
+
+    /// Record where `base.key[i]` (`base[i]` when `key` is empty) came from.
+    pub fn at_item(&mut self, base: &str, key: &str, i: usize, span: Span) {
+        if !span.is_unknown() {
+            self.map.record(span, true, |b| {
+                b.push_str(base);
+                if !key.is_empty() {
+                    b.push('.');
+                    b.push_str(key);
+                }
+                push_index(b, i);
+            });
         }
     }
 
@@ -438,6 +464,27 @@ pub fn join(path: &str, key: &str) -> String {
     s
 }
 
+/// Append `[i]` to `s` without the formatting machinery (a `write!` of an index was a
+/// twentieth of the import: every list item of every service has a path).
+pub fn push_index(s: &mut String, i: usize) {
+    let mut digits = [0u8; 20];
+    let mut n = i;
+    let mut at = digits.len();
+    loop {
+        at -= 1;
+        digits[at] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    s.push('[');
+    for &d in &digits[at..] {
+        s.push(char::from(d));
+    }
+    s.push(']');
+}
+
 /// `path[i]`, sized once (a list item's path).
 pub fn index(path: &str, i: usize) -> String {
     item(path, "", i)
@@ -445,7 +492,6 @@ pub fn index(path: &str, i: usize) -> String {
 
 /// `path.key[i]` (`path[i]` when `key` is empty), sized once.
 pub fn item(path: &str, key: &str, i: usize) -> String {
-    use std::fmt::Write;
     let mut s = String::with_capacity(path.len() + key.len() + 9);
     s.push_str(path);
     if !key.is_empty() {
@@ -454,7 +500,7 @@ pub fn item(path: &str, key: &str, i: usize) -> String {
         }
         s.push_str(key);
     }
-    let _ = write!(s, "[{i}]");
+    push_index(&mut s, i);
     s
 }
 
@@ -491,6 +537,11 @@ mod tests {
         );
         assert_eq!(item("", "volumes", 3), "volumes[3]");
         assert_eq!(item("x", "", 3), "x[3]");
+        for i in [0, 7, 10, 99, 100, 12345, usize::MAX] {
+            let mut s = String::from("p");
+            push_index(&mut s, i);
+            assert_eq!(s, format!("p[{i}]"));
+        }
     }
 
     #[test]

@@ -108,11 +108,15 @@ struct DeploySet {
     gpus: bool,
 }
 
-fn key_names() -> Vec<&'static str> {
-    let mut k: Vec<&'static str> = keys::SERVICE_KEYS.iter().map(|e| e.key).collect();
-    // Legacy keys that compose-go still reads but the current schema no longer lists.
-    k.extend(["volume_driver", "net"]);
-    k
+/// Every key a service may have, built once (not once per service).
+fn key_names() -> &'static [&'static str] {
+    static KEYS: std::sync::OnceLock<Vec<&'static str>> = std::sync::OnceLock::new();
+    KEYS.get_or_init(|| {
+        let mut k: Vec<&'static str> = keys::SERVICE_KEYS.iter().map(|e| e.key).collect();
+        // Legacy keys that compose-go still reads but the current schema no longer lists.
+        k.extend(["volume_driver", "net"]);
+        k
+    })
 }
 
 /// Convert one (extends-resolved, active) service.
@@ -140,17 +144,21 @@ pub fn convert(
     let mut labels: BTreeMap<String, String> = BTreeMap::new();
     let mut deploy_labels: Option<(BTreeMap<String, String>, Span)> = None;
     let mut tmpfs_mounts: Vec<(Mount, Span)> = Vec::new();
-    let known = key_names();
-    let entries = cx.entries(node, &p, &known);
+    let entries = cx.entries(node, &p, key_names());
+    // One buffer for every key's path: `services.<name>.<key>`, cut back and extended.
+    let mut kp = String::with_capacity(p.len() + 32);
     for (key, knode, v) in entries {
-        let kp = join(&p, key);
+        kp.clear();
+        kp.push_str(&p);
+        kp.push('.');
+        kp.push_str(key);
         let nf = |f: &str| join(&np, f);
         let span = v.span;
         let kspan = knode.span;
         match key {
             "image" => {
                 if let Some(i) = cx.opt_string(v, &kp) {
-                    cx.at(nf("image"), span);
+                    cx.at_key(&np, "image", span, true);
                     s.image = i;
                 }
             }
@@ -160,7 +168,7 @@ pub fn convert(
             "command" | "entrypoint" => {
                 let c = command(cx, v, &kp);
                 if c.is_some() {
-                    cx.at(nf(key), span);
+                    cx.at_key(&np, key, span, true);
                 }
                 if key == "command" {
                     s.command = c;
@@ -172,15 +180,15 @@ pub fn convert(
                 for e in cx.list_or_dict(v, &kp, &['=']) {
                     environment.push((e.key, e.value, e.span));
                 }
-                cx.at(nf("env"), kspan);
+                cx.at_key(&np, "env", kspan, true);
             }
             "env_file" => {
                 env_file(cx, env, v, &kp, &mut env_file_vars);
-                cx.at(nf("env"), kspan);
+                cx.at_key(&np, "env", kspan, true);
             }
             "labels" => {
                 labels.extend(cx.string_map(v, &kp));
-                cx.at(nf("labels"), kspan);
+                cx.at_key(&np, "labels", kspan, true);
             }
             "label_file" => {
                 let files = cx.string_or_list(v, &kp);
@@ -189,7 +197,7 @@ pub fn convert(
                         labels_from_file.extend(vars);
                     }
                 }
-                cx.at(nf("labels"), kspan);
+                cx.at_key(&np, "labels", kspan, true);
             }
             "ports" => ports(cx, v, &kp, &nf("ports"), &mut s.ports),
             "expose" => expose(cx, v, &kp, &mut s.expose),
@@ -207,7 +215,7 @@ pub fn convert(
                     .into_iter()
                     .enumerate()
                     .map(|(i, (r, sp))| {
-                        cx.at(index(&nf("secrets"), i), sp);
+                        cx.at_item(&np, "secrets", i, sp);
                         SecretRef {
                             name: r.name,
                             env: None,
@@ -224,7 +232,7 @@ pub fn convert(
                     .into_iter()
                     .enumerate()
                     .map(|(i, (r, sp))| {
-                        cx.at(index(&nf("configs"), i), sp);
+                        cx.at_item(&np, "configs", i, sp);
                         r
                     })
                     .collect();
@@ -235,14 +243,14 @@ pub fn convert(
                     let mut link = Link::parse(&l);
                     link.service = env.names.service(&link.service);
                     if let Some(item) = v.as_seq().and_then(|x| x.get(i)) {
-                        cx.at(index(&nf("links"), i), item.span);
+                        cx.at_item(&np, "links", i, item.span);
                     }
                     s.links.push(link);
                 }
             }
             "healthcheck" => {
                 s.health = health(cx, v, &kp);
-                cx.at(nf("health"), kspan);
+                cx.at_key(&np, "health", kspan, true);
             }
             "restart" => {
                 if let Some(r) = cx.opt_string(v, &kp) {
@@ -327,7 +335,7 @@ pub fn convert(
             "platform" => s.platform = scalar_field(cx, v, &kp, &nf("platform")),
             "stop_grace_period" => {
                 s.stop_grace_period = cx.duration(v, &kp);
-                cx.at(nf(key), span);
+                cx.at_key(&np, key, span, true);
             }
             "init" => s.init = cx.boolean(v, &kp).unwrap_or(false),
             "read_only" => s.read_only = cx.boolean(v, &kp).unwrap_or(false),
@@ -406,7 +414,12 @@ pub fn convert(
             }
         }
         if !matches!(key, "profiles" | "extends" | "build" | "network_mode") {
-            cx.map.spans.entry(nf(key)).or_insert(kspan);
+            // Kept when the arm above recorded a more precise span for it.
+            cx.map.record(kspan, false, |b| {
+                b.push_str(&np);
+                b.push('.');
+                b.push_str(key);
+            });
         }
     }
 
@@ -457,7 +470,7 @@ pub fn convert(
 
     for (m, sp) in tmpfs_mounts {
         let i = s.volumes.len();
-        cx.at(format!("{np}.volumes[{i}]"), sp);
+        cx.at_item(&np, "volumes", i, sp);
         s.volumes.push(m);
     }
 
@@ -525,7 +538,7 @@ pub fn convert(
         && c.to_ascii_lowercase() != nname
         && !s.aliases.iter().any(|a| a.eq_ignore_ascii_case(&c))
     {
-        cx.at(format!("{np}.aliases[{}]", s.aliases.len()), sp);
+        cx.at_item(&np, "aliases", s.aliases.len(), sp);
         s.aliases.push(c);
     }
     // Other containers reach a renamed service by its compose name: keep it as an alias.
@@ -1068,7 +1081,7 @@ fn ports(cx: &mut Cx, v: &Node, path: &str, np: &str, out: &mut Vec<Port>) {
             }
         };
         for p in got {
-            cx.at(format!("{np}[{}]", out.len()), it.span);
+            cx.at_item(np, "", out.len(), it.span);
             out.push(p);
         }
     }
@@ -1267,7 +1280,7 @@ fn volumes(cx: &mut Cx, names: &Names, v: &Node, path: &str, np: &str, out: &mut
                 }
             }
         }
-        cx.at(format!("{np}[{}]", out.len()), it.span);
+        cx.at_item(np, "", out.len(), it.span);
         out.push(m);
     }
 }
@@ -1622,7 +1635,7 @@ fn depends_on(
         NodeKind::Seq(items) => {
             for (i, it) in items.iter().enumerate() {
                 if let Some(n) = cx.string(it, &index(path, i)) {
-                    cx.at(format!("{np}[{}]", out.len()), it.span);
+                    cx.at_item(np, "", out.len(), it.span);
                     out.push(Dependency::on(names.service(&n)));
                 }
             }
@@ -1655,7 +1668,7 @@ fn depends_on(
                         _ => d.required = cx.boolean(fv, &fp).unwrap_or(true),
                     }
                 }
-                cx.at(format!("{np}[{}]", out.len()), k.span);
+                cx.at_item(np, "", out.len(), k.span);
                 out.push(d);
             }
         }
@@ -1711,7 +1724,7 @@ fn networks(cx: &mut Cx, names: &Names, v: &Node, path: &str, np: &str, s: &mut 
         .iter()
         .any(|(_, a, _)| Some(a.iter().cloned().collect::<BTreeSet<_>>()) != first_aliases);
     for (i, (n, aliases, sp)) in per_net.into_iter().enumerate() {
-        cx.at(format!("{np}.networks[{i}]"), sp);
+        cx.at_item(np, "networks", i, sp);
         s.networks.push(Names::of(&names.networks, &n));
         for a in aliases {
             if !s.aliases.contains(&a) {
@@ -1730,7 +1743,7 @@ fn networks(cx: &mut Cx, names: &Names, v: &Node, path: &str, np: &str, s: &mut 
         );
     }
     if !s.aliases.is_empty() {
-        cx.at(format!("{np}.aliases"), v.span);
+        cx.at_key(np, "aliases", v.span, true);
     }
 }
 
@@ -1915,7 +1928,7 @@ fn deploy(
                 None | Some("replicated") => {}
                 Some("global") => {
                     s.mode = ServiceMode::Global;
-                    cx.at(join(np, "mode"), val.span);
+                    cx.at_key(np, "mode", val.span, true);
                 }
                 Some(m @ ("replicated-job" | "global-job")) => {
                     if m == "global-job" {
@@ -1952,7 +1965,7 @@ fn deploy(
                 if let Some(n) = cx.uint::<u32>(val, &kp) {
                     s.replicas = n;
                     dset.replicas = true;
-                    cx.at(join(np, "replicas"), val.span);
+                    cx.at_key(np, "replicas", val.span, true);
                 }
             }
             "labels" => {
@@ -1961,11 +1974,11 @@ fn deploy(
             }
             "update_config" => {
                 s.update = Some(update_policy(cx, val, &kp, false));
-                cx.at(join(np, "update"), kn.span);
+                cx.at_key(np, "update", kn.span, true);
             }
             "rollback_config" => {
                 s.rollback = Some(update_policy(cx, val, &kp, true));
-                cx.at(join(np, "rollback"), kn.span);
+                cx.at_key(np, "rollback", kn.span, true);
             }
             "restart_policy" => {
                 for (rk, _, rv) in
@@ -1988,7 +2001,7 @@ fn deploy(
                         "window" => s.restart_window = cx.duration(rv, &rp),
                         _ => s.restart_max_attempts = cx.uint(rv, &rp),
                     }
-                    cx.at(join(np, "restart"), kn.span);
+                    cx.at_key(np, "restart", kn.span, true);
                 }
                 dset.restart = true;
             }
@@ -2026,7 +2039,7 @@ fn deploy(
                         }
                     }
                 }
-                cx.at(join(np, "placement"), kn.span);
+                cx.at_key(np, "placement", kn.span, true);
             }
             _ => resources(cx, val, &kp, np, s, dset),
         }
@@ -2048,26 +2061,26 @@ fn resources(cx: &mut Cx, v: &Node, path: &str, np: &str, s: &mut Service, dset:
                 (true, "cpus") => {
                     s.resources.cpus = cpus_any(cx, fv, &fp);
                     dset.cpus = s.resources.cpus.is_some();
-                    cx.at(join(np, "resources.cpus"), fv.span);
+                    cx.at_key(np, "resources.cpus", fv.span, true);
                 }
                 (true, "memory") => {
                     s.resources.memory = cx.bytes_any(fv, &fp);
                     dset.memory = s.resources.memory.is_some();
-                    cx.at(join(np, "resources.memory"), fv.span);
+                    cx.at_key(np, "resources.memory", fv.span, true);
                 }
                 (true, _) => {
                     s.resources.pids = cx.uint(fv, &fp);
                     dset.pids = s.resources.pids.is_some();
-                    cx.at(join(np, "resources.pids"), fv.span);
+                    cx.at_key(np, "resources.pids", fv.span, true);
                 }
                 (false, "cpus") => {
                     s.resources.reserve_cpus = cpus_any(cx, fv, &fp);
-                    cx.at(join(np, "resources.reserve_cpus"), fv.span);
+                    cx.at_key(np, "resources.reserve_cpus", fv.span, true);
                 }
                 (false, "memory") => {
                     s.resources.reserve_memory = cx.bytes_any(fv, &fp);
                     dset.reserve_memory = s.resources.reserve_memory.is_some();
-                    cx.at(join(np, "resources.reserve_memory"), fv.span);
+                    cx.at_key(np, "resources.reserve_memory", fv.span, true);
                 }
                 (false, "generic_resources") => {
                     if !is_empty_value(fv)
@@ -2081,7 +2094,7 @@ fn resources(cx: &mut Cx, v: &Node, path: &str, np: &str, s: &mut Service, dset:
                     if let Some(n) = device_reservations(cx, fv, &fp) {
                         s.resources.gpus = Some(n);
                         dset.gpus = true;
-                        cx.at(join(np, "resources.gpus"), fv.span);
+                        cx.at_key(np, "resources.gpus", fv.span, true);
                     }
                 }
             }
@@ -2229,7 +2242,7 @@ fn reconcile(cx: &mut Cx, p: &str, s: &mut Service, l: Legacy, d: &DeploySet) {
             if let Some((v, span)) = $legacy {
                 if !$set {
                     $field = Some(v);
-                    cx.at(format!("{np}.{}", $dkey), span);
+                    cx.at_key(&np, $dkey, span, true);
                 } else if $field != Some(v) {
                     cx.approx(
                         &format!("{p}.{}", $key),
@@ -2292,7 +2305,7 @@ fn reconcile(cx: &mut Cx, p: &str, s: &mut Service, l: Legacy, d: &DeploySet) {
     if let Some((n, span)) = l.scale {
         if !d.replicas {
             s.replicas = n;
-            cx.at(format!("{np}.replicas"), span);
+            cx.at_key(&np, "replicas", span, true);
         } else if s.replicas != n {
             cx.approx(
                 &format!("{p}.scale"),
@@ -2317,7 +2330,7 @@ fn reconcile(cx: &mut Cx, p: &str, s: &mut Service, l: Legacy, d: &DeploySet) {
             if max.is_some() {
                 s.restart_max_attempts = max;
             }
-            cx.at(format!("{np}.restart"), span);
+            cx.at_key(&np, "restart", span, true);
         } else if s.restart != r {
             cx.approx(
                 &format!("{p}.restart"),
