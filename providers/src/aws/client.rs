@@ -36,6 +36,8 @@ pub(crate) enum Svc {
     Sts,
     /// Cloud Map, `servicediscovery` (JSON 1.1).
     Discovery,
+    /// The Resource Groups Tagging API, `tagging` (JSON 1.1): tags of many resources a call.
+    Tagging,
 }
 
 impl Svc {
@@ -49,6 +51,7 @@ impl Svc {
             Svc::Logs => "logs",
             Svc::Sts => "sts",
             Svc::Discovery => "servicediscovery",
+            Svc::Tagging => "tagging",
         }
     }
     /// The service id in `AWS_ENDPOINT_URL_<ID>`.
@@ -61,6 +64,7 @@ impl Svc {
             Svc::Logs => "CLOUDWATCH_LOGS",
             Svc::Sts => "STS",
             Svc::Discovery => "SERVICEDISCOVERY",
+            Svc::Tagging => "RESOURCE_GROUPS_TAGGING_API",
         }
     }
     /// The JSON protocol's target prefix.
@@ -71,6 +75,7 @@ impl Svc {
             Svc::Secrets => "secretsmanager",
             Svc::Logs => "Logs_20140328",
             Svc::Discovery => "Route53AutoNaming_v20170314",
+            Svc::Tagging => "ResourceGroupsTaggingAPI_20170126",
             Svc::Ec2 | Svc::Sts => "",
         }
     }
