@@ -3,20 +3,70 @@
 
 /// FNV-1a 64 of `bytes`.
 pub fn fnv1a64(bytes: &[u8]) -> u64 {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for b in bytes {
-        h ^= u64::from(*b);
-        h = h.wrapping_mul(0x0100_0000_01b3);
-    }
-    h
+    let mut h = Fnv(FNV_OFFSET);
+    h.bytes(bytes);
+    h.0
 }
 
-/// The spec hash of a serialisable value: 16 hex digits of FNV-1a 64 over its canonical JSON.
+/// The spec hash of a serialisable value: 16 hex digits of FNV-1a 64 over its canonical JSON
+/// ([`canonical_json`]), fed to the hash as it is written (no text is kept).
 pub fn spec_hash<T: serde::Serialize>(value: &T) -> String {
     let v = serde_json::to_value(value).unwrap_or(serde_json::Value::Null);
-    let mut text = String::new();
-    canonical_json(&v, &mut text);
-    format!("{:016x}", fnv1a64(text.as_bytes()))
+    let mut h = Fnv(FNV_OFFSET);
+    write_canonical(&v, &mut h);
+    format!("{:016x}", h.0)
+}
+
+const FNV_OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
+
+/// FNV-1a 64 as a byte sink.
+struct Fnv(u64);
+
+impl Fnv {
+    fn bytes(&mut self, bytes: &[u8]) {
+        for b in bytes {
+            self.0 ^= u64::from(*b);
+            self.0 = self.0.wrapping_mul(0x0100_0000_01b3);
+        }
+    }
+}
+
+impl std::io::Write for Fnv {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.bytes(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Where canonical JSON goes: a string (to read it) or the hash.
+trait Sink {
+    fn raw(&mut self, s: &str);
+    /// A JSON string literal, escaped as serde_json escapes it.
+    fn string(&mut self, s: &str);
+}
+
+impl Sink for String {
+    fn raw(&mut self, s: &str) {
+        self.push_str(s);
+    }
+    fn string(&mut self, s: &str) {
+        let mut buf = Vec::with_capacity(s.len() + 2);
+        let _ = serde_json::to_writer(&mut buf, s);
+        self.push_str(&String::from_utf8_lossy(&buf));
+    }
+}
+
+impl Sink for Fnv {
+    fn raw(&mut self, s: &str) {
+        self.bytes(s.as_bytes());
+    }
+    fn string(&mut self, s: &str) {
+        // Writing to the hash cannot fail.
+        let _ = serde_json::to_writer(&mut *self, s);
+    }
 }
 
 /// Compact JSON with every object's keys written in sorted (byte) order, by construction: the
@@ -24,42 +74,41 @@ pub fn spec_hash<T: serde::Serialize>(value: &T) -> String {
 /// feature, turned on by any crate in a build, would keep insertion order). The text is the
 /// same as serde_json's compact form of a sorted map, so hashes stay what they were.
 pub fn canonical_json(v: &serde_json::Value, out: &mut String) {
-    use serde_json::Value;
-    match v {
-        Value::Null => out.push_str("null"),
-        Value::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
-        Value::Number(n) => out.push_str(&n.to_string()),
-        Value::String(s) => push_str_json(s, out),
-        Value::Array(a) => {
-            out.push('[');
-            for (i, x) in a.iter().enumerate() {
-                if i > 0 {
-                    out.push(',');
-                }
-                canonical_json(x, out);
-            }
-            out.push(']');
-        }
-        Value::Object(m) => {
-            let mut keys: Vec<&String> = m.keys().collect();
-            keys.sort_unstable();
-            out.push('{');
-            for (i, k) in keys.into_iter().enumerate() {
-                if i > 0 {
-                    out.push(',');
-                }
-                push_str_json(k, out);
-                out.push(':');
-                canonical_json(&m[k.as_str()], out);
-            }
-            out.push('}');
-        }
-    }
+    write_canonical(v, out);
 }
 
-/// A JSON string literal, escaped as serde_json escapes it.
-fn push_str_json(s: &str, out: &mut String) {
-    out.push_str(&serde_json::Value::String(s.to_string()).to_string());
+fn write_canonical<S: Sink>(v: &serde_json::Value, out: &mut S) {
+    use serde_json::Value;
+    match v {
+        Value::Null => out.raw("null"),
+        Value::Bool(b) => out.raw(if *b { "true" } else { "false" }),
+        Value::Number(n) => out.raw(&n.to_string()),
+        Value::String(s) => out.string(s),
+        Value::Array(a) => {
+            out.raw("[");
+            for (i, x) in a.iter().enumerate() {
+                if i > 0 {
+                    out.raw(",");
+                }
+                write_canonical(x, out);
+            }
+            out.raw("]");
+        }
+        Value::Object(m) => {
+            let mut entries: Vec<(&String, &Value)> = m.iter().collect();
+            entries.sort_unstable_by(|a, b| a.0.cmp(b.0));
+            out.raw("{");
+            for (i, (k, x)) in entries.into_iter().enumerate() {
+                if i > 0 {
+                    out.raw(",");
+                }
+                out.string(k);
+                out.raw(":");
+                write_canonical(x, out);
+            }
+            out.raw("}");
+        }
+    }
 }
 
 #[cfg(test)]

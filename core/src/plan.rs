@@ -90,9 +90,11 @@ pub struct Step {
     pub action: Action,
     /// Why, in words (`env LOG_LEVEL changed`, `missing`, `replicas 0 -> 3`).
     pub reason: String,
-    /// The observed spec, when there is one.
+    /// The observed spec, when there is one and the step changes something (a no-op step
+    /// carries neither spec: copying both of every unchanged resource was half of planning
+    /// 10,000 resources, issue 15; nothing reads them).
     pub before: Option<Value>,
-    /// The desired spec, when there is one.
+    /// The desired spec, when there is one and the step changes something.
     pub after: Option<Value>,
     /// The provider's handle of the observed resource (id, ARN), when it exists.
     pub handle: Option<String>,
@@ -237,7 +239,7 @@ pub fn diff(desired: &[Desired], observed: &[Current]) -> Plan {
     let mut deletes = Vec::new();
     let wanted: BTreeSet<&ResourceId> = desired.iter().map(|d| &d.id).collect();
     for d in desired {
-        let found = by_id.get(&d.id).cloned().unwrap_or_default();
+        let found: &[&Current] = by_id.get(&d.id).map_or(&[], Vec::as_slice);
         // Keep the copy that matches best (same hash first), delete the rest.
         let keep = found
             .iter()
@@ -252,13 +254,13 @@ pub fn diff(desired: &[Desired], observed: &[Current]) -> Plan {
             resource: d.id.clone(),
             action,
             reason,
-            before: o.and_then(|o| o.spec.clone()),
-            after: Some(d.spec.clone()),
+            before: o.filter(|_| action.writes()).and_then(|o| o.spec.clone()),
+            after: action.writes().then(|| d.spec.clone()),
             handle: o.map(|o| o.handle.clone()),
             rank: d.rank,
             depends_on: d.depends_on.clone(),
         };
-        match found.get(keep) {
+        match found.get(keep).copied() {
             None => forward.push(step(Action::Create, "missing".into(), None)),
             Some(o) => {
                 let changes = o
@@ -457,6 +459,8 @@ fn walk(path: &mut String, d: &Value, o: &Value, opaque: &[String], out: &mut Ve
                 path.truncate(len);
             }
         }
+        // The same list in the same order (the common case) has nothing to report.
+        (Value::Array(da), Value::Array(oa)) if da == oa => {}
         (Value::Array(da), oa) if is_env_list(da) => {
             let empty = Vec::new();
             let oa = oa.as_array().unwrap_or(&empty);

@@ -4,6 +4,7 @@
 //! names the script. `write_files` content is YAML-quoted by the serializer.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use bridge_core::diag::Diagnostic;
 use bridge_core::model::files;
@@ -37,7 +38,7 @@ pub struct HostOptions {
     pub volume_paths: BTreeMap<String, String>,
     /// [`link_aliases`] of the app, computed once by a caller that renders many services (the
     /// scan is over every service); None computes it per call.
-    pub link_aliases: Option<BTreeMap<String, Vec<String>>>,
+    pub link_aliases: Option<Arc<BTreeMap<String, Vec<String>>>>,
     /// The hosts have no GPUs: `--gpus` is left out, and the translator reports the field (a
     /// `--gpus` request fails on such a host, so the container would never start).
     pub no_gpus: bool,
@@ -48,20 +49,40 @@ pub struct HostOptions {
     pub peers: BTreeMap<String, Vec<String>>,
     /// [`service_names`] of every service of the whole app, for a caller whose `app` holds only
     /// this VM's services; None computes them from `app`.
-    pub names: Option<BTreeMap<String, Vec<String>>>,
+    pub names: Option<Arc<BTreeMap<String, Vec<String>>>>,
     /// Per service of `peers`: how the VM keeps its addresses current in the running containers
     /// (it runs [`refresh_script`] when they change), for the ledger line of [`peers_file`]; a
     /// service not in it has its addresses read when each container starts.
     pub peers_follow: BTreeMap<String, String>,
+    /// [`namespace_sharers`] of the app, computed once by a caller that renders many services
+    /// (finding them is a scan over every service, issue 15); None computes them per call.
+    pub sharers: Option<Arc<BTreeMap<String, Vec<String>>>>,
 }
 
 /// [`service_names`] of every service of `app`.
 pub fn all_service_names(app: &App) -> BTreeMap<String, Vec<String>> {
     let aliases = link_aliases(app);
+    let sharers = namespace_sharers(app);
     app.services
         .keys()
-        .map(|s| (s.clone(), service_names(app, s, &aliases)))
+        .map(|s| (s.clone(), names_with(app, s, &aliases, &sharers)))
         .collect()
+}
+
+/// Per service owning a network namespace that others join (`network_of`), those services, in
+/// name order: one pass over the app, so a caller rendering every service does not scan every
+/// service for each one.
+pub fn namespace_sharers(app: &App) -> BTreeMap<String, Vec<String>> {
+    let mut out: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for (n, o) in &app.services {
+        if o.network_of.is_some() {
+            let owner = namespace_owner(app, n);
+            if owner != n {
+                out.entry(owner.to_string()).or_default().push(n.clone());
+            }
+        }
+    }
+    out
 }
 
 /// The hosts entries for names that run on other VMs: one line per name, `name address...`.
@@ -74,13 +95,23 @@ pub fn service_names(
     svc: &str,
     link_aliases: &BTreeMap<String, Vec<String>>,
 ) -> Vec<String> {
+    names_with(app, svc, link_aliases, &namespace_sharers(app))
+}
+
+/// [`service_names`] with the app's [`namespace_sharers`] computed once.
+fn names_with(
+    app: &App,
+    svc: &str,
+    link_aliases: &BTreeMap<String, Vec<String>>,
+    sharers: &BTreeMap<String, Vec<String>>,
+) -> Vec<String> {
     let mut out = vec![svc.to_string()];
     if let Some(s) = app.services.get(svc) {
         out.extend(s.aliases.iter().cloned());
     }
     out.extend(link_aliases.get(svc).cloned().unwrap_or_default());
-    for (n, o) in &app.services {
-        if o.network_of.is_some() && n != svc && namespace_owner(app, n) == svc {
+    for n in sharers.get(svc).into_iter().flatten() {
+        if let Some(o) = app.services.get(n) {
             out.push(n.clone());
             out.extend(o.aliases.iter().cloned());
         }
@@ -102,7 +133,7 @@ pub fn peers_file(
         return None;
     }
     let computed;
-    let names_of = match &host.names {
+    let names_of: &BTreeMap<String, Vec<String>> = match &host.names {
         Some(m) => m,
         None => {
             computed = all_service_names(app);
@@ -201,10 +232,19 @@ pub fn docker_run_args_on(
     ];
     // Services joining this one's network namespace (`network_of`): their names, aliases and
     // ports belong to this container, the one that owns the namespace.
-    let sharers: Vec<(&String, &Service)> = app
-        .services
-        .iter()
-        .filter(|(n, o)| o.network_of.is_some() && namespace_owner(app, n) == name)
+    let computed;
+    let sharer_names: &BTreeMap<String, Vec<String>> = match &host.sharers {
+        Some(m) => m,
+        None => {
+            computed = namespace_sharers(app);
+            &computed
+        }
+    };
+    let sharers: Vec<(&String, &Service)> = sharer_names
+        .get(name)
+        .into_iter()
+        .flatten()
+        .filter_map(|n| app.services.get_key_value(n))
         .collect();
     if s.network_of.is_some() {
         let owner = namespace_owner(app, name);

@@ -86,14 +86,20 @@ pub fn settle(t: &mut crate::Translation) {
         .filter(|d| d.is_error() && !d.path.is_empty())
         .map(|d| (d.path.clone(), format!("render fails here: {}", d.message)))
         .collect();
+    // Sorted, the entries at and under a path are one run starting where the path would be
+    // inserted: each error looks its run up instead of scanning the whole ledger (issue 15).
+    t.ledger.sort_by(|a, b| a.field.cmp(&b.field));
     for (path, reason) in errors {
+        let start = t
+            .ledger
+            .partition_point(|e| e.field.as_str() < path.as_str());
         let mut hit = false;
-        for e in &mut t.ledger {
-            let under = e.field == path
-                || e.field
-                    .strip_prefix(path.as_str())
-                    .is_some_and(|rest| rest.starts_with('.') || rest.starts_with('['));
-            if under {
+        for e in t.ledger[start..]
+            .iter_mut()
+            .take_while(|e| e.field.starts_with(path.as_str()))
+        {
+            let rest = &e.field[path.len()..];
+            if rest.is_empty() || rest.starts_with('.') || rest.starts_with('[') {
                 hit = true;
                 e.fidelity = Fidelity::Dropped;
                 e.reason.clone_from(&reason);
@@ -101,12 +107,15 @@ pub fn settle(t: &mut crate::Translation) {
             }
         }
         if !hit {
-            t.ledger.push(LedgerEntry {
-                field: path,
-                fidelity: Fidelity::Dropped,
-                reason,
-                claim: None,
-            });
+            t.ledger.insert(
+                start,
+                LedgerEntry {
+                    field: path,
+                    fidelity: Fidelity::Dropped,
+                    reason,
+                    claim: None,
+                },
+            );
         }
     }
     t.ledger.sort_by(|a, b| a.field.cmp(&b.field));

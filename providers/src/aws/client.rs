@@ -38,6 +38,8 @@ pub(crate) enum Svc {
     Discovery,
     /// Route 53 (REST-XML, global: signed for us-east-1).
     Route53,
+    /// The Resource Groups Tagging API, `tagging` (JSON 1.1): tags of many resources a call.
+    Tagging,
 }
 
 impl Svc {
@@ -52,6 +54,7 @@ impl Svc {
             Svc::Sts => "sts",
             Svc::Discovery => "servicediscovery",
             Svc::Route53 => "route53",
+            Svc::Tagging => "tagging",
         }
     }
     /// The service id in `AWS_ENDPOINT_URL_<ID>`.
@@ -65,6 +68,7 @@ impl Svc {
             Svc::Sts => "STS",
             Svc::Discovery => "SERVICEDISCOVERY",
             Svc::Route53 => "ROUTE_53",
+            Svc::Tagging => "RESOURCE_GROUPS_TAGGING_API",
         }
     }
     /// The JSON protocol's target prefix.
@@ -75,6 +79,7 @@ impl Svc {
             Svc::Secrets => "secretsmanager",
             Svc::Logs => "Logs_20140328",
             Svc::Discovery => "Route53AutoNaming_v20170314",
+            Svc::Tagging => "ResourceGroupsTaggingAPI_20170126",
             Svc::Ec2 | Svc::Sts | Svc::Route53 => "",
         }
     }

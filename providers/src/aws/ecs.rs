@@ -154,33 +154,54 @@ pub(super) async fn observe(d: &AwsDriver, app: &str) -> Result<Vec<Current>, Dr
         }
     }
 
-    // Task definition families `<app>-*`, latest active revision each.
-    let families: Vec<String> = list_all(
+    // Task definition families `<app>-*`, latest active revision each: the active revisions
+    // listed 100 a page and the app's tags read 100 a page (Resource Groups Tagging API), not a
+    // ListTaskDefinitions and a DescribeTaskDefinition per family (issue 15: observing 1,000
+    // services took 2,000 calls more than the services' 100).
+    let prefix = format!("{app}-");
+    let mut latest: std::collections::BTreeMap<String, (u64, String)> =
+        std::collections::BTreeMap::new();
+    for a in list_all(
         d,
-        "ListTaskDefinitionFamilies",
+        "ListTaskDefinitions",
         "-",
-        json!({"familyPrefix": format!("{app}-"), "status": "ACTIVE"}),
-        "families",
+        json!({"status": "ACTIVE", "maxResults": 100}),
+        "taskDefinitionArns",
     )
     .await?
     .iter()
     .filter_map(Value::as_str)
-    .filter(|f| f.starts_with(&format!("{app}-")))
-    .map(str::to_string)
-    .collect();
-    for f in families {
-        let revs = revisions(d, &f).await?;
-        let Some((_, arn)) = revs.last() else {
+    {
+        let (f, r) = family_of_arn(a);
+        if !f.starts_with(&prefix) {
             continue;
+        }
+        let e = latest.entry(f).or_insert((r, a.to_string()));
+        if r > e.0 {
+            *e = (r, a.to_string());
+        }
+    }
+    let mut tagged = if latest.is_empty() {
+        std::collections::HashMap::new()
+    } else {
+        tagged_task_definitions(d, app).await?
+    };
+    for (f, (_, arn)) in latest {
+        // The Tagging API is eventually consistent: a revision it does not report yet is read
+        // on its own.
+        let tags = match tagged.remove(&arn) {
+            Some(t) => t,
+            None => {
+                let v = d
+                    .ecs(
+                        "DescribeTaskDefinition",
+                        &format!("task-definition/{f}"),
+                        json!({"taskDefinition": arn, "include": ["TAGS"]}),
+                    )
+                    .await?;
+                ecs_tags(&v["tags"])
+            }
         };
-        let v = d
-            .ecs(
-                "DescribeTaskDefinition",
-                &format!("task-definition/{f}"),
-                json!({"taskDefinition": arn, "include": ["TAGS"]}),
-            )
-            .await?;
-        let tags = ecs_tags(&v["tags"]);
         if tag_of(&tags, TAG_APP) != Some(app) {
             continue;
         }
@@ -255,6 +276,43 @@ pub(super) async fn observe(d: &AwsDriver, app: &str) -> Result<Vec<Current>, Dr
         }
     }
     Ok(out)
+}
+
+/// The tags of the app's task definition revisions (tagged `bridge.app`), by ARN, from the
+/// Resource Groups Tagging API's GetResources, 100 a page.
+async fn tagged_task_definitions(
+    d: &AwsDriver,
+    app: &str,
+) -> Result<std::collections::HashMap<String, Vec<(String, String)>>, DriverError> {
+    let mut out = std::collections::HashMap::new();
+    let mut token = String::new();
+    loop {
+        let mut body = json!({
+            "TagFilters": [{"Key": TAG_APP, "Values": [app]}],
+            "ResourceTypeFilters": ["ecs:task-definition"],
+            "ResourcesPerPage": 100,
+        });
+        if !token.is_empty() {
+            body["PaginationToken"] = json!(token);
+        }
+        let v = d
+            .client
+            .json(Svc::Tagging, "GetResources", &body)
+            .await
+            .map_err(|e| e.into_driver("GetResources", "task-definition/*"))?;
+        for r in v["ResourceTagMappingList"].as_array().into_iter().flatten() {
+            if let Some(arn) = r["ResourceARN"].as_str() {
+                out.insert(arn.to_string(), kv_tags(&r["Tags"]));
+            }
+        }
+        token = v["PaginationToken"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
+        if token.is_empty() {
+            return Ok(out);
+        }
+    }
 }
 
 /// The app's active services (by tag) with their component ids.

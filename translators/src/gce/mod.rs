@@ -892,8 +892,15 @@ fn hosts_to_instances(
 
     let mut declared: BTreeMap<String, bool> = BTreeMap::new();
     let mut any_declared = false;
-    let aliases = cloudinit::link_aliases(app);
-    let all_names = cloudinit::all_service_names(app);
+    // Computed once for every host (a copy per host is quadratic, issue 15).
+    let aliases = std::sync::Arc::new(cloudinit::link_aliases(app));
+    let all_names = std::sync::Arc::new(cloudinit::all_service_names(app));
+    let sharers = std::sync::Arc::new(cloudinit::namespace_sharers(app));
+    // Each service's instances as DNS names, formatted once (not once per host reading them).
+    let svc_dns: BTreeMap<String, Vec<String>> = svc_hosts
+        .iter()
+        .map(|(s, hs)| (s.clone(), hs.iter().map(|h| instance_dns(c, h)).collect()))
+        .collect();
     for (h, host_labels, svcs) in hosts {
         let name = instance(h);
         let component = format!("host-{}", h.name);
@@ -907,8 +914,9 @@ fn hosts_to_instances(
             link_aliases: Some(aliases.clone()),
             // The machine types bridge places on have no GPUs (the ledger says dropped).
             no_gpus: true,
-            peers: peer_addresses(c, &svc_hosts, svcs),
+            peers: peer_addresses(&svc_dns, svcs),
             names: Some(all_names.clone()),
+            sharers: Some(sharers.clone()),
             ..HostOptions::default()
         };
         let mut devices = BTreeMap::new();
@@ -1164,14 +1172,13 @@ fn instance_dns(c: &Ctx<'_>, instance: &str) -> String {
 /// instances running it, for [`cloudinit::peers_file`]. DNS names, not addresses: an instance
 /// keeps its name when bridge replaces it, and GCE's DNS answers with its current address.
 fn peer_addresses(
-    c: &Ctx<'_>,
-    svc_hosts: &BTreeMap<String, BTreeSet<String>>,
+    svc_dns: &BTreeMap<String, Vec<String>>,
     svcs: &[String],
 ) -> BTreeMap<String, Vec<String>> {
-    svc_hosts
+    svc_dns
         .iter()
         .filter(|(s, _)| !svcs.contains(s))
-        .map(|(s, hs)| (s.clone(), hs.iter().map(|h| instance_dns(c, h)).collect()))
+        .map(|(s, hs)| (s.clone(), hs.clone()))
         .collect()
 }
 

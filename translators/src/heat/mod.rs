@@ -393,7 +393,16 @@ pub(crate) struct Builder<'a> {
     pub internal_sg: Option<String>,
     /// See [`HeatStack::rollback`].
     pub rollback: bool,
+    /// The app's link aliases and service names for every pool's peers file, computed at the
+    /// first pool (once per app, not per pool: issue 15).
+    pub names: Option<NameTables>,
 }
+
+/// [`crate::cloudinit::link_aliases`] and [`crate::cloudinit::all_service_names`] of the app, shared.
+pub(crate) type NameTables = (
+    std::sync::Arc<BTreeMap<String, Vec<String>>>,
+    std::sync::Arc<BTreeMap<String, Vec<String>>>,
+);
 
 impl Builder<'_> {
     /// A template parameter (idempotent).
@@ -686,6 +695,7 @@ pub fn build(valid: &ValidApp, opts: &HeatOptions) -> (HeatStack, Ledger, Diagno
         token_prefix: server::token_prefix(full),
         internal_sg: None,
         rollback: false,
+        names: None,
     };
     if opts.flavors.is_none() && needs_flavor {
         b.diags.push(

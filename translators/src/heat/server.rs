@@ -919,10 +919,19 @@ fn host(b: &mut Builder<'_>, p: &Plan, peers: Option<&BTreeMap<String, Vec<(Stri
     }
     let gate = health_gate(b, p, &mut tokens, &mut extras);
     let service_refs: Vec<&str> = p.services.iter().map(String::as_str).collect();
+    let (aliases, all_names) = b
+        .names
+        .get_or_insert_with(|| {
+            (
+                std::sync::Arc::new(cloudinit::link_aliases(&b.app)),
+                std::sync::Arc::new(cloudinit::all_service_names(&b.app)),
+            )
+        })
+        .clone();
     // Names on other servers: their addresses, resolved by Heat (get_attr), as tokens.
     let mut host_opts = cloudinit::HostOptions {
-        link_aliases: Some(cloudinit::link_aliases(&b.app)),
-        names: Some(cloudinit::all_service_names(&b.app)),
+        link_aliases: Some(aliases),
+        names: Some(all_names),
         ..cloudinit::HostOptions::default()
     };
     // A pool whose addresses fit one Nova metadata value is named by a key of this server's
