@@ -734,6 +734,13 @@ pub(crate) async fn follow(
                     return Ok(());
                 }
                 if start.elapsed() > timeout {
+                    // Settled as failed, but its own final event not listed yet: a failure, with
+                    // the failed resource's reason, not "still ... FAILED".
+                    if !now.in_progress()
+                        && (now.status.ends_with("_FAILED") || now.status.starts_with("ROLLBACK_"))
+                    {
+                        return Err(failure(d, now, last_failed.as_deref()).await);
+                    }
                     let busy = in_progress(d, now).await;
                     return Err(err(
                         &res,
