@@ -1968,19 +1968,7 @@ fn vm<'n>(
                     }
                 }
             }
-            "metadata" => {
-                for (mk, mkn, mv) in r.map(&p, x).unwrap_or_default() {
-                    if mk.starts_with("bridge.") {
-                        continue;
-                    }
-                    match mv.as_str() {
-                        Some(s) => {
-                            v.labels.insert(mk, s.to_string());
-                        }
-                        None => r.dropped(&join(&p, &mk), mkn, "a label is a string"),
-                    }
-                }
-            }
+            "metadata" => r.labels(&p, x, &mut v.labels),
             "name" => {
                 if let Val::Str(n) = tpl.eval(x)
                     && n != format!("{}-{key}", cx.app)
@@ -2235,19 +2223,7 @@ fn zun<'n>(
                 }
             }
             "networks" => networks(r, tpl, &p, x, out),
-            "labels" => {
-                for (lk, lkn, lv) in r.map(&p, x).unwrap_or_default() {
-                    if lk.starts_with("bridge.") {
-                        continue;
-                    }
-                    match lv.as_str() {
-                        Some(v) => {
-                            s.labels.insert(lk, v.to_string());
-                        }
-                        None => r.dropped(&join(&p, &lk), lkn, "a label is a string"),
-                    }
-                }
-            }
+            "labels" => r.labels(&p, x, &mut s.labels),
             _ => r.dropped(
                 &p,
                 kn,

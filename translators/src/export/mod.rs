@@ -256,6 +256,27 @@ impl Reader {
         }
         Some(out)
     }
+
+    /// A label mapping read into `into`: bridge's own `bridge.*` labels are left out (the
+    /// export re-derives them), a value that is not a string is reported, not guessed.
+    pub fn labels(
+        &mut self,
+        path: &str,
+        v: &Node,
+        into: &mut std::collections::BTreeMap<String, String>,
+    ) {
+        for (k, kn, val) in self.map(path, v).unwrap_or_default() {
+            if k.starts_with("bridge.") {
+                continue;
+            }
+            match val.as_str() {
+                Some(s) => {
+                    into.insert(k, s.to_string());
+                }
+                None => self.dropped(&join(path, &k), kn, "a label is a string"),
+            }
+        }
+    }
 }
 
 /// Join a path and a key.
