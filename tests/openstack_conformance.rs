@@ -93,7 +93,7 @@ async fn changes_and_repair(
     }
     let t = Instant::now();
     while !os::servers(driver, &format!("{app}-db")).await.is_empty() {
-        if t.elapsed() > Duration::from_secs(60) {
+        if t.elapsed() > Duration::from_secs(180) {
             return Err("the server was not deleted".into());
         }
         tokio::time::sleep(Duration::from_millis(500)).await;

@@ -128,7 +128,7 @@ fn deploy_plan_preview_reconcile_and_destroy_through_the_cli() {
         assert_eq!(st, 204, "{b}");
         let t = Instant::now();
         while !os::servers(&driver, &format!("{app}-db")).await.is_empty() {
-            assert!(t.elapsed() < Duration::from_secs(60), "server not deleted");
+            assert!(t.elapsed() < Duration::from_secs(180), "server not deleted");
             tokio::time::sleep(Duration::from_millis(500)).await;
         }
     });
@@ -173,8 +173,10 @@ fn deploy_plan_preview_reconcile_and_destroy_through_the_cli() {
             );
             break;
         }
+        // Heat rebuilds the server for the out-of-band update; under load (three OpenStack
+        // lanes beside the rest of the suite, 2 cores) that took over a minute in CI.
         assert!(
-            t.elapsed() < Duration::from_secs(60),
+            t.elapsed() < Duration::from_secs(300),
             "no drift shown:\n{p}"
         );
         std::thread::sleep(Duration::from_millis(500));

@@ -329,6 +329,18 @@ impl OpenstackDriver {
                 retried = true;
                 continue;
             }
+            // A read the API could not serve (heat-api's RemoteError when its engine timed out
+            // under load, a proxy's 502-504) is repeated a few times; writes are not repeated
+            // here: their callers look the resource up first (see `stack::converge`).
+            if (status == 500 || (502..=504).contains(&status))
+                && method == reqwest::Method::GET
+                && attempts < 3
+            {
+                attempts += 1;
+                tracing::info!(%url, status, attempts, "server error on a read; retrying");
+                tokio::time::sleep(Duration::from_millis(500 * u64::from(attempts))).await;
+                continue;
+            }
             let value: Value = if text.trim().is_empty() {
                 Value::Null
             } else {

@@ -434,6 +434,9 @@ fn body(spec: &Value, params: &serde_json::Map<String, Value>, name: Option<&str
     b
 }
 
+/// How long to wait after Heat answered a write with a server error before looking again.
+const SERVER_ERROR_PAUSE: Duration = Duration::from_secs(2);
+
 /// Create the stack `name`, or update it when it exists (after waiting for an operation still
 /// in progress, and repairing lost servers first), then follow it until it settles.
 pub(crate) async fn converge(
@@ -444,7 +447,12 @@ pub(crate) async fn converge(
     params: serde_json::Map<String, Value>,
 ) -> Result<(), DriverError> {
     let res = format!("{KIND_STACK}/{name}");
-    for _ in 0..3 {
+    // Heat may answer a create or an update with a server error (HTTP 500 RemoteError: heat-api
+    // lost its engine's reply, under load) after the engine started the operation. Such a write
+    // is never repeated blindly: the next round looks the stack up first, so a stack created
+    // meanwhile is updated (or its operation followed), never created twice.
+    let mut server_errors = 0;
+    for _ in 0..5 {
         let Some(s) = find(d, name).await? else {
             let (status, b) = call(
                 d,
@@ -476,6 +484,12 @@ pub(crate) async fn converge(
                 }
                 // Created meanwhile (a resumed deploy): converge it with an update.
                 409 => continue,
+                500 | 502..=504 if server_errors < 2 => {
+                    server_errors += 1;
+                    tracing::warn!(stack = %name, status, message = %message(&b), "create answered with a server error; looking the stack up again");
+                    tokio::time::sleep(SERVER_ERROR_PAUSE).await;
+                    continue;
+                }
                 _ => return Err(api_error(&res, status, &b)),
             }
         };
@@ -518,6 +532,12 @@ pub(crate) async fn converge(
                 };
             }
             409 => continue,
+            500 | 502..=504 if server_errors < 2 => {
+                server_errors += 1;
+                tracing::warn!(stack = %name, status, message = %message(&b), "update answered with a server error; looking the stack up again");
+                tokio::time::sleep(SERVER_ERROR_PAUSE).await;
+                continue;
+            }
             _ => return Err(api_error(&res, status, &b)),
         }
     }
