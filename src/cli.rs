@@ -462,7 +462,9 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
 }
 
 fn explain(code: Option<&str>, json: bool) -> Result<ExitCode> {
-    let all = bridge_core::codes::all_with_compose();
+    let mut all = bridge_core::codes::all_with_compose();
+    all.extend(bridge_translators::codes());
+    all.sort();
     let rows: Vec<&(String, String)> = match code {
         Some(c) => all
             .iter()

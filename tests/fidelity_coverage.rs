@@ -246,3 +246,51 @@ fn every_compose_key_maps_to_a_schema_field_or_has_its_own_code() {
         "every service key of the spec has its own code"
     );
 }
+
+/// "A field a target cannot express is reported as a diagnostic": every ledger line that
+/// drops a field has a warning (or error) of the same translation naming that field, a part
+/// of it, or what holds it, so `render`, `plan` and `deploy` say so, not only `fidelity`.
+#[test]
+fn every_dropped_field_is_reported_by_render_as_a_diagnostic() {
+    let opts = LoadOptions {
+        env: Some(HashMap::new()),
+        ..LoadOptions::default()
+    };
+    let mut silent = Vec::new();
+    for sink in kitchen_sinks() {
+        let loaded = load_file(&sink, &opts);
+        let Some(valid) = loaded.valid else {
+            panic!("{} does not validate", sink.display());
+        };
+        for kind in ProviderKind::ALL {
+            let t = for_provider(kind)
+                .unwrap_or_else(|| panic!("no translator for {}", kind.as_str()))
+                .translate(&valid);
+            for e in t
+                .ledger
+                .iter()
+                .filter(|e| e.fidelity == bridge_translators::Fidelity::Dropped)
+            {
+                let reported = t
+                    .diagnostics
+                    .iter()
+                    .any(|d| !d.path.is_empty() && covers(&d.path, &e.field));
+                if !reported {
+                    silent.push(format!(
+                        "{}: {}: {} dropped ({}) without a diagnostic",
+                        sink.display(),
+                        kind.as_str(),
+                        e.field,
+                        e.reason
+                    ));
+                }
+            }
+        }
+    }
+    assert!(
+        silent.is_empty(),
+        "{} dropped fields only fidelity shows:\n{}",
+        silent.len(),
+        silent.join("\n")
+    );
+}

@@ -1,7 +1,10 @@
 //! The fidelity ledger a translator fills as it goes: every neutral field the app sets gets a
 //! line saying whether the target carries it, approximates it, or cannot express it.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
+
+use bridge_core::Diagnostics;
+use bridge_core::diag::Diagnostic;
 
 use crate::claims::Claim;
 use crate::{Fidelity, LedgerEntry};
@@ -66,6 +69,43 @@ impl Ledger {
                 reason,
                 claim,
             });
+        }
+    }
+
+    /// A warning (`code`, the target's "a field it cannot express") for every field this
+    /// ledger drops that no diagnostic of the translation names already (the field itself, a
+    /// part of it, or what holds it), so `render`, `plan` and `deploy` say what the target
+    /// leaves out, not only `fidelity`. Called last by each translator's `build`.
+    pub fn report_drops(&self, diags: &mut Diagnostics, code: &'static str, target: &str) {
+        let named: BTreeSet<&str> = diags
+            .iter()
+            .map(|d| d.path.as_str())
+            .filter(|p| !p.is_empty())
+            .collect();
+        let covered = |f: &str| {
+            // What holds it: every prefix ending before a `.` or `[`.
+            let holder = f
+                .char_indices()
+                .filter(|(_, c)| *c == '.' || *c == '[')
+                .any(|(i, _)| named.contains(&f[..i]));
+            // It, or a part of it: the named paths sorted from `f` on that start with it.
+            holder
+                || named
+                    .range(f..)
+                    .take_while(|p| p.starts_with(f))
+                    .any(|p| matches!(p.as_bytes().get(f.len()), None | Some(b'.' | b'[')))
+        };
+        let mut out = Vec::new();
+        for e in &self.entries {
+            if e.fidelity == Fidelity::Dropped && !covered(&e.field) {
+                out.push(
+                    Diagnostic::warning(code, format!("not carried on {target}: {}", e.reason))
+                        .with_path(e.field.clone()),
+                );
+            }
+        }
+        for d in out {
+            diags.push(d);
         }
     }
 

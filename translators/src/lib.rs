@@ -71,6 +71,24 @@ pub trait Translator {
     fn translate(&self, app: &ValidApp) -> Translation;
 }
 
+/// Every translator's diagnostic codes (`T...`), each meaning led by its target
+/// (`swarm: ...`), for `bridge explain`.
+pub fn codes() -> Vec<(String, String)> {
+    [
+        ("aws", ecs::CODES),
+        ("gce", gce::CODES),
+        ("openstack", heat::CODES),
+        ("swarm", swarm::CODES),
+    ]
+    .into_iter()
+    .flat_map(|(t, codes)| {
+        codes
+            .iter()
+            .map(move |(c, m)| (c.to_string(), format!("{t}: {m}")))
+    })
+    .collect()
+}
+
 /// The translator for a target, when one exists.
 pub fn for_provider(kind: ProviderKind) -> Option<Box<dyn Translator>> {
     Some(match kind {

@@ -153,6 +153,10 @@ pub const CODES: &[(&str, &str)] = &[
         "T228",
         "no instance type of the catalogue has the GPUs or architecture the pool needs",
     ),
+    (
+        "T230",
+        "a field this target cannot express, named with the reason (what fidelity shows as dropped)",
+    ),
 ];
 
 /// The network mode of task definitions on the EC2 launch type.
@@ -651,6 +655,7 @@ pub fn build(valid: &ValidApp, opts: &Options) -> (EcsApp, Vec<LedgerEntry>, Dia
     if pool {
         out.capacity = ec2::capacity(&mut cx, &aws, &catalogue, &cluster);
     }
+    cx.ledger.report_drops(&mut cx.diags, "T230", "aws");
     (out, cx.ledger.into_entries(), cx.diags)
 }
 

@@ -124,6 +124,10 @@ pub const CODES: &[(&str, &str)] = &[
         "T316",
         "no machine type catalogue from the cloud: the stock E2 list is assumed",
     ),
+    (
+        "T317",
+        "a field this target cannot express, named with the reason (what fidelity shows as dropped)",
+    ),
 ];
 
 /// The zone used when `providers.gce.zone` is not set.
@@ -589,6 +593,7 @@ pub fn build_with(
     }
     out.disks.sort_by(|a, b| a.name.cmp(&b.name));
     out.firewalls.sort_by(|a, b| a.name.cmp(&b.name));
+    c.ledger.report_drops(&mut c.diags, "T317", "gce");
     (out, c.ledger, c.diags)
 }
 

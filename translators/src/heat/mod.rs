@@ -114,6 +114,10 @@ pub const CODES: &[(&str, &str)] = &[
         "T418",
         "an update policy heat applies only in part between a service's separate servers",
     ),
+    (
+        "T419",
+        "a field this target cannot express, named with the reason (what fidelity shows as dropped)",
+    ),
 ];
 
 /// A flavor the solver may choose: name, vCPUs, RAM, root disk.
@@ -754,6 +758,7 @@ pub fn build(valid: &ValidApp, opts: &HeatOptions) -> (HeatStack, Ledger, Diagno
         bound: b.bound,
         rollback: b.rollback,
     };
+    b.ledger.report_drops(&mut b.diags, "T419", "openstack");
     (stack, b.ledger, b.diags)
 }
 

@@ -37,6 +37,10 @@ pub const CODES: &[(&str, &str)] = &[
         "T108",
         "a security option the service api does not take (only selinux labels)",
     ),
+    (
+        "T109",
+        "a field this target cannot express, named with the reason (what fidelity shows as dropped)",
+    ),
 ];
 
 /// Label keys bridge owns on every object it creates.
@@ -354,6 +358,7 @@ pub fn build(app: &App) -> (SwarmApp, Ledger, Diagnostics) {
                 .with_hint(format!("set `provider: aws`, `gce` or `openstack` on vms.{v} to run it there beside the swarm services")),
         );
     }
+    ledger.report_drops(&mut diags, "T109", "swarm");
     (out, ledger, diags)
 }
 
