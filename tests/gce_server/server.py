@@ -36,7 +36,17 @@ It enforces the rules of the real API that the bridge GCE driver relies on:
   ``invalid``), as the real API does;
 - the metadata server's token URL (``Metadata-Flavor: Google`` required), for
   the driver's on-GCE path (``GCE_METADATA_HOST``);
+- Secret Manager's ``versions/<latest|N>:access`` (the VM's boot-time fetch): every
+  Secret Manager URL is matched against ``secretmanager.v1.json``'s methods (404 ``Method not
+  found.`` otherwise) and its query parameters against the method's (400 for an unknown
+  one); ``payload.data`` must be base64 (standard or URL-safe) of at most 64 KiB, a given
+  ``dataCrc32c`` must match; the access answer carries ``name`` and ``payload`` (``data``,
+  ``dataCrc32c``), checked against ``AccessSecretVersionResponse``, pretty-printed as the
+  real API answers; 404 for a missing secret or version;
 - a VM's own metadata server, for a stand-in VM: ``/_vm/<zone>/<instance>`` +
+  ``/computeMetadata/v1/instance/service-accounts/default/token`` (a token the Secret
+  Manager endpoints accept) and ``/computeMetadata/v1/project/project-id``, for an instance
+  that exists, ``Metadata-Flavor: Google`` required (else 403); and
   ``/computeMetadata/v1/instance/attributes/<key>`` serves that instance's metadata
   value as the real one does (``Metadata-Flavor: Google`` required, else 403; 404
   for a missing key; an ``ETag``; ``wait_for_change=true`` answers at once when
@@ -152,6 +162,71 @@ def sm_schema_errors(def_name: str, method: str, obj) -> list[str]:
     for e in jsonschema.Draft202012Validator(_SM[key]).iter_errors(obj):
         out.extend(gce_validate._explain(e))
     return out
+
+
+_SM_DOC: list = []
+
+
+def sm_doc() -> dict:
+    if not _SM_DOC:
+        path = os.path.join(os.path.dirname(gce_validate.discovery_path()), "secretmanager.v1.json")
+        with open(path, encoding="utf-8") as fh:
+            _SM_DOC.append(json.load(fh))
+    return _SM_DOC[0]
+
+
+def sm_method(http: str, path: str, query: dict) -> str:
+    """The Secret Manager method a request is, matched against the discovery document's
+    ``flatPath`` and ``httpMethod`` (path parameters: one segment, no ``/`` or ``:``), its query
+    parameters checked against the method's (and the standard ones); 404 for a URL the API has
+    no method at, 400 for an unknown query parameter, as the real API answers."""
+    doc = sm_doc()
+
+    def walk(res):
+        for r in res.values():
+            yield from r.get("methods", {}).values()
+            yield from walk(r.get("resources", {}))
+
+    for m in walk(doc["resources"]):
+        if m["httpMethod"] != http:
+            continue
+        pat = re.sub(r"\\\{[A-Za-z]+\\\}", "[^/:]+", re.escape(m["flatPath"]))
+        if not re.fullmatch(pat, "v1/" + path):
+            continue
+        params = {k for k, v in m.get("parameters", {}).items() if v.get("location") == "query"}
+        params.update(doc.get("parameters", {}))
+        for k in query:
+            if k not in params:
+                raise sm_error(400, "INVALID_ARGUMENT", "Invalid JSON payload received. Unknown name \"%s\": Cannot bind query parameter. Field '%s' could not be found in request message." % (k, k))
+        return m["id"]
+    raise sm_error(404, "NOT_FOUND", "Method not found.")
+
+
+_B64 = re.compile(r"[A-Za-z0-9+/]*={0,2}|[A-Za-z0-9_-]*={0,2}")
+
+
+def b64_payload(data) -> bytes | None:
+    """A ``format: byte`` field as the API's JSON parser reads it: standard or URL-safe base64,
+    padding optional; None when it is not base64 (the value is never echoed)."""
+    if not isinstance(data, str) or not _B64.fullmatch(data):
+        return None
+    bare = data.rstrip("=")
+    if len(bare) % 4 == 1 or (len(data) != len(bare) and len(data) % 4):
+        return None
+    try:
+        return base64.urlsafe_b64decode(bare.replace("+", "-").replace("/", "_") + "=" * (-len(bare) % 4))
+    except ValueError:
+        return None
+
+
+def crc32c(b: bytes) -> int:
+    """CRC-32C (Castagnoli), as the API reports a payload's ``dataCrc32c``."""
+    crc = 0xFFFFFFFF
+    for x in b:
+        crc ^= x
+        for _ in range(8):
+            crc = (crc >> 1) ^ (0x82F63B78 if crc & 1 else 0)
+    return crc ^ 0xFFFFFFFF
 
 
 def _machine_types() -> list[tuple]:
@@ -312,8 +387,10 @@ class Handler(BaseHTTPRequestHandler):
     def log_message(self, fmt, *args):  # quiet; errors go to stderr below
         pass
 
-    def send(self, code: int, body: dict) -> None:
-        data = json.dumps(body).encode()
+    def send(self, code: int, body: dict, pretty: bool = False) -> None:
+        # Secret Manager answers pretty-printed (prettyPrint defaults to true), as the VM's
+        # script reads it.
+        data = json.dumps(body, indent=2 if pretty else None).encode()
         self.send_response(code)
         self.send_header("Content-Type", "application/json; charset=UTF-8")
         self.send_header("Content-Length", str(len(data)))
@@ -344,6 +421,9 @@ class Handler(BaseHTTPRequestHandler):
                 return self.token(raw)
             if url.path == "/computeMetadata/v1/instance/service-accounts/default/token":
                 return self.metadata_token()
+            m = re.fullmatch(r"/_vm/([^/]+)/([^/]+)/computeMetadata/v1/(instance/service-accounts/default/token|project/project-id)", url.path)
+            if m and method == "GET":
+                return self.vm_metadata(m.group(1), m.group(2), m.group(3))
             m = re.fullmatch(r"/_vm/([^/]+)/([^/]+)/computeMetadata/v1/instance/attributes/([^/]+)", url.path)
             if m and method == "GET":
                 return self.vm_attribute(m.group(1), m.group(2), m.group(3), query)
@@ -355,7 +435,7 @@ class Handler(BaseHTTPRequestHandler):
                 body = json.loads(raw or b"null") if method == "POST" else None
                 with self.st.lock:
                     code, out = self.secrets(method, url.path[len(SM_BASE):].strip("/"), query, body)
-                return self.send(code, out)
+                return self.send(code, out, pretty=True)
             if not url.path.startswith(BASE):
                 raise not_found(url.path)
             with self.st.lock:
@@ -465,6 +545,30 @@ class Handler(BaseHTTPRequestHandler):
             self.st.tokens[tok] = time.time() + self.st.ttl
             self.st.count("metadata_tokens_issued")
         self.send(200, {"access_token": tok, "expires_in": int(self.st.ttl), "token_type": "Bearer"})
+
+    def vm_metadata(self, zone: str, name: str, what: str) -> None:
+        """A stand-in VM's metadata server: its service account's token (JSON, as
+        ``metadata_token``) or the project id (text). Only for an instance that exists, and only
+        with ``Metadata-Flavor: Google`` (403 otherwise, as the real one)."""
+        def text(code: int, body: str) -> None:
+            data = body.encode()
+            self.send_response(code)
+            self.send_header("Content-Type", "application/text")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        if self.headers.get("Metadata-Flavor") != "Google":
+            return text(403, "Missing Metadata-Flavor:Google header.")
+        with self.st.lock:
+            known = name in self.st.res.get((zone, "instances"), {})
+        if not known:
+            return text(404, "not found")
+        if what == "project/project-id":
+            return text(200, self.st.project)
+        with self.st.lock:
+            self.st.count("vm_tokens_issued")
+        return self.metadata_token()
 
     def vm_attribute(self, zone: str, name: str, key: str, query: dict) -> None:
         """An instance attribute as the VM's metadata server serves it (see the module doc)."""
@@ -751,10 +855,11 @@ class Handler(BaseHTTPRequestHandler):
 
     def secrets(self, method, path, query, body):
         st = self.st
-        m = re.fullmatch(r"projects/([^/]+)/secrets(?:/([^/:]+))?(?:(/versions)|:(addVersion))?", path)
+        method_id = sm_method(method, path, query)
+        m = re.fullmatch(r"projects/([^/]+)/secrets(?:/([^/:]+))?(?:(/versions)|:(addVersion)|/versions/([^/:]+):access)?", path)
         if not m:
             raise sm_error(404, "NOT_FOUND", "Method not found.")
-        project, sid, versions, add = m.groups()
+        project, sid, versions, add, access = m.groups()
         if "secretmanager" in st.disabled_apis:
             raise sm_error(403, "PERMISSION_DENIED", "Secret Manager API has not been used in project 4242 before or it is disabled. Enable it by visiting https://console.developers.google.com/apis/api/secretmanager.googleapis.com/overview?project=4242 then retry. If you enabled this API recently, wait a few minutes for the action to propagate to our systems and retry.")
         if project != st.project:
@@ -792,17 +897,44 @@ class Handler(BaseHTTPRequestHandler):
             raise sm_error(404, "NOT_FOUND", "Secret [%s] not found or has no versions." % full)
         if add and method == "POST":
             errs = sm_schema_errors("AddSecretVersionRequest", "secretmanager.projects.secrets.addVersion", body)
-            data = ((body or {}).get("payload") or {}).get("data")
+            payload = (body or {}).get("payload") or {}
+            data = payload.get("data")
+            raw = b64_payload(data) if data else None
             if not data:
                 errs.append("payload.data: required")
+            elif raw is None:
+                errs.append("payload.data (TYPE_BYTES): Base64 decoding failed")
+            elif len(raw) > 65536:
+                errs.append("payload.data: must be no larger than 64KiB")
+            elif "dataCrc32c" in payload and str(payload["dataCrc32c"]) != str(crc32c(raw)):
+                raise sm_error(400, "INVALID_ARGUMENT", "Data integrity check failed: dataCrc32c does not match the payload.")
             if errs:
                 raise sm_error(400, "INVALID_ARGUMENT", "Invalid AddSecretVersionRequest: " + "; ".join(errs))
             n = len(sec["_versions"]) + 1
             v = {"name": "%s/versions/%d" % (full, n), "state": "ENABLED",
-                 "createTime": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "_data": data}
+                 "createTime": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+                 "_data": base64.b64encode(raw).decode(), "_crc": str(crc32c(raw))}
             sec["_versions"].append(v)
             st.count("secret_add_version")
             return 200, public(v)
+        if method_id == "secretmanager.projects.secrets.versions.access":
+            vs = sec["_versions"]
+            if access == "latest":
+                v = vs[-1] if vs else None
+            elif re.fullmatch(r"[1-9][0-9]*", access):
+                v = vs[int(access) - 1] if int(access) <= len(vs) else None
+            else:
+                raise sm_error(400, "INVALID_ARGUMENT", "Invalid resource field value in the request.")
+            if v is None:
+                raise sm_error(404, "NOT_FOUND", "Secret Version [%s/versions/%s] not found." % (full, access))
+            if v["state"] != "ENABLED":
+                raise sm_error(400, "FAILED_PRECONDITION", "%s is in %s state." % (v["name"], v["state"]))
+            st.count("secret_access")
+            out = {"name": v["name"], "payload": {"data": v["_data"], "dataCrc32c": v["_crc"]}}
+            errs = sm_schema_errors("AccessSecretVersionResponse", method_id, out)
+            if errs:  # the server's own answer must be the API's shape
+                raise ApiError(500, "backendError", "; ".join(errs), "INTERNAL")
+            return 200, out
         if versions and method == "GET":
             vs = [public(v) for v in reversed(sec["_versions"])]
             return 200, ({"versions": vs, "totalSize": len(vs)} if vs else {})

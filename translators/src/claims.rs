@@ -145,6 +145,11 @@ pub fn proofs(claim: Claim, target: ProviderKind) -> &'static [&'static str] {
         (StoresInSecretStore, Gce) => &[
             "tests/gce_lifecycle.rs::gce_secret_values_go_to_secret_manager_only_and_reach_no_output_state_or_compute_request",
         ],
+        // The boot script from the instance's user data run against the test server's Secret
+        // Manager and metadata server, the values read in the container it starts.
+        (FetchesSecretsAtBoot, Gce) => &[
+            "tests/gce_boot_secrets.rs::gce_vm_fetches_file_env_and_external_secrets_at_boot_and_fails_without_one",
+        ],
         (OpensVmPorts, Aws) | (SpreadsVmReplicas, Aws) => &[
             "tests/aws_conformance.rs::aws_vm_replicas_are_spread_over_the_subnets_and_their_port_opened",
         ],
@@ -184,8 +189,4 @@ pub fn proofs(claim: Claim, target: ProviderKind) -> &'static [&'static str] {
 /// Claims a ledger still makes that no driver test proves yet, each with why: reviewed, and
 /// kept short. The audit fails when one of them gains a proof (move it to [`proofs`]) or is no
 /// longer made by any rendered example or corpus file (delete it).
-pub const UNPROVEN: &[(Claim, ProviderKind, &str)] = &[(
-    Claim::FetchesSecretsAtBoot,
-    ProviderKind::Gce,
-    "the startup script's Secret Manager fetch is checked as text only: no test runs it against a peer",
-)];
+pub const UNPROVEN: &[(Claim, ProviderKind, &str)] = &[];

@@ -1043,15 +1043,25 @@ pub fn unit(app: &App, name: &str, s: &Service, ledger: &mut Ledger) -> String {
     if !s.depends_on.is_empty() {
         if s.depends_on
             .iter()
-            .any(|d| d.condition != DependencyCondition::Started)
+            .any(|d| d.condition == DependencyCondition::Healthy)
         {
             ledger.claimed(
                 format!("services.{name}.depends_on"),
                 crate::claims::Claim::WaitsForHealthAcrossVms,
-                "ordered by systemd on the same VM, which starts the container once the dependency's has started, not once it is healthy or has exited; a service_healthy dependency on another VM is waited for at deploy time",
+                "ordered by systemd on the same VM, which starts the container once the dependency's has started, not once it is healthy; a service_healthy dependency on another VM is waited for at deploy time",
             );
         } else {
             ledger.mapped(format!("services.{name}.depends_on"));
+        }
+        // Nothing waits for a dependency to exit: not systemd (a simple unit counts as started
+        // once its process runs), not the driver (it waits for service_healthy only).
+        for (i, d) in s.depends_on.iter().enumerate() {
+            if d.condition == DependencyCondition::CompletedSuccessfully {
+                ledger.approximated(
+                    format!("services.{name}.depends_on[{i}].condition"),
+                    "service_completed_successfully: the container starts once the dependency's container has started, not once it has exited successfully (its exit code is not checked)",
+                );
+            }
         }
     }
     let mut u = String::new();

@@ -2264,13 +2264,53 @@ mod tests {
         assert!(meta(host_of("db"), "gce-container-declaration").is_some());
     }
 
+    /// Only a `healthy` dependency makes the cross-VM health claim; `completed_successfully`
+    /// is what systemd does with it (the container starts once the dependency's has started).
+    #[test]
+    fn a_completed_successfully_dependency_claims_no_health_wait() {
+        let y = |cond: &str| {
+            format!(
+                "bridge: v1\nname: a\nservices:\n  web:\n    image: x\n    depends_on: [{{service: migrate, condition: {cond}}}]\n  migrate:\n    image: x\n    health: {{test: 'true'}}\nproviders:\n  gce: {{project: p1}}\n"
+            )
+        };
+        let (_, l, d) = run(&y("completed_successfully"));
+        assert!(!d.has_errors(), "{d:?}");
+        let dep = l.iter().find(|e| e.field == "services.web.depends_on");
+        assert_eq!(
+            dep.map(|e| (e.fidelity, e.claim)),
+            Some((crate::Fidelity::Mapped, None))
+        );
+        let cond = l
+            .iter()
+            .find(|e| e.field == "services.web.depends_on[0].condition")
+            .unwrap_or_else(|| panic!("no condition line: {l:?}"));
+        assert_eq!(cond.fidelity, crate::Fidelity::Approximated);
+        assert!(cond.claim.is_none() && cond.reason.contains("not once it has exited"));
+        let (_, l, _) = run(&y("healthy"));
+        let dep = l.iter().find(|e| e.field == "services.web.depends_on");
+        assert_eq!(
+            dep.and_then(|e| e.claim),
+            Some(crate::claims::Claim::WaitsForHealthAcrossVms)
+        );
+        assert!(
+            !l.iter()
+                .any(|e| e.field == "services.web.depends_on[0].condition")
+        );
+    }
+
     #[test]
     fn secrets_are_fetched_never_rendered() {
         let (g, l, _) = run(
             "bridge: v1\nname: api\nservices:\n  api:\n    image: api\n    secrets: [{name: db_password, env: DB_PASSWORD}, api_key]\nsecrets:\n  db_password: {env: API_DB_PASSWORD}\n  api_key: {file: ./key.txt}\nproviders:\n  gce: {project: p1}\n",
         );
         let ud = user_data(&g.instances[0]).unwrap_or_default();
-        assert!(ud.contains("https://secretmanager.googleapis.com/v1/projects/$project/secrets/$1/versions/latest:access"));
+        assert!(ud.contains(
+            "sm=\"${BRIDGE_GCE_SECRETS_ENDPOINT:-https://secretmanager.googleapis.com/v1/}\""
+        ));
+        assert!(ud.contains("\"${sm%/}/projects/$project/secrets/$1/versions/latest:access\""));
+        assert!(ud.contains(
+            "md=\"http://${GCE_METADATA_HOST:-metadata.google.internal}/computeMetadata/v1\""
+        ));
         assert!(ud.contains("project=p1"));
         assert!(ud.contains("fetch api-db_password"));
         assert!(ud.contains("--env-file /run/bridge/secrets/db_password.env"));

@@ -5,7 +5,11 @@
 //!
 //! Fetching uses the metadata server's token for the VM's service account and `curl` (both on
 //! Container-Optimized OS); the Secret Manager URL is generated here and only requested on the
-//! VM, never by bridge. The values exist only on the VM: in a tmpfs, mode 0400 unless the
+//! VM, never by bridge. The metadata server is `metadata.google.internal` unless
+//! `GCE_METADATA_HOST` names another (as Google's client libraries read it), and Secret Manager
+//! is `https://secretmanager.googleapis.com/v1/` unless `BRIDGE_GCE_SECRETS_ENDPOINT` names
+//! another (the variable the driver reads too): neither is set on a VM, so the script a VM runs
+//! is the rendered one, and a test points both at its own servers. The values exist only on the VM: in a tmpfs, mode 0400 unless the
 //! reference sets `mode`, owned by root unless it sets `uid`/`gid`. Every word that comes from
 //! the app is quoted with [`shell::quote`]; the unit itself names only the script.
 
@@ -117,7 +121,8 @@ pub fn script(s: &Setup) -> String {
              umask 077\n\
              mkdir -p {sec} {cfg}\n\
              mountpoint -q {sec} || mount -t tmpfs -o size=16m,mode=0700 tmpfs {sec}\n\
-             md=http://metadata.google.internal/computeMetadata/v1\n\
+             md=\"http://${{GCE_METADATA_HOST:-metadata.google.internal}}/computeMetadata/v1\"\n\
+             sm=\"${{BRIDGE_GCE_SECRETS_ENDPOINT:-https://secretmanager.googleapis.com/v1/}}\"\n\
              token=$(curl -sSf -H 'Metadata-Flavor: Google' \"$md/instance/service-accounts/default/token\" | sed -n 's/.*\"access_token\" *: *\"\\([^\"]*\\)\".*/\\1/p')\n\
              [ -n \"$token\" ] || {{ echo 'bridge: no access token from the metadata server' >&2; exit 1; }}\n",
             sec = q(SECRETS_DIR),
@@ -133,7 +138,7 @@ pub fn script(s: &Setup) -> String {
             "nl='\n'\n\
              # fetch SECRET_ID: the latest version's payload, still base64, in $data\n\
              fetch() {\n\
-             \tresp=$(curl -sSf -H \"Authorization: Bearer $token\" \"https://secretmanager.googleapis.com/v1/projects/$project/secrets/$1/versions/latest:access\") || { echo \"bridge: cannot read secret $1\" >&2; exit 1; }\n\
+             \tresp=$(curl -sSf -H \"Authorization: Bearer $token\" \"${sm%/}/projects/$project/secrets/$1/versions/latest:access\") || { echo \"bridge: cannot read secret $1\" >&2; exit 1; }\n\
              \tdata=$(printf '%s' \"$resp\" | tr -d ' \\n' | sed -n 's/.*\"data\":\"\\([^\"]*\\)\".*/\\1/p')\n\
              }\n",
         );
