@@ -11,6 +11,7 @@
 //! cloud-config as a whole `write_files` item JSON-encoded by Heat's own `list_join` (a map item is
 //! serialized with `json.dumps`), so quotes, newlines or `#` in a value are data, never YAML.
 
+mod deps;
 mod server;
 mod update;
 mod vm;
@@ -20,7 +21,7 @@ pub use server::{
     HEALTH_SIGNAL_CONF, HEALTH_SIGNAL_SCRIPT, HEALTH_TIMEOUT_PARAM, PEER_META_PREFIX,
 };
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 
 use bridge_core::diag::Diagnostic;
 use bridge_core::model::{App, OpenstackContainers, OpenstackOptions, ProviderKind};
@@ -384,7 +385,7 @@ pub(crate) struct Builder<'a> {
     /// VM name to its resource name.
     pub vm_resources: BTreeMap<String, (String, u32)>,
     /// Resource dependencies created by address references (from, to), for cycle checks.
-    pub deps: BTreeSet<(String, String)>,
+    pub deps: deps::DepGraph,
     /// Server (or resource group) resource to its health `OS::Heat::WaitCondition`.
     pub health_waits: BTreeMap<String, String>,
     pub hosts: Vec<HostPool>,
@@ -556,29 +557,7 @@ impl Builder<'_> {
 
     /// Would `from -> to` close a dependency cycle?
     pub fn would_cycle(&self, from: &str, to: &str) -> bool {
-        if from == to {
-            return true;
-        }
-        let mut stack = vec![to.to_string()];
-        let mut seen = BTreeSet::new();
-        while let Some(n) = stack.pop() {
-            if n == from {
-                return true;
-            }
-            if !seen.insert(n.clone()) {
-                continue;
-            }
-            // The edges from `n` are one range of the ordered set: scanning every edge per
-            // node made wiring 10,000 addresses quadratic.
-            for (_, b) in self
-                .deps
-                .range((n.clone(), String::new())..)
-                .take_while(|(a, _)| *a == n)
-            {
-                stack.push(b.clone());
-            }
-        }
-        false
+        self.deps.would_cycle(from, to)
     }
 
     /// The value of `${vms.NAME.address}` seen from resource `from`: the vm's first address
@@ -587,7 +566,7 @@ impl Builder<'_> {
     pub fn vm_address(&mut self, from: &str, vm: &str, field: &str) -> Value {
         if let Some((res, replicas)) = self.vm_resources.get(vm).cloned() {
             if !self.would_cycle(from, &res) {
-                self.deps.insert((from.to_string(), res.clone()));
+                self.deps.insert(from, &res);
                 return address_of(&res, replicas > 1);
             }
             self.diags.push(
@@ -691,7 +670,7 @@ pub fn build(valid: &ValidApp, opts: &HeatOptions) -> (HeatStack, Ledger, Diagno
         config_params: BTreeMap::new(),
         volume_ids: BTreeMap::new(),
         vm_resources: BTreeMap::new(),
-        deps: BTreeSet::new(),
+        deps: deps::DepGraph::default(),
         health_waits: BTreeMap::new(),
         hosts: Vec::new(),
         bound: None,

@@ -500,7 +500,7 @@ fn cross_host_names(b: &mut Builder<'_>, plans: &[Plan]) -> Peers {
             return false;
         }
         for (res, _) in pools {
-            b.deps.insert((p.res.clone(), res.clone()));
+            b.deps.insert(&p.res, res);
         }
         peers
             .entry(p.res.clone())
@@ -703,13 +703,13 @@ fn service_address(
     let v = match target {
         Some(pools) if pools.len() == 1 => {
             let (res, group) = &pools[0];
-            b.deps.insert((from.to_string(), res.clone()));
+            b.deps.insert(from, res);
             super::address_of(res, *group)
         }
         Some(pools) => {
             let mut lists: Vec<Value> = vec![json!(",")];
             for (res, group) in &pools {
-                b.deps.insert((from.to_string(), res.clone()));
+                b.deps.insert(from, res);
                 lists.push(if *group {
                     json!({"get_attr": [res, "first_address"]})
                 } else {
@@ -1277,7 +1277,7 @@ fn health_dependencies(b: &mut Builder<'_>, plans: &[Plan]) {
                     if q == p.res || b.would_cycle(&p.res, &q) {
                         continue;
                     }
-                    b.deps.insert((p.res.clone(), q.clone()));
+                    b.deps.insert(&p.res, &q);
                     waits.insert(w);
                     wired = true;
                 }

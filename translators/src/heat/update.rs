@@ -90,7 +90,7 @@ pub(crate) fn rolling(b: &mut Builder<'_>, pools: &[Pool<'_>]) -> bool {
                 broken = true;
                 continue;
             }
-            b.deps.insert((from.clone(), to.clone()));
+            b.deps.insert(&from, &to);
             if let Some(r) = b.resources.get_mut(&from) {
                 let mut deps: Vec<serde_json::Value> =
                     r["depends_on"].as_array().cloned().unwrap_or_default();
