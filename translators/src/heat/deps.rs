@@ -124,7 +124,6 @@ impl DepGraph {
             }
         }
         let by_ord = |v: &mut Vec<usize>, ord: &[i64]| v.sort_unstable_by_key(|&n| ord[n]);
-        let mut behind = behind;
         let mut ahead = ahead;
         by_ord(&mut behind, &self.ord);
         by_ord(&mut ahead, &self.ord);
