@@ -18,7 +18,6 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use bridge_core::node::{Limits, NodeKind, load};
 use support::engine::{TEST_IMAGE, ensure_test_image};
 use support::gce::{PROJECT, Server, ZONE};
 use support::peers;
@@ -58,23 +57,6 @@ fn docker(args: &[&str]) -> (bool, String) {
             format!("{stdout}{}", String::from_utf8_lossy(&out.stderr)),
         )
     }
-}
-
-/// `write_files` of a cloud-config: path to content.
-fn files_of(user_data: &str) -> BTreeMap<String, String> {
-    let doc = load(user_data, &Limits::default())
-        .unwrap_or_else(|e| panic!("user-data is not YAML: {}", e.message));
-    let Some(NodeKind::Seq(items)) = doc.get("write_files").map(|w| &w.kind) else {
-        panic!("no write_files list")
-    };
-    let text = |n: &bridge_core::node::Node| match &n.kind {
-        NodeKind::Scalar(s) => s.text.clone(),
-        _ => panic!("not a scalar: {n:?}"),
-    };
-    items
-        .iter()
-        .filter_map(|i| Some((text(i.get("path")?), text(i.get("content")?))))
-        .collect()
 }
 
 fn b64(s: &str) -> String {
@@ -307,7 +289,7 @@ fn gce_vm_fetches_file_env_and_external_secrets_at_boot_and_fails_without_one() 
         .map(|(k, v)| (k.clone(), v.clone()))
         .unwrap_or_default();
     let ud = metadata_value(&inst, "user-data").unwrap_or_default();
-    let files = files_of(&ud);
+    let files = peers::cloud_config_files(&ud);
     let setup = files
         .get("/etc/bridge/setup.sh")
         .unwrap_or_else(|| panic!("no setup script in {:?}", files.keys()))

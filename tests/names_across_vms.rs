@@ -14,7 +14,6 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bridge_core::model::ProviderKind;
-use bridge_core::node::{Limits, NodeKind, load};
 use bridge_core::{LoadOptions, ValidApp, load_str};
 use bridge_translators::{Fidelity, Translation, for_provider};
 use support::engine::{TEST_IMAGE, ensure_test_image};
@@ -69,23 +68,6 @@ fn docker(args: &[&str]) -> (bool, String) {
             String::from_utf8_lossy(&out.stderr)
         ),
     )
-}
-
-/// `write_files` of a cloud-config: path to content.
-fn files_of(user_data: &str) -> BTreeMap<String, String> {
-    let doc = load(user_data, &Limits::default())
-        .unwrap_or_else(|e| panic!("user-data is not YAML: {}", e.message));
-    let Some(NodeKind::Seq(items)) = doc.get("write_files").map(|w| &w.kind) else {
-        panic!("no write_files list")
-    };
-    let text = |n: &bridge_core::node::Node| match &n.kind {
-        NodeKind::Scalar(s) => s.text.clone(),
-        _ => panic!("not a scalar: {n:?}"),
-    };
-    items
-        .iter()
-        .filter_map(|i| Some((text(i.get("path")?), text(i.get("content")?))))
-        .collect()
 }
 
 /// Debian's cloud-init validates the user data as a real VM reads it.
@@ -352,7 +334,7 @@ fn gce_names_resolve_across_vms() {
             .unwrap_or_else(|| panic!("no user-data"))
             .to_string();
         cloud_init_schema(&dir, &inst, &ud);
-        let files = files_of(&ud);
+        let files = peers::cloud_config_files(&ud);
         for s in ["api", "web"] {
             if files.contains_key(&format!("/etc/bridge/{s}.sh")) {
                 by_service.insert(s.into(), (inst.clone(), files.clone()));
@@ -485,7 +467,7 @@ print(json.dumps(out))
     for (res, s) in &servers {
         let ud = s["user_data"].as_str().unwrap_or_default();
         cloud_init_schema(&dir, res, ud);
-        let files = files_of(ud);
+        let files = peers::cloud_config_files(ud);
         let refs: Vec<String> = serde_json::from_value(s["refs"].clone()).unwrap_or_default();
         for svc in ["api", "web"] {
             if files.contains_key(&format!("/etc/bridge/{svc}.sh")) {
@@ -654,7 +636,7 @@ fn gce_a_replaced_host_is_followed_without_a_restart() {
 
     // The stand-in for web's VM: the files of its user data under a scratch directory.
     let ud = metadata_value(&web_inst, "user-data").unwrap_or_default();
-    let files = files_of(&ud);
+    let files = peers::cloud_config_files(&ud);
     let mut vms = Vms::new("follow");
     let net = format!("names-vm-follow-{name}");
     vms.network(&net);

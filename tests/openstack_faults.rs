@@ -14,7 +14,6 @@ mod peers;
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
-use std::path::Path;
 use std::process::Output;
 use std::sync::{Arc, Mutex};
 
@@ -170,12 +169,6 @@ fn arm(log: &Mutex<Log>, create: bool, update: bool) {
     l.next_update = update;
 }
 
-fn run(dir: &Path, args: &[&str], env: &[(String, String)]) -> Output {
-    os::cli(dir, args, env)
-        .output()
-        .unwrap_or_else(|e| panic!("bridge {args:?}: {e}"))
-}
-
 fn ok(o: &Output) -> String {
     let t = text(o);
     assert_eq!(o.status.code(), Some(0), "{t}");
@@ -214,23 +207,10 @@ fn heat_server_errors_on_create_update_and_reads_end_in_one_converged_stack() {
     // Heat itself, not through the proxy, for reading back.
     let direct = os::driver("bridge-demo", &dir);
     let rt = os::rt();
-    let args = |cmd: &'static str, extra: &[&'static str]| -> Vec<&'static str> {
-        let mut v = vec![
-            cmd,
-            "-p",
-            "openstack",
-            "-f",
-            "app.yaml",
-            "--state",
-            "state.db",
-        ];
-        v.extend(extra);
-        v
-    };
-    let _ = run(&dir, &args("destroy", &[]), &env);
+    let _ = os::run(&dir, &os::app_args("destroy", &[]), &env);
 
     arm(&log, true, false);
-    let t = ok(&run(&dir, &args("deploy", &["--wait"]), &env));
+    let t = ok(&os::run(&dir, &os::app_args("deploy", &["--wait"]), &env));
     let stacks = rt.block_on(os::stacks(&direct, app));
     assert_eq!(stacks.len(), 1, "one stack, not two: {stacks:?}\n{t}");
     // Created once; after the lost answer bridge followed the create, then converged the
@@ -259,7 +239,7 @@ fn heat_server_errors_on_create_update_and_reads_end_in_one_converged_stack() {
         .unwrap_or_else(|e| panic!("{e}"));
     let updates = log.lock().map(|l| l.updates).unwrap_or_default();
     arm(&log, false, true);
-    let t = ok(&run(&dir, &args("deploy", &["--wait"]), &env));
+    let t = ok(&os::run(&dir, &os::app_args("deploy", &["--wait"]), &env));
     let stacks = rt.block_on(os::stacks(&direct, app));
     assert_eq!(stacks.len(), 1, "{stacks:?}\n{t}");
     assert_eq!(stacks[0].1, "UPDATE_COMPLETE", "{t}");
@@ -287,10 +267,14 @@ fn heat_server_errors_on_create_update_and_reads_end_in_one_converged_stack() {
             l.updates - updates
         );
     }
-    let t = ok(&run(&dir, &args("plan", &["--detailed-exitcode"]), &env));
+    let t = ok(&os::run(
+        &dir,
+        &os::app_args("plan", &["--detailed-exitcode"]),
+        &env,
+    ));
     assert!(t.contains("no changes"), "{t}");
 
-    ok(&run(&dir, &args("destroy", &[]), &env));
+    ok(&os::run(&dir, &os::app_args("destroy", &[]), &env));
     assert!(rt.block_on(os::stacks(&direct, app)).is_empty());
     let _ = std::fs::remove_dir_all(&dir);
 }

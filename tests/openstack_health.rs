@@ -11,7 +11,7 @@ mod os;
 mod peers;
 
 use std::path::Path;
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use bridge_providers::openstack::OpenstackDriver;
@@ -21,12 +21,6 @@ use serde_json::{Value, json};
 
 fn bridge(dir: &Path, args: &[&str], env: &[(String, String)]) -> Command {
     os::cli(dir, args, env)
-}
-
-fn run(dir: &Path, args: &[&str], env: &[(String, String)]) -> Output {
-    bridge(dir, args, env)
-        .output()
-        .unwrap_or_else(|e| panic!("bridge {args:?}: {e}"))
 }
 
 /// `db` has a health check, `web` depends on it being healthy; each fills an m1.small, so they
@@ -210,7 +204,7 @@ fn deploy_waits_for_the_health_signal_and_fails_without_it() {
     let stacks = rt.block_on(os::stacks(&d, &name));
     assert_eq!(stacks.len(), 1);
     assert_eq!(stacks[0].1, "CREATE_COMPLETE");
-    let o = run(&dir, &args("destroy", &[]), &env);
+    let o = os::run(&dir, &args("destroy", &[]), &env);
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
 
     // 2. Never signalled: the deploy fails within its timeout, saying why.
@@ -219,7 +213,7 @@ fn deploy_waits_for_the_health_signal_and_fails_without_it() {
     let t0 = Instant::now();
     // 60 s: the timeout is also the wait condition's, and it must outlast creating db's server
     // first, which takes a minute on a loaded test cloud (two OpenStack lanes share it).
-    let o = run(&dir, &args("deploy", &["--wait", "--timeout", "60s"]), &env);
+    let o = os::run(&dir, &args("deploy", &["--wait", "--timeout", "60s"]), &env);
     let took = t0.elapsed();
     let t = text(&o);
     eprintln!("unsignalled deploy failed after {took:?}:\n{t}");
@@ -253,6 +247,6 @@ fn deploy_waits_for_the_health_signal_and_fails_without_it() {
             .any(|r| r.0 == "host_web" && r.2 != "CREATE_COMPLETE"),
         "web was created without db healthy: {res:?}"
     );
-    let o = run(&dir, &args("destroy", &[]), &env);
+    let o = os::run(&dir, &args("destroy", &[]), &env);
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
 }

@@ -22,12 +22,6 @@ fn bridge(dir: &Path, args: &[&str], env: &[(String, String)]) -> Command {
     os::cli(dir, args, env)
 }
 
-fn run(dir: &Path, args: &[&str], env: &[(String, String)]) -> Output {
-    bridge(dir, args, env)
-        .output()
-        .unwrap_or_else(|e| panic!("bridge {args:?}: {e}"))
-}
-
 fn ok(o: &Output) -> String {
     let t = text(o);
     assert_eq!(o.status.code(), Some(0), "{t}");
@@ -55,9 +49,9 @@ fn deploy_plan_preview_reconcile_and_destroy_through_the_cli() {
     let dir = os::app_dir(app, &yaml);
     let driver = os::driver("bridge-demo", &dir);
     let rt = os::rt();
-    let _ = run(&dir, &args("destroy", &[]), &env);
+    let _ = os::run(&dir, &args("destroy", &[]), &env);
 
-    let t = ok(&run(&dir, &args("deploy", &["--wait"]), &env));
+    let t = ok(&os::run(&dir, &args("deploy", &["--wait"]), &env));
     assert!(t.contains("+ stack/it-os-life"), "{t}");
     // Heat's events are shown as they arrive.
     assert!(t.contains("it-os-life: vm_db CREATE_COMPLETE"), "{t}");
@@ -72,14 +66,18 @@ fn deploy_plan_preview_reconcile_and_destroy_through_the_cli() {
     );
 
     // Right after: nothing to do.
-    let t = ok(&run(&dir, &args("plan", &["--detailed-exitcode"]), &env));
+    let t = ok(&os::run(
+        &dir,
+        &args("plan", &["--detailed-exitcode"]),
+        &env,
+    ));
     assert!(t.contains("no changes"), "{t}");
 
     // Heat's preview says what an update does: more cpus resize the vm in place; new user
     // data replaces it.
     std::fs::write(dir.join("app.yaml"), yaml.replace("cpus: 1", "cpus: 2"))
         .unwrap_or_else(|e| panic!("{e}"));
-    let o = run(&dir, &args("plan", &["--detailed-exitcode"]), &env);
+    let o = os::run(&dir, &args("plan", &["--detailed-exitcode"]), &env);
     let t = text(&o);
     assert_eq!(o.status.code(), Some(3), "{t}");
     assert!(t.contains("~ stack/it-os-life"), "{t}");
@@ -93,17 +91,21 @@ fn deploy_plan_preview_reconcile_and_destroy_through_the_cli() {
         ),
     )
     .unwrap_or_else(|e| panic!("{e}"));
-    let t = text(&run(&dir, &args("plan", &[]), &env));
+    let t = text(&os::run(&dir, &args("plan", &[]), &env));
     assert!(t.contains("heat: replace vm_db"), "{t}");
     assert!(!t.contains(os::SECRET), "{t}");
 
     // An env change of a container reaches its host's user data: Heat replaces the host.
     let changed = os::app_yaml(app, "debug", "");
     std::fs::write(dir.join("app.yaml"), &changed).unwrap_or_else(|e| panic!("{e}"));
-    let t = text(&run(&dir, &args("plan", &[]), &env));
+    let t = text(&os::run(&dir, &args("plan", &[]), &env));
     assert!(t.contains("heat: replace host"), "{t}");
-    ok(&run(&dir, &args("deploy", &[]), &env));
-    let t = ok(&run(&dir, &args("plan", &["--detailed-exitcode"]), &env));
+    ok(&os::run(&dir, &args("deploy", &[]), &env));
+    let t = ok(&os::run(
+        &dir,
+        &args("plan", &["--detailed-exitcode"]),
+        &env,
+    ));
     assert!(t.contains("no changes"), "{t}");
     let stacks = rt.block_on(os::stacks(&driver, app));
     assert_eq!(stacks.len(), 1, "{stacks:?}");
@@ -132,16 +134,20 @@ fn deploy_plan_preview_reconcile_and_destroy_through_the_cli() {
             tokio::time::sleep(Duration::from_millis(500)).await;
         }
     });
-    let o = run(&dir, &args("plan", &["--detailed-exitcode"]), &env);
+    let o = os::run(&dir, &args("plan", &["--detailed-exitcode"]), &env);
     let t = text(&o);
     assert_eq!(o.status.code(), Some(3), "{t}");
     assert!(t.contains("server vm_db is gone"), "{t}");
-    ok(&run(&dir, &args("reconcile", &[]), &env));
+    ok(&os::run(&dir, &args("reconcile", &[]), &env));
     let after = rt.block_on(os::servers(&driver, &format!("{app}-db")));
     assert_eq!(after.len(), 1, "{after:?}");
     assert_ne!(after[0].0, db.0, "the same server id");
     assert_eq!(after[0].2, "ACTIVE", "{after:?}");
-    let t = ok(&run(&dir, &args("plan", &["--detailed-exitcode"]), &env));
+    let t = ok(&os::run(
+        &dir,
+        &args("plan", &["--detailed-exitcode"]),
+        &env,
+    ));
     assert!(t.contains("no changes"), "{t}");
 
     // A parameter changed behind bridge's back (stack update --existing, to a second image of
@@ -163,7 +169,7 @@ fn deploy_plan_preview_reconcile_and_destroy_through_the_cli() {
     });
     let t = Instant::now();
     loop {
-        let p = text(&run(&dir, &args("plan", &[]), &env));
+        let p = text(&os::run(&dir, &args("plan", &[]), &env));
         if p.contains("parameters.vm_db_image") && !p.contains("stack UPDATE_IN_PROGRESS") {
             assert!(
                 p.contains(&format!(
@@ -181,25 +187,29 @@ fn deploy_plan_preview_reconcile_and_destroy_through_the_cli() {
         );
         std::thread::sleep(Duration::from_millis(500));
     }
-    ok(&run(&dir, &args("reconcile", &[]), &env));
-    let t = ok(&run(&dir, &args("plan", &["--detailed-exitcode"]), &env));
+    ok(&os::run(&dir, &args("reconcile", &[]), &env));
+    let t = ok(&os::run(
+        &dir,
+        &args("plan", &["--detailed-exitcode"]),
+        &env,
+    ));
     assert!(t.contains("no changes"), "{t}");
 
     // Status: the stack and each component's servers.
-    let t = ok(&run(&dir, &args("status", &[]), &env));
+    let t = ok(&os::run(&dir, &args("status", &[]), &env));
     assert!(t.contains("stack/it-os-life"), "{t}");
     assert!(t.contains("vm/db"), "{t}");
     assert!(t.contains("update_complete"), "{t}");
 
     // History recorded the runs; the state store holds no secret.
-    ok(&run(&dir, &args("history", &[]), &env));
+    ok(&os::run(&dir, &args("history", &[]), &env));
     let db_bytes = std::fs::read(dir.join("state.db")).unwrap_or_default();
     assert!(
         !String::from_utf8_lossy(&db_bytes).contains(os::SECRET),
         "secret in state.db"
     );
 
-    ok(&run(&dir, &args("destroy", &[]), &env));
+    ok(&os::run(&dir, &args("destroy", &[]), &env));
     assert!(rt.block_on(os::stacks(&driver, app)).is_empty());
     assert!(
         rt.block_on(os::servers(&driver, &format!("{app}-")))
@@ -219,7 +229,7 @@ fn a_deploy_killed_with_sigkill_converges_on_the_next_run() {
     let dir = os::app_dir(app, &yaml);
     let driver = os::driver("bridge-admin", &dir);
     let rt = os::rt();
-    let _ = run(&dir, &args("destroy", &[]), &env);
+    let _ = os::run(&dir, &args("destroy", &[]), &env);
     for (i, ms) in [300u64, 1500, 4000].into_iter().enumerate() {
         // Each round changes the app, so each killed run has something to do.
         let y = os::app_yaml(app, &format!("round{i}"), "");
@@ -232,14 +242,18 @@ fn a_deploy_killed_with_sigkill_converges_on_the_next_run() {
         std::thread::sleep(Duration::from_millis(ms));
         let _ = child.kill(); // SIGKILL
         let _ = child.wait();
-        let t = ok(&run(&dir, &args("deploy", &[]), &env));
+        let t = ok(&os::run(&dir, &args("deploy", &[]), &env));
         let stacks = rt.block_on(os::stacks(&driver, app));
         assert_eq!(stacks.len(), 1, "round {i} ({ms} ms): {stacks:?}\n{t}");
         assert!(stacks[0].1.ends_with("_COMPLETE"), "{stacks:?}");
-        let p = ok(&run(&dir, &args("plan", &["--detailed-exitcode"]), &env));
+        let p = ok(&os::run(
+            &dir,
+            &args("plan", &["--detailed-exitcode"]),
+            &env,
+        ));
         assert!(p.contains("no changes"), "round {i}: {p}");
     }
-    ok(&run(&dir, &args("destroy", &[]), &env));
+    ok(&os::run(&dir, &args("destroy", &[]), &env));
     assert!(rt.block_on(os::stacks(&driver, app)).is_empty());
     let _ = std::fs::remove_dir_all(&dir);
 }
@@ -360,7 +374,7 @@ fn operational_errors_name_what_to_fix_and_exit_2() {
 
     let env = bad_cloud(&dir, &auth("demo", "wrong-password", "demo", k));
     fails_with(
-        &run(&dir, &args("plan", &[]), &env),
+        &os::run(&dir, &args("plan", &[]), &env),
         &[
             "keystone rejected the credentials of user `demo`, project `demo`",
             "HTTP 401",
@@ -370,7 +384,7 @@ fn operational_errors_name_what_to_fix_and_exit_2() {
     );
     let env = bad_cloud(&dir, &auth("demo", "bridge-demo-pw", "no-such-project", k));
     fails_with(
-        &run(&dir, &args("deploy", &[]), &env),
+        &os::run(&dir, &args("deploy", &[]), &env),
         &[
             "keystone rejected the credentials of user `demo`, project `no-such-project`",
             "hint:",
@@ -378,7 +392,7 @@ fn operational_errors_name_what_to_fix_and_exit_2() {
     );
     let env = bad_cloud(&dir, &auth("demo", "x", "demo", "http://127.0.0.1:9/v3"));
     fails_with(
-        &run(&dir, &args("status", &[]), &env),
+        &os::run(&dir, &args("status", &[]), &env),
         &["cannot reach http://127.0.0.1:9/v3", "hint: check auth_url"],
     );
     let env = bad_cloud(
@@ -386,7 +400,7 @@ fn operational_errors_name_what_to_fix_and_exit_2() {
         &auth("demo", "bridge-demo-pw", "demo", k).replace("RegionOne", "Nowhere"),
     );
     fails_with(
-        &run(&dir, &args("plan", &[]), &env),
+        &os::run(&dir, &args("plan", &[]), &env),
         &[
             "no orchestration endpoint for interface `public` in region `Nowhere`",
             "hint: the orchestration service is in region(s) RegionOne",
@@ -394,7 +408,7 @@ fn operational_errors_name_what_to_fix_and_exit_2() {
     );
     let env = os::cli_env("bridge-demo");
     let _ = std::fs::remove_file(dir.join("clouds.yaml"));
-    let missing = run(
+    let missing = os::run(
         &dir,
         &args("plan", &[]),
         &[
@@ -422,7 +436,7 @@ fn operational_errors_name_what_to_fix_and_exit_2() {
     )
     .unwrap_or_else(|e| panic!("{e}"));
     fails_with(
-        &run(&dir, &args("deploy", &[]), &env),
+        &os::run(&dir, &args("deploy", &[]), &env),
         &[
             "heat answered HTTP 400",
             "no-such-image",
@@ -506,9 +520,9 @@ fn quota_exceeded_names_the_resource_and_exit_2() {
         ("OS_CLIENT_CONFIG_FILE".to_string(), f.display().to_string()),
         ("OS_CLOUD".to_string(), "bridge-demo".to_string()),
     ];
-    let _ = run(&dir, &args("destroy", &[]), &env);
+    let _ = os::run(&dir, &args("destroy", &[]), &env);
     fails_with(
-        &run(&dir, &args("deploy", &[]), &env),
+        &os::run(&dir, &args("deploy", &[]), &env),
         &[
             "stack/it-os-quota: stack CREATE_FAILED: resource",
             "OS::Nova::Server",
@@ -516,6 +530,6 @@ fn quota_exceeded_names_the_resource_and_exit_2() {
             "hint: the project's quota is exhausted",
         ],
     );
-    ok(&run(&dir, &args("destroy", &[]), &env));
+    ok(&os::run(&dir, &args("destroy", &[]), &env));
     let _ = std::fs::remove_dir_all(&dir);
 }

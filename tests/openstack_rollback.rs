@@ -17,7 +17,7 @@ mod os;
 mod peers;
 
 use std::path::Path;
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use bridge_providers::openstack::OpenstackDriver;
@@ -27,12 +27,6 @@ use serde_json::{Value, json};
 
 fn bridge(dir: &Path, args: &[&str], env: &[(String, String)]) -> Command {
     os::cli(dir, args, env)
-}
-
-fn run(dir: &Path, args: &[&str], env: &[(String, String)]) -> Output {
-    bridge(dir, args, env)
-        .output()
-        .unwrap_or_else(|e| panic!("bridge {args:?}: {e}"))
 }
 
 async fn call(
@@ -147,7 +141,7 @@ struct Cleanup {
 
 impl Drop for Cleanup {
     fn drop(&mut self) {
-        let o = run(&self.dir, &os::app_args("destroy", &[]), &self.env);
+        let o = os::run(&self.dir, &os::app_args("destroy", &[]), &self.env);
         if o.status.code() != Some(0) {
             eprintln!("cleanup: {}", text(&o));
         }
@@ -200,11 +194,11 @@ fn a_failed_update_is_rolled_back_to_the_running_previous_spec() {
     cleanup.flavor = Some(flavor.clone());
 
     let t0 = Instant::now();
-    let o = run(&dir, &os::app_args("deploy", &["--timeout", "300s"]), &env);
+    let o = os::run(&dir, &os::app_args("deploy", &["--timeout", "300s"]), &env);
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
     eprintln!("create: {:?}", t0.elapsed());
     // Deployed with Heat's rollback on: the plan is empty (the flag is read back from Heat).
-    let o = run(&dir, &os::app_args("plan", &["--detailed-exitcode"]), &env);
+    let o = os::run(&dir, &os::app_args("plan", &["--detailed-exitcode"]), &env);
     let t = text(&o);
     assert_eq!(
         o.status.code(),
@@ -228,7 +222,7 @@ fn a_failed_update_is_rolled_back_to_the_running_previous_spec() {
         .unwrap_or_else(|e| panic!("{e}"));
     let t1 = Instant::now();
     // Heat tries the server three times (its action_retry_limit, 2), about 2 min each here.
-    let o = run(&dir, &os::app_args("deploy", &["--timeout", "900s"]), &env);
+    let o = os::run(&dir, &os::app_args("deploy", &["--timeout", "900s"]), &env);
     let t = text(&o);
     eprintln!("failed update + rollback: {:?}\n{t}", t1.elapsed());
     assert_eq!(o.status.code(), Some(2), "{t}");
@@ -274,7 +268,7 @@ fn a_failed_update_is_rolled_back_to_the_running_previous_spec() {
     );
 
     // bridge's view: the change is still to do (the state follows the stack, not the failed spec).
-    let o = run(&dir, &os::app_args("plan", &["--detailed-exitcode"]), &env);
+    let o = os::run(&dir, &os::app_args("plan", &["--detailed-exitcode"]), &env);
     let t = text(&o);
     eprintln!("plan after the rollback:\n{t}");
     assert_eq!(o.status.code(), Some(3), "{t}");
@@ -286,7 +280,7 @@ fn a_failed_update_is_rolled_back_to_the_running_previous_spec() {
     // the rolled-back stack is reported as such, whatever tag Heat kept.
     std::fs::write(dir.join("app.yaml"), rollback_app(&name, "two", "m1.small"))
         .unwrap_or_else(|e| panic!("{e}"));
-    let o = run(&dir, &os::app_args("plan", &["--detailed-exitcode"]), &env);
+    let o = os::run(&dir, &os::app_args("plan", &["--detailed-exitcode"]), &env);
     let t = text(&o);
     assert_eq!(o.status.code(), Some(3), "{t}");
     assert!(t.contains("1 to update"), "{t}");
@@ -441,7 +435,7 @@ fn an_update_waits_for_the_replacement_servers_health_signal() {
     let t2 = Instant::now();
     // 150 s: also the wait condition's timeout, which runs from the new server's creation;
     // bridge gives up at 150 + 30 s, naming what the stack still waits on.
-    let o = run(
+    let o = os::run(
         &dir,
         &os::app_args("deploy", &["--wait", "--timeout", "150s"]),
         &env,

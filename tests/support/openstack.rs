@@ -243,3 +243,10 @@ pub fn app_args<'a>(cmd: &'a str, extra: &[&'a str]) -> Vec<&'a str> {
     v.extend(extra);
     v
 }
+
+/// [`cli`], run to completion.
+pub fn run(dir: &Path, args: &[&str], env: &[(String, String)]) -> std::process::Output {
+    cli(dir, args, env)
+        .output()
+        .unwrap_or_else(|e| panic!("bridge {args:?}: {e}"))
+}

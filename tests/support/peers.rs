@@ -98,3 +98,21 @@ pub fn text(o: &Output) -> String {
         String::from_utf8_lossy(&o.stderr)
     )
 }
+
+/// `write_files` of a cloud-config: path to content.
+pub fn cloud_config_files(user_data: &str) -> std::collections::BTreeMap<String, String> {
+    let doc = bridge_core::node::load(user_data, &bridge_core::node::Limits::default())
+        .unwrap_or_else(|e| panic!("user-data is not YAML: {}", e.message));
+    let Some(bridge_core::node::NodeKind::Seq(items)) = doc.get("write_files").map(|w| &w.kind)
+    else {
+        panic!("no write_files list")
+    };
+    let text = |n: &bridge_core::node::Node| match &n.kind {
+        bridge_core::node::NodeKind::Scalar(s) => s.text.clone(),
+        _ => panic!("not a scalar: {n:?}"),
+    };
+    items
+        .iter()
+        .filter_map(|i| Some((text(i.get("path")?), text(i.get("content")?))))
+        .collect()
+}
