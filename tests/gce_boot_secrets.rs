@@ -217,15 +217,6 @@ fn store_external(server: &Server, token: &str, id: &str, value: &str) {
     assert_eq!(st, 200, "addVersion {id}: {v}");
 }
 
-fn metadata_value(inst: &serde_json::Value, key: &str) -> Option<String> {
-    inst["metadata"]["items"]
-        .as_array()?
-        .iter()
-        .find(|i| i["key"] == key)?["value"]
-        .as_str()
-        .map(str::to_string)
-}
-
 /// No value, nor its base64, in `text`.
 fn no_value(what: &str, text: &str) {
     for v in [FILE_VALUE, ENV_VALUE, EXT_SECRET_VALUE, EXT_CONFIG_VALUE] {
@@ -288,7 +279,7 @@ fn gce_vm_fetches_file_env_and_external_secrets_at_boot_and_fails_without_one() 
         .next()
         .map(|(k, v)| (k.clone(), v.clone()))
         .unwrap_or_default();
-    let ud = metadata_value(&inst, "user-data").unwrap_or_default();
+    let ud = support::gce::metadata_value(&inst, "user-data").unwrap_or_default();
     let files = peers::cloud_config_files(&ud);
     let setup = files
         .get("/etc/bridge/setup.sh")

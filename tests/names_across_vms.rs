@@ -564,22 +564,6 @@ print(json.dumps(out))
     );
 }
 
-/// The stored instances of the GCE test server, by name.
-fn gce_instances(server: &support::gce::Server) -> BTreeMap<String, serde_json::Value> {
-    let dump = server.control("dump");
-    let key = format!("{}/instances", support::gce::ZONE);
-    serde_json::from_value(dump["resources"][&key].clone()).unwrap_or_default()
-}
-
-fn metadata_value(inst: &serde_json::Value, key: &str) -> Option<String> {
-    inst["metadata"]["items"]
-        .as_array()?
-        .iter()
-        .find(|i| i["key"] == key)?["value"]
-        .as_str()
-        .map(str::to_string)
-}
-
 /// Issue 12, following a replacement on GCE: `web`'s container runs on a stand-in VM from the
 /// user data the driver sent (its script, peers file, refresh script and watcher, the watcher
 /// polling the test server's metadata server for its instance). `api`'s host is replaced (a
@@ -607,12 +591,12 @@ fn gce_a_replaced_host_is_followed_without_a_restart() {
     };
     let o = run(&["deploy", "--yes", "--wait"]);
     assert_eq!(o.status.code(), Some(0), "{}", peers::text(&o));
-    let insts = gce_instances(&server);
+    let insts = server.instances();
     let holding = |s: &str| {
         insts
             .iter()
             .find(|(_, v)| {
-                metadata_value(v, "user-data")
+                support::gce::metadata_value(v, "user-data")
                     .is_some_and(|ud| ud.contains(&format!("/etc/bridge/{s}.sh")))
             })
             .map(|(n, v)| (n.clone(), v.clone()))
@@ -628,14 +612,14 @@ fn gce_a_replaced_host_is_followed_without_a_restart() {
             .to_string()
     };
     let ip1 = ip_of(&api_inst);
-    let book = metadata_value(&web_inst, "bridge-peer-addresses").unwrap_or_default();
+    let book = support::gce::metadata_value(&web_inst, "bridge-peer-addresses").unwrap_or_default();
     assert!(
         book.contains(&format!("\n{api_vm} {ip1}\n")),
         "the book of {web_vm} lacks {api_vm}: {book}"
     );
 
     // The stand-in for web's VM: the files of its user data under a scratch directory.
-    let ud = metadata_value(&web_inst, "user-data").unwrap_or_default();
+    let ud = support::gce::metadata_value(&web_inst, "user-data").unwrap_or_default();
     let files = peers::cloud_config_files(&ud);
     let mut vms = Vms::new("follow");
     let net = format!("names-vm-follow-{name}");
@@ -734,7 +718,7 @@ fn gce_a_replaced_host_is_followed_without_a_restart() {
     let o = run(&["deploy", "--wait"]);
     let deployed = Instant::now();
     assert_eq!(o.status.code(), Some(0), "{}", peers::text(&o));
-    let insts = gce_instances(&server);
+    let insts = server.instances();
     let ip2 = ip_of(&insts[&api_vm]);
     assert_ne!(ip1, ip2, "the replaced host kept its address");
     let events: Vec<serde_json::Value> = server.control("oplog")["events"]
@@ -762,12 +746,13 @@ fn gce_a_replaced_host_is_followed_without_a_restart() {
         insts[&web_vm]["id"], web_inst["id"],
         "web's host is another instance"
     );
-    let book = metadata_value(&insts[&web_vm], "bridge-peer-addresses").unwrap_or_default();
+    let book =
+        support::gce::metadata_value(&insts[&web_vm], "bridge-peer-addresses").unwrap_or_default();
     assert!(book.contains(&format!("\n{api_vm} {ip2}\n")), "{book}");
     // The rest of web's metadata is as it was.
     assert_eq!(
-        metadata_value(&insts[&web_vm], "user-data"),
-        metadata_value(&web_inst, "user-data")
+        support::gce::metadata_value(&insts[&web_vm], "user-data"),
+        support::gce::metadata_value(&web_inst, "user-data")
     );
     // Followed in the running container, in place.
     wait_for(

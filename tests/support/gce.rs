@@ -193,6 +193,13 @@ impl Server {
         (status, v)
     }
 
+    /// The instances the server holds, by name (its `dump`).
+    pub fn instances(&self) -> std::collections::BTreeMap<String, serde_json::Value> {
+        let dump = self.control("dump");
+        serde_json::from_value(dump["resources"][&format!("{ZONE}/instances")].clone())
+            .unwrap_or_default()
+    }
+
     /// POST to a control endpoint (`revoke`, `stats`, `drift/ZONE/NAME`, ...); the JSON answer.
     pub fn control(&self, path: &str) -> serde_json::Value {
         let (status, v) = self.request("POST", &format!("/_control/{path}"), None, None);
@@ -317,4 +324,14 @@ pub fn replicated_app(name: &str) -> String {
     format!(
         "bridge: v1\nname: {name}\nservices:\n  web:\n    image: ghcr.io/acme/web:1.4\n    ports: ['80:8000']\n    replicas: 3\n    resources: {{cpus: 1, memory: 1GiB}}\n  db:\n    image: postgres:16\n    volumes: ['data:/var/lib/postgresql/data']\n    env: {{POSTGRES_DB: app}}\n    secrets: [{{name: pw, env: POSTGRES_PASSWORD}}]\nvolumes: {{data: {{size: 10GiB}}}}\nsecrets: {{pw: {{file: ./pw.txt}}}}\nproviders:\n  gce: {{project: {PROJECT}, zone: {ZONE}, machine_type: e2-standard-2}}\n"
     )
+}
+
+/// The value of an instance's metadata item `key`.
+pub fn metadata_value(inst: &serde_json::Value, key: &str) -> Option<String> {
+    inst["metadata"]["items"]
+        .as_array()?
+        .iter()
+        .find(|i| i["key"] == key)?["value"]
+        .as_str()
+        .map(str::to_string)
 }
