@@ -436,6 +436,72 @@ impl Checker<'_> {
     // -----------------------------------------------------------------------------------------
     // One service
 
+    /// Kernel parameters the container runtime refuses, on every target (all run the container
+    /// with runc, which checks them when it creates the container, so the deploy would fail on
+    /// the host instead). Read off the real engine (runc 1.1): only IPC parameters
+    /// (`kernel.msg*`, `kernel.sem`, `kernel.shm*`, `fs.mqueue.*`), network ones (`net.*`) and
+    /// `kernel.domainname` live in a namespace of the container's own; IPC ones are refused in
+    /// the host's IPC namespace (`ipc: host`), `kernel.domainname` in the host's UTS namespace,
+    /// and `kernel.hostname` always (it is the container's `hostname`).
+    fn sysctls(&mut self, base: &str, s: &crate::model::Service) {
+        for key in s.sysctls.keys() {
+            let path = join(&join(base, "sysctls"), key);
+            let ipc = matches!(
+                key.as_str(),
+                "kernel.msgmax"
+                    | "kernel.msgmnb"
+                    | "kernel.msgmni"
+                    | "kernel.sem"
+                    | "kernel.shmall"
+                    | "kernel.shmmax"
+                    | "kernel.shmmni"
+                    | "kernel.shm_rmid_forced"
+            ) || key.starts_with("fs.mqueue.");
+            let d = if ipc {
+                (s.ipc.as_deref() == Some("host")).then(|| {
+                    Diagnostic::error(
+                        codes::CONFLICT,
+                        format!(
+                            "`{key}` is an IPC parameter, and with `ipc: host` the container shares the host's IPC namespace, where the container runtime refuses to set it"
+                        ),
+                    )
+                    .with_hint("drop `ipc: host` (use `shareable` to share the namespace between services), or set the parameter on the host")
+                })
+            } else if key.starts_with("net.") {
+                None
+            } else if key == "kernel.domainname" {
+                (s.uts.as_deref() == Some("host")).then(|| {
+                    Diagnostic::error(
+                        codes::CONFLICT,
+                        "`kernel.domainname` cannot be set with `uts: host`: the container shares the host's UTS namespace",
+                    )
+                    .with_hint("drop `uts: host`, or the parameter")
+                })
+            } else if key == "kernel.hostname" {
+                Some(
+                    Diagnostic::error(
+                        codes::INVALID_VALUE,
+                        "`kernel.hostname` is refused by the container runtime: it is the container's host name",
+                    )
+                    .with_hint("set `hostname:` instead"),
+                )
+            } else {
+                Some(
+                    Diagnostic::error(
+                        codes::INVALID_VALUE,
+                        format!(
+                            "`{key}` is not namespaced per container, so the container runtime refuses to set it"
+                        ),
+                    )
+                    .with_hint("a container may set IPC (`kernel.shm*`, `kernel.msg*`, `kernel.sem`, `fs.mqueue.*`) and network (`net.*`) parameters; set this one on the host (a VM's cloud-init or the host image)"),
+                )
+            };
+            if let Some(d) = d {
+                self.at(&path, d);
+            }
+        }
+    }
+
     fn service(&mut self, name: &str) {
         let app = self.app;
         let Some(s) = app.services.get(name) else {
@@ -516,6 +582,8 @@ impl Checker<'_> {
                 );
             }
         }
+
+        self.sysctls(&base, s);
 
         // links
         for (i, link) in s.links.iter().enumerate() {
