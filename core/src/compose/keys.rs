@@ -144,7 +144,7 @@ pub const SERVICE_KEYS: &[KeyInfo] = &[
         "credential_spec",
         "C021",
         D,
-        "windows credential specs have no equivalent on the targets",
+        "a gMSA credential spec (an Active Directory identity): Swarm applies one to Windows containers only, ECS takes only the S3 or SSM ARN of a spec (`credentialSpecs`), not a compose file, registry value or config, and the GCE and OpenStack container hosts have no Active Directory join",
     ),
     k("depends_on", "C022", M, "mapped to `depends_on`"),
     k(
