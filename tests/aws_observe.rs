@@ -1,9 +1,12 @@
 //! Issue 15's AWS observe goal, against moto behind the recording proxy (tests/support/moto.rs):
 //! the ECS calls of observing an app grow with services / 10 (DescribeServices ten at a time,
 //! task definitions listed and their tags read 100 a page), with no call per task definition
-//! family (Cloud Map is still read per discovery service: not yet met). An app of 25 Fargate services is deployed through the binary; the `plan` after it is
-//! empty (the spec hashes read from the Tagging API match) and its calls are counted by
-//! operation; one changed service is then planned as exactly its own update.
+//! family, and Cloud Map's discovery services read 100 to a ListServices call from the
+//! description bridge gives them. An app of 25 Fargate services (each with a discovery service)
+//! is deployed through the binary; the `plan` after it is empty (the spec hashes read from the
+//! Tagging API and the descriptions match) and its calls are counted by operation; a discovery
+//! service without the description is still read, from its tags; one changed service is then
+//! planned as exactly its own update.
 
 #[path = "support/moto.rs"]
 mod moto;
@@ -32,7 +35,7 @@ fn app(changed: Option<usize>) -> String {
     for i in 0..SERVICES {
         let level = if changed == Some(i) { "debug" } else { "info" };
         s.push_str(&format!(
-            "  s{i}:\n    image: nginx:1.27\n    env: {{LOG_LEVEL: {level}}}\n"
+            "  s{i}:\n    image: nginx:1.27\n    expose: [80]\n    env: {{LOG_LEVEL: {level}}}\n"
         ));
     }
     s.push_str("providers:\n  aws: {launch_type: fargate, execution_role_arn: 'arn:aws:iam::123456789012:role/ecsTaskExecutionRole'}\n");
@@ -84,19 +87,42 @@ fn aws_observe_batches_task_definitions_and_services() {
         Some(&SERVICES.div_ceil(10)),
         "{c:?}"
     );
-    // Cloud Map is still read per service (GetService and ListTagsForResource for each
-    // discovery service, README "Benchmarks"); every other call is a fixed number per app.
-    let ecs_and_ec2: usize = c
-        .iter()
-        .filter(|(op, _)| {
-            !["GetService", "ListTagsForResource", "ListNamespaces"].contains(&op.as_str())
-        })
-        .map(|(_, n)| n)
-        .sum();
+    // Cloud Map: the app's 25 discovery services come from one ListServices page (their
+    // descriptions carry app, component and spec hash), with no call per service; only the
+    // namespace's tags are read. Every call is a fixed number per app, or one per 10 services.
+    assert_eq!(c.get("GetService"), None, "{c:?}");
     assert!(
-        ecs_and_ec2 < SERVICES,
-        "{ecs_and_ec2} ECS/EC2 calls for {SERVICES} services: {c:?}"
+        c.get("ListTagsForResource").copied().unwrap_or(0) <= 2,
+        "{c:?}"
     );
+    assert!(
+        total < SERVICES,
+        "{total} calls for {SERVICES} services: {c:?}"
+    );
+
+    // A discovery service without bridge's description (made by a bridge that wrote none) is
+    // still the app's, read from its tags: the plan stays empty, with one GetService for it.
+    let script = "import boto3, sys\nc = boto3.client('servicediscovery', endpoint_url=sys.argv[1], region_name=sys.argv[2], aws_access_key_id='testing', aws_secret_access_key='testing')\nn = 0\nfor s in c.list_services()['Services']:\n    if s['Name'] == 's3' and s.get('Description', '').startswith('bridge app=obs '):\n        c.update_service(Id=s['Id'], Service={'Description': '', 'DnsConfig': {'DnsRecords': s['DnsConfig']['DnsRecords']}})\n        n += 1\nprint(n)\n";
+    let o = std::process::Command::new(peers::python())
+        .args(["-c", script, &m.direct, &m.region])
+        .output()
+        .unwrap_or_else(|e| panic!("boto3: {e}"));
+    assert_eq!(
+        String::from_utf8_lossy(&o.stdout).trim(),
+        "1",
+        "boto3: {}",
+        text(&o)
+    );
+    let before = m.recorded().len();
+    let o = run(&m, &dir, &plan);
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "plan, one old-style discovery service: {}",
+        text(&o)
+    );
+    let c = calls(&m, before);
+    assert_eq!(c.get("GetService"), Some(&1), "{c:?}");
 
     // The tags read a page at a time are the ones compared: a changed service is exactly its
     // task definition's and its service's update.

@@ -3,7 +3,8 @@
 //! which ECS registers the service's tasks in (`serviceRegistries`), so every group's name
 //! resolves from every task to its current tasks. Both are tagged `bridge.app`,
 //! `bridge.component` and `bridge.spec-hash`, found by observe (the namespace by its name and
-//! tag, the services by their namespace and tags) and deleted by destroy. A Cloud Map service's
+//! tag, the services by their namespace and the description that repeats those tags, 100 to a
+//! ListServices call) and deleted by destroy. A Cloud Map service's
 //! ARN is the late-bound input `discovery.GROUP.arn` that its ECS service reads.
 
 use std::time::{Duration, Instant};
@@ -140,26 +141,53 @@ pub(super) async fn observe(d: &AwsDriver, app: &str) -> Result<Vec<Current>, Dr
         let Some(sid) = s["Id"].as_str() else {
             continue;
         };
-        // ListServices' summaries lack the namespace: read the service itself.
-        let v = call(d, "GetService", "discovery/*", json!({"Id": sid})).await?;
-        let svc = &v["Service"];
-        if svc["NamespaceId"].as_str() != Some(ns.as_str()) {
+        // bridge's own description carries what the tags do (the summaries carry no tags, and
+        // on AWS no namespace, which the NAMESPACE_ID filter stands for): no call per service.
+        // A service without it (made by hand, or before bridge wrote one) is read as before:
+        // the service itself for its namespace, then its tags.
+        let described = s["Description"]
+            .as_str()
+            .and_then(tr::parse_discovery_description);
+        let (svc, arn, owner, component, hash) = match described {
+            Some((owner, component, hash)) => (
+                s.clone(),
+                s["Arn"].as_str().unwrap_or_default().to_string(),
+                owner.to_string(),
+                component.to_string(),
+                Some(hash.to_string()),
+            ),
+            None => {
+                let v = call(d, "GetService", "discovery/*", json!({"Id": sid})).await?;
+                let svc = v["Service"].clone();
+                if svc["NamespaceId"].as_str() != Some(ns.as_str()) {
+                    continue;
+                }
+                let arn = svc["Arn"].as_str().unwrap_or_default().to_string();
+                let t = tags(d, "discovery/*", &arn).await?;
+                let (Some(owner), Some(component)) =
+                    (tag_of(&t, TAG_APP), tag_of(&t, TAG_COMPONENT))
+                else {
+                    continue;
+                };
+                let (owner, component) = (owner.to_string(), component.to_string());
+                (
+                    svc,
+                    arn,
+                    owner,
+                    component,
+                    tag_of(&t, TAG_SPEC_HASH).map(str::to_string),
+                )
+            }
+        };
+        if owner != app {
             continue;
         }
-        let arn = svc["Arn"].as_str().unwrap_or_default().to_string();
-        let t = tags(d, "discovery/*", &arn).await?;
-        if tag_of(&t, TAG_APP) != Some(app) {
-            continue;
-        }
-        let Some(id) = tag_of(&t, TAG_COMPONENT)
-            .and_then(component_id)
-            .filter(|id| id.kind == "discovery")
-        else {
+        let Some(id) = component_id(&component).filter(|id| id.kind == "discovery") else {
             continue;
         };
         out.push(Current {
             id,
-            spec_hash: tag_of(&t, TAG_SPEC_HASH).map(str::to_string),
+            spec_hash: hash,
             spec: Some(json!({
                 "Name": svc["Name"],
                 "DnsConfig": {
@@ -170,7 +198,7 @@ pub(super) async fn observe(d: &AwsDriver, app: &str) -> Result<Vec<Current>, Dr
             })),
             handle: arn,
             rank: RANK_DISCOVERY,
-            opaque: vec!["Tags".into()],
+            opaque: vec!["Tags".into(), "Description".into()],
         });
     }
     Ok(out)

@@ -249,6 +249,24 @@ pub fn namespace_name(app: &str) -> String {
     format!("{app}.local")
 }
 
+/// The `Description` bridge gives a group's Cloud Map service: `bridge app=APP
+/// component=discovery/GROUP spec-hash=HASH`. Cloud Map's ListServices summaries carry the
+/// description (not the tags, nor the namespace), so observe reads the app's services 100 to a
+/// call from it instead of two calls (GetService, ListTagsForResource) per service.
+pub fn discovery_description(app: &str, group: &str, spec_hash: &str) -> String {
+    format!("bridge app={app} component=discovery/{group} spec-hash={spec_hash}")
+}
+
+/// The app, component and spec hash a [`discovery_description`] holds; `None` for any other
+/// text (a service made by hand, or by a bridge that wrote no description).
+pub fn parse_discovery_description(d: &str) -> Option<(&str, &str, &str)> {
+    let rest = d.strip_prefix("bridge app=")?;
+    let (app, rest) = rest.split_once(" component=")?;
+    let (component, hash) = rest.split_once(" spec-hash=")?;
+    let ok = |x: &str| !x.is_empty() && !x.contains(' ');
+    (ok(app) && ok(component) && ok(hash)).then_some((app, component, hash))
+}
+
 /// The late-bound input that stands for the ARN of a group's Cloud Map service:
 /// `discovery.GROUP.arn`.
 pub fn discovery_arn_input(group: &str) -> String {

@@ -570,6 +570,9 @@ fn registry(
         ],
     });
     let h = bridge_core::hash::spec_hash(&body);
+    // The description repeats the tags for observe (see `discovery_description`); like the
+    // hash tag it is not part of what is hashed.
+    body["Description"] = super::discovery_description(&app.name, g, &h).into();
     if let Some(t) = body["Tags"].as_array_mut() {
         t.push(serde_json::json!({"Key": super::TAG_SPEC_HASH, "Value": h}));
     }
