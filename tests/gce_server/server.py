@@ -51,7 +51,9 @@ It enforces the rules of the real API that the bridge GCE driver relies on:
   value as the real one does (``Metadata-Flavor: Google`` required, else 403; 404
   for a missing key; an ``ETag``; ``wait_for_change=true`` answers at once when
   ``last_etag`` is not the current one, else when the value changes, else after
-  ``timeout_sec`` with the current value).
+  ``timeout_sec`` with the current value); a PUT to
+  ``/computeMetadata/v1/instance/guest-attributes/<ns>/<key>`` writes a guest attribute
+  (header required; refused unless the instance enables guest attributes).
 
 Test control (no auth, not part of the real API), under ``/_control/``:
 ``revoke`` (all issued tokens become invalid), ``disable-key`` (the service
@@ -62,6 +64,7 @@ and start, timestamped, with the RUNNING instances after it), ``stall/<text>``
 (instances whose user-data holds the text stay STAGING: the VM never boots),
 ``guest/<zone>/<name>/<ns>/<key>?value=V`` (a guest attribute, as the VM's PUT
 to its metadata server writes it; served by ``instances.getGuestAttributes``),
+``guestlog`` (every guest attribute a stand-in VM PUT, timestamped),
 ``guest-auto/on|off`` (on by default: a started VM with guest attributes enabled
 reports ``bridge/health=healthy`` by itself), ``deny/<collection>`` (inserts lack
 permission, 403; ``allow/<collection>`` undoes it), ``disable-api/secretmanager``
@@ -331,6 +334,7 @@ class State:
         self.oplog: list[dict] = []  # insert/delete/running events with the RUNNING instances
         self.stall: list[str] = []  # instances whose user-data holds one of these never start
         self.guest: dict[tuple, dict] = {}  # (zone, instance) -> guest attributes "ns/key" -> value
+        self.guest_log: list[tuple] = []  # every VM's PUT: (time, zone, instance, "ns/key", value)
         self.guest_auto = True  # a started VM with guest attributes reports healthy by itself
 
     def log(self, event: str, scope: str, name: str) -> None:
@@ -412,6 +416,9 @@ class Handler(BaseHTTPRequestHandler):
     def do_DELETE(self):
         self.route("DELETE")
 
+    def do_PUT(self):
+        self.route("PUT")
+
     def route(self, method: str) -> None:
         url = urllib.parse.urlsplit(self.path)
         query = dict(urllib.parse.parse_qsl(url.query))
@@ -427,6 +434,9 @@ class Handler(BaseHTTPRequestHandler):
             m = re.fullmatch(r"/_vm/([^/]+)/([^/]+)/computeMetadata/v1/instance/attributes/([^/]+)", url.path)
             if m and method == "GET":
                 return self.vm_attribute(m.group(1), m.group(2), m.group(3), query)
+            m = re.fullmatch(r"/_vm/([^/]+)/([^/]+)/computeMetadata/v1/instance/guest-attributes/([^/]+)/([^/]+)", url.path)
+            if m and method == "PUT":
+                return self.vm_guest_put(m.group(1), m.group(2), m.group(3), m.group(4), raw)
             if url.path.startswith("/_control/"):
                 self.guest_value = query.get("value", "")
                 return self.control(url.path[len("/_control/"):])
@@ -570,6 +580,36 @@ class Handler(BaseHTTPRequestHandler):
             self.st.count("vm_tokens_issued")
         return self.metadata_token()
 
+    def vm_guest_put(self, zone: str, name: str, ns: str, key: str, raw: bytes) -> None:
+        """A guest attribute written by the VM (PUT to its metadata server, the body the
+        value): ``Metadata-Flavor: Google`` required (403), the instance must exist (404) and
+        have ``enable-guest-attributes=TRUE`` in its metadata (403: nothing can be written
+        otherwise); namespace and key ``[A-Za-z0-9_-]+`` (400). Stored where
+        ``instances.getGuestAttributes`` reads it, and counted in ``stats`` (``guest_puts``)."""
+        def send_text(code: int, text: str) -> None:
+            data = text.encode()
+            self.send_response(code)
+            self.send_header("Content-Type", "application/text")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        if self.headers.get("Metadata-Flavor") != "Google":
+            return send_text(403, "Missing Metadata-Flavor:Google header.")
+        if not re.fullmatch(r"[A-Za-z0-9_-]+", ns) or not re.fullmatch(r"[A-Za-z0-9_-]+", key):
+            return send_text(400, "Invalid guest attribute path.")
+        with self.st.lock:
+            inst = self.st.res.get((zone, "instances"), {}).get(name)
+            if inst is None:
+                return send_text(404, "Not found")
+            items = {i.get("key"): i.get("value") for i in inst["metadata"].get("items", [])}
+            if str(items.get("enable-guest-attributes", "")).upper() != "TRUE":
+                return send_text(403, "Guest attributes endpoint access is disabled.")
+            st = self.st.guest.setdefault((zone, name), {})
+            st["%s/%s" % (ns, key)] = raw.decode("utf-8", "replace")
+            self.st.guest_log.append((time.time(), zone, name, "%s/%s" % (ns, key), st["%s/%s" % (ns, key)]))
+        return send_text(200, "")
+
     def vm_attribute(self, zone: str, name: str, key: str, query: dict) -> None:
         """An instance attribute as the VM's metadata server serves it (see the module doc)."""
         def send_text(code: int, text: str, etag: str | None = None) -> None:
@@ -636,6 +676,8 @@ class Handler(BaseHTTPRequestHandler):
                 return self.send(200, dict(st.stats))
             if parts[0] == "oplog":
                 return self.send(200, {"events": st.oplog})
+            if parts[0] == "guestlog":
+                return self.send(200, {"puts": [list(e) for e in st.guest_log]})
             if parts[0] == "stall" and len(parts) == 2:
                 st.stall.append(urllib.parse.unquote(parts[1]))
                 return self.send(200, {})

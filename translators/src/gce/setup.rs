@@ -204,11 +204,12 @@ pub const HEALTH_UNIT: &str = "bridge-health.service";
 /// `bridge/health` (`healthy`, `starting` or `unhealthy`) and `bridge/output` (the failing
 /// container and its last check output) through the metadata server, which the GCE driver reads
 /// with `instances.getGuestAttributes`. Writing only on change keeps under the metadata server's
-/// limit of 10 guest-attribute queries a minute.
+/// limit of 10 guest-attribute queries a minute. `GCE_METADATA_HOST` names another metadata
+/// server, as for the boot script (a test's stand-in VM).
 pub fn health_script(containers: &[String]) -> String {
     let mut o = String::from(
         "#!/bin/sh\n# written by bridge: reports the health of this host's containers to its guest attributes\n\
-         ga=http://metadata.google.internal/computeMetadata/v1/instance/guest-attributes/bridge\n\
+         ga=\"http://${GCE_METADATA_HOST:-metadata.google.internal}/computeMetadata/v1/instance/guest-attributes/bridge\"\n\
          put() { curl -sS -X PUT -H 'Metadata-Flavor: Google' --data-binary \"$2\" \"$ga/$1\" >/dev/null; }\n\
          last=\n\
          while :; do\n\
@@ -226,7 +227,7 @@ pub fn health_script(containers: &[String]) -> String {
          \t\thealthy) ;;\n\
          \t\tstarting|created) [ \"$state\" = unhealthy ] || { state=starting; out=\"$c: $s\"; } ;;\n\
          \t\t*) state=unhealthy\n\
-         \t\t\tout=\"$c: $s: $(docker inspect --format '{{if .State.Health}}{{range .State.Health.Log}}{{printf \"%q\" .Output}}{{\"\\n\"}}{{end}}{{end}}' \"$c\" 2>/dev/null | tail -n 1)\" ;;\n\
+         \t\t\tout=\"$c: $s: $(docker inspect --format '{{$o := \"\"}}{{if .State.Health}}{{range .State.Health.Log}}{{$o = .Output}}{{end}}{{end}}{{printf \"%q\" $o}}' \"$c\" 2>/dev/null)\" ;;\n\
          \t\tesac\n\
          \tdone\n\
          \tif [ \"$state $out\" != \"$last\" ]; then\n\
