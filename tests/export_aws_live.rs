@@ -152,7 +152,7 @@ fn export_aws_live_hand_made_cluster_and_bridge_deployed_app() {
                 "minimumHealthyPercent": 66, "maximumPercent": 100,
                 "deploymentCircuitBreaker": {"enable": true, "rollback": true},
             },
-            "placementConstraints": [{"type": "memberOf", "expression": "attribute:disk == ssd"}],
+            "placementConstraints": [{"type": "memberOf", "expression": "attribute:disk == ssd"}, {"type": "distinctInstance"}],
             "placementStrategy": [{"type": "spread", "field": "attribute:ecs.availability-zone"}],
             "loadBalancers": [{"targetGroupArn": "arn:aws:elasticloadbalancing:us-east-1:123456789012:targetgroup/web/0123456789abcdef", "containerName": "web", "containerPort": 80}],
             "healthCheckGracePeriodSeconds": 30,
@@ -206,6 +206,7 @@ fn export_aws_live_hand_made_cluster_and_bridge_deployed_app() {
         json!(["node.labels.disk == ssd"]),
         "{web}"
     );
+    assert_eq!(web["placement"]["max_per_host"], 1, "{web}");
     assert_eq!(web["env"]["MODE"], "live", "{web}");
     assert_eq!(web["ports"][0]["container"], 80, "{web}");
     assert_eq!(web["ports"][0]["published"], 8080, "{web}");
@@ -285,6 +286,18 @@ fn export_aws_live_hand_made_cluster_and_bridge_deployed_app() {
         sw["deploymentConfiguration"],
         json!({"minimumHealthyPercent": 66, "maximumPercent": 100,
                "deploymentCircuitBreaker": {"enable": true, "rollback": true}}),
+        "{sw}"
+    );
+    assert!(
+        sw["placementConstraints"]
+            .as_array()
+            .is_some_and(|c| c.contains(&json!({"type": "distinctInstance"}))
+                && c.contains(&json!({"type": "memberOf", "expression": "attribute:disk == ssd"}))),
+        "{sw}"
+    );
+    assert_eq!(
+        sw["placementStrategy"],
+        json!([{"type": "spread", "field": "attribute:ecs.availability-zone"}]),
         "{sw}"
     );
     assert_eq!(read_json(&sagent)["schedulingStrategy"], "DAEMON");
@@ -456,5 +469,160 @@ fn export_aws_live_hand_made_cluster_and_bridge_deployed_app() {
         &m,
         "destroy",
     );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Fargate services made by hand: awsvpc networking into `providers.aws`, a start-first
+/// deployment, a capacity provider strategy (X002), percentages bridge would write otherwise
+/// (X002), and a second service on the same task definition family (X001, not exported).
+#[test]
+fn export_aws_live_fargate_network_and_approximations() {
+    let m = Moto::start("export-live-fg", "us-east-1");
+    let dir = workdir("export-live-fg");
+    let vpc = m.boto("ec2", "create_vpc", r#"{"CidrBlock": "10.9.0.0/16"}"#)["Vpc"]["VpcId"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    let subnet = m.boto(
+        "ec2",
+        "create_subnet",
+        &json!({"VpcId": vpc, "CidrBlock": "10.9.1.0/24"}).to_string(),
+    )["Subnet"]["SubnetId"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    let sg = m.boto(
+        "ec2",
+        "create_security_group",
+        &json!({"GroupName": "api", "Description": "api", "VpcId": vpc}).to_string(),
+    )["GroupId"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    m.boto("ecs", "create_cluster", r#"{"clusterName": "fg"}"#);
+    // Different container ports: the ECS exporter reads an awsvpc port as published on the
+    // same port, and two services publishing one port do not validate (README, Limits).
+    let register = |family: &str, image: &str, port: u16| {
+        m.boto(
+            "ecs",
+            "register_task_definition",
+            &json!({
+                "family": family, "networkMode": "awsvpc", "requiresCompatibilities": ["FARGATE"],
+                "cpu": "256", "memory": "512",
+                "executionRoleArn": "arn:aws:iam::123456789012:role/ecsTaskExecutionRole",
+                "containerDefinitions": [{"name": family, "image": image,
+                    "portMappings": [{"containerPort": port, "protocol": "tcp"}]}],
+            })
+            .to_string(),
+        )["taskDefinition"]["taskDefinitionArn"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string()
+    };
+    let api = register("api", "nginx:1.27", 8080);
+    let batch = register("batch", "busybox:1.36", 9090);
+    let net = json!({"awsvpcConfiguration": {"subnets": [subnet], "securityGroups": [sg], "assignPublicIp": "ENABLED"}});
+    for (name, td, extra) in [
+        (
+            "api",
+            &api,
+            json!({"launchType": "FARGATE", "desiredCount": 4,
+                   "deploymentConfiguration": {"minimumHealthyPercent": 100, "maximumPercent": 150}}),
+        ),
+        (
+            "api-copy",
+            &api,
+            json!({"launchType": "FARGATE", "desiredCount": 1}),
+        ),
+        (
+            "batch",
+            &batch,
+            json!({"capacityProviderStrategy": [{"capacityProvider": "FARGATE_SPOT", "weight": 1}],
+                   "desiredCount": 2,
+                   "deploymentConfiguration": {"minimumHealthyPercent": 50, "maximumPercent": 200}}),
+        ),
+    ] {
+        let mut body = json!({"cluster": "fg", "serviceName": name, "taskDefinition": td, "networkConfiguration": net});
+        for (k, v) in extra.as_object().into_iter().flatten() {
+            body[k] = v.clone();
+        }
+        m.boto("ecs", "create_service", &body.to_string());
+    }
+    let out = dir.join("fg.yaml");
+    let outs = out.to_string_lossy().to_string();
+    let o = bridge(
+        &m,
+        &dir,
+        &[
+            "export",
+            "-p",
+            "aws",
+            "--cluster",
+            "fg",
+            "-o",
+            &outs,
+            "--output",
+            "json",
+        ],
+    );
+    ok(&o, &m, "export -p aws --cluster fg");
+    let v = json_out(&o);
+    show("export --cluster fg", &v);
+    let app = &v["app"];
+    let aws = &app["providers"]["aws"];
+    assert_eq!(aws["launch_type"], "fargate", "{app}");
+    assert_eq!(aws["subnets"], json!([subnet]), "{app}");
+    assert_eq!(aws["security_groups"], json!([sg]), "{app}");
+    assert_eq!(aws["assign_public_ip"], true, "{app}");
+    let names: Vec<&String> = app["services"]
+        .as_object()
+        .map(|o| o.keys().collect())
+        .unwrap_or_default();
+    assert_eq!(names, ["api", "batch"], "{app}");
+    let a = &app["services"]["api"];
+    assert_eq!(a["replicas"], 4, "{a}");
+    assert_eq!(
+        a["update"],
+        json!({"parallelism": 2, "order": "start-first"}),
+        "{a}"
+    );
+    let b = &app["services"]["batch"];
+    assert_eq!(b["replicas"], 2, "{b}");
+    let paths = diag_paths(&v);
+    for (code, want) in [
+        ("X001", "service/api-copy.taskDefinition"),
+        ("X002", "service/batch.capacityProviderStrategy"),
+        ("X002", "service/batch.deploymentConfiguration"),
+    ] {
+        assert!(
+            paths.iter().any(|(c, p)| c == code && p == want),
+            "no {code} for {want}: {paths:?}"
+        );
+    }
+    // Rendered again: the network configuration and the start-first percentages come back.
+    let rdir = dir.join("rendered");
+    let o = bridge(
+        &m,
+        &dir,
+        &[
+            "render",
+            "-p",
+            "aws",
+            "-f",
+            &outs,
+            "-o",
+            &rdir.to_string_lossy(),
+        ],
+    );
+    ok(&o, &m, "render -p aws of the export");
+    let sapi = rdir.join("aws/services/fg-api.json");
+    ecs_check("CreateServiceRequest", std::slice::from_ref(&sapi));
+    let s = read_json(&sapi);
+    assert_eq!(
+        s["deploymentConfiguration"],
+        json!({"minimumHealthyPercent": 100, "maximumPercent": 150}),
+        "{s}"
+    );
+    assert_eq!(s["networkConfiguration"], net, "{s}");
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -40,7 +40,8 @@ moto_agent.py calls it with what the Docker Engine reports of the health checks 
    alias's name and port too (no other service's). Nothing is resolved: the proxy is ECS's.
 
 6. moto's CreateService drops `deploymentConfiguration`, `placementConstraints`,
-   `placementStrategy`, `healthCheckGracePeriodSeconds` and `enableExecuteCommand` (its
+   `placementStrategy`, `healthCheckGracePeriodSeconds`, `enableExecuteCommand` and
+   `capacityProviderStrategy` (its
    UpdateService keeps them, and DescribeServices reports what is kept). Here CreateService keeps
    them as UpdateService does, so DescribeServices reports them as ECS does.
 
@@ -253,6 +254,7 @@ _KEPT_ON_CREATE = {
     "placementStrategy": "placement_strategy",
     "healthCheckGracePeriodSeconds": "health_check_grace_period_seconds",
     "enableExecuteCommand": "enable_execute_command",
+    "capacityProviderStrategy": "capacity_provider_strategy",
 }
 
 

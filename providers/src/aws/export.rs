@@ -298,6 +298,8 @@ pub async fn export(
                         said.dropped(k, "bridge schedules REPLICA or DAEMON services");
                     }
                 }
+                // A strategy takes the launch type's place (ECS takes one or the other).
+                "launchType" if set(&s["capacityProviderStrategy"]) => {}
                 "launchType" => {
                     let fargate = match v.as_str() {
                         Some("FARGATE") => Some(true),
