@@ -260,6 +260,9 @@ fn live(provider: &str, a: &ExportArgs) -> Result<Result<Export, Diagnostics>> {
 /// `-p aws --cluster NAME [--service S ...]` or `-p aws --app NAME [--cluster NAME]`.
 fn live_aws(a: &ExportArgs) -> Result<Result<Export, Diagnostics>> {
     use bridge_providers::aws::{AwsDriver, Overrides, export::Select};
+    if a.stack.is_some() {
+        anyhow::bail!("--stack is a Swarm stack: for ECS give --cluster NAME or --app NAME");
+    }
     let sel = match (&a.app, &a.cluster) {
         (Some(app), cluster) if a.services.is_empty() => Select::App {
             app: app.clone(),

@@ -328,7 +328,7 @@ fn export_aws_live_hand_made_cluster_and_bridge_deployed_app() {
 
     // Bad selectors fail clearly.
     let o = bridge(&m, &dir, &["export", "-p", "aws", "--cluster", "nope"]);
-    assert_ne!(o.status.code(), Some(0), "{}", text(&o));
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
     assert!(text(&o).contains("no ECS cluster `nope`"), "{}", text(&o));
     let o = bridge(
         &m,
@@ -350,8 +350,15 @@ fn export_aws_live_hand_made_cluster_and_bridge_deployed_app() {
         text(&o)
     );
     let o = bridge(&m, &dir, &["export", "-p", "aws"]);
-    assert_ne!(o.status.code(), Some(0), "{}", text(&o));
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
     assert!(text(&o).contains("--cluster NAME"), "{}", text(&o));
+    let o = bridge(&m, &dir, &["export", "-p", "aws", "--stack", "handmade"]);
+    assert_ne!(o.status.code(), Some(0), "{}", text(&o));
+    assert!(
+        text(&o).contains("--stack is a Swarm stack"),
+        "{}",
+        text(&o)
+    );
 
     // (b) An app bridge deployed, with a secret, read back by its tags.
     let value = "live-export-secret-5d1e9c";
@@ -442,7 +449,7 @@ fn export_aws_live_hand_made_cluster_and_bridge_deployed_app() {
     assert_eq!(o.status.code(), Some(0), "validate: {}", text(&o));
 
     let o = bridge(&m, &dir, &["export", "-p", "aws", "--app", "nosuch"]);
-    assert_ne!(o.status.code(), Some(0), "{}", text(&o));
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
     assert!(text(&o).contains("no ECS cluster `nosuch`"), "{}", text(&o));
     let o = bridge(
         &m,
