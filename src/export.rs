@@ -51,9 +51,15 @@ pub struct ExportArgs {
     /// The Swarm stack (`docker stack deploy` name) to read.
     #[arg(long, value_name = "NAME")]
     pub stack: Option<String>,
-    /// The app bridge deployed (its `bridge.app` label) to read.
+    /// The app bridge deployed (its `bridge.app` label; on aws its tag) to read.
     #[arg(long = "app", value_name = "NAME")]
     pub app: Option<String>,
+    /// The ECS cluster to read (-p aws; with --app: the app's cluster, default the app name).
+    #[arg(long, value_name = "NAME")]
+    pub cluster: Option<String>,
+    /// Only these ECS services of the cluster (-p aws --cluster; repeatable).
+    #[arg(long = "service", value_name = "NAME")]
+    pub services: Vec<String>,
     /// The exported app's name (default: from the artifacts).
     #[arg(long, value_name = "NAME")]
     pub name: Option<String>,
@@ -225,6 +231,9 @@ fn from_files(from: From, a: &ExportArgs, sources: &mut Sources) -> Result<Expor
 
 fn live(provider: &str, a: &ExportArgs) -> Result<Result<Export, Diagnostics>> {
     use bridge_providers::swarm::{SwarmDriver, export::Select};
+    if provider == "aws" {
+        return live_aws(a);
+    }
     if provider != "swarm" {
         anyhow::bail!(
             "export from a live `{provider}` deployment is not available yet: export its artifacts with --from ecs-task-def"
@@ -243,6 +252,38 @@ fn live(provider: &str, a: &ExportArgs) -> Result<Result<Export, Diagnostics>> {
             .await
             .map_err(|e| anyhow::anyhow!("{e}"))?;
         bridge_providers::swarm::export::export(&d, &sel, a.name.as_deref())
+            .await
+            .map_err(|e| anyhow::anyhow!("{e}"))
+    })
+}
+
+/// `-p aws --cluster NAME [--service S ...]` or `-p aws --app NAME [--cluster NAME]`.
+fn live_aws(a: &ExportArgs) -> Result<Result<Export, Diagnostics>> {
+    use bridge_providers::aws::{AwsDriver, Overrides, export::Select};
+    if a.stack.is_some() {
+        anyhow::bail!("--stack is a Swarm stack: for ECS give --cluster NAME or --app NAME");
+    }
+    let sel = match (&a.app, &a.cluster) {
+        (Some(app), cluster) if a.services.is_empty() => Select::App {
+            app: app.clone(),
+            cluster: cluster.clone(),
+        },
+        (None, Some(c)) => Select::Cluster {
+            cluster: c.clone(),
+            services: a.services.clone(),
+        },
+        _ => anyhow::bail!(
+            "give --cluster NAME [--service NAME ...], or --app NAME [--cluster NAME] (--service selects within a cluster)"
+        ),
+    };
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    rt.block_on(async {
+        let d = AwsDriver::connect_bare(PathBuf::from("."), Overrides::default())
+            .await
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+        bridge_providers::aws::export::export(&d, &sel, a.name.as_deref())
             .await
             .map_err(|e| anyhow::anyhow!("{e}"))
     })

@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """Runs moto's server (same arguments as `python -m moto.server`) with four bugs of moto fixed
-and one gap filled (5).
+and two gaps filled (5, 6).
 
 1. moto sums the containers' `memory` to place a task, and fails with a TypeError when a container
    has none. ECS allows that (on Fargate, and on EC2 when the task sets memory): the sum falls back
@@ -38,6 +38,12 @@ moto_agent.py calls it with what the Docker Engine reports of the health checks 
    (default: the portName) and a dnsName have ECS's characters; each discoveryName is unique in
    the namespace (no other service's, nor a Cloud Map service there already), and each client
    alias's name and port too (no other service's). Nothing is resolved: the proxy is ECS's.
+
+6. moto's CreateService drops `deploymentConfiguration`, `placementConstraints`,
+   `placementStrategy`, `healthCheckGracePeriodSeconds`, `enableExecuteCommand` and
+   `capacityProviderStrategy` (its
+   UpdateService keeps them, and DescribeServices reports what is kept). Here CreateService keeps
+   them as UpdateService does, so DescribeServices reports them as ECS does.
 
 Nothing else is changed.
 """
@@ -236,7 +242,31 @@ def _create_service_connect(self):
     result = _create_service(self)
     if conf is not None:
         _sc_keep(self, cluster_str, name, conf, ns)
+    _keep_on_create(self, cluster_str, name)
     return result
+
+
+# (6) The CreateService members moto's create drops, under the attribute names its
+# UpdateService sets (and DescribeServices reads).
+_KEPT_ON_CREATE = {
+    "deploymentConfiguration": "deployment_configuration",
+    "placementConstraints": "placement_constraints",
+    "placementStrategy": "placement_strategy",
+    "healthCheckGracePeriodSeconds": "health_check_grace_period_seconds",
+    "enableExecuteCommand": "enable_execute_command",
+    "capacityProviderStrategy": "capacity_provider_strategy",
+}
+
+
+def _keep_on_create(resp, cluster_str, service_name):
+    backend = resp.ecs_backend
+    service = backend.services.get(f"{backend._get_cluster(cluster_str).name}:{service_name}")
+    if service is None:
+        return
+    for member, attr in _KEPT_ON_CREATE.items():
+        value = resp._get_param(member)
+        if value is not None:
+            setattr(service, attr, value)
 
 
 def _update_service_connect(self):

@@ -95,7 +95,7 @@ async fn list_all(
     }
 }
 
-fn family_of_arn(arn: &str) -> (String, u64) {
+pub(super) fn family_of_arn(arn: &str) -> (String, u64) {
     let last = arn.rsplit('/').next().unwrap_or(arn);
     match last.rsplit_once(':') {
         Some((f, r)) => (f.to_string(), r.parse().unwrap_or(0)),
@@ -331,7 +331,7 @@ async fn app_services(d: &AwsDriver, app: &str) -> Result<Vec<(ResourceId, Value
 }
 
 /// Every service of the cluster, described with tags.
-async fn services(d: &AwsDriver, cluster: &str) -> Result<Vec<Value>, DriverError> {
+pub(super) async fn services(d: &AwsDriver, cluster: &str) -> Result<Vec<Value>, DriverError> {
     let arns = list_all(
         d,
         "ListServices",

@@ -21,6 +21,7 @@ mod client;
 mod discovery;
 mod ec2;
 mod ecs;
+pub mod export;
 pub mod route53;
 
 use std::collections::BTreeMap;
@@ -166,6 +167,48 @@ impl AwsDriver {
         over: Overrides,
     ) -> Result<Self, DriverError> {
         let options = app.app().providers.aws.clone().unwrap_or_default();
+        let client = Self::client_for(&options, &over).await?;
+        let secret_sources = tr::build(app, &tr::Options::default())
+            .0
+            .secrets
+            .into_iter()
+            .map(|s| (s.arn, (s.name, s.source)))
+            .collect();
+        Ok(AwsDriver {
+            secret_sources,
+            secret_arns: std::sync::Mutex::default(),
+            discovery_arns: std::sync::Mutex::default(),
+            instance_types: std::sync::OnceLock::new(),
+            client,
+            options,
+            register_timeout: env_secs("BRIDGE_AWS_REGISTER_SECONDS", 600),
+            delete_timeout: env_secs("BRIDGE_AWS_DELETE_SECONDS", 600),
+            base_dir,
+        })
+    }
+
+    /// A driver for reading what a region holds without an app (`bridge export -p aws`):
+    /// credentials, region and endpoints resolved exactly as for a deploy, the app options
+    /// empty (the region from `over` or the environment).
+    pub async fn connect_bare(base_dir: PathBuf, over: Overrides) -> Result<Self, DriverError> {
+        let options = AwsOptions::default();
+        let client = Self::client_for(&options, &over).await?;
+        Ok(AwsDriver {
+            secret_sources: BTreeMap::new(),
+            secret_arns: std::sync::Mutex::default(),
+            discovery_arns: std::sync::Mutex::default(),
+            instance_types: std::sync::OnceLock::new(),
+            client,
+            options,
+            register_timeout: env_secs("BRIDGE_AWS_REGISTER_SECONDS", 600),
+            delete_timeout: env_secs("BRIDGE_AWS_DELETE_SECONDS", 600),
+            base_dir,
+        })
+    }
+
+    /// The signed-request client: aws-config's default chain (the app's region first), with
+    /// the overrides; checks the region and that credentials resolve.
+    async fn client_for(options: &AwsOptions, over: &Overrides) -> Result<Client, DriverError> {
         // The credential providers' own HTTPS client (SSO, STS, IMDS), on ring.
         let https = aws_smithy_http_client::Builder::new()
             .tls_provider(aws_smithy_http_client::tls::Provider::Rustls(
@@ -217,23 +260,7 @@ impl AwsDriver {
         })?;
         let client = Client::new(creds, region, conf.endpoint_url().map(str::to_string))?;
         client.credentials().await?;
-        let secret_sources = tr::build(app, &tr::Options::default())
-            .0
-            .secrets
-            .into_iter()
-            .map(|s| (s.arn, (s.name, s.source)))
-            .collect();
-        Ok(AwsDriver {
-            secret_sources,
-            secret_arns: std::sync::Mutex::default(),
-            discovery_arns: std::sync::Mutex::default(),
-            instance_types: std::sync::OnceLock::new(),
-            client,
-            options,
-            register_timeout: env_secs("BRIDGE_AWS_REGISTER_SECONDS", 600),
-            delete_timeout: env_secs("BRIDGE_AWS_DELETE_SECONDS", 600),
-            base_dir,
-        })
+        Ok(client)
     }
 
     /// The region in use.

@@ -826,6 +826,8 @@ fn container(
                     }
                 }
             }
+            // An empty list (describe-task-definition prints `volumesFrom: []`) holds nothing.
+            _ if v.as_seq().is_some_and(|x| x.is_empty()) => {}
             _ => r.dropped(&p, kn, "bridge has no field for it"),
         }
     }
