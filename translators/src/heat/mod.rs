@@ -396,6 +396,8 @@ pub(crate) struct Builder<'a> {
     pub token_prefix: String,
     /// The app-wide security group letting the app's servers reach each other.
     pub internal_sg: Option<String>,
+    /// The port security group shared by the separate servers of one family (server.rs).
+    pub family_sgs: BTreeMap<String, String>,
     /// See [`HeatStack::rollback`].
     pub rollback: bool,
     /// The app's link aliases and service names for every pool's peers file, computed at the
@@ -677,6 +679,7 @@ pub fn build(valid: &ValidApp, opts: &HeatOptions) -> (HeatStack, Ledger, Diagno
         hosts_of: BTreeMap::new(),
         token_prefix: server::token_prefix(full),
         internal_sg: None,
+        family_sgs: BTreeMap::new(),
         rollback: false,
         names: None,
     };
