@@ -1,7 +1,8 @@
 //! OpenStack Heat: one HOT template per app. bridge owns the hosts: the placement solver packs the
 //! app's units onto flavors and every solver host becomes an `OS::Nova::Server` whose cloud-init
 //! (the shared [`crate::cloudinit`]) installs docker and runs exactly the containers the solver put
-//! there; identical hosts become one `OS::Heat::ResourceGroup`. Secrets are hidden parameters,
+//! there; identical hosts become one `OS::Heat::ResourceGroup` (unless they run a health-checked
+//! service: then separate servers, see `server.rs`). Secrets are hidden parameters,
 //! published ports security group rules, named volumes Cinder volumes, `vms:` plain servers. With
 //! `providers.openstack.containers: zun` services become `OS::Zun::Container`s instead.
 //!
