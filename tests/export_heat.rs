@@ -678,3 +678,47 @@ fn compose_format_imports_back_for_every_source() {
         );
     }
 }
+
+/// A health-checked group's replicas are separate servers (`host_pair_0`, `host_pair_1`): the
+/// export reads them back as one group `pair` of 2 replicas, and rendering that again gives
+/// the same template.
+#[test]
+fn separate_servers_of_a_health_checked_group_export_as_one_group() {
+    let dir = tmp("family");
+    let f = dir.join("bridge.yaml");
+    std::fs::write(
+        &f,
+        "bridge: v1\nname: fam\ngroups:\n  pair: {}\nservices:\n  web:\n    image: busybox:1\n    group: pair\n    replicas: 2\n    health: {test: [CMD, 'true']}\n    resources: {memory: 700MiB}\n  side:\n    image: busybox:1\n    group: pair\n    replicas: 2\n    resources: {memory: 700MiB}\nproviders:\n  openstack: {flavor: m1.small}\n",
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    let app = load(&f).unwrap_or_else(|| panic!("invalid test app"));
+    let (stack, _, _) = bridge_translators::heat::build(&app, &HeatOptions::default());
+    let hosts: Vec<&str> = stack.hosts.iter().map(|h| h.resource.as_str()).collect();
+    assert_eq!(hosts, ["host_pair_0", "host_pair_1"]);
+    let t1 = bridge_translators::heat::render_template(&stack.template);
+    let exported = bridge_translators::export::heat::templates(&[("fam.yaml".into(), t1)], None)
+        .unwrap_or_else(|d| panic!("{d:?}"));
+    for n in ["web", "side"] {
+        let s = &exported.app.services[n];
+        assert_eq!(s.group.as_deref(), Some("pair"), "{n}");
+        assert_eq!(s.replicas, 2, "{n}");
+    }
+    assert_eq!(exported.app.groups.keys().collect::<Vec<_>>(), ["pair"]);
+    let yaml = bridge_core::emit::to_yaml(&exported.app).unwrap_or_else(|e| panic!("{e}"));
+    let again = bridge_core::load_str(
+        &"exported".into(),
+        &yaml,
+        Path::new("."),
+        &bridge_core::LoadOptions::default(),
+    );
+    let valid = again
+        .valid
+        .unwrap_or_else(|| panic!("{:?}\n{yaml}", again.diagnostics));
+    let (stack2, _, _) = bridge_translators::heat::build(&valid, &HeatOptions::default());
+    let (a, b) = (resources(&stack.template), resources(&stack2.template));
+    assert_eq!(
+        a.keys().collect::<Vec<_>>(),
+        b.keys().collect::<Vec<_>>(),
+        "{yaml}"
+    );
+}

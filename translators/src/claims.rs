@@ -47,6 +47,9 @@ pub enum Claim {
     PinsGroupToOneNode,
     /// An update replaces at most `parallelism` VMs (or servers) at once.
     ReplacesInBatches,
+    /// An update replaces the next batch only once the previous batch's replacements reported
+    /// healthy; one that never does fails the update.
+    GatesBatchesOnHealth,
     /// An update watches each batch for `monitor`, then waits `delay`, before the next batch.
     PacesBatches,
     /// An update stops the old VM before starting the new one (stop-first).
@@ -59,7 +62,7 @@ pub enum Claim {
 
 impl Claim {
     /// Every claim.
-    pub const ALL: [Claim; 17] = [
+    pub const ALL: [Claim; 18] = [
         Claim::WaitsForHealthyDependency,
         Claim::CreatesDependencyFirst,
         Claim::WaitsForHealthAcrossVms,
@@ -73,6 +76,7 @@ impl Claim {
         Claim::SpreadsVmReplicas,
         Claim::PinsGroupToOneNode,
         Claim::ReplacesInBatches,
+        Claim::GatesBatchesOnHealth,
         Claim::PacesBatches,
         Claim::StopsBeforeStarting,
         Claim::StartsBeforeStopping,
@@ -164,11 +168,18 @@ pub fn proofs(claim: Claim, target: ProviderKind) -> &'static [&'static str] {
             "tests/openstack_rolling.rs::a_changed_service_is_replaced_one_server_at_a_time",
             "tests/openstack_rollback.rs::an_update_waits_for_the_replacement_servers_health_signal",
         ],
-        // The rollback line also makes the batch promise (one line per `update`).
+        // The health gate's line also makes the batch promise.
+        (GatesBatchesOnHealth, Openstack) => &[
+            "tests/openstack_gate.rs::the_next_server_is_replaced_only_after_the_previous_replacement_signalled_healthy",
+            "tests/openstack_rolling.rs::a_changed_service_is_replaced_one_server_at_a_time",
+        ],
+        // The rollback line also makes the batch promise (one line per `update`), and the
+        // health gate's for a health-checked service.
         (RollsBackFailedUpdates, Openstack) => &[
             "tests/openstack_rollback.rs::a_failed_update_is_rolled_back_to_the_running_previous_spec",
             "tests/openstack_rolling.rs::a_changed_service_is_replaced_one_server_at_a_time",
             "tests/openstack_rollback.rs::an_update_waits_for_the_replacement_servers_health_signal",
+            "tests/openstack_gate.rs::the_next_server_is_replaced_only_after_the_previous_replacement_signalled_healthy",
         ],
         (PacesBatches, Gce) => {
             &["tests/gce_rolling.rs::delay_waits_between_hosts_and_monitor_watches_each"]

@@ -2311,6 +2311,21 @@ fn reference(v: &Value, cx: &Cx, tpl: &Tpl<'_>) -> Option<String> {
     None
 }
 
+/// The resource name a host's servers share: `host_pair` for `host_pair_1` when the template
+/// also holds `host_pair_0` and `host_pair_1` (the Heat translator's separate servers of a
+/// health-checked unit), else the host's own name.
+fn family<'a>(res: &'a str, hosts: &[Host]) -> &'a str {
+    let Some((stem, i)) = res.rsplit_once('_') else {
+        return res;
+    };
+    let has = |i: &str| hosts.iter().any(|h| h.res == format!("{stem}_{i}"));
+    if !i.is_empty() && i.bytes().all(|c| c.is_ascii_digit()) && has("0") && has("1") {
+        stem
+    } else {
+        res
+    }
+}
+
 /// Replicas, groups, health waits and address references, once every server is read; then the
 /// secrets, configs and volumes the services name.
 fn hosts_done(r: &mut Reader, tpl: &mut Tpl<'_>, cx: &mut Cx, out: &mut Out) {
@@ -2327,7 +2342,8 @@ fn hosts_done(r: &mut Reader, tpl: &mut Tpl<'_>, cx: &mut Cx, out: &mut Out) {
     let hosts = std::mem::take(&mut cx.hosts);
     for h in &hosts {
         let names: Vec<&str> = h.services.iter().map(|(n, _)| n.as_str()).collect();
-        let base = h.res.strip_prefix("host_").unwrap_or(&h.res);
+        let base = family(&h.res, &hosts);
+        let base = base.strip_prefix("host_").unwrap_or(base);
         let group = (names.len() > 1 && !base.contains("_plus")).then(|| dns_label(base));
         let waited: BTreeSet<&String> = h
             .waits

@@ -1,7 +1,8 @@
 //! OpenStack Heat: one HOT template per app. bridge owns the hosts: the placement solver packs the
 //! app's units onto flavors and every solver host becomes an `OS::Nova::Server` whose cloud-init
 //! (the shared [`crate::cloudinit`]) installs docker and runs exactly the containers the solver put
-//! there; identical hosts become one `OS::Heat::ResourceGroup`. Secrets are hidden parameters,
+//! there; identical hosts become one `OS::Heat::ResourceGroup` (unless they run a health-checked
+//! service: then separate servers, see `server.rs`). Secrets are hidden parameters,
 //! published ports security group rules, named volumes Cinder volumes, `vms:` plain servers. With
 //! `providers.openstack.containers: zun` services become `OS::Zun::Container`s instead.
 //!
@@ -396,6 +397,8 @@ pub(crate) struct Builder<'a> {
     pub token_prefix: String,
     /// The app-wide security group letting the app's servers reach each other.
     pub internal_sg: Option<String>,
+    /// The port security group shared by the separate servers of one family (server.rs).
+    pub family_sgs: BTreeMap<String, String>,
     /// See [`HeatStack::rollback`].
     pub rollback: bool,
     /// The app's link aliases and service names for every pool's peers file, computed at the
@@ -677,6 +680,7 @@ pub fn build(valid: &ValidApp, opts: &HeatOptions) -> (HeatStack, Ledger, Diagno
         hosts_of: BTreeMap::new(),
         token_prefix: server::token_prefix(full),
         internal_sg: None,
+        family_sgs: BTreeMap::new(),
         rollback: false,
         names: None,
     };

@@ -8,7 +8,9 @@
 //! identical (same flavor, zone and co-located units, hence the same cloud-init) becomes one
 //! `OS::Heat::ResourceGroup` with `count` = the number of such hosts, so scaling a group is a
 //! count change Heat applies in place, with the rolling update policy of `update.rs`; every
-//! other host is a plain `OS::Nova::Server`. A host with a Cinder volume is always a
+//! other host is a plain `OS::Nova::Server`. Identical hosts running a health-checked service
+//! are separate servers too (`<base>_0`, `<base>_1`, ...), each with its wait condition, so
+//! `update.rs` can hold each replacement for the health of the ones before it. A host with a Cinder volume is always a
 //! plain server (a volume attaches to one server). Each unit runs at most one replica per server
 //! (`max_per_host: 1` is imposed): container names and published ports are per server.
 
@@ -262,9 +264,29 @@ pub(crate) fn build_all(b: &mut Builder<'_>, order: &[String]) {
         } else {
             format!("host_{first}")
         };
+        // Health-gated identical hosts are separate servers, not a resource group: a group's
+        // rolling update does not wait for a member's wait condition, while a separate server
+        // can depend on the previous one's (update.rs), so a rolling update goes on only once
+        // the replacements before it reported healthy. Named `<base>_<i>` from 0, as a
+        // group's members (`%index%`).
+        if count > 1 && health_gated(&b.app, &services) {
+            for i in 0..count {
+                plans.push(Plan {
+                    res: String::new(),
+                    base: format!("{base}_{i}"),
+                    family: Some(base.clone()),
+                    size: size.clone(),
+                    zone: zone.clone(),
+                    count: 1,
+                    services: services.clone(),
+                });
+            }
+            continue;
+        }
         plans.push(Plan {
             res: String::new(),
             base,
+            family: None,
             size,
             zone,
             count,
@@ -324,10 +346,23 @@ pub(crate) fn build_all(b: &mut Builder<'_>, order: &[String]) {
 struct Plan {
     res: String,
     base: String,
+    /// For the separate servers of health-gated identical hosts: the base they share (one
+    /// security group for all of them).
+    family: Option<String>,
     size: String,
     zone: Option<String>,
     count: usize,
     services: Vec<String>,
+}
+
+/// Whether one of `services` has a health check (its server gets a wait condition).
+fn health_gated(app: &App, services: &[String]) -> bool {
+    services.iter().any(|s| {
+        app.services
+            .get(s)
+            .and_then(|x| x.health.as_ref())
+            .is_some_and(|h| !h.test.is_none())
+    })
 }
 
 /// The named volumes a service mounts.
@@ -1048,7 +1083,22 @@ fn host(b: &mut Builder<'_>, p: &Plan, peers: Option<&BTreeMap<String, Vec<(Stri
     if let Some(sg) = b.internal_security_group() {
         sgs.push(json!({"get_resource": sg}));
     }
-    if let Some(sg) = b.port_security_group(&p.res, &component, rules) {
+    let port_sg = match &p.family {
+        Some(f) => match b.family_sgs.get(f).cloned() {
+            Some(sg) => Some(sg),
+            None => {
+                let owner = ident(f);
+                let family = format!("host/{}", owner.trim_start_matches("host_"));
+                let sg = b.port_security_group(&owner, &family, rules);
+                if let Some(sg) = &sg {
+                    b.family_sgs.insert(f.clone(), sg.clone());
+                }
+                sg
+            }
+        },
+        None => b.port_security_group(&p.res, &component, rules),
+    };
+    if let Some(sg) = port_sg {
         sgs.push(json!({"get_resource": sg}));
     }
     let flavor_param = format!("flavor_{}", ident(&p.size));
@@ -1196,13 +1246,7 @@ fn health_gate(
     let gated: Vec<String> = p
         .services
         .iter()
-        .filter(|s| {
-            b.app
-                .services
-                .get(*s)
-                .and_then(|x| x.health.as_ref())
-                .is_some_and(|h| !h.test.is_none())
-        })
+        .filter(|s| health_gated(&b.app, std::slice::from_ref(*s)))
         .cloned()
         .collect();
     if gated.is_empty() {

@@ -802,3 +802,113 @@ fn a_replaced_server_gets_a_new_health_handle_and_a_resize_keeps_it() {
     }
     assert_eq!(tag, bridge_core::hash::spec_hash(&r).as_str());
 }
+
+/// A health-checked service on identical servers: separate servers, not a resource group, each
+/// depending on the wait condition of the one before it, so Heat replaces the next only once
+/// the previous replacement signalled healthy; the ledger line says so, with its claim.
+#[test]
+fn identical_servers_of_a_health_checked_service_are_chained_on_their_wait_conditions() {
+    let (s, t) = stack(
+        "bridge: v1\nname: shop\nservices:\n  web:\n    image: busybox:1\n    replicas: 3\n    ports: ['8080:80']\n    health: {test: [CMD, 'true']}\n    resources: {memory: 1500MiB}\nproviders:\n  openstack: {flavor: m1.small}\n",
+    );
+    assert!(
+        of_type(&s, "OS::Heat::ResourceGroup").is_empty(),
+        "{}",
+        s.template
+    );
+    let names: Vec<String> = s.hosts.iter().map(|h| h.resource.clone()).collect();
+    assert_eq!(names, ["host_web_0", "host_web_1", "host_web_2"]);
+    assert!(s.hosts.iter().all(|h| h.count == 1));
+    for (i, n) in names.iter().enumerate() {
+        let r = res(&s, n);
+        assert_eq!(r["type"], "OS::Nova::Server");
+        // Named as a group's members are.
+        assert_eq!(r["properties"]["name"], format!("shop-web-{i}"));
+        let w = res(&s, &format!("{n}_healthy"));
+        assert_eq!(w["type"], "OS::Heat::WaitCondition");
+        assert_eq!(w["properties"]["count"], 1);
+        assert_eq!(w["depends_on"], serde_json::json!([n]));
+        let want = if i == 0 {
+            Value::Null
+        } else {
+            serde_json::json!([format!("host_web_{}_healthy", i - 1)])
+        };
+        assert_eq!(r["depends_on"], want, "{n}: {}", s.template);
+    }
+    assert_eq!(of_type(&s, "OS::Heat::WaitConditionHandle").len(), 3);
+    // One port security group for the three (Neutron's default quota is 10 groups).
+    let sgs: Vec<&String> = of_type(&s, "OS::Neutron::SecurityGroup")
+        .into_iter()
+        .map(|(n, _)| n)
+        .filter(|n| *n != "sg_internal")
+        .collect();
+    assert_eq!(sgs, ["sg_host_web"], "{}", s.template);
+    for n in &names {
+        let groups = &res(&s, n)["properties"]["security_groups"];
+        assert!(
+            groups
+                .as_array()
+                .is_some_and(|a| a.contains(&serde_json::json!({"get_resource": "sg_host_web"}))),
+            "{n}: {groups}"
+        );
+    }
+    let line = ledger_reason(&t, "services.web.update");
+    assert!(
+        line.contains("waits for the one 1 before it to report healthy"),
+        "{line}"
+    );
+    assert!(!line.contains("where no address reference"), "{line}");
+    let e = t
+        .ledger
+        .iter()
+        .find(|e| e.field == "services.web.update")
+        .unwrap_or_else(|| panic!("no update line"));
+    assert_eq!(e.claim, Some(crate::claims::Claim::GatesBatchesOnHealth));
+    // Without a health check the same replicas stay one resource group.
+    let (g, t) = stack(
+        "bridge: v1\nname: shop\nservices:\n  web:\n    image: busybox:1\n    replicas: 3\n    resources: {memory: 1500MiB}\nproviders:\n  openstack: {flavor: m1.small}\n",
+    );
+    assert_eq!(rolling_update(&g)["max_batch_size"], 1);
+    let e = t
+        .ledger
+        .iter()
+        .find(|e| e.field == "services.web.update")
+        .unwrap_or_else(|| panic!("no update line"));
+    assert_eq!(e.claim, Some(crate::claims::Claim::ReplacesInBatches));
+}
+
+/// Separate servers (zones) of a health-checked service with parallelism 2: server 2 waits for
+/// server 0's wait condition; a delay is still a warning, whose hint says why.
+#[test]
+fn separate_health_checked_servers_wait_for_the_wait_condition_parallelism_back() {
+    let opts = HeatOptions {
+        zones: vec!["az1".into(), "az2".into(), "az3".into()],
+        ..HeatOptions::default()
+    };
+    let (s, t) = stack_with(
+        "bridge: v1\nname: spread\nservices:\n  api:\n    image: a:1\n    replicas: 3\n    health: {test: [CMD, 'true']}\n    placement: {spread: zone}\n    update: {parallelism: 2, delay: 5s}\n",
+        &opts,
+    );
+    let n: Vec<String> = s.hosts.iter().map(|h| h.resource.clone()).collect();
+    assert_eq!(n.len(), 3, "{}", s.template);
+    let deps: Vec<&Value> = n.iter().map(|r| &res(&s, r)["depends_on"]).collect();
+    let want = [
+        Value::Null,
+        Value::Null,
+        serde_json::json!([format!("{}_healthy", n[0])]),
+    ];
+    assert_eq!(deps, want.iter().collect::<Vec<_>>(), "{}", s.template);
+    let d = t
+        .diagnostics
+        .iter()
+        .find(|d| d.code == "T418")
+        .unwrap_or_else(|| panic!("no T418: {:?}", codes(&t)));
+    assert_eq!(d.path, "services.api.update.delay");
+    assert!(
+        d.hint
+            .as_deref()
+            .unwrap_or_default()
+            .contains("health signal"),
+        "{d:?}"
+    );
+}

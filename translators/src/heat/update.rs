@@ -12,7 +12,8 @@
 //! - **Resource groups** always get `update_policy.rolling_update`: `max_batch_size` =
 //!   `parallelism` (default 1; 0 means every member at once), `min_in_service` = the members
 //!   left, `pause_time` = `delay`.
-//! - **Separate servers of one service** (replicas on hosts that are not identical) are chained:
+//! - **Separate servers of one service** (replicas on hosts that are not identical, or that run
+//!   a health-checked service) are chained:
 //!   each `depends_on` the one `parallelism` before it, so Heat replaces at most `parallelism` of
 //!   them at once. A link that would close a cycle is left out (warning T418). `delay` has no
 //!   Heat form between separate servers (warning T418).
@@ -23,8 +24,12 @@
 //!   `pause` (the default) leaves the failed stack UPDATE_FAILED for inspection; `continue` has
 //!   no Heat form (Heat stops at a failed resource) and acts as pause (T409).
 //! - **health**: a replaced server gets a new wait condition (see `server.rs`), so the update
-//!   completes only once the replacements signal healthy; Heat's rolling update of a resource
-//!   group does not wait for it between batches (the wait condition is outside the group).
+//!   completes only once the replacements signal healthy. Identical servers of a health-checked
+//!   service are separate servers (`server.rs`), not a resource group (whose rolling update
+//!   would not wait for a member's wait condition), and each depends on the *wait condition* of
+//!   the one `parallelism` before it: Heat replaces server i only once the replacement of
+//!   server i - parallelism signalled healthy, and a replacement that never signals fails the
+//!   update on the wait condition's timeout (`tests/openstack_gate.rs`).
 
 use bridge_core::diag::Diagnostic;
 use bridge_core::model::{FailureAction, UpdateOrder, UpdatePolicy};
@@ -82,15 +87,28 @@ pub(crate) fn rolling(b: &mut Builder<'_>, pools: &[Pool<'_>]) -> bool {
         let mine: Vec<&Pool<'_>> = pools.iter().filter(|p| p.services.contains(n)).collect();
         let total: usize = mine.iter().map(|p| p.count).sum();
         let size = batch(&pol, total);
-        // Separate servers (or groups) of the service: pool i waits for pool i - size.
+        // Separate servers (or groups) of the service: pool i waits for pool i - size, for its
+        // wait condition when it has one (its containers reported healthy), so Heat replaces
+        // server i only once the replacement of server i - size signalled healthy.
         let mut broken = false;
+        let mut links = 0;
+        let mut gated_links = 0;
         for i in size..mine.len() {
             let (from, to) = (mine[i].res.to_string(), mine[i - size].res.to_string());
             if b.would_cycle(&from, &to) {
                 broken = true;
                 continue;
             }
+            // The cycle check is on servers: the wait condition depends on its server only.
             b.deps.insert(&from, &to);
+            links += 1;
+            let to = match b.health_waits.get(&to) {
+                Some(w) => {
+                    gated_links += 1;
+                    w.clone()
+                }
+                None => to,
+            };
             if let Some(r) = b.resources.get_mut(&from) {
                 let mut deps: Vec<serde_json::Value> =
                     r["depends_on"].as_array().cloned().unwrap_or_default();
@@ -118,7 +136,11 @@ pub(crate) fn rolling(b: &mut Builder<'_>, pools: &[Pool<'_>]) -> bool {
                     format!("service `{n}`: update.delay is not applied between its separate servers (heat has no pause between resources)"),
                 )
                 .with_path(field("update.delay"))
-                .with_hint("replicas on identical servers form a resource group, whose rolling update pauses"),
+                .with_hint(if gated_links > 0 {
+                    "heat waits for each replacement's health signal instead; a service without health checks on identical servers is a resource group, whose rolling update pauses"
+                } else {
+                    "replicas on identical servers form a resource group, whose rolling update pauses"
+                }),
             );
         }
         let action = pol.failure_action.unwrap_or(FailureAction::Pause);
@@ -146,6 +168,15 @@ pub(crate) fn rolling(b: &mut Builder<'_>, pools: &[Pool<'_>]) -> bool {
                         ""
                     }
                 )
+            } else if separate && gated_links > 0 {
+                format!(
+                    "each server waits for the one {size} before it to report healthy (its wait condition), so heat replaces at most {size} at a time and replaces the next only once the replacement before it signalled healthy (a replacement that never signals fails the update on the health timeout){}",
+                    if broken || gated_links < links {
+                        " where no address reference forbids it and the server before it has a health check"
+                    } else {
+                        ""
+                    }
+                )
             } else if separate {
                 format!(
                     "each server depends on the one {size} before it, so heat replaces at most {size} at a time{}",
@@ -165,14 +196,12 @@ pub(crate) fn rolling(b: &mut Builder<'_>, pools: &[Pool<'_>]) -> bool {
                 _ => "a failed update stops and leaves the stack UPDATE_FAILED for inspection",
             };
             // A replaced server gets a new wait condition (server.rs names its handle after the
-            // server's spec): the update waits for it, but only once the group is updated.
+            // server's spec): the update completes only once it signalled.
             let gated = s.health.as_ref().is_some_and(|h| !h.test.is_none());
             let health = if !gated {
                 ""
-            } else if mine.iter().any(|p| p.count > 1) {
-                "; the update completes only once every replacement server has signalled healthy (its new wait condition), but heat does not hold the next batch for it (the wait condition is outside the resource group)"
             } else if separate {
-                "; the update completes only once each replacement server has signalled healthy (its new wait condition), but the next server does not wait for it"
+                "; the update completes only once every replacement server has signalled healthy (its new wait condition)"
             } else {
                 "; the update completes only once the replacement server has signalled healthy (its new wait condition)"
             };
@@ -186,6 +215,8 @@ pub(crate) fn rolling(b: &mut Builder<'_>, pools: &[Pool<'_>]) -> bool {
             // With rollback the line promises the rollback too: its proofs include the batches'.
             let claim = if action == FailureAction::Rollback {
                 crate::claims::Claim::RollsBackFailedUpdates
+            } else if separate && gated_links > 0 {
+                crate::claims::Claim::GatesBatchesOnHealth
             } else {
                 crate::claims::Claim::ReplacesInBatches
             };
