@@ -54,7 +54,11 @@ async fn boot_params(d: &GceDriver, inst: &mut Value) {
             continue;
         };
         let mut p = serde_json::Map::new();
-        for (from, to) in [("sourceImage", "sourceImage"), ("sizeGb", "diskSizeGb"), ("type", "diskType")] {
+        for (from, to) in [
+            ("sourceImage", "sourceImage"),
+            ("sizeGb", "diskSizeGb"),
+            ("type", "diskType"),
+        ] {
             if let Some(v) = b.get(from) {
                 p.insert(to.into(), v.clone());
             }

@@ -98,6 +98,10 @@ struct Out {
     /// Inline config contents a host writes.
     contents: BTreeMap<String, String>,
     machine_types: BTreeSet<String>,
+    /// The services of each host, as read.
+    hosts: Vec<Vec<String>>,
+    /// Groups read back: group name to its services.
+    groups: BTreeMap<String, Vec<String>>,
 }
 
 /// Export GCE resource bodies (`(file name, text)` each) as one app named `name` (default: the
@@ -226,7 +230,11 @@ pub fn instances(files: &[(String, String)], name: Option<&str>) -> Result<Expor
         secrets: out.secrets,
         configs: out.configs,
         networks: BTreeMap::new(),
-        groups: BTreeMap::new(),
+        groups: out
+            .groups
+            .keys()
+            .map(|g| (g.clone(), bridge_core::model::Group::default()))
+            .collect(),
         providers: bridge_core::model::Providers {
             gce,
             ..Default::default()
@@ -615,6 +623,7 @@ fn instance(r: &mut Reader, app: &str, path: &str, n: &Node, out: &mut Out) {
                 host_services.extend(cloud_config(r, app, &ip, item, text, out));
             }
             ("gce-container-declaration", Kind::Host) => {
+                out.gce.container_declaration = true;
                 if let Some(s) = declaration(r, app, &ip, item, text) {
                     out.declared.insert(s.0.clone());
                     host_services.push(s);
@@ -669,6 +678,8 @@ fn instance(r: &mut Reader, app: &str, path: &str, n: &Node, out: &mut Out) {
                     "the services of one host are read as services of their own: whether they were a group is not on the instance, and the placement packs them again",
                 );
             }
+            out.hosts
+                .push(host_services.iter().map(|(n, _)| n.clone()).collect());
             for (svc, s) in host_services {
                 match out.services.get_mut(&svc) {
                     Some(existing) => existing.replicas += 1,
@@ -1215,11 +1226,105 @@ fn declaration(
     Some((svc, s))
 }
 
+/// Services that must share a host: on every host together, and sharing a named volume (a
+/// persistent disk attaches to one VM) or a network namespace (`network_of`). They become a
+/// group named after the first of them; services merely packed together stay apart (the host
+/// says so, `X002`).
+fn groups(out: &mut Out) {
+    let mut hosts_of: BTreeMap<String, BTreeSet<usize>> = BTreeMap::new();
+    for (i, h) in out.hosts.iter().enumerate() {
+        for s in h {
+            hosts_of.entry(s.clone()).or_default().insert(i);
+        }
+    }
+    let vols = |s: &Service| -> BTreeSet<String> {
+        s.volumes
+            .iter()
+            .filter(|m| m.kind == MountKind::Volume)
+            .filter_map(|m| m.source.clone())
+            .collect()
+    };
+    // Union-find over the services of one host.
+    let names: Vec<String> = out.services.keys().cloned().collect();
+    let mut parent: BTreeMap<String, String> =
+        names.iter().map(|n| (n.clone(), n.clone())).collect();
+    fn root(p: &BTreeMap<String, String>, n: &str) -> String {
+        let mut cur = n.to_string();
+        while let Some(up) = p.get(&cur).filter(|u| **u != cur) {
+            cur = up.clone();
+        }
+        cur
+    }
+    for (i, a) in names.iter().enumerate() {
+        for b in &names[i + 1..] {
+            if hosts_of.get(a) != hosts_of.get(b) {
+                continue;
+            }
+            let (sa, sb) = (&out.services[a], &out.services[b]);
+            let tied = !vols(sa).is_disjoint(&vols(sb))
+                || sa.network_of.as_deref() == Some(b.as_str())
+                || sb.network_of.as_deref() == Some(a.as_str());
+            if tied {
+                let (ra, rb) = (root(&parent, a), root(&parent, b));
+                if ra != rb {
+                    let (lo, hi) = if ra < rb { (ra, rb) } else { (rb, ra) };
+                    parent.insert(hi, lo);
+                }
+            }
+        }
+    }
+    let mut groups: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for n in &names {
+        groups.entry(root(&parent, n)).or_default().push(n.clone());
+    }
+    groups.retain(|_, m| m.len() > 1);
+    for (g, members) in &groups {
+        for m in members {
+            if let Some(s) = out.services.get_mut(m) {
+                s.group = Some(g.clone());
+            }
+        }
+    }
+    out.groups = groups;
+}
+
 /// Once every body is read: volumes, secrets and configs the services name, and the ports of
 /// declared containers and vms from the firewall rules.
 fn done(r: &mut Reader, app: &str, out: &mut Out) {
-    if out.machine_types.len() == 1 && out.services.len() + out.vms.len() > 0 {
-        // One type everywhere is still the placement's choice: nothing to pin (said per host).
+    groups(out);
+    // Address references to components the bodies do not hold (another provider's, or
+    // instances not given): said, so the app can be completed.
+    let mut texts: Vec<(String, String)> = Vec::new();
+    for (n, v) in &out.vms {
+        if let Some(u) = &v.user_data {
+            texts.push((format!("vms.{n}.user_data"), u.clone()));
+        }
+    }
+    for (n, s) in &out.services {
+        for (k, v) in &s.env.0 {
+            texts.push((format!("services.{n}.env.{k}"), v.clone()));
+        }
+    }
+    for (path, t) in texts {
+        for (kind, names) in [
+            ("vms", &out.vms.keys().cloned().collect::<BTreeSet<_>>()),
+            ("services", &out.services.keys().cloned().collect()),
+        ] {
+            for part in t.split(&format!("${{{kind}.")).skip(1) {
+                let who = part.split('.').next().unwrap_or_default();
+                if !names.contains(who) {
+                    r.diags.push(
+                        Diagnostic::new(
+                            bridge_core::Severity::Warning,
+                            bridge_core::codes::EXPORT_DROPPED,
+                            format!("`{path}` names `{kind}.{who}`, which none of the given bodies holds (deployed elsewhere, or not given): complete the app with it"),
+                        )
+                        .with_path(path.clone())
+                        .with_file(r.file.clone()),
+                    );
+                }
+            }
+        }
     }
     // Ports from firewall rules: a declared container's (host network) and a vm's.
     let app_tag = crate::gce::names::resource_name(app);
