@@ -322,6 +322,7 @@ fn firewall(r: &mut Reader, path: &str, n: &Node, out: &mut Out) {
         match k.as_str() {
             "name" | "description" | "network" | "direction" | "priority" | "targetTags"
             | "sourceRanges" | "sourceTags" => {}
+            "disabled" if v.as_str() == Some("false") => {}
             "allowed" => {
                 for (i, a) in r.seq(&p, v).unwrap_or_default().iter().enumerate() {
                     let ap = format!("{p}[{i}]");
@@ -614,10 +615,21 @@ fn instance(r: &mut Reader, app: &str, path: &str, n: &Node, out: &mut Out) {
     }
     // Metadata items.
     let mpath = join(path, "metadata.items");
+    let mut update: Option<(crate::gce::update::HostUpdate, String, &Node)> = None;
     for (i, (key, item, val)) in items.iter().enumerate() {
         let ip = format!("{mpath}[{i}]");
         let text = val.as_str().unwrap_or_default();
         match (key.as_str(), &kind) {
+            (crate::gce::update::METADATA_KEY, Kind::Host) => {
+                match serde_json::from_str::<crate::gce::update::HostUpdate>(text) {
+                    Ok(u) => update = Some((u, ip, item)),
+                    Err(e) => r.dropped(
+                        &ip,
+                        item,
+                        &format!("bridge's update policy does not read: {e}"),
+                    ),
+                }
+            }
             (k, _) if BRIDGE_METADATA.contains(&k) => {}
             ("user-data", Kind::Host) if bridge_ud => {
                 host_services.extend(cloud_config(r, app, &ip, item, text, out));
@@ -678,6 +690,9 @@ fn instance(r: &mut Reader, app: &str, path: &str, n: &Node, out: &mut Out) {
                     "the services of one host are read as services of their own: whether they were a group is not on the instance, and the placement packs them again",
                 );
             }
+            if let Some((u, ip, at)) = &update {
+                host_update(r, u, ip, at, &mut host_services);
+            }
             out.hosts
                 .push(host_services.iter().map(|(n, _)| n.clone()).collect());
             for (svc, s) in host_services {
@@ -688,6 +703,46 @@ fn instance(r: &mut Reader, app: &str, path: &str, n: &Node, out: &mut Out) {
                     }
                 }
             }
+        }
+    }
+}
+
+/// The host's `bridge-update` metadata back into its services' update policies: parallelism is
+/// per service; delay, monitor, order, failure action and ratio are the host's merge of its
+/// services' (approximated when the host runs several).
+fn host_update(
+    r: &mut Reader,
+    u: &crate::gce::update::HostUpdate,
+    ip: &str,
+    at: &Node,
+    services: &mut [(String, Service)],
+) {
+    use bridge_core::model::{FailureAction, UpdateOrder, UpdatePolicy};
+    let ms = |n: u64| (n > 0).then(|| bridge_core::units::Duration(n * 1_000_000));
+    let shared = UpdatePolicy {
+        delay: ms(u.delay_ms),
+        monitor: ms(u.monitor_ms),
+        failure_action: match u.failure_action.as_str() {
+            "continue" => Some(FailureAction::Continue),
+            "rollback" => Some(FailureAction::Rollback),
+            _ => None,
+        },
+        max_failure_ratio: (u.max_failure_ratio > 0.0).then_some(u.max_failure_ratio),
+        order: (u.order == "start-first").then_some(UpdateOrder::StartFirst),
+        ..UpdatePolicy::default()
+    };
+    if services.len() > 1 && shared != UpdatePolicy::default() {
+        r.approximated(
+            ip,
+            at,
+            "the host's update delay, monitor, order and failure action merge those of its services: each service is given the merged values",
+        );
+    }
+    for (n, s) in services.iter_mut() {
+        let mut p = shared.clone();
+        p.parallelism = u.parallelism.get(n).copied().filter(|p| *p != 1);
+        if p != UpdatePolicy::default() {
+            s.update = Some(p);
         }
     }
 }
