@@ -47,7 +47,7 @@ pub struct ExportArgs {
     /// The kind of artifact the files are.
     #[arg(long = "from", value_enum)]
     pub from: Option<From>,
-    /// Read a live deployment from this provider instead (swarm).
+    /// Read a live deployment from this provider instead (swarm, gce).
     #[arg(short = 'p', long = "provider", value_name = "PROVIDER")]
     pub provider: Option<String>,
     /// The Swarm stack (`docker stack deploy` name) to read.
@@ -95,7 +95,7 @@ pub fn run(a: &ExportArgs, json: bool, color: bridge_core::render::Color) -> Res
     } else {
         let Some(from) = a.from else {
             eprintln!(
-                "error: give --from ecs-task-def|heat|gce|compose FILE..., or -p swarm --stack NAME"
+                "error: give --from ecs-task-def|heat|gce|compose FILE..., or -p swarm --stack NAME, or -p gce --app NAME"
             );
             return Ok(ExitCode::from(EXIT_INVALID));
         };

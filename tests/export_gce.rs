@@ -426,6 +426,7 @@ fn live_export_of_a_deployed_app_and_a_hand_made_instance() {
             {"key": "ssh-keys", "value": "me:ssh-ed25519 AAAA"},
         ]},
         "canIpForward": true,
+        "tags": {"items": ["hello-web"]},
     });
     let token = server.token();
     let (status, op) = server.request(
@@ -466,7 +467,10 @@ fn live_export_of_a_deployed_app_and_a_hand_made_instance() {
     assert_eq!(s.env.0.get("GREETING").map(String::as_str), Some("hi"));
     assert_eq!(s.volumes.first().map(|m| m.target.as_str()), Some("/cache"));
     // What it cannot read is named: the hand-set property and the ssh key item.
-    assert!(err.contains("canIpForward"), "{err}");
+    assert!(
+        err.contains("canIpForward") && err.contains("tags"),
+        "{err}"
+    );
     assert!(
         err.contains("metadata.items[1]") && err.contains("ssh-keys"),
         "{err}"

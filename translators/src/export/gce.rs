@@ -416,6 +416,7 @@ fn instance(r: &mut Reader, app: &str, path: &str, n: &Node, out: &mut Out) {
                     && t.contains("exec docker ")
             })
     });
+    let bridge_made = component.is_some();
     let kind = match component.as_deref() {
         Some(c) if c.starts_with("vm-") => {
             let v = c.trim_start_matches("vm-");
@@ -576,7 +577,15 @@ fn instance(r: &mut Reader, app: &str, path: &str, n: &Node, out: &mut Out) {
                 }
             }
             // Network tags follow from the app's and its services' names.
-            "tags" => {}
+            "tags" if bridge_made => {}
+            "tags" => {
+                if v.get("items")
+                    .and_then(Node::as_seq)
+                    .is_some_and(|i| !i.is_empty())
+                {
+                    r.dropped(&p, kn, "bridge derives network tags from the app's and its services' names: an instance's own tags are not read");
+                }
+            }
             "scheduling" => {
                 let migrate = v
                     .get("onHostMaintenance")
