@@ -1033,6 +1033,10 @@ fn cloud_config(
                 x.uid = u.clone();
                 x.gid = g.clone();
             }
+            // The boot script's mode (GCE's default is 0400, not Heat's 0444).
+            if x.env.is_none() {
+                x.mode = cc.secret_files.get(&x.name).copied().flatten();
+            }
         }
         // Persistent disks are mounted under /mnt/disks/<volume>.
         for m in &mut s.volumes {
@@ -1681,6 +1685,50 @@ mod tests {
                 .any(|x| x.code == EXPORT_UNREADABLE && x.path.contains("image")),
             "{d:?}"
         );
+    }
+
+    #[test]
+    fn a_rendered_host_gives_back_secret_modes_owners_and_volumes() {
+        use crate::Translator;
+        let yaml = "bridge: v1\nname: shop\nservices:\n  db:\n    image: postgres:16\n    volumes: ['data:/var/lib/postgresql/data']\n    secrets:\n    - {name: pw, env: POSTGRES_PASSWORD}\n    - {name: key, file: /k, mode: 0o444, uid: '70'}\nvolumes: {data: {size: 30GiB}}\nsecrets: {pw: {env: PW}, key: {env: KEY, name: shared-key}}\nproviders: {gce: {project: p1, zone: europe-west1-b}}\n";
+        let loaded = bridge_core::load_str(
+            &std::sync::Arc::from("app.yaml"),
+            yaml,
+            std::path::Path::new("."),
+            &bridge_core::LoadOptions::default(),
+        );
+        let app = loaded
+            .valid
+            .unwrap_or_else(|| panic!("{:?}", loaded.diagnostics));
+        let t = crate::gce::Gce.translate(&app);
+        let files: Vec<(String, String)> = t
+            .artifacts
+            .iter()
+            .filter(|a| a.path.ends_with(".json"))
+            .map(|a| (a.path.clone(), a.content.clone()))
+            .collect();
+        let e = instances(&files, None).unwrap_or_else(|d| panic!("{d:?}"));
+        let db = &e.app.services["db"];
+        let key = db.secrets.iter().find(|s| s.name == "key");
+        assert_eq!(key.and_then(|k| k.mode), Some(0o444));
+        assert_eq!(key.and_then(|k| k.uid.as_deref()), Some("70"));
+        assert_eq!(key.and_then(|k| k.file.as_deref()), Some("/k"));
+        let pw = db.secrets.iter().find(|s| s.name == "pw");
+        assert_eq!(pw.and_then(|k| k.env.as_deref()), Some("POSTGRES_PASSWORD"));
+        // The secret stored under its own name keeps it.
+        assert_eq!(e.app.secrets["key"].name.as_deref(), Some("shared-key"));
+        assert_eq!(e.app.secrets["pw"].name, None);
+        assert_eq!(db.volumes[0].kind, MountKind::Volume);
+        assert_eq!(db.volumes[0].source.as_deref(), Some("data"));
+        assert_eq!(e.app.volumes["data"].size, Some(ByteSize(30 * GIB)));
+        let gce = e
+            .app
+            .providers
+            .gce
+            .as_ref()
+            .unwrap_or_else(|| panic!("no gce options"));
+        assert_eq!(gce.project.as_deref(), Some("p1"));
+        assert_eq!(gce.zone.as_deref(), Some("europe-west1-b"));
     }
 
     #[test]
