@@ -436,6 +436,21 @@ fn live_export_of_a_deployed_app_and_a_hand_made_instance() {
         Some(&body),
     );
     assert_eq!(status, 200, "insert: {op}");
+    // A rule aimed at its tag, also by hand: read, and reported (the tag is no service's).
+    let rule = json!({
+        "name": "hello-web-8080",
+        "network": "global/networks/default",
+        "targetTags": ["hello-web"],
+        "sourceRanges": ["0.0.0.0/0"],
+        "allowed": [{"IPProtocol": "tcp", "ports": ["8080"]}],
+    });
+    let (status, op) = server.request(
+        "POST",
+        &format!("/compute/v1/projects/{PROJECT}/global/firewalls"),
+        Some(&token),
+        Some(&rule),
+    );
+    assert_eq!(status, 200, "firewall insert: {op}");
     let o = server
         .bridge()
         .args([
@@ -469,6 +484,10 @@ fn live_export_of_a_deployed_app_and_a_hand_made_instance() {
     // What it cannot read is named: the hand-set property and the ssh key item.
     assert!(
         err.contains("canIpForward") && err.contains("tags"),
+        "{err}"
+    );
+    assert!(
+        err.contains("global/firewalls/hello-web-8080") && err.contains("`hello-web`"),
         "{err}"
     );
     assert!(

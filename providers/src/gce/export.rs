@@ -2,7 +2,8 @@
 //! driver deployed (the instances and volume disks labelled `bridge-app=NAME`, the firewall
 //! rules whose description names it, listed as [`super::objects::observe`] lists them); with
 //! `--instance NAME...`, the named instances, whoever made them (a container declaration or
-//! bridge's cloud-init), and the data disks they attach. Each resource is passed as the API
+//! bridge's cloud-init), the data disks they attach and the firewall rules aimed at their
+//! network tags. Each resource is passed as the API
 //! returned it to the artifact exporter ([`bridge_translators::export::gce`]), named
 //! `zones/<zone>/instances/<name>` (or `.../disks/<name>`, `global/firewalls/<name>`) in the
 //! diagnostics. The boot disk of an instance is read too (`disks.get`): the API does not echo
@@ -149,6 +150,32 @@ pub async fn export(
                     }
                 }
                 files.push((path, pretty(&v)));
+            }
+            // The firewall rules aimed at the instances' network tags: a declared container's
+            // or a vm's ports.
+            let tags: std::collections::BTreeSet<String> = files
+                .iter()
+                .filter_map(|(_, t)| serde_json::from_str::<Value>(t).ok())
+                .flat_map(|v| {
+                    v["tags"]["items"]
+                        .as_array()
+                        .cloned()
+                        .unwrap_or_default()
+                        .into_iter()
+                        .filter_map(|t| t.as_str().map(str::to_string))
+                })
+                .collect();
+            if !tags.is_empty() {
+                for v in objects::list(d, "global/firewalls", None).await? {
+                    let aimed = v["targetTags"].as_array().is_some_and(|t| {
+                        t.iter()
+                            .any(|x| x.as_str().is_some_and(|x| tags.contains(x)))
+                    });
+                    if aimed {
+                        let n = v["name"].as_str().unwrap_or_default().to_string();
+                        files.push((format!("global/firewalls/{n}"), pretty(&v)));
+                    }
+                }
             }
             for dn in data_disks {
                 let path = format!("zones/{zone}/disks/{dn}");

@@ -1398,6 +1398,15 @@ fn done(r: &mut Reader, app: &str, out: &mut Out) {
     let app_tag = crate::gce::names::resource_name(app);
     for (tag, port, file, path, node) in std::mem::take(&mut out.firewalls) {
         let Some(who) = tag.strip_prefix(&format!("{app_tag}-")) else {
+            if tag != app_tag {
+                let mut fr = Reader::new(&file);
+                fr.dropped(
+                    &path,
+                    &node,
+                    &format!("the rule opens a port for the network tag `{tag}`, which is no service or vm of the app `{app}`"),
+                );
+                r.diags.extend(fr.diags);
+            }
             continue;
         };
         if out.declared.contains(who)
