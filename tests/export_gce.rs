@@ -212,7 +212,7 @@ fn render_export_render_gives_the_same_containers() {
                 msgs.join("\n")
             );
         };
-        let (_, second, errors) = render(&valid);
+        let (files2, second, errors) = render(&valid);
         assert!(
             !errors,
             "{label}: the exported app does not render to gce\n{yaml}"
@@ -244,6 +244,28 @@ fn render_export_render_gives_the_same_containers() {
                 );
                 differ.push(svc.clone());
             }
+        }
+        // The firewall rules (the ports of declared containers and vms) come back too.
+        let rules = |f: &[(String, String)]| -> BTreeSet<String> {
+            f.iter()
+                .filter(|(p, _)| p.starts_with("gce/firewalls/"))
+                .map(|(p, c)| {
+                    let mut v: Value =
+                        serde_json::from_str(c).unwrap_or_else(|e| panic!("{p}: {e}"));
+                    v["description"] = Value::Null;
+                    v.to_string()
+                })
+                .collect()
+        };
+        let rules2 = rules(&files2);
+        if rules(&files) != rules2 {
+            assert!(
+                said.iter().any(|d| d.message.contains("packs them again")),
+                "{label}: the firewall rules changed on the way back and the export did not say so\nbefore: {:?}\nafter:  {:?}\n{yaml}",
+                rules(&files),
+                rules2
+            );
+            differ.push("firewalls".into());
         }
         // The hosts' update policies (`bridge-update`) come back too, per service.
         let updates = |v: &[Value]| -> BTreeSet<String> {
