@@ -322,6 +322,12 @@ fn bad_input_exits_1_naming_file_and_field() {
             "{\"machineType\": \"zones/us-central1-a/machineTypes/e2-small\"}",
             "name",
         ),
+        ("items.json", "{\"items\": 5}", "items"),
+        (
+            "disk.json",
+            "{\"name\": \"d\", \"sizeGb\": \"10\"}",
+            "machineType",
+        ),
         (
             "what.json",
             "{\"name\": \"x\", \"colour\": \"blue\"}",

@@ -133,8 +133,8 @@ pub fn instances(files: &[(String, String)], name: Option<&str>) -> Result<Expor
                 .enumerate()
                 .map(|(i, n)| (format!("[{i}]"), n.clone()))
                 .collect(),
-            (None, Some(list)) if root.get("machineType").is_none() => list
-                .as_seq()
+            (None, Some(list)) if root.get("machineType").is_none() => r
+                .seq("items", list)
                 .unwrap_or_default()
                 .iter()
                 .enumerate()
@@ -162,6 +162,18 @@ pub fn instances(files: &[(String, String)], name: Option<&str>) -> Result<Expor
             docs.push((file.clone(), path, n));
         }
         diags.extend(r.diags);
+    }
+    if !diags.iter().any(Diagnostic::is_error)
+        && !docs.iter().any(|(_, _, n)| n.get("machineType").is_some())
+    {
+        diags.push(
+            Diagnostic::error(
+                bridge_core::codes::EXPORT_UNREADABLE,
+                "none of the files holds an instance (a body with `machineType`)",
+            )
+            .with_file(files.first().map(|f| f.0.as_str()).unwrap_or("").into())
+            .with_hint("give the instance bodies (gce/instances/*.json) with their disks and firewall rules"),
+        );
     }
     if diags.iter().any(Diagnostic::is_error) {
         return Err(Diagnostics(diags));
