@@ -538,4 +538,34 @@ fn live_export_of_a_deployed_app_and_a_hand_made_instance() {
         .unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(o.status.code(), Some(2), "{}", text(&o));
     assert!(text(&o).contains("nosuch"), "{}", text(&o));
+    // An app with no instance: exit 2, naming the label looked for.
+    let o = server
+        .bridge()
+        .args(["export", "-p", "gce", "--app", "nosuch-app", "--zone", ZONE])
+        .output()
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(text(&o).contains("bridge-app=nosuch-app"), "{}", text(&o));
+    // --format compose from the live app: a compose file that imports back.
+    let o = server
+        .bridge()
+        .args([
+            "export",
+            "-p",
+            "gce",
+            "--app",
+            "it-export",
+            "--zone",
+            ZONE,
+            "--format",
+            "compose",
+        ])
+        .output()
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let compose = String::from_utf8_lossy(&o.stdout).to_string();
+    assert!(
+        compose.contains("ghcr.io/acme/web:1.4") && !compose.contains("file-secret-value"),
+        "{compose}"
+    );
 }
