@@ -97,7 +97,6 @@ struct Out {
     fetched: BTreeMap<String, (String, bool, String, String, Node)>,
     /// Inline config contents a host writes.
     contents: BTreeMap<String, String>,
-    machine_types: BTreeSet<String>,
     /// The services of each host, as read.
     hosts: Vec<Vec<String>>,
     /// Groups read back: group name to its services.
@@ -198,12 +197,11 @@ pub fn instances(files: &[(String, String)], name: Option<&str>) -> Result<Expor
     );
     // Disks first: their sizes and labels, for the volumes the instances attach.
     for (file, path, n) in &docs {
-        let mut r = Reader::new(file);
         if n.get("machineType").is_some() {
-        } else if n.get("allowed").is_some()
-            || n.get("denied").is_some()
-            || n.get("direction").is_some()
-        {
+            continue;
+        }
+        let mut r = Reader::new(file);
+        if n.get("allowed").is_some() || n.get("denied").is_some() || n.get("direction").is_some() {
             firewall(&mut r, path, n, &mut out);
         } else if n.get("sizeGb").is_some() || n.get("type").is_some() {
             disk(&mut r, path, n, &mut out);
@@ -468,7 +466,6 @@ fn instance(r: &mut Reader, app: &str, path: &str, n: &Node, out: &mut Out) {
                 }
                 let ty = after(&mt, "machineTypes").unwrap_or(&mt).to_string();
                 let size = crate::gce::machines::size_of(&ty);
-                out.machine_types.insert(ty.clone());
                 match (&kind, size) {
                     (Kind::Vm(_), Some(t)) => {
                         vm.cpus = t.cpus;
