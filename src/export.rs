@@ -24,6 +24,8 @@ pub enum From {
     Compose,
     /// Heat (HOT) templates: the ones bridge renders, and hand-written ones.
     Heat,
+    /// GCE instance, disk and firewall bodies (what `render -p gce` writes, or the API returns).
+    Gce,
 }
 
 /// What `export` writes.
@@ -45,7 +47,7 @@ pub struct ExportArgs {
     /// The kind of artifact the files are.
     #[arg(long = "from", value_enum)]
     pub from: Option<From>,
-    /// Read a live deployment from this provider instead (swarm).
+    /// Read a live deployment from this provider instead (swarm, gce).
     #[arg(short = 'p', long = "provider", value_name = "PROVIDER")]
     pub provider: Option<String>,
     /// The Swarm stack (`docker stack deploy` name) to read.
@@ -60,6 +62,12 @@ pub struct ExportArgs {
     /// Only these ECS services of the cluster (-p aws --cluster; repeatable).
     #[arg(long = "service", value_name = "NAME")]
     pub services: Vec<String>,
+    /// GCE: the zone to read (default: the driver's, us-central1-a).
+    #[arg(long, value_name = "ZONE")]
+    pub zone: Option<String>,
+    /// GCE: instances to read by name, whoever made them (repeatable).
+    #[arg(long = "instance", value_name = "NAME")]
+    pub instance: Vec<String>,
     /// The exported app's name (default: from the artifacts).
     #[arg(long, value_name = "NAME")]
     pub name: Option<String>,
@@ -93,7 +101,7 @@ pub fn run(a: &ExportArgs, json: bool, color: bridge_core::render::Color) -> Res
     } else {
         let Some(from) = a.from else {
             eprintln!(
-                "error: give --from ecs-task-def|heat|compose FILE..., or -p swarm --stack NAME"
+                "error: give --from ecs-task-def|heat|gce|compose FILE..., or -p swarm --stack NAME, or -p gce --app NAME"
             );
             return Ok(ExitCode::from(EXIT_INVALID));
         };
@@ -225,6 +233,7 @@ fn from_files(from: From, a: &ExportArgs, sources: &mut Sources) -> Result<Expor
     }
     match from {
         From::Heat => bridge_translators::export::heat::templates(&texts, a.name.as_deref()),
+        From::Gce => bridge_translators::export::gce::instances(&texts, a.name.as_deref()),
         _ => bridge_translators::export::ecs::task_definitions(&texts, a.name.as_deref()),
     }
 }
@@ -233,6 +242,10 @@ fn live(provider: &str, a: &ExportArgs) -> Result<Result<Export, Diagnostics>> {
     use bridge_providers::swarm::{SwarmDriver, export::Select};
     if provider == "aws" {
         return live_aws(a);
+    }
+    #[cfg(feature = "gce")]
+    if provider == "gce" {
+        return live_gce(a);
     }
     if provider != "swarm" {
         anyhow::bail!(
@@ -287,4 +300,31 @@ fn live_aws(a: &ExportArgs) -> Result<Result<Export, Diagnostics>> {
             .await
             .map_err(|e| anyhow::anyhow!("{e}"))
     })
+}
+
+/// `export -p gce --app NAME | --instance NAME...`: project, zone, credentials and endpoint
+/// resolved as the driver resolves them.
+#[cfg(feature = "gce")]
+fn live_gce(a: &ExportArgs) -> Result<Result<Export, Diagnostics>> {
+    use bridge_providers::gce::{GceDriver, export::Select};
+    let sel = match (&a.app, a.instance.is_empty()) {
+        (Some(s), true) => Select::App(s.clone()),
+        (None, false) => Select::Instances(a.instance.clone()),
+        _ => anyhow::bail!("give one of --app NAME or --instance NAME..."),
+    };
+    let opts = bridge_core::model::GceOptions {
+        zone: a.zone.clone(),
+        ..Default::default()
+    };
+    let d =
+        GceDriver::connect(Some(&opts), PathBuf::from(".")).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    rt.block_on(bridge_providers::gce::export::export(
+        &d,
+        &sel,
+        a.name.as_deref(),
+    ))
+    .map_err(|e| anyhow::anyhow!("{e}"))
 }

@@ -15,6 +15,7 @@
 
 mod api;
 mod auth;
+pub mod export;
 mod objects;
 mod peers;
 mod refs;

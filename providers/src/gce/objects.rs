@@ -83,7 +83,7 @@ pub(super) async fn list(
     }
 }
 
-fn app_filter(app: &str) -> String {
+pub(super) fn app_filter(app: &str) -> String {
     format!("(labels.{LABEL_APP} = \"{}\")", label_value(app))
 }
 

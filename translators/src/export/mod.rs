@@ -3,8 +3,10 @@
 //! path in the artifact (`X001` dropped, `X002` approximated), never left out silently, and input
 //! that cannot be read at all is an error (`X003`) naming the file, line, column and field.
 
+mod cloudconfig;
 pub mod compose;
 pub mod ecs;
+pub mod gce;
 pub mod heat;
 
 use std::sync::Arc;
