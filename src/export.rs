@@ -48,7 +48,7 @@ pub struct ExportArgs {
     /// Read a live deployment from this provider instead (swarm).
     #[arg(short = 'p', long = "provider", value_name = "PROVIDER")]
     pub provider: Option<String>,
-    /// The Swarm stack (`docker stack deploy` name) to read.
+    /// The Swarm stack (`docker stack deploy` name), or the Heat stack (name or id), to read.
     #[arg(long, value_name = "NAME")]
     pub stack: Option<String>,
     /// The app bridge deployed (its `bridge.app` label) to read.
@@ -225,6 +225,9 @@ fn from_files(from: From, a: &ExportArgs, sources: &mut Sources) -> Result<Expor
 
 fn live(provider: &str, a: &ExportArgs) -> Result<Result<Export, Diagnostics>> {
     use bridge_providers::swarm::{SwarmDriver, export::Select};
+    if provider == "openstack" {
+        return openstack(a);
+    }
     if provider != "swarm" {
         anyhow::bail!(
             "export from a live `{provider}` deployment is not available yet: export its artifacts with --from ecs-task-def"
@@ -246,4 +249,26 @@ fn live(provider: &str, a: &ExportArgs) -> Result<Result<Export, Diagnostics>> {
             .await
             .map_err(|e| anyhow::anyhow!("{e}"))
     })
+}
+
+/// `-p openstack --stack NAME_OR_ID|--app NAME`: the cloud is the one deploy would use without
+/// an app file (`OS_CLOUD` in clouds.yaml, else the `OS_*` variables).
+fn openstack(a: &ExportArgs) -> Result<Result<Export, Diagnostics>> {
+    use bridge_providers::openstack::{OpenstackDriver, export::Select};
+    let sel = match (&a.stack, &a.app) {
+        (Some(s), None) => Select::Stack(s.clone()),
+        (None, Some(s)) => Select::App(s.clone()),
+        _ => anyhow::bail!("give one of --stack NAME_OR_ID or --app NAME"),
+    };
+    let d = OpenstackDriver::connect(PathBuf::from("."), None, None)
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    rt.block_on(bridge_providers::openstack::export::export(
+        &d,
+        &sel,
+        a.name.as_deref(),
+    ))
+    .map_err(|e| anyhow::anyhow!("{e}"))
 }

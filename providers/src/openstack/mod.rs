@@ -9,6 +9,7 @@
 //! reconcile repairs (stack check, mark unhealthy, update: Heat replaces it).
 
 pub mod auth;
+pub mod export;
 mod stack;
 
 use std::path::PathBuf;

@@ -160,7 +160,7 @@ impl StackRef {
         }
     }
 
-    fn path(&self) -> String {
+    pub(crate) fn path(&self) -> String {
         format!("/stacks/{}/{}", enc(&self.name), enc(&self.id))
     }
 
@@ -175,7 +175,7 @@ impl StackRef {
     }
 }
 
-async fn call(
+pub(crate) async fn call(
     d: &OpenstackDriver,
     method: Method,
     path: &str,
@@ -192,7 +192,8 @@ async fn call(
         })
 }
 
-async fn list(d: &OpenstackDriver, query: &str) -> Result<Vec<StackRef>, DriverError> {
+/// The stacks `GET /stacks?{query}` lists (deleted ones left out).
+pub(crate) async fn list(d: &OpenstackDriver, query: &str) -> Result<Vec<StackRef>, DriverError> {
     let (status, body) = call(d, Method::GET, &format!("/stacks?{query}"), None, "stacks").await?;
     if status != 200 {
         return Err(api_error("stacks", status, &body));
@@ -215,7 +216,8 @@ pub(crate) async fn find(d: &OpenstackDriver, name: &str) -> Result<Option<Stack
     Ok(found.into_iter().find(|s| s.name == name))
 }
 
-async fn get(d: &OpenstackDriver, s: &StackRef) -> Result<Option<Value>, DriverError> {
+/// The stack's details (`GET /stacks/{name}/{id}`), `None` when it is gone.
+pub(crate) async fn get(d: &OpenstackDriver, s: &StackRef) -> Result<Option<Value>, DriverError> {
     let (status, body) = call(d, Method::GET, &s.path(), None, &s.name).await?;
     match status {
         200 => Ok(Some(body["stack"].clone())),
