@@ -104,12 +104,18 @@ impl Drop for Stack<'_> {
     }
 }
 
-/// Create the stack by hand (POST /stacks) and wait for CREATE_COMPLETE; its id.
-async fn create(d: &OpenstackDriver, name: &str) -> String {
+/// Create a stack by hand (POST /stacks) and wait until it is `want`; its id.
+async fn create(
+    d: &OpenstackDriver,
+    name: &str,
+    template: &str,
+    parameters: Value,
+    want: &str,
+) -> String {
     let body = json!({
         "stack_name": name,
-        "template": TEMPLATE,
-        "parameters": {"flavor": "m1.medium", "web_image": "nginx:1.27-alpine", "db_password": HIDDEN_GIVEN},
+        "template": template,
+        "parameters": parameters,
         "timeout_mins": 10,
     });
     let (st, b) = d
@@ -122,10 +128,10 @@ async fn create(d: &OpenstackDriver, name: &str) -> String {
     loop {
         let s = os::stacks(d, name).await;
         let status = s.first().map(|x| x.1.clone()).unwrap_or_default();
-        if status == "CREATE_COMPLETE" {
+        if status == want {
             return id;
         }
-        if status.ends_with("FAILED") {
+        if status.ends_with("FAILED") || status.ends_with("COMPLETE") {
             let (_, b) = d
                 .request(
                     Method::GET,
@@ -136,7 +142,7 @@ async fn create(d: &OpenstackDriver, name: &str) -> String {
                 .await
                 .unwrap_or_else(|e| panic!("{e}"));
             panic!(
-                "the hand-made stack is {status}: {}",
+                "the hand-made stack is {status}, not {want}: {}",
                 b["stack"]["stack_status_reason"]
             );
         }
@@ -180,7 +186,8 @@ fn a_hand_made_heat_stack_exports_with_its_live_parameter_values() {
         d: &d,
         name: name.clone(),
     };
-    let id = os::rt().block_on(create(&d, &name));
+    let params = json!({"flavor": "m1.medium", "web_image": "nginx:1.27-alpine", "db_password": HIDDEN_GIVEN});
+    let id = os::rt().block_on(create(&d, &name, TEMPLATE, params, "CREATE_COMPLETE"));
 
     let (o, v) = export_json(&dir, &["--stack", &name, "-o", "out.yaml"]);
     let all = text(&o);
@@ -279,6 +286,49 @@ fn an_app_bridge_deployed_exports_by_app_name() {
         "{ds:?}"
     );
     eprintln!("app deployed and exported in {:?}", t0.elapsed());
+}
+
+/// A stack whose first resource fails (Heat's own `OS::Heat::TestResource`), so its server is
+/// never created: Heat leaves it CREATE_FAILED (rollback is off by default).
+const FAILING: &str = r#"heat_template_version: 2018-08-31
+resources:
+  broken:
+    type: OS::Heat::TestResource
+    properties: {fail: true}
+  web:
+    type: OS::Nova::Server
+    depends_on: broken
+    properties:
+      image: bridge-test-image
+      flavor: m1.small
+      networks: [{network: private}]
+"#;
+
+#[test]
+fn a_failed_stack_exports_with_its_status_as_a_warning() {
+    let dir = std::env::temp_dir();
+    let d = os::driver(CLOUD, &dir);
+    let name = format!("handmade-failed-{}", std::process::id());
+    let _guard = Stack {
+        d: &d,
+        name: name.clone(),
+    };
+    os::rt().block_on(create(&d, &name, FAILING, json!({}), "CREATE_FAILED"));
+    let (o, v) = export_json(&dir, &["--stack", &name]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert_eq!(v["app"]["vms"]["web"]["memory"], json!("2GiB"), "{v}");
+    let ds = diagnostics(&v);
+    assert!(
+        ds.iter()
+            .any(|(c, _, m)| c == "X002" && m.contains("the stack is CREATE_FAILED (")),
+        "{ds:?}"
+    );
+    assert!(
+        ds.iter().any(|(c, p, m)| c == "X001"
+            && p == "resources.broken"
+            && m.contains("OS::Heat::TestResource")),
+        "{ds:?}"
+    );
 }
 
 #[test]
