@@ -354,3 +354,92 @@ fn a_missing_stack_fails_naming_it() {
     assert_eq!(o.status.code(), Some(1), "{t}");
     assert!(t.contains("bridge.app=no-such-app-e1f0"), "{t}");
 }
+
+/// `deploy --adopt` of a stack made outside bridge: created through Heat's API (as
+/// `openstack stack create` would) from the template bridge renders for the app, so nothing but
+/// the tags differs. Without `--adopt` the deploy refuses naming it; `plan --adopt` is one adopt
+/// step; after `deploy --adopt` the stack carries bridge's tags, Nova's servers are the same
+/// (ids), and the next plan is empty.
+#[test]
+fn a_stack_made_outside_bridge_is_adopted_in_place() {
+    let app = format!("it-os-adopt-{}", std::process::id());
+    let yaml = os::app_yaml(&app, "info", "");
+    let dir = os::app_dir(&format!("adopt-{app}"), &yaml);
+    let env = os::cli_env(CLOUD);
+    let d = os::driver(CLOUD, &dir);
+    let _guard = Stack {
+        d: &d,
+        name: app.clone(),
+    };
+    let rt = os::rt();
+    // What bridge would deploy, on the cloud's flavors (as plan and deploy size it).
+    let flavors = rt.block_on(d.flavors()).unwrap_or_else(|e| panic!("{e}"));
+    let (desired, _) =
+        bridge_providers::openstack::desired_with(&os::load(&dir, &yaml), Some(flavors));
+    let spec = &desired[0].spec;
+    let mut params = serde_json::Map::new();
+    for p in spec["supplied"].as_array().into_iter().flatten() {
+        params.insert(
+            p["name"].as_str().unwrap_or_default().to_string(),
+            json!(os::SECRET),
+        );
+    }
+    assert!(!params.is_empty(), "the secret is a parameter: {spec}");
+    let template = serde_json::to_string(&spec["template"]).unwrap_or_default();
+    rt.block_on(create(
+        &d,
+        &app,
+        &template,
+        Value::Object(params),
+        "CREATE_COMPLETE",
+    ));
+    let before = rt.block_on(os::servers(&d, &app));
+    assert_eq!(before.len(), 2, "{before:?}");
+
+    let no_leak = |o: &std::process::Output| {
+        assert!(
+            !text(o).contains(os::SECRET),
+            "the secret leaked:\n{}",
+            text(o)
+        );
+    };
+    let o = os::run(&dir, &os::app_args("deploy", &[]), &env);
+    no_leak(&o);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(text(&o).contains("--adopt"), "{}", text(&o));
+    let o = os::run(&dir, &os::app_args("plan", &["--adopt"]), &env);
+    no_leak(&o);
+    assert!(o.status.success(), "{}", text(&o));
+    eprintln!("plan --adopt:\n{}", text(&o));
+    assert!(
+        text(&o).contains(&format!("<= stack/{app}")) && text(&o).contains("adopted"),
+        "{}",
+        text(&o)
+    );
+    let o = os::run(&dir, &os::app_args("deploy", &["--adopt"]), &env);
+    no_leak(&o);
+    assert!(o.status.success(), "{}", text(&o));
+    eprintln!("deploy --adopt:\n{}", text(&o));
+    // Heat holds bridge's tags now (read from Heat's stack list).
+    let (_, b) = rt
+        .block_on(d.request(
+            Method::GET,
+            "orchestration",
+            &format!("/stacks?name={app}"),
+            None,
+        ))
+        .unwrap_or_else(|e| panic!("{e}"));
+    let tags = b["stacks"][0]["tags"].to_string();
+    assert!(
+        tags.contains(&format!("bridge.app={app}")) && tags.contains("bridge.spec-hash="),
+        "{b}"
+    );
+    let o = os::run(&dir, &os::app_args("plan", &["--detailed-exitcode"]), &env);
+    no_leak(&o);
+    assert_eq!(o.status.code(), Some(0), "plan after adopt: {}", text(&o));
+    let after = rt.block_on(os::servers(&d, &app));
+    let ids = |v: &[(String, String, String)]| v.iter().map(|s| s.0.clone()).collect::<Vec<_>>();
+    assert_eq!(ids(&after), ids(&before), "servers replaced: {after:?}");
+    let o = os::run(&dir, &os::app_args("destroy", &[]), &env);
+    assert!(o.status.success(), "{}", text(&o));
+}
