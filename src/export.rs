@@ -50,7 +50,7 @@ pub struct ExportArgs {
     /// Read a live deployment from this provider instead (swarm, gce).
     #[arg(short = 'p', long = "provider", value_name = "PROVIDER")]
     pub provider: Option<String>,
-    /// The Swarm stack (`docker stack deploy` name) to read.
+    /// The Swarm stack (`docker stack deploy` name), or the Heat stack (name or id), to read.
     #[arg(long, value_name = "NAME")]
     pub stack: Option<String>,
     /// The app bridge deployed (its `bridge.app` label; on aws its tag) to read.
@@ -247,6 +247,9 @@ fn live(provider: &str, a: &ExportArgs) -> Result<Result<Export, Diagnostics>> {
     if provider == "gce" {
         return live_gce(a);
     }
+    if provider == "openstack" {
+        return openstack(a);
+    }
     if provider != "swarm" {
         anyhow::bail!(
             "export from a live `{provider}` deployment is not available yet: export its artifacts with --from ecs-task-def"
@@ -322,6 +325,28 @@ fn live_gce(a: &ExportArgs) -> Result<Result<Export, Diagnostics>> {
         .enable_all()
         .build()?;
     rt.block_on(bridge_providers::gce::export::export(
+        &d,
+        &sel,
+        a.name.as_deref(),
+    ))
+    .map_err(|e| anyhow::anyhow!("{e}"))
+}
+
+/// `-p openstack --stack NAME_OR_ID|--app NAME`: the cloud is the one deploy would use without
+/// an app file (`OS_CLOUD` in clouds.yaml, else the `OS_*` variables).
+fn openstack(a: &ExportArgs) -> Result<Result<Export, Diagnostics>> {
+    use bridge_providers::openstack::{OpenstackDriver, export::Select};
+    let sel = match (&a.stack, &a.app) {
+        (Some(s), None) => Select::Stack(s.clone()),
+        (None, Some(s)) => Select::App(s.clone()),
+        _ => anyhow::bail!("give one of --stack NAME_OR_ID or --app NAME"),
+    };
+    let d = OpenstackDriver::connect(PathBuf::from("."), None, None)
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    rt.block_on(bridge_providers::openstack::export::export(
         &d,
         &sel,
         a.name.as_deref(),

@@ -9,6 +9,7 @@
 //! reconcile repairs (stack check, mark unhealthy, update: Heat replaces it).
 
 pub mod auth;
+pub mod export;
 mod stack;
 
 use std::path::PathBuf;
@@ -490,6 +491,15 @@ impl Driver for OpenstackDriver {
         stack::observe(self, app).await
     }
 
+    /// Stacks with the app's stack name and no `bridge.app` tag.
+    async fn unowned(
+        &self,
+        _app: &str,
+        desired: &[Desired],
+    ) -> Result<Vec<bridge_core::plan::Unowned>, DriverError> {
+        stack::unowned(self, desired).await
+    }
+
     async fn apply(&self, app: &str, step: &Step) -> Result<(), DriverError> {
         if step.resource.kind != KIND_STACK {
             return Err(err(
@@ -500,12 +510,17 @@ impl Driver for OpenstackDriver {
         }
         match step.action {
             Action::NoOp => Ok(()),
-            // The driver finds no unowned stacks, so no plan adopts one here.
-            Action::Adopt => Err(err(
-                step.resource.to_string(),
-                ErrorKind::Other,
-                "adoption is not available on openstack",
-            )),
+            // A stack made outside bridge whose template and parameters are bridge's: tagged.
+            Action::Adopt => {
+                let spec = step.after.as_ref().ok_or_else(|| {
+                    err(
+                        step.resource.to_string(),
+                        ErrorKind::Other,
+                        "no desired spec",
+                    )
+                })?;
+                stack::adopt(self, &step.resource.name, spec).await
+            }
             Action::Create | Action::Update | Action::Replace => {
                 let spec = step.after.as_ref().ok_or_else(|| {
                     err(

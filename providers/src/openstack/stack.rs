@@ -7,7 +7,7 @@
 use std::collections::{BTreeMap, HashSet};
 use std::time::{Duration, Instant};
 
-use bridge_core::plan::{Current, ResourceId};
+use bridge_core::plan::{Current, Desired, ResourceId, Unowned};
 use reqwest::Method;
 use serde_json::{Value, json};
 
@@ -160,7 +160,7 @@ impl StackRef {
         }
     }
 
-    fn path(&self) -> String {
+    pub(crate) fn path(&self) -> String {
         format!("/stacks/{}/{}", enc(&self.name), enc(&self.id))
     }
 
@@ -175,7 +175,7 @@ impl StackRef {
     }
 }
 
-async fn call(
+pub(crate) async fn call(
     d: &OpenstackDriver,
     method: Method,
     path: &str,
@@ -192,7 +192,8 @@ async fn call(
         })
 }
 
-async fn list(d: &OpenstackDriver, query: &str) -> Result<Vec<StackRef>, DriverError> {
+/// The stacks `GET /stacks?{query}` lists (deleted ones left out).
+pub(crate) async fn list(d: &OpenstackDriver, query: &str) -> Result<Vec<StackRef>, DriverError> {
     let (status, body) = call(d, Method::GET, &format!("/stacks?{query}"), None, "stacks").await?;
     if status != 200 {
         return Err(api_error("stacks", status, &body));
@@ -215,7 +216,8 @@ pub(crate) async fn find(d: &OpenstackDriver, name: &str) -> Result<Option<Stack
     Ok(found.into_iter().find(|s| s.name == name))
 }
 
-async fn get(d: &OpenstackDriver, s: &StackRef) -> Result<Option<Value>, DriverError> {
+/// The stack's details (`GET /stacks/{name}/{id}`), `None` when it is gone.
+pub(crate) async fn get(d: &OpenstackDriver, s: &StackRef) -> Result<Option<Value>, DriverError> {
     let (status, body) = call(d, Method::GET, &s.path(), None, &s.name).await?;
     match status {
         200 => Ok(Some(body["stack"].clone())),
@@ -400,6 +402,103 @@ pub(crate) async fn observe(d: &OpenstackDriver, app: &str) -> Result<Vec<Curren
         });
     }
     Ok(out)
+}
+
+/// The stacks named as the app's desired stacks that carry no `bridge.app` tag (made by hand,
+/// or from `bridge render` by another tool): what `deploy --adopt` takes over. Each is reported
+/// with its template and parameters as Heat holds them (hidden ones left out), so the plan
+/// adopts it (tags added, nothing else changed) only when they are what bridge would deploy.
+/// A stack tagged for another app is not listed.
+pub(crate) async fn unowned(
+    d: &OpenstackDriver,
+    desired: &[Desired],
+) -> Result<Vec<Unowned>, DriverError> {
+    let mut out = Vec::new();
+    for want in desired.iter().filter(|x| x.id.kind == KIND_STACK) {
+        let name = want.spec["name"].as_str().unwrap_or(&want.id.name);
+        let Some(s) = find(d, name).await? else {
+            continue;
+        };
+        if s.tag(bridge_translators::heat::TAG_APP).is_some() {
+            continue;
+        }
+        let Some(detail) = get(d, &s).await? else {
+            continue;
+        };
+        let res = format!("{KIND_STACK}/{name}");
+        let (status, template) = call(
+            d,
+            Method::GET,
+            &format!("{}/template", s.path()),
+            None,
+            &res,
+        )
+        .await?;
+        if status != 200 {
+            return Err(api_error(&res, status, &template));
+        }
+        let mut params = serde_json::Map::new();
+        for (k, v) in detail["parameters"].as_object().into_iter().flatten() {
+            if !k.starts_with("OS::") && v != "******" {
+                params.insert(k.clone(), v.clone());
+            }
+        }
+        let health = if s.status.ends_with("_COMPLETE") && s.status != "ROLLBACK_COMPLETE" {
+            "ok".to_string()
+        } else {
+            format!("stack {}", s.status)
+        };
+        let mut spec = json!({
+            "name": s.name,
+            "template": template,
+            "parameters": params,
+            "health": health,
+        });
+        if detail["disable_rollback"] == json!(false) {
+            spec["rollback"] = json!(true);
+        }
+        out.push(Unowned {
+            id: want.id.clone(),
+            name: s.name.clone(),
+            handle: format!("{}/{}", s.name, s.id),
+            spec: Some(spec),
+            opaque: vec!["supplied".into(), "tags".into()],
+            no_relabel: None,
+        });
+    }
+    Ok(out)
+}
+
+/// Take over a stack made outside bridge: its tags set by a stack update that keeps its
+/// template and parameters (`PATCH` with `existing`), so Heat changes no resource; followed
+/// until it settles.
+pub(crate) async fn adopt(
+    d: &OpenstackDriver,
+    name: &str,
+    spec: &Value,
+) -> Result<(), DriverError> {
+    let res = format!("{KIND_STACK}/{name}");
+    let Some(s) = find(d, name).await? else {
+        return Err(err(&res, ErrorKind::NotFound, "the stack to adopt is gone")
+            .with_hint("plan again: it will be created"));
+    };
+    let tags: Vec<&str> = spec["tags"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_str)
+        .collect();
+    let seen = event_ids(d, &s).await.unwrap_or_default();
+    let b = json!({
+        "existing": true,
+        "tags": tags.join(","),
+        "disable_rollback": spec["rollback"] != json!(true),
+    });
+    let (status, body) = call(d, Method::PATCH, &s.path(), Some(&b), &res).await?;
+    if !(200..300).contains(&status) {
+        return Err(api_error(&res, status, &body));
+    }
+    follow(d, &s, &seen, Some("UPDATE"), d.stack_timeout).await
 }
 
 fn short(s: &str) -> String {
