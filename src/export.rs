@@ -101,7 +101,7 @@ pub fn run(a: &ExportArgs, json: bool, color: bridge_core::render::Color) -> Res
     } else {
         let Some(from) = a.from else {
             eprintln!(
-                "error: give --from ecs-task-def|heat|gce|compose FILE..., or -p swarm --stack NAME, or -p gce --app NAME"
+                "error: give --from ecs-task-def|heat|gce|compose FILE..., or a live deployment: -p swarm|openstack --stack NAME, -p aws --cluster NAME, -p gce --instance NAME, or -p PROVIDER --app NAME"
             );
             return Ok(ExitCode::from(EXIT_INVALID));
         };
@@ -252,7 +252,13 @@ fn live(provider: &str, a: &ExportArgs) -> Result<Result<Export, Diagnostics>> {
     }
     if provider != "swarm" {
         anyhow::bail!(
-            "export from a live `{provider}` deployment is not available yet: export its artifacts with --from ecs-task-def"
+            "no live export from `{provider}`: give -p swarm, aws, gce or openstack (or export artifacts with --from)"
+        );
+    }
+    // The other providers' selectors mean nothing to a Swarm: refused, not ignored.
+    if a.cluster.is_some() || !a.services.is_empty() || a.zone.is_some() || !a.instance.is_empty() {
+        anyhow::bail!(
+            "--cluster and --service are for -p aws, --zone and --instance for -p gce: a Swarm stack is selected with --stack NAME or --app NAME"
         );
     }
     let sel = match (&a.stack, &a.app) {

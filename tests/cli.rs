@@ -176,3 +176,49 @@ fn render_lists_late_bound_inputs_beside_the_artifacts() {
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// A live export's selectors belong to one provider each: another provider's is refused (exit 2,
+/// saying which flags go with which provider), never ignored; no peer is reached.
+#[test]
+fn export_refuses_another_providers_selectors() {
+    for args in [
+        [
+            "export",
+            "-p",
+            "swarm",
+            "--stack",
+            "shop",
+            "--cluster",
+            "prod",
+        ],
+        [
+            "export",
+            "-p",
+            "swarm",
+            "--app",
+            "shop",
+            "--zone",
+            "europe-west1-b",
+        ],
+    ] {
+        let out = bridge(&args);
+        assert_eq!(
+            out.status.code(),
+            Some(2),
+            "{args:?}: {}",
+            text(&out.stderr)
+        );
+        let err = text(&out.stderr);
+        assert!(
+            err.contains("--cluster and --service are for -p aws") && err.contains("--stack NAME"),
+            "{args:?}: {err}"
+        );
+    }
+    let out = bridge(&["export", "-p", "nomad", "--app", "shop"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out.stderr).contains("no live export from `nomad`"),
+        "{}",
+        text(&out.stderr)
+    );
+}
