@@ -2,7 +2,8 @@
 //! Compute test server, which logs every instance insert, delete and start with the RUNNING
 //! instances after it: a changed 3-replica service is replaced stop-first without ever having
 //! fewer than 2 of its instances RUNNING, start-first never fewer than 3; a new instance that
-//! never boots is rolled back to the old spec with exit 2; `--wait` blocks until the VM reports
+//! never boots is rolled back to the old spec with exit 2, pauses the rollout after the first
+//! host with `pause`, and does not stop it with `continue`; `--wait` blocks until the VM reports
 //! its containers healthy in the guest attribute `bridge/health`, and times out otherwise;
 //! `monitor` and `delay` hold each next host back until they have passed.
 
@@ -125,32 +126,101 @@ fn start_first_keeps_three_running_and_alternates_names() {
     assert_eq!(names, vec!["rs-h0", "rs-h1", "rs-h2"]);
 }
 
+/// Every instance of the server as `name STATUS spec-hash`, sorted.
+fn hashes(server: &Server) -> Vec<String> {
+    let d = server.control("dump");
+    let mut v: Vec<String> = d["resources"][format!("{ZONE}/instances")]
+        .as_object()
+        .map(|m| {
+            m.values()
+                .map(|i| {
+                    format!(
+                        "{} {} {}",
+                        i["name"].as_str().unwrap_or_default(),
+                        i["status"].as_str().unwrap_or_default(),
+                        i["labels"]["bridge-spec-hash"].as_str().unwrap_or_default()
+                    )
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    v.sort();
+    v
+}
+
+/// The instances inserted after `after`, by name, from the operation log.
+fn inserted_after(server: &Server, app: &str, after: f64) -> Vec<String> {
+    min_running(server, app, after)
+        .1
+        .iter()
+        .filter(|e| e["event"] == "insert")
+        .filter_map(|e| e["instance"].as_str().map(str::to_string))
+        .collect()
+}
+
+/// `failure_action: pause` (the default): a new instance that never boots stops the rollout
+/// there: the deploy fails (exit 2) naming the pause, only the first host was replaced, the other
+/// two still run their old spec.
+#[test]
+fn a_new_instance_that_never_boots_pauses_the_rollout() {
+    let server = Server::start("roll-pause", 3600.0);
+    let upd = "    update: {failure_action: pause}\n";
+    let f = server.write_app("rp", &app("rp", "v1", upd));
+    ok(&bridge(&server, &["deploy", "--yes", "--wait"], &f));
+    let before = hashes(&server);
+    server.control("stall/v2-broken");
+    let t = now();
+    std::fs::write(&f, app("rp", "v2-broken", upd)).unwrap_or_else(|e| panic!("{e}"));
+    let out = bridge(&server, &["deploy", "--wait"], &f);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    let msg = text(&out);
+    assert!(msg.contains("was paused after"), "{msg}");
+    assert_eq!(inserted_after(&server, "rp", t).len(), 1, "{msg}");
+    let after = hashes(&server);
+    let kept: Vec<&String> = after.iter().filter(|h| before.contains(h)).collect();
+    assert_eq!(
+        kept.len(),
+        2,
+        "two hosts keep their old spec: {before:?} -> {after:?}"
+    );
+    assert!(kept.iter().all(|h| h.contains(" RUNNING ")), "{after:?}");
+    assert!(
+        after
+            .iter()
+            .any(|h| !before.contains(h) && h.contains(" STAGING ")),
+        "the paused host's new instance is left as it is: {after:?}"
+    );
+}
+
+/// `failure_action: continue`: the rollout goes on past a new instance that never boots, so
+/// every host is replaced (and the deploy still fails, exit 2, naming the failures).
+#[test]
+fn a_new_instance_that_never_boots_does_not_stop_continue() {
+    let server = Server::start("roll-continue", 3600.0);
+    let upd = "    update: {failure_action: continue}\n";
+    let f = server.write_app("rc", &app("rc", "v1", upd));
+    ok(&bridge(&server, &["deploy", "--yes", "--wait"], &f));
+    let before = hashes(&server);
+    server.control("stall/v2-broken");
+    let t = now();
+    std::fs::write(&f, app("rc", "v2-broken", upd)).unwrap_or_else(|e| panic!("{e}"));
+    let out = bridge(&server, &["deploy", "--wait"], &f);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(!text(&out).contains("was paused"), "{}", text(&out));
+    assert_eq!(inserted_after(&server, "rc", t).len(), 3, "{}", text(&out));
+    let after = hashes(&server);
+    assert!(
+        after.iter().all(|h| !before.contains(h)),
+        "{before:?} -> {after:?}"
+    );
+}
+
 #[test]
 fn a_new_instance_that_never_boots_is_rolled_back() {
     let server = Server::start("roll-back", 3600.0);
     let upd = "    update: {failure_action: rollback}\n";
     let f = server.write_app("rb", &app("rb", "v1", upd));
     ok(&bridge(&server, &["deploy", "--yes", "--wait"], &f));
-    let hashes = |server: &Server| -> Vec<String> {
-        let d = server.control("dump");
-        let mut v: Vec<String> = d["resources"][format!("{ZONE}/instances")]
-            .as_object()
-            .map(|m| {
-                m.values()
-                    .map(|i| {
-                        format!(
-                            "{} {} {}",
-                            i["name"].as_str().unwrap_or_default(),
-                            i["status"].as_str().unwrap_or_default(),
-                            i["labels"]["bridge-spec-hash"].as_str().unwrap_or_default()
-                        )
-                    })
-                    .collect()
-            })
-            .unwrap_or_default();
-        v.sort();
-        v
-    };
     let before = hashes(&server);
     server.control("stall/v2-broken");
     let t = now();
