@@ -215,6 +215,30 @@ fn a_new_instance_that_never_boots_does_not_stop_continue() {
     );
 }
 
+/// `max_failure_ratio: 0.4` of 3 hosts tolerates one failure (1/3) and acts on the second (2/3):
+/// two hosts replaced, then paused; the third keeps its old spec.
+#[test]
+fn max_failure_ratio_tolerates_that_share_of_hosts() {
+    let server = Server::start("roll-ratio", 3600.0);
+    let upd = "    update: {failure_action: pause, max_failure_ratio: 0.4}\n";
+    let f = server.write_app("rr", &app("rr", "v1", upd));
+    ok(&bridge(&server, &["deploy", "--yes", "--wait"], &f));
+    let before = hashes(&server);
+    server.control("stall/v2-broken");
+    let t = now();
+    std::fs::write(&f, app("rr", "v2-broken", upd)).unwrap_or_else(|e| panic!("{e}"));
+    let out = bridge(&server, &["deploy", "--wait"], &f);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(text(&out).contains("was paused after"), "{}", text(&out));
+    assert_eq!(inserted_after(&server, "rr", t).len(), 2, "{}", text(&out));
+    let after = hashes(&server);
+    assert_eq!(
+        after.iter().filter(|h| before.contains(h)).count(),
+        1,
+        "{before:?} -> {after:?}"
+    );
+}
+
 #[test]
 fn a_new_instance_that_never_boots_is_rolled_back() {
     let server = Server::start("roll-back", 3600.0);
