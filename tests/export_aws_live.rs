@@ -30,6 +30,64 @@ fn bridge(m: &Moto, dir: &Path, args: &[&str]) -> Output {
         .unwrap_or_else(|e| panic!("bridge {args:?}: {e}"))
 }
 
+/// `bridge export -p aws SELECTOR... --output json` (and `-o OUT` where given), which must
+/// succeed.
+fn export(m: &Moto, dir: &Path, selector: &[&str], out: Option<&str>, what: &str) -> Output {
+    let mut args = vec!["export", "-p", "aws"];
+    args.extend_from_slice(selector);
+    if let Some(out) = out {
+        args.extend(["-o", out]);
+    }
+    args.extend(["--output", "json"]);
+    let o = bridge(m, dir, &args);
+    ok(&o, m, what);
+    o
+}
+
+/// `bridge render -p aws -f FILE -o RDIR`, which must succeed.
+fn render(m: &Moto, dir: &Path, file: &str, rdir: &Path) {
+    let o = bridge(
+        m,
+        dir,
+        &[
+            "render",
+            "-p",
+            "aws",
+            "-f",
+            file,
+            "-o",
+            &rdir.to_string_lossy(),
+        ],
+    );
+    ok(&o, m, "render -p aws of the export");
+}
+
+/// `bridge export -p aws ARGS...` fails: with exit code `code` (any non-zero one where `None`)
+/// and a message that says `says`.
+fn refused(m: &Moto, dir: &Path, args: &[&str], code: Option<i32>, says: &str) {
+    let mut all = vec!["export", "-p", "aws"];
+    all.extend_from_slice(args);
+    let o = bridge(m, dir, &all);
+    match code {
+        Some(c) => assert_eq!(o.status.code(), Some(c), "{}", text(&o)),
+        None => assert_ne!(o.status.code(), Some(0), "{}", text(&o)),
+    }
+    assert!(text(&o).contains(says), "{}", text(&o));
+}
+
+/// The names of an exported app's services, in order.
+fn service_names(app: &Value) -> Vec<String> {
+    app["services"]
+        .as_object()
+        .map(|o| o.keys().cloned().collect())
+        .unwrap_or_default()
+}
+
+/// A string field of a boto3 answer (empty where it is missing).
+fn string(v: &Value) -> String {
+    v.as_str().unwrap_or_default().to_string()
+}
+
 /// The JSON document `--output json` printed.
 fn json_out(o: &Output) -> Value {
     serde_json::from_slice(&o.stdout)
@@ -132,16 +190,12 @@ fn export_aws_live_hand_made_cluster_and_bridge_deployed_app() {
             "environment": [{"name": "ROLE", "value": "collector"}],
         }],
     });
-    let web_arn = m.boto("ecs", "register_task_definition", &web_td.to_string())["taskDefinition"]
-        ["taskDefinitionArn"]
-        .as_str()
-        .unwrap_or_default()
-        .to_string();
-    let agent_arn = m.boto("ecs", "register_task_definition", &agent_td.to_string())
-        ["taskDefinition"]["taskDefinitionArn"]
-        .as_str()
-        .unwrap_or_default()
-        .to_string();
+    let register = |td: &Value| {
+        let r = m.boto("ecs", "register_task_definition", &td.to_string());
+        string(&r["taskDefinition"]["taskDefinitionArn"])
+    };
+    let web_arn = register(&web_td);
+    let agent_arn = register(&agent_td);
     m.boto(
         "ecs",
         "create_service",
@@ -172,23 +226,13 @@ fn export_aws_live_hand_made_cluster_and_bridge_deployed_app() {
 
     let out = dir.join("handmade.yaml");
     let outs = out.to_string_lossy().to_string();
-    let o = bridge(
+    let v = json_out(&export(
         &m,
         &dir,
-        &[
-            "export",
-            "-p",
-            "aws",
-            "--cluster",
-            "handmade",
-            "-o",
-            &outs,
-            "--output",
-            "json",
-        ],
-    );
-    ok(&o, &m, "export -p aws --cluster handmade");
-    let v = json_out(&o);
+        &["--cluster", "handmade"],
+        Some(&outs),
+        "export -p aws --cluster handmade",
+    ));
     show("export --cluster handmade", &v);
     let app = &v["app"];
     assert_eq!(app["name"], "handmade", "{app}");
@@ -240,20 +284,7 @@ fn export_aws_live_hand_made_cluster_and_bridge_deployed_app() {
     let o = bridge(&m, &dir, &["validate", "-f", &outs]);
     assert_eq!(o.status.code(), Some(0), "validate: {}", text(&o));
     let rdir = dir.join("rendered");
-    let o = bridge(
-        &m,
-        &dir,
-        &[
-            "render",
-            "-p",
-            "aws",
-            "-f",
-            &outs,
-            "-o",
-            &rdir.to_string_lossy(),
-        ],
-    );
-    ok(&o, &m, "render -p aws of the export");
+    render(&m, &dir, &outs, &rdir);
     let tds = rdir.join("aws/task-definitions");
     let svcs = rdir.join("aws/services");
     let (rweb, ragent) = (
@@ -303,62 +334,28 @@ fn export_aws_live_hand_made_cluster_and_bridge_deployed_app() {
     assert_eq!(read_json(&sagent)["schedulingStrategy"], "DAEMON");
 
     // One service of the cluster.
-    let o = bridge(
+    let v = json_out(&export(
         &m,
         &dir,
-        &[
-            "export",
-            "-p",
-            "aws",
-            "--cluster",
-            "handmade",
-            "--service",
-            "agent",
-            "--output",
-            "json",
-        ],
-    );
-    ok(&o, &m, "export --service agent");
-    let v = json_out(&o);
-    let names: Vec<&String> = v["app"]["services"]
-        .as_object()
-        .map(|o| o.keys().collect())
-        .unwrap_or_default();
-    assert_eq!(names, ["agent"], "{v}");
+        &["--cluster", "handmade", "--service", "agent"],
+        None,
+        "export --service agent",
+    ));
+    assert_eq!(service_names(&v["app"]), ["agent"], "{v}");
 
     // Bad selectors fail clearly.
-    let o = bridge(&m, &dir, &["export", "-p", "aws", "--cluster", "nope"]);
-    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
-    assert!(text(&o).contains("no ECS cluster `nope`"), "{}", text(&o));
-    let o = bridge(
-        &m,
-        &dir,
-        &[
-            "export",
-            "-p",
-            "aws",
-            "--cluster",
-            "handmade",
-            "--service",
-            "nosuch",
-        ],
-    );
-    assert_ne!(o.status.code(), Some(0), "{}", text(&o));
-    assert!(
-        text(&o).contains("no active service `nosuch` in ECS cluster `handmade`"),
-        "{}",
-        text(&o)
-    );
-    let o = bridge(&m, &dir, &["export", "-p", "aws"]);
-    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
-    assert!(text(&o).contains("--cluster NAME"), "{}", text(&o));
-    let o = bridge(&m, &dir, &["export", "-p", "aws", "--stack", "handmade"]);
-    assert_ne!(o.status.code(), Some(0), "{}", text(&o));
-    assert!(
-        text(&o).contains("--stack is a Swarm stack"),
-        "{}",
-        text(&o)
-    );
+    for (args, code, says) in [
+        (&["--cluster", "nope"][..], Some(1), "no ECS cluster `nope`"),
+        (
+            &["--cluster", "handmade", "--service", "nosuch"],
+            None,
+            "no active service `nosuch` in ECS cluster `handmade`",
+        ),
+        (&[], Some(2), "--cluster NAME"),
+        (&["--stack", "handmade"], None, "--stack is a Swarm stack"),
+    ] {
+        refused(&m, &dir, args, code, says);
+    }
 
     // (b) An app bridge deployed, with a secret, read back by its tags.
     let value = "live-export-secret-5d1e9c";
@@ -383,22 +380,13 @@ fn export_aws_live_hand_made_cluster_and_bridge_deployed_app() {
     );
     ok(&o, &m, "deploy");
     let back = dir.join("liveapp.yaml");
-    let o = bridge(
+    let o = export(
         &m,
         &dir,
-        &[
-            "export",
-            "-p",
-            "aws",
-            "--app",
-            "liveapp",
-            "-o",
-            &back.to_string_lossy(),
-            "--output",
-            "json",
-        ],
+        &["--app", "liveapp"],
+        Some(&back.to_string_lossy()),
+        "export --app liveapp",
     );
-    ok(&o, &m, "export --app liveapp");
     let all = format!(
         "{}{}",
         text(&o),
@@ -409,11 +397,7 @@ fn export_aws_live_hand_made_cluster_and_bridge_deployed_app() {
     show("export --app liveapp", &v);
     let app = &v["app"];
     assert_eq!(app["name"], "liveapp", "{app}");
-    let names: Vec<&String> = app["services"]
-        .as_object()
-        .map(|o| o.keys().collect())
-        .unwrap_or_default();
-    assert_eq!(names, ["api", "worker"], "{app}");
+    assert_eq!(service_names(app), ["api", "worker"], "{app}");
     let api = &app["services"]["api"];
     assert_eq!(api["replicas"], 2, "{api}");
     assert_eq!(api["image"], "nginx:1.27", "{api}");
@@ -448,28 +432,16 @@ fn export_aws_live_hand_made_cluster_and_bridge_deployed_app() {
     let o = bridge(&m, &dir, &["validate", "-f", &back.to_string_lossy()]);
     assert_eq!(o.status.code(), Some(0), "validate: {}", text(&o));
 
-    let o = bridge(&m, &dir, &["export", "-p", "aws", "--app", "nosuch"]);
-    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
-    assert!(text(&o).contains("no ECS cluster `nosuch`"), "{}", text(&o));
-    let o = bridge(
-        &m,
-        &dir,
-        &[
-            "export",
-            "-p",
-            "aws",
-            "--app",
-            "other",
-            "--cluster",
-            "liveapp",
-        ],
-    );
-    assert_ne!(o.status.code(), Some(0), "{}", text(&o));
-    assert!(
-        text(&o).contains("is tagged bridge.app=other"),
-        "{}",
-        text(&o)
-    );
+    for (args, code, says) in [
+        (&["--app", "nosuch"][..], Some(1), "no ECS cluster `nosuch`"),
+        (
+            &["--app", "other", "--cluster", "liveapp"],
+            None,
+            "is tagged bridge.app=other",
+        ),
+    ] {
+        refused(&m, &dir, args, code, says);
+    }
 
     ok(
         &bridge(&m, &dir, &["destroy", "-f", &file, "-p", "aws"]),
@@ -486,45 +458,40 @@ fn export_aws_live_hand_made_cluster_and_bridge_deployed_app() {
 fn export_aws_live_fargate_network_and_approximations() {
     let m = Moto::start("export-live-fg", "us-east-1");
     let dir = workdir("export-live-fg");
-    let vpc = m.boto("ec2", "create_vpc", r#"{"CidrBlock": "10.9.0.0/16"}"#)["Vpc"]["VpcId"]
-        .as_str()
-        .unwrap_or_default()
-        .to_string();
-    let subnet = m.boto(
-        "ec2",
-        "create_subnet",
-        &json!({"VpcId": vpc, "CidrBlock": "10.9.1.0/24"}).to_string(),
-    )["Subnet"]["SubnetId"]
-        .as_str()
-        .unwrap_or_default()
-        .to_string();
-    let sg = m.boto(
-        "ec2",
-        "create_security_group",
-        &json!({"GroupName": "api", "Description": "api", "VpcId": vpc}).to_string(),
-    )["GroupId"]
-        .as_str()
-        .unwrap_or_default()
-        .to_string();
+    let vpc =
+        string(&m.boto("ec2", "create_vpc", r#"{"CidrBlock": "10.9.0.0/16"}"#)["Vpc"]["VpcId"]);
+    let subnet = string(
+        &m.boto(
+            "ec2",
+            "create_subnet",
+            &json!({"VpcId": vpc, "CidrBlock": "10.9.1.0/24"}).to_string(),
+        )["Subnet"]["SubnetId"],
+    );
+    let sg = string(
+        &m.boto(
+            "ec2",
+            "create_security_group",
+            &json!({"GroupName": "api", "Description": "api", "VpcId": vpc}).to_string(),
+        )["GroupId"],
+    );
     m.boto("ecs", "create_cluster", r#"{"clusterName": "fg"}"#);
     // Different container ports: the ECS exporter reads an awsvpc port as published on the
     // same port, and two services publishing one port do not validate (README, Limits).
     let register = |family: &str, image: &str, port: u16| {
-        m.boto(
-            "ecs",
-            "register_task_definition",
-            &json!({
-                "family": family, "networkMode": "awsvpc", "requiresCompatibilities": ["FARGATE"],
-                "cpu": "256", "memory": "512",
-                "executionRoleArn": "arn:aws:iam::123456789012:role/ecsTaskExecutionRole",
-                "containerDefinitions": [{"name": family, "image": image,
-                    "portMappings": [{"containerPort": port, "protocol": "tcp"}]}],
-            })
-            .to_string(),
-        )["taskDefinition"]["taskDefinitionArn"]
-            .as_str()
-            .unwrap_or_default()
-            .to_string()
+        string(
+            &m.boto(
+                "ecs",
+                "register_task_definition",
+                &json!({
+                    "family": family, "networkMode": "awsvpc", "requiresCompatibilities": ["FARGATE"],
+                    "cpu": "256", "memory": "512",
+                    "executionRoleArn": "arn:aws:iam::123456789012:role/ecsTaskExecutionRole",
+                    "containerDefinitions": [{"name": family, "image": image,
+                        "portMappings": [{"containerPort": port, "protocol": "tcp"}]}],
+                })
+                .to_string(),
+            )["taskDefinition"]["taskDefinitionArn"],
+        )
     };
     let api = register("api", "nginx:1.27", 8080);
     let batch = register("batch", "busybox:1.36", 9090);
@@ -557,23 +524,13 @@ fn export_aws_live_fargate_network_and_approximations() {
     }
     let out = dir.join("fg.yaml");
     let outs = out.to_string_lossy().to_string();
-    let o = bridge(
+    let v = json_out(&export(
         &m,
         &dir,
-        &[
-            "export",
-            "-p",
-            "aws",
-            "--cluster",
-            "fg",
-            "-o",
-            &outs,
-            "--output",
-            "json",
-        ],
-    );
-    ok(&o, &m, "export -p aws --cluster fg");
-    let v = json_out(&o);
+        &["--cluster", "fg"],
+        Some(&outs),
+        "export -p aws --cluster fg",
+    ));
     show("export --cluster fg", &v);
     let app = &v["app"];
     let aws = &app["providers"]["aws"];
@@ -581,11 +538,7 @@ fn export_aws_live_fargate_network_and_approximations() {
     assert_eq!(aws["subnets"], json!([subnet]), "{app}");
     assert_eq!(aws["security_groups"], json!([sg]), "{app}");
     assert_eq!(aws["assign_public_ip"], true, "{app}");
-    let names: Vec<&String> = app["services"]
-        .as_object()
-        .map(|o| o.keys().collect())
-        .unwrap_or_default();
-    assert_eq!(names, ["api", "batch"], "{app}");
+    assert_eq!(service_names(app), ["api", "batch"], "{app}");
     let a = &app["services"]["api"];
     assert_eq!(a["replicas"], 4, "{a}");
     assert_eq!(
@@ -608,20 +561,7 @@ fn export_aws_live_fargate_network_and_approximations() {
     }
     // Rendered again: the network configuration and the start-first percentages come back.
     let rdir = dir.join("rendered");
-    let o = bridge(
-        &m,
-        &dir,
-        &[
-            "render",
-            "-p",
-            "aws",
-            "-f",
-            &outs,
-            "-o",
-            &rdir.to_string_lossy(),
-        ],
-    );
-    ok(&o, &m, "render -p aws of the export");
+    render(&m, &dir, &outs, &rdir);
     let sapi = rdir.join("aws/services/fg-api.json");
     ecs_check("CreateServiceRequest", std::slice::from_ref(&sapi));
     let s = read_json(&sapi);

@@ -7,7 +7,7 @@
 //! issue 14; address references to vms the task definitions lack are reported and completed
 //! from the original), checked by botocore's model again.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Command;
 
 use bridge_translators::Translator;
@@ -432,13 +432,7 @@ fn examples_round_trip_through_export() {
                 }
             }
         }
-        let yaml = bridge_core::emit::to_yaml(&exported.app).unwrap_or_else(|e| panic!("{e}"));
-        let again = bridge_core::load_str(
-            &"exported".into(),
-            &yaml,
-            Path::new("."),
-            &bridge_core::LoadOptions::default(),
-        );
+        let (yaml, again) = peers::reload("exported", &exported.app);
         let valid = again.valid.unwrap_or_else(|| {
             panic!(
                 "{label}: exported app does not validate: {:?}\n{yaml}",

@@ -12,7 +12,6 @@
 mod support;
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::Path;
 
 use bridge_core::codes::{EXPORT_APPROXIMATED, EXPORT_DROPPED};
 use bridge_core::shell;
@@ -20,29 +19,7 @@ use bridge_translators::Translator;
 use bridge_translators::gce::Gce;
 use serde_json::{Value, json};
 use support::gce::{PROJECT, Server, ZONE, replicated_app};
-use support::peers::{self, load, root, text, yaml_files};
-
-/// Every example and importable corpus compose file.
-fn inputs() -> Vec<(String, bridge_core::ValidApp)> {
-    let mut files = Vec::new();
-    for d in std::fs::read_dir(root().join("examples")).unwrap_or_else(|e| panic!("{e}")) {
-        let d = d.unwrap_or_else(|e| panic!("{e}")).path();
-        for n in ["bridge.yaml", "compose.yaml"] {
-            if d.join(n).exists() {
-                files.push(d.join(n));
-            }
-        }
-    }
-    let mut corpus = Vec::new();
-    yaml_files(&peers::corpus(), &mut corpus);
-    corpus.sort();
-    files.sort();
-    files.extend(corpus);
-    files
-        .into_iter()
-        .filter_map(|f| load(&f).map(|a| (f.display().to_string(), a)))
-        .collect()
-}
+use support::peers::{self, example_and_corpus_apps, load, text};
 
 /// Flags of bridge's `docker run` that take no value.
 const BOOL_FLAGS: &[&str] = &[
@@ -151,7 +128,7 @@ fn render_export_render_gives_the_same_containers() {
     let mut reported = Vec::new();
     let mut skipped = Vec::new();
     let mut declared = 0;
-    for (label, app) in inputs().into_iter().flat_map(|(l, a)| {
+    for (label, app) in example_and_corpus_apps().into_iter().flat_map(|(l, a)| {
         // Each app twice: with cloud-init, and with `container_declaration` (the hosts whose
         // one service the declaration can carry are declared).
         let mut d = a.app().clone();
@@ -159,14 +136,7 @@ fn render_export_render_gives_the_same_containers() {
             .gce
             .get_or_insert_with(Default::default)
             .container_declaration = true;
-        let yaml = bridge_core::emit::to_yaml(&d).unwrap_or_else(|e| panic!("{e}"));
-        let v = bridge_core::load_str(
-            &"declared".into(),
-            &yaml,
-            Path::new("."),
-            &bridge_core::LoadOptions::default(),
-        )
-        .valid;
+        let v = peers::reload("declared", &d).1.valid;
         std::iter::once((l.clone(), a)).chain(v.map(|v| (format!("{l} (declared)"), v)))
     }) {
         let (files, first, errors) = render(&app);
@@ -188,13 +158,7 @@ fn render_export_render_gives_the_same_containers() {
             Ok(e) => e,
             Err(d) => panic!("{label}: bridge's own instances do not export: {d:?}"),
         };
-        let yaml = bridge_core::emit::to_yaml(&exported.app).unwrap_or_else(|e| panic!("{e}"));
-        let again = bridge_core::load_str(
-            &"exported".into(),
-            &yaml,
-            Path::new("."),
-            &bridge_core::LoadOptions::default(),
-        );
+        let (yaml, again) = peers::reload("exported", &exported.app);
         let Some(valid) = again.valid else {
             let msgs: Vec<String> = again.diagnostics.iter().map(|d| d.to_string()).collect();
             // Only a reference to a component on another provider may keep it from
@@ -358,6 +322,18 @@ fn bad_input_exits_1_naming_file_and_field() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// `bridge export -p gce SELECTOR... --zone ZONE EXTRA...` against the test server.
+fn gce_export(server: &Server, selector: &[&str], extra: &[&str]) -> std::process::Output {
+    server
+        .bridge()
+        .args(["export", "-p", "gce"])
+        .args(selector)
+        .args(["--zone", ZONE])
+        .args(extra)
+        .output()
+        .unwrap_or_else(|e| panic!("{e}"))
+}
+
 #[test]
 fn live_export_of_a_deployed_app_and_a_hand_made_instance() {
     let server = Server::start("export", 3600.0);
@@ -371,21 +347,11 @@ fn live_export_of_a_deployed_app_and_a_hand_made_instance() {
 
     // --app: what bridge deployed.
     let out = server.dir.join("exported.yaml");
-    let o = server
-        .bridge()
-        .args([
-            "export",
-            "-p",
-            "gce",
-            "--app",
-            "it-export",
-            "--zone",
-            ZONE,
-            "-o",
-        ])
-        .arg(&out)
-        .output()
-        .unwrap_or_else(|e| panic!("{e}"));
+    let o = gce_export(
+        &server,
+        &["--app", "it-export"],
+        &["-o", &out.to_string_lossy()],
+    );
     let err = text(&o);
     assert_eq!(o.status.code(), Some(0), "export: {err}");
     let exported = std::fs::read_to_string(&out).unwrap_or_else(|e| panic!("{e}"));
@@ -479,19 +445,7 @@ fn live_export_of_a_deployed_app_and_a_hand_made_instance() {
         Some(&rule),
     );
     assert_eq!(status, 200, "firewall insert: {op}");
-    let o = server
-        .bridge()
-        .args([
-            "export",
-            "-p",
-            "gce",
-            "--instance",
-            "handmade",
-            "--zone",
-            ZONE,
-        ])
-        .output()
-        .unwrap_or_else(|e| panic!("{e}"));
+    let o = gce_export(&server, &["--instance", "handmade"], &[]);
     let err = text(&o);
     assert_eq!(o.status.code(), Some(0), "export --instance: {err}");
     let printed = String::from_utf8_lossy(&o.stdout).to_string();
@@ -522,46 +476,18 @@ fn live_export_of_a_deployed_app_and_a_hand_made_instance() {
         err.contains("metadata.items[1]") && err.contains("ssh-keys"),
         "{err}"
     );
-    // An instance that does not exist: exit 2, naming it.
-    let o = server
-        .bridge()
-        .args([
-            "export",
-            "-p",
-            "gce",
-            "--instance",
-            "nosuch",
-            "--zone",
-            ZONE,
-        ])
-        .output()
-        .unwrap_or_else(|e| panic!("{e}"));
-    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
-    assert!(text(&o).contains("nosuch"), "{}", text(&o));
-    // An app with no instance: exit 2, naming the label looked for.
-    let o = server
-        .bridge()
-        .args(["export", "-p", "gce", "--app", "nosuch-app", "--zone", ZONE])
-        .output()
-        .unwrap_or_else(|e| panic!("{e}"));
-    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
-    assert!(text(&o).contains("bridge-app=nosuch-app"), "{}", text(&o));
+    // An instance that does not exist: exit 2, naming it; an app with no instance: exit 2,
+    // naming the label looked for.
+    for (selector, names) in [
+        (["--instance", "nosuch"], "nosuch"),
+        (["--app", "nosuch-app"], "bridge-app=nosuch-app"),
+    ] {
+        let o = gce_export(&server, &selector, &[]);
+        assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+        assert!(text(&o).contains(names), "{}", text(&o));
+    }
     // --format compose from the live app: a compose file that imports back.
-    let o = server
-        .bridge()
-        .args([
-            "export",
-            "-p",
-            "gce",
-            "--app",
-            "it-export",
-            "--zone",
-            ZONE,
-            "--format",
-            "compose",
-        ])
-        .output()
-        .unwrap_or_else(|e| panic!("{e}"));
+    let o = gce_export(&server, &["--app", "it-export"], &["--format", "compose"]);
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
     let compose = String::from_utf8_lossy(&o.stdout).to_string();
     assert!(

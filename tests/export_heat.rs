@@ -22,7 +22,7 @@ use serde_json::Value;
 
 #[path = "support/peers.rs"]
 mod peers;
-use peers::{load, python, root, shared, validators, yaml_files};
+use peers::{example_and_corpus_apps, load, python, root, shared, validators, yaml_files};
 
 fn bridge() -> Command {
     Command::new(env!("CARGO_BIN_EXE_bridge"))
@@ -175,28 +175,6 @@ fn corpus_heat_templates_export_or_fail_clearly() {
     );
 }
 
-/// Every example and importable corpus compose file.
-fn inputs() -> Vec<(String, bridge_core::ValidApp)> {
-    let mut files = Vec::new();
-    for d in std::fs::read_dir(root().join("examples")).unwrap_or_else(|e| panic!("{e}")) {
-        let d = d.unwrap_or_else(|e| panic!("{e}")).path();
-        for n in ["bridge.yaml", "compose.yaml"] {
-            if d.join(n).exists() {
-                files.push(d.join(n));
-            }
-        }
-    }
-    let mut corpus = Vec::new();
-    yaml_files(&peers::corpus(), &mut corpus);
-    corpus.sort();
-    files.sort();
-    files.extend(corpus);
-    files
-        .into_iter()
-        .filter_map(|f| load(&f).map(|a| (f.display().to_string(), a)))
-        .collect()
-}
-
 /// The template's resources with the spec hashes taken out (they hash what is compared anyway).
 fn resources(v: &Value) -> BTreeMap<String, Value> {
     let mut out = BTreeMap::new();
@@ -300,7 +278,7 @@ fn render_export_render_gives_the_same_template() {
     let mut same = 0;
     let mut reported = Vec::new();
     let mut skipped = Vec::new();
-    for (i, (label, app)) in inputs().into_iter().enumerate() {
+    for (i, (label, app)) in example_and_corpus_apps().into_iter().enumerate() {
         let heat = Heat {
             options: HeatOptions::default(),
         };
@@ -329,13 +307,7 @@ fn render_export_render_gives_the_same_template() {
             Ok(e) => e,
             Err(d) => panic!("{label}: bridge's own template does not export: {d:?}"),
         };
-        let yaml = bridge_core::emit::to_yaml(&exported.app).unwrap_or_else(|e| panic!("{e}"));
-        let again = bridge_core::load_str(
-            &"exported".into(),
-            &yaml,
-            Path::new("."),
-            &bridge_core::LoadOptions::default(),
-        );
+        let (yaml, again) = peers::reload("exported", &exported.app);
         let Some(valid) = again.valid else {
             // Only a reference to a component on another provider may keep it from validating,
             // and the export must have said so.
@@ -704,13 +676,7 @@ fn separate_servers_of_a_health_checked_group_export_as_one_group() {
         assert_eq!(s.replicas, 2, "{n}");
     }
     assert_eq!(exported.app.groups.keys().collect::<Vec<_>>(), ["pair"]);
-    let yaml = bridge_core::emit::to_yaml(&exported.app).unwrap_or_else(|e| panic!("{e}"));
-    let again = bridge_core::load_str(
-        &"exported".into(),
-        &yaml,
-        Path::new("."),
-        &bridge_core::LoadOptions::default(),
-    );
+    let (yaml, again) = peers::reload("exported", &exported.app);
     let valid = again
         .valid
         .unwrap_or_else(|| panic!("{:?}\n{yaml}", again.diagnostics));

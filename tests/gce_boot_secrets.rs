@@ -15,12 +15,13 @@ mod support;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::{Command, Stdio};
+use std::time::Instant;
 
-use support::engine::{TEST_IMAGE, ensure_test_image};
+use support::engine::TEST_IMAGE;
 use support::gce::{PROJECT, Server, ZONE};
 use support::peers;
+use support::standin::{StandinVm, docker};
 
 const APP: &str = "bootsec";
 /// The values: a file secret with lines and shell characters, an env secret with quotes, an
@@ -43,55 +44,33 @@ fn app_yaml() -> String {
     )
 }
 
-fn docker(args: &[&str]) -> (bool, String) {
-    let out = Command::new("docker")
-        .args(args)
-        .output()
-        .unwrap_or_else(|e| panic!("cannot run docker: {e}"));
-    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-    if out.status.success() {
-        (true, stdout)
-    } else {
-        (
-            false,
-            format!("{stdout}{}", String::from_utf8_lossy(&out.stderr)),
-        )
-    }
-}
-
 fn b64(s: &str) -> String {
     bridge_translators::swarm::base64(s.as_bytes())
 }
 
-/// The stand-in VM: a scratch directory for its `/run/bridge/secrets` (a tmpfs, as the script
-/// mounts it) and `/etc/bridge/configs`, its docker network, its container. Removed on drop.
-struct Vm {
-    dir: PathBuf,
-    net: String,
-    container: String,
-    child: Option<Child>,
-}
+/// The stand-in VM (support/standin.rs): a scratch directory for its `/run/bridge/secrets` (a
+/// tmpfs, as the script mounts it) and `/etc/bridge/configs`, its docker network, its container.
+/// Removed on drop.
+struct Vm(StandinVm);
 
 impl Vm {
     fn new(tag: &str) -> Vm {
-        ensure_test_image();
-        let dir = std::env::temp_dir().join(format!("bridge-boot-{tag}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("{e}"));
-        let net = format!("bootsec-{tag}-{}", std::process::id());
-        let _ = docker(&["network", "rm", &net]);
-        let (ok, out) = docker(&["network", "create", &net]);
-        assert!(ok, "network create {net}: {out}");
-        Vm {
-            dir,
-            net,
-            container: format!("{APP}-app"),
-            child: None,
-        }
+        let pid = std::process::id();
+        let mut vm = StandinVm::new(
+            &format!("boot-{tag}-{pid}"),
+            &format!("bootsec-{tag}-{pid}"),
+            &format!("{APP}-app"),
+        );
+        vm.unmount_on_drop(vm.dir.join("run-bridge-secrets"));
+        Vm(vm)
+    }
+
+    fn container(&self) -> &str {
+        &self.0.container
     }
 
     fn secrets(&self) -> PathBuf {
-        self.dir.join("run-bridge-secrets")
+        self.0.dir.join("run-bridge-secrets")
     }
 
     /// The script with the VM's two host directories under the scratch directory and its
@@ -101,11 +80,11 @@ impl Vm {
             .replace("/run/bridge/secrets", &self.secrets().display().to_string())
             .replace(
                 "/etc/bridge/configs",
-                &self.dir.join("etc-bridge-configs").display().to_string(),
+                &self.0.dir.join("etc-bridge-configs").display().to_string(),
             )
             .replace(
                 &format!("--network {APP}-net"),
-                &format!("--network {}", self.net),
+                &format!("--network {}", self.0.net),
             );
         assert_ne!(t, script);
         t
@@ -114,7 +93,7 @@ impl Vm {
     /// Run the boot script as systemd runs `bridge-setup.service` (stdin /dev/null), with the
     /// test server as the VM's metadata server and Secret Manager; (exit code, output).
     fn setup(&self, server: &Server, instance: &str, script: &str) -> (Option<i32>, String) {
-        let f = self.dir.join("setup.sh");
+        let f = self.0.dir.join("setup.sh");
         std::fs::write(&f, self.local(script)).unwrap_or_else(|e| panic!("{e}"));
         let o = Command::new("sh")
             .arg(&f)
@@ -132,68 +111,16 @@ impl Vm {
     /// Start the container with its rendered script (in the foreground, as its unit does) and
     /// wait until it runs.
     fn start(&mut self, script: &str) {
-        let _ = docker(&["rm", "-f", &self.container]);
-        let f = self.dir.join("app.sh");
-        std::fs::write(&f, self.local(script)).unwrap_or_else(|e| panic!("{e}"));
-        let log = std::fs::File::create(self.dir.join("app.log")).unwrap_or_else(|e| panic!("{e}"));
-        let err = log.try_clone().unwrap_or_else(|e| panic!("{e}"));
-        self.child = Some(
-            Command::new("sh")
-                .arg(&f)
-                .stdin(Stdio::null())
-                .stdout(log)
-                .stderr(err)
-                .spawn()
-                .unwrap_or_else(|e| panic!("cannot run the container script: {e}")),
-        );
-        let end = Instant::now() + Duration::from_secs(60);
-        while docker(&["inspect", "-f", "{{.State.Running}}", &self.container])
-            .1
-            .trim()
-            != "true"
-        {
-            assert!(
-                Instant::now() < end,
-                "{} does not run: {}\n{}",
-                self.container,
-                std::fs::read_to_string(self.dir.join("app.log")).unwrap_or_default(),
-                self.local(script)
-            );
-            std::thread::sleep(Duration::from_millis(300));
-        }
+        let _ = docker(&["rm", "-f", self.container()]);
+        let local = self.local(script);
+        self.0.spawn("app", &local, &[]);
+        self.0.wait_running("app", &local);
     }
 
     fn read(&self, path: &str) -> String {
-        let (ok, out) = docker(&["exec", &self.container, "cat", path]);
+        let (ok, out) = docker(&["exec", self.container(), "cat", path]);
         assert!(ok, "cat {path} in the container: {out}");
         out
-    }
-}
-
-impl Drop for Vm {
-    fn drop(&mut self) {
-        let _ = docker(&["rm", "-f", &self.container]);
-        if let Some(c) = &mut self.child {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-        let _ = docker(&["network", "rm", &self.net]);
-        let s = self.secrets();
-        while Command::new("mountpoint")
-            .arg("-q")
-            .arg(&s)
-            .status()
-            .is_ok_and(|st| st.success())
-        {
-            if !Command::new("umount")
-                .arg(&s)
-                .status()
-                .is_ok_and(|st| st.success())
-            {
-                break;
-            }
-        }
-        let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
 
@@ -348,7 +275,7 @@ fn gce_vm_fetches_file_env_and_external_secrets_at_boot_and_fails_without_one() 
     assert_eq!(vm.read("/etc/app.conf"), EXT_CONFIG_VALUE);
     let (ok, env) = docker(&[
         "exec",
-        &vm.container,
+        vm.container(),
         "sh",
         "-c",
         "printf %s \"$BOOT_TOKEN\"",
@@ -360,7 +287,7 @@ fn gce_vm_fetches_file_env_and_external_secrets_at_boot_and_fails_without_one() 
         ("/run/secrets/filesec", "-r-------- "),
         ("/etc/app.conf", "-r--r--r-- "),
     ] {
-        let (ok, ls) = docker(&["exec", &vm.container, "ls", "-ln", path]);
+        let (ok, ls) = docker(&["exec", vm.container(), "ls", "-ln", path]);
         assert!(ok && ls.starts_with(mode), "{path}: {ls}");
     }
     let fs = Command::new("stat")

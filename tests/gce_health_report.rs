@@ -12,13 +12,13 @@
 
 mod support;
 
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use support::engine::{TEST_IMAGE, ensure_test_image};
+use support::engine::TEST_IMAGE;
 use support::gce::{PROJECT, Server, ZONE};
 use support::peers;
+use support::standin::{StandinVm, docker};
 
 const APP: &str = "ghr";
 
@@ -30,81 +30,14 @@ fn app_yaml() -> String {
     )
 }
 
-fn docker(args: &[&str]) -> (bool, String) {
-    let out = Command::new("docker")
-        .args(args)
-        .output()
-        .unwrap_or_else(|e| panic!("cannot run docker: {e}"));
-    let text = if out.status.success() {
-        String::from_utf8_lossy(&out.stdout).into_owned()
-    } else {
-        peers::text(&out)
-    };
-    (out.status.success(), text)
-}
-
 /// The stand-in VM: a scratch directory, its docker network and the processes its units run.
-struct Vm {
-    dir: PathBuf,
-    net: String,
-    container: String,
-    children: Vec<Child>,
-}
-
-impl Vm {
-    fn new() -> Vm {
-        ensure_test_image();
-        let dir = std::env::temp_dir().join(format!("bridge-ghr-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("{e}"));
-        let net = format!("ghr-{}", std::process::id());
-        let _ = docker(&["network", "rm", &net]);
-        let (ok, out) = docker(&["network", "create", &net]);
-        assert!(ok, "network create {net}: {out}");
-        let container = format!("{APP}-web");
-        let _ = docker(&["rm", "-f", &container]);
-        Vm {
-            dir,
-            net,
-            container,
-            children: Vec::new(),
-        }
-    }
-
-    /// Run `script` (as its unit would: `sh`, stdin /dev/null) in the background, its output in
-    /// `<name>.log`, with `env` set.
-    fn spawn(&mut self, name: &str, script: &str, env: &[(&str, String)]) {
-        let f = self.dir.join(format!("{name}.sh"));
-        std::fs::write(&f, script).unwrap_or_else(|e| panic!("{e}"));
-        let log = std::fs::File::create(self.dir.join(format!("{name}.log")))
-            .unwrap_or_else(|e| panic!("{e}"));
-        let err = log.try_clone().unwrap_or_else(|e| panic!("{e}"));
-        let mut c = Command::new("sh");
-        c.arg(&f).stdin(Stdio::null()).stdout(log).stderr(err);
-        for (k, v) in env {
-            c.env(k, v);
-        }
-        self.children.push(
-            c.spawn()
-                .unwrap_or_else(|e| panic!("cannot run {name}: {e}")),
-        );
-    }
-
-    fn log(&self, name: &str) -> String {
-        std::fs::read_to_string(self.dir.join(format!("{name}.log"))).unwrap_or_default()
-    }
-}
-
-impl Drop for Vm {
-    fn drop(&mut self) {
-        for c in &mut self.children {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-        let _ = docker(&["rm", "-f", &self.container]);
-        let _ = docker(&["network", "rm", &self.net]);
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
+fn vm() -> StandinVm {
+    let pid = std::process::id();
+    StandinVm::new(
+        &format!("ghr-{pid}"),
+        &format!("ghr-{pid}"),
+        &format!("{APP}-web"),
+    )
 }
 
 /// The guest attributes the stand-in VM wrote: (seconds since the epoch, key, value).
@@ -135,7 +68,7 @@ fn now() -> f64 {
 fn deploy_wait_follows_the_health_the_vm_reporter_writes() {
     let server = Server::start("health-report", 3600.0);
     server.control("guest-auto/off");
-    let mut vm = Vm::new();
+    let mut vm = vm();
     let f = server.write_app(APP, &app_yaml());
     let mut deploy = server
         .on_app(&["deploy", "--yes", "--wait", "--timeout", "150s"], &f)
@@ -195,20 +128,7 @@ fn deploy_wait_follows_the_health_the_vm_reporter_writes() {
 
     // Boot: the container, then its reporter, on the stand-in VM.
     vm.spawn("web", &web, &[]);
-    let end = Instant::now() + Duration::from_secs(60);
-    while docker(&["inspect", "-f", "{{.State.Running}}", &vm.container])
-        .1
-        .trim()
-        != "true"
-    {
-        assert!(
-            Instant::now() < end,
-            "{} does not run: {}\n{web}",
-            vm.container,
-            vm.log("web")
-        );
-        std::thread::sleep(Duration::from_millis(300));
-    }
+    vm.wait_running("web", &web);
     let md = format!("127.0.0.1:{}/_vm/{ZONE}/{instance}", server.port);
     vm.spawn("health", &health, &[("GCE_METADATA_HOST", md)]);
 

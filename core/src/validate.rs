@@ -446,17 +446,7 @@ impl Checker<'_> {
     fn sysctls(&mut self, base: &str, s: &crate::model::Service) {
         for key in s.sysctls.keys() {
             let path = join(&join(base, "sysctls"), key);
-            let ipc = matches!(
-                key.as_str(),
-                "kernel.msgmax"
-                    | "kernel.msgmnb"
-                    | "kernel.msgmni"
-                    | "kernel.sem"
-                    | "kernel.shmall"
-                    | "kernel.shmmax"
-                    | "kernel.shmmni"
-                    | "kernel.shm_rmid_forced"
-            ) || key.starts_with("fs.mqueue.");
+            let ipc = ipc_sysctl(key);
             let d = if ipc {
                 (s.ipc.as_deref() == Some("host")).then(|| {
                     Diagnostic::error(
@@ -1585,6 +1575,21 @@ fn has_health(h: Option<&Health>) -> bool {
 
 // ---------------------------------------------------------------------------------------------
 // Names
+
+/// A kernel parameter of the IPC namespace (those docker and runc accept per container).
+pub fn ipc_sysctl(k: &str) -> bool {
+    matches!(
+        k,
+        "kernel.msgmax"
+            | "kernel.msgmnb"
+            | "kernel.msgmni"
+            | "kernel.sem"
+            | "kernel.shmall"
+            | "kernel.shmmax"
+            | "kernel.shmmni"
+            | "kernel.shm_rmid_forced"
+    ) || k.starts_with("fs.mqueue.")
+}
 
 /// Why `name` is not a DNS label (RFC 1123, lower case), or None when it is one.
 pub fn dns_label_problem(name: &str) -> Option<String> {

@@ -3,3 +3,4 @@ pub mod engine;
 pub mod gce;
 pub mod peers;
 pub mod proxy;
+pub mod standin;

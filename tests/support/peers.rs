@@ -89,6 +89,37 @@ pub fn load(f: &Path) -> Option<ValidApp> {
     load_file(f, &opts).valid
 }
 
+/// Every example (`bridge.yaml` and `compose.yaml` of each folder of `examples/`, sorted) and
+/// then every corpus compose file (sorted) that loads, with its path.
+pub fn example_and_corpus_apps() -> Vec<(String, ValidApp)> {
+    let mut files = Vec::new();
+    for d in std::fs::read_dir(root().join("examples")).unwrap_or_else(|e| panic!("{e}")) {
+        let d = d.unwrap_or_else(|e| panic!("{e}")).path();
+        for n in ["bridge.yaml", "compose.yaml"] {
+            if d.join(n).exists() {
+                files.push(d.join(n));
+            }
+        }
+    }
+    let mut corpus_files = Vec::new();
+    yaml_files(&corpus(), &mut corpus_files);
+    corpus_files.sort();
+    files.sort();
+    files.extend(corpus_files);
+    files
+        .into_iter()
+        .filter_map(|f| load(&f).map(|a| (f.display().to_string(), a)))
+        .collect()
+}
+
+/// An app written as YAML and loaded again (as a file called `name`, default options): the
+/// YAML and what loading it gave.
+pub fn reload(name: &str, app: &bridge_core::model::App) -> (String, bridge_core::Loaded) {
+    let yaml = bridge_core::emit::to_yaml(app).unwrap_or_else(|e| panic!("{e}"));
+    let again = bridge_core::load_str(&name.into(), &yaml, Path::new("."), &LoadOptions::default());
+    (yaml, again)
+}
+
 /// A finished command's exit status, stdout and stderr, for assertion messages.
 pub fn text(o: &Output) -> String {
     format!(

@@ -342,16 +342,24 @@ pub(super) async fn services(d: &AwsDriver, cluster: &str) -> Result<Vec<Value>,
     .await?;
     let mut out = Vec::new();
     for chunk in arns.chunks(10) {
-        let v = d
-            .ecs(
-                "DescribeServices",
-                &format!("cluster/{cluster}"),
-                json!({"cluster": cluster, "services": chunk, "include": ["TAGS"]}),
-            )
-            .await?;
+        let v = describe_services(d, cluster, chunk).await?;
         out.extend(v["services"].as_array().cloned().unwrap_or_default());
     }
     Ok(out)
+}
+
+/// `DescribeServices` of up to 10 services (names or ARNs) of the cluster, with their tags.
+pub(super) async fn describe_services(
+    d: &AwsDriver,
+    cluster: &str,
+    services: &[impl serde::Serialize],
+) -> Result<Value, DriverError> {
+    d.ecs(
+        "DescribeServices",
+        &format!("cluster/{cluster}"),
+        json!({"cluster": cluster, "services": services, "include": ["TAGS"]}),
+    )
+    .await
 }
 
 async fn describe_service(

@@ -156,13 +156,7 @@ pub async fn export(
             let mut out = Vec::new();
             let mut missing = Vec::new();
             for chunk in services.chunks(10) {
-                let v = d
-                    .ecs(
-                        "DescribeServices",
-                        &format!("cluster/{cluster}"),
-                        json!({"cluster": cluster, "services": chunk, "include": ["TAGS"]}),
-                    )
-                    .await?;
+                let v = ecs::describe_services(d, &cluster, chunk).await?;
                 for want in chunk {
                     let found = v["services"].as_array().into_iter().flatten().find(|s| {
                         (s["serviceName"] == want.as_str() || s["serviceArn"] == want.as_str())

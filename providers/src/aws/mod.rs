@@ -174,7 +174,18 @@ impl AwsDriver {
             .into_iter()
             .map(|s| (s.arn, (s.name, s.source)))
             .collect();
-        Ok(AwsDriver {
+        Ok(Self::with(client, options, base_dir, secret_sources))
+    }
+
+    /// The driver over `client`, with nothing looked up yet and the timeouts from the
+    /// environment.
+    fn with(
+        client: Client,
+        options: AwsOptions,
+        base_dir: PathBuf,
+        secret_sources: BTreeMap<String, (String, String)>,
+    ) -> Self {
+        AwsDriver {
             secret_sources,
             secret_arns: std::sync::Mutex::default(),
             discovery_arns: std::sync::Mutex::default(),
@@ -184,7 +195,7 @@ impl AwsDriver {
             register_timeout: env_secs("BRIDGE_AWS_REGISTER_SECONDS", 600),
             delete_timeout: env_secs("BRIDGE_AWS_DELETE_SECONDS", 600),
             base_dir,
-        })
+        }
     }
 
     /// A driver for reading what a region holds without an app (`bridge export -p aws`):
@@ -193,17 +204,7 @@ impl AwsDriver {
     pub async fn connect_bare(base_dir: PathBuf, over: Overrides) -> Result<Self, DriverError> {
         let options = AwsOptions::default();
         let client = Self::client_for(&options, &over).await?;
-        Ok(AwsDriver {
-            secret_sources: BTreeMap::new(),
-            secret_arns: std::sync::Mutex::default(),
-            discovery_arns: std::sync::Mutex::default(),
-            instance_types: std::sync::OnceLock::new(),
-            client,
-            options,
-            register_timeout: env_secs("BRIDGE_AWS_REGISTER_SECONDS", 600),
-            delete_timeout: env_secs("BRIDGE_AWS_DELETE_SECONDS", 600),
-            base_dir,
-        })
+        Ok(Self::with(client, options, base_dir, BTreeMap::new()))
     }
 
     /// The signed-request client: aws-config's default chain (the app's region first), with

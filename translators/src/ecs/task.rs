@@ -953,7 +953,7 @@ fn container(
     let (ipc_lost, sysctls): (Vec<_>, Vec<_>) = s
         .sysctls
         .iter()
-        .partition(|(k, _)| host_ipc && ipc_sysctl(k));
+        .partition(|(k, _)| host_ipc && bridge_core::validate::ipc_sysctl(k));
     if !ipc_lost.is_empty() {
         let names: Vec<&str> = ipc_lost.iter().map(|(k, _)| k.as_str()).collect();
         let why = format!(
@@ -1094,21 +1094,6 @@ fn container(
     }
     // Network aliases are ledgered with the group's Cloud Map service (service::registry).
     c
-}
-
-/// A kernel parameter of the IPC namespace (those docker and runc accept per container).
-fn ipc_sysctl(k: &str) -> bool {
-    matches!(
-        k,
-        "kernel.msgmax"
-            | "kernel.msgmnb"
-            | "kernel.msgmni"
-            | "kernel.sem"
-            | "kernel.shmall"
-            | "kernel.shmmax"
-            | "kernel.shmmni"
-            | "kernel.shm_rmid_forced"
-    ) || k.starts_with("fs.mqueue.")
 }
 
 fn linux(c: &mut ContainerDefinition) -> &mut api::LinuxParameters {

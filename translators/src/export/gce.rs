@@ -21,7 +21,10 @@ use bridge_core::{Diagnostic, Diagnostics, shell};
 use serde_json::Value;
 
 use super::cloudconfig::{BRIDGE_FILES, CloudConfig, apply_unit, parse_run, write_file};
-use super::{Export, Reader, dns_label, finish, join};
+use super::{
+    Export, Reader, dns_label, finish, join, read_artifact, secret_and_config_refs, volume_refs,
+    words,
+};
 use crate::cloudinit::{SCRIPTS_DIR, SECRETS_DIR};
 use crate::gce::{COS_IMAGE, DEFAULT_ZONE, HOST_DISK_GB, LABEL_APP, LABEL_COMPONENT, SCOPE};
 
@@ -111,18 +114,15 @@ pub fn instances(files: &[(String, String)], name: Option<&str>) -> Result<Expor
     let mut docs = Vec::new();
     for (file, text) in files {
         let mut r = Reader::new(file);
-        let root = match bridge_core::node::load(text, &bridge_core::node::Limits::default()) {
+        let root = match read_artifact(
+            file,
+            text,
+            "a GCE resource body",
+            "give the JSON bodies `bridge render -p gce` writes, or what `gcloud compute instances describe --format json` prints",
+        ) {
             Ok(n) => n,
-            Err(e) => {
-                diags.push(
-                    Diagnostic::error(
-                        bridge_core::codes::EXPORT_UNREADABLE,
-                        format!("not a GCE resource body: {}", e.message),
-                    )
-                    .with_file(file.as_str().into())
-                    .with_span(e.span)
-                    .with_hint("give the JSON bodies `bridge render -p gce` writes, or what `gcloud compute instances describe --format json` prints"),
-                );
+            Err(d) => {
+                diags.push(d);
                 continue;
             }
         };
@@ -910,16 +910,8 @@ fn cloud_config(
     text: &str,
     out: &mut Out,
 ) -> Vec<(String, Service)> {
-    let doc = match bridge_core::node::load(text, &bridge_core::node::Limits::default()) {
-        Ok(d) => d,
-        Err(e) => {
-            r.dropped(
-                ip,
-                at,
-                &format!("the cloud-config is not YAML: {}", e.message),
-            );
-            return Vec::new();
-        }
+    let Some(doc) = r.embedded_yaml(ip, at, text, "cloud-config") else {
+        return Vec::new();
     };
     let mut cc = CloudConfig::default();
     let mut fetched = Vec::new();
@@ -970,12 +962,7 @@ fn cloud_config(
             }
             "runcmd" => {
                 for (i, c) in v.as_seq().unwrap_or_default().iter().enumerate() {
-                    let words: Vec<String> = c
-                        .as_seq()
-                        .unwrap_or_default()
-                        .iter()
-                        .map(|w| w.as_str().unwrap_or_default().to_string())
-                        .collect();
+                    let words = words(c);
                     let w: Vec<&str> = words.iter().map(String::as_str).collect();
                     match w.as_slice() {
                         ["systemctl", "enable", "--now", _] | ["systemctl", "daemon-reload"] => {}
@@ -1099,17 +1086,7 @@ fn declaration(
     at: &Node,
     text: &str,
 ) -> Option<(String, Service)> {
-    let doc = match bridge_core::node::load(text, &bridge_core::node::Limits::default()) {
-        Ok(d) => d,
-        Err(e) => {
-            r.dropped(
-                ip,
-                at,
-                &format!("the container declaration is not YAML: {}", e.message),
-            );
-            return None;
-        }
-    };
+    let doc = r.embedded_yaml(ip, at, text, "container declaration")?;
     let Some(spec) = doc.get("spec") else {
         r.dropped(ip, at, "the container declaration has no `spec`");
         return None;
@@ -1408,13 +1385,12 @@ fn done(r: &mut Reader, app: &str, out: &mut Out) {
     for (tag, port, file, path, node) in std::mem::take(&mut out.firewalls) {
         let Some(who) = tag.strip_prefix(&format!("{app_tag}-")) else {
             if tag != app_tag {
-                let mut fr = Reader::new(&file);
-                fr.dropped(
+                r.dropped_in(
+                    &file,
                     &path,
                     &node,
                     &format!("the rule opens a port for the network tag `{tag}`, which is no service or vm of the app `{app}`"),
                 );
-                r.diags.extend(fr.diags);
             }
             continue;
         };
@@ -1436,22 +1412,15 @@ fn done(r: &mut Reader, app: &str, out: &mut Out) {
             // A cloud-init host's ports are in its docker run.
             continue;
         }
-        let mut fr = Reader::new(&file);
-        fr.dropped(
+        r.dropped_in(
+            &file,
             &path,
             &node,
             &format!("the rule opens a port for `{who}`, which none of the given instances runs"),
         );
-        r.diags.extend(fr.diags);
     }
     // Volumes the services mount.
-    let vols: BTreeSet<String> = out
-        .services
-        .values()
-        .flat_map(|s| s.volumes.iter())
-        .filter(|m| m.kind == MountKind::Volume)
-        .filter_map(|m| m.source.clone())
-        .collect();
+    let vols: BTreeSet<String> = volume_refs(out.services.values()).into_iter().collect();
     let attached = std::mem::take(&mut out.attached);
     for v in vols {
         let default_disk = crate::gce::names::resource_name(&format!("{app}-{v}"));
@@ -1477,13 +1446,12 @@ fn done(r: &mut Reader, app: &str, out: &mut Out) {
             }
             None => {
                 if let Some((_, _, file, path, node)) = attached.iter().find(|a| a.0 == dn) {
-                    let mut fr = Reader::new(file);
-                    fr.dropped(
+                    r.dropped_in(
+                        file,
                         path,
                         node,
                         &format!("the size of disk `{dn}` is in its own body (gce/disks/{dn}.json), not given: the volume takes the default size"),
                     );
-                    r.diags.extend(fr.diags);
                 }
             }
         }
@@ -1491,16 +1459,7 @@ fn done(r: &mut Reader, app: &str, out: &mut Out) {
     }
     // Secrets and configs: fetched from Secret Manager (the values never are on the instance),
     // or a config written inline.
-    let refs: Vec<(String, bool)> = out
-        .services
-        .values()
-        .flat_map(|s| {
-            s.secrets
-                .iter()
-                .map(|x| (x.name.clone(), true))
-                .chain(s.configs.iter().map(|c| (c.name.clone(), false)))
-        })
-        .collect();
+    let refs = secret_and_config_refs(out.services.values());
     for (name, secret) in refs {
         let (id, at) = match out
             .fetched
@@ -1525,13 +1484,12 @@ fn done(r: &mut Reader, app: &str, out: &mut Out) {
             }
             let var = format!("SECRET_{var}");
             if let Some((file, path, node)) = &at {
-                let mut fr = Reader::new(file);
-                fr.approximated(
+                r.approximated_in(
+                    file,
                     path,
                     node,
                     &format!("the secret `{name}` is fetched from Secret Manager at boot: its value is not on the instance, and it is read from the environment variable {var} at deploy time"),
                 );
-                r.diags.extend(fr.diags);
             }
             out.secrets.insert(
                 name,
@@ -1553,13 +1511,12 @@ fn done(r: &mut Reader, app: &str, out: &mut Out) {
                 None => {
                     let var = format!("CONFIG_{var}");
                     if let Some((file, path, node)) = &at {
-                        let mut fr = Reader::new(file);
-                        fr.approximated(
+                        r.approximated_in(
+                            file,
                             path,
                             node,
                             &format!("the config `{name}` is fetched from Secret Manager at boot: its content is not on the instance, and it is read from the environment variable {var} at deploy time"),
                         );
-                        r.diags.extend(fr.diags);
                     }
                     Config {
                         env: Some(var),
@@ -1584,6 +1541,23 @@ mod tests {
             .map(|(a, b)| (a.to_string(), b.to_string()))
             .collect();
         instances(&f, None)
+    }
+
+    /// The errors of an export that must fail.
+    fn refused(files: &[(&str, &str)]) -> Diagnostics {
+        match export(files) {
+            Err(d) => d,
+            Ok(e) => panic!("exported {:?}", e.app),
+        }
+    }
+
+    /// The app's GCE options, which it must have.
+    fn gce_options(e: &Export) -> &bridge_core::model::GceOptions {
+        e.app
+            .providers
+            .gce
+            .as_ref()
+            .unwrap_or_else(|| panic!("no gce options"))
     }
 
     fn has(d: &Diagnostics, code: &str, path: &str) -> bool {
@@ -1618,12 +1592,7 @@ mod tests {
         assert_eq!(s.restart, RestartPolicy::OnFailure);
         assert_eq!(s.volumes[0].source.as_deref(), Some("/var/data"));
         assert!(s.volumes[0].read_only);
-        let gce = e
-            .app
-            .providers
-            .gce
-            .as_ref()
-            .unwrap_or_else(|| panic!("no gce options"));
+        let gce = gce_options(&e);
         assert_eq!(gce.zone.as_deref(), Some("europe-west1-b"));
         let d = &e.diagnostics;
         // What is not read back is said, by path.
@@ -1653,12 +1622,7 @@ mod tests {
         assert_eq!(v.image, "db");
         assert_eq!(v.labels.get("tier").map(String::as_str), Some("data"));
         assert_eq!(v.user_data.as_deref(), Some("#!/bin/sh\necho hi\n"));
-        let gce = e
-            .app
-            .providers
-            .gce
-            .as_ref()
-            .unwrap_or_else(|| panic!("no gce options"));
+        let gce = gce_options(&e);
         assert_eq!(
             gce.images.get("db").map(String::as_str),
             Some("projects/debian-cloud/global/images/family/debian-12")
@@ -1668,36 +1632,24 @@ mod tests {
 
     #[test]
     fn bad_input_fails_naming_file_and_field() {
-        let d = match export(&[("x.json", "{\"name\": \"a\", \"foo\": 1}")]) {
-            Err(d) => d,
-            Ok(e) => panic!("exported {:?}", e.app),
-        };
+        let d = refused(&[("x.json", "{\"name\": \"a\", \"foo\": 1}")]);
         assert!(
             d.iter()
                 .any(|x| x.code == EXPORT_UNREADABLE && x.file.as_deref() == Some("x.json"))
         );
-        let d = match export(&[("y.json", "{\"machineType\": \"e2-small\"}")]) {
-            Err(d) => d,
-            Ok(e) => panic!("exported {:?}", e.app),
-        };
+        let d = refused(&[("y.json", "{\"machineType\": \"e2-small\"}")]);
         assert!(
             d.iter()
                 .any(|x| x.code == EXPORT_UNREADABLE && x.path == "name"),
             "{d:?}"
         );
-        let d = match export(&[("z.json", "not json: [")]) {
-            Err(d) => d,
-            Ok(e) => panic!("exported {:?}", e.app),
-        };
+        let d = refused(&[("z.json", "not json: [")]);
         assert!(
             d.iter().any(|x| x.file.as_deref() == Some("z.json")),
             "{d:?}"
         );
         let decl = DECLARED.replace("    image: nginx:1.27\\n", "");
-        let d = match export(&[("w.json", &decl)]) {
-            Err(d) => d,
-            Ok(e) => panic!("exported {:?}", e.app),
-        };
+        let d = refused(&[("w.json", &decl)]);
         assert!(
             d.iter()
                 .any(|x| x.code == EXPORT_UNREADABLE && x.path.contains("image")),
@@ -1739,12 +1691,7 @@ mod tests {
         assert_eq!(db.volumes[0].kind, MountKind::Volume);
         assert_eq!(db.volumes[0].source.as_deref(), Some("data"));
         assert_eq!(e.app.volumes["data"].size, Some(ByteSize(30 * GIB)));
-        let gce = e
-            .app
-            .providers
-            .gce
-            .as_ref()
-            .unwrap_or_else(|| panic!("no gce options"));
+        let gce = gce_options(&e);
         assert_eq!(gce.project.as_deref(), Some("p1"));
         assert_eq!(gce.zone.as_deref(), Some("europe-west1-b"));
     }

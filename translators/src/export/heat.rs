@@ -22,7 +22,10 @@ use bridge_core::{Diagnostic, Diagnostics, shell};
 use serde_json::Value;
 
 use super::cloudconfig::{CloudConfig, apply_unit, parse_run, write_file};
-use super::{Export, Reader, dns_label, finish, join};
+use super::{
+    Export, Reader, dns_label, finish, join, read_artifact, secret_and_config_refs, volume_refs,
+    words,
+};
 use crate::cloudinit::SCRIPTS_DIR;
 use crate::heat::{DEFAULT_HOST_IMAGE, HEALTH_TIMEOUT_PARAM, TAG_APP, TAG_COMPONENT};
 
@@ -161,20 +164,15 @@ pub fn templates(files: &[(String, String)], name: Option<&str>) -> Result<Expor
     let mut out = Out::default();
     let mut diags = Vec::new();
     for (file, text) in files {
-        let root = match bridge_core::node::load(text, &bridge_core::node::Limits::default()) {
+        let root = match read_artifact(
+            file,
+            text,
+            "a Heat template",
+            "give a HOT template (YAML with `heat_template_version` and `resources`)",
+        ) {
             Ok(n) => n,
-            Err(e) => {
-                diags.push(
-                    Diagnostic::error(
-                        bridge_core::codes::EXPORT_UNREADABLE,
-                        format!("not a Heat template: {}", e.message),
-                    )
-                    .with_file(file.as_str().into())
-                    .with_span(e.span)
-                    .with_hint(
-                        "give a HOT template (YAML with `heat_template_version` and `resources`)",
-                    ),
-                );
+            Err(d) => {
+                diags.push(d);
                 continue;
             }
         };
@@ -864,16 +862,8 @@ fn host<'n>(
         }
     }
     let ud_path = join(ppath, "user_data");
-    let doc = match bridge_core::node::load(&text, &bridge_core::node::Limits::default()) {
-        Ok(d) => d,
-        Err(e) => {
-            r.dropped(
-                &ud_path,
-                ud,
-                &format!("the cloud-config is not YAML: {}", e.message),
-            );
-            return;
-        }
+    let Some(doc) = r.embedded_yaml(&ud_path, ud, &text, "cloud-config") else {
+        return;
     };
     let mut cc = CloudConfig::default();
     let mut mounts: Vec<(String, String)> = Vec::new();
@@ -920,12 +910,7 @@ fn host<'n>(
             }
             "runcmd" => {
                 for (i, c) in v.as_seq().unwrap_or_default().iter().enumerate() {
-                    let words: Vec<String> = c
-                        .as_seq()
-                        .unwrap_or_default()
-                        .iter()
-                        .map(|w| w.as_str().unwrap_or_default().to_string())
-                        .collect();
+                    let words = words(c);
                     let ip = format!("{kp}[{i}]");
                     runcmd(
                         r,
@@ -1812,16 +1797,7 @@ fn hosts_done(r: &mut Reader, tpl: &mut Tpl<'_>, cx: &mut Cx, out: &mut Out) {
         }
     }
     // Secrets, configs and volumes the services name.
-    let refs: Vec<(String, bool)> = out
-        .services
-        .values()
-        .flat_map(|s| {
-            s.secrets
-                .iter()
-                .map(|x| (x.name.clone(), true))
-                .chain(s.configs.iter().map(|c| (c.name.clone(), false)))
-        })
-        .collect();
+    let refs = secret_and_config_refs(out.services.values());
     for (name, secret) in refs {
         let param = format!(
             "{}_{}",
@@ -1879,13 +1855,7 @@ fn hosts_done(r: &mut Reader, tpl: &mut Tpl<'_>, cx: &mut Cx, out: &mut Out) {
             out.configs.insert(name, cfg);
         }
     }
-    let vols: Vec<String> = out
-        .services
-        .values()
-        .flat_map(|s| s.volumes.iter())
-        .filter(|m| m.kind == MountKind::Volume)
-        .filter_map(|m| m.source.clone())
-        .collect();
+    let vols = volume_refs(out.services.values());
     for v in vols {
         if out.volumes.contains_key(&v) {
             continue;

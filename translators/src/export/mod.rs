@@ -104,6 +104,32 @@ impl Reader {
         );
     }
 
+    /// [`Reader::dropped`], pointing into another artifact, `file`.
+    pub fn dropped_in(&mut self, file: &str, path: &str, at: &Node, why: &str) {
+        let mut fr = Reader::new(file);
+        fr.dropped(path, at, why);
+        self.diags.extend(fr.diags);
+    }
+
+    /// [`Reader::approximated`], pointing into another artifact, `file`.
+    pub fn approximated_in(&mut self, file: &str, path: &str, at: &Node, why: &str) {
+        let mut fr = Reader::new(file);
+        fr.approximated(path, at, why);
+        self.diags.extend(fr.diags);
+    }
+
+    /// YAML held in a field (a cloud-config, a container declaration) read with positions, or
+    /// `None` with the field reported as dropped: `the {what} is not YAML`.
+    pub fn embedded_yaml(&mut self, path: &str, at: &Node, text: &str, what: &str) -> Option<Node> {
+        match bridge_core::node::load(text, &bridge_core::node::Limits::default()) {
+            Ok(d) => Some(d),
+            Err(e) => {
+                self.dropped(path, at, &format!("the {what} is not YAML: {}", e.message));
+                None
+            }
+        }
+    }
+
     /// Input that cannot be read: an error with a hint.
     pub fn fail(&mut self, path: &str, at: &Node, msg: String, hint: Option<&str>) {
         let d = Diagnostic::error(codes::EXPORT_UNREADABLE, msg)
@@ -300,6 +326,59 @@ pub(crate) fn parse(file: &str, text: &str) -> Result<Node, Diagnostics> {
                 .with_hint_opt(e.hint),
         ])
     })
+}
+
+/// A GCE body or Heat template read with positions, or the `EXPORT_UNREADABLE` error saying it
+/// is not `what`, with the file, the place and `hint`.
+pub(crate) fn read_artifact(
+    file: &str,
+    text: &str,
+    what: &str,
+    hint: &str,
+) -> Result<Node, Diagnostic> {
+    bridge_core::node::load(text, &bridge_core::node::Limits::default()).map_err(|e| {
+        Diagnostic::error(
+            codes::EXPORT_UNREADABLE,
+            format!("not {what}: {}", e.message),
+        )
+        .with_file(file.into())
+        .with_span(e.span)
+        .with_hint(hint)
+    })
+}
+
+/// The secrets and configs the services name, in the services' order: (name, a secret?).
+pub(crate) fn secret_and_config_refs<'a>(
+    services: impl Iterator<Item = &'a bridge_core::model::Service>,
+) -> Vec<(String, bool)> {
+    services
+        .flat_map(|s| {
+            s.secrets
+                .iter()
+                .map(|x| (x.name.clone(), true))
+                .chain(s.configs.iter().map(|c| (c.name.clone(), false)))
+        })
+        .collect()
+}
+
+/// The volumes the services mount (by name), in the services' order.
+pub(crate) fn volume_refs<'a>(
+    services: impl Iterator<Item = &'a bridge_core::model::Service>,
+) -> Vec<String> {
+    services
+        .flat_map(|s| s.volumes.iter())
+        .filter(|m| m.kind == bridge_core::model::MountKind::Volume)
+        .filter_map(|m| m.source.clone())
+        .collect()
+}
+
+/// A YAML list of words (a `runcmd` entry) as strings; what is no string is empty.
+pub(crate) fn words(n: &Node) -> Vec<String> {
+    n.as_seq()
+        .unwrap_or_default()
+        .iter()
+        .map(|w| w.as_str().unwrap_or_default().to_string())
+        .collect()
 }
 
 /// The app, or every error found when there was one.

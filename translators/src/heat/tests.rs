@@ -53,6 +53,14 @@ fn of_type<'a>(s: &'a HeatStack, ty: &str) -> Vec<(&'a String, &'a Value)> {
         .unwrap_or_default()
 }
 
+/// The first diagnostic with `code`, which there must be.
+fn diag<'a>(t: &'a Translation, code: &str) -> &'a bridge_core::Diagnostic {
+    t.diagnostics
+        .iter()
+        .find(|d| d.code == code)
+        .unwrap_or_else(|| panic!("no {code}: {:?}", t.diagnostics))
+}
+
 fn codes(t: &Translation) -> Vec<&'static str> {
     t.diagnostics.iter().map(|d| d.code).collect()
 }
@@ -241,11 +249,7 @@ fn a_volume_on_several_servers_is_an_error() {
     let (_, t) = stack(
         "bridge: v1\nname: n\nservices:\n  db:\n    image: p\n    replicas: 2\n    volumes: [\"d:/d\"]\nvolumes:\n  d: {}\n",
     );
-    let d = t
-        .diagnostics
-        .iter()
-        .find(|d| d.code == "T402")
-        .unwrap_or_else(|| panic!("no T402: {:?}", t.diagnostics));
+    let d = diag(&t, "T402");
     assert!(d.is_error());
     assert!(d.hint.is_some());
 }
@@ -382,11 +386,7 @@ fn neutron_off_emits_no_neutron_resources() {
         assert!(r["properties"].get("security_groups").is_none());
         assert_eq!(r["properties"]["networks"][0]["allocate_network"], "none");
     }
-    let d = t
-        .diagnostics
-        .iter()
-        .find(|d| d.code == "T404")
-        .unwrap_or_else(|| panic!("no T404"));
+    let d = diag(&t, "T404");
     assert!(d.message.contains("security groups"));
     assert_eq!(
         fidelity(&t, "services.web.ports[0]"),
@@ -432,11 +432,7 @@ fn vms_are_servers_with_image_flavor_disk_and_user_data() {
     let (_, t) = stack(
         "bridge: v1\nname: l\nvms:\n  db:\n    image: centos\n    cpus: 1\n    memory: 1GiB\n",
     );
-    let d = t
-        .diagnostics
-        .iter()
-        .find(|d| d.code == "T400")
-        .unwrap_or_else(|| panic!("no T400"));
+    let d = diag(&t, "T400");
     assert!(d.is_error() && d.hint.as_deref().unwrap_or("").contains("images"));
 }
 
@@ -706,11 +702,7 @@ fn separate_servers_of_a_service_are_chained_by_parallelism() {
     ];
     assert_eq!(deps, want.iter().collect::<Vec<_>>(), "{}", s.template);
     // A delay between separate servers has no heat form: a warning naming the field.
-    let d = t
-        .diagnostics
-        .iter()
-        .find(|d| d.code == "T418")
-        .unwrap_or_else(|| panic!("no T418: {:?}", codes(&t)));
+    let d = diag(&t, "T418");
     assert_eq!(d.path, "services.api.update.delay");
     let line = ledger_reason(&t, "services.api.update");
     assert!(line.contains("depends on the one 1 before it"), "{line}");
@@ -898,11 +890,7 @@ fn separate_health_checked_servers_wait_for_the_wait_condition_parallelism_back(
         serde_json::json!([format!("{}_healthy", n[0])]),
     ];
     assert_eq!(deps, want.iter().collect::<Vec<_>>(), "{}", s.template);
-    let d = t
-        .diagnostics
-        .iter()
-        .find(|d| d.code == "T418")
-        .unwrap_or_else(|| panic!("no T418: {:?}", codes(&t)));
+    let d = diag(&t, "T418");
     assert_eq!(d.path, "services.api.update.delay");
     assert!(
         d.hint
