@@ -448,10 +448,16 @@ fn an_update_waits_for_the_replacement_servers_health_signal() {
     assert!(t.contains("WaitCondition"), "{t}");
     // Bridge's wait gave up on the timeout (150 s + 30 s of grace; the plan and Heat's
     // preview before it took a minute more on the loaded test cloud), naming the wait; or Heat's
-    // own timeout failed the wait condition just before bridge's, and the error names it.
+    // own timeout failed the wait condition just before bridge's, and the error names it
+    // (UPDATE_FAILED, or CREATE_FAILED for the replacement wait condition Heat creates, as seen
+    // on a loaded machine: "host_web_healthy (OS::Heat::WaitCondition) CREATE_FAILED:
+    // WaitConditionTimeout").
     assert!(
         t.contains("waiting on host_web_healthy (OS::Heat::WaitCondition)")
-            || t.contains("host_web_healthy (OS::Heat::WaitCondition) UPDATE_FAILED"),
+            || t.contains("host_web_healthy (OS::Heat::WaitCondition) UPDATE_FAILED")
+            || t.contains(
+                "host_web_healthy (OS::Heat::WaitCondition) CREATE_FAILED: WaitConditionTimeout"
+            ),
         "{t}"
     );
     assert!(took < Duration::from_secs(420), "{took:?}");
