@@ -26,7 +26,7 @@ use std::time::{Duration, Instant};
 use bridge_providers::openstack::OpenstackDriver;
 use peers::text;
 use reqwest::Method;
-use serde_json::{Value, json};
+use serde_json::Value;
 
 /// `web`: 2 replicas with a health check, each filling an m1.small (two identical servers).
 fn app(name: &str, level: &str) -> String {
@@ -71,33 +71,6 @@ async fn resources(d: &OpenstackDriver, path: &str) -> Vec<(String, String, Stri
             (f("resource_name"), f("resource_type"), f("resource_status"))
         })
         .collect()
-}
-
-/// POST SUCCESS to handle `h` with its endpoint and token, as the server's script does.
-async fn signal(d: &OpenstackDriver, path: &str, h: &str) {
-    let r = call(
-        d,
-        Method::GET,
-        "orchestration",
-        &format!("{path}/resources/{h}"),
-    )
-    .await;
-    let attrs = &r["resource"]["attributes"];
-    let endpoint = attrs["endpoint"]
-        .as_str()
-        .unwrap_or_else(|| panic!("no endpoint: {r}"));
-    let token = attrs["token"]
-        .as_str()
-        .unwrap_or_else(|| panic!("no token: {r}"));
-    let body = json!({"status": "SUCCESS", "reason": "healthy", "data": "", "id": h});
-    let resp = reqwest::Client::new()
-        .post(endpoint)
-        .header("X-Auth-Token", token)
-        .json(&body)
-        .send()
-        .await
-        .unwrap_or_else(|e| panic!("signal {endpoint}: {e}"));
-    assert!(resp.status().is_success(), "signal: {}", resp.status());
 }
 
 /// The server resource a handle `host_web_0_health_<8 hex>` belongs to.
@@ -183,7 +156,7 @@ fn follow(
             if !send || since.elapsed() < wait {
                 continue;
             }
-            rt.block_on(signal(d, p, h));
+            rt.block_on(os::signal_success(d, p, h, h));
             seen.handles.insert(h.clone());
             seen.signalled.insert(server, Instant::now());
         }

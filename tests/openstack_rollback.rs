@@ -221,7 +221,7 @@ fn a_failed_update_is_rolled_back_to_the_running_previous_spec() {
     std::fs::write(dir.join("app.yaml"), rollback_app(&name, "two", &huge))
         .unwrap_or_else(|e| panic!("{e}"));
     let t1 = Instant::now();
-    // Heat tries the server three times (its action_retry_limit, 2), about 2 min each here.
+    // Heat tries the server six times (its action_retry_limit, default 5).
     let o = os::run(&dir, &os::app_args("deploy", &["--timeout", "900s"]), &env);
     let t = text(&o);
     eprintln!("failed update + rollback: {:?}\n{t}", t1.elapsed());
@@ -309,34 +309,6 @@ async fn handle(d: &OpenstackDriver, path: &str, old: &[&str]) -> String {
     h[0].0.clone()
 }
 
-/// POST SUCCESS to handle `h` with its endpoint and token, as the server's script does.
-async fn signal(d: &OpenstackDriver, path: &str, h: &str, id: &str) {
-    let r = call(
-        d,
-        Method::GET,
-        "orchestration",
-        &format!("{path}/resources/{h}"),
-        None,
-    )
-    .await;
-    let attrs = &r["resource"]["attributes"];
-    let endpoint = attrs["endpoint"]
-        .as_str()
-        .unwrap_or_else(|| panic!("no endpoint: {r}"));
-    let token = attrs["token"]
-        .as_str()
-        .unwrap_or_else(|| panic!("no token: {r}"));
-    let body = json!({"status": "SUCCESS", "reason": "healthy", "data": "", "id": id});
-    let resp = reqwest::Client::new()
-        .post(endpoint)
-        .header("X-Auth-Token", token)
-        .json(&body)
-        .send()
-        .await
-        .unwrap_or_else(|e| panic!("signal {endpoint}: {e}"));
-    assert!(resp.status().is_success(), "signal: {}", resp.status());
-}
-
 /// Whether the stack's wait condition `host_web_healthy` is waiting (IN_PROGRESS).
 async fn waiting(d: &OpenstackDriver, path: &str) -> bool {
     resources(d, path)
@@ -384,7 +356,7 @@ fn an_update_waits_for_the_replacement_servers_health_signal() {
         .unwrap_or_else(|| panic!("no stack"));
     let first = rt.block_on(handle(&d, &path, &[]));
     assert!(first.starts_with("host_web_health_"), "{first}");
-    rt.block_on(signal(&d, &path, &first, "web-1"));
+    rt.block_on(os::signal_success(&d, &path, &first, "web-1"));
     let out = child.wait_with_output().unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     eprintln!("create: {:?}", t0.elapsed());
@@ -415,7 +387,7 @@ fn an_update_waits_for_the_replacement_servers_health_signal() {
     assert_eq!(st["stack_status"], "UPDATE_IN_PROGRESS", "{st}");
     assert!(rt.block_on(waiting(&d, &path)));
     let held = t1.elapsed();
-    rt.block_on(signal(&d, &path, &second, "web-2"));
+    rt.block_on(os::signal_success(&d, &path, &second, "web-2"));
     let out = child.wait_with_output().unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     eprintln!(

@@ -137,6 +137,38 @@ pub async fn servers(d: &OpenstackDriver, prefix: &str) -> Vec<(String, String, 
     out
 }
 
+/// POST SUCCESS to the wait condition handle `handle` of the stack at `path` (`/stacks/NAME/ID`),
+/// with the endpoint and token Heat gives it, as the server's health script does; `id` is the
+/// signal's id (one per signal a wait condition counts).
+pub async fn signal_success(d: &OpenstackDriver, path: &str, handle: &str, id: &str) {
+    let (status, r) = d
+        .request(
+            reqwest::Method::GET,
+            "orchestration",
+            &format!("{path}/resources/{handle}"),
+            None,
+        )
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(status, 200, "{r}");
+    let attrs = &r["resource"]["attributes"];
+    let endpoint = attrs["endpoint"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no endpoint: {r}"));
+    let token = attrs["token"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no token: {r}"));
+    let body = serde_json::json!({"status": "SUCCESS", "reason": "healthy", "data": "", "id": id});
+    let resp = reqwest::Client::new()
+        .post(endpoint)
+        .header("X-Auth-Token", token)
+        .json(&body)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("signal {endpoint}: {e}"));
+    assert!(resp.status().is_success(), "signal: {}", resp.status());
+}
+
 /// Heat's stacks named `name` (id, status).
 pub async fn stacks(d: &OpenstackDriver, name: &str) -> Vec<(String, String)> {
     let (status, body) = d
