@@ -580,19 +580,24 @@ class Handler(BaseHTTPRequestHandler):
             self.st.count("vm_tokens_issued")
         return self.metadata_token()
 
+    def send_text(self, code: int, text: str, etag: str | None = None) -> None:
+        """A plain-text answer, as the metadata server sends them."""
+        data = text.encode()
+        self.send_response(code)
+        self.send_header("Content-Type", "application/text")
+        self.send_header("Content-Length", str(len(data)))
+        if etag:
+            self.send_header("ETag", etag)
+        self.end_headers()
+        self.wfile.write(data)
+
     def vm_guest_put(self, zone: str, name: str, ns: str, key: str, raw: bytes) -> None:
         """A guest attribute written by the VM (PUT to its metadata server, the body the
         value): ``Metadata-Flavor: Google`` required (403), the instance must exist (404) and
         have ``enable-guest-attributes=TRUE`` in its metadata (403: nothing can be written
         otherwise); namespace and key ``[A-Za-z0-9_-]+`` (400). Stored where
         ``instances.getGuestAttributes`` reads it, and counted in ``stats`` (``guest_puts``)."""
-        def send_text(code: int, text: str) -> None:
-            data = text.encode()
-            self.send_response(code)
-            self.send_header("Content-Type", "application/text")
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
+        send_text = self.send_text
 
         if self.headers.get("Metadata-Flavor") != "Google":
             return send_text(403, "Missing Metadata-Flavor:Google header.")
@@ -612,15 +617,7 @@ class Handler(BaseHTTPRequestHandler):
 
     def vm_attribute(self, zone: str, name: str, key: str, query: dict) -> None:
         """An instance attribute as the VM's metadata server serves it (see the module doc)."""
-        def send_text(code: int, text: str, etag: str | None = None) -> None:
-            data = text.encode()
-            self.send_response(code)
-            self.send_header("Content-Type", "application/text")
-            self.send_header("Content-Length", str(len(data)))
-            if etag:
-                self.send_header("ETag", etag)
-            self.end_headers()
-            self.wfile.write(data)
+        send_text = self.send_text
 
         if self.headers.get("Metadata-Flavor") != "Google":
             return send_text(403, "Missing Metadata-Flavor:Google header.")

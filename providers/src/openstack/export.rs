@@ -11,7 +11,7 @@ use bridge_translators::export::Export;
 use serde_json::{Map, Value};
 
 use super::OpenstackDriver;
-use super::stack::{self, StackRef, api_error, enc};
+use super::stack::{self, StackRef, enc};
 use crate::DriverError;
 
 /// What Heat shows for a hidden parameter's value.
@@ -83,17 +83,7 @@ pub async fn export(
             continue;
         };
         let res = format!("stack {}", s.name);
-        let (status, template) = stack::call(
-            d,
-            reqwest::Method::GET,
-            &format!("{}/template", s.path()),
-            None,
-            &res,
-        )
-        .await?;
-        if status != 200 {
-            return Err(api_error(&res, status, &template));
-        }
+        let template = stack::template(d, &s, &res).await?;
         let values = detail["parameters"]
             .as_object()
             .cloned()

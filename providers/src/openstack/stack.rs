@@ -404,6 +404,21 @@ pub(crate) async fn observe(d: &OpenstackDriver, app: &str) -> Result<Vec<Curren
     Ok(out)
 }
 
+/// The template Heat holds for the stack (`GET /stacks/{name}/{id}/template`); `res` names it in
+/// an error.
+pub(crate) async fn template(
+    d: &OpenstackDriver,
+    s: &StackRef,
+    res: &str,
+) -> Result<Value, DriverError> {
+    let (status, template) =
+        call(d, Method::GET, &format!("{}/template", s.path()), None, res).await?;
+    if status != 200 {
+        return Err(api_error(res, status, &template));
+    }
+    Ok(template)
+}
+
 /// The stacks named as the app's desired stacks that carry no `bridge.app` tag (made by hand,
 /// or from `bridge render` by another tool): what `deploy --adopt` takes over. Each is reported
 /// with its template and parameters as Heat holds them (hidden ones left out), so the plan
@@ -426,17 +441,7 @@ pub(crate) async fn unowned(
             continue;
         };
         let res = format!("{KIND_STACK}/{name}");
-        let (status, template) = call(
-            d,
-            Method::GET,
-            &format!("{}/template", s.path()),
-            None,
-            &res,
-        )
-        .await?;
-        if status != 200 {
-            return Err(api_error(&res, status, &template));
-        }
+        let template = template(d, &s, &res).await?;
         let mut params = serde_json::Map::new();
         for (k, v) in detail["parameters"].as_object().into_iter().flatten() {
             if !k.starts_with("OS::") && v != "******" {
