@@ -191,6 +191,9 @@ pub async fn stacks(d: &OpenstackDriver, name: &str) -> Vec<(String, String)> {
                 s["stack_status"].as_str().unwrap_or_default().to_string(),
             )
         })
+        // Heat lists a stack it has just deleted as DELETE_COMPLETE for a moment (seen in CI
+        // right after a destroy that waited for DELETE_COMPLETE): it is gone, as for the driver.
+        .filter(|(_, status)| status != "DELETE_COMPLETE")
         .collect()
 }
 
