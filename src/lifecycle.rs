@@ -267,13 +267,12 @@ async fn run_async(args: &LifecycleArgs, op: Op, json: bool) -> Result<ExitCode>
         }
     });
     let mut drivers: BTreeMap<ProviderKind, Box<dyn DynDriver>> = BTreeMap::new();
-    // `deploy --wait` bounds the drivers' own waits (Heat's health wait conditions) too.
+    // `--timeout` bounds the drivers' own waits too (Heat's stack operations and health wait
+    // conditions), with or without `--wait`: `deploy --timeout 5m` never waits an hour.
     let bound = match &op {
-        Op::Deploy {
-            wait: true,
-            timeout,
-            ..
-        } => Some(*timeout),
+        Op::Deploy { timeout, .. } | Op::Destroy { timeout } | Op::Reconcile { timeout, .. } => {
+            Some(*timeout)
+        }
         _ => None,
     };
     for p in partition.providers() {
@@ -297,8 +296,14 @@ async fn run_async(args: &LifecycleArgs, op: Op, json: bool) -> Result<ExitCode>
             if drivers.contains_key(&p) {
                 continue;
             }
-            match orchestrator::connect(p, &valid, base_dir(&args.file), Some(progress.clone()))
-                .await
+            match orchestrator::connect_with(
+                p,
+                &valid,
+                base_dir(&args.file),
+                Some(progress.clone()),
+                bound,
+            )
+            .await
             {
                 Ok(d) => {
                     drivers.insert(p, d);

@@ -638,9 +638,9 @@ pub async fn connect(
     connect_with(p, app, base_dir, progress, None).await
 }
 
-/// [`connect`] with a bound on how long the driver's own operations may wait (`deploy --wait
-/// --timeout`): Heat's stack operations and its servers' health wait conditions. None: the
-/// driver's default.
+/// [`connect`] with a bound on how long the driver's own operations may wait (the `--timeout` of
+/// deploy, destroy and reconcile): Heat's stack operations and its servers' health wait
+/// conditions. None: the driver's default.
 pub async fn connect_with(
     p: ProviderKind,
     app: &ValidApp,

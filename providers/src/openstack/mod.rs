@@ -246,7 +246,7 @@ impl OpenstackDriver {
     }
 
     /// Give up waiting for a stack operation after `timeout` (default 1 h); it is also the
-    /// timeout of the servers' health wait conditions (`deploy --wait --timeout`).
+    /// timeout of the servers' health wait conditions (`deploy --timeout`).
     pub fn with_stack_timeout(mut self, timeout: Duration) -> Self {
         self.stack_timeout = timeout;
         self
