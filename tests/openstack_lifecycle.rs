@@ -42,7 +42,7 @@ fn args<'a>(cmd: &'a str, extra: &[&'a str]) -> Vec<&'a str> {
 /// Heat's back and a drifted parameter repaired by reconcile, status, destroy: as the member
 /// of `demo`, through the binary.
 #[test]
-fn deploy_plan_preview_reconcile_and_destroy_through_the_cli() {
+fn deploy_plan_preview_update_and_destroy_through_the_cli() {
     let app = "it-os-life";
     let env = os::cli_env("bridge-demo");
     let yaml = os::app_yaml(app, "info", "");
@@ -110,6 +110,42 @@ fn deploy_plan_preview_reconcile_and_destroy_through_the_cli() {
     let stacks = rt.block_on(os::stacks(&driver, app));
     assert_eq!(stacks.len(), 1, "{stacks:?}");
     assert_eq!(stacks[0].1, "UPDATE_COMPLETE");
+
+    // Status: the stack and each component's servers.
+    let t = ok(&os::run(&dir, &args("status", &[]), &env));
+    assert!(t.contains("stack/it-os-life"), "{t}");
+    assert!(t.contains("vm/db"), "{t}");
+    assert!(t.contains("update_complete"), "{t}");
+
+    // History recorded the runs; the state store holds no secret.
+    ok(&os::run(&dir, &args("history", &[]), &env));
+    let db_bytes = std::fs::read(dir.join("state.db")).unwrap_or_default();
+    assert!(
+        !String::from_utf8_lossy(&db_bytes).contains(os::SECRET),
+        "secret in state.db"
+    );
+
+    ok(&os::run(&dir, &args("destroy", &[]), &env));
+    assert!(rt.block_on(os::stacks(&driver, app)).is_empty());
+    assert!(
+        rt.block_on(os::servers(&driver, &format!("{app}-")))
+            .is_empty()
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Drift on its own app (in parallel with the test above): a server deleted through Nova's API
+/// and a parameter changed behind bridge's back are each shown by the plan and repaired by
+/// reconcile.
+#[test]
+fn drift_is_shown_and_reconcile_repairs_it() {
+    let app = "it-os-drift";
+    let env = os::cli_env("bridge-demo");
+    let dir = os::app_dir(app, &os::app_yaml(app, "info", ""));
+    let driver = os::driver("bridge-demo", &dir);
+    let rt = os::rt();
+    let _ = os::run(&dir, &args("destroy", &[]), &env);
+    ok(&os::run(&dir, &args("deploy", &[]), &env));
 
     // A server deleted behind Heat's back (through Nova's API) is drift; reconcile replaces it.
     let db = rt
@@ -194,20 +230,6 @@ fn deploy_plan_preview_reconcile_and_destroy_through_the_cli() {
         &env,
     ));
     assert!(t.contains("no changes"), "{t}");
-
-    // Status: the stack and each component's servers.
-    let t = ok(&os::run(&dir, &args("status", &[]), &env));
-    assert!(t.contains("stack/it-os-life"), "{t}");
-    assert!(t.contains("vm/db"), "{t}");
-    assert!(t.contains("update_complete"), "{t}");
-
-    // History recorded the runs; the state store holds no secret.
-    ok(&os::run(&dir, &args("history", &[]), &env));
-    let db_bytes = std::fs::read(dir.join("state.db")).unwrap_or_default();
-    assert!(
-        !String::from_utf8_lossy(&db_bytes).contains(os::SECRET),
-        "secret in state.db"
-    );
 
     ok(&os::run(&dir, &args("destroy", &[]), &env));
     assert!(rt.block_on(os::stacks(&driver, app)).is_empty());
