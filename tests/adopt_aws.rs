@@ -8,10 +8,8 @@
 //! keeps its ARN, its task definition revision and its deployments, and carries bridge's tags
 //! (ListTagsForResource). Every body bridge sent passes botocore's model, TagResource's too.
 
-#[allow(dead_code)]
 #[path = "support/moto.rs"]
 mod moto;
-#[allow(dead_code)]
 #[path = "support/peers.rs"]
 mod peers;
 
@@ -193,8 +191,17 @@ fn a_hand_made_ecs_service_is_adopted_in_place() {
         &m,
         &dir,
         &[
-            "export", "-p", "aws", "--cluster", "handmade", "--service", "web", "-o", &file,
-            "--output", "json",
+            "export",
+            "-p",
+            "aws",
+            "--cluster",
+            "handmade",
+            "--service",
+            "web",
+            "-o",
+            &file,
+            "--output",
+            "json",
         ],
     );
     ok(&e, &m, "export -p aws --cluster handmade --service web");
@@ -304,12 +311,9 @@ fn a_hand_made_ecs_service_is_adopted_in_place() {
     };
     assert_eq!(ids(&after), ids(&before), "a new deployment: {after:#}");
     assert_eq!(ids(&after).len(), 1, "{after:#}");
-    let revisions = m.boto(
-        "ecs",
-        "list_task_definitions",
-        r#"{"familyPrefix": "web"}"#,
-    )["taskDefinitionArns"]
-        .clone();
+    let revisions =
+        m.boto("ecs", "list_task_definitions", r#"{"familyPrefix": "web"}"#)["taskDefinitionArns"]
+            .clone();
     assert_eq!(revisions, json!([td_arn]), "a new revision of family web");
 
     // bridge's tags, read back from ECS and Cloud Map.
@@ -327,7 +331,11 @@ fn a_hand_made_ecs_service_is_adopted_in_place() {
         &json!({"resourceArn": before["serviceArn"]}).to_string(),
     )["tags"]
         .clone();
-    assert_eq!(tag(&svc_tags, "bridge.app", "key", "value"), "handmade", "{svc_tags}");
+    assert_eq!(
+        tag(&svc_tags, "bridge.app", "key", "value"),
+        "handmade",
+        "{svc_tags}"
+    );
     assert_eq!(
         tag(&svc_tags, "bridge.component", "key", "value"),
         "service/web",

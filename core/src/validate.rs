@@ -260,8 +260,7 @@ impl Checker<'_> {
                 let Some(n) = n else { continue };
                 let path = format!("{at}.{what}");
                 let ok = (1..=255).contains(&n.len())
-                    && n
-                        .chars()
+                    && n.chars()
                         .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
                 if !ok {
                     let d = Diagnostic::error(
@@ -272,10 +271,7 @@ impl Checker<'_> {
                     self.at(&path, d);
                     continue;
                 }
-                if let Some(other) = groups
-                    .iter()
-                    .find(|o| *o != g && effective(what, o) == *n)
-                {
+                if let Some(other) = groups.iter().find(|o| *o != g && effective(what, o) == *n) {
                     let d = Diagnostic::error(
                         codes::INVALID_VALUE,
                         format!("group `{other}` has the ECS {} `{n}` already", what.replace('_', " ")),
@@ -2128,6 +2124,43 @@ mod tests {
             .iter()
             .map(|d| (d.code, d.path.clone()))
             .collect()
+    }
+
+    #[test]
+    fn aws_service_names_are_checked() {
+        let y = |names: &str| {
+            format!(
+                "bridge: v1\nname: shop\nservices:\n  web: {{image: x}}\n  api: {{image: x, group: back}}\n  db: {{image: x, group: back}}\ngroups:\n  back: {{}}\nproviders:\n  aws:\n    services: {names}\n"
+            )
+        };
+        let at = |f: &str| format!("providers.aws.services.{f}");
+        assert_eq!(
+            found(&y(
+                "{web: {service_name: web, family: Web_1}, back: {family: b}}"
+            )),
+            []
+        );
+        // Not a group; a name ECS refuses; a name another group has (its own or bridge's).
+        assert_eq!(found(&y("{api: {service_name: a}}")), [("E021", at("api"))]);
+        assert_eq!(
+            found(&y("{web: {service_name: 'web.1', family: ''}}")),
+            [("E013", at("web.service_name")), ("E013", at("web.family"))]
+        );
+        assert_eq!(
+            found(&y("{web: {family: shop-back}}")),
+            [("E013", at("web.family"))]
+        );
+        assert_eq!(
+            found(&y("{web: {service_name: s}, back: {service_name: s}}")),
+            [
+                ("E013", at("web.service_name")),
+                ("E013", at("back.service_name"))
+            ]
+        );
+        let l = load(&y("{web: {family: shop-back}}"));
+        let d = &l.diagnostics.0[0];
+        assert!(d.message.contains("group `back`"), "{}", d.message);
+        assert!(d.span.is_some(), "no position: {d:?}");
     }
 
     #[test]

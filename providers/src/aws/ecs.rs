@@ -1342,8 +1342,9 @@ pub(super) async fn wait_service(
 }
 
 /// The ECS objects that have the names of `app`'s desired cluster, task definition families
-/// and services (`<app>-<group>`, or what `providers.aws.services` names) but not the app's
-/// `bridge.app` tag: made by hand or by another tool, what `deploy --adopt` takes over. Each
+/// and services (`<app>-<group>`, or what `providers.aws.services` names) but no `bridge.app`
+/// tag (one tagged for another app is left alone): made by hand or by another tool, what
+/// `deploy --adopt` takes over. Each
 /// is reported with what ECS stores in the shape of the desired spec, so that the plan adopts
 /// it in place (tags only) when the fields the app sets are as stored, and updates it when not.
 /// Reads only.
@@ -1353,7 +1354,8 @@ pub(super) async fn unowned(
     desired: &[Desired],
 ) -> Result<Vec<Unowned>, DriverError> {
     let mut out = Vec::new();
-    let ours = |tags: &[(String, String)]| tag_of(tags, TAG_APP) == Some(app);
+    // Tagged for the app: its own; for another app: left alone (not the app's to take over).
+    let ours = |tags: &[(String, String)]| tag_of(tags, TAG_APP).is_some();
     for x in desired {
         match x.id.kind.as_str() {
             "cluster" => {
@@ -1364,11 +1366,10 @@ pub(super) async fn unowned(
                         json!({"clusters": [x.id.name], "include": ["TAGS"]}),
                     )
                     .await?;
-                let Some(c) = v["clusters"]
-                    .as_array()
-                    .into_iter()
-                    .flatten()
-                    .find(|c| c["status"] == "ACTIVE" && c["clusterName"] == x.id.name.as_str())
+                let Some(c) =
+                    v["clusters"].as_array().into_iter().flatten().find(|c| {
+                        c["status"] == "ACTIVE" && c["clusterName"] == x.id.name.as_str()
+                    })
                 else {
                     continue;
                 };
@@ -1427,7 +1428,9 @@ pub(super) async fn unowned(
                 let td = s["taskDefinition"].as_str().unwrap_or_default();
                 s["taskDefinition"] = json!(family_of_arn(td).0);
                 let mut connect = service_connect(&s);
-                if connect["namespace"].as_str().is_some_and(|n| n.starts_with("arn:"))
+                if connect["namespace"]
+                    .as_str()
+                    .is_some_and(|n| n.starts_with("arn:"))
                     && let Some(arn) = super::discovery::namespace_arn(d, app).await?
                     && connect["namespace"] == arn.as_str()
                 {

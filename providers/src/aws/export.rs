@@ -545,10 +545,12 @@ pub async fn export(
         }
         // A service not named as bridge names its group's (`<app>-<group>`): its names, so
         // that a deploy finds it (and `--adopt` takes it over) instead of making another.
-        if let Some(group) = members
-            .iter()
-            .find_map(|m| ex.app.services.get(m).map(|s| s.group.clone().unwrap_or(m.clone())))
-        {
+        if let Some(group) = members.iter().find_map(|m| {
+            ex.app
+                .services
+                .get(m)
+                .map(|s| s.group.clone().unwrap_or(m.clone()))
+        }) {
             let family = ecs::family_of_arn(s["taskDefinition"].as_str().unwrap_or_default()).0;
             let default = format!("{app_label}-{group}");
             let names = bridge_core::model::AwsServiceNames {

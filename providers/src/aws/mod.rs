@@ -895,7 +895,9 @@ impl Driver for AwsDriver {
                 .find(|x| x.id == u.id)
                 .map(|x| x.spec["serviceRegistries"].clone())
                 .unwrap_or(Value::Null);
-            let Some(spec) = u.spec.as_mut() else { continue };
+            let Some(spec) = u.spec.as_mut() else {
+                continue;
+            };
             for (i, r) in spec["serviceRegistries"]
                 .as_array_mut()
                 .into_iter()
