@@ -1,12 +1,16 @@
 //! `bridge deploy --adopt` on AWS ECS, against a moto server (tests/support/moto.rs): a
 //! cluster, a Fargate task definition and a service made by hand with boto3 (not by bridge),
-//! under their own names (`web`, not bridge's `<app>-<group>`), are exported with `bridge export
-//! -p aws --cluster --service` (which writes their names into `providers.aws.services`); the
-//! bridge.yaml validates; a deploy without `--adopt` refuses (exit 2, naming the service and the
-//! task definition) and changes nothing; `plan --adopt` adopts the cluster, the task definition
-//! and the service; `deploy --adopt` tags them in place; the plan after it is empty; the service
-//! keeps its ARN, its task definition revision and its deployments, and carries bridge's tags
-//! (ListTagsForResource). Every body bridge sent passes botocore's model, TagResource's too.
+//! under their own names (`web`, not bridge's `<app>-<group>`), with the Cloud Map namespace
+//! and service bridge's names across tasks need (also by hand), are exported with `bridge
+//! export -p aws --cluster --service` (which writes their names into `providers.aws.services`);
+//! the bridge.yaml validates; a deploy without `--adopt` refuses (exit 2, naming each object)
+//! and tags nothing; `plan --adopt` adopts the cluster, the namespace, the Cloud Map service,
+//! the task definition and the service (`<=`), and the same app with another replica count
+//! makes the service's step an update naming the field; `deploy --adopt` tags them in place;
+//! the plan after it is empty; the service keeps its ARN, its task definition revision and its
+//! deployments, the family gets no revision, and bridge's tags are on the service, the task
+//! definition and the Cloud Map service (ListTagsForResource). Every body bridge sent passes
+//! botocore's models, the ECS TagResource bodies too.
 
 #[path = "support/moto.rs"]
 mod moto;
