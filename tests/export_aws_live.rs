@@ -1,7 +1,8 @@
 //! `bridge export -p aws` against a moto server (tests/support/moto.rs): (a) a cluster, task
 //! definitions and services made by hand with boto3 (not by bridge): a service of 3 tasks with a
 //! deployment configuration, placement, a load balancer and tags, and a DAEMON service. The
-//! export gives replicas, update, `mode: global`, image, ports, env, cpu and memory as set, and
+//! export gives replicas, update, `mode: global`, image, ports, env, cpu and memory as set, the
+//! services' own names (`providers.aws.services`, as they are not `<app>-<group>`), and
 //! reports each field it cannot carry by service and field (X001); the bridge.yaml validates, and
 //! `render -p aws` of it gives task definitions and services botocore's ECS model accepts
 //! (tests/validators/ecs_validate.py) with the same container fields and the same desired count,
@@ -261,6 +262,13 @@ fn export_aws_live_hand_made_cluster_and_bridge_deployed_app() {
     assert!(agent.get("update").is_none(), "{agent}");
     assert_eq!(app["providers"]["aws"]["cluster"], Value::Null, "{app}");
     assert_eq!(app["providers"]["aws"]["region"], "us-east-1", "{app}");
+    // Services not named `<app>-<group>`: their own names, which render (and a deploy) use.
+    assert_eq!(
+        app["providers"]["aws"]["services"],
+        json!({"agent": {"service_name": "agent", "family": "agent"},
+               "web": {"service_name": "web", "family": "web"}}),
+        "{app}"
+    );
     // What a bridge app cannot hold is said, by service and field.
     let paths = diag_paths(&v);
     for want in [
@@ -287,10 +295,7 @@ fn export_aws_live_hand_made_cluster_and_bridge_deployed_app() {
     render(&m, &dir, &outs, &rdir);
     let tds = rdir.join("aws/task-definitions");
     let svcs = rdir.join("aws/services");
-    let (rweb, ragent) = (
-        tds.join("handmade-web.json"),
-        tds.join("handmade-agent.json"),
-    );
+    let (rweb, ragent) = (tds.join("web.json"), tds.join("agent.json"));
     ecs_check(
         "RegisterTaskDefinitionRequest",
         &[rweb.clone(), ragent.clone()],
@@ -305,10 +310,7 @@ fn export_aws_live_hand_made_cluster_and_bridge_deployed_app() {
         container_fields(&agent_td),
         "agent"
     );
-    let (sweb, sagent) = (
-        svcs.join("handmade-web.json"),
-        svcs.join("handmade-agent.json"),
-    );
+    let (sweb, sagent) = (svcs.join("web.json"), svcs.join("agent.json"));
     ecs_check("CreateServiceRequest", &[sweb.clone(), sagent.clone()]);
     let sw = read_json(&sweb);
     assert_eq!(sw["desiredCount"], 3, "{sw}");
@@ -562,7 +564,7 @@ fn export_aws_live_fargate_network_and_approximations() {
     // Rendered again: the network configuration and the start-first percentages come back.
     let rdir = dir.join("rendered");
     render(&m, &dir, &outs, &rdir);
-    let sapi = rdir.join("aws/services/fg-api.json");
+    let sapi = rdir.join("aws/services/api.json");
     ecs_check("CreateServiceRequest", std::slice::from_ref(&sapi));
     let s = read_json(&sapi);
     assert_eq!(

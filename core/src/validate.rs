@@ -210,8 +210,76 @@ impl Checker<'_> {
         self.cycles();
         self.host_ports();
         self.cutover();
+        self.aws_names();
         if !self.app.services.is_empty() || !self.app.vms.is_empty() {
             self.unused();
+        }
+    }
+
+    /// `providers.aws.services`: each key a group (or an ungrouped service) of the app, each
+    /// name as ECS allows it (1 to 255 letters, digits, hyphens and underscores), and no ECS
+    /// service name or task definition family given to two groups (a group not named there
+    /// is `<app>-<group>`).
+    fn aws_names(&mut self) {
+        let app = self.app;
+        let Some(aws) = app.providers.aws.as_ref() else {
+            return;
+        };
+        if aws.services.is_empty() {
+            return;
+        }
+        let mut groups: BTreeSet<String> = BTreeSet::new();
+        for (name, s) in &app.services {
+            groups.insert(s.group.clone().unwrap_or_else(|| name.clone()));
+        }
+        let effective = |what: &str, g: &str| {
+            if what == "family" {
+                aws.family(&app.name, g)
+            } else {
+                aws.service_name(&app.name, g)
+            }
+        };
+        for (g, names) in &aws.services {
+            let at = format!("providers.aws.services.{g}");
+            if !groups.contains(g) {
+                let hint = did_you_mean(g, groups.iter().map(String::as_str))
+                    .map(|s| format!("did you mean `{s}`?"))
+                    .unwrap_or_else(|| "name a group, or a service that is in no group".into());
+                let d = Diagnostic::error(
+                    codes::DANGLING_REF,
+                    format!("`{g}` is not a group or an ungrouped service of the app"),
+                )
+                .with_hint(hint);
+                self.at(&at, d);
+                continue;
+            }
+            for (what, n) in [
+                ("service_name", names.service_name.as_ref()),
+                ("family", names.family.as_ref()),
+            ] {
+                let Some(n) = n else { continue };
+                let path = format!("{at}.{what}");
+                let ok = (1..=255).contains(&n.len())
+                    && n.chars()
+                        .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+                if !ok {
+                    let d = Diagnostic::error(
+                        codes::INVALID_VALUE,
+                        format!("`{n}` is not an ECS {}", what.replace('_', " ")),
+                    )
+                    .with_hint("1 to 255 letters, digits, hyphens and underscores");
+                    self.at(&path, d);
+                    continue;
+                }
+                if let Some(other) = groups.iter().find(|o| *o != g && effective(what, o) == *n) {
+                    let d = Diagnostic::error(
+                        codes::INVALID_VALUE,
+                        format!("group `{other}` has the ECS {} `{n}` already", what.replace('_', " ")),
+                    )
+                    .with_hint("one ECS service and one task definition family per group: give each group its own");
+                    self.at(&path, d);
+                }
+            }
         }
     }
 
@@ -2056,6 +2124,43 @@ mod tests {
             .iter()
             .map(|d| (d.code, d.path.clone()))
             .collect()
+    }
+
+    #[test]
+    fn aws_service_names_are_checked() {
+        let y = |names: &str| {
+            format!(
+                "bridge: v1\nname: shop\nservices:\n  web: {{image: x}}\n  api: {{image: x, group: back}}\n  db: {{image: x, group: back}}\ngroups:\n  back: {{}}\nproviders:\n  aws:\n    services: {names}\n"
+            )
+        };
+        let at = |f: &str| format!("providers.aws.services.{f}");
+        assert_eq!(
+            found(&y(
+                "{web: {service_name: web, family: Web_1}, back: {family: b}}"
+            )),
+            []
+        );
+        // Not a group; a name ECS refuses; a name another group has (its own or bridge's).
+        assert_eq!(found(&y("{api: {service_name: a}}")), [("E021", at("api"))]);
+        assert_eq!(
+            found(&y("{web: {service_name: 'web.1', family: ''}}")),
+            [("E013", at("web.service_name")), ("E013", at("web.family"))]
+        );
+        assert_eq!(
+            found(&y("{web: {family: shop-back}}")),
+            [("E013", at("web.family"))]
+        );
+        assert_eq!(
+            found(&y("{web: {service_name: s}, back: {service_name: s}}")),
+            [
+                ("E013", at("web.service_name")),
+                ("E013", at("back.service_name"))
+            ]
+        );
+        let l = load(&y("{web: {family: shop-back}}"));
+        let d = &l.diagnostics.0[0];
+        assert!(d.message.contains("group `back`"), "{}", d.message);
+        assert!(d.span.is_some(), "no position: {d:?}");
     }
 
     #[test]

@@ -861,6 +861,44 @@ pub struct AwsOptions {
     /// CloudWatch log group (default: `/bridge/<app>`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub log_group: Option<String>,
+    /// The ECS names of a group (or ungrouped service) whose ECS service and task definition
+    /// family were made outside bridge under their own names (`deploy --adopt` takes them
+    /// over): group -> names. A group not named here is `<app>-<group>`.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub services: BTreeMap<String, AwsServiceNames>,
+}
+
+/// The names an existing ECS service and its task definition family have
+/// (`providers.aws.services.GROUP`).
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case", deny_unknown_fields)]
+pub struct AwsServiceNames {
+    /// The ECS service's name (default: `<app>-<group>`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub service_name: Option<String>,
+    /// The task definition family (default: `<app>-<group>`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub family: Option<String>,
+}
+
+impl AwsOptions {
+    /// The ECS service name of group `group` of app `app`: `providers.aws.services.GROUP.service_name`,
+    /// else `<app>-<group>`.
+    pub fn service_name(&self, app: &str, group: &str) -> String {
+        self.services
+            .get(group)
+            .and_then(|n| n.service_name.clone())
+            .unwrap_or_else(|| format!("{app}-{group}"))
+    }
+
+    /// The task definition family of group `group` of app `app`:
+    /// `providers.aws.services.GROUP.family`, else `<app>-<group>`.
+    pub fn family(&self, app: &str, group: &str) -> String {
+        self.services
+            .get(group)
+            .and_then(|n| n.family.clone())
+            .unwrap_or_else(|| format!("{app}-{group}"))
+    }
 }
 
 /// GCE options.

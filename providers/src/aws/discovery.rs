@@ -85,12 +85,24 @@ async fn wait_operation(d: &AwsDriver, res: &str, id: &str) -> Result<Value, Dri
     }
 }
 
-/// The app's namespace (`<app>.local`, tagged for the app): its id, ARN and tags. A namespace
-/// of that name that is not tagged for the app is not the app's.
-pub(super) async fn namespace(
+/// A Cloud Map service's fields bridge sets, as Cloud Map reports them (name, DNS records,
+/// routing policy, custom health check).
+fn stored_spec(svc: &Value) -> Value {
+    json!({
+        "Name": svc["Name"],
+        "DnsConfig": {
+            "RoutingPolicy": svc["DnsConfig"]["RoutingPolicy"],
+            "DnsRecords": svc["DnsConfig"]["DnsRecords"],
+        },
+        "HealthCheckCustomConfig": svc["HealthCheckCustomConfig"],
+    })
+}
+
+/// Every private DNS namespace named `<app>.local` (one per VPC at most): id, ARN and tags.
+async fn namespaces_named(
     d: &AwsDriver,
     app: &str,
-) -> Result<Option<(String, String, Vec<(String, String)>)>, DriverError> {
+) -> Result<Vec<(String, String, Vec<(String, String)>)>, DriverError> {
     let name = tr::namespace_name(app);
     let list = list_all(
         d,
@@ -99,6 +111,7 @@ pub(super) async fn namespace(
         "Namespaces",
     )
     .await?;
+    let mut out = Vec::new();
     for n in list {
         if n["Name"].as_str() != Some(name.as_str()) {
             continue;
@@ -107,11 +120,21 @@ pub(super) async fn namespace(
             continue;
         };
         let t = tags(d, &format!("namespace/{app}"), arn).await?;
-        if tag_of(&t, TAG_APP) == Some(app) {
-            return Ok(Some((id.to_string(), arn.to_string(), t)));
-        }
+        out.push((id.to_string(), arn.to_string(), t));
     }
-    Ok(None)
+    Ok(out)
+}
+
+/// The app's namespace (`<app>.local`, tagged for the app): its id, ARN and tags. A namespace
+/// of that name that is not tagged for the app is not the app's.
+pub(super) async fn namespace(
+    d: &AwsDriver,
+    app: &str,
+) -> Result<Option<(String, String, Vec<(String, String)>)>, DriverError> {
+    Ok(namespaces_named(d, app)
+        .await?
+        .into_iter()
+        .find(|(_, _, t)| tag_of(t, TAG_APP) == Some(app)))
 }
 
 /// The namespace and the Cloud Map services in it that are the app's; a service's handle is
@@ -188,14 +211,7 @@ pub(super) async fn observe(d: &AwsDriver, app: &str) -> Result<Vec<Current>, Dr
         out.push(Current {
             id,
             spec_hash: hash,
-            spec: Some(json!({
-                "Name": svc["Name"],
-                "DnsConfig": {
-                    "RoutingPolicy": svc["DnsConfig"]["RoutingPolicy"],
-                    "DnsRecords": svc["DnsConfig"]["DnsRecords"],
-                },
-                "HealthCheckCustomConfig": svc["HealthCheckCustomConfig"],
-            })),
+            spec: Some(stored_spec(&svc)),
             handle: arn,
             rank: RANK_DISCOVERY,
             opaque: vec!["Tags".into(), "Description".into()],
@@ -383,4 +399,122 @@ async fn retag_own(
         }
     }
     Ok(false)
+}
+
+/// The namespace `<app>.local` whatever its tags (the app's where there is one): its id and
+/// ARN, and whether it carries a `bridge.app` tag (for the app, or for another one, which is
+/// left alone).
+async fn namespace_any(
+    d: &AwsDriver,
+    app: &str,
+) -> Result<Option<(String, String, bool)>, DriverError> {
+    let all = namespaces_named(d, app).await?;
+    let pick = all
+        .iter()
+        .find(|(_, _, t)| tag_of(t, TAG_APP) == Some(app))
+        .or(all.first());
+    Ok(pick.map(|(id, arn, t)| (id.clone(), arn.clone(), tag_of(t, TAG_APP).is_some())))
+}
+
+/// The ARN of the namespace `<app>.local`, whoever's it is (to read a Service Connect
+/// configuration, which ECS reports by namespace ARN, back to the name bridge writes).
+pub(super) async fn namespace_arn(d: &AwsDriver, app: &str) -> Result<Option<String>, DriverError> {
+    Ok(namespace_any(d, app).await?.map(|(_, arn, _)| arn))
+}
+
+/// The namespace `<app>.local` and the Cloud Map services in it named as the app's groups, made
+/// outside bridge (no `bridge.app` tag; one tagged for another app is left alone): what
+/// `deploy --adopt` takes over, each
+/// with the fields bridge sets as Cloud Map reports them. The namespace's VPC is not compared
+/// (Cloud Map reports a hosted zone, not a VPC). Reads only.
+pub(super) async fn unowned(
+    d: &AwsDriver,
+    app: &str,
+    desired: &[bridge_core::plan::Desired],
+) -> Result<Vec<bridge_core::plan::Unowned>, DriverError> {
+    let mut out = Vec::new();
+    let wanted: Vec<&bridge_core::plan::Desired> = desired
+        .iter()
+        .filter(|x| x.id.kind == "namespace" || x.id.kind == "discovery")
+        .collect();
+    if wanted.is_empty() {
+        return Ok(out);
+    }
+    let Some((ns, ns_arn, ns_tagged)) = namespace_any(d, app).await? else {
+        return Ok(out);
+    };
+    for x in &wanted {
+        if x.id.kind == "namespace" && !ns_tagged {
+            out.push(bridge_core::plan::Unowned {
+                id: x.id.clone(),
+                name: tr::namespace_name(app),
+                handle: ns_arn.clone(),
+                spec: Some(json!({"Name": tr::namespace_name(app)})),
+                opaque: vec!["Tags".into(), "Description".into(), "Subnet".into()],
+                no_relabel: None,
+            });
+        }
+    }
+    let services = list_all(
+        d,
+        "ListServices",
+        json!({"MaxResults": 100, "Filters": [{"Name": "NAMESPACE_ID", "Values": [ns], "Condition": "EQ"}]}),
+        "Services",
+    )
+    .await?;
+    for x in wanted.iter().filter(|x| x.id.kind == "discovery") {
+        let Some(sid) = services
+            .iter()
+            .find(|s| s["Name"] == x.spec["Name"])
+            .and_then(|s| s["Id"].as_str())
+        else {
+            continue;
+        };
+        let v = call(d, "GetService", &x.id.to_string(), json!({"Id": sid})).await?;
+        let svc = v["Service"].clone();
+        let arn = svc["Arn"].as_str().unwrap_or_default().to_string();
+        if tag_of(&tags(d, &x.id.to_string(), &arn).await?, TAG_APP).is_some() {
+            continue;
+        }
+        out.push(bridge_core::plan::Unowned {
+            id: x.id.clone(),
+            name: format!(
+                "{}.{}",
+                x.spec["Name"].as_str().unwrap_or_default(),
+                tr::namespace_name(app)
+            ),
+            handle: arn,
+            spec: Some(stored_spec(&svc)),
+            // The tags adoption adds; bridge's description repeats them.
+            opaque: vec!["Tags".into(), "Description".into()],
+            no_relabel: None,
+        });
+    }
+    Ok(out)
+}
+
+/// Adopt the namespace or a Cloud Map service (`deploy --adopt`): the spec's tags added by
+/// TagResource, nothing else changed. Idempotent.
+pub(super) async fn adopt(d: &AwsDriver, step: &Step) -> Result<(), DriverError> {
+    let res = step.resource.to_string();
+    let Some(arn) = &step.handle else {
+        return Err(err(
+            &res,
+            ErrorKind::Other,
+            "an adopt step needs the object's ARN",
+        ));
+    };
+    let t = step
+        .after
+        .as_ref()
+        .map(|s| s["Tags"].clone())
+        .unwrap_or(Value::Null);
+    call(
+        d,
+        "TagResource",
+        &res,
+        json!({"ResourceARN": arn, "Tags": t}),
+    )
+    .await?;
+    Ok(())
 }

@@ -4,7 +4,7 @@
 use std::time::{Duration, Instant};
 
 use bridge_core::ValidApp;
-use bridge_core::plan::{Action, Current, ResourceId, Step};
+use bridge_core::plan::{Action, Current, Desired, ResourceId, Step, Unowned};
 use bridge_translators::ecs::{TAG_APP, TAG_COMPONENT, TAG_SPEC_HASH};
 use serde_json::{Value, json};
 
@@ -158,7 +158,14 @@ pub(super) async fn observe(d: &AwsDriver, app: &str) -> Result<Vec<Current>, Dr
     // listed 100 a page and the app's tags read 100 a page (Resource Groups Tagging API), not a
     // ListTaskDefinitions and a DescribeTaskDefinition per family (issue 15: observing 1,000
     // services took 2,000 calls more than the services' 100).
+    // And the families `providers.aws.services` names (made outside bridge, then adopted).
     let prefix = format!("{app}-");
+    let named: Vec<&str> = d
+        .options
+        .services
+        .values()
+        .filter_map(|n| n.family.as_deref())
+        .collect();
     let mut latest: std::collections::BTreeMap<String, (u64, String)> =
         std::collections::BTreeMap::new();
     for a in list_all(
@@ -173,7 +180,7 @@ pub(super) async fn observe(d: &AwsDriver, app: &str) -> Result<Vec<Current>, Dr
     .filter_map(Value::as_str)
     {
         let (f, r) = family_of_arn(a);
-        if !f.starts_with(&prefix) {
+        if !f.starts_with(&prefix) && !named.contains(&f.as_str()) {
             continue;
         }
         let e = latest.entry(f).or_insert((r, a.to_string()));
@@ -425,6 +432,11 @@ pub(super) async fn apply_cluster(
         )
         .await?;
     }
+    log_groups(d, app, spec).await
+}
+
+/// The cluster spec's awslogs log groups, made where missing (tagged for the app).
+async fn log_groups(d: &AwsDriver, app: &str, spec: &Value) -> Result<(), DriverError> {
     for g in spec["logGroups"].as_array().into_iter().flatten() {
         let Some(g) = g.as_str() else { continue };
         match d
@@ -518,7 +530,7 @@ pub(super) async fn apply_task_definition(
             .handle
             .as_deref()
             .map(|h| family_of_arn(h).0)
-            .unwrap_or_else(|| format!("{app}-{}", step.resource.name));
+            .unwrap_or_else(|| d.options.family(app, &step.resource.name));
         for (_, arn) in revisions(d, &family).await? {
             deregister(d, &res, &arn).await?;
         }
@@ -941,7 +953,7 @@ pub(super) async fn apply_service(
 ) -> Result<(), DriverError> {
     let res = step.resource.to_string();
     let cluster = d.cluster(app);
-    let name = format!("{app}-{}", step.resource.name);
+    let name = d.options.service_name(app, &step.resource.name);
     if step.action == Action::Delete {
         let name = step
             .handle
@@ -1226,7 +1238,7 @@ pub(super) async fn wait_service(
     timeout: Duration,
 ) -> Result<(), DriverError> {
     let cluster = d.cluster(app);
-    let name = format!("{app}-{group}");
+    let name = d.options.service_name(app, group);
     let res = format!("service/{group}");
     let start = Instant::now();
     let started_secs = std::time::SystemTime::now()
@@ -1327,4 +1339,156 @@ pub(super) async fn wait_service(
         }
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
+}
+
+/// The ECS objects that have the names of `app`'s desired cluster, task definition families
+/// and services (`<app>-<group>`, or what `providers.aws.services` names) but no `bridge.app`
+/// tag (one tagged for another app is left alone): made by hand or by another tool, what
+/// `deploy --adopt` takes over. Each
+/// is reported with what ECS stores in the shape of the desired spec, so that the plan adopts
+/// it in place (tags only) when the fields the app sets are as stored, and updates it when not.
+/// Reads only.
+pub(super) async fn unowned(
+    d: &AwsDriver,
+    app: &str,
+    desired: &[Desired],
+) -> Result<Vec<Unowned>, DriverError> {
+    let mut out = Vec::new();
+    // Tagged for the app: its own; for another app: left alone (not the app's to take over).
+    let ours = |tags: &[(String, String)]| tag_of(tags, TAG_APP).is_some();
+    for x in desired {
+        match x.id.kind.as_str() {
+            "cluster" => {
+                let v = d
+                    .ecs(
+                        "DescribeClusters",
+                        &x.id.to_string(),
+                        json!({"clusters": [x.id.name], "include": ["TAGS"]}),
+                    )
+                    .await?;
+                let Some(c) =
+                    v["clusters"].as_array().into_iter().flatten().find(|c| {
+                        c["status"] == "ACTIVE" && c["clusterName"] == x.id.name.as_str()
+                    })
+                else {
+                    continue;
+                };
+                if ours(&ecs_tags(&c["tags"])) {
+                    continue;
+                }
+                out.push(Unowned {
+                    id: x.id.clone(),
+                    name: x.id.name.clone(),
+                    handle: c["clusterArn"].as_str().unwrap_or_default().to_string(),
+                    spec: Some(json!({"clusterName": c["clusterName"]})),
+                    // Log groups are no part of the cluster: the adoption makes the missing ones.
+                    opaque: vec!["logGroups".into()],
+                    no_relabel: None,
+                });
+            }
+            "task-definition" => {
+                let family = x.spec["family"].as_str().unwrap_or_default();
+                let Some((_, arn)) = revisions(d, family).await?.pop() else {
+                    continue;
+                };
+                let v = d
+                    .ecs(
+                        "DescribeTaskDefinition",
+                        &x.id.to_string(),
+                        json!({"taskDefinition": arn, "include": ["TAGS"]}),
+                    )
+                    .await?;
+                if ours(&ecs_tags(&v["tags"])) {
+                    continue;
+                }
+                out.push(Unowned {
+                    id: x.id.clone(),
+                    name: last_part(&arn).to_string(),
+                    handle: arn.clone(),
+                    spec: Some(v["taskDefinition"].clone()),
+                    // The tags adoption adds; a one-shot group's run count is bridge's own.
+                    opaque: vec!["tags".into(), RUN_ONCE.into()],
+                    no_relabel: None,
+                });
+            }
+            "service" => {
+                let cluster = d.cluster(app);
+                let name = x.spec["serviceName"].as_str().unwrap_or_default();
+                let Some(mut s) = describe_service(d, &cluster, name)
+                    .await?
+                    .filter(|s| s["status"] == "ACTIVE")
+                else {
+                    continue;
+                };
+                if ours(&ecs_tags(&s["tags"])) {
+                    continue;
+                }
+                // As the app's spec has them: the family (not a revision's ARN), Service Connect
+                // as the primary deployment runs it.
+                let td = s["taskDefinition"].as_str().unwrap_or_default();
+                s["taskDefinition"] = json!(family_of_arn(td).0);
+                let mut connect = service_connect(&s);
+                if connect["namespace"]
+                    .as_str()
+                    .is_some_and(|n| n.starts_with("arn:"))
+                    && let Some(arn) = super::discovery::namespace_arn(d, app).await?
+                    && connect["namespace"] == arn.as_str()
+                {
+                    connect["namespace"] = json!(bridge_translators::ecs::namespace_name(app));
+                }
+                s["serviceConnectConfiguration"] = connect;
+                out.push(Unowned {
+                    id: x.id.clone(),
+                    name: name.to_string(),
+                    handle: s["serviceArn"].as_str().unwrap_or_default().to_string(),
+                    spec: Some(s),
+                    // The cluster is the service's own (it was found there); the tags are what
+                    // adoption adds; the default subnets are the driver's.
+                    opaque: vec!["cluster".into(), "tags".into(), "defaultSubnets".into()],
+                    no_relabel: None,
+                });
+            }
+            _ => {}
+        }
+    }
+    Ok(out)
+}
+
+/// Adopt an ECS object (`deploy --adopt`): the desired spec's tags (bridge's, the spec hash
+/// among them) added to it by TagResource; nothing else is sent, so a service starts no
+/// deployment and a family gets no revision. Idempotent.
+pub(super) async fn adopt(d: &AwsDriver, app: &str, step: &Step) -> Result<(), DriverError> {
+    let res = step.resource.to_string();
+    let handle = step.handle.clone().ok_or_else(|| {
+        err(
+            &res,
+            ErrorKind::Other,
+            "an adopt step needs the object's ARN",
+        )
+    })?;
+    let spec = step.after.clone().unwrap_or(Value::Null);
+    let tags = if step.resource.kind == "cluster" {
+        json!([
+            {"key": TAG_APP, "value": app},
+            {"key": TAG_COMPONENT, "value": res},
+            {"key": TAG_SPEC_HASH, "value": super::bridge_core_hash(&spec)},
+        ])
+    } else {
+        spec["tags"].clone()
+    };
+    d.ecs(
+        "TagResource",
+        &res,
+        json!({"resourceArn": handle, "tags": tags}),
+    )
+    .await?;
+    if step.resource.kind == "cluster" {
+        log_groups(d, app, &spec).await?;
+    }
+    Ok(())
+}
+
+/// The last part of an ARN's resource (`family:revision`, a service's name).
+pub(super) fn last_part(arn: &str) -> &str {
+    arn.rsplit('/').next().unwrap_or(arn)
 }

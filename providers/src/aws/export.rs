@@ -249,7 +249,7 @@ pub async fn export(
             .filter(|n| *n != "bridge-files")
             .map(dns_label)
             .collect();
-        let file = format!("service/{sname} task-definition/{}", last_part(&arn));
+        let file = format!("service/{sname} task-definition/{}", ecs::last_part(&arn));
         texts.push((file, serde_json::to_string_pretty(&td).unwrap_or_default()));
         family_of.insert(family, sname);
         kept.push((s, members));
@@ -543,6 +543,24 @@ pub async fn export(
                 ),
             );
         }
+        // A service not named as bridge names its group's (`<app>-<group>`): its names, so
+        // that a deploy finds it (and `--adopt` takes it over) instead of making another.
+        if let Some(group) = members.iter().find_map(|m| {
+            ex.app
+                .services
+                .get(m)
+                .map(|s| s.group.clone().unwrap_or(m.clone()))
+        }) {
+            let family = ecs::family_of_arn(s["taskDefinition"].as_str().unwrap_or_default()).0;
+            let default = format!("{app_label}-{group}");
+            let names = bridge_core::model::AwsServiceNames {
+                service_name: (sname != default).then(|| sname.clone()),
+                family: (family != default && !family.is_empty()).then_some(family),
+            };
+            if names != bridge_core::model::AwsServiceNames::default() {
+                aws.services.insert(group, names);
+            }
+        }
         for m in members {
             let Some(svc) = ex.app.services.get_mut(m) else {
                 continue;
@@ -596,10 +614,6 @@ pub async fn export(
     aws.region = Some(region);
     ex.app.providers.aws = Some(aws);
     Ok(Ok(ex))
-}
-
-fn last_part(arn: &str) -> &str {
-    arn.rsplit('/').next().unwrap_or(arn)
 }
 
 fn strs(v: &Value) -> Vec<String> {

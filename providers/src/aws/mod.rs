@@ -843,6 +843,17 @@ impl Driver for AwsDriver {
     }
 
     async fn apply(&self, app: &str, step: &Step) -> Result<(), DriverError> {
+        if step.action == bridge_core::plan::Action::Adopt {
+            return match step.resource.kind.as_str() {
+                "cluster" | "task-definition" | "service" => ecs::adopt(self, app, step).await,
+                "namespace" | "discovery" => discovery::adopt(self, step).await,
+                other => Err(err(
+                    step.resource.to_string(),
+                    ErrorKind::Other,
+                    format!("a {other} cannot be adopted in place on aws"),
+                )),
+            };
+        }
         match step.resource.kind.as_str() {
             "cluster" => ecs::apply_cluster(self, app, step).await,
             "security-group" => ec2::apply_security_group(self, app, step).await,
@@ -858,6 +869,49 @@ impl Driver for AwsDriver {
                 format!("the aws driver has no resource kind `{other}`"),
             )),
         }
+    }
+
+    /// The ECS cluster, task definition families and services, the Cloud Map namespace and
+    /// services that have the app's names but not its tags ([`ecs::unowned`],
+    /// [`discovery::unowned`]). A service registered in a Cloud Map service adopted with it
+    /// is read with the registry as the app names it before its ARN is known
+    /// (`${discovery.GROUP.arn}`).
+    async fn unowned(
+        &self,
+        app: &str,
+        desired: &[Desired],
+    ) -> Result<Vec<bridge_core::plan::Unowned>, DriverError> {
+        let mut out = discovery::unowned(self, app, desired).await?;
+        let mut ecs = ecs::unowned(self, app, desired).await?;
+        for u in ecs.iter_mut().filter(|u| u.id.kind == "service") {
+            let Some(found) = out
+                .iter()
+                .find(|x| x.id.kind == "discovery" && x.id.name == u.id.name)
+            else {
+                continue;
+            };
+            let wanted = desired
+                .iter()
+                .find(|x| x.id == u.id)
+                .map(|x| x.spec["serviceRegistries"].clone())
+                .unwrap_or(Value::Null);
+            let Some(spec) = u.spec.as_mut() else {
+                continue;
+            };
+            for (i, r) in spec["serviceRegistries"]
+                .as_array_mut()
+                .into_iter()
+                .flatten()
+                .enumerate()
+            {
+                let placeholder = wanted[i]["registryArn"].as_str().unwrap_or_default();
+                if r["registryArn"] == found.handle.as_str() && placeholder.starts_with("${") {
+                    r["registryArn"] = json!(placeholder);
+                }
+            }
+        }
+        out.extend(ecs);
+        Ok(out)
     }
 
     async fn wait_ready(

@@ -863,6 +863,7 @@ fn ledger_options(cx: &mut Ctx<'_>) {
         ("efs", !aws.efs.is_empty()),
         ("images", !aws.images.is_empty()),
         ("log_group", aws.log_group.is_some()),
+        ("services", !aws.services.is_empty()),
     ] {
         if on {
             set.push(f);

@@ -294,8 +294,8 @@ pub(crate) fn build(
 
     let mut body = api::CreateService {
         cluster: cluster.to_string(),
-        service_name: format!("{}-{g}", app.name),
-        task_definition: format!("{}-{g}", app.name),
+        service_name: aws.service_name(&app.name, g),
+        task_definition: td.body.family.clone(),
         desired_count: (!daemon).then_some(replicas),
         launch_type: cx.launch().into(),
         scheduling_strategy: if daemon { "DAEMON" } else { "REPLICA" }.into(),

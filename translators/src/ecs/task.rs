@@ -539,7 +539,7 @@ pub(crate) fn build(
     }
     let network_mode = if cx.awsvpc { "awsvpc" } else { "bridge" };
     let mut body = api::RegisterTaskDefinition {
-        family: format!("{}-{g}", app.name),
+        family: aws.family(&app.name, g),
         task_role_arn: aws.task_role_arn.clone(),
         execution_role_arn: aws.execution_role_arn.clone(),
         network_mode: network_mode.into(),

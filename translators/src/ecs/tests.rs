@@ -969,3 +969,31 @@ fn ipc_parameters_are_not_set_in_the_hosts_ipc_namespace() {
         Some(crate::Fidelity::Mapped)
     );
 }
+
+#[test]
+fn a_group_named_in_providers_aws_services_keeps_its_ecs_names() {
+    let (ecs, ledger, _) = run(
+        "bridge: v1\nname: shop\nservices:\n  web: {image: nginx}\n  api: {image: nginx}\nproviders:\n  aws:\n    region: us-east-1\n    services:\n      web: {service_name: web, family: web-td}\n",
+    );
+    let names: Vec<(&str, &str)> = ecs
+        .services
+        .iter()
+        .map(|s| {
+            (
+                s.body.service_name.as_str(),
+                s.body.task_definition.as_str(),
+            )
+        })
+        .collect();
+    assert_eq!(names, [("shop-api", "shop-api"), ("web", "web-td")]);
+    let families: Vec<&str> = ecs
+        .task_definitions
+        .iter()
+        .map(|t| t.body.family.as_str())
+        .collect();
+    assert_eq!(families, ["shop-api", "web-td"]);
+    assert_eq!(
+        fidelity(&ledger, "providers.aws.services"),
+        Some(crate::Fidelity::Mapped)
+    );
+}
