@@ -4,7 +4,7 @@
 //! the app's labels), compared by spec hash and, where the provider reports its stored spec, by
 //! the fields bridge sets (so provider defaults never show as drift), with the changed fields named.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use serde::Serialize;
 use serde_json::Value;
@@ -228,16 +228,18 @@ pub struct FieldChange {
 ///
 /// Creates and updates come first in rank order, then deletions in reverse rank order.
 pub fn diff(desired: &[Desired], observed: &[Current]) -> Plan {
-    let mut by_id: BTreeMap<&ResourceId, Vec<&Current>> = BTreeMap::new();
+    // Hashed, not ordered: a search of 10,000 ids compares a dozen kind/name pairs per look-up
+    // (issue 15); the order of the steps comes from the sorts below.
+    let mut by_id: HashMap<&ResourceId, Vec<&Current>> = HashMap::with_capacity(observed.len());
     for o in observed {
         by_id.entry(&o.id).or_default().push(o);
     }
     for list in by_id.values_mut() {
         list.sort_by(|a, b| a.handle.cmp(&b.handle));
     }
-    let mut forward = Vec::new();
+    let mut forward = Vec::with_capacity(desired.len());
     let mut deletes = Vec::new();
-    let wanted: BTreeSet<&ResourceId> = desired.iter().map(|d| &d.id).collect();
+    let wanted: HashSet<&ResourceId> = desired.iter().map(|d| &d.id).collect();
     for d in desired {
         let found: &[&Current] = by_id.get(&d.id).map_or(&[], Vec::as_slice);
         // Keep the copy that matches best (same hash first), delete the rest.
@@ -290,11 +292,16 @@ pub fn diff(desired: &[Desired], observed: &[Current]) -> Plan {
             }
         }
     }
-    for (id, list) in &by_id {
-        if !wanted.contains(id) {
-            for o in list {
-                deletes.push(delete_step(o, "no longer in the app"));
-            }
+    // In id order, as the sort below keeps the handle order of one id's copies.
+    let mut gone: Vec<(&ResourceId, &Vec<&Current>)> = by_id
+        .iter()
+        .filter(|(id, _)| !wanted.contains(*id))
+        .map(|(id, l)| (*id, l))
+        .collect();
+    gone.sort_by(|a, b| a.0.cmp(b.0));
+    for (_, list) in gone {
+        for o in list {
+            deletes.push(delete_step(o, "no longer in the app"));
         }
     }
     forward.sort_by(|a, b| (a.rank, &a.resource).cmp(&(b.rank, &b.resource)));
@@ -435,7 +442,13 @@ pub fn field_changes_except(
     opaque: &[String],
 ) -> Vec<FieldChange> {
     let mut out = Vec::new();
-    walk(&mut String::new(), desired, observed, opaque, &mut out);
+    walk(
+        &mut String::with_capacity(128),
+        desired,
+        observed,
+        opaque,
+        &mut out,
+    );
     out
 }
 
@@ -449,8 +462,21 @@ fn walk(path: &mut String, d: &Value, o: &Value, opaque: &[String], out: &mut Ve
         (Value::Null, _) => {}
         (Value::Object(dm), Value::Object(om)) => {
             let len = path.len();
+            // Both maps are sorted by key: the observed key spelt as bridge spells it is found
+            // by walking `om` alongside `dm` (one comparison a key, not a search per key,
+            // issue 15); another spelling by a scan.
+            let mut ours = om.iter().peekable();
             for (k, dv) in dm {
-                let ov = key_ignoring_case(om, k).unwrap_or(&Value::Null);
+                while ours.next_if(|(ok, _)| ok.as_str() < k.as_str()).is_some() {}
+                let ov = match ours.peek() {
+                    Some((ok, ov)) if *ok == k => ov,
+                    _ => key_ignoring_case(om, k).unwrap_or(&Value::Null),
+                };
+                // A field stored exactly as sent has nothing to report (what most of an
+                // unchanged spec is): one comparison, no path built.
+                if dv == ov {
+                    continue;
+                }
                 if len > 0 {
                     path.push('.');
                 }
@@ -776,6 +802,27 @@ mod tests {
             &json!({"TaskTemplate": {"ContainerSpec": {"Image": "a:1"}}}),
         );
         assert_eq!(img[0].description, "image a:1 -> a:2");
+    }
+
+    #[test]
+    fn keys_are_found_among_extra_and_respelled_observed_keys() {
+        // Observed keys the provider adds sort before, between and after bridge's; one is
+        // respelled; only the one real difference is reported.
+        let d = json!({"Aa": 1, "Bb": {"X": 1}, "Cc": 2, "Dd": [1], "Zz": "z"});
+        let o = json!({"A0": 0, "Aa": 1, "Ab": 0, "Ca": 0, "Cc": 3, "Dd": [1], "Zz": "z", "bb": {"X": 1, "Y": 2}, "zz": 0});
+        let c = field_changes(&d, &o);
+        let got: Vec<_> = c
+            .iter()
+            .map(|c| (c.path.as_str(), c.description.as_str()))
+            .collect();
+        assert_eq!(got, vec![("Cc", "Cc 3 -> 2")]);
+        let o2 = json!({"Aa": 1, "bb": {"X": 2}, "Cc": 2, "Dd": [1]});
+        let c = field_changes(&d, &o2);
+        let got: Vec<_> = c
+            .iter()
+            .map(|c| (c.path.as_str(), c.description.as_str()))
+            .collect();
+        assert_eq!(got, vec![("Bb.X", "Bb.X 2 -> 1"), ("Zz", "Zz changed")]);
     }
 
     #[test]

@@ -140,38 +140,64 @@ pub fn peers_file(
             &computed
         }
     };
-    let names = |s: &str| {
-        names_of
-            .get(s)
-            .cloned()
-            .unwrap_or_else(|| vec![s.to_string()])
+    // Borrowed, not copied: this runs once per (VM, service elsewhere) pair, issue 15.
+    let names = |s: &str| -> Vec<&str> {
+        match names_of.get(s) {
+            Some(ns) => ns.iter().map(String::as_str).collect(),
+            None => Vec::new(),
+        }
     };
     // A name with a container here resolves to it on the VM's docker network (docker's DNS).
-    let local: std::collections::BTreeSet<String> =
-        services.iter().flat_map(|s| names(s)).collect();
+    let mut local: std::collections::BTreeSet<&str> = std::collections::BTreeSet::new();
+    for s in services {
+        match names_of.get(*s) {
+            Some(ns) => local.extend(ns.iter().map(String::as_str)),
+            None => {
+                local.insert(s);
+            }
+        }
+    }
     let mut lines = String::new();
+    // The ledger line of each service, written into reused buffers and stored only when it
+    // differs from the one already there (every VM writes the same line for most services).
+    let mut field = String::new();
+    let mut reason = String::new();
     for (svc, addrs) in &host.peers {
         if addrs.is_empty() || services.contains(&svc.as_str()) {
             continue;
         }
-        let ns: Vec<String> = names(svc)
-            .into_iter()
-            .filter(|n| !local.contains(n))
-            .collect();
+        let mut ns = names(svc);
+        if !names_of.contains_key(svc.as_str()) {
+            ns.push(svc.as_str());
+        }
+        ns.retain(|n| !local.contains(n));
         if ns.is_empty() {
             continue;
         }
         for n in &ns {
-            lines.push_str(&format!("{n} {}\n", addrs.join(" ")));
+            lines.push_str(n);
+            for a in addrs {
+                lines.push(' ');
+                lines.push_str(a);
+            }
+            lines.push('\n');
         }
         let follow = host
             .peers_follow
             .get(svc)
             .map_or("read when each container starts", String::as_str);
-        ledger.claimed(
-            format!("services.{svc}.name"),
+        field.clear();
+        field.push_str("services.");
+        field.push_str(svc);
+        field.push_str(".name");
+        reason.clear();
+        reason.push_str("resolves from every container of the app: on its own VM through the docker network, from other VMs through hosts entries (the addresses of the VMs running it, ");
+        reason.push_str(follow);
+        reason.push_str("); across VMs only ports published on their own number are reachable");
+        ledger.claimed_unless_same(
+            &field,
             crate::claims::Claim::ResolvesNamesAcrossVms,
-            format!("resolves from every container of the app: on its own VM through the docker network, from other VMs through hosts entries (the addresses of the VMs running it, {follow}); across VMs only ports published on their own number are reachable"),
+            &reason,
         );
     }
     if lines.is_empty() {

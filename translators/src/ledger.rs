@@ -47,6 +47,21 @@ impl Ledger {
         );
     }
 
+    /// [`Ledger::claimed`], allocating nothing when the field already holds this very claim
+    /// (the result is the same either way: the last write wins).
+    pub fn claimed_unless_same(&mut self, field: &str, claim: Claim, reason: &str) {
+        let same = self
+            .index
+            .get(field)
+            .and_then(|i| self.entries.get(*i))
+            .is_some_and(|e| {
+                e.fidelity == Fidelity::Approximated && e.claim == Some(claim) && e.reason == reason
+            });
+        if !same {
+            self.claimed(field, claim, reason);
+        }
+    }
+
     /// The field cannot be expressed on the target.
     pub fn dropped(&mut self, field: impl Into<String>, reason: impl Into<String>) {
         self.put(field.into(), Fidelity::Dropped, reason.into(), None);
