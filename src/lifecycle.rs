@@ -275,16 +275,17 @@ async fn run_async(args: &LifecycleArgs, op: Op, json: bool) -> Result<ExitCode>
         }
         _ => None,
     };
-    for p in partition.providers() {
-        match orchestrator::connect_with(
+    let connect = |p: ProviderKind| {
+        orchestrator::connect_with(
             p,
             &valid,
             base_dir(&args.file),
             Some(progress.clone()),
             bound,
         )
-        .await
-        {
+    };
+    for p in partition.providers() {
+        match connect(p).await {
             Ok(d) => {
                 drivers.insert(p, d);
             }
@@ -296,15 +297,7 @@ async fn run_async(args: &LifecycleArgs, op: Op, json: bool) -> Result<ExitCode>
             if drivers.contains_key(&p) {
                 continue;
             }
-            match orchestrator::connect_with(
-                p,
-                &valid,
-                base_dir(&args.file),
-                Some(progress.clone()),
-                bound,
-            )
-            .await
-            {
+            match connect(p).await {
                 Ok(d) => {
                     drivers.insert(p, d);
                 }
