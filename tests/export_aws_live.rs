@@ -460,22 +460,7 @@ fn export_aws_live_hand_made_cluster_and_bridge_deployed_app() {
 fn export_aws_live_fargate_network_and_approximations() {
     let m = Moto::start("export-live-fg", "us-east-1");
     let dir = workdir("export-live-fg");
-    let vpc =
-        string(&m.boto("ec2", "create_vpc", r#"{"CidrBlock": "10.9.0.0/16"}"#)["Vpc"]["VpcId"]);
-    let subnet = string(
-        &m.boto(
-            "ec2",
-            "create_subnet",
-            &json!({"VpcId": vpc, "CidrBlock": "10.9.1.0/24"}).to_string(),
-        )["Subnet"]["SubnetId"],
-    );
-    let sg = string(
-        &m.boto(
-            "ec2",
-            "create_security_group",
-            &json!({"GroupName": "api", "Description": "api", "VpcId": vpc}).to_string(),
-        )["GroupId"],
-    );
+    let (_, subnet, sg) = m.network(9, "api");
     m.boto("ecs", "create_cluster", r#"{"clusterName": "fg"}"#);
     // Different container ports: the ECS exporter reads an awsvpc port as published on the
     // same port, and two services publishing one port do not validate (README, Limits).

@@ -276,6 +276,20 @@ impl Moto {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
 
+    /// A VPC `10.N.0.0/16` with one subnet `10.N.1.0/24` and a security group `group` in it,
+    /// made by hand through boto3 (as another tool would): (vpc, subnet, group) ids.
+    pub fn network(&self, n: u8, group: &str) -> (String, String, String) {
+        let id = |v: &serde_json::Value| v.as_str().unwrap_or_default().to_string();
+        let cidr = serde_json::json!({"CidrBlock": format!("10.{n}.0.0/16")}).to_string();
+        let vpc = id(&self.boto("ec2", "create_vpc", &cidr)["Vpc"]["VpcId"]);
+        let subnet = serde_json::json!({"VpcId": vpc, "CidrBlock": format!("10.{n}.1.0/24")});
+        let subnet =
+            id(&self.boto("ec2", "create_subnet", &subnet.to_string())["Subnet"]["SubnetId"]);
+        let sg = serde_json::json!({"GroupName": group, "Description": group, "VpcId": vpc});
+        let sg = id(&self.boto("ec2", "create_security_group", &sg.to_string())["GroupId"]);
+        (vpc, subnet, sg)
+    }
+
     /// Call an AWS API on moto directly (out of band, as another actor would) with the venv's
     /// boto3: `service`, `method`, JSON keyword arguments. Returns the JSON answer.
     pub fn boto(&self, service: &str, method: &str, args: &str) -> serde_json::Value {
@@ -451,11 +465,12 @@ for arg in sys.argv[3:]:
 sys.exit(1 if bad else 0)
 "#;
 
-/// Every RegisterTaskDefinition, CreateService, UpdateService, RunInstances,
-/// DescribeInstanceTypes and DescribeInstanceTypeOfferings body (the EC2 ones by the Query
-/// check, each against its own action's shape), and every Secrets Manager and Cloud Map
-/// (servicediscovery) request, sent so far passes the strict check against botocore's models;
-/// returns how many were checked.
+/// Every ECS request (RegisterTaskDefinition, CreateService and UpdateService by
+/// ecs_validate, the others against the ECS model whole), every RunInstances,
+/// DescribeInstanceTypes and DescribeInstanceTypeOfferings body (by the Query check, each
+/// against its own action's shape), and every Secrets Manager and Cloud Map (servicediscovery)
+/// request, sent so far passes the strict check against botocore's models; returns how many
+/// were checked.
 fn check_bodies_of(m: &Moto, name: &str) -> usize {
     let dir = std::env::temp_dir().join(format!("bridge-aws-{name}-bodies-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
@@ -472,9 +487,17 @@ fn check_bodies_of(m: &Moto, name: &str) -> usize {
             route53.push(f);
             continue;
         }
+        // ECS: the three bodies ecs_validate knows in depth go to it below; every other ECS
+        // request (describe, list, tag, delete, ...) is checked against the ECS model whole.
+        let ecs_whole = r.service.starts_with("AmazonEC2ContainerService")
+            && !matches!(
+                r.op.as_str(),
+                "RegisterTaskDefinition" | "CreateService" | "UpdateService"
+            );
         let model = match r.service.as_str() {
             "secretsmanager" => Some("secretsmanager"),
             "Route53AutoNaming_v20170314" => Some("servicediscovery"),
+            _ if ecs_whole => Some("ecs"),
             _ => None,
         };
         if let Some(model) = model {
