@@ -141,22 +141,15 @@ pub fn peers_file(
         }
     };
     // Borrowed, not copied: this runs once per (VM, service elsewhere) pair, issue 15.
-    let names = |s: &str| -> Vec<&str> {
+    fn names<'a>(names_of: &'a BTreeMap<String, Vec<String>>, s: &'a str) -> Vec<&'a str> {
         match names_of.get(s) {
             Some(ns) => ns.iter().map(String::as_str).collect(),
-            None => Vec::new(),
-        }
-    };
-    // A name with a container here resolves to it on the VM's docker network (docker's DNS).
-    let mut local: std::collections::BTreeSet<&str> = std::collections::BTreeSet::new();
-    for s in services {
-        match names_of.get(*s) {
-            Some(ns) => local.extend(ns.iter().map(String::as_str)),
-            None => {
-                local.insert(s);
-            }
+            None => vec![s],
         }
     }
+    // A name with a container here resolves to it on the VM's docker network (docker's DNS).
+    let local: std::collections::BTreeSet<&str> =
+        services.iter().flat_map(|s| names(names_of, s)).collect();
     let mut lines = String::new();
     // The ledger line of each service, written into reused buffers and stored only when it
     // differs from the one already there (every VM writes the same line for most services).
@@ -166,10 +159,7 @@ pub fn peers_file(
         if addrs.is_empty() || services.contains(&svc.as_str()) {
             continue;
         }
-        let mut ns = names(svc);
-        if !names_of.contains_key(svc.as_str()) {
-            ns.push(svc.as_str());
-        }
+        let mut ns = names(names_of, svc);
         ns.retain(|n| !local.contains(n));
         if ns.is_empty() {
             continue;
