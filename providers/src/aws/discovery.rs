@@ -313,7 +313,7 @@ pub(super) async fn apply_service(
     if matches!(step.action, Action::Delete | Action::Replace)
         && let Some(arn) = &step.handle
     {
-        let id = arn.rsplit('/').next().unwrap_or(arn);
+        let id = super::ecs::last_part(arn);
         let start = Instant::now();
         loop {
             match d

@@ -96,7 +96,7 @@ async fn list_all(
 }
 
 pub(super) fn family_of_arn(arn: &str) -> (String, u64) {
-    let last = arn.rsplit('/').next().unwrap_or(arn);
+    let last = last_part(arn);
     match last.rsplit_once(':') {
         Some((f, r)) => (f.to_string(), r.parse().unwrap_or(0)),
         None => (last.to_string(), 0),
@@ -958,7 +958,7 @@ pub(super) async fn apply_service(
         let name = step
             .handle
             .as_deref()
-            .and_then(|h| h.rsplit('/').next())
+            .map(last_part)
             .unwrap_or(&name)
             .to_string();
         return delete_service(d, &cluster, &name, &res).await;
